@@ -1,0 +1,102 @@
+# ombra: the top-level build.
+#
+#   make            build/ombra and the test kernels under build/guest/
+#   make run        install what is missing, build, run the default test kernel
+#   make test       build and run every test (unit, then end-to-end)
+#   make V=1        show the commands
+#
+# The test kernels have their own flags and rules in guest/guest.mk.
+
+BUILD    ?= build
+CC       := gcc
+CFLAGS   ?= -O2 -g
+OMBRA_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wmissing-prototypes \
+		-Wstrict-prototypes -Wno-missing-field-initializers -D_GNU_SOURCE \
+		-MMD -MP
+LIBS     := -lcapstone -ljansson
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+# Everything but main: shared by ombra and the unit tests.
+LIB_OBJS := \
+	src/vmm/board.o \
+	src/vmm/cpuid.o \
+	src/vmm/disasm.o \
+	src/vmm/fwcfg.o \
+	src/vmm/iobus.o \
+	src/vmm/kstats.o \
+	src/vmm/kvm.o \
+	src/vmm/loader.o \
+	src/vmm/mem.o \
+	src/vmm/report.o \
+	src/vmm/serial.o \
+	src/vmm/vm.o \
+	src/tdp/hostmmu.o \
+	src/tdp/tdp.o
+
+MAIN_OBJS := src/vmm/main.o
+
+UNIT_OBJS := \
+	tests/unit/test_board.o \
+	tests/unit/test_cpuid.o \
+	tests/unit/test_hostmmu.o \
+	tests/unit/test_kstats.o \
+	tests/unit/test_loader.o \
+	tests/unit/test_mem.o
+
+LIB_O  := $(addprefix $(BUILD)/,$(LIB_OBJS))
+MAIN_O := $(addprefix $(BUILD)/,$(MAIN_OBJS))
+UNIT_O := $(addprefix $(BUILD)/,$(UNIT_OBJS))
+
+.PHONY: all run test unit e2e deps clean
+all: $(BUILD)/ombra guest-kernels
+
+-include guest/guest.mk
+
+$(BUILD)/ombra: $(LIB_O) $(MAIN_O)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/src/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(OMBRA_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(OMBRA_CFLAGS) $(CFLAGS) -Isrc -c -o $@ $<
+
+$(BUILD)/tests/unit-tests: $(UNIT_O) $(LIB_O)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lcriterion
+
+# Install what is missing (Debian packages), once per checkout.
+deps: $(BUILD)/.deps-ok
+$(BUILD)/.deps-ok: scripts/setup.sh
+	$(Q)sh scripts/setup.sh
+	@mkdir -p $(BUILD) && touch $@
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)sh scripts/run-default.sh $(BUILD)
+
+unit: $(BUILD)/tests/unit-tests
+	$(Q)$(BUILD)/tests/unit-tests --jobs=2
+
+e2e: $(BUILD)/ombra guest-kernels
+	$(Q)sh tests/e2e/run.sh $(BUILD)
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/tests/unit-tests
+	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)$(MAKE) --no-print-directory e2e
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(LIB_O:.o=.d) $(MAIN_O:.o=.d) $(UNIT_O:.o=.d)

@@ -1,0 +1,75 @@
+/*
+ * tdp mode.  There is little to do: KVM runs the guest at ring 0 and its MMU
+ * does the second translation (GPA -> host frame) itself, filling EPT/NPT
+ * entries (or, on a host without them, its own shadow entries) lazily on
+ * violations.  ombra's part is to enter the kernel the way a multiboot
+ * loader does, to let KVM's in-kernel irqchip provide the LAPIC, and to say
+ * honestly which MMU the host's KVM used.  Counters come from KVM's binary
+ * stats, read by the shared run loop.
+ */
+#include "tdp.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "hostmmu.h"
+
+#define CR0_PE 0x1u
+#define CR0_ET 0x10u
+
+/* Flat 4 GiB segments, as the multiboot specification promises the kernel. */
+static void flat_segment(struct kvm_segment *s, uint16_t selector, uint8_t type)
+{
+	memset(s, 0, sizeof(*s));
+	s->base = 0;
+	s->limit = 0xffffffff;
+	s->selector = selector;
+	s->type = type;
+	s->present = 1;
+	s->dpl = 0;
+	s->db = 1;
+	s->s = 1;
+	s->g = 1;
+}
+
+/* The machine state at a multiboot kernel's first instruction. */
+static int tdp_setup(struct vm *vm)
+{
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+	struct hostmmu mmu;
+
+	hostmmu_detect("", &mmu);
+	snprintf(vm->host_mmu, sizeof(vm->host_mmu), "%s", mmu.summary);
+	snprintf(vm->host_mmu_kind, sizeof(vm->host_mmu_kind), "%s", hostmmu_kind_name(mmu.kind));
+
+	if (ioctl(vm->kvm.vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
+		return -errno;
+	flat_segment(&sregs.cs, 0x10, 0xb);     /* code, execute/read, accessed */
+	flat_segment(&sregs.ds, 0x18, 0x3);     /* data, read/write, accessed */
+	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
+	sregs.cr0 = CR0_PE | CR0_ET;            /* protected mode, paging off */
+	sregs.cr3 = 0;
+	sregs.cr4 = 0;
+	sregs.efer = 0;
+	if (ioctl(vm->kvm.vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
+		return -errno;
+
+	memset(&regs, 0, sizeof(regs));
+	regs.rip = vm->boot.entry;
+	regs.rax = MB_BOOTLOADER_MAGIC;
+	regs.rbx = vm->boot.info_gpa;
+	regs.rflags = 0x2;                      /* reserved bit 1; IF=0 */
+	if (ioctl(vm->kvm.vcpu_fd, KVM_SET_REGS, &regs) < 0)
+		return -errno;
+	return 0;
+}
+
+const struct vm_mode tdp_mode = {
+	.name = "tdp",
+	.irqchip = true,
+	.setup = tdp_setup,
+	.exit = NULL,
+};

@@ -1,0 +1,90 @@
+/*
+ * The board's small devices (isa-debug-exit, the Shutdown port, the PIC
+ * ports, port 0x80) and the wiring of every device onto the port bus.
+ */
+#include "board.h"
+
+#include <string.h>
+
+static void debug_exit_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
+{
+	struct board *b = opaque;
+
+	(void)port;
+	if (size < 4)
+		val &= (1u << (8 * size)) - 1;
+	if (b->end != END_NONE)
+		return;
+	b->end = END_DEBUG_EXIT;
+	b->debug_exit_value = val;
+	b->exit_status = (int)(((val << 1) | 1) & 0xff);   /* as QEMU's exit() */
+}
+
+static void shutdown_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
+{
+	static const char magic[] = "Shutdown";
+	struct board *b = opaque;
+
+	(void)port;
+	(void)size;
+	if ((char)val == magic[b->shutdown_match])
+		b->shutdown_match++;
+	else
+		b->shutdown_match = (char)val == magic[0];
+	if (b->shutdown_match == sizeof(magic) - 1 && b->end == END_NONE) {
+		b->end = END_SHUTDOWN;
+		b->exit_status = 0;
+	}
+}
+
+static void pic_in(void *opaque, uint16_t port, unsigned size, uint32_t *val)
+{
+	struct board *b = opaque;
+
+	(void)size;
+	/* Data ports read back the mask; command ports read IRR/ISR: nothing pending. */
+	*val = port & 1 ? b->pic_imr[port >= 0xa0] : 0;
+}
+
+static void pic_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
+{
+	struct board *b = opaque;
+
+	(void)size;
+	if (port & 1)
+		b->pic_imr[port >= 0xa0] = (uint8_t)val;
+}
+
+static void sink_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
+{
+	(void)opaque; (void)port; (void)size; (void)val;
+}
+
+int board_init(struct board *b, FILE *serial_out, FILE *log, uint64_t ram_size)
+{
+	const struct io_dev devs[] = {
+		{ "isa-debug-exit", DEBUG_EXIT_PORT, 4, NULL, debug_exit_out, b },
+		{ "shutdown", SHUTDOWN_PORT, 1, NULL, shutdown_out, b },
+		{ "pic-master", 0x20, 2, pic_in, pic_out, b },
+		{ "pic-slave", 0xa0, 2, pic_in, pic_out, b },
+		{ "port80", 0x80, 1, NULL, sink_out, b },
+	};
+	int r;
+
+	memset(b, 0, sizeof(*b));
+	b->pic_imr[0] = b->pic_imr[1] = 0xff;
+	io_bus_init(&b->io, log);
+	serial_init(&b->serial, serial_out, 1);
+	fw_cfg_init(&b->fwcfg, ram_size, 1);
+	r = serial_register(&b->serial, &b->io, SERIAL_COM1);
+	if (r == 0)
+		r = fw_cfg_register(&b->fwcfg, &b->io);
+	for (unsigned i = 0; r == 0 && i < sizeof(devs) / sizeof(devs[0]); i++)
+		r = io_bus_register(&b->io, &devs[i]);
+	return r;
+}
+
+void board_destroy(struct board *b)
+{
+	serial_destroy(&b->serial);
+}

@@ -1,0 +1,51 @@
+/*
+ * The machine board: the small part of a QEMU PC that test kernels use, put
+ * together on one port bus.  Both modes build the same board, so the guest
+ * sees the same devices in each.
+ *
+ *   0x3f8-0x3ff  16550 UART (serial.c)
+ *   0xf4-0xf7    isa-debug-exit: the run ends with status (value << 1) | 1
+ *   0x510-0x511  fw_cfg (fwcfg.c)
+ *   0x8900       Bochs/QEMU "Shutdown" string port: the run ends, status 0
+ *   0x20, 0x21, 0xa0, 0xa1  the PIC pair's ports, accepted (when KVM's
+ *                in-kernel irqchip is present it answers them itself)
+ *   0x80         POST / delay port, writes ignored
+ */
+#ifndef OMBRA_BOARD_H
+#define OMBRA_BOARD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fwcfg.h"
+#include "iobus.h"
+#include "serial.h"
+
+#define DEBUG_EXIT_PORT  0xf4
+#define SHUTDOWN_PORT    0x8900
+
+/* How a run ended, as the guest or ombra decided. */
+enum run_end {
+	END_NONE = 0,     /* still running */
+	END_DEBUG_EXIT,   /* guest wrote to isa-debug-exit */
+	END_SHUTDOWN,     /* guest wrote "Shutdown" to 0x8900 */
+	END_GUEST_ERROR,  /* guest misbehaved: triple fault, emulation failure... */
+	END_HOST_ERROR,   /* ombra or KVM failed */
+	END_TIMEOUT,      /* --timeout expired */
+};
+
+struct board {
+	struct io_bus io;         /* the port bus */
+	struct serial serial;     /* COM1 */
+	struct fw_cfg fwcfg;      /* fw_cfg */
+	uint8_t pic_imr[2];       /* PIC interrupt masks, as written */
+	uint8_t shutdown_match;   /* how much of "Shutdown" has been seen */
+	enum run_end end;         /* set when the run must stop */
+	int exit_status;          /* process exit status that goes with it */
+	uint32_t debug_exit_value;/* what the guest wrote to 0xf4 */
+};
+
+int board_init(struct board *b, FILE *serial_out, FILE *log, uint64_t ram_size);
+void board_destroy(struct board *b);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * The host side of KVM: /dev/kvm, the capabilities ombra relies on, creating
+ * the VM and its vCPU, registering memslots.  Every failure says which ioctl
+ * or file failed and what to do about it.
+ */
+#ifndef OMBRA_KVM_H
+#define OMBRA_KVM_H
+
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mem.h"
+
+struct kvm_cap_info {
+	int cap;            /* KVM_CAP_* */
+	const char *name;   /* as in the KVM API documentation */
+	bool required;      /* ombra cannot run without it */
+	const char *why;    /* what ombra uses it for */
+};
+
+struct kvm_host {
+	int fd;             /* /dev/kvm */
+	int api_version;    /* KVM_GET_API_VERSION, 12 */
+	int vcpu_mmap_size; /* KVM_GET_VCPU_MMAP_SIZE */
+};
+
+struct kvm_vm {
+	struct kvm_host *host;
+	int fd;              /* VM ioctls */
+	int vcpu_fd;         /* vCPU ioctls (one vCPU) */
+	struct kvm_run *run; /* the shared kvm_run page of the vCPU */
+	bool irqchip;        /* in-kernel PIC/IOAPIC/LAPIC created */
+	int vm_stats_fd;     /* KVM_GET_STATS_FD on the VM, or -1 */
+	int vcpu_stats_fd;   /* KVM_GET_STATS_FD on the vCPU, or -1 */
+};
+
+/* The capabilities ombra asks about, for `ombra info` and the checks. */
+const struct kvm_cap_info *kvm_caps(size_t *n);
+
+int kvm_host_open(struct kvm_host *h, const char *path, char *err, size_t errlen);
+void kvm_host_close(struct kvm_host *h);
+int kvm_host_check_cap(const struct kvm_host *h, int cap);
+
+/* irqchip: create KVM's in-kernel PIC/IOAPIC/LAPIC (must precede the vCPU). */
+int kvm_vm_create(struct kvm_host *h, struct kvm_vm *vm, bool irqchip, char *err, size_t errlen);
+int kvm_vm_set_cpuid(struct kvm_vm *vm, char *err, size_t errlen);
+void kvm_vm_destroy(struct kvm_vm *vm);
+
+/* mem_commit_fn for struct guest_mem: KVM_SET_USER_MEMORY_REGION. */
+int kvm_vm_commit_slot(void *opaque, const struct memslot *slot, bool remove);
+
+#endif

@@ -1,0 +1,326 @@
+/*
+ * ombra's command line.
+ *
+ *   ombra run [--mmu=tdp|shadow] [-m SIZE] -kernel FILE [-append STR]
+ *             [-initrd FILE] [-serial stdio|file:F|null] [--stats=text|json|none]
+ *             [--stats-file F] [--timeout SECONDS]
+ *   ombra info
+ *   ombra --help | --version
+ *
+ * Options are spelled like QEMU's where QEMU has them (one dash or two, as
+ * getopt_long_only allows), so a kernel run with qemu-system-x86_64 -kernel
+ * runs the same way here.  Only this file decides the process exit status.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../tdp/hostmmu.h"
+#include "../tdp/tdp.h"
+#include "disasm.h"
+#include "kvm.h"
+#include "report.h"
+#include "vm.h"
+
+#define DEFAULT_RAM (128ULL << 20)   /* QEMU's default */
+#define MAX_RAM     (1ULL << 40)
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"usage: ombra run [options] -kernel FILE     boot a multiboot kernel\n"
+"       ombra info                           describe this host's KVM\n"
+"       ombra --help | --version\n"
+"\n"
+"run options (QEMU's spelling where QEMU has the option):\n"
+"  --mmu=tdp|shadow      who does the second translation (default tdp):\n"
+"                          tdp     KVM's own MMU (EPT/NPT on bare metal)\n"
+"                          shadow  ombra's shadow page tables (not built yet)\n"
+"  -m SIZE               guest RAM, MiB or with a K/M/G/T suffix (default 128M)\n"
+"  -kernel FILE          multiboot v1 kernel, ELF32 or ELF64\n"
+"  -append STR           kernel command line\n"
+"  -initrd FILE          loaded as multiboot module 0\n"
+"  -serial DEV           stdio (default), file:PATH, or null\n"
+"  --stats=FMT           end-of-run report: text (default), json, none\n"
+"  --stats-file FILE     write the report there instead of to stderr\n"
+"  --timeout SECONDS     end the run after this long (exit status 4)\n"
+"\n"
+"exit status: (v << 1) | 1 when the guest writes v to isa-debug-exit (port 0xf4),\n"
+"as QEMU; 0 when it writes \"Shutdown\" to port 0x8900; ombra's own (even):\n"
+"2 guest error, 4 timeout, 6 interrupted, 8 usage, 10 bad kernel or file,\n"
+"12 no usable /dev/kvm, 14 host error.  See docs/ombra.md.\n");
+}
+
+/* QEMU's -m: [size=]N with an optional K/M/G/T suffix; no suffix means MiB. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mult = 1ULL << 20;
+
+	if (strncmp(s, "size=", 5) == 0)
+		s += 5;
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': mult = 1ULL << 10; end++; break;
+	case 'm': case 'M': mult = 1ULL << 20; end++; break;
+	case 'g': case 'G': mult = 1ULL << 30; end++; break;
+	case 't': case 'T': mult = 1ULL << 40; end++; break;
+	case 'b': case 'B': mult = 1; end++; break;
+	default: break;
+	}
+	if (*end == 'i' || *end == 'B')
+		end += *end == 'i' && end[1] == 'B' ? 2 : 1;
+	if (*end || v == 0 || v > MAX_RAM / mult)
+		return -EINVAL;
+	*out = v * mult;
+	return 0;
+}
+
+/* Are two paths the same existing file? */
+static int same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
+	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+static int die_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "ombra: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see ombra --help)\n");
+	return OMBRA_EXIT_USAGE;
+}
+
+/* Write the report to path through a temporary file, so a failed write
+ * never leaves half a report where a previous one was. */
+static int write_report_file(const struct vm *vm, const char *path, enum stats_format fmt)
+{
+	char tmp[4096];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	f = fopen(tmp, "w");
+	if (!f) {
+		fprintf(stderr, "ombra: cannot write --stats-file %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	report_write(vm, f, fmt);
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		fprintf(stderr, "ombra: cannot write --stats-file %s: %s\n", path, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	enum { OPT_MMU = 256, OPT_M, OPT_KERNEL, OPT_APPEND, OPT_INITRD, OPT_SERIAL, OPT_STATS,
+	       OPT_STATS_FILE, OPT_TIMEOUT, OPT_KVM, OPT_HELP };
+	static const struct option opts[] = {
+		{ "mmu",        required_argument, NULL, OPT_MMU },
+		{ "m",          required_argument, NULL, OPT_M },
+		{ "kernel",     required_argument, NULL, OPT_KERNEL },
+		{ "append",     required_argument, NULL, OPT_APPEND },
+		{ "initrd",     required_argument, NULL, OPT_INITRD },
+		{ "serial",     required_argument, NULL, OPT_SERIAL },
+		{ "stats",      required_argument, NULL, OPT_STATS },
+		{ "stats-file", required_argument, NULL, OPT_STATS_FILE },
+		{ "timeout",    required_argument, NULL, OPT_TIMEOUT },
+		{ "kvm-device", required_argument, NULL, OPT_KVM },
+		{ "help",       no_argument,       NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct vm_config cfg = {
+		.mmu = MMU_TDP, .ram_size = DEFAULT_RAM, .serial = "stdio", .stats = STATS_TEXT,
+		.kvm_path = "/dev/kvm",
+	};
+	struct vm *vm;
+	FILE *serial_file = NULL;
+	int c, status;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long_only(argc, argv, "", opts, NULL)) != -1) {
+		char *end;
+
+		switch (c) {
+		case OPT_MMU:
+			if (strcmp(optarg, "tdp") == 0)
+				cfg.mmu = MMU_TDP;
+			else if (strcmp(optarg, "shadow") == 0)
+				cfg.mmu = MMU_SHADOW;
+			else
+				return die_usage("--mmu must be tdp or shadow, not '%s'", optarg);
+			break;
+		case OPT_M:
+			if (parse_size(optarg, &cfg.ram_size) < 0)
+				return die_usage("-m: '%s' is not a memory size (e.g. 128M, 1G)", optarg);
+			break;
+		case OPT_KERNEL:  cfg.kernel = optarg; break;
+		case OPT_APPEND:  cfg.append = optarg; break;
+		case OPT_INITRD:  cfg.initrd = optarg; break;
+		case OPT_SERIAL:
+			if (strcmp(optarg, "stdio") && strcmp(optarg, "null") && strcmp(optarg, "none") &&
+			    (strncmp(optarg, "file:", 5) || !optarg[5]))
+				return die_usage("-serial must be stdio, file:PATH or null, not '%s'", optarg);
+			cfg.serial = optarg;
+			break;
+		case OPT_STATS:
+			if (strcmp(optarg, "text") == 0)
+				cfg.stats = STATS_TEXT;
+			else if (strcmp(optarg, "json") == 0)
+				cfg.stats = STATS_JSON;
+			else if (strcmp(optarg, "none") == 0)
+				cfg.stats = STATS_NONE;
+			else
+				return die_usage("--stats must be text, json or none, not '%s'", optarg);
+			break;
+		case OPT_STATS_FILE: cfg.stats_file = optarg; break;
+		case OPT_TIMEOUT:
+			cfg.timeout = strtod(optarg, &end);
+			if (*end || !(cfg.timeout > 0) || cfg.timeout > 1e6)
+				return die_usage("--timeout wants a positive number of seconds, not '%s'", optarg);
+			break;
+		case OPT_KVM:     cfg.kvm_path = optarg; break;
+		case OPT_HELP:
+			usage(stdout);
+			return 0;
+		case ':':
+			return die_usage("option %s needs an argument", argv[optind - 1]);
+		default:
+			return die_usage("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return die_usage("unexpected argument '%s'", argv[optind]);
+	if (!cfg.kernel)
+		return die_usage("%s", "no kernel: give -kernel FILE");
+	if (cfg.mmu == MMU_SHADOW) {
+		fprintf(stderr, "ombra: --mmu=shadow is not available yet (ombra's own shadow MMU is still being built); "
+				"run with --mmu=tdp\n");
+		return OMBRA_EXIT_USAGE;
+	}
+
+	/* Never write an output over an input or over another output. */
+	{
+		const char *serial_path = strncmp(cfg.serial, "file:", 5) == 0 ? cfg.serial + 5 : NULL;
+		const char *outs[] = { serial_path, cfg.stats_file };
+		const char *ins[] = { cfg.kernel, cfg.initrd };
+
+		for (int o = 0; o < 2; o++)
+			for (int i = 0; i < 2; i++)
+				if (same_file(outs[o], ins[i]))
+					return die_usage("refusing to overwrite input file '%s' with output", ins[i]);
+		if (serial_path && cfg.stats_file &&
+		    (same_file(serial_path, cfg.stats_file) || strcmp(serial_path, cfg.stats_file) == 0))
+			return die_usage("-serial file and --stats-file are the same file '%s'", cfg.stats_file);
+		if (serial_path) {
+			serial_file = fopen(serial_path, "w");
+			if (!serial_file) {
+				fprintf(stderr, "ombra: cannot open -serial file %s: %s\n", serial_path, strerror(errno));
+				return OMBRA_EXIT_BAD_INPUT;
+			}
+			cfg.serial_out = serial_file;
+		} else if (strcmp(cfg.serial, "stdio") == 0) {
+			cfg.serial_out = stdout;
+		}
+	}
+
+	vm = calloc(1, sizeof(*vm));
+	if (!vm) {
+		fprintf(stderr, "ombra: out of memory\n");
+		return OMBRA_EXIT_HOST_ERROR;
+	}
+	if (vm_create(vm, &cfg, &tdp_mode) < 0) {
+		fprintf(stderr, "ombra: %s\n", vm->err);
+		status = vm->err_status ? vm->err_status : OMBRA_EXIT_HOST_ERROR;
+	} else {
+		vm_run(vm);
+		if (cfg.stats != STATS_NONE) {
+			if (cfg.stats_file)
+				write_report_file(vm, cfg.stats_file, cfg.stats);
+			else
+				report_write(vm, stderr, cfg.stats);
+		}
+		status = vm->board.exit_status;
+	}
+	vm_destroy(vm);
+	free(vm);
+	if (serial_file)
+		fclose(serial_file);
+	return status;
+}
+
+static int cmd_info(int argc, char **argv)
+{
+	struct kvm_host h;
+	struct hostmmu mmu;
+	char why[256], cs[16];
+	size_t n;
+	const struct kvm_cap_info *caps = kvm_caps(&n);
+	const char *path = argc > 1 && strncmp(argv[1], "--kvm-device=", 13) == 0 ? argv[1] + 13 : "/dev/kvm";
+	int r;
+
+	hostmmu_detect("", &mmu);
+	disasm_version(cs, sizeof(cs));
+	printf("ombra %s\n", OMBRA_VERSION);
+	printf("capstone: %s\n", cs);
+	printf("host MMU: %s\n", mmu.summary);
+	if (mmu.tdp_mmu >= 0)
+		printf("kvm.tdp_mmu: %s\n", mmu.tdp_mmu ? "Y" : "N");
+	r = kvm_host_open(&h, path, why, sizeof(why));
+	if (r < 0) {
+		printf("KVM: unavailable\n");
+		fprintf(stderr, "ombra: %s\n", why);
+		return OMBRA_EXIT_NO_KVM;
+	}
+	printf("KVM API version: %d\n", h.api_version);
+	printf("capabilities ombra relies on:\n");
+	for (size_t i = 0; i < n; i++) {
+		int v = kvm_host_check_cap(&h, caps[i].cap);
+
+		printf("  %-26s %-4s %s%s\n", caps[i].name, v ? (v > 1 ? "" : "yes") : "no",
+		       caps[i].why, caps[i].required ? " (required)" : "");
+		if (v > 1)
+			printf("  %-26s %d\n", "", v);
+	}
+	kvm_host_close(&h);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return OMBRA_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-version") == 0) {
+		printf("ombra %s\n", OMBRA_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "run") == 0)
+		return cmd_run(argc - 1, argv + 1);
+	if (strcmp(argv[1], "info") == 0)
+		return cmd_info(argc - 1, argv + 1);
+	if (argv[1][0] == '-')          /* QEMU style: options straight away */
+		return cmd_run(argc, argv);
+	fprintf(stderr, "ombra: unknown command '%s' (see ombra --help)\n", argv[1]);
+	return OMBRA_EXIT_USAGE;
+}

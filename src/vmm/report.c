@@ -1,0 +1,176 @@
+/*
+ * The end-of-run report.
+ *
+ * Counters are deltas over the run: KVM's cumulative stats read just before
+ * the first KVM_RUN and just after the last, so VM creation does not count.
+ * The MMU counters that both modes share (DESIGN.md section 5) come first in
+ * a fixed order; the other non-zero KVM stats follow in KVM's order.  The
+ * JSON form carries every stat, zero or not, so tools can read it back.
+ */
+#include "report.h"
+
+#include <jansson.h>
+#include <string.h>
+
+const char *const report_mmu_counters[] = {
+	"pf_taken", "pf_fixed", "pf_guest", "pf_emulate", "pf_spurious", "invlpg",
+	"tlb_flush", "mmu_shadow_zapped", "mmu_pte_write", "mmu_flooded",
+	"mmu_recycled", "mmu_cache_miss", "mmu_unsync", NULL,
+};
+
+const char *report_end_name(enum run_end end)
+{
+	switch (end) {
+	case END_DEBUG_EXIT:  return "debug-exit";
+	case END_SHUTDOWN:    return "shutdown";
+	case END_GUEST_ERROR: return "guest-error";
+	case END_HOST_ERROR:  return "host-error";
+	case END_TIMEOUT:     return "timeout";
+	default:              return "running";
+	}
+}
+
+static double wall_seconds(const struct vm *vm)
+{
+	return (double)(vm->t_end.tv_sec - vm->t_start.tv_sec) +
+	       (double)(vm->t_end.tv_nsec - vm->t_start.tv_nsec) / 1e9;
+}
+
+/* The delta of a stat over the run, found in the vCPU set or the VM set. */
+static int counter(const struct vm *vm, const char *name, uint64_t *v, const char **scope)
+{
+	const struct kstat *e = kstats_find(&vm->vcpu_stats1, name);
+
+	if (e) {
+		*v = kstat_delta(kstats_find(&vm->vcpu_stats0, name), e);
+		*scope = "vcpu";
+		return 1;
+	}
+	e = kstats_find(&vm->vm_stats1, name);
+	if (e) {
+		*v = kstat_delta(kstats_find(&vm->vm_stats0, name), e);
+		*scope = "vm";
+		return 1;
+	}
+	return 0;
+}
+
+static int is_mmu_counter(const char *name)
+{
+	for (int i = 0; report_mmu_counters[i]; i++)
+		if (strcmp(report_mmu_counters[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+static void text_set(FILE *out, const struct kstats *s0, const struct kstats *s1, const char *scope)
+{
+	for (unsigned i = 0; i < s1->n; i++) {
+		const struct kstat *e = &s1->v[i];
+		uint64_t v = kstat_delta(kstats_find(s0, e->name), e);
+
+		if (v && !is_mmu_counter(e->name))
+			fprintf(out, "  %-28s %14llu  %s\n", e->name, (unsigned long long)v, scope);
+	}
+}
+
+static int write_text(const struct vm *vm, FILE *out)
+{
+	fprintf(out, "ombra: run ended (%s): %s; exit status %d\n", report_end_name(vm->board.end),
+		vm->err, vm->board.exit_status);
+	fprintf(out, "ombra: mmu %s; host MMU: %s\n", vm->mode->name, vm->host_mmu);
+	fprintf(out, "ombra: %llu MiB RAM, wall time %.4f s, %llu exits to ombra\n",
+		(unsigned long long)(vm->cfg.ram_size >> 20), wall_seconds(vm),
+		(unsigned long long)vm->exits);
+	if (vm->vcpu_stats1.n == 0 && vm->vm_stats1.n == 0) {
+		fprintf(out, "ombra: KVM binary stats unavailable on this host\n");
+		return 0;
+	}
+	fprintf(out, "ombra: counters over the run (KVM's names; MMU counters first, then every other non-zero one):\n");
+	for (int i = 0; report_mmu_counters[i]; i++) {
+		uint64_t v;
+		const char *scope;
+
+		if (counter(vm, report_mmu_counters[i], &v, &scope))
+			fprintf(out, "  %-28s %14llu  %s\n", report_mmu_counters[i],
+				(unsigned long long)v, scope);
+		else
+			fprintf(out, "  %-28s %14s  (not exposed by this KVM)\n", report_mmu_counters[i], "-");
+	}
+	text_set(out, &vm->vcpu_stats0, &vm->vcpu_stats1, "vcpu");
+	text_set(out, &vm->vm_stats0, &vm->vm_stats1, "vm");
+	fprintf(out, "ombra: exits by reason:");
+	for (unsigned i = 0; i < VM_EXIT_REASONS; i++)
+		if (vm->exit_reason[i])
+			fprintf(out, " %s %llu", vm_exit_name(i), (unsigned long long)vm->exit_reason[i]);
+	fprintf(out, "\n");
+	return 0;
+}
+
+static json_t *json_set(const struct kstats *s0, const struct kstats *s1)
+{
+	json_t *o = json_object();
+
+	for (unsigned i = 0; i < s1->n; i++) {
+		const struct kstat *e = &s1->v[i];
+
+		json_object_set_new(o, e->name,
+				    json_integer((json_int_t)kstat_delta(kstats_find(s0, e->name), e)));
+	}
+	return o;
+}
+
+static int write_json(const struct vm *vm, FILE *out)
+{
+	json_t *root = json_object(), *counters = json_object(), *exits = json_object();
+	int r;
+
+	json_object_set_new(root, "ombra", json_string(OMBRA_VERSION));
+	json_object_set_new(root, "mode", json_string(vm->mode->name));
+	json_object_set_new(root, "host_mmu", json_pack("{s:s, s:s}", "kind", vm->host_mmu_kind,
+							"summary", vm->host_mmu));
+	json_object_set_new(root, "kernel", json_string(vm->cfg.kernel));
+	json_object_set_new(root, "append", json_string(vm->cfg.append ? vm->cfg.append : ""));
+	json_object_set_new(root, "ram_bytes", json_integer((json_int_t)vm->cfg.ram_size));
+	json_object_set_new(root, "end", json_pack("{s:s, s:s, s:i}",
+						   "reason", report_end_name(vm->board.end),
+						   "detail", vm->err,
+						   "exit_status", vm->board.exit_status));
+	if (vm->board.end == END_DEBUG_EXIT)
+		json_object_set_new(json_object_get(root, "end"), "guest_value",
+				    json_integer(vm->board.debug_exit_value));
+	json_object_set_new(root, "wall_seconds", json_real(wall_seconds(vm)));
+	json_object_set_new(root, "exits", json_integer((json_int_t)vm->exits));
+	for (unsigned i = 0; i < VM_EXIT_REASONS; i++)
+		if (vm->exit_reason[i])
+			json_object_set_new(exits, vm_exit_name(i),
+					    json_integer((json_int_t)vm->exit_reason[i]));
+	json_object_set_new(root, "exit_reasons", exits);
+	for (int i = 0; report_mmu_counters[i]; i++) {
+		uint64_t v;
+		const char *scope;
+
+		if (counter(vm, report_mmu_counters[i], &v, &scope))
+			json_object_set_new(counters, report_mmu_counters[i], json_integer((json_int_t)v));
+	}
+	json_object_set_new(root, "counters", counters);
+	json_object_set_new(root, "kvm", json_pack("{s:o, s:o}",
+						   "vcpu", json_set(&vm->vcpu_stats0, &vm->vcpu_stats1),
+						   "vm", json_set(&vm->vm_stats0, &vm->vm_stats1)));
+	r = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', out);
+	json_decref(root);
+	return r;
+}
+
+int report_write(const struct vm *vm, FILE *out, enum stats_format fmt)
+{
+	int r = 0;
+
+	if (fmt == STATS_TEXT)
+		r = write_text(vm, out);
+	else if (fmt == STATS_JSON)
+		r = write_json(vm, out);
+	fflush(out);
+	return r;
+}

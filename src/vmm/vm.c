@@ -1,0 +1,442 @@
+/*
+ * The machine and its run loop.
+ *
+ * 1. vm_create: lay out RAM, load the kernel (both without KVM, so a bad
+ *    kernel is reported even on a host without /dev/kvm), then open KVM,
+ *    create the VM and vCPU, register the memslots, set the CPUID table and
+ *    let the mode put the vCPU at the entry point.
+ * 2. vm_run: KVM_RUN until the board says the run is over.  Port I/O goes to
+ *    the board's bus; MMIO nobody backs reads all ones; a triple fault, an
+ *    emulation failure or a failed entry ends the guest with a report
+ *    (registers and the instruction at RIP, decoded by capstone) while
+ *    ombra keeps its counters.
+ * 3. KVM's binary stats are read before and after, so the report shows what
+ *    the run itself cost.
+ */
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "disasm.h"
+
+static const char *const exit_names[VM_EXIT_REASONS] = {
+	[KVM_EXIT_UNKNOWN]        = "UNKNOWN",
+	[KVM_EXIT_EXCEPTION]      = "EXCEPTION",
+	[KVM_EXIT_IO]             = "IO",
+	[KVM_EXIT_HYPERCALL]      = "HYPERCALL",
+	[KVM_EXIT_DEBUG]          = "DEBUG",
+	[KVM_EXIT_HLT]            = "HLT",
+	[KVM_EXIT_MMIO]           = "MMIO",
+	[KVM_EXIT_IRQ_WINDOW_OPEN]= "IRQ_WINDOW_OPEN",
+	[KVM_EXIT_SHUTDOWN]       = "SHUTDOWN",
+	[KVM_EXIT_FAIL_ENTRY]     = "FAIL_ENTRY",
+	[KVM_EXIT_INTR]           = "INTR",
+	[KVM_EXIT_SET_TPR]        = "SET_TPR",
+	[KVM_EXIT_TPR_ACCESS]     = "TPR_ACCESS",
+	[KVM_EXIT_NMI]            = "NMI",
+	[KVM_EXIT_INTERNAL_ERROR] = "INTERNAL_ERROR",
+	[KVM_EXIT_SYSTEM_EVENT]   = "SYSTEM_EVENT",
+	[KVM_EXIT_X86_RDMSR]      = "X86_RDMSR",
+	[KVM_EXIT_X86_WRMSR]      = "X86_WRMSR",
+};
+
+const char *vm_exit_name(unsigned reason)
+{
+	if (reason < VM_EXIT_REASONS && exit_names[reason])
+		return exit_names[reason];
+	return "?";
+}
+
+static int set_err(struct vm *vm, int status, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(vm->err, sizeof(vm->err), fmt, ap);
+	va_end(ap);
+	vm->err_status = status;
+	return code;
+}
+
+/* Read a whole file; the kind of file goes into messages. */
+static int read_file(struct vm *vm, const char *what, const char *path, uint8_t **buf, size_t *len)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t got = 0;
+
+	if (fd < 0)
+		return set_err(vm, OMBRA_EXIT_BAD_INPUT, -errno, "cannot open %s %s: %s", what, path,
+			       strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return set_err(vm, OMBRA_EXIT_BAD_INPUT, -EINVAL, "%s %s is not a regular file", what, path);
+	}
+	*buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!*buf) {
+		close(fd);
+		return set_err(vm, OMBRA_EXIT_HOST_ERROR, -ENOMEM, "no memory to read %s %s", what, path);
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, *buf + got, (size_t)st.st_size - got);
+
+		if (n <= 0) {
+			int e = n < 0 ? errno : EIO;
+
+			close(fd);
+			free(*buf);
+			*buf = NULL;
+			return set_err(vm, OMBRA_EXIT_BAD_INPUT, -e, "cannot read %s %s: %s", what, path,
+				       strerror(e));
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	*len = got;
+	return 0;
+}
+
+static int load_kernel(struct vm *vm)
+{
+	uint8_t *kernel = NULL, *initrd = NULL;
+	size_t klen = 0, ilen = 0;
+	struct mb_module mod;
+	char why[256];
+	int r;
+
+	r = read_file(vm, "kernel", vm->cfg.kernel, &kernel, &klen);
+	if (r == 0 && vm->cfg.initrd)
+		r = read_file(vm, "initrd", vm->cfg.initrd, &initrd, &ilen);
+	if (r == 0) {
+		mod = (struct mb_module){ initrd, ilen, vm->cfg.initrd };
+		r = mb_load(&vm->mem, kernel, klen, vm->cfg.append ? vm->cfg.append : "",
+			    vm->cfg.initrd ? &mod : NULL, &vm->boot, why, sizeof(why));
+		if (r < 0)
+			set_err(vm, OMBRA_EXIT_BAD_INPUT, r, "%s: %s", vm->cfg.kernel, why);
+	}
+	free(kernel);
+	free(initrd);
+	return r;
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *mode)
+{
+	char why[256];
+	int r;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = *cfg;
+	vm->mode = mode;
+	vm->log = stderr;
+	vm->serial_out = cfg->serial_out;
+	vm->host.fd = -1;
+	vm->kvm.fd = vm->kvm.vcpu_fd = vm->kvm.vm_stats_fd = vm->kvm.vcpu_stats_fd = -1;
+	snprintf(vm->host_mmu_kind, sizeof(vm->host_mmu_kind), "unknown");
+
+	mem_init(&vm->mem);
+	r = mem_layout_pc(&vm->mem, cfg->ram_size);
+	if (r < 0)
+		return set_err(vm, r == -EINVAL ? OMBRA_EXIT_USAGE : OMBRA_EXIT_HOST_ERROR, r,
+			       "cannot give the guest %llu bytes of RAM: %s",
+			       (unsigned long long)cfg->ram_size,
+			       r == -EINVAL ? "at least 2 MiB, a multiple of 4 KiB" : strerror(-r));
+	r = board_init(&vm->board, vm->serial_out, vm->log, cfg->ram_size);
+	if (r < 0)
+		return set_err(vm, OMBRA_EXIT_HOST_ERROR, r, "cannot build the board: %s", strerror(-r));
+	r = load_kernel(vm);
+	if (r < 0)
+		return r;
+
+	r = kvm_host_open(&vm->host, cfg->kvm_path ? cfg->kvm_path : "/dev/kvm", why, sizeof(why));
+	if (r < 0)
+		return set_err(vm, OMBRA_EXIT_NO_KVM, r, "%s", why);
+	r = kvm_vm_create(&vm->host, &vm->kvm, mode->irqchip, why, sizeof(why));
+	if (r == 0)
+		r = kvm_vm_set_cpuid(&vm->kvm, why, sizeof(why));
+	if (r < 0)
+		return set_err(vm, OMBRA_EXIT_HOST_ERROR, r, "%s", why);
+
+	mem_set_commit(&vm->mem, kvm_vm_commit_slot, &vm->kvm);
+	for (unsigned i = 0; i < MEM_MAX_SLOTS; i++) {
+		if (!vm->mem.slots[i].used)
+			continue;
+		r = kvm_vm_commit_slot(&vm->kvm, &vm->mem.slots[i], false);
+		if (r < 0)
+			return set_err(vm, OMBRA_EXIT_HOST_ERROR, r,
+				       "KVM_SET_USER_MEMORY_REGION (slot %u at %#llx) failed: %s", i,
+				       (unsigned long long)vm->mem.slots[i].mpa, strerror(-r));
+	}
+	r = mode->setup(vm);
+	if (r < 0 && !vm->err[0])
+		set_err(vm, OMBRA_EXIT_HOST_ERROR, r, "%s mode setup failed: %s", mode->name, strerror(-r));
+	return r;
+}
+
+/* --- stopping a run from signals --------------------------------------- */
+
+static struct kvm_run *volatile stop_run;     /* the run a signal should stop */
+static volatile sig_atomic_t stop_why;        /* SIGALRM, SIGINT, SIGTERM, or 0 */
+
+void vm_request_stop(int why)
+{
+	stop_why = why;
+	if (stop_run)
+		stop_run->immediate_exit = 1;
+}
+
+static void on_signal(int sig)
+{
+	vm_request_stop(sig);
+}
+
+static void arm_signals(struct vm *vm)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;   /* no SA_RESTART: KVM_RUN must return EINTR */
+	sigaction(SIGALRM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	stop_why = 0;
+	stop_run = vm->kvm.run;
+	if (vm->cfg.timeout > 0) {
+		struct itimerval it = { { 0, 0 }, { (time_t)vm->cfg.timeout,
+			(suseconds_t)((vm->cfg.timeout - (double)(time_t)vm->cfg.timeout) * 1e6) } };
+
+		if (it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0)
+			it.it_value.tv_usec = 1;
+		setitimer(ITIMER_REAL, &it, NULL);
+	}
+}
+
+static void disarm_signals(void)
+{
+	struct itimerval off = { { 0, 0 }, { 0, 0 } };
+
+	setitimer(ITIMER_REAL, &off, NULL);
+	stop_run = NULL;
+	signal(SIGALRM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+}
+
+/* --- ending the guest with a report ------------------------------------ */
+
+static void end_run(struct vm *vm, enum run_end end, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (vm->board.end != END_NONE)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(vm->err, sizeof(vm->err), fmt, ap);
+	va_end(ap);
+	vm->board.end = end;
+	vm->board.exit_status = status;
+}
+
+/* Registers and the instruction at RIP, for a guest that died. */
+static void report_guest_state(struct vm *vm)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_translation tr;
+	char text[128] = "(instruction not readable)", bytes[64] = "";
+	uint8_t code[15];
+	int bits;
+
+	if (ioctl(vm->kvm.vcpu_fd, KVM_GET_REGS, &regs) < 0 ||
+	    ioctl(vm->kvm.vcpu_fd, KVM_GET_SREGS, &sregs) < 0) {
+		fprintf(vm->log, "ombra: cannot read the vCPU's registers: %s\n", strerror(errno));
+		return;
+	}
+	bits = (sregs.efer & (1u << 10)) && sregs.cs.l ? 64 : sregs.cs.db ? 32 : 16;
+	memset(&tr, 0, sizeof(tr));
+	tr.linear_address = sregs.cs.base + regs.rip;
+	if (ioctl(vm->kvm.vcpu_fd, KVM_TRANSLATE, &tr) == 0 && tr.valid) {
+		size_t n = 0;
+
+		while (n < sizeof(code) && mem_read(&vm->mem, tr.physical_address + n, code + n, 1) == 0)
+			n++;
+		if (n) {
+			size_t len = disasm_one(code, n, regs.rip, bits, text, sizeof(text));
+
+			for (size_t i = 0; i < (len ? len : n < 8 ? n : 8); i++)
+				snprintf(bytes + 3 * i, sizeof(bytes) - 3 * i, "%02x ", code[i]);
+		}
+	}
+	fprintf(vm->log,
+		"ombra: guest state: %d-bit mode, CPL %u, rip %#llx: %s [%s]\n"
+		"ombra:   rax %#llx rbx %#llx rcx %#llx rdx %#llx rsi %#llx rdi %#llx\n"
+		"ombra:   rsp %#llx rbp %#llx rflags %#llx\n"
+		"ombra:   cr0 %#llx cr2 %#llx cr3 %#llx cr4 %#llx efer %#llx\n",
+		bits, sregs.cs.selector & 3, (unsigned long long)regs.rip, text, bytes,
+		(unsigned long long)regs.rax, (unsigned long long)regs.rbx,
+		(unsigned long long)regs.rcx, (unsigned long long)regs.rdx,
+		(unsigned long long)regs.rsi, (unsigned long long)regs.rdi,
+		(unsigned long long)regs.rsp, (unsigned long long)regs.rbp,
+		(unsigned long long)regs.rflags, (unsigned long long)sregs.cr0,
+		(unsigned long long)sregs.cr2, (unsigned long long)sregs.cr3,
+		(unsigned long long)sregs.cr4, (unsigned long long)sregs.efer);
+}
+
+static void handle_io(struct vm *vm)
+{
+	struct kvm_run *run = vm->kvm.run;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+
+	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
+		uint32_t v = 0;
+
+		if (run->io.direction == KVM_EXIT_IO_OUT) {
+			memcpy(&v, data, run->io.size);
+			io_bus_out(&vm->board.io, run->io.port, run->io.size, v);
+		} else {
+			v = io_bus_in(&vm->board.io, run->io.port, run->io.size);
+			memcpy(data, &v, run->io.size);
+		}
+	}
+}
+
+static void handle_mmio(struct vm *vm)
+{
+	struct kvm_run *run = vm->kvm.run;
+
+	/* No device model answers MMIO yet: reads float high, writes vanish. */
+	if (!run->mmio.is_write)
+		memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
+	if (vm->mmio_unbacked++ == 0)
+		fprintf(vm->log, "ombra: guest %s unbacked guest-physical address %#llx (%u bytes): %s (logged once)\n",
+			run->mmio.is_write ? "wrote" : "read", (unsigned long long)run->mmio.phys_addr,
+			run->mmio.len, run->mmio.is_write ? "ignored" : "all ones");
+}
+
+static void handle_internal_error(struct vm *vm)
+{
+	struct kvm_run *run = vm->kvm.run;
+	static const char *const sub[] = {
+		[KVM_INTERNAL_ERROR_EMULATION] = "KVM's instruction emulator could not emulate an instruction",
+		[KVM_INTERNAL_ERROR_SIMUL_EX] = "an exception occurred while delivering another",
+		[KVM_INTERNAL_ERROR_DELIVERY_EV] = "event delivery failed",
+		[KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON] = "unexpected exit reason inside KVM",
+	};
+	uint32_t s = run->internal.suberror;
+
+	end_run(vm, END_GUEST_ERROR, OMBRA_EXIT_GUEST_ERROR,
+		"KVM internal error %u: %s", s,
+		s < sizeof(sub) / sizeof(sub[0]) && sub[s] ? sub[s] : "unknown suberror");
+}
+
+void vm_run(struct vm *vm)
+{
+	struct kvm_run *run = vm->kvm.run;
+	char why[128];
+
+	if (vm->kvm.vm_stats_fd >= 0)
+		kstats_read(vm->kvm.vm_stats_fd, &vm->vm_stats0, why, sizeof(why));
+	if (vm->kvm.vcpu_stats_fd >= 0)
+		kstats_read(vm->kvm.vcpu_stats_fd, &vm->vcpu_stats0, why, sizeof(why));
+	arm_signals(vm);
+	clock_gettime(CLOCK_MONOTONIC, &vm->t_start);
+
+	while (vm->board.end == END_NONE) {
+		if (ioctl(vm->kvm.vcpu_fd, KVM_RUN, 0) < 0) {
+			if (errno != EINTR && errno != EAGAIN) {
+				end_run(vm, END_HOST_ERROR, OMBRA_EXIT_HOST_ERROR, "KVM_RUN failed: %s",
+					strerror(errno));
+				break;
+			}
+			run->immediate_exit = 0;
+			if (stop_why == SIGALRM)
+				end_run(vm, END_TIMEOUT, OMBRA_EXIT_TIMEOUT,
+					"--timeout of %g s expired", vm->cfg.timeout);
+			else if (stop_why)
+				end_run(vm, END_TIMEOUT, OMBRA_EXIT_INTERRUPTED,
+					"interrupted by signal %d", (int)stop_why);
+			continue;
+		}
+		vm->exits++;
+		vm->exit_reason[run->exit_reason < VM_EXIT_REASONS ? run->exit_reason : 0]++;
+		if (vm->mode->exit && vm->mode->exit(vm))
+			continue;
+
+		switch (run->exit_reason) {
+		case KVM_EXIT_IO:
+			handle_io(vm);
+			break;
+		case KVM_EXIT_MMIO:
+			handle_mmio(vm);
+			break;
+		case KVM_EXIT_HLT:
+			/* Without an irqchip nothing can ever wake the vCPU. */
+			end_run(vm, END_GUEST_ERROR, OMBRA_EXIT_GUEST_ERROR,
+				"guest halted with no interrupt source to wake it");
+			break;
+		case KVM_EXIT_SHUTDOWN:
+			end_run(vm, END_GUEST_ERROR, OMBRA_EXIT_GUEST_ERROR,
+				"triple fault: the guest faulted while delivering a double fault (KVM_EXIT_SHUTDOWN)");
+			break;
+		case KVM_EXIT_INTERNAL_ERROR:
+			handle_internal_error(vm);
+			break;
+		case KVM_EXIT_FAIL_ENTRY:
+			end_run(vm, END_GUEST_ERROR, OMBRA_EXIT_GUEST_ERROR,
+				"KVM could not enter the guest (hardware reason %#llx)",
+				(unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+			break;
+		case KVM_EXIT_SYSTEM_EVENT:
+			if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN)
+				end_run(vm, END_SHUTDOWN, OMBRA_EXIT_SHUTDOWN, "guest powered off");
+			else
+				end_run(vm, END_GUEST_ERROR, OMBRA_EXIT_GUEST_ERROR,
+					"guest asked for system event %u (reset is not supported)",
+					run->system_event.type);
+			break;
+		case KVM_EXIT_INTR:
+			break;
+		default:
+			end_run(vm, END_HOST_ERROR, OMBRA_EXIT_HOST_ERROR,
+				"unexpected KVM exit %u (%s)", run->exit_reason,
+				vm_exit_name(run->exit_reason));
+			break;
+		}
+	}
+
+	clock_gettime(CLOCK_MONOTONIC, &vm->t_end);
+	disarm_signals();
+	if (vm->board.end == END_DEBUG_EXIT)
+		snprintf(vm->err, sizeof(vm->err), "guest wrote %u to isa-debug-exit (port %#x)",
+			 vm->board.debug_exit_value, DEBUG_EXIT_PORT);
+	else if (vm->board.end == END_SHUTDOWN && !vm->err[0])
+		snprintf(vm->err, sizeof(vm->err), "guest wrote \"Shutdown\" to port %#x", SHUTDOWN_PORT);
+	else if (vm->board.end == END_GUEST_ERROR || vm->board.end == END_TIMEOUT)
+		report_guest_state(vm);
+	if (vm->serial_out)
+		fflush(vm->serial_out);
+	if (vm->kvm.vm_stats_fd >= 0)
+		kstats_read(vm->kvm.vm_stats_fd, &vm->vm_stats1, why, sizeof(why));
+	if (vm->kvm.vcpu_stats_fd >= 0)
+		kstats_read(vm->kvm.vcpu_stats_fd, &vm->vcpu_stats1, why, sizeof(why));
+}
+
+void vm_destroy(struct vm *vm)
+{
+	kvm_vm_destroy(&vm->kvm);
+	kvm_host_close(&vm->host);
+	mem_destroy(&vm->mem);
+	board_destroy(&vm->board);
+	kstats_free(&vm->vm_stats0);
+	kstats_free(&vm->vcpu_stats0);
+	kstats_free(&vm->vm_stats1);
+	kstats_free(&vm->vcpu_stats1);
+}

@@ -1,0 +1,102 @@
+/*
+ * One virtual machine: its configuration, KVM objects, guest memory, board,
+ * and the vCPU run loop that both modes share.
+ *
+ * A mode (src/tdp, later src/shadow) supplies struct vm_mode: how to put the
+ * vCPU at the guest's entry point, a first look at each exit, and its own
+ * counters.  The loop itself never branches on the mode.
+ */
+#ifndef OMBRA_VM_H
+#define OMBRA_VM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "board.h"
+#include "kstats.h"
+#include "kvm.h"
+#include "loader.h"
+#include "mem.h"
+
+enum mmu_mode { MMU_TDP, MMU_SHADOW };
+
+/*
+ * ombra's own exit statuses are even, so they never collide with the odd
+ * statuses (value << 1) | 1 that isa-debug-exit produces (docs/ombra.md).
+ */
+#define OMBRA_EXIT_SHUTDOWN     0   /* guest powered off ("Shutdown" port) */
+#define OMBRA_EXIT_GUEST_ERROR  2   /* triple fault, emulation failure, ... */
+#define OMBRA_EXIT_TIMEOUT      4   /* --timeout expired */
+#define OMBRA_EXIT_INTERRUPTED  6   /* SIGINT / SIGTERM */
+#define OMBRA_EXIT_USAGE        8   /* bad command line */
+#define OMBRA_EXIT_BAD_INPUT    10  /* kernel/initrd missing or malformed */
+#define OMBRA_EXIT_NO_KVM       12  /* /dev/kvm missing or not accessible */
+#define OMBRA_EXIT_HOST_ERROR   14  /* an ioctl or allocation failed */
+enum stats_format { STATS_TEXT, STATS_JSON, STATS_NONE };
+
+struct vm_config {
+	enum mmu_mode mmu;          /* --mmu */
+	uint64_t ram_size;          /* -m, bytes */
+	const char *kernel;         /* -kernel */
+	const char *append;         /* -append */
+	const char *initrd;         /* -initrd */
+	const char *serial;         /* -serial: stdio, file:F, null, none */
+	enum stats_format stats;    /* --stats */
+	const char *stats_file;     /* --stats-file, NULL: stderr */
+	double timeout;             /* --timeout seconds, 0: none */
+	const char *kvm_path;       /* /dev/kvm */
+	FILE *serial_out;           /* the -serial sink, opened by the caller; NULL: discard */
+};
+
+struct vm;
+
+struct vm_mode {
+	const char *name;           /* "tdp", "shadow" */
+	bool irqchip;               /* wants KVM's in-kernel irqchip */
+	/* Put the vCPU at the multiboot entry point.  0 or -errno. */
+	int (*setup)(struct vm *vm);
+	/* First look at an exit; return true when the mode handled it. */
+	bool (*exit)(struct vm *vm);
+};
+
+#define VM_EXIT_REASONS 64
+
+struct vm {
+	struct vm_config cfg;       /* what the user asked for */
+	const struct vm_mode *mode; /* tdp or shadow */
+	struct kvm_host host;       /* /dev/kvm */
+	struct kvm_vm kvm;          /* VM and vCPU fds, kvm_run */
+	struct guest_mem mem;       /* memslots */
+	struct board board;         /* devices */
+	struct mb_boot boot;        /* where the loader put things */
+	FILE *serial_out;           /* the -serial sink */
+	FILE *log;                  /* ombra's own messages (stderr) */
+	char err[512];              /* the last error or the reason the run ended */
+	int err_status;             /* OMBRA_EXIT_* that goes with a vm_create error */
+	char host_mmu[160];         /* which MMU the host's KVM uses, for people */
+	char host_mmu_kind[16];     /* ept, npt, shadow, unknown */
+
+	/* Accounting, kept whatever happens to the guest. */
+	struct kstats vm_stats0, vcpu_stats0;   /* KVM stats at the start */
+	struct kstats vm_stats1, vcpu_stats1;   /* ... and at the end */
+	struct timespec t_start, t_end;         /* wall clock around the run */
+	uint64_t exits;                         /* KVM_RUN returns */
+	uint64_t exit_reason[VM_EXIT_REASONS];  /* by KVM_EXIT_* */
+	uint64_t mmio_unbacked;                 /* accesses to GPAs no slot or device backs */
+};
+
+const char *vm_exit_name(unsigned reason);
+
+/* Create everything up to a vCPU ready at the kernel's entry.  0 or -errno,
+ * with the reason in vm->err. */
+int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *mode);
+/* Run until the guest ends, ombra ends it, or the timeout expires. */
+void vm_run(struct vm *vm);
+void vm_destroy(struct vm *vm);
+
+/* Stop the run from a signal handler (SIGALRM, SIGINT). */
+void vm_request_stop(int why);
+
+#endif
