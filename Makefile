@@ -48,6 +48,10 @@ UNIT_OBJS := \
 	tests/unit/test_loader.o \
 	tests/unit/test_mem.o
 
+# Small fixture kernels for the end-to-end tests of the loader, devices and
+# failure reports (the test-kernel suite proper lives in guest/).
+E2E_KERNELS := $(addprefix $(BUILD)/tests/kernels/,echo.elf spin.elf triple.elf)
+
 LIB_O  := $(addprefix $(BUILD)/,$(LIB_OBJS))
 MAIN_O := $(addprefix $(BUILD)/,$(MAIN_OBJS))
 UNIT_O := $(addprefix $(BUILD)/,$(UNIT_OBJS))
@@ -75,6 +79,17 @@ $(BUILD)/tests/unit-tests: $(UNIT_O) $(LIB_O)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lcriterion
 
+$(BUILD)/tests/kernels/%.elf: tests/e2e/kernels/%.asm tests/e2e/kernels/mb.inc tests/e2e/kernels/link.ld
+	@mkdir -p $(dir $@)
+	@echo "  NASM    $<"
+	$(Q)nasm -f elf32 -Itests/e2e/kernels/ -o $(@:.elf=.o) $<
+	$(Q)ld -m elf_i386 --no-warn-rwx-segments -T tests/e2e/kernels/link.ld -o $@ $(@:.elf=.o)
+
+$(BUILD)/tests/check-json: tests/e2e/check_json.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(OMBRA_CFLAGS) $(CFLAGS) -o $@ $< -ljansson
+
 # Install what is missing (Debian packages), once per checkout.
 deps: $(BUILD)/.deps-ok
 $(BUILD)/.deps-ok: scripts/setup.sh
@@ -88,7 +103,7 @@ run: deps
 unit: $(BUILD)/tests/unit-tests
 	$(Q)$(BUILD)/tests/unit-tests --jobs=2
 
-e2e: $(BUILD)/ombra guest-kernels
+e2e: $(BUILD)/ombra guest-kernels $(E2E_KERNELS) $(BUILD)/tests/check-json
 	$(Q)sh tests/e2e/run.sh $(BUILD)
 
 test: deps

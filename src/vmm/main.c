@@ -249,6 +249,12 @@ static int cmd_run(int argc, char **argv)
 		status = vm->err_status ? vm->err_status : OMBRA_EXIT_HOST_ERROR;
 	} else {
 		vm_run(vm);
+		/* Whatever --stats says, a run that did not end by the guest's
+		 * own choice says why on stderr. */
+		if (vm->board.end != END_DEBUG_EXIT && vm->board.end != END_SHUTDOWN &&
+		    (cfg.stats == STATS_NONE || cfg.stats_file))
+			fprintf(stderr, "ombra: run ended (%s): %s\n%s", report_end_name(vm->board.end),
+				vm->err, vm->guest_state);
 		if (cfg.stats != STATS_NONE) {
 			if (cfg.stats_file)
 				write_report_file(vm, cfg.stats_file, cfg.stats);
@@ -292,10 +298,13 @@ static int cmd_info(int argc, char **argv)
 	for (size_t i = 0; i < n; i++) {
 		int v = kvm_host_check_cap(&h, caps[i].cap);
 
-		printf("  %-26s %-4s %s%s\n", caps[i].name, v ? (v > 1 ? "" : "yes") : "no",
-		       caps[i].why, caps[i].required ? " (required)" : "");
+		char val[16];
+
+		snprintf(val, sizeof(val), "%s", v == 0 ? "no" : "yes");
 		if (v > 1)
-			printf("  %-26s %d\n", "", v);
+			snprintf(val, sizeof(val), "%d", v);
+		printf("  %-26s %-6s %s%s\n", caps[i].name, val, caps[i].why,
+		       caps[i].required ? " (required)" : "");
 	}
 	kvm_host_close(&h);
 	return 0;

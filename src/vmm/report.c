@@ -78,6 +78,7 @@ static int write_text(const struct vm *vm, FILE *out)
 {
 	fprintf(out, "ombra: run ended (%s): %s; exit status %d\n", report_end_name(vm->board.end),
 		vm->err, vm->board.exit_status);
+	fputs(vm->guest_state, out);
 	fprintf(out, "ombra: mmu %s; host MMU: %s\n", vm->mode->name, vm->host_mmu);
 	fprintf(out, "ombra: %llu MiB RAM, wall time %.4f s, %llu exits to ombra\n",
 		(unsigned long long)(vm->cfg.ram_size >> 20), wall_seconds(vm),
@@ -139,6 +140,9 @@ static int write_json(const struct vm *vm, FILE *out)
 	if (vm->board.end == END_DEBUG_EXIT)
 		json_object_set_new(json_object_get(root, "end"), "guest_value",
 				    json_integer(vm->board.debug_exit_value));
+	if (vm->guest_state[0])
+		json_object_set_new(json_object_get(root, "end"), "guest_state",
+				    json_string(vm->guest_state));
 	json_object_set_new(root, "wall_seconds", json_real(wall_seconds(vm)));
 	json_object_set_new(root, "exits", json_integer((json_int_t)vm->exits));
 	for (unsigned i = 0; i < VM_EXIT_REASONS; i++)

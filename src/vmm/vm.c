@@ -108,6 +108,7 @@ static int read_file(struct vm *vm, const char *what, const char *path, uint8_t 
 static int load_kernel(struct vm *vm)
 {
 	uint8_t *kernel = NULL, *initrd = NULL;
+	char *cmdline = NULL;
 	size_t klen = 0, ilen = 0;
 	struct mb_module mod;
 	char why[256];
@@ -117,12 +118,16 @@ static int load_kernel(struct vm *vm)
 	if (r == 0 && vm->cfg.initrd)
 		r = read_file(vm, "initrd", vm->cfg.initrd, &initrd, &ilen);
 	if (r == 0) {
+		/* As QEMU (and GRUB) do, the command line starts with the kernel's name. */
+		if (asprintf(&cmdline, "%s %s", vm->cfg.kernel, vm->cfg.append ? vm->cfg.append : "") < 0)
+			cmdline = NULL;
 		mod = (struct mb_module){ initrd, ilen, vm->cfg.initrd };
-		r = mb_load(&vm->mem, kernel, klen, vm->cfg.append ? vm->cfg.append : "",
+		r = mb_load(&vm->mem, kernel, klen, cmdline ? cmdline : vm->cfg.kernel,
 			    vm->cfg.initrd ? &mod : NULL, &vm->boot, why, sizeof(why));
 		if (r < 0)
 			set_err(vm, OMBRA_EXIT_BAD_INPUT, r, "%s: %s", vm->cfg.kernel, why);
 	}
+	free(cmdline);
 	free(kernel);
 	free(initrd);
 	return r;
@@ -245,7 +250,8 @@ static void end_run(struct vm *vm, enum run_end end, int status, const char *fmt
 	vm->board.exit_status = status;
 }
 
-/* Registers and the instruction at RIP, for a guest that died. */
+/* Registers and the instruction at RIP, for a guest that died: kept in
+ * vm->guest_state for the report. */
 static void report_guest_state(struct vm *vm)
 {
 	struct kvm_regs regs;
@@ -257,7 +263,8 @@ static void report_guest_state(struct vm *vm)
 
 	if (ioctl(vm->kvm.vcpu_fd, KVM_GET_REGS, &regs) < 0 ||
 	    ioctl(vm->kvm.vcpu_fd, KVM_GET_SREGS, &sregs) < 0) {
-		fprintf(vm->log, "ombra: cannot read the vCPU's registers: %s\n", strerror(errno));
+		snprintf(vm->guest_state, sizeof(vm->guest_state),
+			 "ombra: cannot read the vCPU's registers: %s\n", strerror(errno));
 		return;
 	}
 	bits = (sregs.efer & (1u << 10)) && sregs.cs.l ? 64 : sregs.cs.db ? 32 : 16;
@@ -275,7 +282,7 @@ static void report_guest_state(struct vm *vm)
 				snprintf(bytes + 3 * i, sizeof(bytes) - 3 * i, "%02x ", code[i]);
 		}
 	}
-	fprintf(vm->log,
+	snprintf(vm->guest_state, sizeof(vm->guest_state),
 		"ombra: guest state: %d-bit mode, CPL %u, rip %#llx: %s [%s]\n"
 		"ombra:   rax %#llx rbx %#llx rcx %#llx rdx %#llx rsi %#llx rdi %#llx\n"
 		"ombra:   rsp %#llx rbp %#llx rflags %#llx\n"

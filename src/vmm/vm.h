@@ -75,6 +75,7 @@ struct vm {
 	FILE *log;                  /* ombra's own messages (stderr) */
 	char err[512];              /* the last error or the reason the run ended */
 	int err_status;             /* OMBRA_EXIT_* that goes with a vm_create error */
+	char guest_state[1024];     /* registers and instruction when the guest died */
 	char host_mmu[160];         /* which MMU the host's KVM uses, for people */
 	char host_mmu_kind[16];     /* ept, npt, shadow, unknown */
 

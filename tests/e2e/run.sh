@@ -1,0 +1,184 @@
+#!/bin/bash
+# End-to-end tests: ombra on the real KVM, with QEMU's software CPU (TCG) as
+# the independent oracle for guest behaviour.
+#
+#   1. the command line: bad input gets one clear message and ombra's own
+#      exit status; nothing the user gave is overwritten.
+#   2. the fixture kernels (tests/e2e/kernels): what the loader and the
+#      board hand a kernel, the JSON report read back with jansson, a
+#      timeout, a triple fault.
+#   3. the test-kernel suite (build/guest/mmutest.elf): every case in
+#      tests/e2e/mmutest.cases passes in tdp mode, and ombra's serial output
+#      and exit status are identical to QEMU TCG's on the same image.
+#
+# Tests that need /dev/kvm or QEMU print SKIP with the reason when they are
+# missing.  The last line is "e2e: N passed, N failed, N skipped".
+set -u
+B=${1:-build}
+OMBRA=$B/ombra
+K=$B/tests/kernels
+CHECK=$B/tests/check-json
+OUT=$B/e2e
+CASES_FILE=tests/e2e/mmutest.cases
+MMUTEST=$B/guest/mmutest.elf
+QEMU_ARGS="-accel tcg -cpu qemu64,+nx,+pdpe1gb -display none -no-reboot -monitor none \
+-device isa-debug-exit,iobase=0xf4,iosize=0x04"
+rm -rf "$OUT"
+mkdir -p "$OUT"
+
+pass=0 fail=0 skip=0
+ok()   { echo "PASS $1"; pass=$((pass + 1)); }
+bad()  { echo "FAIL $1: $2"; fail=$((fail + 1)); }
+skip() { echo "SKIP $1: $2"; skip=$((skip + 1)); }
+
+# run NAME EXPECTED_STATUS CMD...: stdout/stderr to $OUT/NAME.{out,err}
+run() {
+	local name=$1 want=$2 got
+	shift 2
+	"$@" >"$OUT/$name.out" 2>"$OUT/$name.err" </dev/null
+	got=$?
+	if [ "$got" != "$want" ]; then
+		bad "$name" "exit status $got, want $want; stderr: $(head -c 400 "$OUT/$name.err")"
+		return 1
+	fi
+	return 0
+}
+
+# expect_err NAME PATTERN: stderr is exactly one line and matches PATTERN
+expect_one_line() {
+	local name=$1 pat=$2
+	if [ "$(wc -l <"$OUT/$name.err")" != 1 ]; then
+		bad "$name" "want one line on stderr, got: $(cat "$OUT/$name.err")"
+	elif ! grep -q -- "$pat" "$OUT/$name.err"; then
+		bad "$name" "stderr does not say '$pat': $(cat "$OUT/$name.err")"
+	else
+		ok "$name"
+	fi
+}
+
+# --- 1. command line ------------------------------------------------------
+run help 0 "$OMBRA" --help && { grep -q -- "-kernel" "$OUT/help.out" && ok help || bad help "no -kernel in --help"; }
+run no-args 8 "$OMBRA" && ok no-args
+run bad-m 8 "$OMBRA" run -m lots -kernel "$K/echo.elf" && expect_one_line bad-m "not a memory size"
+run bad-mmu 8 "$OMBRA" run --mmu=ept -kernel "$K/echo.elf" && expect_one_line bad-mmu "tdp or shadow"
+run shadow-refused 8 "$OMBRA" run --mmu=shadow -kernel "$K/echo.elf" && expect_one_line shadow-refused "shadow is not available yet"
+run no-kernel 8 "$OMBRA" run -m 64M && expect_one_line no-kernel "no kernel"
+run missing-kernel 10 "$OMBRA" run -kernel "$OUT/does-not-exist.elf" && expect_one_line missing-kernel "cannot open kernel"
+printf 'not a kernel' >"$OUT/junk.bin"
+run junk-kernel 10 "$OMBRA" run -kernel "$OUT/junk.bin" && expect_one_line junk-kernel "no multiboot header"
+run unknown-option 8 "$OMBRA" run -kernel "$K/echo.elf" -bogus && expect_one_line unknown-option "unknown option"
+cp "$K/echo.elf" "$OUT/precious.elf"
+before=$(cksum <"$OUT/precious.elf")
+run no-overwrite 8 "$OMBRA" run -kernel "$OUT/precious.elf" -serial "file:$OUT/precious.elf" &&
+	{ [ "$(cksum <"$OUT/precious.elf")" = "$before" ] && expect_one_line no-overwrite "refusing to overwrite" ||
+	  bad no-overwrite "the kernel file changed"; }
+run no-kvm 12 "$OMBRA" run -kernel "$K/echo.elf" --kvm-device="$OUT/no-such-kvm" &&
+	expect_one_line no-kvm "does not exist: load KVM"
+
+# --- 2. fixture kernels on KVM -------------------------------------------------
+if ! "$OMBRA" info >"$OUT/info.out" 2>"$OUT/info.err"; then
+	reason=$(cat "$OUT/info.err")
+	for t in info echo echo-json serial-file timeout triple mmutest; do skip "$t" "no usable KVM: $reason"; done
+	echo "e2e: $pass passed, $fail failed, $skip skipped"
+	[ "$fail" = 0 ]
+	exit
+fi
+grep -q "KVM API version: 12" "$OUT/info.out" && grep -q "host MMU: " "$OUT/info.out" &&
+	grep -q "capstone: " "$OUT/info.out" && ok info || bad info "$(cat "$OUT/info.out")"
+
+printf 'module text\0' >"$OUT/mod.txt"
+if run echo 1 "$OMBRA" run -m 64M -kernel "$K/echo.elf" -append "cases=x y=2" -initrd "$OUT/mod.txt" --stats=none; then
+	# Expected values from the multiboot spec and the numbers passed above:
+	# mem_lower 640 KiB = 0x280, mem_upper (64M - 1M) / 1K = 0xfc00.
+	cat >"$OUT/echo.want" <<EOF
+magic 2badb002
+cmdline $K/echo.elf cases=x y=2
+mem_lower/upper 00000280 0000fc00
+mods 00000001
+mod0 string $OUT/mod.txt
+mod0 data module text
+fw_cfg QEMU 04000000
+port 0x1234 ffffffff
+cpuid GenuineIntel 00003028
+EOF
+	if ! diff -u "$OUT/echo.want" "$OUT/echo.out" >"$OUT/echo.diff"; then
+		bad echo "output differs: $(cat "$OUT/echo.diff")"
+	elif [ "$(grep -c 'unknown port 0x1234' "$OUT/echo.err")" != 1 ]; then
+		bad echo "unknown port not logged exactly once: $(cat "$OUT/echo.err")"
+	else
+		ok echo
+	fi
+fi
+
+if run echo-json 1 "$OMBRA" run -kernel "$K/echo.elf" --stats=json --stats-file "$OUT/echo.json" -serial null; then
+	# Read back with jansson: the fields tools rely on, with the right values and types.
+	if msg=$("$CHECK" "$OUT/echo.json" mode=tdp end.reason=debug-exit end.exit_status=1 end.guest_value=0 \
+		ram_bytes=134217728 wall_seconds:pos exits:pos kvm.vcpu.exits:pos counters.pf_fixed:int \
+		counters.mmu_shadow_zapped:int exit_reasons.IO:pos); then
+		[ -s "$OUT/echo-json.out" ] && bad echo-json "-serial null still printed: $(head -c 200 "$OUT/echo-json.out")" || ok echo-json
+	else
+		bad echo-json "$msg"
+	fi
+fi
+
+if run serial-file 1 "$OMBRA" run -kernel "$K/echo.elf" -serial "file:$OUT/serial.txt" --stats=none; then
+	head -1 "$OUT/serial.txt" | grep -q "^magic 2badb002$" && [ ! -s "$OUT/serial-file.out" ] &&
+		ok serial-file || bad serial-file "serial output not in the file"
+fi
+
+if run timeout 4 "$OMBRA" run -kernel "$K/spin.elf" --timeout 1; then
+	grep -q "run ended (timeout)" "$OUT/timeout.err" && grep -q "guest state: 32-bit mode" "$OUT/timeout.err" &&
+		grep -q "pf_fixed" "$OUT/timeout.err" && grep -q "^spinning$" "$OUT/timeout.out" &&
+		ok timeout || bad timeout "no timeout report: $(cat "$OUT/timeout.err")"
+fi
+
+if run triple 2 "$OMBRA" run -kernel "$K/triple.elf"; then
+	grep -q "triple fault" "$OUT/triple.err" && grep -q "ud2" "$OUT/triple.err" &&
+		grep -q "pf_fixed" "$OUT/triple.err" && ok triple || bad triple "no triple-fault report: $(cat "$OUT/triple.err")"
+fi
+
+# --- 3. the test-kernel suite: every case, ombra tdp against QEMU TCG ----------
+if [ ! -f "$MMUTEST" ] || [ ! -f "$CASES_FILE" ]; then
+	bad mmutest "missing $MMUTEST or $CASES_FILE"
+else
+	if run mmutest-tdp 1 "$OMBRA" run --mmu=tdp -kernel "$MMUTEST" --timeout 600 \
+		--stats=json --stats-file "$OUT/mmutest-tdp.json"; then
+		missing=0
+		while read -r c; do
+			[ -z "$c" ] && continue
+			if grep -qx "case $c: ok" "$OUT/mmutest-tdp.out"; then
+				ok "tdp/$c"
+			else
+				bad "tdp/$c" "$(grep "^case $c:" "$OUT/mmutest-tdp.out" || echo 'no line for this case')"
+				missing=1
+			fi
+		done <"$CASES_FILE"
+		n=$(grep -c '^case ' "$OUT/mmutest-tdp.out")
+		[ "$n" = "$(grep -c . "$CASES_FILE")" ] && ok "tdp/case-count" ||
+			bad "tdp/case-count" "$n case lines, $(grep -c . "$CASES_FILE") expected"
+	fi
+	if ! command -v qemu-system-x86_64 >/dev/null; then
+		skip qemu-tcg "qemu-system-x86_64 is not installed (scripts/setup.sh installs it)"
+	else
+		# shellcheck disable=SC2086
+		run mmutest-qemu 1 qemu-system-x86_64 $QEMU_ARGS -m 128M -serial stdio -kernel "$MMUTEST"
+		if diff -u "$OUT/mmutest-qemu.out" "$OUT/mmutest-tdp.out" >"$OUT/mmutest.diff"; then
+			ok "tdp-equals-qemu-tcg"
+		else
+			bad "tdp-equals-qemu-tcg" "serial output differs: $(head -40 "$OUT/mmutest.diff")"
+		fi
+		# A selection of cases through -append, on a different RAM size.
+		sel=$(head -2 "$CASES_FILE" | paste -sd, -)
+		run sel-tdp 1 "$OMBRA" run -m 256M -kernel "$MMUTEST" -append "cases=$sel" --stats=none --timeout 600
+		# shellcheck disable=SC2086
+		run sel-qemu 1 qemu-system-x86_64 $QEMU_ARGS -m 256M -serial stdio -kernel "$MMUTEST" -append "cases=$sel"
+		if [ "$(grep -c '^case ' "$OUT/sel-tdp.out")" = 2 ] && diff -u "$OUT/sel-qemu.out" "$OUT/sel-tdp.out" >/dev/null; then
+			ok "select-cases"
+		else
+			bad "select-cases" "cases=$sel: $(diff -u "$OUT/sel-qemu.out" "$OUT/sel-tdp.out" | head -20)"
+		fi
+	fi
+fi
+
+echo "e2e: $pass passed, $fail failed, $skip skipped"
+[ "$fail" = 0 ]
