@@ -31,9 +31,12 @@ static void shutdown_out(void *opaque, uint16_t port, unsigned size, uint32_t va
 		b->shutdown_match++;
 	else
 		b->shutdown_match = (char)val == magic[0];
-	if (b->shutdown_match == sizeof(magic) - 1 && b->end == END_NONE) {
-		b->end = END_SHUTDOWN;
-		b->exit_status = 0;
+	if (b->shutdown_match == sizeof(magic) - 1) {
+		b->shutdown_match = 0;
+		if (b->end == END_NONE) {
+			b->end = END_SHUTDOWN;
+			b->exit_status = 0;
+		}
 	}
 }
 

@@ -19,8 +19,8 @@ struct io_dev {
 	const char *name;  /* for logs */
 	uint16_t base;     /* first port */
 	uint16_t len;      /* number of ports */
-	/* size is 1, 2 or 4 bytes; port is absolute.  in() leaves *val all ones
-	 * for bits it does not drive. */
+	/* size is 1, 2 or 4 bytes; port is absolute.  The bus masks what in()
+	 * returns to size bytes. */
 	void (*in)(void *opaque, uint16_t port, unsigned size, uint32_t *val);
 	void (*out)(void *opaque, uint16_t port, unsigned size, uint32_t val);
 	void *opaque;

@@ -33,7 +33,8 @@ struct kstats {
 int kstats_parse(const void *buf, size_t len, struct kstats *out, char *err, size_t errlen);
 int kstats_read(int stats_fd, struct kstats *out, char *err, size_t errlen);
 const struct kstat *kstats_find(const struct kstats *s, const char *name);
-/* Over a run: end - start for cumulative counters, end for the rest. */
+/* Over a run: end - start for cumulative counters and histograms, end for
+ * instant and peak values. */
 uint64_t kstat_delta(const struct kstat *start, const struct kstat *end);
 void kstats_free(struct kstats *s);
 

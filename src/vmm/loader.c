@@ -85,8 +85,13 @@ static long find_header(const uint8_t *img, size_t len)
 	for (size_t off = 0; off + 12 <= limit; off += 4) {
 		if (rd32(img + off) != MB_HEADER_MAGIC)
 			continue;
-		if ((uint32_t)(rd32(img + off) + rd32(img + off + 4) + rd32(img + off + 8)) == 0)
-			return (long)off;
+		if ((uint32_t)(rd32(img + off) + rd32(img + off + 4) + rd32(img + off + 8)) != 0)
+			continue;
+		/* With the address fields the header is 32 bytes, all of which
+		 * must lie in the first 8 KiB. */
+		if ((rd32(img + off + 4) & MB_FLAG_ADDRESS) && off + 32 > MB_SEARCH_LIMIT)
+			continue;
+		return (long)off;
 	}
 	return -1;
 }

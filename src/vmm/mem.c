@@ -91,12 +91,16 @@ int mem_slot_move(struct guest_mem *m, struct memslot *slot)
 	if (!fresh)
 		return -ENOMEM;
 	memcpy(fresh, old, slot->size);
-	slot->hva = fresh;
 	if (m->commit) {
-		/* KVM cannot change a slot's HVA in place: delete, then re-add. */
+		/* KVM cannot change a slot's HVA in place: remove the slot as it
+		 * was, then add it with the new mapping. */
 		r = m->commit(m->commit_opaque, slot, true);
-		if (r == 0)
-			r = m->commit(m->commit_opaque, slot, false);
+		if (r < 0) {
+			munmap(fresh, slot->size);
+			return r;
+		}
+		slot->hva = fresh;
+		r = m->commit(m->commit_opaque, slot, false);
 		if (r < 0) {
 			slot->hva = old;
 			m->commit(m->commit_opaque, slot, false);
@@ -104,6 +108,7 @@ int mem_slot_move(struct guest_mem *m, struct memslot *slot)
 			return r;
 		}
 	}
+	slot->hva = fresh;
 	munmap(old, slot->size);
 	slot->moves++;
 	return 0;
@@ -138,14 +143,22 @@ int mem_layout_pc(struct guest_mem *m, uint64_t ram_size)
 
 	/* 640 KiB .. 1 MiB is the VGA window and the BIOS: counted in the size
 	 * (as QEMU does), but not RAM the guest can see. */
-	r = mem_slot_add(m, 0, MEM_LOW_END, NULL);
+	struct memslot *made[3] = { NULL, NULL, NULL };
+
+	r = mem_slot_add(m, 0, MEM_LOW_END, &made[0]);
 	if (r == 0)
-		r = mem_slot_add(m, MEM_HIGH_START, below_4g - MEM_HIGH_START, NULL);
+		r = mem_slot_add(m, MEM_HIGH_START, below_4g - MEM_HIGH_START, &made[1]);
 	if (r == 0 && above_4g)
-		r = mem_slot_add(m, MEM_4G, above_4g, NULL);
-	if (r == 0)
-		m->ram_size = ram_size;
-	return r;
+		r = mem_slot_add(m, MEM_4G, above_4g, &made[2]);
+	if (r < 0) {
+		/* All or nothing: undo what was made, newest first. */
+		for (int i = 2; i >= 0; i--)
+			if (made[i])
+				mem_slot_delete(m, made[i]);
+		return r;
+	}
+	m->ram_size = ram_size;
+	return 0;
 }
 
 struct memslot *mem_find(const struct guest_mem *m, uint64_t gpa)

@@ -74,11 +74,12 @@ void *mem_gpa_to_hva(const struct guest_mem *m, uint64_t gpa, uint64_t len);
 /* MPA for gpa, or (uint64_t)-1 when no slot backs it. */
 uint64_t mem_gpa_to_mpa(const struct guest_mem *m, uint64_t gpa);
 
-/* Copy to/from guest memory; the range may span slots but not holes. 0 or -EFAULT. */
+/* Copy to/from guest memory; the range may span slots but not holes.  0, or
+ * -EFAULT at a hole (bytes before the hole have been copied). */
 int mem_write(const struct guest_mem *m, uint64_t gpa, const void *src, size_t len);
 int mem_read(const struct guest_mem *m, uint64_t gpa, void *dst, size_t len);
 
-/* Number of RAM bytes below / above 1 MiB (for multiboot mem_lower/mem_upper). */
+/* The end of RAM below 4 GiB (for multiboot mem_upper). */
 uint64_t mem_top_below_4g(const struct guest_mem *m);
 
 void mem_destroy(struct guest_mem *m);

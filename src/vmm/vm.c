@@ -148,6 +148,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *
 	snprintf(vm->host_mmu_kind, sizeof(vm->host_mmu_kind), "unknown");
 
 	mem_init(&vm->mem);
+	vm->mem.mpa_offset = mode->ram_mpa_offset;
 	r = mem_layout_pc(&vm->mem, cfg->ram_size);
 	if (r < 0)
 		return set_err(vm, r == -EINVAL ? OMBRA_EXIT_USAGE : OMBRA_EXIT_HOST_ERROR, r,
@@ -438,6 +439,8 @@ void vm_run(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
+	if (vm->mode && vm->mode->teardown)
+		vm->mode->teardown(vm);
 	kvm_vm_destroy(&vm->kvm);
 	kvm_host_close(&vm->host);
 	mem_destroy(&vm->mem);

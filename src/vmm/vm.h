@@ -55,10 +55,13 @@ struct vm;
 struct vm_mode {
 	const char *name;           /* "tdp", "shadow" */
 	bool irqchip;               /* wants KVM's in-kernel irqchip */
+	uint64_t ram_mpa_offset;    /* guest RAM sits at MPA = GPA + this */
 	/* Put the vCPU at the multiboot entry point.  0 or -errno. */
 	int (*setup)(struct vm *vm);
 	/* First look at an exit; return true when the mode handled it. */
 	bool (*exit)(struct vm *vm);
+	/* Free what setup made (may be NULL). */
+	void (*teardown)(struct vm *vm);
 };
 
 #define VM_EXIT_REASONS 64
@@ -66,6 +69,7 @@ struct vm_mode {
 struct vm {
 	struct vm_config cfg;       /* what the user asked for */
 	const struct vm_mode *mode; /* tdp or shadow */
+	void *mode_data;            /* the mode's own state */
 	struct kvm_host host;       /* /dev/kvm */
 	struct kvm_vm kvm;          /* VM and vCPU fds, kvm_run */
 	struct guest_mem mem;       /* memslots */
