@@ -1,0 +1,154 @@
+# guest/guest.mk: builds the freestanding guest test kernels.
+#
+# Included by the top-level Makefile, or used alone from the repository root:
+#     make -f guest/guest.mk              (the same as: make -f guest/guest.mk guest-kernels)
+# Everything it builds goes under $(BUILD)/guest/.  Every variable and target
+# it defines starts with GUEST_ or guest-, so it cannot collide with the
+# Makefile that includes it.
+#
+# A test kernel is one ELF32 multiboot file with two halves (guest/lib/layout.h):
+#   - the 32-bit half: the runtime in guest/lib compiled with -m32, plus the
+#     kernel's 32-bit sources, linked at 1 MiB by lib/kernel32.ld.S;
+#   - the 64-bit half: the same runtime compiled with -m64, plus the kernel's
+#     64-bit sources, linked on its own as ELF64 at BLOB_BASE by
+#     lib/blob64.ld.S, turned into a flat binary with objcopy, and .incbin'd
+#     into the 32-bit image at that same address (lib/blob.S).
+# A new test kernel lives in guest/NAME/ and is declared with one
+# $(eval $(call GUEST_KERNEL,...)) line at the bottom of this file.
+
+GUEST_STANDALONE := $(if $(filter 1,$(words $(MAKEFILE_LIST))),yes)
+GUEST_PREV_GOAL := $(.DEFAULT_GOAL)
+GUEST_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+
+BUILD ?= build
+GUEST_OUT = $(BUILD)/guest
+
+# Quiet by default; V=1 shows the commands.
+GUEST_Q := $(if $(filter 1,$(V)),,@)
+GUEST_SAY = $(if $(GUEST_Q),@printf '  %-9s %s\n' $(1) $(2))
+
+GUEST_CC ?= gcc
+GUEST_LD ?= ld
+GUEST_OBJCOPY ?= objcopy
+
+# Warnings and optimization (may be overridden); the rest is what a
+# freestanding kernel needs and is not optional.
+GUEST_CFLAGS ?= -O2 -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes
+GUEST_CFLAGS_BASE := -std=gnu11 -ffreestanding -nostdlib -fno-pic -fno-pie \
+	-fno-stack-protector -mgeneral-regs-only -fno-asynchronous-unwind-tables \
+	-fno-unwind-tables -fcf-protection=none -fno-tree-loop-distribute-patterns \
+	-fno-common -I$(GUEST_DIR)/lib -MMD -MP
+GUEST_CFLAGS32 = -m32 -march=i686 $(GUEST_CFLAGS_BASE) $(GUEST_CFLAGS)
+GUEST_CFLAGS64 = -m64 -mno-red-zone -mcmodel=small $(GUEST_CFLAGS_BASE) $(GUEST_CFLAGS)
+GUEST_LDFLAGS = -nostdlib -static --no-dynamic-linker --build-id=none -z noexecstack \
+	-z max-page-size=4096 --orphan-handling=error --no-warn-rwx-segments
+
+# The runtime: C files compiled for both halves, then each half's own files.
+GUEST_LIB_C := serial printf exit string desc trap access alloc paging cpumode check cmdline
+GUEST_LIB32_C := $(GUEST_LIB_C) boot32 longcall32
+GUEST_LIB32_S := start32 trap32
+GUEST_LIB64_C := $(GUEST_LIB_C) boot64
+GUEST_LIB64_S := entry64 trap64
+
+GUEST_LIB32_COBJS = $(GUEST_LIB32_C:%=$(GUEST_OUT)/lib32/%.o)
+GUEST_LIB32_SOBJS = $(GUEST_LIB32_S:%=$(GUEST_OUT)/lib32/%.o)
+GUEST_LIB64_COBJS = $(GUEST_LIB64_C:%=$(GUEST_OUT)/lib64/%.o)
+GUEST_LIB64_SOBJS = $(GUEST_LIB64_S:%=$(GUEST_OUT)/lib64/%.o)
+GUEST_LIB32_OBJS = $(GUEST_LIB32_COBJS) $(GUEST_LIB32_SOBJS)
+GUEST_LIB64_OBJS = $(GUEST_LIB64_COBJS) $(GUEST_LIB64_SOBJS)
+
+GUEST_KERNELS :=
+
+# The first target here, so that it is the default when this file is used alone;
+# its prerequisites (every kernel declared below) are added at the end.
+.PHONY: guest-kernels guest-clean
+guest-kernels:
+
+guest-clean:
+	rm -rf $(GUEST_OUT)
+
+$(GUEST_LIB32_COBJS): $(GUEST_OUT)/lib32/%.o: $(GUEST_DIR)/lib/%.c
+	@mkdir -p $(@D)
+	$(call GUEST_SAY,CC32,$@)
+	$(GUEST_Q)$(GUEST_CC) $(GUEST_CFLAGS32) -c $< -o $@
+$(GUEST_LIB32_SOBJS): $(GUEST_OUT)/lib32/%.o: $(GUEST_DIR)/lib/%.S
+	@mkdir -p $(@D)
+	$(call GUEST_SAY,AS32,$@)
+	$(GUEST_Q)$(GUEST_CC) $(GUEST_CFLAGS32) -c $< -o $@
+$(GUEST_LIB64_COBJS): $(GUEST_OUT)/lib64/%.o: $(GUEST_DIR)/lib/%.c
+	@mkdir -p $(@D)
+	$(call GUEST_SAY,CC64,$@)
+	$(GUEST_Q)$(GUEST_CC) $(GUEST_CFLAGS64) -c $< -o $@
+$(GUEST_LIB64_SOBJS): $(GUEST_OUT)/lib64/%.o: $(GUEST_DIR)/lib/%.S
+	@mkdir -p $(@D)
+	$(call GUEST_SAY,AS64,$@)
+	$(GUEST_Q)$(GUEST_CC) $(GUEST_CFLAGS64) -c $< -o $@
+
+# Linker scripts go through cpp for layout.h (-undef: no "i386" macro).
+$(GUEST_OUT)/kernel32.ld $(GUEST_OUT)/blob64.ld: $(GUEST_OUT)/%.ld: $(GUEST_DIR)/lib/%.ld.S \
+		$(GUEST_DIR)/lib/layout.h
+	@mkdir -p $(@D)
+	$(call GUEST_SAY,CPP,$@)
+	$(GUEST_Q)$(GUEST_CC) -E -P -undef -x c -I$(GUEST_DIR)/lib $< -o $@
+
+# $(call GUEST_KERNEL,name,32-bit sources,64-bit sources): sources are files
+# in guest/name/ (.c or .S); the result is $(BUILD)/guest/name.elf.
+define GUEST_KERNEL
+GUEST_KERNELS += $(1)
+GUEST_$(1)_COBJS32 := $$(patsubst %.c,$$(GUEST_OUT)/$(1)/32/%.o,$$(filter %.c,$(2)))
+GUEST_$(1)_SOBJS32 := $$(patsubst %.S,$$(GUEST_OUT)/$(1)/32/%.o,$$(filter %.S,$(2)))
+GUEST_$(1)_COBJS64 := $$(patsubst %.c,$$(GUEST_OUT)/$(1)/64/%.o,$$(filter %.c,$(3)))
+GUEST_$(1)_SOBJS64 := $$(patsubst %.S,$$(GUEST_OUT)/$(1)/64/%.o,$$(filter %.S,$(3)))
+GUEST_$(1)_OBJS32 := $$(GUEST_$(1)_COBJS32) $$(GUEST_$(1)_SOBJS32)
+GUEST_$(1)_OBJS64 := $$(GUEST_$(1)_COBJS64) $$(GUEST_$(1)_SOBJS64)
+
+$$(GUEST_$(1)_COBJS32): $$(GUEST_OUT)/$(1)/32/%.o: $$(GUEST_DIR)/$(1)/%.c
+	@mkdir -p $$(@D)
+	$$(call GUEST_SAY,CC32,$$@)
+	$$(GUEST_Q)$$(GUEST_CC) $$(GUEST_CFLAGS32) -I$$(GUEST_DIR)/$(1) -c $$< -o $$@
+$$(GUEST_$(1)_SOBJS32): $$(GUEST_OUT)/$(1)/32/%.o: $$(GUEST_DIR)/$(1)/%.S
+	@mkdir -p $$(@D)
+	$$(call GUEST_SAY,AS32,$$@)
+	$$(GUEST_Q)$$(GUEST_CC) $$(GUEST_CFLAGS32) -I$$(GUEST_DIR)/$(1) -c $$< -o $$@
+$$(GUEST_$(1)_COBJS64): $$(GUEST_OUT)/$(1)/64/%.o: $$(GUEST_DIR)/$(1)/%.c
+	@mkdir -p $$(@D)
+	$$(call GUEST_SAY,CC64,$$@)
+	$$(GUEST_Q)$$(GUEST_CC) $$(GUEST_CFLAGS64) -I$$(GUEST_DIR)/$(1) -c $$< -o $$@
+$$(GUEST_$(1)_SOBJS64): $$(GUEST_OUT)/$(1)/64/%.o: $$(GUEST_DIR)/$(1)/%.S
+	@mkdir -p $$(@D)
+	$$(call GUEST_SAY,AS64,$$@)
+	$$(GUEST_Q)$$(GUEST_CC) $$(GUEST_CFLAGS64) -I$$(GUEST_DIR)/$(1) -c $$< -o $$@
+
+$$(GUEST_OUT)/$(1)/half64.elf: $$(GUEST_$(1)_OBJS64) $$(GUEST_LIB64_OBJS) $$(GUEST_OUT)/blob64.ld
+	$$(call GUEST_SAY,LD64,$$@)
+	$$(GUEST_Q)$$(GUEST_LD) -m elf_x86_64 $$(GUEST_LDFLAGS) -T $$(GUEST_OUT)/blob64.ld -o $$@ \
+		$$(GUEST_$(1)_OBJS64) $$(GUEST_LIB64_OBJS)
+$$(GUEST_OUT)/$(1)/half64.bin: $$(GUEST_OUT)/$(1)/half64.elf
+	$$(call GUEST_SAY,OBJCOPY,$$@)
+	$$(GUEST_Q)$$(GUEST_OBJCOPY) -O binary $$< $$@
+$$(GUEST_OUT)/$(1)/blob.o: $$(GUEST_DIR)/lib/blob.S $$(GUEST_OUT)/$(1)/half64.bin
+	$$(call GUEST_SAY,INCBIN,$$@)
+	$$(GUEST_Q)$$(GUEST_CC) -m32 -c -DBLOB_BIN='"$$(GUEST_OUT)/$(1)/half64.bin"' $$< -o $$@
+$$(GUEST_OUT)/$(1).elf: $$(GUEST_$(1)_OBJS32) $$(GUEST_LIB32_OBJS) $$(GUEST_OUT)/$(1)/blob.o \
+		$$(GUEST_OUT)/kernel32.ld
+	$$(call GUEST_SAY,LD32,$$@)
+	$$(GUEST_Q)$$(GUEST_LD) -m elf_i386 $$(GUEST_LDFLAGS) -T $$(GUEST_OUT)/kernel32.ld -o $$@ \
+		$$(GUEST_$(1)_OBJS32) $$(GUEST_LIB32_OBJS) $$(GUEST_OUT)/$(1)/blob.o
+endef
+
+# mmutest: the MMU test kernel.  Its cases are written once against struct
+# pgmode and built into both halves; each half runs the modes it can.
+GUEST_MMUTEST_COMMON := harness.c t_paging.c t_ad.c t_invlpg.c t_cr3.c t_demand.c \
+	t_perm.c t_rsvd.c t_gbpages.c model.c
+GUEST_MMUTEST_32 := main32.c t_nonpaging.c t_user.c user32.S $(GUEST_MMUTEST_COMMON)
+GUEST_MMUTEST_64 := main64.c t_user.c user64.S $(GUEST_MMUTEST_COMMON)
+$(eval $(call GUEST_KERNEL,mmutest,$(GUEST_MMUTEST_32),$(GUEST_MMUTEST_64)))
+
+guest-kernels: $(foreach k,$(GUEST_KERNELS),$(GUEST_OUT)/$(k).elf)
+
+-include $(wildcard $(GUEST_OUT)/*/*.d $(GUEST_OUT)/*/*/*.d)
+
+# Included: give the default goal back to the including Makefile.
+ifeq ($(GUEST_STANDALONE),)
+.DEFAULT_GOAL := $(GUEST_PREV_GOAL)
+endif

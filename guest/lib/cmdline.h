@@ -1,0 +1,17 @@
+/*
+ * cmdline.h: reading the multiboot command line.  It is a space-separated
+ * list of words (QEMU puts the kernel's file name first); options are
+ * "key=value" words, and a value may be a comma-separated list.
+ */
+#ifndef GUEST_CMDLINE_H
+#define GUEST_CMDLINE_H
+
+#include "runtime.h"
+
+/* The value of the first "key=" word, or NULL; *len is its length. */
+const char *cmdline_get(const char *cmdline, const char *key, size_t *len);
+
+/* Take the next item of a comma-separated list in [*p, end); false when none is left. */
+bool list_next(const char **p, const char *end, const char **item, size_t *len);
+
+#endif

@@ -1,0 +1,51 @@
+/*
+ * trap.c: where every exception ends up (see trap.h for the rules).
+ *
+ * An exception nobody expected prints one line and ends the run with status
+ * 2, so a broken case can never hang the machine or print garbage.
+ */
+#include "cpu.h"
+#include "trap.h"
+
+struct fault trap_last;
+extern int trap_catch_armed; /* trap32.S / trap64.S */
+static pf_hook_fn pf_hook;
+
+void trap_set_pf_hook(pf_hook_fn hook)
+{
+	pf_hook = hook;
+}
+
+void trap_dispatch(struct trap_frame *f)
+{
+	uint64_t cr2 = f->vector == VEC_PF ? read_cr2() : 0;
+	bool user = (f->cs & 3) == 3;
+
+	if (f->vector == VEC_PF && pf_hook && pf_hook(cr2, (uint32_t)f->error) == PF_FIXED)
+		return; /* IRET retries the access */
+
+	if (trap_catch_armed) {
+		trap_last = (struct fault){
+			.vector = (uint32_t)f->vector,
+			.error = (uint32_t)f->error,
+			.cr2 = cr2,
+			.ip = f->ip,
+			.sp = user ? f->sp : 0,
+			.ax = f->ax,
+			.cs = (uint32_t)f->cs,
+			.ss = user ? (uint32_t)f->ss : 0,
+			.user = user,
+		};
+		trap_catch_resume();
+	}
+
+	printf("unexpected exception vector %u err %#x at %s %#llx cr2 %#llx\n",
+	       (unsigned)f->vector, (unsigned)f->error,
+#ifdef __x86_64__
+	       "rip",
+#else
+	       "eip",
+#endif
+	       (unsigned long long)f->ip, (unsigned long long)read_cr2());
+	guest_exit(EXIT_EXCEPTION);
+}
