@@ -44,6 +44,20 @@ static int tdp_setup(struct vm *vm)
 	hostmmu_detect("", &mmu);
 	snprintf(vm->host_mmu, sizeof(vm->host_mmu), "%s", mmu.summary);
 	snprintf(vm->host_mmu_kind, sizeof(vm->host_mmu_kind), "%s", hostmmu_kind_name(mmu.kind));
+	{
+		char gaps[256];
+
+		kvm_host_cpuid_gaps(&vm->host, gaps, sizeof(gaps));
+		if (gaps[0])
+			snprintf(vm->host_notes, sizeof(vm->host_notes),
+				 "this host's KVM cannot give a guest %s, which ombra's CPUID table offers: "
+				 "a guest that uses them faults in tdp mode (shadow mode provides them)", gaps);
+		if (strcmp(mmu.module, "kvm_pvm") == 0)
+			snprintf(vm->host_notes + strlen(vm->host_notes),
+				 sizeof(vm->host_notes) - strlen(vm->host_notes),
+				 "%skvm_pvm runs no 32-bit paging: a guest that enables 2-level or PAE paging gets #GP in tdp mode",
+				 vm->host_notes[0] ? "; " : "");
+	}
 
 	if (ioctl(vm->kvm.vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
 		return -errno;

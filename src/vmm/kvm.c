@@ -208,3 +208,65 @@ int kvm_vm_commit_slot(void *opaque, const struct memslot *slot, bool remove)
 
 	return ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &r) < 0 ? -errno : 0;
 }
+
+/* Names of the CPUID bits ombra's table sets, for messages. */
+static const char *feature_name(uint32_t function, int reg, unsigned bit)
+{
+	static const struct { uint32_t f; int reg; unsigned bit; const char *name; } names[] = {
+		{ 1, 3, 3, "PSE (4 MiB pages)" }, { 1, 3, 6, "PAE" }, { 1, 3, 13, "PGE (global pages)" },
+		{ 1, 3, 17, "PSE-36" }, { 1, 3, 16, "PAT" }, { 1, 3, 9, "APIC" },
+		{ 0x80000001, 3, 20, "NX" }, { 0x80000001, 3, 26, "PDPE1GB (1 GiB pages)" },
+		{ 0x80000001, 3, 29, "LM (long mode)" }, { 0x80000001, 2, 0, "LAHF/SAHF in 64-bit mode" },
+		{ 1, 2, 31, "HYPERVISOR" }, { 1, 2, 23, "POPCNT" }, { 1, 2, 13, "CX16" }, { 1, 2, 0, "SSE3" },
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].f == function && names[i].reg == reg && names[i].bit == bit)
+			return names[i].name;
+	return NULL;
+}
+
+void kvm_host_cpuid_gaps(const struct kvm_host *h, char *out, size_t len)
+{
+	size_t n, used = 0;
+	const struct cpuid_entry *t = cpuid_table(&n);
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + 256 * sizeof(struct kvm_cpuid_entry2));
+
+	out[0] = 0;
+	if (!c)
+		return;
+	c->nent = 256;
+	if (ioctl(h->fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+		free(c);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct kvm_cpuid_entry2 *k = NULL;
+
+		if (t[i].function != 1 && t[i].function != 0x80000001)
+			continue;
+		for (uint32_t j = 0; j < c->nent; j++)
+			if (c->entries[j].function == t[i].function && c->entries[j].index == t[i].index)
+				k = &c->entries[j];
+		for (int reg = 2; reg <= 3; reg++) {
+			uint32_t ours = reg == 2 ? t[i].ecx : t[i].edx;
+			uint32_t theirs = k ? (reg == 2 ? k->ecx : k->edx) : 0;
+			uint32_t missing = ours & ~theirs;
+
+			for (unsigned bit = 0; bit < 32; bit++) {
+				const char *name;
+				int w;
+
+				if (!(missing & (1u << bit)))
+					continue;
+				name = feature_name(t[i].function, reg, bit);
+				w = name ? snprintf(out + used, len - used, "%s%s", used ? ", " : "", name)
+					 : snprintf(out + used, len - used, "%sCPUID %#x %s bit %u", used ? ", " : "",
+						    t[i].function, reg == 2 ? "ECX" : "EDX", bit);
+				if (w > 0 && (size_t)w < len - used)
+					used += (size_t)w;
+			}
+		}
+	}
+	free(c);
+}

@@ -47,6 +47,11 @@ int kvm_vm_create(struct kvm_host *h, struct kvm_vm *vm, bool irqchip, char *err
 int kvm_vm_set_cpuid(struct kvm_vm *vm, char *err, size_t errlen);
 void kvm_vm_destroy(struct kvm_vm *vm);
 
+/* CPUID features in ombra's table that this host's KVM cannot give a guest
+ * (KVM_GET_SUPPORTED_CPUID), as one line for people ("" when none).
+ * Guests that use them fault in tdp mode on this host. */
+void kvm_host_cpuid_gaps(const struct kvm_host *h, char *out, size_t len);
+
 /* mem_commit_fn for struct guest_mem: KVM_SET_USER_MEMORY_REGION. */
 int kvm_vm_commit_slot(void *opaque, const struct memslot *slot, bool remove);
 

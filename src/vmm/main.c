@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "../tdp/hostmmu.h"
+#include "../shadow/shadow.h"
 #include "../tdp/tdp.h"
 #include "disasm.h"
 #include "kvm.h"
@@ -39,7 +40,7 @@ static void usage(FILE *out)
 "run options (QEMU's spelling where QEMU has the option):\n"
 "  --mmu=tdp|shadow      who does the second translation (default tdp):\n"
 "                          tdp     KVM's own MMU (EPT/NPT on bare metal)\n"
-"                          shadow  ombra's shadow page tables (not built yet)\n"
+"                          shadow  ombra's own shadow page tables\n"
 "  -m SIZE               guest RAM, MiB or with a K/M/G/T suffix (default 128M)\n"
 "  -kernel FILE          multiboot v1 kernel, ELF32 or ELF64\n"
 "  -append STR           kernel command line\n"
@@ -48,6 +49,12 @@ static void usage(FILE *out)
 "  --stats=FMT           end-of-run report: text (default), json, none\n"
 "  --stats-file FILE     write the report there instead of to stderr\n"
 "  --timeout SECONDS     end the run after this long (exit status 4)\n"
+"\n"
+"shadow-mode options:\n"
+"  --shadow-sync=vtlb    how shadow tables follow the guest's (wp, unsync: coming)\n"
+"  --shadow-pages N      size of the shadow-page pool (default RAM/32 KiB, 1024..65536)\n"
+"  --audit               check every shadow entry against the guest's tables after\n"
+"                        each trap; end the guest on a mismatch (slow)\n"
 "\n"
 "exit status: (v << 1) | 1 when the guest writes v to isa-debug-exit (port 0xf4),\n"
 "as QEMU; 0 when it writes \"Shutdown\" to port 0x8900; ombra's own (even):\n"
@@ -128,7 +135,7 @@ static int write_report_file(const struct vm *vm, const char *path, enum stats_f
 static int cmd_run(int argc, char **argv)
 {
 	enum { OPT_MMU = 256, OPT_M, OPT_KERNEL, OPT_APPEND, OPT_INITRD, OPT_SERIAL, OPT_STATS,
-	       OPT_STATS_FILE, OPT_TIMEOUT, OPT_KVM, OPT_HELP };
+	       OPT_STATS_FILE, OPT_TIMEOUT, OPT_KVM, OPT_HELP, OPT_SYNC, OPT_POOL, OPT_AUDIT };
 	static const struct option opts[] = {
 		{ "mmu",        required_argument, NULL, OPT_MMU },
 		{ "m",          required_argument, NULL, OPT_M },
@@ -141,11 +148,14 @@ static int cmd_run(int argc, char **argv)
 		{ "timeout",    required_argument, NULL, OPT_TIMEOUT },
 		{ "kvm-device", required_argument, NULL, OPT_KVM },
 		{ "help",       no_argument,       NULL, OPT_HELP },
+		{ "shadow-sync", required_argument, NULL, OPT_SYNC },
+		{ "shadow-pages", required_argument, NULL, OPT_POOL },
+		{ "audit",      no_argument,       NULL, OPT_AUDIT },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vm_config cfg = {
 		.mmu = MMU_TDP, .ram_size = DEFAULT_RAM, .serial = "stdio", .stats = STATS_TEXT,
-		.kvm_path = "/dev/kvm",
+		.kvm_path = "/dev/kvm", .shadow_sync = SYNC_VTLB,
 	};
 	struct vm *vm;
 	FILE *serial_file = NULL;
@@ -195,6 +205,25 @@ static int cmd_run(int argc, char **argv)
 				return die_usage("--timeout wants a positive number of seconds, not '%s'", optarg);
 			break;
 		case OPT_KVM:     cfg.kvm_path = optarg; break;
+		case OPT_SYNC:
+			if (strcmp(optarg, "vtlb") == 0)
+				cfg.shadow_sync = SYNC_VTLB;
+			else if (strcmp(optarg, "wp") == 0 || strcmp(optarg, "unsync") == 0) {
+				fprintf(stderr, "ombra: --shadow-sync=%s is not built yet; vtlb is the strategy shadow mode has today\n",
+					optarg);
+				return OMBRA_EXIT_USAGE;
+			} else
+				return die_usage("--shadow-sync must be vtlb, wp or unsync, not '%s'", optarg);
+			break;
+		case OPT_POOL: {
+			unsigned long n = strtoul(optarg, &end, 10);
+
+			if (*end || n < 16 || n > (1UL << 22))
+				return die_usage("--shadow-pages wants a number of pages from 16 to 4194304, not '%s'", optarg);
+			cfg.shadow_pages = (unsigned)n;
+			break;
+		}
+		case OPT_AUDIT:   cfg.audit = true; break;
 		case OPT_HELP:
 			usage(stdout);
 			return 0;
@@ -208,11 +237,6 @@ static int cmd_run(int argc, char **argv)
 		return die_usage("unexpected argument '%s'", argv[optind]);
 	if (!cfg.kernel)
 		return die_usage("%s", "no kernel: give -kernel FILE");
-	if (cfg.mmu == MMU_SHADOW) {
-		fprintf(stderr, "ombra: --mmu=shadow is not available yet (ombra's own shadow MMU is still being built); "
-				"run with --mmu=tdp\n");
-		return OMBRA_EXIT_USAGE;
-	}
 
 	/* Never write an output over an input or over another output. */
 	{
@@ -244,7 +268,7 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "ombra: out of memory\n");
 		return OMBRA_EXIT_HOST_ERROR;
 	}
-	if (vm_create(vm, &cfg, &tdp_mode) < 0) {
+	if (vm_create(vm, &cfg, cfg.mmu == MMU_SHADOW ? &shadow_mode : &tdp_mode) < 0) {
 		fprintf(stderr, "ombra: %s\n", vm->err);
 		status = vm->err_status ? vm->err_status : OMBRA_EXIT_HOST_ERROR;
 	} else {
@@ -294,6 +318,13 @@ static int cmd_info(int argc, char **argv)
 		return OMBRA_EXIT_NO_KVM;
 	}
 	printf("KVM API version: %d\n", h.api_version);
+	{
+		char gaps[512];
+
+		kvm_host_cpuid_gaps(&h, gaps, sizeof(gaps));
+		printf("ombra's CPUID features this KVM cannot give a guest in tdp mode: %s\n",
+		       gaps[0] ? gaps : "none");
+	}
 	printf("capabilities ombra relies on:\n");
 	for (size_t i = 0; i < n; i++) {
 		int v = kvm_host_check_cap(&h, caps[i].cap);

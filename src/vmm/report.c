@@ -63,43 +63,61 @@ static int is_mmu_counter(const char *name)
 	return 0;
 }
 
-static void text_set(FILE *out, const struct kstats *s0, const struct kstats *s1, const char *scope)
+static void text_set(FILE *out, const struct kstats *s0, const struct kstats *s1, const char *scope,
+		     int vm_has_own_counters)
 {
 	for (unsigned i = 0; i < s1->n; i++) {
 		const struct kstat *e = &s1->v[i];
 		uint64_t v = kstat_delta(kstats_find(s0, e->name), e);
 
-		if (v && !is_mmu_counter(e->name))
+		if (v && !(is_mmu_counter(e->name) && !vm_has_own_counters))
 			fprintf(out, "  %-28s %14llu  %s\n", e->name, (unsigned long long)v, scope);
 	}
 }
 
-static int write_text(const struct vm *vm, FILE *out)
+/* The mode's counters: its own, or KVM's MMU stats in tdp mode. */
+static void mode_counters(const struct vm *vm, struct counters *list)
 {
-	fprintf(out, "ombra: run ended (%s): %s; exit status %d\n", report_end_name(vm->board.end),
-		vm->err, vm->board.exit_status);
-	fputs(vm->guest_state, out);
-	fprintf(out, "ombra: mmu %s; host MMU: %s\n", vm->mode->name, vm->host_mmu);
-	fprintf(out, "ombra: %llu MiB RAM, wall time %.4f s, %llu exits to ombra\n",
-		(unsigned long long)(vm->cfg.ram_size >> 20), wall_seconds(vm),
-		(unsigned long long)vm->exits);
-	if (vm->vcpu_stats1.n == 0 && vm->vm_stats1.n == 0) {
-		fprintf(out, "ombra: KVM binary stats unavailable on this host\n");
-		return 0;
+	list->n = 0;
+	if (vm->mode->counters) {
+		vm->mode->counters((struct vm *)vm, list);
+		return;
 	}
-	fprintf(out, "ombra: counters over the run (KVM's names; MMU counters first, then every other non-zero one):\n");
 	for (int i = 0; report_mmu_counters[i]; i++) {
 		uint64_t v;
 		const char *scope;
 
 		if (counter(vm, report_mmu_counters[i], &v, &scope))
-			fprintf(out, "  %-28s %14llu  %s\n", report_mmu_counters[i],
-				(unsigned long long)v, scope);
-		else
-			fprintf(out, "  %-28s %14s  (not exposed by this KVM)\n", report_mmu_counters[i], "-");
+			counters_add(list, report_mmu_counters[i], v);
 	}
-	text_set(out, &vm->vcpu_stats0, &vm->vcpu_stats1, "vcpu");
-	text_set(out, &vm->vm_stats0, &vm->vm_stats1, "vm");
+}
+
+static int write_text(const struct vm *vm, FILE *out)
+{
+	struct counters list;
+
+	fprintf(out, "ombra: run ended (%s): %s; exit status %d\n", report_end_name(vm->board.end),
+		vm->err, vm->board.exit_status);
+	fputs(vm->guest_state, out);
+	fprintf(out, "ombra: mmu %s; host MMU: %s\n", vm->mode->name, vm->host_mmu);
+	if (vm->host_notes[0])
+		fprintf(out, "ombra: note: %s\n", vm->host_notes);
+	fprintf(out, "ombra: %llu MiB RAM, wall time %.4f s, %llu exits to ombra\n",
+		(unsigned long long)(vm->cfg.ram_size >> 20), wall_seconds(vm),
+		(unsigned long long)vm->exits);
+	if (vm->vcpu_stats1.n == 0 && vm->vm_stats1.n == 0 && !vm->mode->counters) {
+		fprintf(out, "ombra: KVM binary stats unavailable on this host\n");
+		return 0;
+	}
+	mode_counters(vm, &list);
+	fprintf(out, "ombra: %s-mode counters over the run (KVM's names where KVM has them):\n",
+		vm->mode->name);
+	for (unsigned i = 0; i < list.n; i++)
+		fprintf(out, "  %-28s %14llu\n", list.c[i].name, (unsigned long long)list.c[i].value);
+	fprintf(out, "ombra: the host KVM's own statistics for this VM, non-zero ones%s:\n",
+		vm->mode->counters ? "" : " not listed above");
+	text_set(out, &vm->vcpu_stats0, &vm->vcpu_stats1, "vcpu", vm->mode->counters != NULL);
+	text_set(out, &vm->vm_stats0, &vm->vm_stats1, "vm", vm->mode->counters != NULL);
 	fprintf(out, "ombra: exits by reason:");
 	for (unsigned i = 0; i < VM_EXIT_REASONS; i++)
 		if (vm->exit_reason[i])
@@ -123,6 +141,7 @@ static json_t *json_set(const struct kstats *s0, const struct kstats *s1)
 
 static int write_json(const struct vm *vm, FILE *out)
 {
+	struct counters list;
 	json_t *root = json_object(), *counters = json_object(), *exits = json_object();
 	int r;
 
@@ -130,6 +149,7 @@ static int write_json(const struct vm *vm, FILE *out)
 	json_object_set_new(root, "mode", json_string(vm->mode->name));
 	json_object_set_new(root, "host_mmu", json_pack("{s:s, s:s}", "kind", vm->host_mmu_kind,
 							"summary", vm->host_mmu));
+	json_object_set_new(json_object_get(root, "host_mmu"), "notes", json_string(vm->host_notes));
 	json_object_set_new(root, "kernel", json_string(vm->cfg.kernel));
 	json_object_set_new(root, "append", json_string(vm->cfg.append ? vm->cfg.append : ""));
 	json_object_set_new(root, "ram_bytes", json_integer((json_int_t)vm->cfg.ram_size));
@@ -150,13 +170,9 @@ static int write_json(const struct vm *vm, FILE *out)
 			json_object_set_new(exits, vm_exit_name(i),
 					    json_integer((json_int_t)vm->exit_reason[i]));
 	json_object_set_new(root, "exit_reasons", exits);
-	for (int i = 0; report_mmu_counters[i]; i++) {
-		uint64_t v;
-		const char *scope;
-
-		if (counter(vm, report_mmu_counters[i], &v, &scope))
-			json_object_set_new(counters, report_mmu_counters[i], json_integer((json_int_t)v));
-	}
+	mode_counters(vm, &list);
+	for (unsigned i = 0; i < list.n; i++)
+		json_object_set_new(counters, list.c[i].name, json_integer((json_int_t)list.c[i].value));
 	json_object_set_new(root, "counters", counters);
 	json_object_set_new(root, "kvm", json_pack("{s:o, s:o}",
 						   "vcpu", json_set(&vm->vcpu_stats0, &vm->vcpu_stats1),

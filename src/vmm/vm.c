@@ -262,6 +262,10 @@ static void report_guest_state(struct vm *vm)
 	uint8_t code[15];
 	int bits;
 
+	if (vm->mode->guest_state) {
+		vm->mode->guest_state(vm, vm->guest_state, sizeof(vm->guest_state));
+		return;
+	}
 	if (ioctl(vm->kvm.vcpu_fd, KVM_GET_REGS, &regs) < 0 ||
 	    ioctl(vm->kvm.vcpu_fd, KVM_GET_SREGS, &sregs) < 0) {
 		snprintf(vm->guest_state, sizeof(vm->guest_state),

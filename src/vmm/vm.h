@@ -48,9 +48,28 @@ struct vm_config {
 	double timeout;             /* --timeout seconds, 0: none */
 	const char *kvm_path;       /* /dev/kvm */
 	FILE *serial_out;           /* the -serial sink, opened by the caller; NULL: discard */
+	int shadow_sync;            /* --shadow-sync: enum mmu_sync (shadow/mmu.h) */
+	unsigned shadow_pages;      /* --shadow-pages, 0: from the RAM size */
+	bool audit;                 /* --audit: check the shadow after every MMU event */
 };
 
 struct vm;
+
+/* A list of named counters, the same names in both modes (docs/counters.md). */
+#define MAX_COUNTERS 160
+struct counters {
+	struct { const char *name; uint64_t value; } c[MAX_COUNTERS];
+	unsigned n;
+};
+
+static inline void counters_add(struct counters *l, const char *name, uint64_t value)
+{
+	if (l->n < MAX_COUNTERS) {
+		l->c[l->n].name = name;
+		l->c[l->n].value = value;
+		l->n++;
+	}
+}
 
 struct vm_mode {
 	const char *name;           /* "tdp", "shadow" */
@@ -62,6 +81,10 @@ struct vm_mode {
 	bool (*exit)(struct vm *vm);
 	/* Free what setup made (may be NULL). */
 	void (*teardown)(struct vm *vm);
+	/* The guest's registers and instruction for a report (NULL: KVM's view). */
+	void (*guest_state)(struct vm *vm, char *buf, size_t len);
+	/* The mode's MMU counters under KVM's names (NULL: KVM's binary stats). */
+	void (*counters)(struct vm *vm, struct counters *out);
 };
 
 #define VM_EXIT_REASONS 64
@@ -82,6 +105,7 @@ struct vm {
 	char guest_state[1024];     /* registers and instruction when the guest died */
 	char host_mmu[160];         /* which MMU the host's KVM uses, for people */
 	char host_mmu_kind[16];     /* ept, npt, shadow, unknown */
+	char host_notes[1024];      /* what this host's KVM cannot do for a guest */
 
 	/* Accounting, kept whatever happens to the guest. */
 	struct kstats vm_stats0, vcpu_stats0;   /* KVM stats at the start */

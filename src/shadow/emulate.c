@@ -1,0 +1,847 @@
+/*
+ * Instructions that trap in shadow mode, decoded with capstone and emulated
+ * against the guest's virtual CPU.
+ *
+ * The guest kernel runs at real CPL 3 with IOPL 0, so its privileged and
+ * sensitive instructions raise #GP (or #NP/#SS/#TS for segment loads that
+ * meet the monitor's GDT).  ombra reads the instruction at the guest's RIP
+ * through the guest's own paging, decodes it, and does what the CPU would
+ * have done at the guest's CPL: control registers, descriptor-table
+ * registers, MSRs, port I/O through the same devices as tdp mode, CLI/STI,
+ * HLT, segment loads, far transfers, IRET, INT n, SWAPGS.  At the guest's
+ * CPL 3 the same instruction gets the #GP the guest's CPU would raise.
+ *
+ * Two outcomes are kept apart: an instruction that is not privileged (the
+ * #GP was the guest's own, a non-canonical address say) is handed back to
+ * the guest as the exception it raised; a privileged one ombra does not
+ * emulate ends the guest with its name, bytes, address and CPU mode, so it
+ * is never silently wrong.
+ */
+#include <capstone/capstone.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../vmm/cpuid.h"
+#include "shadow.h"
+
+/* The CR4 bits a guest may set: what ombra's CPUID table advertises. */
+#define CR4_ALLOWED (CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT)
+#define EFER_ALLOWED (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)
+
+#define MSR_TSC            0x10
+#define MSR_APIC_BASE      0x1b
+#define MSR_SYSENTER_CS    0x174
+#define MSR_SYSENTER_ESP   0x175
+#define MSR_SYSENTER_EIP   0x176
+#define MSR_MISC_ENABLE    0x1a0
+#define MSR_PAT            0x277
+#define MSR_EFER           0xc0000080
+#define MSR_STAR           0xc0000081
+#define MSR_LSTAR          0xc0000082
+#define MSR_CSTAR          0xc0000083
+#define MSR_SFMASK         0xc0000084
+#define MSR_FS_BASE        0xc0000100
+#define MSR_GS_BASE        0xc0000101
+#define MSR_KERNEL_GS_BASE 0xc0000102
+#define MSR_TSC_AUX        0xc0000103
+
+struct insn {
+	cs_insn *ci;               /* capstone's decoding (with detail) */
+	cs_x86 *x;
+	uint8_t bytes[16];
+	unsigned len;
+	int bits;                  /* 32 or 64: the mode it was decoded in */
+	unsigned opsize;           /* operand size in bytes, from the prefixes */
+	unsigned addrsize;
+	uint64_t next_rip;
+};
+
+/* --- registers --------------------------------------------------------- */
+
+/* The guest register a capstone register names: index, width, high byte. */
+static bool reg_info(x86_reg r, unsigned *idx, unsigned *size, bool *high)
+{
+	static const x86_reg r64[16] = { X86_REG_RAX, X86_REG_RCX, X86_REG_RDX, X86_REG_RBX,
+		X86_REG_RSP, X86_REG_RBP, X86_REG_RSI, X86_REG_RDI, X86_REG_R8, X86_REG_R9,
+		X86_REG_R10, X86_REG_R11, X86_REG_R12, X86_REG_R13, X86_REG_R14, X86_REG_R15 };
+	static const x86_reg r32[16] = { X86_REG_EAX, X86_REG_ECX, X86_REG_EDX, X86_REG_EBX,
+		X86_REG_ESP, X86_REG_EBP, X86_REG_ESI, X86_REG_EDI, X86_REG_R8D, X86_REG_R9D,
+		X86_REG_R10D, X86_REG_R11D, X86_REG_R12D, X86_REG_R13D, X86_REG_R14D, X86_REG_R15D };
+	static const x86_reg r16[16] = { X86_REG_AX, X86_REG_CX, X86_REG_DX, X86_REG_BX,
+		X86_REG_SP, X86_REG_BP, X86_REG_SI, X86_REG_DI, X86_REG_R8W, X86_REG_R9W,
+		X86_REG_R10W, X86_REG_R11W, X86_REG_R12W, X86_REG_R13W, X86_REG_R14W, X86_REG_R15W };
+	static const x86_reg r8[16] = { X86_REG_AL, X86_REG_CL, X86_REG_DL, X86_REG_BL,
+		X86_REG_SPL, X86_REG_BPL, X86_REG_SIL, X86_REG_DIL, X86_REG_R8B, X86_REG_R9B,
+		X86_REG_R10B, X86_REG_R11B, X86_REG_R12B, X86_REG_R13B, X86_REG_R14B, X86_REG_R15B };
+	static const x86_reg r8h[4] = { X86_REG_AH, X86_REG_CH, X86_REG_DH, X86_REG_BH };
+
+	*high = false;
+	for (unsigned i = 0; i < 16; i++) {
+		if (r == r64[i]) { *idx = i; *size = 8; return true; }
+		if (r == r32[i]) { *idx = i; *size = 4; return true; }
+		if (r == r16[i]) { *idx = i; *size = 2; return true; }
+		if (r == r8[i])  { *idx = i; *size = 1; return true; }
+	}
+	for (unsigned i = 0; i < 4; i++)
+		if (r == r8h[i]) { *idx = i; *size = 1; *high = true; return true; }
+	return false;
+}
+
+static uint64_t reg_get(struct shadow *sh, x86_reg r)
+{
+	unsigned idx, size;
+	bool high;
+	uint64_t v;
+
+	if (r == X86_REG_RIP || r == X86_REG_EIP)
+		return sh->t.rip;
+	if (!reg_info(r, &idx, &size, &high))
+		return 0;
+	v = sh->t.gpr[idx];
+	if (high)
+		return (v >> 8) & 0xff;
+	return size == 8 ? v : v & ((1ULL << (8 * size)) - 1);
+}
+
+/* Write as the CPU does: 32-bit writes zero-extend, 8/16-bit writes merge. */
+static void reg_set(struct shadow *sh, x86_reg r, uint64_t val)
+{
+	unsigned idx, size;
+	bool high;
+	uint64_t *g;
+
+	if (!reg_info(r, &idx, &size, &high))
+		return;
+	g = &sh->t.gpr[idx];
+	if (high)
+		*g = (*g & ~0xff00ULL) | ((val & 0xff) << 8);
+	else if (size == 8)
+		*g = val;
+	else if (size == 4)
+		*g = val & 0xffffffffULL;
+	else
+		*g = (*g & ~((1ULL << (8 * size)) - 1)) | (val & ((1ULL << (8 * size)) - 1));
+}
+
+static void set_sized(uint64_t *g, uint64_t val, unsigned size)
+{
+	if (size == 8)
+		*g = val;
+	else if (size == 4)
+		*g = val & 0xffffffffULL;
+	else
+		*g = (*g & ~((1ULL << (8 * size)) - 1)) | (val & ((1ULL << (8 * size)) - 1));
+}
+
+/* The linear address of a memory operand (segments are flat but FS/GS). */
+static uint64_t mem_addr(struct shadow *sh, const struct insn *in, const cs_x86_op *op)
+{
+	uint64_t a = (uint64_t)op->mem.disp;
+
+	if (op->mem.base == X86_REG_RIP || op->mem.base == X86_REG_EIP)
+		a += in->next_rip;
+	else if (op->mem.base != X86_REG_INVALID)
+		a += reg_get(sh, op->mem.base);
+	if (op->mem.index != X86_REG_INVALID)
+		a += reg_get(sh, op->mem.index) * (uint64_t)op->mem.scale;
+	if (in->addrsize == 4)
+		a &= 0xffffffffULL;
+	if (op->mem.segment == X86_REG_FS)
+		a += vcpu_long(&sh->v) ? sh->v.fs_base : sh->v.fs.base;
+	else if (op->mem.segment == X86_REG_GS)
+		a += vcpu_long(&sh->v) ? sh->v.gs_base : sh->v.gs.base;
+	if (!vcpu_long(&sh->v))
+		a &= 0xffffffffULL;
+	return a;
+}
+
+/* --- exceptions the instruction raises ---------------------------------- */
+
+static enum trap_result gp0(struct shadow *sh)
+{
+	return inject_exception(sh, VEC_GP, true, 0);
+}
+
+static enum trap_result ud(struct shadow *sh)
+{
+	return inject_exception(sh, VEC_UD, false, 0);
+}
+
+/* Done: step over the instruction. */
+static enum trap_result done(struct shadow *sh, const struct insn *in)
+{
+	sh->t.rip = in->next_rip;
+	sh->emulated++;
+	return TRAP_RESUME;
+}
+
+/* --- control registers ------------------------------------------------------- */
+
+static enum trap_result write_cr0(struct shadow *sh, uint64_t val)
+{
+	struct vcpu *v = &sh->v;
+	uint64_t old = v->cr0;
+
+	if (val >> 32)
+		return gp0(sh);
+	val |= CR0_ET;
+	if (((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)))
+		return gp0(sh);
+	if ((val & CR0_PG) && !(old & CR0_PG) && (v->efer & EFER_LME)) {
+		/* Entering long mode: PAE first, and not from a 64-bit segment. */
+		if (!(v->cr4 & CR4_PAE) || v->cs.l)
+			return gp0(sh);
+		v->efer |= EFER_LMA;
+	}
+	if (!(val & CR0_PG) && (old & CR0_PG) && (v->efer & EFER_LMA)) {
+		if (v->cs.l)
+			return gp0(sh);           /* leave long mode from compatibility mode only */
+		v->efer &= ~EFER_LMA;
+	}
+	if ((val & CR0_PG) && !(v->efer & EFER_LMA)) {
+		if (v->cr4 & CR4_PAE)
+			return shadow_kill(sh, "the guest enabled PAE paging: shadow mode does not yet shadow PAE (paging32e) tables");
+		return shadow_kill(sh, "the guest enabled 2-level paging: shadow mode does not yet shadow 32-bit (paging32) tables");
+	}
+	v->cr0 = val;
+	if ((old ^ val) & (CR0_PG | CR0_WP | CR0_PE))
+		shadow_cpu_changed(sh, (old ^ val) & CR0_PG);
+	return TRAP_RESUME;
+}
+
+static enum trap_result write_cr3(struct shadow *sh, uint64_t val)
+{
+	struct vcpu *v = &sh->v;
+
+	if (vcpu_long(v) && (val >> 40))
+		return gp0(sh);                    /* above MAXPHYADDR */
+	v->cr3 = vcpu_long(v) ? val : val & 0xffffffffULL;
+	shadow_cpu_changed(sh, true);
+	return TRAP_RESUME;
+}
+
+static enum trap_result write_cr4(struct shadow *sh, uint64_t val)
+{
+	struct vcpu *v = &sh->v;
+	uint64_t old = v->cr4;
+
+	if (val & ~CR4_ALLOWED)
+		return gp0(sh);
+	if ((v->efer & EFER_LMA) && !(val & CR4_PAE))
+		return gp0(sh);
+	v->cr4 = val;
+	if ((old ^ val) & (CR4_PSE | CR4_PAE | CR4_PGE)) {
+		if (vcpu_paging(v) && !vcpu_long(v) && ((old ^ val) & CR4_PAE))
+			return shadow_kill(sh, "the guest changed CR4.PAE with paging on: shadow mode does not yet shadow 32-bit tables");
+		shadow_cpu_changed(sh, true);
+	}
+	return TRAP_RESUME;
+}
+
+static enum trap_result mov_cr(struct shadow *sh, const struct insn *in)
+{
+	const cs_x86_op *dst = &in->x->operands[0], *src = &in->x->operands[1];
+	enum trap_result r = TRAP_RESUME;
+
+	if (sh->v.cpl)
+		return gp0(sh);
+	if (dst->type == X86_OP_REG && dst->reg >= X86_REG_CR0 && dst->reg <= X86_REG_CR15) {
+		uint64_t val = reg_get(sh, src->reg);
+
+		switch (dst->reg) {
+		case X86_REG_CR0: r = write_cr0(sh, val); break;
+		case X86_REG_CR2: sh->v.cr2 = val; break;
+		case X86_REG_CR3: r = write_cr3(sh, val); break;
+		case X86_REG_CR4: r = write_cr4(sh, val); break;
+		case X86_REG_CR8: break;                        /* TPR: no LAPIC priority yet */
+		default: return ud(sh);
+		}
+	} else {
+		uint64_t val;
+
+		switch (src->reg) {
+		case X86_REG_CR0: val = sh->v.cr0; break;
+		case X86_REG_CR2: val = sh->v.cr2; break;
+		case X86_REG_CR3: val = sh->v.cr3; break;
+		case X86_REG_CR4: val = sh->v.cr4; break;
+		case X86_REG_CR8: val = 0; break;
+		default: return ud(sh);
+		}
+		/* MOV from CR always moves the full register width of the mode. */
+		reg_set(sh, dst->reg, vcpu_long(&sh->v) ? val : val & 0xffffffffULL);
+	}
+	return r == TRAP_RESUME ? done(sh, in) : r;
+}
+
+/* --- MSRs ------------------------------------------------------------------- */
+
+static bool rdmsr(struct shadow *sh, uint32_t idx, uint64_t *val)
+{
+	struct vcpu *v = &sh->v;
+
+	switch (idx) {
+	case MSR_EFER:           *val = v->efer; return true;
+	case MSR_APIC_BASE:      *val = v->apic_base; return true;
+	case MSR_PAT:            *val = v->pat; return true;
+	case MSR_STAR:           *val = v->star; return true;
+	case MSR_LSTAR:          *val = v->lstar; return true;
+	case MSR_CSTAR:          *val = v->cstar; return true;
+	case MSR_SFMASK:         *val = v->sfmask; return true;
+	case MSR_FS_BASE:        *val = v->fs_base; return true;
+	case MSR_GS_BASE:        *val = v->gs_base; return true;
+	case MSR_KERNEL_GS_BASE: *val = v->kernel_gs_base; return true;
+	case MSR_TSC_AUX:        *val = v->tsc_aux; return true;
+	case MSR_SYSENTER_CS:    *val = v->sysenter_cs; return true;
+	case MSR_SYSENTER_ESP:   *val = v->sysenter_esp; return true;
+	case MSR_SYSENTER_EIP:   *val = v->sysenter_eip; return true;
+	case MSR_MISC_ENABLE:    *val = v->misc_enable; return true;
+	default:                 return false;
+	}
+}
+
+static bool canonical(uint64_t a)
+{
+	return (uint64_t)((int64_t)(a << 16) >> 16) == a;
+}
+
+static enum trap_result wrmsr(struct shadow *sh, uint32_t idx, uint64_t val, bool *ok)
+{
+	struct vcpu *v = &sh->v;
+
+	*ok = true;
+	switch (idx) {
+	case MSR_EFER:
+		if (val & ~EFER_ALLOWED)
+			break;
+		/* LMA is the CPU's; LME may change only with paging off. */
+		val = (val & ~EFER_LMA) | (v->efer & EFER_LMA);
+		if (((val ^ v->efer) & EFER_LME) && vcpu_paging(v))
+			break;
+		if ((val ^ v->efer) & EFER_NXE) {
+			v->efer = val;
+			shadow_cpu_changed(sh, true);
+		}
+		v->efer = val;
+		return TRAP_RESUME;
+	case MSR_APIC_BASE:      v->apic_base = val; return TRAP_RESUME;
+	case MSR_PAT:            v->pat = val; return TRAP_RESUME;
+	case MSR_STAR:           v->star = val; return TRAP_RESUME;
+	case MSR_LSTAR:          if (!canonical(val)) break; v->lstar = val; return TRAP_RESUME;
+	case MSR_CSTAR:          if (!canonical(val)) break; v->cstar = val; return TRAP_RESUME;
+	case MSR_SFMASK:         v->sfmask = val & 0xffffffffULL; return TRAP_RESUME;
+	case MSR_FS_BASE:
+	case MSR_GS_BASE:
+		if (!canonical(val))
+			break;
+		/* The real segment base must follow: it is what the guest's
+		 * FS:/GS: accesses use natively. */
+		if (idx == MSR_FS_BASE) {
+			v->fs_base = val;
+			sh->vm->kvm.run->s.regs.sregs.fs.base = val;
+		} else {
+			v->gs_base = val;
+			sh->vm->kvm.run->s.regs.sregs.gs.base = val;
+		}
+		sh->vm->kvm.run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
+		return TRAP_RESUME;
+	case MSR_KERNEL_GS_BASE: if (!canonical(val)) break; v->kernel_gs_base = val; return TRAP_RESUME;
+	case MSR_TSC_AUX:        v->tsc_aux = val & 0xffffffffULL; return TRAP_RESUME;
+	case MSR_SYSENTER_CS:    v->sysenter_cs = val; return TRAP_RESUME;
+	case MSR_SYSENTER_ESP:   v->sysenter_esp = val; return TRAP_RESUME;
+	case MSR_SYSENTER_EIP:   v->sysenter_eip = val; return TRAP_RESUME;
+	case MSR_MISC_ENABLE:    v->misc_enable = val; return TRAP_RESUME;
+	default:
+		break;
+	}
+	*ok = false;
+	return TRAP_RESUME;
+}
+
+/* --- descriptor tables --------------------------------------------------------- */
+
+static enum trap_result lgdt_lidt(struct shadow *sh, const struct insn *in, bool idt)
+{
+	uint64_t a = mem_addr(sh, in, &in->x->operands[0]), base = 0;
+	uint16_t limit;
+	unsigned bsize = vcpu_long(&sh->v) && sh->v.cs.l ? 8 : 4;
+
+	if (sh->v.cpl)
+		return gp0(sh);
+	if (!guest_read(sh, a, &limit, 2, false) || !guest_read(sh, a + 2, &base, bsize, false))
+		return shadow_failed(sh);
+	if (bsize == 4 && in->opsize == 2)
+		base &= 0xffffff;
+	if (idt) {
+		sh->v.idtr.base = base;
+		sh->v.idtr.limit = limit;
+	} else {
+		sh->v.gdtr.base = base;
+		sh->v.gdtr.limit = limit;
+	}
+	return done(sh, in);
+}
+
+/* LTR / LLDT: a system descriptor from the guest's GDT. */
+static enum trap_result ltr_lldt(struct shadow *sh, const struct insn *in, bool tr)
+{
+	const cs_x86_op *op = &in->x->operands[0];
+	uint16_t sel;
+	uint64_t d[2] = { 0, 0 }, addr;
+	struct vseg *s = tr ? &sh->v.tr : &sh->v.ldtr;
+	unsigned type;
+
+	if (sh->v.cpl)
+		return gp0(sh);
+	if (op->type == X86_OP_REG) {
+		sel = (uint16_t)reg_get(sh, op->reg);
+	} else if (!guest_read(sh, mem_addr(sh, in, op), &sel, 2, false)) {
+		return shadow_failed(sh);
+	}
+	if (!(sel & ~3) && !tr) {
+		memset(s, 0, sizeof(*s));
+		return done(sh, in);
+	}
+	if ((sel & 4) || !(sel & ~3) || (uint32_t)(sel & ~7) + 7 > sh->v.gdtr.limit)
+		return inject_exception(sh, VEC_GP, true, sel & 0xfffc);
+	addr = sh->v.gdtr.base + (sel & ~7u);
+	if (!guest_read(sh, addr, d, vcpu_long(&sh->v) ? 16 : 8, false))
+		return shadow_failed(sh);
+	type = (d[0] >> 40) & 0xf;
+	if ((d[0] >> 44) & 1 || (tr ? (type != 9 && type != 1) : type != 2))
+		return inject_exception(sh, VEC_GP, true, sel & 0xfffc);
+	if (!((d[0] >> 47) & 1))
+		return inject_exception(sh, VEC_NP, true, sel & 0xfffc);
+	memset(s, 0, sizeof(*s));
+	s->sel = sel;
+	s->base = ((d[0] >> 16) & 0xffffff) | ((d[0] >> 32) & 0xff000000);
+	if (vcpu_long(&sh->v))
+		s->base |= d[1] << 32;
+	s->limit = (uint32_t)((d[0] & 0xffff) | ((d[0] >> 32) & 0xf0000));
+	if ((d[0] >> 55) & 1)
+		s->limit = (s->limit << 12) | 0xfff;
+	s->type = (uint8_t)type;
+	s->p = 1;
+	if (tr) {
+		/* The CPU marks the TSS busy in the guest's GDT. */
+		d[0] |= 2ULL << 40;
+		s->type |= 2;
+		if (!guest_write(sh, addr, d, 8, false))
+			return shadow_failed(sh);
+	}
+	return done(sh, in);
+}
+
+/* --- port I/O ------------------------------------------------------------------ */
+
+static bool io_allowed(const struct shadow *sh)
+{
+	return sh->v.cpl <= sh->v.iopl;
+}
+
+static enum trap_result in_out(struct shadow *sh, const struct insn *in, bool is_in)
+{
+	const cs_x86_op *ops = in->x->operands;
+	const cs_x86_op *port_op = is_in ? &ops[1] : &ops[0], *data_op = is_in ? &ops[0] : &ops[1];
+	uint16_t port = port_op->type == X86_OP_IMM ? (uint16_t)port_op->imm : (uint16_t)reg_get(sh, X86_REG_DX);
+	unsigned size = data_op->size;
+
+	if (!io_allowed(sh))
+		return gp0(sh);
+	if (is_in)
+		set_sized(&sh->t.gpr[R_AX], io_bus_in(&sh->vm->board.io, port, size), size);
+	else
+		io_bus_out(&sh->vm->board.io, port, size, (uint32_t)reg_get(sh, data_op->reg));
+	return done(sh, in);
+}
+
+/* INS/OUTS, with or without REP. */
+static enum trap_result string_io(struct shadow *sh, const struct insn *in, bool is_in, unsigned size)
+{
+	bool rep = in->x->prefix[0] == X86_PREFIX_REP;
+	uint64_t mask = in->addrsize == 8 ? ~0ULL : in->addrsize == 4 ? 0xffffffffULL : 0xffffULL;
+	uint64_t count = rep ? sh->t.gpr[R_CX] & mask : 1;
+	uint16_t port = (uint16_t)sh->t.gpr[R_DX];
+	int64_t step = sh->t.rflags & RFLAGS_DF ? -(int64_t)size : (int64_t)size;
+	unsigned idx = is_in ? R_DI : R_SI;
+
+	if (!io_allowed(sh))
+		return gp0(sh);
+	while (count) {
+		uint64_t a = sh->t.gpr[idx] & mask;
+		uint32_t v = 0;
+
+		if (is_in) {
+			v = io_bus_in(&sh->vm->board.io, port, size);
+			if (!guest_write(sh, a, &v, size, sh->v.cpl == 3))
+				return shadow_failed(sh);
+		} else {
+			if (!guest_read(sh, a, &v, size, sh->v.cpl == 3))
+				return shadow_failed(sh);
+			io_bus_out(&sh->vm->board.io, port, size, v);
+		}
+		sh->t.gpr[idx] = (sh->t.gpr[idx] & ~mask) | ((a + (uint64_t)step) & mask);
+		count--;
+		if (rep)
+			sh->t.gpr[R_CX] = (sh->t.gpr[R_CX] & ~mask) | count;
+	}
+	return done(sh, in);
+}
+
+/* --- the instruction ------------------------------------------------------------ */
+
+static bool fetch_decode(struct shadow *sh, struct insn *in, csh h)
+{
+	uint64_t rip = sh->t.rip;
+	unsigned first = 4096 - (unsigned)(rip & 0xfff);
+	size_t n;
+
+	if (first > 15)
+		first = 15;
+	memset(in->bytes, 0, sizeof(in->bytes));
+	/* Read what is on this page first: an instruction that ends before the
+	 * page does must not fault on the next one. */
+	if (!guest_read(sh, rip, in->bytes, first, sh->v.cpl == 3))
+		return false;
+	in->len = first;
+	n = cs_disasm(h, in->bytes, in->len, rip, 1, &in->ci);
+	if (n == 0 && first < 15) {
+		if (!guest_read(sh, rip + first, in->bytes + first, 15 - first, sh->v.cpl == 3))
+			return false;
+		in->len = 15;
+		n = cs_disasm(h, in->bytes, in->len, rip, 1, &in->ci);
+	}
+	if (n == 0) {
+		in->ci = NULL;
+		return true;
+	}
+	in->x = &in->ci->detail->x86;
+	in->len = in->ci->size;
+	in->next_rip = rip + in->len;
+	if (in->bits == 32)
+		in->next_rip &= 0xffffffffULL;
+	if (in->x->rex & 8)
+		in->opsize = 8;
+	else if (in->x->prefix[2] == X86_PREFIX_OPSIZE)
+		in->opsize = 2;
+	else
+		in->opsize = 4;
+	in->addrsize = in->bits == 64 ? (in->x->prefix[3] ? 4 : 8) : (in->x->prefix[3] ? 2 : 4);
+	return true;
+}
+
+static const char *mode_name(const struct shadow *sh, int bits)
+{
+	if (bits == 64)
+		return "64-bit mode";
+	if (vcpu_long(&sh->v))
+		return "compatibility mode";
+	return vcpu_paging(&sh->v) ? "32-bit protected mode with paging" : "32-bit protected mode, paging off";
+}
+
+static enum trap_result cannot(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	char bytes[64] = "";
+
+	for (unsigned i = 0; i < in->len && i < 15; i++)
+		snprintf(bytes + 3 * i, sizeof(bytes) - 3 * i, "%02x ", in->bytes[i]);
+	return shadow_kill(sh, "cannot emulate '%s%s%s' [%s] at %#llx (vector %u, %s, guest CPL %u)",
+			   in->ci ? in->ci->mnemonic : "(undecodable)", in->ci && in->ci->op_str[0] ? " " : "",
+			   in->ci ? in->ci->op_str : "", bytes, (unsigned long long)sh->t.rip, vector,
+			   mode_name(sh, in->bits), sh->v.cpl);
+}
+
+/* Instructions that only trap because the guest is deprivileged. */
+static bool sensitive(unsigned id)
+{
+	switch (id) {
+	case X86_INS_HLT: case X86_INS_CLI: case X86_INS_STI: case X86_INS_LGDT: case X86_INS_LIDT:
+	case X86_INS_LLDT: case X86_INS_LTR: case X86_INS_INVLPG: case X86_INS_RDMSR: case X86_INS_WRMSR:
+	case X86_INS_CLTS: case X86_INS_LMSW: case X86_INS_WBINVD: case X86_INS_INVD:
+	case X86_INS_IN: case X86_INS_OUT: case X86_INS_INSB: case X86_INS_INSW: case X86_INS_INSD:
+	case X86_INS_OUTSB: case X86_INS_OUTSW: case X86_INS_OUTSD: case X86_INS_IRET:
+	case X86_INS_IRETD: case X86_INS_IRETQ: case X86_INS_LJMP: case X86_INS_LCALL:
+	case X86_INS_RETF: case X86_INS_RETFQ: case X86_INS_SWAPGS: case X86_INS_CPUID:
+	case X86_INS_INT: case X86_INS_LSS: case X86_INS_LDS: case X86_INS_LES: case X86_INS_LFS:
+	case X86_INS_LGS: case X86_INS_SYSRET: case X86_INS_SYSEXIT: case X86_INS_RDPMC:
+	case X86_INS_INVPCID: case X86_INS_XSETBV:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool is_sreg(x86_reg r)
+{
+	return r == X86_REG_DS || r == X86_REG_ES || r == X86_REG_SS || r == X86_REG_FS ||
+	       r == X86_REG_GS || r == X86_REG_CS;
+}
+
+static struct vseg *vseg_of(struct shadow *sh, x86_reg r)
+{
+	switch (r) {
+	case X86_REG_DS: return &sh->v.ds;
+	case X86_REG_ES: return &sh->v.es;
+	case X86_REG_SS: return &sh->v.ss;
+	case X86_REG_FS: return &sh->v.fs;
+	case X86_REG_GS: return &sh->v.gs;
+	default:         return NULL;
+	}
+}
+
+static enum trap_result emulate(struct shadow *sh, struct insn *in, unsigned vector)
+{
+	const cs_x86_op *ops = in->x->operands;
+	unsigned id = in->ci->id;
+	struct vcpu *v = &sh->v;
+	enum trap_result r;
+
+	switch (id) {
+	case X86_INS_MOV:
+		if (ops[0].type == X86_OP_REG && (ops[0].reg >= X86_REG_CR0 && ops[0].reg <= X86_REG_CR15))
+			return mov_cr(sh, in);
+		if (ops[1].type == X86_OP_REG && (ops[1].reg >= X86_REG_CR0 && ops[1].reg <= X86_REG_CR15))
+			return mov_cr(sh, in);
+		if (ops[0].type == X86_OP_REG && ops[0].reg >= X86_REG_DR0 && ops[0].reg <= X86_REG_DR15) {
+			if (v->cpl)
+				return gp0(sh);
+			return done(sh, in);                     /* debug registers: ignored */
+		}
+		if (ops[1].type == X86_OP_REG && ops[1].reg >= X86_REG_DR0 && ops[1].reg <= X86_REG_DR15) {
+			if (v->cpl)
+				return gp0(sh);
+			reg_set(sh, ops[0].reg, ops[1].reg == X86_REG_DR6 ? 0xffff0ff0 :
+						ops[1].reg == X86_REG_DR7 ? 0x400 : 0);
+			return done(sh, in);
+		}
+		if (ops[0].type == X86_OP_REG && is_sreg(ops[0].reg) && ops[0].reg != X86_REG_CS) {
+			uint16_t sel;
+
+			if (ops[1].type == X86_OP_REG)
+				sel = (uint16_t)reg_get(sh, ops[1].reg);
+			else if (!guest_read(sh, mem_addr(sh, in, &ops[1]), &sel, 2, v->cpl == 3))
+				return shadow_failed(sh);
+			r = load_segment(sh, vseg_of(sh, ops[0].reg), sel, ops[0].reg == X86_REG_SS);
+			return r == TRAP_RESUME ? done(sh, in) : r;
+		}
+		break;
+	case X86_INS_POP:
+		if (ops[0].type == X86_OP_REG && is_sreg(ops[0].reg) && ops[0].reg != X86_REG_CS) {
+			unsigned size = in->bits == 64 ? (in->x->prefix[2] ? 2 : 8) : in->opsize;
+			uint64_t sel = 0, sp = sh->t.gpr[R_SP];
+
+			if (!guest_read(sh, sp, &sel, size, v->cpl == 3))
+				return shadow_failed(sh);
+			r = load_segment(sh, vseg_of(sh, ops[0].reg), (uint16_t)sel, ops[0].reg == X86_REG_SS);
+			if (r != TRAP_RESUME)
+				return r;
+			sh->t.gpr[R_SP] = sp + size;
+			return done(sh, in);
+		}
+		break;
+	case X86_INS_IN:
+		return in_out(sh, in, true);
+	case X86_INS_OUT:
+		return in_out(sh, in, false);
+	case X86_INS_INSB: return string_io(sh, in, true, 1);
+	case X86_INS_INSW: return string_io(sh, in, true, 2);
+	case X86_INS_INSD: return string_io(sh, in, true, 4);
+	case X86_INS_OUTSB: return string_io(sh, in, false, 1);
+	case X86_INS_OUTSW: return string_io(sh, in, false, 2);
+	case X86_INS_OUTSD: return string_io(sh, in, false, 4);
+	case X86_INS_CLI:
+	case X86_INS_STI:
+		if (!io_allowed(sh))
+			return gp0(sh);
+		if (id == X86_INS_CLI)
+			sh->t.rflags &= ~RFLAGS_IF;
+		else
+			sh->t.rflags |= RFLAGS_IF;
+		return done(sh, in);
+	case X86_INS_HLT:
+		if (v->cpl)
+			return gp0(sh);
+		sh->halts++;
+		sh->t.rip = in->next_rip;
+		/* Nothing in the machine can raise an interrupt yet: a halted
+		 * guest never wakes.  End the run, as --timeout would. */
+		return shadow_kill(sh, "guest halted (HLT with interrupts %s) and nothing can wake it",
+				   sh->t.rflags & RFLAGS_IF ? "enabled" : "disabled");
+	case X86_INS_INVLPG:
+		if (v->cpl)
+			return gp0(sh);
+		mmu_invlpg(&sh->mmu, &sh->ctx, mem_addr(sh, in, &ops[0]));
+		return done(sh, in);
+	case X86_INS_LGDT:
+		return lgdt_lidt(sh, in, false);
+	case X86_INS_LIDT:
+		return lgdt_lidt(sh, in, true);
+	case X86_INS_LTR:
+		return ltr_lldt(sh, in, true);
+	case X86_INS_LLDT:
+		return ltr_lldt(sh, in, false);
+	case X86_INS_RDMSR: {
+		uint64_t val;
+
+		if (v->cpl || !rdmsr(sh, (uint32_t)sh->t.gpr[R_CX], &val))
+			return gp0(sh);
+		sh->t.gpr[R_AX] = val & 0xffffffffULL;
+		sh->t.gpr[R_DX] = val >> 32;
+		return done(sh, in);
+	}
+	case X86_INS_WRMSR: {
+		bool ok;
+
+		if (v->cpl)
+			return gp0(sh);
+		r = wrmsr(sh, (uint32_t)sh->t.gpr[R_CX],
+			  (sh->t.gpr[R_DX] << 32) | (sh->t.gpr[R_AX] & 0xffffffffULL), &ok);
+		if (!ok)
+			return gp0(sh);
+		return r == TRAP_RESUME ? done(sh, in) : r;
+	}
+	case X86_INS_CPUID: {
+		uint32_t out[4];
+
+		cpuid_lookup((uint32_t)sh->t.gpr[R_AX], (uint32_t)sh->t.gpr[R_CX], out);
+		sh->t.gpr[R_AX] = out[0];
+		sh->t.gpr[R_BX] = out[1];
+		sh->t.gpr[R_CX] = out[2];
+		sh->t.gpr[R_DX] = out[3];
+		return done(sh, in);
+	}
+	case X86_INS_CLTS:
+		if (v->cpl)
+			return gp0(sh);
+		v->cr0 &= ~CR0_TS;
+		return done(sh, in);
+	case X86_INS_WBINVD:
+	case X86_INS_INVD:
+		if (v->cpl)
+			return gp0(sh);
+		return done(sh, in);
+	case X86_INS_LMSW: {
+		uint64_t val = ops[0].type == X86_OP_REG ? reg_get(sh, ops[0].reg) : 0;
+
+		if (v->cpl)
+			return gp0(sh);
+		if (ops[0].type != X86_OP_REG && !guest_read(sh, mem_addr(sh, in, &ops[0]), &val, 2, false))
+			return shadow_failed(sh);
+		/* LMSW changes PE, MP, EM, TS and cannot clear PE. */
+		r = write_cr0(sh, (v->cr0 & ~0xeULL) | (val & 0xf) | (v->cr0 & CR0_PE));
+		return r == TRAP_RESUME ? done(sh, in) : r;
+	}
+	case X86_INS_IRET:
+	case X86_INS_IRETD:
+	case X86_INS_IRETQ: {
+		unsigned size = id == X86_INS_IRETQ ? 8 : id == X86_INS_IRETD ? 4 : 2;
+
+		if (size == 2)
+			return cannot(sh, in, vector);
+		sh->emulated++;
+		return emulate_iret(sh, size);
+	}
+	case X86_INS_LJMP:
+	case X86_INS_LCALL: {
+		uint16_t sel;
+		uint64_t off = 0;
+
+		if (ops[0].type == X86_OP_IMM && in->x->op_count == 2) {
+			sel = (uint16_t)ops[0].imm;
+			off = (uint64_t)ops[1].imm;
+		} else if (ops[0].type == X86_OP_MEM) {
+			/* m16:32 or m16:64: sizes from the prefixes (capstone 4
+			 * misreports FF /5 without REX.W). */
+			uint64_t a = mem_addr(sh, in, &ops[0]);
+			unsigned osz = in->opsize;
+
+			if (!guest_read(sh, a, &off, osz, v->cpl == 3) ||
+			    !guest_read(sh, a + osz, &sel, 2, v->cpl == 3))
+				return shadow_failed(sh);
+		} else {
+			return cannot(sh, in, vector);
+		}
+		sh->emulated++;
+		r = emulate_far_jmp(sh, sel, off, id == X86_INS_LCALL,
+				    in->bits == 64 && in->opsize == 8 ? 8 : in->opsize == 2 ? 2 : 4, in->next_rip);
+		return r;
+	}
+	case X86_INS_RETF:
+	case X86_INS_RETFQ: {
+		uint16_t extra = in->x->op_count && ops[0].type == X86_OP_IMM ? (uint16_t)ops[0].imm : 0;
+
+		sh->emulated++;
+		return emulate_far_ret(sh, id == X86_INS_RETFQ ? 8 : in->opsize == 2 ? 2 : 4, extra);
+	}
+	case X86_INS_INT: {
+		/* INT n reaches the monitor as #GP(n * 8 + 2) through a DPL 0
+		 * gate; deliver it as the guest's IDT says, with the DPL check
+		 * software interrupts get. */
+		unsigned n = (unsigned)ops[0].imm & 0xff;
+		unsigned gate_size = vcpu_long(v) ? 16 : 8;
+		uint8_t gate[8];
+
+		if ((uint32_t)n * gate_size + gate_size - 1 > v->idtr.limit)
+			return inject_exception(sh, VEC_GP, true, n * 8 + 2);
+		if (!guest_read(sh, v->idtr.base + (uint64_t)n * gate_size, gate, 8, false))
+			return shadow_failed(sh);
+		if (((gate[5] >> 5) & 3) < v->cpl)
+			return inject_exception(sh, VEC_GP, true, n * 8 + 2);
+		sh->t.rip = in->next_rip;
+		sh->emulated++;
+		return inject_exception(sh, n, false, 0);
+	}
+	case X86_INS_SWAPGS: {
+		uint64_t t;
+
+		if (in->bits != 64)
+			return ud(sh);
+		if (v->cpl)
+			return gp0(sh);
+		t = v->gs_base;
+		v->gs_base = v->kernel_gs_base;
+		v->kernel_gs_base = t;
+		sh->vm->kvm.run->s.regs.sregs.gs.base = v->gs_base;
+		sh->vm->kvm.run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
+		return done(sh, in);
+	}
+	default:
+		break;
+	}
+	if (sensitive(id)) {
+		if (v->cpl)
+			return inject_exception(sh, vector, has_error_code(vector), (uint32_t)sh->t.error_code);
+		return cannot(sh, in, vector);
+	}
+	/* Not an instruction that traps for being deprivileged: the exception
+	 * is the guest's own (a non-canonical address, a bad selector, ud2...). */
+	return inject_exception(sh, vector, has_error_code(vector), (uint32_t)sh->t.error_code);
+}
+
+enum trap_result emulate_insn(struct shadow *sh, unsigned vector)
+{
+	struct insn in;
+	csh h;
+	enum trap_result r;
+
+	memset(&in, 0, sizeof(in));
+	in.bits = vcpu_long(&sh->v) && sh->v.cs.l ? 64 : 32;
+	if (cs_open(CS_ARCH_X86, in.bits == 64 ? CS_MODE_64 : CS_MODE_32, &h) != CS_ERR_OK)
+		return shadow_kill(sh, "capstone could not be opened");
+	cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
+	if (!fetch_decode(sh, &in, h)) {
+		cs_close(&h);
+		return shadow_failed(sh);
+	}
+	if (!in.ci) {
+		if (vector == VEC_UD)       /* bytes nobody can decode: the guest's #UD */
+			r = inject_exception(sh, VEC_UD, false, 0);
+		else
+			r = cannot(sh, &in, vector);
+		cs_close(&h);
+		return r;
+	}
+	r = emulate(sh, &in, vector);
+	cs_free(in.ci, 1);
+	cs_close(&h);
+	return r;
+}

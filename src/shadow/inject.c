@@ -1,0 +1,481 @@
+/*
+ * Control transfers that go through the guest's descriptor tables:
+ * exceptions delivered into the guest's IDT, IRET, far JMP/CALL/RET, and
+ * segment-register loads.
+ *
+ * In shadow mode the real CPU never sees the guest's GDT, IDT or TSS (they
+ * are only in struct vcpu), so ombra does what the CPU would do with them:
+ * read the gate or descriptor from guest memory (implicit supervisor
+ * accesses through the guest's own paging), check it, switch stacks
+ * through the guest's TSS when the privilege level changes, push the frame
+ * in the format of the guest's mode, and load the new CS:RIP.  The guest's
+ * CPL (kernel or user) picks the shadow view, so a change of CPL reloads
+ * the real CR3 on the way back.
+ *
+ * Limits (docs/shadow.md): flat code and stack segments (base 0), no task
+ * gates or task switches, no call gates, no virtual-8086 mode, no 16-bit
+ * gates.  A guest that uses them is ended with a message saying so.
+ */
+#include <string.h>
+
+#include "shadow.h"
+
+/* Exception classes for the double-fault rules (Intel SDM vol. 3, 6.15). */
+static int exc_class(unsigned v)
+{
+	if (v == VEC_PF)
+		return 2;                                  /* page fault */
+	if (v == VEC_DE || (v >= VEC_TS && v <= VEC_GP))
+		return 1;                                  /* contributory */
+	return 0;                                          /* benign */
+}
+
+static void parse_desc(uint64_t d, uint16_t sel, struct vseg *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->sel = sel;
+	s->base = ((d >> 16) & 0xffffff) | ((d >> 32) & 0xff000000);
+	s->limit = (uint32_t)((d & 0xffff) | ((d >> 32) & 0xf0000));
+	s->type = (d >> 40) & 0xf;
+	s->s = (d >> 44) & 1;
+	s->dpl = (d >> 45) & 3;
+	s->p = (d >> 47) & 1;
+	s->l = (d >> 53) & 1;
+	s->db = (d >> 54) & 1;
+	s->g = (d >> 55) & 1;
+	if (s->g)
+		s->limit = (s->limit << 12) | 0xfff;
+}
+
+/*
+ * Read the descriptor for sel from the guest's GDT or LDT.  On a selector
+ * past the table's limit, *fault gets the #GP error code; returns false
+ * with an exception already delivered, or the run ended.
+ */
+static bool read_desc(struct shadow *sh, uint16_t sel, uint64_t *desc, uint64_t *addr, bool *over)
+{
+	uint64_t base = sel & 4 ? sh->v.ldtr.base : sh->v.gdtr.base;
+	uint32_t limit = sel & 4 ? sh->v.ldtr.limit : sh->v.gdtr.limit;
+
+	*over = false;
+	if ((uint32_t)(sel & ~7) + 7 > limit) {
+		*over = true;
+		return true;
+	}
+	*addr = base + (sel & ~7u);
+	return guest_read(sh, *addr, desc, 8, false);
+}
+
+/* Deliver vector with a selector-style error code, or end the run. */
+static enum trap_result sel_fault(struct shadow *sh, unsigned vector, uint16_t sel)
+{
+	return inject_exception(sh, vector, true, sel & 0xfffc);
+}
+
+static bool is_64bit_code(const struct shadow *sh)
+{
+	return vcpu_long(&sh->v) && sh->v.cs.l;
+}
+
+static uint64_t stack_mask(const struct shadow *sh)
+{
+	return is_64bit_code(sh) || (vcpu_long(&sh->v) && sh->v.cs.l) ? ~0ULL :
+	       sh->v.ss.db ? 0xffffffffULL : 0xffffULL;
+}
+
+static bool push(struct shadow *sh, uint64_t *sp, uint64_t val, unsigned size, bool user)
+{
+	*sp -= size;
+	if (size == 4)
+		*sp &= 0xffffffffULL;
+	return guest_write(sh, *sp, &val, size, user);
+}
+
+static bool pop(struct shadow *sh, uint64_t *sp, uint64_t *val, unsigned size)
+{
+	*val = 0;
+	if (!guest_read(sh, *sp, val, size, sh->v.cpl == 3))
+		return false;
+	*sp += size;
+	return true;
+}
+
+static void set_cpl(struct shadow *sh, unsigned cpl)
+{
+	if (sh->v.cpl != cpl) {
+		sh->v.cpl = cpl;
+		shadow_cpu_changed(sh, false);
+	}
+}
+
+/* --- exceptions -------------------------------------------------------------- */
+
+enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_error, uint32_t error)
+{
+	struct vcpu *v = &sh->v;
+	struct trap *t = &sh->t;
+	unsigned gate_size = vcpu_long(v) ? 16 : 8;
+	uint8_t gate[16];
+	uint64_t gaddr = v->idtr.base + (uint64_t)vector * gate_size, cdesc, caddr, target, sp;
+	struct vseg cs, ss;
+	unsigned type, new_cpl, ist;
+	bool over, ok = true;
+	uint16_t csel;
+	uint64_t flags = t->rflags;
+	enum trap_result r;
+
+	/* A fault while delivering a fault: the double-fault rules. */
+	if (sh->delivering) {
+		unsigned first = sh->delivering - 1;
+
+		sh->delivering = 0;
+		if (first == VEC_DF)
+			return shadow_kill(sh, "triple fault: delivering a double fault raised vector %u (error %#x)",
+					   vector, error);
+		if ((exc_class(first) == 1 && exc_class(vector) == 1) ||
+		    (exc_class(first) == 2 && exc_class(vector) != 0))
+			return inject_exception(sh, VEC_DF, true, 0);
+	}
+	sh->injected++;
+	sh->delivering = vector + 1;
+
+	if ((uint32_t)vector * gate_size + gate_size - 1 > v->idtr.limit) {
+		r = inject_exception(sh, VEC_GP, true, vector * 8 + 2 + 1);
+		sh->delivering = 0;
+		return r;
+	}
+	if (!guest_read(sh, gaddr, gate, gate_size, false))
+		goto out;
+	type = gate[5] & 0xf;
+	if (!(gate[5] & 0x80)) {
+		r = inject_exception(sh, VEC_NP, true, vector * 8 + 2 + 1);
+		sh->delivering = 0;
+		return r;
+	}
+	if ((vcpu_long(v) && type != 0xe && type != 0xf) || (!vcpu_long(v) && type != 0xe && type != 0xf)) {
+		sh->delivering = 0;
+		return shadow_kill(sh, "IDT entry %u has gate type %u: ombra delivers only 32/64-bit interrupt and trap gates",
+				   vector, type);
+	}
+	csel = (uint16_t)(gate[2] | gate[3] << 8);
+	target = (uint64_t)gate[0] | (uint64_t)gate[1] << 8 | (uint64_t)gate[6] << 16 | (uint64_t)gate[7] << 24;
+	if (vcpu_long(v)) {
+		uint32_t high;
+
+		memcpy(&high, gate + 8, 4);
+		target |= (uint64_t)high << 32;
+	}
+	ist = vcpu_long(v) ? gate[4] & 7 : 0;
+
+	if (!read_desc(sh, csel, &cdesc, &caddr, &over))
+		goto out;
+	if (over || !(csel & ~3)) {
+		r = sel_fault(sh, VEC_GP, csel);
+		sh->delivering = 0;
+		return r;
+	}
+	parse_desc(cdesc, csel, &cs);
+	if (!cs.s || !(cs.type & 8) || (vcpu_long(v) && !cs.l)) {
+		r = sel_fault(sh, VEC_GP, csel);
+		sh->delivering = 0;
+		return r;
+	}
+	if (!cs.p) {
+		r = sel_fault(sh, VEC_NP, csel);
+		sh->delivering = 0;
+		return r;
+	}
+	new_cpl = (cs.type & 4) ? v->cpl : cs.dpl;            /* conforming keeps CPL */
+
+	if (vcpu_long(v)) {
+		uint64_t old_ss = v->ss.sel, old_sp = t->gpr[R_SP];
+
+		sp = t->gpr[R_SP];
+		if (ist || new_cpl < v->cpl) {
+			uint64_t off = ist ? 36 + 8 * (ist - 1) : 4 + 8 * new_cpl;
+
+			if (!guest_read(sh, v->tr.base + off, &sp, 8, false))
+				goto out;
+		}
+		sp &= ~0xfULL;
+		ok = push(sh, &sp, old_ss, 8, false) && push(sh, &sp, old_sp, 8, false) &&
+		     push(sh, &sp, flags, 8, false) && push(sh, &sp, v->cs.sel, 8, false) &&
+		     push(sh, &sp, t->rip, 8, false) && (!has_error || push(sh, &sp, error, 8, false));
+		if (!ok)
+			goto out;
+		if (new_cpl < v->cpl) {
+			memset(&ss, 0, sizeof(ss));
+			ss.sel = (uint16_t)new_cpl;                /* a null SS with RPL = CPL */
+			v->ss = ss;
+		}
+	} else {
+		sp = t->gpr[R_SP] & stack_mask(sh);
+		if (new_cpl < v->cpl) {
+			uint32_t esp0 = 0;
+			uint16_t ss0 = 0;
+			uint64_t sdesc, saddr;
+
+			if (!guest_read(sh, v->tr.base + 4, &esp0, 4, false) ||
+			    !guest_read(sh, v->tr.base + 8, &ss0, 2, false) ||
+			    !read_desc(sh, ss0, &sdesc, &saddr, &over))
+				goto out;
+			if (over) {
+				r = inject_exception(sh, VEC_TS, true, ss0 & 0xfffc);
+				sh->delivering = 0;
+				return r;
+			}
+			parse_desc(sdesc, ss0, &ss);
+			sp = esp0;
+			ok = push(sh, &sp, v->ss.sel, 4, false) && push(sh, &sp, t->gpr[R_SP], 4, false);
+			if (!ok)
+				goto out;
+			v->ss = ss;
+		}
+		ok = push(sh, &sp, flags, 4, false) && push(sh, &sp, v->cs.sel, 4, false) &&
+		     push(sh, &sp, t->rip, 4, false) && (!has_error || push(sh, &sp, error, 4, false));
+		if (!ok)
+			goto out;
+	}
+
+	cs.sel = (uint16_t)((csel & ~3) | new_cpl);
+	v->cs = cs;
+	t->rip = target;
+	t->gpr[R_SP] = sp;
+	t->rflags &= ~(RFLAGS_TF | RFLAGS_NT | RFLAGS_RF | RFLAGS_VM);
+	if (type == 0xe)
+		t->rflags &= ~RFLAGS_IF;                       /* interrupt gate */
+	v->vif = t->rflags & RFLAGS_IF;
+	set_cpl(sh, new_cpl);
+	sh->delivering = 0;
+	return TRAP_DELIVERED;
+out:
+	/* guest_read/guest_write delivered a nested exception (or ended the run). */
+	sh->delivering = 0;
+	return shadow_failed(sh);
+}
+
+/* --- segment loads ------------------------------------------------------------ */
+
+enum trap_result load_segment(struct shadow *sh, struct vseg *seg, uint16_t sel, bool is_ss)
+{
+	struct vcpu *v = &sh->v;
+	uint64_t d, addr;
+	struct vseg s;
+	bool over;
+	unsigned rpl = sel & 3;
+
+	if (!(sel & ~3)) {
+		/* A null selector: fine for DS/ES/FS/GS; for SS only in 64-bit
+		 * mode below CPL 3, with RPL = CPL. */
+		if (is_ss && !(is_64bit_code(sh) && v->cpl != 3 && rpl == v->cpl))
+			return sel_fault(sh, VEC_GP, sel);
+		memset(seg, 0, sizeof(*seg));
+		seg->sel = sel;
+		return TRAP_RESUME;
+	}
+	if (!read_desc(sh, sel, &d, &addr, &over))
+		return shadow_failed(sh);
+	if (over)
+		return sel_fault(sh, VEC_GP, sel);
+	parse_desc(d, sel, &s);
+	if (is_ss) {
+		if (rpl != v->cpl || !s.s || (s.type & 8) || !(s.type & 2) || s.dpl != v->cpl)
+			return sel_fault(sh, VEC_GP, sel);
+		if (!s.p)
+			return sel_fault(sh, VEC_SS, sel);
+	} else {
+		bool code = s.type & 8, readable = s.type & 2, conforming = code && (s.type & 4);
+
+		if (!s.s || (code && !readable))
+			return sel_fault(sh, VEC_GP, sel);
+		if (!conforming && (rpl > s.dpl || v->cpl > s.dpl))
+			return sel_fault(sh, VEC_GP, sel);
+		if (!s.p)
+			return sel_fault(sh, VEC_NP, sel);
+	}
+	if (!(d & (1ULL << 40))) {
+		d |= 1ULL << 40;                                   /* the CPU sets "accessed" */
+		if (!guest_write(sh, addr, &d, 8, false))
+			return shadow_failed(sh);
+	}
+	*seg = s;
+	return TRAP_RESUME;
+}
+
+/* Load CS for a far transfer to sel (no gates, no privilege change). */
+static enum trap_result load_cs(struct shadow *sh, uint16_t sel, unsigned new_cpl, struct vseg *out)
+{
+	uint64_t d, addr;
+	bool over;
+
+	if (!(sel & ~3))
+		return sel_fault(sh, VEC_GP, sel);
+	if (!read_desc(sh, sel, &d, &addr, &over))
+		return shadow_failed(sh);
+	if (over)
+		return sel_fault(sh, VEC_GP, sel);
+	parse_desc(d, sel, out);
+	if (!out->s) {
+		if (out->type == 0xc || out->type == 0x5 || out->type == 0x9 || out->type == 0xb)
+			return shadow_kill(sh, "far transfer through a call gate, task gate or TSS (selector %#x): not supported",
+					   sel);
+		return sel_fault(sh, VEC_GP, sel);
+	}
+	if (!(out->type & 8))
+		return sel_fault(sh, VEC_GP, sel);
+	if (out->type & 4 ? out->dpl > new_cpl : out->dpl != new_cpl)
+		return sel_fault(sh, VEC_GP, sel);
+	if (!out->p)
+		return sel_fault(sh, VEC_NP, sel);
+	if (out->base != 0)
+		return shadow_kill(sh, "code segment %#x has base %#llx: ombra runs only flat code segments",
+				   sel, (unsigned long long)out->base);
+	out->sel = (uint16_t)((sel & ~3) | new_cpl);
+	return TRAP_RESUME;
+}
+
+enum trap_result emulate_far_jmp(struct shadow *sh, uint16_t sel, uint64_t offset, bool call,
+				 unsigned opsize, uint64_t next_rip)
+{
+	struct vseg cs;
+	enum trap_result r;
+	uint64_t sp = sh->t.gpr[R_SP];
+
+	if ((sel & 3) > sh->v.cpl)
+		return sel_fault(sh, VEC_GP, sel);
+	r = load_cs(sh, sel, sh->v.cpl, &cs);
+	if (r != TRAP_RESUME)
+		return r;
+	if (call) {
+		if (!push(sh, &sp, sh->v.cs.sel, opsize, sh->v.cpl == 3) ||
+		    !push(sh, &sp, next_rip, opsize, sh->v.cpl == 3))
+			return shadow_failed(sh);
+		sh->t.gpr[R_SP] = sp;
+	}
+	sh->v.cs = cs;
+	sh->t.rip = vcpu_long(&sh->v) && cs.l ? offset : offset & 0xffffffffULL;
+	return TRAP_RESUME;
+}
+
+/* --- returns ------------------------------------------------------------------ */
+
+/* What IRET and RETF share once the values are popped. */
+static enum trap_result return_to(struct shadow *sh, uint64_t rip, uint16_t csel, bool have_flags,
+				  uint64_t flags, bool have_stack, uint64_t rsp, uint16_t ssel)
+{
+	struct vcpu *v = &sh->v;
+	unsigned new_cpl = csel & 3;
+	struct vseg cs, ss = v->ss;
+	enum trap_result r;
+
+	if (new_cpl < v->cpl)
+		return sel_fault(sh, VEC_GP, csel);
+	r = load_cs(sh, csel, new_cpl, &cs);
+	if (r != TRAP_RESUME)
+		return r;
+	if (have_stack) {
+		unsigned old_cpl = v->cpl;
+
+		/* The SS checks are against the new CPL. */
+		v->cpl = new_cpl;
+		if (!(ssel & ~3) && vcpu_long(v) && cs.l && new_cpl != 3) {
+			memset(&ss, 0, sizeof(ss));
+			ss.sel = ssel;
+		} else {
+			r = load_segment(sh, &ss, ssel, true);
+			if (r != TRAP_RESUME) {
+				v->cpl = old_cpl;
+				return r;
+			}
+		}
+		v->cpl = old_cpl;
+	}
+	if (have_flags) {
+		uint64_t keep = RFLAGS_VM | (1ULL << 19) | (1ULL << 20);   /* VM, VIF, VIP */
+
+		if (flags & RFLAGS_VM)
+			return shadow_kill(sh, "IRET to virtual-8086 mode: not supported");
+		if (v->cpl > 0)
+			keep |= RFLAGS_IOPL;
+		if (v->cpl > v->iopl)
+			keep |= RFLAGS_IF;
+		flags = (flags & ~keep) | (sh->t.rflags & keep);
+		sh->t.rflags = (flags & 0x3f7fd7ULL) | RFLAGS_FIXED;
+		v->vif = sh->t.rflags & RFLAGS_IF;
+		v->iopl = (unsigned)((sh->t.rflags & RFLAGS_IOPL) >> 12);
+	}
+	v->cs = cs;
+	if (have_stack) {
+		v->ss = ss;
+		sh->t.gpr[R_SP] = rsp;
+	}
+	sh->t.rip = vcpu_long(v) && cs.l ? rip : rip & 0xffffffffULL;
+	set_cpl(sh, new_cpl);
+	return TRAP_RESUME;
+}
+
+enum trap_result emulate_iret(struct shadow *sh, unsigned opsize)
+{
+	uint64_t sp = sh->t.gpr[R_SP], rip, cs, flags, rsp = 0, ss = 0;
+	bool long64 = is_64bit_code(sh);
+
+	if (sh->t.rflags & RFLAGS_NT)
+		return shadow_kill(sh, "IRET with NT set (a task return): not supported");
+	if (!pop(sh, &sp, &rip, opsize) || !pop(sh, &sp, &cs, opsize) || !pop(sh, &sp, &flags, opsize))
+		return shadow_failed(sh);
+	/* 64-bit mode always pops SS:RSP; elsewhere only on a return to an
+	 * outer privilege level. */
+	if (long64 || (cs & 3) > sh->v.cpl) {
+		if (!pop(sh, &sp, &rsp, opsize) || !pop(sh, &sp, &ss, opsize))
+			return shadow_failed(sh);
+		return return_to(sh, rip, (uint16_t)cs, true, flags, true, rsp, (uint16_t)ss);
+	}
+	sh->t.gpr[R_SP] = sp;
+	return return_to(sh, rip, (uint16_t)cs, true, flags, false, 0, 0);
+}
+
+enum trap_result emulate_far_ret(struct shadow *sh, unsigned opsize, uint16_t pop_extra)
+{
+	uint64_t sp = sh->t.gpr[R_SP], rip, cs, rsp = 0, ss = 0;
+
+	if (!pop(sh, &sp, &rip, opsize) || !pop(sh, &sp, &cs, opsize))
+		return shadow_failed(sh);
+	sp += pop_extra;
+	if ((cs & 3) > sh->v.cpl) {
+		if (!pop(sh, &sp, &rsp, opsize) || !pop(sh, &sp, &ss, opsize))
+			return shadow_failed(sh);
+		return return_to(sh, rip, (uint16_t)cs, false, 0, true, rsp + pop_extra, (uint16_t)ss);
+	}
+	sh->t.gpr[R_SP] = sp;
+	return return_to(sh, rip, (uint16_t)cs, false, 0, false, 0, 0);
+}
+
+/*
+ * The guest changed CS (and SS) without trapping.  On a host whose KVM runs
+ * guest CPL 3 on the host's own GDT (kvm_pvm), an IRET or far transfer to a
+ * selector that is also a user selector of the host (0x23, 0x2b, 0x33 on
+ * Linux) succeeds natively.  Such a transfer can only land at CPL 3, and
+ * the next trap shows the guest's selector in the frame: take the guest's
+ * own descriptors for it, as the CPU would have.
+ */
+enum trap_result shadow_native_transfer(struct shadow *sh, uint16_t csel, uint16_t ssel)
+{
+	uint64_t d, addr;
+	bool over;
+	struct vseg cs, ss;
+
+	sh->native_transfers++;
+	if (!read_desc(sh, csel, &d, &addr, &over) || over)
+		return shadow_kill(sh, "the guest is running on code selector %#x, which its own GDT does not have",
+				   csel);
+	parse_desc(d, csel, &cs);
+	if ((ssel & ~3) && read_desc(sh, ssel, &d, &addr, &over) && !over)
+		parse_desc(d, ssel, &ss);
+	else
+		memset(&ss, 0, sizeof(ss));
+	ss.sel = ssel;
+	sh->v.cs = cs;
+	sh->v.ss = ss;
+	set_cpl(sh, csel & 3);
+	return TRAP_RESUME;
+}

@@ -1,0 +1,714 @@
+/*
+ * The shadow MMU.
+ *
+ * 1. Shadow pages.  Every page of the pool is one shadow page: 512 entries
+ *    the real CPU walks.  A shadow page stands for one guest page table
+ *    (gfn) seen under one role, or, when role.direct is set, for a range
+ *    of guest-physical memory mapped straight through (a guest with paging
+ *    off, or a guest large page split into 4 KiB shadow entries).  Lookup
+ *    is by hash of (gfn, role); one integer compare says two roles match.
+ * 2. Roots.  The real CR3 points at a level-4 shadow page: for the guest's
+ *    CR3 under its current role (kernel or user view, CR0.WP, EFER.NXE).
+ *    The last MMU_ROOT_CACHE roots per view stay cached, so switching back
+ *    to a recent address space costs no allocation (root_hits).  Entry 511
+ *    of every root maps the monitor, supervisor-only.
+ * 3. Faults.  A real #PF is classified with the guest's own walk: if the
+ *    guest's tables deny the access it is the guest's fault (pf_guest),
+ *    delivered with the walker's error code; otherwise the shadow path is
+ *    built down to a 4 KiB leaf and the access retried (pf_fixed), which
+ *    is KVM's FNAME(page_fault) / direct_page_fault split.
+ * 4. Permissions of a leaf.  Both guest views run at real CPL 3, so every
+ *    leaf is U=1; the guest's user/supervisor split is kept by giving the
+ *    user view its own roots that only ever get the pages the guest lets
+ *    CPL 3 reach.  W follows the guest (all levels writable, or a
+ *    supervisor access with CR0.WP=0), but a clean guest page is mapped
+ *    read-only so its first write traps and ombra sets the guest's D bit
+ *    (A/D emulation; A is set by the walk that fills).  NX follows the
+ *    guest when EFER.NXE is on.
+ * 5. Lifetime.  A shadow page lives while a cached root or a shadow entry
+ *    links to it (root_count, parent_count); when the last link goes it is
+ *    freed, and its own links with it.  So every live shadow page can be
+ *    reached from a cached root, and a flush of the cached roots reaches
+ *    every translation the shadow holds.
+ * 6. Coherence, vtlb strategy: the shadow is a virtual TLB.  A CR3 write
+ *    drops every non-global leaf of every cached root (a TLB flush).
+ *    INVLPG drops the address's leaf and, like the paging-structure caches
+ *    INVLPG also clears, the link to its page table: other addresses may
+ *    share that shadow page (a guest frame mapped twice), and must not keep
+ *    a translation through a table entry the guest has changed.  An upper
+ *    shadow entry that points at the wrong guest table after the guest
+ *    rewrote its tables is repaired by the next fill through it.
+ */
+#include "mmu.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const mmu_path_names[PATH_COUNT] = {
+	[PATH_NONPAGING] = "nonpaging",
+	[PATH_PAGING32] = "paging32",
+	[PATH_PAGING32E] = "paging32e",
+	[PATH_PAGING64] = "paging64",
+};
+
+#define LINK_BITS (SPTE_P | SPTE_W | SPTE_U | SPTE_A | SPTE_LINK)
+
+static unsigned spte_index(uint64_t gva, unsigned level)
+{
+	return (unsigned)(gva >> (12 + 9 * (level - 1))) & 511;
+}
+
+/* --- the walker's view of guest memory --------------------------------- */
+
+static void *gpa_ptr(void *opaque, uint64_t gpa, unsigned len)
+{
+	return mem_gpa_to_hva(opaque, gpa, len);
+}
+
+void mmu_ctx_init(struct mmu_ctx *ctx, const struct guest_mem *mem, uint64_t cr0, uint64_t cr4,
+		  uint64_t efer, unsigned maxphyaddr)
+{
+	unsigned flags = 0;
+	enum walk_mode mode = WALK_PAGING64;
+
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->cr0_wp = cr0 & CR0_WP;
+	ctx->cr4_pge = cr4 & CR4_PGE;
+	if (!(cr0 & CR0_PG)) {
+		ctx->path = PATH_NONPAGING;
+	} else if (efer & EFER_LMA) {
+		ctx->path = PATH_PAGING64;
+		mode = WALK_PAGING64;
+	} else if (cr4 & CR4_PAE) {
+		ctx->path = PATH_PAGING32E;
+		mode = WALK_PAGING32E;
+	} else {
+		ctx->path = PATH_PAGING32;
+		mode = WALK_PAGING32;
+	}
+	ctx->efer_nx = ctx->path != PATH_NONPAGING && ctx->path != PATH_PAGING32 && (efer & EFER_NXE);
+	if (ctx->cr0_wp)
+		flags |= WALK_CR0_WP;
+	if (cr4 & CR4_PSE)
+		flags |= WALK_CR4_PSE;
+	if (ctx->efer_nx)
+		flags |= WALK_EFER_NXE;
+	walk_init(&ctx->walk, mode, flags, maxphyaddr, gpa_ptr, (void *)mem);
+}
+
+/* --- shadow pages -------------------------------------------------------- */
+
+static unsigned hash_of(uint64_t gfn, uint32_t role, unsigned size)
+{
+	uint64_t h = (gfn * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)role * 0xc2b2ae3d27d4eb4fULL);
+
+	return (unsigned)(h >> 40) % size;
+}
+
+static struct sp *sp_of_mpa(struct shadow_mmu *m, uint64_t mpa)
+{
+	uint64_t i = (mpa - m->pool_mpa) >> 12;
+
+	return i < m->nr_pages ? &m->sps[i] : NULL;
+}
+
+int mmu_init(struct shadow_mmu *m, const struct guest_mem *mem, uint8_t *pool_hva,
+	     uint64_t pool_mpa, unsigned nr_pages, uint64_t mon_pml4e)
+{
+	memset(m, 0, sizeof(*m));
+	if (nr_pages < 16)
+		return -EINVAL;
+	m->mem = mem;
+	m->pool_hva = pool_hva;
+	m->pool_mpa = pool_mpa;
+	m->nr_pages = nr_pages;
+	m->mon_pml4e = mon_pml4e;
+	m->hash_size = nr_pages;
+	m->sps = calloc(nr_pages, sizeof(*m->sps));
+	m->hash = calloc(m->hash_size, sizeof(*m->hash));
+	if (!m->sps || !m->hash) {
+		mmu_destroy(m);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < nr_pages; i++) {
+		m->sps[i].spt = (uint64_t *)(pool_hva + (uint64_t)i * 4096);
+		m->sps[i].mpa = pool_mpa + (uint64_t)i * 4096;
+	}
+	m->maxphyaddr = WALK_MAXPHYADDR_DEFAULT;
+	return 0;
+}
+
+void mmu_destroy(struct shadow_mmu *m)
+{
+	free(m->sps);
+	free(m->hash);
+	m->sps = NULL;
+	m->hash = NULL;
+}
+
+void mmu_zap_all(struct shadow_mmu *m)
+{
+	for (unsigned i = 0; i < m->nr_pages; i++) {
+		struct sp *sp = &m->sps[i];
+
+		if (!sp->used)
+			continue;
+		m->stats.mmu_shadow_zapped++;
+		memset(sp->spt, 0, 4096);
+		sp->used = false;
+		sp->root_count = sp->parent_count = 0;
+		sp->hash_next = NULL;
+	}
+	memset(m->hash, 0, m->hash_size * sizeof(*m->hash));
+	memset(m->root_cache, 0, sizeof(m->root_cache));
+	m->nr_used = 0;
+	m->need_reload = true;
+	m->touch_overflow = true;      /* everything changed: resync the host wholesale */
+}
+
+/* Find the shadow page for (gfn, role), or make one. */
+static struct sp *get_sp(struct shadow_mmu *m, uint64_t gfn, union sp_role role)
+{
+	unsigned h = hash_of(gfn, role.word, m->hash_size);
+	struct sp *sp;
+
+	for (sp = m->hash[h]; sp; sp = sp->hash_next)
+		if (sp->gfn == gfn && sp->role.word == role.word) {
+			sp->last_used = ++m->clock;
+			return sp;
+		}
+	m->stats.mmu_cache_miss++;
+	for (unsigned i = 0; i < m->nr_pages; i++) {
+		sp = &m->sps[i];
+		if (sp->used)
+			continue;
+		memset(sp->spt, 0, 4096);
+		sp->used = true;
+		sp->gfn = gfn;
+		sp->role = role;
+		sp->root_count = sp->parent_count = 0;
+		sp->last_used = ++m->clock;
+		sp->hash_next = m->hash[h];
+		m->hash[h] = sp;
+		m->nr_used++;
+		if (role.level == 4)
+			sp->spt[511] = m->mon_pml4e;
+		return sp;
+	}
+	return NULL;
+}
+
+static void free_sp(struct shadow_mmu *m, struct sp *sp);
+
+/* A present entry was changed in place: the host's KVM must be told. */
+static void changed(struct shadow_mmu *m, uint64_t *e)
+{
+	if (m->nr_touch < MMU_TOUCH_MAX)
+		m->touch[m->nr_touch++] = (uint32_t)((uint8_t *)e - m->pool_hva);
+	else
+		m->touch_overflow = true;
+}
+
+/* Clear a link entry; the child goes when nothing else holds it. */
+static void unlink_entry(struct shadow_mmu *m, uint64_t *e)
+{
+	struct sp *child = sp_of_mpa(m, *e & SPTE_ADDR);
+
+	*e = 0;
+	changed(m, e);
+	if (!child || !child->used)
+		return;
+	child->parent_count--;
+	if (child->parent_count == 0 && child->root_count == 0)
+		free_sp(m, child);
+}
+
+static void link_entry(struct shadow_mmu *m, uint64_t *e, struct sp *child)
+{
+	child->parent_count++;                 /* first: the old link may be its only one */
+	if ((*e & SPTE_P) && (*e & SPTE_LINK))
+		unlink_entry(m, e);
+	*e = child->mpa | LINK_BITS;
+}
+
+static void free_sp(struct shadow_mmu *m, struct sp *sp)
+{
+	struct sp **pp = &m->hash[hash_of(sp->gfn, sp->role.word, m->hash_size)];
+
+	/* Clear every present entry (each one the host's KVM is told of), so
+	 * the page is all zeros when it is used again. */
+	for (unsigned i = 0; i < 512; i++) {
+		uint64_t *e = &sp->spt[i];
+
+		if (!(*e & SPTE_P))
+			continue;
+		if ((*e & SPTE_LINK) && !(sp->role.level == 4 && i == 511)) {
+			unlink_entry(m, e);
+		} else {
+			*e = 0;
+			changed(m, e);
+		}
+	}
+	while (*pp && *pp != sp)
+		pp = &(*pp)->hash_next;
+	if (*pp)
+		*pp = sp->hash_next;
+	sp->used = false;
+	sp->hash_next = NULL;
+	m->nr_used--;
+	m->stats.mmu_shadow_zapped++;
+}
+
+/* --- roots --------------------------------------------------------------- */
+
+static union sp_role root_role(const struct mmu_ctx *ctx)
+{
+	union sp_role r = { .word = 0 };
+
+	r.level = 4;
+	r.direct = ctx->path == PATH_NONPAGING;
+	r.access = ACC_ALL;
+	r.user_view = ctx->user;
+	r.cr0_wp = ctx->cr0_wp;
+	r.efer_nx = ctx->efer_nx;
+	r.path = ctx->path;
+	return r;
+}
+
+static uint64_t root_gfn(const struct mmu_ctx *ctx)
+{
+	return ctx->path == PATH_NONPAGING ? 0 : (ctx->cr3 & SPTE_ADDR) >> 12;
+}
+
+/* The root for ctx, made the most recent in its view's cache. */
+static struct sp *current_root(struct shadow_mmu *m, const struct mmu_ctx *ctx, bool count)
+{
+	union sp_role role = root_role(ctx);
+	uint64_t gfn = root_gfn(ctx);
+	struct sp **cache = m->root_cache[ctx->user];
+	struct sp *sp = NULL;
+	unsigned i;
+
+	for (i = 0; i < MMU_ROOT_CACHE; i++)
+		if (cache[i] && cache[i]->gfn == gfn && cache[i]->role.word == role.word) {
+			sp = cache[i];
+			break;
+		}
+	if (sp) {
+		if (count)
+			m->stats.root_hits++;
+	} else {
+		if (count)
+			m->stats.root_misses++;
+		sp = get_sp(m, gfn, role);
+		if (!sp) {
+			mmu_zap_all(m);
+			m->stats.mmu_recycled++;
+			sp = get_sp(m, gfn, role);
+		}
+		i = MMU_ROOT_CACHE - 1;
+		sp->root_count++;
+		if (cache[i]) {
+			/* Out of the cache: nothing will flush it any more, so it
+			 * goes (unless the other view still holds it). */
+			struct sp *old = cache[i];
+
+			cache[i] = NULL;
+			if (--old->root_count == 0 && old->parent_count == 0)
+				free_sp(m, old);
+		}
+	}
+	memmove(&cache[1], &cache[0], i * sizeof(cache[0]));
+	cache[0] = sp;
+	sp->last_used = ++m->clock;
+	return sp;
+}
+
+uint64_t mmu_root(struct shadow_mmu *m, const struct mmu_ctx *ctx)
+{
+	return current_root(m, ctx, true)->mpa;
+}
+
+/*
+ * Drop the leaves of a subtree (all of them, or all but the guest-global
+ * ones) and the links to subtrees left empty.  Returns true when anything
+ * is left.
+ */
+static bool flush_tree(struct shadow_mmu *m, struct sp *sp, bool keep_global)
+{
+	bool left = false;
+
+	for (unsigned i = 0; i < 512; i++) {
+		uint64_t *e = &sp->spt[i];
+
+		if (!(*e & SPTE_P))
+			continue;
+		if (sp->role.level == 4 && i == 511)
+			continue;                       /* the monitor */
+		if (*e & SPTE_LINK) {
+			struct sp *child = sp_of_mpa(m, *e & SPTE_ADDR);
+
+			if (child && flush_tree(m, child, keep_global))
+				left = true;
+			else
+				unlink_entry(m, e);
+		} else if (keep_global && (*e & SPTE_GUEST_GLOBAL)) {
+			left = true;
+		} else {
+			*e = 0;
+			changed(m, e);
+		}
+	}
+	return left;
+}
+
+void mmu_new_cr3(struct shadow_mmu *m, const struct mmu_ctx *ctx, bool flush_global)
+{
+	(void)ctx;
+	m->stats.cr3_writes++;
+	m->stats.tlb_flush++;
+	/* vtlb: a CR3 write is a TLB flush of every address space (no PCIDs). */
+	for (int v = 0; v < 2; v++)
+		for (int i = 0; i < MMU_ROOT_CACHE; i++)
+			if (m->root_cache[v][i])
+				flush_tree(m, m->root_cache[v][i], !flush_global);
+	m->need_reload = true;
+}
+
+/* INVLPG under one root: clear gva's leaf, and the link to its page table
+ * (the paging-structure cache entry INVLPG also drops). */
+static void zap_gva(struct shadow_mmu *m, struct sp *root, uint64_t gva)
+{
+	struct sp *sp = root;
+
+	for (unsigned level = 4; level >= 1; level--) {
+		uint64_t *e = &sp->spt[spte_index(gva, level)];
+		struct sp *child;
+
+		if (!(*e & SPTE_P) || (level == 4 && spte_index(gva, 4) == 511))
+			return;
+		if (!(*e & SPTE_LINK)) {
+			*e = 0;
+			changed(m, e);
+			return;
+		}
+		child = sp_of_mpa(m, *e & SPTE_ADDR);
+		if (!child)
+			return;
+		if (level == 2) {
+			uint64_t *leaf = &child->spt[spte_index(gva, 1)];
+
+			if (*leaf & SPTE_P) {
+				*leaf = 0;
+				changed(m, leaf);
+			}
+			unlink_entry(m, e);
+			return;
+		}
+		sp = child;
+	}
+}
+
+void mmu_invlpg(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva)
+{
+	(void)ctx;
+	m->stats.invlpg++;
+	/* A global translation is shared by every address space: look in all. */
+	for (int v = 0; v < 2; v++)
+		for (int i = 0; i < MMU_ROOT_CACHE; i++)
+			if (m->root_cache[v][i])
+				zap_gva(m, m->root_cache[v][i], gva);
+	m->need_invlpg = true;
+	m->flush_gva = gva;
+}
+
+/* --- the guest's walk, for every path ------------------------------------ */
+
+struct gwalk {
+	enum walk_outcome outcome;
+	uint64_t gpa;
+	unsigned leaf_level;          /* 1: 4 KiB; 2, 3: a guest large page */
+	unsigned access;              /* ACC_* over every level */
+	bool dirty, global;
+	uint32_t error;
+	struct walk_result r;         /* the guest's entries (paging paths) */
+};
+
+static void guest_walk(const struct mmu_ctx *ctx, uint64_t gva, uint32_t access, struct gwalk *w)
+{
+	memset(w, 0, sizeof(*w));
+	if (ctx->path == PATH_NONPAGING) {
+		/* Paging off: the address is the guest-physical address, with no
+		 * protection at all (KVM's nonpaging_page_fault). */
+		w->outcome = WALK_OK;
+		w->gpa = gva & 0xffffffffULL;
+		w->leaf_level = 1;
+		w->access = ACC_ALL;
+		w->dirty = true;
+		return;
+	}
+	w->outcome = walk_gva(&ctx->walk, gva, access, &w->r);
+	w->error = w->r.error_code;
+	if (w->outcome != WALK_OK)
+		return;
+	w->gpa = w->r.gpa;
+	w->leaf_level = (unsigned)w->r.level;
+	w->access = w->r.access;
+	w->dirty = w->r.dirty;
+	w->global = w->r.steps[w->r.level].pte & SPTE_G;
+}
+
+enum pf_outcome mmu_gva_to_gpa(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva,
+			       uint32_t access, uint64_t *gpa, uint32_t *guest_error)
+{
+	struct gwalk w;
+
+	(void)m;
+	guest_walk(ctx, gva, access, &w);
+	if (w.outcome == WALK_OK) {
+		*gpa = w.gpa;
+		return PF_FIXED;
+	}
+	if (w.outcome == WALK_FAULT) {
+		*guest_error = w.error;
+		return PF_GUEST;
+	}
+	return w.outcome == WALK_NONCANONICAL ? PF_NONCANONICAL : PF_BAD_TABLE;
+}
+
+/* --- filling --------------------------------------------------------------- */
+
+/* The leaf entry for a successful walk, or 0 for MMIO. */
+static uint64_t make_leaf(struct shadow_mmu *m, const struct mmu_ctx *ctx, const struct gwalk *w,
+			  bool write, bool fetch)
+{
+	uint64_t mpa = mem_gpa_to_mpa(m->mem, w->gpa & ~0xfffULL);
+	uint64_t spte;
+	bool writable;
+
+	if (mpa == (uint64_t)-1)
+		return 0;
+	spte = mpa | SPTE_P | SPTE_U | SPTE_A | SPTE_D;
+	writable = (w->access & ACC_WRITE) || (!ctx->user && !ctx->cr0_wp);
+	/* A/D emulation: a clean page stays read-only until its first write. */
+	if (writable && (w->dirty || write))
+		spte |= SPTE_W;
+	if (ctx->efer_nx && !(w->access & ACC_EXEC))
+		spte |= SPTE_NX;
+	/* The kernel view does not run guest-user code unless the guest kernel
+	 * itself fetches from it: a guest that reaches user mode without a
+	 * trap (see shadow_native_transfer) then traps at its first fetch. */
+	if (!ctx->user && (w->access & ACC_USER) && !fetch && ctx->path != PATH_NONPAGING)
+		spte |= SPTE_NX;
+	if (w->global && ctx->cr4_pge)
+		spte |= SPTE_GUEST_GLOBAL;
+	return spte;
+}
+
+/*
+ * The shadow page at level (< 4) below the entry for gva, as the guest's
+ * walk w says: the guest table itself, or a direct page under a guest
+ * large page or with paging off.
+ */
+static bool child_of(const struct mmu_ctx *ctx, const struct gwalk *w, uint64_t gva,
+		     unsigned level, uint64_t *gfn, union sp_role *role, const union sp_role *parent)
+{
+	*role = *parent;
+	role->level = level;
+	if (parent->direct || level < w->leaf_level) {
+		/* direct: the gfns this page maps start at the region's base */
+		uint64_t span = 1ULL << (9 * level);       /* pages covered */
+
+		role->direct = 1;
+		role->access = w->access;
+		*gfn = (w->gpa >> 12) & ~(span - 1);
+		(void)gva;
+		return true;
+	}
+	if (ctx->path == PATH_NONPAGING)
+		return false;
+	*gfn = w->r.steps[level].table_gfn;
+	role->access = w->r.steps[level + 1].pt_access;
+	role->direct = 0;
+	return true;
+}
+
+enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva,
+			       uint32_t error, uint32_t *guest_error, uint64_t *gpa)
+{
+	uint32_t access = error & (PFERR_W | PFERR_FETCH);
+	bool write = error & PFERR_W;
+	struct gwalk w;
+	struct sp *sp;
+	uint64_t leaf;
+	unsigned level;
+
+	m->stats.pf_taken++;
+	m->stats.by_path_taken[ctx->path]++;
+	if (ctx->user)
+		access |= PFERR_U;
+	if (!ctx->efer_nx)
+		access &= ~PFERR_FETCH;
+	if (ctx->path == PATH_PAGING64 && spte_index(gva, 4) == 511 && (gva >> 63)) {
+		/* The top 512 GiB are the monitor's in every root: to the guest
+		 * they are unmapped memory, whatever its own tables say. */
+		m->stats.pf_guest++;
+		m->stats.by_path_guest[ctx->path]++;
+		*guest_error = access & (PFERR_W | PFERR_U | PFERR_FETCH);
+		return PF_GUEST;
+	}
+	guest_walk(ctx, gva, access, &w);
+	if (w.outcome == WALK_FAULT) {
+		m->stats.pf_guest++;
+		m->stats.by_path_guest[ctx->path]++;
+		*guest_error = w.error;
+		return PF_GUEST;
+	}
+	if (w.outcome != WALK_OK) {
+		*gpa = w.r.bad_gpa;
+		return PF_BAD_TABLE;
+	}
+	*gpa = w.gpa;
+	leaf = make_leaf(m, ctx, &w, write, error & PFERR_FETCH);
+	if (!leaf) {
+		m->stats.pf_mmio++;
+		return PF_MMIO;
+	}
+
+	/* Room for a whole path, or start over: recycling everything is
+	 * the simple strategy until the pool learns to pick victims. */
+	if (m->nr_pages - m->nr_used < 4) {
+		mmu_zap_all(m);
+		m->stats.mmu_recycled++;
+	}
+	sp = current_root(m, ctx, false);
+	for (level = 4; level > 1; level--) {
+		uint64_t *e = &sp->spt[spte_index(gva, level)];
+		uint64_t gfn;
+		union sp_role role;
+		struct sp *child;
+
+		if (!child_of(ctx, &w, gva, level - 1, &gfn, &role, &sp->role))
+			return PF_BAD_TABLE;
+		child = (*e & SPTE_LINK) ? sp_of_mpa(m, *e & SPTE_ADDR) : NULL;
+		if (!child || child->gfn != gfn || child->role.word != role.word) {
+			/* Not linked yet, or the guest's tables moved on: (re)link. */
+			child = get_sp(m, gfn, role);
+			if (!child)
+				return PF_BAD_TABLE;
+			if (*e & SPTE_P) {
+				m->need_invlpg = true;
+				m->flush_gva = gva;
+			}
+			link_entry(m, e, child);
+		}
+		sp = child;
+	}
+
+	{
+		uint64_t *e = &sp->spt[spte_index(gva, 1)];
+		bool old_present = *e & SPTE_P;
+
+		if (*e == leaf) {
+			m->stats.pf_spurious++;
+			m->need_invlpg = true;
+			m->flush_gva = gva;
+			return PF_SPURIOUS;
+		}
+		if ((*e & SPTE_P) && write && !(*e & SPTE_W))
+			m->stats.ad_faults++;
+		if (*e & SPTE_P) {
+			m->need_invlpg = true;
+			m->flush_gva = gva;
+		}
+		*e = leaf;
+		if (old_present)
+			changed(m, e);
+	}
+	m->stats.pf_fixed++;
+	m->stats.by_path_fixed[ctx->path]++;
+	m->stats.fixed_by_level[w.leaf_level]++;
+	return PF_FIXED;
+}
+
+/* --- audit ----------------------------------------------------------------- */
+
+struct audit {
+	struct shadow_mmu *m;
+	const struct mmu_ctx *ctx;
+	unsigned bad;
+	char *why;
+	unsigned whylen;
+	bool one;                    /* only the entry for gva */
+	uint64_t gva;
+};
+
+static void audit_bad(struct audit *a, const char *fmt, uint64_t gva, uint64_t v)
+{
+	if (a->bad++ == 0 && a->why)
+		snprintf(a->why, a->whylen, fmt, (unsigned long long)gva, (unsigned long long)v);
+}
+
+static void audit_tree(struct audit *a, struct sp *sp, uint64_t base, struct mmu_ctx *view)
+{
+	for (unsigned i = 0; i < 512; i++) {
+		uint64_t e = sp->spt[i], gva;
+		struct gwalk w;
+
+		if (!(e & SPTE_P) || (sp->role.level == 4 && i == 511))
+			continue;
+		gva = base | ((uint64_t)i << (12 + 9 * (sp->role.level - 1)));
+		if (sp->role.level == 4 && (gva & (1ULL << 47)))
+			gva |= 0xffff000000000000ULL;
+		if (a->one && spte_index(a->gva, sp->role.level) != i)
+			continue;
+		if (!(e & SPTE_LINK) && (e & SPTE_GUEST_GLOBAL) && !a->one)
+			continue;                   /* a global page may outlive a CR3 load */
+		if (e & SPTE_LINK) {
+			struct sp *child = sp_of_mpa(a->m, e & SPTE_ADDR);
+
+			if (!child || !child->used)
+				audit_bad(a, "gva %#llx: link to a free shadow page %#llx", gva, e);
+			else
+				audit_tree(a, child, gva, view);
+			continue;
+		}
+		guest_walk(view, gva, WALK_PEEK | (view->user ? PFERR_U : 0), &w);
+		if (w.outcome != WALK_OK) {
+			audit_bad(a, "gva %#llx: shadow maps it (%#llx) but the guest's tables do not", gva, e);
+			continue;
+		}
+		if ((e & SPTE_ADDR) != mem_gpa_to_mpa(a->m->mem, w.gpa & ~0xfffULL))
+			audit_bad(a, "gva %#llx: shadow points at %#llx, not the guest's frame", gva, e);
+		if ((e & SPTE_W) && !((w.access & ACC_WRITE) || (!view->user && !view->cr0_wp)))
+			audit_bad(a, "gva %#llx: shadow writable (%#llx), guest read-only", gva, e);
+		if ((e & SPTE_W) && !w.dirty)
+			audit_bad(a, "gva %#llx: shadow writable (%#llx) but guest page clean", gva, e);
+		if (!(e & SPTE_NX) && view->efer_nx && !(w.access & ACC_EXEC))
+			audit_bad(a, "gva %#llx: shadow executable (%#llx), guest NX", gva, e);
+	}
+}
+
+unsigned mmu_audit(struct shadow_mmu *m, const struct mmu_ctx *ctx, bool one, uint64_t only_gva,
+		   char *why, unsigned whylen)
+{
+	struct audit a = { m, ctx, 0, why, whylen, one, only_gva };
+
+	/* Only the roots of the guest's current CR3 can be checked against
+	 * its tables; cached roots of other address spaces hold what the
+	 * guest's TLB may hold. */
+	for (int v = 0; v < 2; v++) {
+		struct sp *root = m->root_cache[v][0];
+		struct mmu_ctx view = *ctx;
+
+		view.user = v;
+		if (!root || root->gfn != root_gfn(ctx) || root->role.word != root_role(&view).word)
+			continue;
+		if (one && view.user != ctx->user)
+			continue;
+		audit_tree(&a, root, 0, &view);
+	}
+	return a.bad;
+}

@@ -1,0 +1,205 @@
+/*
+ * The shadow MMU: page tables the real CPU uses in shadow mode, built by
+ * ombra from the guest's, lazily, one hidden fault at a time.
+ *
+ * Shaped like KVM's (arch/x86/kvm/mmu): one set of operations per guest
+ * paging mode (struct mmu_path), chosen when CR0.PG, CR4.PAE or EFER.LMA
+ * change; shadow pages keyed by (guest frame, role); roots cached across
+ * CR3 switches.  Pure logic over memory: the pool of shadow pages and
+ * guest memory are buffers the caller maps, so unit tests run it against a
+ * fake machine memory without KVM.
+ *
+ * Shadow entries hold machine-physical addresses (MPA): the frames of the
+ * KVM VM that ombra's monitor runs in.  A fill goes
+ * GVA -(guest tables, ombra's walker)-> GPA -(memslot)-> HVA/MPA.
+ */
+#ifndef OMBRA_MMU_H
+#define OMBRA_MMU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../vmm/mem.h"
+#include "vcpu.h"
+#include "walk.h"
+
+/* Shadow PTE bits (x86 4-level format). */
+#define SPTE_P    (1ULL << 0)
+#define SPTE_W    (1ULL << 1)
+#define SPTE_U    (1ULL << 2)
+#define SPTE_A    (1ULL << 5)
+#define SPTE_D    (1ULL << 6)
+#define SPTE_PS   (1ULL << 7)
+#define SPTE_G    (1ULL << 8)
+#define SPTE_NX   (1ULL << 63)
+/* Ignored by the CPU, used by ombra: */
+#define SPTE_GUEST_GLOBAL (1ULL << 52)   /* the guest marked this page global */
+#define SPTE_LINK (1ULL << 53)           /* points at a shadow page, not a guest frame */
+#define SPTE_ADDR 0x000ffffffffff000ULL
+
+/* Accumulated guest permissions (KVM's ACC_*). */
+#define ACC_EXEC  1u
+#define ACC_WRITE 2u
+#define ACC_USER  4u
+#define ACC_ALL   7u
+
+/* #PF error-code bits. */
+#define PFERR_P     (1u << 0)
+#define PFERR_W     (1u << 1)
+#define PFERR_U     (1u << 2)
+#define PFERR_RSVD  (1u << 3)
+#define PFERR_FETCH (1u << 4)
+
+/* The paths through the MMU, as KVM names its fault handlers. */
+enum mmu_path { PATH_NONPAGING, PATH_PAGING32, PATH_PAGING32E, PATH_PAGING64, PATH_COUNT };
+extern const char *const mmu_path_names[PATH_COUNT];
+
+enum mmu_sync { SYNC_VTLB, SYNC_WP, SYNC_UNSYNC };
+
+/*
+ * What makes two shadow pages different, as one integer to compare (KVM's
+ * kvm_mmu_page_role).  A new shadow page is needed for the same guest frame
+ * when it is shadowed at another level, for a guest large page (direct),
+ * under different upper-level permissions (access), for the guest's user
+ * view instead of its kernel view, or under another CR0.WP / EFER.NXE.
+ */
+union sp_role {
+	uint32_t word;
+	struct {
+		unsigned level : 3;     /* 1 (4 KiB entries) .. 4 (PML4) */
+		unsigned direct : 1;    /* maps guest-physical memory directly */
+		unsigned access : 3;    /* ACC_* the guest's upper levels allow */
+		unsigned user_view : 1; /* the guest-user (CPL 3) view */
+		unsigned cr0_wp : 1;
+		unsigned efer_nx : 1;
+		unsigned path : 2;      /* enum mmu_path */
+		unsigned quadrant : 2;  /* paging32: which part of a 4-byte table */
+	};
+};
+
+struct sp {                      /* one shadow page */
+	bool used;
+	uint64_t gfn;                /* the guest table it shadows (direct: first gfn mapped) */
+	union sp_role role;
+	unsigned root_count;         /* how many root-cache slots hold it */
+	unsigned parent_count;       /* how many shadow entries link to it */
+	uint64_t *spt;               /* its 512 entries (host view) */
+	uint64_t mpa;                /* its machine-physical address */
+	uint64_t last_used;          /* for choosing what to recycle */
+	struct sp *hash_next;
+};
+
+#define MMU_ROOT_CACHE 4         /* the current root and three previous ones */
+#define MMU_TOUCH_MAX  504       /* = MON_MAILBOX_MAX */
+
+/* Counters, named as KVM names them where the meaning is the same. */
+struct mmu_stats {
+	uint64_t pf_taken, pf_fixed, pf_guest, pf_spurious, pf_emulate, pf_mmio;
+	uint64_t invlpg, tlb_flush, cr3_writes, root_hits, root_misses;
+	uint64_t mmu_shadow_zapped, mmu_cache_miss, mmu_recycled, mmu_pte_write;
+	uint64_t mmu_flooded, mmu_unsync, ad_faults, prefetched;
+	uint64_t host_rewrites, host_resyncs;   /* see "touch" in struct shadow_mmu */
+	uint64_t by_path_taken[PATH_COUNT], by_path_fixed[PATH_COUNT], by_path_guest[PATH_COUNT];
+	uint64_t fixed_by_level[5];
+};
+
+/* What a page fault turned out to be (KVM's RET_PF_*). */
+enum pf_outcome {
+	PF_FIXED,      /* a hidden fault: the shadow was filled; retry the access */
+	PF_SPURIOUS,   /* the shadow already allowed it: retry */
+	PF_GUEST,      /* the guest's own fault: deliver #PF with *error, CR2 = address */
+	PF_MMIO,       /* no RAM behind the guest-physical address: emulate the access */
+	PF_BAD_TABLE,  /* a guest page-table entry points outside RAM: the guest is broken */
+	PF_NONCANONICAL, /* a non-canonical address: #GP, never a #PF */
+};
+
+/* The state of the guest CPU that translation depends on.  The caller keeps
+ * it up to date: mmu_ctx_init when CR0/CR4/EFER change, walk_set_cr3 on
+ * CR3 writes, user on every change of the guest's CPL. */
+struct mmu_ctx {
+	enum mmu_path path;
+	uint64_t cr3;
+	bool cr0_wp, cr4_pge, efer_nx;
+	bool user;                   /* guest CPL 3: the user view */
+	struct walk_ctx walk;        /* the guest's tables (paging paths) */
+};
+
+/* Set ctx up for the guest's CR0/CR4/EFER; walks read guest memory from mem. */
+void mmu_ctx_init(struct mmu_ctx *ctx, const struct guest_mem *mem, uint64_t cr0, uint64_t cr4,
+		  uint64_t efer, unsigned maxphyaddr);
+
+struct shadow_mmu {
+	const struct guest_mem *mem; /* GPA -> HVA, MPA */
+	uint8_t *pool_hva;           /* the pool of shadow pages */
+	uint64_t pool_mpa;
+	unsigned nr_pages;
+	struct sp *sps;              /* one per pool page */
+	struct sp **hash;            /* by (gfn, role) */
+	unsigned hash_size;
+	unsigned nr_used;
+	uint64_t clock;              /* ticks per fill, for recycling */
+	uint64_t mon_pml4e;          /* PML4[511] of every root: the monitor */
+	enum mmu_sync sync;
+	unsigned maxphyaddr;
+
+	struct sp *root_cache[2][MMU_ROOT_CACHE]; /* [user_view][most recent first] */
+	struct mmu_stats stats;
+
+	/* What the real CPU must do before the guest runs again. */
+	bool need_reload;            /* load the real CR3 (full flush) */
+	bool need_invlpg;            /* INVLPG flush_gva */
+	uint64_t flush_gva;
+
+	/*
+	 * Present shadow entries changed in place since the last resume, as
+	 * offsets into the pool.  On a host whose KVM is itself a shadow MMU
+	 * (kvm_pvm), KVM write-protects ombra's shadow tables and does not see
+	 * stores made through ombra's own mapping of them; the monitor rewrites
+	 * these entries so it does.  Too many, and the pool's memslot is
+	 * registered again instead (host_resyncs).
+	 */
+	uint32_t touch[MMU_TOUCH_MAX];
+	unsigned nr_touch;
+	bool touch_overflow;
+};
+
+int mmu_init(struct shadow_mmu *m, const struct guest_mem *mem, uint8_t *pool_hva,
+	     uint64_t pool_mpa, unsigned nr_pages, uint64_t mon_pml4e);
+void mmu_destroy(struct shadow_mmu *m);
+
+/* The root to load into the real CR3 for ctx (found in the cache or made). */
+uint64_t mmu_root(struct shadow_mmu *m, const struct mmu_ctx *ctx);
+/* A guest CR3 write (or a paging-mode change): the TLB flush it implies. */
+void mmu_new_cr3(struct shadow_mmu *m, const struct mmu_ctx *ctx, bool flush_global);
+/* Guest INVLPG of gva. */
+void mmu_invlpg(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva);
+/* Drop every shadow page (paging-mode change, memslot change). */
+void mmu_zap_all(struct shadow_mmu *m);
+
+/* A real #PF at gva with the real error code (its U bit is meaningless:
+ * the guest always runs at real CPL 3).  *guest_error gets the error code to
+ * deliver for PF_GUEST; *gpa the guest-physical address for PF_MMIO. */
+enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva,
+			       uint32_t error, uint32_t *guest_error, uint64_t *gpa);
+
+/*
+ * Translate gva as the guest's CPU would for an access by ombra on the
+ * guest's behalf (instruction fetch for decoding, pushing an exception
+ * frame).  access is PFERR_W / PFERR_U / PFERR_FETCH.  Sets the guest's
+ * A/D bits as the CPU would.  Returns PF_FIXED with *gpa, PF_GUEST with the
+ * error code, PF_NONCANONICAL, or PF_BAD_TABLE.
+ */
+enum pf_outcome mmu_gva_to_gpa(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva,
+			       uint32_t access, uint64_t *gpa, uint32_t *guest_error);
+
+/* Check the current roots' entries against the guest's tables: nothing
+ * grants more than the guest allows, and everything points at the guest's
+ * frame.  Exact right after a CR3 load (the guest's TLB is empty but for
+ * global pages); between flushes a guest may legally run on translations it
+ * has changed but not yet flushed, so then check only the one address just
+ * filled (only_gva, with one = true).  Returns the number of bad entries and
+ * describes the first in why. */
+unsigned mmu_audit(struct shadow_mmu *m, const struct mmu_ctx *ctx, bool one, uint64_t only_gva,
+		   char *why, unsigned whylen);
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * Shadow mode: what its parts share.
+ *
+ *   shadow.c   the vm_mode: machine layout, entry state, the trap path
+ *   machine.c  the monitor's GDT, IDT, TSS and page tables (pure builders)
+ *   emulate.c  instructions that trap, decoded with capstone and emulated
+ *   inject.c   exceptions into the guest's IDT; privilege and mode changes
+ *   mmu.c      the shadow MMU;  walk.c  the guest page-table walker
+ */
+#ifndef OMBRA_SHADOW_H
+#define OMBRA_SHADOW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../vmm/vm.h"
+#include "mmu.h"
+#include "monitor.h"
+#include "vcpu.h"
+
+/* Where guest RAM sits in machine memory: GPA + this.  256 GiB keeps every
+ * MPA below the 40-bit physical address width of ombra's CPUID. */
+#define SHADOW_RAM_MPA_OFFSET (256ULL << 30)
+
+/* How a trap was handled: what the real CPU does next. */
+enum trap_result {
+	TRAP_RESUME,     /* done: back to the guest (maybe through a CR3/INVLPG stub) */
+	TRAP_DELIVERED,  /* an exception went into the guest instead: resume it there */
+	TRAP_END,        /* the run is over (vm->err says why) */
+};
+
+struct shadow {
+	struct vm *vm;
+	struct vcpu v;               /* what the guest believes */
+	struct trap t;               /* the registers at the current trap */
+	struct shadow_mmu mmu;
+	struct mmu_ctx ctx;          /* translation state of the guest's CPU */
+	uint8_t *mon;                /* the monitor region, host view */
+	uint8_t *pool;               /* the shadow-page pool, host view */
+	size_t pool_size;
+	uint64_t mon_pml4e;
+	bool audit;                  /* --audit: check the shadow after each MMU event */
+	unsigned delivering;         /* 1 + the vector being delivered, 0 when none */
+
+	/* counters only shadow mode has */
+	uint64_t traps, traps_by_vector[256];
+	uint64_t emulated, injected, halts;
+	uint64_t native_transfers;   /* CS changes the guest made without a trap */
+	uint64_t reported_unknown_msr;
+};
+
+extern const struct vm_mode shadow_mode;
+
+/* Does the CPU push an error code for this exception vector? */
+bool has_error_code(unsigned vector);
+
+/* emulate.c: the instruction at the guest's RIP, after a #GP or #UD. */
+enum trap_result emulate_insn(struct shadow *sh, unsigned vector);
+
+/* inject.c */
+enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_error,
+				  uint32_t error);
+/* Far transfers and IRET, with privilege and mode changes. */
+enum trap_result emulate_iret(struct shadow *sh, unsigned opsize);
+enum trap_result emulate_far_jmp(struct shadow *sh, uint16_t sel, uint64_t offset, bool call,
+				 unsigned opsize, uint64_t next_rip);
+enum trap_result emulate_far_ret(struct shadow *sh, unsigned opsize, uint16_t pop_extra);
+/* The guest reached CS:SS = csel:ssel without trapping (see inject.c). */
+enum trap_result shadow_native_transfer(struct shadow *sh, uint16_t csel, uint16_t ssel);
+/* Load a data segment register (or SS) with a guest selector. */
+enum trap_result load_segment(struct shadow *sh, struct vseg *seg, uint16_t sel, bool is_ss);
+
+/* Guest memory through the guest's own translation; a failure has
+ * already been turned into an exception for the guest, or ended the run
+ * (returns false; shadow_failed() says which). */
+bool guest_read(struct shadow *sh, uint64_t gva, void *buf, unsigned len, bool user);
+bool guest_write(struct shadow *sh, uint64_t gva, const void *buf, unsigned len, bool user);
+
+/* After a failed guest_read/guest_write: TRAP_DELIVERED or TRAP_END. */
+static inline enum trap_result shadow_failed(const struct shadow *sh)
+{
+	return sh->vm->board.end == END_NONE ? TRAP_DELIVERED : TRAP_END;
+}
+
+/* shadow.c: the guest's CPU changed in a way the MMU cares about. */
+void shadow_cpu_changed(struct shadow *sh, bool cr3_write);
+/* End the run because of the guest, with a reason. */
+enum trap_result shadow_kill(struct shadow *sh, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif
