@@ -113,7 +113,7 @@ $(BUILD)/.deps-ok: scripts/setup.sh
 	@mkdir -p $(BUILD) && touch $@
 
 run: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory all $(E2E_KERNELS)
 	$(Q)sh scripts/run-default.sh $(BUILD)
 
 unit: $(BUILD)/tests/unit-tests

@@ -34,6 +34,7 @@
 #include <sys/mman.h>
 
 #include "../vmm/cpuid.h"
+#include "../tdp/hostmmu.h"
 #include "machine.h"
 
 /* Vectors whose frame carries an error code. */
@@ -406,9 +407,15 @@ static int shadow_setup(struct vm *vm)
 		return -ENOMEM;
 	vm->mode_data = sh;
 	sh->vm = vm;
-	snprintf(vm->host_mmu, sizeof(vm->host_mmu),
-		 "not used for guest translations: ombra's shadow tables map guest-virtual to machine-physical");
-	snprintf(vm->host_mmu_kind, sizeof(vm->host_mmu_kind), "n/a");
+	{
+		struct hostmmu hm;
+
+		/* The host's MMU still maps the VM the monitor runs in; the
+		 * guest's translations are ombra's shadow tables. */
+		hostmmu_detect("", &hm);
+		snprintf(vm->host_mmu, sizeof(vm->host_mmu), "%s, under ombra's shadow tables", hm.summary);
+		snprintf(vm->host_mmu_kind, sizeof(vm->host_mmu_kind), "%s", hostmmu_kind_name(hm.kind));
+	}
 
 	/* 1. The monitor region and the pool, registered at MPAs of their own. */
 	pool_pages = (unsigned)(vm->cfg.ram_size >> 12) / 8;

@@ -103,7 +103,7 @@ struct vm {
 	char err[512];              /* the last error or the reason the run ended */
 	int err_status;             /* OMBRA_EXIT_* that goes with a vm_create error */
 	char guest_state[1024];     /* registers and instruction when the guest died */
-	char host_mmu[160];         /* which MMU the host's KVM uses, for people */
+	char host_mmu[256];         /* which MMU the host's KVM uses, for people */
 	char host_mmu_kind[16];     /* ept, npt, shadow, unknown */
 	char host_notes[1024];      /* what this host's KVM cannot do for a guest */
 
