@@ -48,7 +48,7 @@ UNIT_OBJS := $(patsubst %.c,%.o,$(sort $(wildcard tests/unit/*.c)))
 # Small fixture kernels for the end-to-end tests of the loader, devices and
 # failure reports (the test-kernel suite proper lives in guest/).
 # The probe-* kernels tell a limit of the host's KVM from a bug in ombra.
-E2E_KERNELS := $(addprefix $(BUILD)/tests/kernels/,echo.elf spin.elf triple.elf \
+E2E_KERNELS := $(addprefix $(BUILD)/tests/kernels/,echo.elf spin.elf triple.elf sysregs.elf cpuid.elf \
 		probe-paging32.elf probe-pae.elf probe-1g.elf)
 
 LIB_O  := $(addprefix $(BUILD)/,$(LIB_OBJS))
@@ -120,7 +120,7 @@ unit: $(BUILD)/tests/unit-tests
 	$(Q)$(BUILD)/tests/unit-tests --jobs=2
 
 e2e: $(BUILD)/ombra guest-kernels $(E2E_KERNELS) $(BUILD)/tests/check-json
-	$(Q)sh tests/e2e/run.sh $(BUILD)
+	$(Q)bash tests/e2e/run.sh $(BUILD)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/tests/unit-tests

@@ -563,7 +563,8 @@ static bool sensitive(unsigned id)
 	case X86_INS_RETF: case X86_INS_RETFQ: case X86_INS_SWAPGS: case X86_INS_CPUID:
 	case X86_INS_INT: case X86_INS_LSS: case X86_INS_LDS: case X86_INS_LES: case X86_INS_LFS:
 	case X86_INS_LGS: case X86_INS_SYSRET: case X86_INS_SYSEXIT: case X86_INS_RDPMC:
-	case X86_INS_INVPCID: case X86_INS_XSETBV:
+	case X86_INS_INVPCID: case X86_INS_XSETBV: case X86_INS_SGDT: case X86_INS_SIDT:
+	case X86_INS_SLDT: case X86_INS_STR: case X86_INS_SMSW:
 		return true;
 	default:
 		return false;
@@ -707,6 +708,37 @@ static enum trap_result emulate(struct shadow *sh, struct insn *in, unsigned vec
 		sh->t.gpr[R_BX] = out[1];
 		sh->t.gpr[R_CX] = out[2];
 		sh->t.gpr[R_DX] = out[3];
+		return done(sh, in);
+	}
+	case X86_INS_SGDT:
+	case X86_INS_SIDT: {
+		/* They trap only with CR4.UMIP; the guest (which has no UMIP)
+		 * may use them at any CPL. */
+		uint8_t buf[10];
+		uint64_t base = id == X86_INS_SGDT ? v->gdtr.base : v->idtr.base;
+		uint16_t limit = id == X86_INS_SGDT ? v->gdtr.limit : v->idtr.limit;
+		unsigned n = in->bits == 64 ? 10 : 6;
+
+		if (in->bits != 64 && in->opsize == 2)
+			base &= 0xffffff;
+		memcpy(buf, &limit, 2);
+		memcpy(buf + 2, &base, 8);
+		if (!guest_write(sh, mem_addr(sh, in, &ops[0]), buf, n, v->cpl == 3))
+			return shadow_failed(sh);
+		return done(sh, in);
+	}
+	case X86_INS_SLDT:
+	case X86_INS_STR:
+	case X86_INS_SMSW: {
+		uint64_t val = id == X86_INS_SLDT ? v->ldtr.sel : id == X86_INS_STR ? v->tr.sel : v->cr0;
+
+		if (ops[0].type == X86_OP_REG) {
+			/* A register destination takes the operand size (SMSW
+			 * leaves CR0's upper bits undefined: give them). */
+			reg_set(sh, ops[0].reg, id == X86_INS_SMSW ? val : val & 0xffff);
+		} else if (!guest_write(sh, mem_addr(sh, in, &ops[0]), &val, 2, v->cpl == 3)) {
+			return shadow_failed(sh);
+		}
 		return done(sh, in);
 	}
 	case X86_INS_CLTS:

@@ -459,11 +459,23 @@ static int shadow_setup(struct vm *vm)
 	vcpu_reset(&sh->v);
 	shadow_cpu_changed(sh, false);
 
-	/* 3. The real CPU: long mode, monitor tables, guest at CPL 3. */
+	/* 3. What the guest cannot see of its deprivileging should trap: with
+	 * CR4.UMIP, SGDT/SIDT/SLDT/STR/SMSW at CPL 3 raise #GP; with CPUID
+	 * faulting, CPUID does, and ombra answers from the same table. */
+	sh->umip = kvm_vm_set_cpuid(&vm->kvm, true, vm->err, sizeof(vm->err)) == 0 &&
+		   kvm_vm_set_msr(&vm->kvm, MSR_MISC_FEATURES_ENABLES, 1) == 0;
+	if (!sh->umip) {
+		/* Without them the guest runs, with the limits docs/shadow.md lists. */
+		vm->err[0] = 0;
+		kvm_vm_set_cpuid(&vm->kvm, false, vm->err, sizeof(vm->err));
+		vm->err[0] = 0;
+	}
+
+	/* 4. The real CPU: long mode, monitor tables, guest at CPL 3. */
 	if (ioctl(vm->kvm.vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
 		return -errno;
 	sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
-	sregs.cr4 = CR4_PAE | CR4_PGE | CR4_OSFXSR | CR4_OSXMMEXCPT;
+	sregs.cr4 = CR4_PAE | CR4_PGE | CR4_OSFXSR | CR4_OSXMMEXCPT | (sh->umip ? CR4_UMIP : 0);
 	sregs.efer = EFER_LME | EFER_LMA | EFER_NXE;
 	sregs.cr3 = mmu_root(&sh->mmu, &sh->ctx);
 	sh->mmu.need_reload = false;
@@ -490,7 +502,7 @@ static int shadow_setup(struct vm *vm)
 		return -errno;
 	sh->t.rip = regs.rip;
 
-	/* 4. From now on registers travel through kvm_run, never an ioctl. */
+	/* 5. From now on registers travel through kvm_run, never an ioctl. */
 	vm->kvm.run->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
 	return 0;
 }

@@ -40,6 +40,7 @@ struct shadow {
 	size_t pool_size;
 	uint64_t mon_pml4e;
 	bool audit;                  /* --audit: check the shadow after each MMU event */
+	bool umip;                   /* CR4.UMIP and CPUID faulting are on */
 	unsigned delivering;         /* 1 + the vector being delivered, 0 when none */
 
 	/* counters only shadow mode has */

@@ -38,6 +38,9 @@
 #define CR4_PCE  (1ULL << 8)
 #define CR4_OSFXSR (1ULL << 9)
 #define CR4_OSXMMEXCPT (1ULL << 10)
+#define CR4_UMIP (1ULL << 11)
+
+#define MSR_MISC_FEATURES_ENABLES 0x140   /* bit 0: CPUID faulting */
 #define EFER_SCE (1ULL << 0)
 #define EFER_LME (1ULL << 8)
 #define EFER_LMA (1ULL << 10)

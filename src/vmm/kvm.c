@@ -155,7 +155,7 @@ int kvm_vm_create(struct kvm_host *h, struct kvm_vm *vm, bool irqchip, char *err
 	return 0;
 }
 
-int kvm_vm_set_cpuid(struct kvm_vm *vm, char *err, size_t errlen)
+int kvm_vm_set_cpuid(struct kvm_vm *vm, bool umip, char *err, size_t errlen)
 {
 	size_t n;
 	const struct cpuid_entry *t = cpuid_table(&n);
@@ -172,11 +172,27 @@ int kvm_vm_set_cpuid(struct kvm_vm *vm, char *err, size_t errlen)
 		c->entries[i].ebx = t[i].ebx;
 		c->entries[i].ecx = t[i].ecx;
 		c->entries[i].edx = t[i].edx;
+		if (umip && t[i].function == 7)
+			c->entries[i].ecx |= 1u << 2;        /* UMIP */
 	}
 	if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, c) < 0)
 		r = fail(err, errlen, -errno, "KVM_SET_CPUID2 failed: %s", strerror(errno));
 	free(c);
 	return r;
+}
+
+int kvm_vm_set_msr(struct kvm_vm *vm, uint32_t index, uint64_t value)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} m;
+
+	memset(&m, 0, sizeof(m));
+	m.h.nmsrs = 1;
+	m.e.index = index;
+	m.e.data = value;
+	return ioctl(vm->vcpu_fd, KVM_SET_MSRS, &m) == 1 ? 0 : -EINVAL;
 }
 
 void kvm_vm_destroy(struct kvm_vm *vm)

@@ -44,7 +44,12 @@ int kvm_host_check_cap(const struct kvm_host *h, int cap);
 
 /* irqchip: create KVM's in-kernel PIC/IOAPIC/LAPIC (must precede the vCPU). */
 int kvm_vm_create(struct kvm_host *h, struct kvm_vm *vm, bool irqchip, char *err, size_t errlen);
-int kvm_vm_set_cpuid(struct kvm_vm *vm, char *err, size_t errlen);
+/* Give the vCPU ombra's CPUID table; with umip, also CPUID.7:ECX.UMIP, so
+ * that shadow mode can set CR4.UMIP on the real CPU (the guest still sees
+ * the table, answered by ombra under CPUID faulting). */
+int kvm_vm_set_cpuid(struct kvm_vm *vm, bool umip, char *err, size_t errlen);
+/* Write one MSR of the vCPU (set-up only). */
+int kvm_vm_set_msr(struct kvm_vm *vm, uint32_t index, uint64_t value);
 void kvm_vm_destroy(struct kvm_vm *vm);
 
 /* CPUID features in ombra's table that this host's KVM cannot give a guest

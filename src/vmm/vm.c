@@ -167,7 +167,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *
 		return set_err(vm, OMBRA_EXIT_NO_KVM, r, "%s", why);
 	r = kvm_vm_create(&vm->host, &vm->kvm, mode->irqchip, why, sizeof(why));
 	if (r == 0)
-		r = kvm_vm_set_cpuid(&vm->kvm, why, sizeof(why));
+		r = kvm_vm_set_cpuid(&vm->kvm, false, why, sizeof(why));
 	if (r < 0)
 		return set_err(vm, OMBRA_EXIT_HOST_ERROR, r, "%s", why);
 
