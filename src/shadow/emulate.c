@@ -177,6 +177,28 @@ static enum trap_result done(struct shadow *sh, const struct insn *in)
 
 /* --- control registers ------------------------------------------------------- */
 
+/*
+ * PAE: the CPU loads the four PDPTEs from CR3 when it enables PAE paging,
+ * on MOV CR3, and when CR4.PAE/PSE/PGE change with paging on; a reserved
+ * bit in one is a #GP at that instruction, not a #PF later.
+ */
+static bool load_pdptes(struct shadow *sh, uint64_t cr3)
+{
+	struct walk_ctx w;
+
+	walk_init(&w, WALK_PAGING32E, 0, WALK_MAXPHYADDR_DEFAULT, sh->ctx.walk.gpa_fn,
+		  (void *)&sh->vm->mem);
+	if (walk_set_cr3(&w, cr3) != WALK_OK)
+		return false;
+	memcpy(sh->v.pdptes, w.pdptes, sizeof(sh->v.pdptes));
+	return true;
+}
+
+static bool pae_paging(const struct vcpu *v, uint64_t cr0, uint64_t cr4)
+{
+	return (cr0 & CR0_PG) && (cr4 & CR4_PAE) && !(v->efer & EFER_LMA);
+}
+
 static enum trap_result write_cr0(struct shadow *sh, uint64_t val)
 {
 	struct vcpu *v = &sh->v;
@@ -198,10 +220,10 @@ static enum trap_result write_cr0(struct shadow *sh, uint64_t val)
 			return gp0(sh);           /* leave long mode from compatibility mode only */
 		v->efer &= ~EFER_LMA;
 	}
-	if ((val & CR0_PG) && !(v->efer & EFER_LMA)) {
-		if (v->cr4 & CR4_PAE)
-			return shadow_kill(sh, "the guest enabled PAE paging: shadow mode does not yet shadow PAE (paging32e) tables");
-		return shadow_kill(sh, "the guest enabled 2-level paging: shadow mode does not yet shadow 32-bit (paging32) tables");
+	if (pae_paging(v, val, v->cr4) && ((old ^ val) & (CR0_PG | CR0_CD | CR0_NW)) &&
+	    !load_pdptes(sh, v->cr3)) {
+		v->efer = (v->efer & ~EFER_LMA) | (old & CR0_PG ? v->efer & EFER_LMA : 0);
+		return gp0(sh);
 	}
 	v->cr0 = val;
 	if ((old ^ val) & (CR0_PG | CR0_WP | CR0_PE))
@@ -215,7 +237,11 @@ static enum trap_result write_cr3(struct shadow *sh, uint64_t val)
 
 	if (vcpu_long(v) && (val >> 40))
 		return gp0(sh);                    /* above MAXPHYADDR */
-	v->cr3 = vcpu_long(v) ? val : val & 0xffffffffULL;
+	if (!vcpu_long(v))
+		val &= 0xffffffffULL;
+	if (pae_paging(v, v->cr0, v->cr4) && !load_pdptes(sh, val))
+		return gp0(sh);
+	v->cr3 = val;
 	shadow_cpu_changed(sh, true);
 	return TRAP_RESUME;
 }
@@ -229,12 +255,12 @@ static enum trap_result write_cr4(struct shadow *sh, uint64_t val)
 		return gp0(sh);
 	if ((v->efer & EFER_LMA) && !(val & CR4_PAE))
 		return gp0(sh);
+	if (pae_paging(v, v->cr0, val) && ((old ^ val) & (CR4_PAE | CR4_PSE | CR4_PGE)) &&
+	    !load_pdptes(sh, v->cr3))
+		return gp0(sh);
 	v->cr4 = val;
-	if ((old ^ val) & (CR4_PSE | CR4_PAE | CR4_PGE)) {
-		if (vcpu_paging(v) && !vcpu_long(v) && ((old ^ val) & CR4_PAE))
-			return shadow_kill(sh, "the guest changed CR4.PAE with paging on: shadow mode does not yet shadow 32-bit tables");
+	if ((old ^ val) & (CR4_PSE | CR4_PAE | CR4_PGE))
 		shadow_cpu_changed(sh, true);
-	}
 	return TRAP_RESUME;
 }
 
@@ -804,11 +830,13 @@ static enum trap_result emulate(struct shadow *sh, struct insn *in, unsigned vec
 		sh->emulated++;
 		return emulate_far_ret(sh, id == X86_INS_RETFQ ? 8 : in->opsize == 2 ? 2 : 4, extra);
 	}
+	case X86_INS_INT3:
 	case X86_INS_INT: {
 		/* INT n reaches the monitor as #GP(n * 8 + 2) through a DPL 0
-		 * gate; deliver it as the guest's IDT says, with the DPL check
-		 * software interrupts get. */
-		unsigned n = (unsigned)ops[0].imm & 0xff;
+		 * gate, and on kvm_pvm an INT3 in compatibility mode arrives as
+		 * #UD; deliver either as the guest's IDT says, with the DPL
+		 * check software interrupts get. */
+		unsigned n = id == X86_INS_INT3 ? VEC_BP : (unsigned)ops[0].imm & 0xff;
 		unsigned gate_size = vcpu_long(v) ? 16 : 8;
 		uint8_t gate[8];
 

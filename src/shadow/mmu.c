@@ -277,9 +277,16 @@ static union sp_role root_role(const struct mmu_ctx *ctx)
 	return r;
 }
 
+/* What a root (and a 32-bit guest's shadow PDPT) is keyed by: the guest's
+ * top table, which for PAE is a 32-byte PDPT anywhere in a page. */
 static uint64_t root_gfn(const struct mmu_ctx *ctx)
 {
-	return ctx->path == PATH_NONPAGING ? 0 : (ctx->cr3 & SPTE_ADDR) >> 12;
+	switch (ctx->path) {
+	case PATH_NONPAGING:  return 0;
+	case PATH_PAGING32E:  return (ctx->cr3 & 0xffffffe0ULL) >> 5;
+	case PATH_PAGING32:   return (ctx->cr3 & 0xfffff000ULL) >> 12;
+	default:              return (ctx->cr3 & SPTE_ADDR) >> 12;
+	}
 }
 
 /* The root for ctx, made the most recent in its view's cache. */
@@ -517,6 +524,7 @@ static bool child_of(const struct mmu_ctx *ctx, const struct gwalk *w, uint64_t 
 {
 	*role = *parent;
 	role->level = level;
+	role->quadrant = 0;
 	if (parent->direct || level < w->leaf_level) {
 		/* direct: the gfns this page maps start at the region's base */
 		uint64_t span = 1ULL << (9 * level);       /* pages covered */
@@ -524,15 +532,49 @@ static bool child_of(const struct mmu_ctx *ctx, const struct gwalk *w, uint64_t 
 		role->direct = 1;
 		role->access = w->access;
 		*gfn = (w->gpa >> 12) & ~(span - 1);
-		(void)gva;
 		return true;
 	}
-	if (ctx->path == PATH_NONPAGING)
-		return false;
-	*gfn = w->r.steps[level].table_gfn;
-	role->access = w->r.steps[level + 1].pt_access;
 	role->direct = 0;
-	return true;
+	switch (ctx->path) {
+	case PATH_PAGING64:
+		/* One shadow level per guest level. */
+		*gfn = w->r.steps[level].table_gfn;
+		role->access = w->r.steps[level + 1].pt_access;
+		return true;
+	case PATH_PAGING32E:
+		/* The real CPU walks four levels, the guest two plus its PDPTE
+		 * registers: the shadow PDPT (level 3) is made from those
+		 * registers, keyed like the root by CR3 (which is 32-byte
+		 * aligned, so several PDPTs can share one page). */
+		if (level == 3) {
+			*gfn = root_gfn(ctx);
+			role->access = ACC_ALL;
+		} else {
+			*gfn = w->r.steps[level].table_gfn;
+			role->access = level == 2 ? ACC_ALL : w->r.steps[level + 1].pt_access;
+		}
+		return true;
+	case PATH_PAGING32:
+		/* 4-byte guest entries: a guest page directory (4 GiB) is
+		 * shadowed by four shadow PDs, one per GiB, and a guest page
+		 * table (4 MiB) by two shadow PTs, one per 2 MiB; the quadrant
+		 * in the role says which part, as in KVM. */
+		if (level == 3) {
+			*gfn = root_gfn(ctx);
+			role->access = ACC_ALL;
+		} else if (level == 2) {
+			*gfn = w->r.steps[2].table_gfn;
+			role->quadrant = (gva >> 30) & 3;
+			role->access = ACC_ALL;
+		} else {
+			*gfn = w->r.steps[1].table_gfn;
+			role->quadrant = (gva >> 21) & 1;
+			role->access = w->r.steps[2].pt_access;
+		}
+		return true;
+	default:
+		return false;
+	}
 }
 
 enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva,
