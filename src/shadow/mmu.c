@@ -373,14 +373,16 @@ static bool flush_tree(struct shadow_mmu *m, struct sp *sp, bool keep_global)
 
 void mmu_new_cr3(struct shadow_mmu *m, const struct mmu_ctx *ctx, bool flush_global)
 {
-	(void)ctx;
+	/* Global translations survive only a plain CR3 write with CR4.PGE on. */
+	bool keep_global = !flush_global && ctx->cr4_pge;
+
 	m->stats.cr3_writes++;
 	m->stats.tlb_flush++;
 	/* vtlb: a CR3 write is a TLB flush of every address space (no PCIDs). */
 	for (int v = 0; v < 2; v++)
 		for (int i = 0; i < MMU_ROOT_CACHE; i++)
 			if (m->root_cache[v][i])
-				flush_tree(m, m->root_cache[v][i], !flush_global);
+				flush_tree(m, m->root_cache[v][i], keep_global);
 	m->need_reload = true;
 }
 
@@ -529,8 +531,18 @@ static bool child_of(const struct mmu_ctx *ctx, const struct gwalk *w, uint64_t 
 		/* direct: the gfns this page maps start at the region's base */
 		uint64_t span = 1ULL << (9 * level);       /* pages covered */
 
-		role->direct = 1;
-		role->access = w->access;
+		if (!parent->direct) {
+			/* The top of a direct subtree (under a guest large page,
+			 * or the root with paging off): the guest's rights and its
+			 * D and G bits are part of what it says, so aliases of one
+			 * frame with other bits do not share it; the pages below
+			 * inherit them. */
+			role->direct = 1;
+			role->access = w->access;
+			if (!w->dirty)
+				role->access &= ~ACC_WRITE;
+			role->global = w->global && ctx->cr4_pge;
+		}
 		*gfn = (w->gpa >> 12) & ~(span - 1);
 		return true;
 	}
@@ -608,6 +620,8 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 		*guest_error = w.error;
 		return PF_GUEST;
 	}
+	if (w.outcome == WALK_NONCANONICAL)
+		return PF_NONCANONICAL;
 	if (w.outcome != WALK_OK) {
 		*gpa = w.r.bad_gpa;
 		return PF_BAD_TABLE;

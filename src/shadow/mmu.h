@@ -60,8 +60,11 @@ enum mmu_sync { SYNC_VTLB, SYNC_WP, SYNC_UNSYNC };
  * What makes two shadow pages different, as one integer to compare (KVM's
  * kvm_mmu_page_role).  A new shadow page is needed for the same guest frame
  * when it is shadowed at another level, for a guest large page (direct),
- * under different upper-level permissions (access), for the guest's user
- * view instead of its kernel view, or under another CR0.WP / EFER.NXE.
+ * under different upper-level permissions (access; for a guest large page
+ * without W while its D bit is clear, as KVM does, so aliases of one frame
+ * keep their own dirty state), for the guest's user view instead of its
+ * kernel view, under another CR0.WP / EFER.NXE, or, for a large page, its
+ * G bit.
  */
 union sp_role {
 	uint32_t word;
@@ -74,6 +77,7 @@ union sp_role {
 		unsigned efer_nx : 1;
 		unsigned path : 2;      /* enum mmu_path */
 		unsigned quadrant : 2;  /* paging32: which part of a 4-byte table */
+		unsigned global : 1;    /* direct, under a guest large page marked global */
 	};
 };
 

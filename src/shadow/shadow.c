@@ -132,8 +132,7 @@ void shadow_cpu_changed(struct shadow *sh, bool cr3_write)
 {
 	struct vcpu *v = &sh->v;
 	enum mmu_path old = sh->ctx.path;
-	bool old_user = sh->ctx.user;
-	uint64_t old_cr3 = sh->ctx.cr3;
+	bool old_pge = sh->ctx.cr4_pge;
 
 	mmu_ctx_init(&sh->ctx, &sh->vm->mem, v->cr0, v->cr4, v->efer, WALK_MAXPHYADDR_DEFAULT);
 	sh->ctx.cr3 = v->cr3;
@@ -142,12 +141,12 @@ void shadow_cpu_changed(struct shadow *sh, bool cr3_write)
 		sh->ctx.walk.cr3 = v->cr3;
 		memcpy(sh->ctx.walk.pdptes, v->pdptes, sizeof(v->pdptes));
 	}
-	if (cr3_write || old != sh->ctx.path)
-		mmu_new_cr3(&sh->mmu, &sh->ctx, old != sh->ctx.path);
+	/* A CR3 write flushes the guest's TLB; a paging-mode change or a
+	 * change of CR4.PGE flushes its global entries too. */
+	if (cr3_write || old != sh->ctx.path || old_pge != sh->ctx.cr4_pge)
+		mmu_new_cr3(&sh->mmu, &sh->ctx, old != sh->ctx.path || old_pge != sh->ctx.cr4_pge);
 	/* A new CR3, CPL (kernel or user view), CR0.WP or EFER.NXE each select
 	 * another root: the real CR3 is reloaded on the way back. */
-	(void)old_user;
-	(void)old_cr3;
 	sh->mmu.need_reload = true;
 }
 
@@ -204,6 +203,10 @@ static void resume(struct shadow *sh)
 	r->rflags = RFLAGS_FIXED;
 	r->rip = MON_VA + MON_RESUME_IRET;
 
+	/* The root first: making it can evict another, which changes entries
+	 * the host's KVM must hear about. */
+	if (sh->mmu.need_reload)
+		sh->reload_root = mmu_root(&sh->mmu, &sh->ctx);
 	if (sh->mmu.touch_overflow) {
 		/* Too much changed for the monitor to rewrite: make the host's
 		 * KVM drop its view of the pool by registering it again. */
@@ -228,7 +231,7 @@ static void resume(struct shadow *sh)
 		*(uint64_t *)(mb + MON_MAILBOX_RDI) = r->rdi;
 		if (sh->mmu.need_reload) {
 			*(uint64_t *)(mb + MON_MAILBOX_ACTION) = MON_ACTION_CR3;
-			*(uint64_t *)(mb + MON_MAILBOX_ARG) = mmu_root(&sh->mmu, &sh->ctx);
+			*(uint64_t *)(mb + MON_MAILBOX_ARG) = sh->reload_root;
 		} else if (sh->mmu.need_invlpg) {
 			*(uint64_t *)(mb + MON_MAILBOX_ACTION) = MON_ACTION_INVLPG;
 			*(uint64_t *)(mb + MON_MAILBOX_ARG) = sh->mmu.flush_gva;
@@ -240,7 +243,7 @@ static void resume(struct shadow *sh)
 		r->rip = MON_VA + MON_RESUME_FULL;
 	} else if (sh->mmu.need_reload) {
 		*(uint64_t *)(sh->mon + MON_MAILBOX_RAX) = r->rax;
-		r->rax = mmu_root(&sh->mmu, &sh->ctx);
+		r->rax = sh->reload_root;
 		r->rip = MON_VA + MON_RESUME_CR3;
 	} else if (sh->mmu.need_invlpg) {
 		*(uint64_t *)(sh->mon + MON_MAILBOX_RAX) = r->rax;
@@ -248,6 +251,7 @@ static void resume(struct shadow *sh)
 		r->rip = MON_VA + MON_RESUME_INVLPG;
 	}
 	sh->mmu.need_reload = sh->mmu.need_invlpg = sh->mmu.touch_overflow = false;
+	sh->mmu.nr_touch = 0;
 	run->kvm_dirty_regs = KVM_SYNC_X86_REGS;
 }
 

@@ -42,6 +42,7 @@ struct shadow {
 	bool audit;                  /* --audit: check the shadow after each MMU event */
 	bool umip;                   /* CR4.UMIP and CPUID faulting are on */
 	unsigned delivering;         /* 1 + the vector being delivered, 0 when none */
+	uint64_t reload_root;        /* resume: the root the real CR3 gets */
 
 	/* counters only shadow mode has */
 	uint64_t traps, traps_by_vector[256];

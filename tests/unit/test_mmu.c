@@ -1,0 +1,2384 @@
+/*
+ * Unit tests for the shadow MMU (src/shadow/mmu.c).
+ *
+ * The MMU is driven the way shadow.c drives it (mmu_ctx_init on every
+ * change of CR0/CR4/EFER/CPL, mmu_new_cr3 on CR3 writes and path changes,
+ * mmu_root whenever need_reload is set, mmu_page_fault on every real #PF),
+ * and what it builds is judged by two models written here, independently of
+ * mmu.c and walk.c:
+ *
+ *   - the guest model ("guest model" below): the SDM's rules for 4-level,
+ *     PAE and 32-bit paging and for paging off, read-only, one loop with the
+ *     reserved bits of each level spelled out.  It says what the guest's
+ *     tables allow, which #PF error code the guest must see, and which A/D
+ *     bits an access sets.
+ *   - the real CPU ("the real CPU" below): it walks the shadow tables from
+ *     the root MPA through the pool buffer, at CPL 3 with CR0.WP=1 and
+ *     EFER.NXE=1 as the KVM VM that runs a shadow-mode guest does.  An access
+ *     it refuses becomes an mmu_page_fault() with the error code that CPU
+ *     reports, and is retried, at most 4 times.
+ *
+ * What is checked:
+ *
+ *   1. Every access: PF_GUEST exactly when the guest model refuses, with the
+ *      model's error code, after one call; otherwise the shadow ends up
+ *      allowing it with gva -> model GPA + mpa_offset in at most two calls
+ *      (a fill, and one more for dirty-bit emulation), or PF_MMIO for a GPA
+ *      without RAM; the A/D bits in guest memory are exactly what the model
+ *      expects.  Exhaustively for one path (fault/matrix) and at random.
+ *   2. After every step: every translation the real CPU can make from the
+ *      current root (and the other view's cached root of the same CR3)
+ *      grants no more than the guest's tables for that view (user view: user
+ *      pages only; W only if the guest allows the write and the guest PTE is
+ *      dirty; X only if the guest allows the fetch under EFER.NXE; A set in
+ *      the guest leaf) and points at the right MPA; slot 511 of the root is
+ *      the monitor; and mmu_audit() agrees.  mmu_audit must also catch
+ *      deliberately corrupted entries.
+ *   3. A/D emulation, roots and the root cache, global pages, large guest
+ *      pages, a tiny pool, mmu_gva_to_gpa, coherence after a page table is
+ *      unlinked and reused, each with hand-built tables.
+ *   4. Random sequences (three fixed seeds per variant): faults, guest entry
+ *      changes (half of them on the path of a translation the shadow holds)
+ *      followed by the flush a real kernel does (INVLPG of every address
+ *      that maps a changed PTE; a global flush, or a plain CR3 write when
+ *      CR4.PGE is off, for anything above), CR3 switches among up to six
+ *      address spaces, view switches, CR0.WP/EFER.NXE/CR4.PGE changes,
+ *      paging on/off, zap_all.  Some variants also check, at every resume,
+ *      that each present shadow entry changed in place is in touch[].
+ *
+ * Stale translations are legal on x86 only until the guest flushes; the
+ * random sequences flush right after every change, so every state checked
+ * must be exact (global pages included: their changes are flushed too).
+ *
+ * Guest RAM: 80 MiB at GPA 0 plus 2 MiB at 1..24 GiB (for 1 GiB pages), all
+ * at MPA = GPA + 256 GiB.  Guest page tables live at 1 MiB.  The pool is a
+ * calloc'd buffer at MPA 2 MiB.
+ */
+#include <criterion/criterion.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shadow/mmu.h"
+#include "vmm/mem.h"
+
+#define KiB 1024ULL
+#define MiB (1024 * KiB)
+#define GiB (1024 * MiB)
+#define PAGE 4096ULL
+
+#define MPA_OFF    (256 * GiB)             /* shadow mode's GPA -> MPA offset */
+#define POOL_AT    0x200000ULL             /* MPA of the pool */
+#define MON_E      0x0000000000020003ULL   /* the monitor's PML4E: P W, supervisor */
+#define RAM_SIZE   (80 * MiB)
+#define HI_SLOTS   24                      /* 2 MiB of RAM at 1 .. 24 GiB (1 GiB pages) */
+#define HI_SIZE    (2 * MiB)
+#define TBL_BASE   0x100000ULL             /* guest page tables */
+#define TBL_FRAMES 96
+#define DATA_LO    (2 * MiB)               /* 4 KiB data frames: [2 MiB, RAM_SIZE) */
+#define BAD_GPA    0xd0000000ULL           /* no RAM here: a table pointer to it is broken */
+#define MMIO_4K    0xfeb00000ULL           /* no RAM here: MMIO for data */
+
+/* x86 entry bits, written out. */
+#define E_P   0x1ULL
+#define E_W   0x2ULL
+#define E_U   0x4ULL
+#define E_A   0x20ULL
+#define E_D   0x40ULL
+#define E_PS  0x80ULL
+#define E_G   0x100ULL
+#define E_NX  0x8000000000000000ULL
+#define A40   0x000000fffffff000ULL        /* address bits 39:12 (guest MAXPHYADDR 40) */
+#define A52   0x000ffffffffff000ULL        /* address bits 51:12 of a shadow entry */
+#define S_RSVD 0x000fff0000000000ULL       /* shadow entry bits 51:40: reserved on the real CPU */
+
+enum { MODE_NP = 0, MODE_P32 = 32, MODE_PAE = 33, MODE_P64 = 64 };
+enum { AX_R, AX_W, AX_X };
+static const char *const ax_name[] = { "read", "write", "fetch" };
+
+/* ===================================================================== */
+/* the harness: guest memory, the pool, the MMU, the guest CPU           */
+/* ===================================================================== */
+
+struct region {
+	uint64_t gpa, size;
+	uint8_t *hva;
+};
+
+/* What the guest CPU is doing (the guest model reads this). */
+struct gstate {
+	int mode;                /* MODE_* */
+	bool wp, nxe, pse, pge;
+	bool user;               /* CPL 3: the user view */
+	uint64_t cr3;
+	uint64_t pdpte[4];       /* PAE: the PDPTE registers, loaded at CR3 writes */
+};
+
+#define LOG_N 32
+
+struct h {
+	struct guest_mem mem;
+	struct region rg[1 + HI_SLOTS];
+	unsigned nrg;
+	uint8_t *pool;
+	unsigned npool;
+	struct shadow_mmu m;
+	struct mmu_ctx ctx;
+	bool ctx_valid;
+	struct gstate g;
+	uint64_t loaded;         /* the root in the real CR3 */
+	uint64_t next_tbl;       /* hand-built tables: next free frame */
+	char log[LOG_N][160];    /* the last steps, for failure messages */
+	unsigned nlog;
+	uint64_t *snap;          /* the pool at the last resume (touch checks), or NULL */
+};
+
+static struct h *h_new(unsigned npool)
+{
+	struct h *h = calloc(1, sizeof(*h));
+
+	cr_assert(h);
+	mem_init(&h->mem);
+	h->mem.mpa_offset = MPA_OFF;
+	cr_assert_eq(mem_slot_add(&h->mem, 0, RAM_SIZE, NULL), 0);
+	for (unsigned k = 1; k <= HI_SLOTS; k++)
+		cr_assert_eq(mem_slot_add(&h->mem, k * GiB, HI_SIZE, NULL), 0);
+	for (unsigned i = 0; i < MEM_MAX_SLOTS; i++)
+		if (h->mem.slots[i].used)
+			h->rg[h->nrg++] = (struct region){ h->mem.slots[i].gpa, h->mem.slots[i].size,
+							   h->mem.slots[i].hva };
+	cr_assert_eq(h->nrg, 1 + HI_SLOTS);
+	h->pool = calloc(npool, PAGE);
+	h->npool = npool;
+	cr_assert(h->pool);
+	cr_assert_eq(mmu_init(&h->m, &h->mem, h->pool, POOL_AT, npool, MON_E), 0);
+	h->next_tbl = TBL_BASE;
+	return h;
+}
+
+static void h_free(struct h *h)
+{
+	free(h->snap);
+	mmu_destroy(&h->m);
+	mem_destroy(&h->mem);
+	free(h->pool);
+	free(h);
+}
+
+/* Guest memory as the models see it: straight from the regions. */
+static uint8_t *gptr(struct h *h, uint64_t gpa, unsigned n)
+{
+	for (unsigned i = 0; i < h->nrg; i++)
+		if (gpa >= h->rg[i].gpa && gpa + n <= h->rg[i].gpa + h->rg[i].size)
+			return h->rg[i].hva + (gpa - h->rg[i].gpa);
+	return NULL;
+}
+
+static bool in_ram(struct h *h, uint64_t gpa)
+{
+	return gptr(h, gpa, 1) != NULL;
+}
+
+static uint64_t rd(struct h *h, uint64_t gpa, unsigned n)
+{
+	uint64_t v = 0;
+	uint8_t *p = gptr(h, gpa, n);
+
+	cr_assert(p, "model read outside RAM at %#llx", (unsigned long long)gpa);
+	memcpy(&v, p, n);
+	return v;
+}
+
+static void wr(struct h *h, uint64_t gpa, uint64_t v, unsigned n)
+{
+	uint8_t *p = gptr(h, gpa, n);
+
+	cr_assert(p, "model write outside RAM at %#llx", (unsigned long long)gpa);
+	memcpy(p, &v, n);
+}
+
+static void note(struct h *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct h *h, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(h->log[h->nlog++ % LOG_N], sizeof(h->log[0]), fmt, ap);
+	va_end(ap);
+}
+
+static const char *mode_name(int mode)
+{
+	return mode == MODE_NP ? "nonpaging" : mode == MODE_P32 ? "paging32" :
+	       mode == MODE_PAE ? "paging32e" : "paging64";
+}
+
+/* Fail the test with msg, the guest CPU and the last steps. */
+static void fail(struct h *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(struct h *h, const char *fmt, ...)
+{
+	static char out[16384];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(out, sizeof(out), fmt, ap);
+	va_end(ap);
+	n += snprintf(out + n, sizeof(out) - n,
+		      "\n  guest: %s cr3=%#llx %s view CR0.WP=%d EFER.NXE=%d CR4.PGE=%d CR4.PSE=%d root=%#llx\n  last steps:\n",
+		      mode_name(h->g.mode), (unsigned long long)h->g.cr3, h->g.user ? "user" : "kernel",
+		      h->g.wp, h->g.nxe, h->g.pge, h->g.pse, (unsigned long long)h->loaded);
+	for (unsigned i = h->nlog > LOG_N ? h->nlog - LOG_N : 0; i < h->nlog && n < (int)sizeof(out) - 256; i++)
+		n += snprintf(out + n, sizeof(out) - n, "    %s\n", h->log[i % LOG_N]);
+	cr_assert_fail("%s", out);
+}
+
+/*
+ * The pool's contract with a host whose KVM shadows ombra's tables: every
+ * present entry changed in place since the last resume is listed in
+ * touch[] (or touch_overflow is set).  Checked against a copy of the pool.
+ */
+static void touch_check(struct h *h)
+{
+	const uint64_t *now = (const uint64_t *)h->pool;
+	size_t n = (size_t)h->npool * 512;
+
+	if (!h->snap)
+		return;
+	if (!h->m.touch_overflow) {
+		for (size_t i = 0; i < n; i++) {
+			bool listed = false;
+
+			if (!(h->snap[i] & E_P) || now[i] == h->snap[i])
+				continue;
+			for (unsigned k = 0; k < h->m.nr_touch && !listed; k++)
+				listed = h->m.touch[k] == i * 8;
+			if (!listed)
+				fail(h, "pool page %zu entry %zu changed in place (%#llx -> %#llx) but is not in touch[] (%u listed, no overflow)",
+				     i / 512, i % 512, (unsigned long long)h->snap[i], (unsigned long long)now[i],
+				     h->m.nr_touch);
+		}
+	}
+	h->m.nr_touch = 0;
+	h->m.touch_overflow = false;
+	memcpy(h->snap, now, n * sizeof(*now));
+}
+
+/* What resume() does before the guest runs again. */
+static void reload(struct h *h)
+{
+	if (h->m.need_reload)
+		h->loaded = mmu_root(&h->m, &h->ctx);
+	h->m.need_reload = false;
+	h->m.need_invlpg = false;
+	touch_check(h);
+}
+
+/*
+ * The guest CPU changes to g, as shadow_cpu_changed() follows it: a new
+ * context, mmu_new_cr3 on a CR3 write or a path change (global flush on a
+ * path change), and a reload of the real CR3.
+ */
+static void cpu_set(struct h *h, struct gstate g, bool cr3_write)
+{
+	uint64_t cr0 = CR0_PE | CR0_ET | (g.wp ? CR0_WP : 0);
+	uint64_t cr4 = (g.pse ? CR4_PSE : 0) | (g.pge ? CR4_PGE : 0);
+	uint64_t efer = g.nxe ? EFER_NXE : 0;
+	enum mmu_path old = h->ctx.path;
+	uint64_t pdptes[4];
+	bool path_changed;
+
+	memcpy(pdptes, h->ctx.walk.pdptes, sizeof(pdptes));
+	if (g.mode != MODE_NP)
+		cr0 |= CR0_PG;
+	if (g.mode == MODE_PAE || g.mode == MODE_P64)
+		cr4 |= CR4_PAE;
+	if (g.mode == MODE_P64)
+		efer |= EFER_LME | EFER_LMA;
+	mmu_ctx_init(&h->ctx, &h->mem, cr0, cr4, efer, 40);
+	path_changed = h->ctx_valid && old != h->ctx.path;
+	h->ctx.cr3 = g.cr3;
+	h->ctx.user = g.user;
+	if (g.mode != MODE_NP) {
+		if (cr3_write || !h->ctx_valid || path_changed || h->g.mode != g.mode) {
+			cr_assert_eq(walk_set_cr3(&h->ctx.walk, g.cr3), WALK_OK);
+			if (g.mode == MODE_PAE)
+				for (int i = 0; i < 4; i++)
+					g.pdpte[i] = rd(h, (g.cr3 & 0xffffffe0ULL) + 8 * i, 8);
+		} else {
+			h->ctx.walk.cr3 = g.cr3;
+			memcpy(h->ctx.walk.pdptes, pdptes, sizeof(pdptes));
+			memcpy(g.pdpte, h->g.pdpte, sizeof(g.pdpte));
+		}
+	}
+	if (h->ctx_valid && (cr3_write || path_changed))
+		mmu_new_cr3(&h->m, &h->ctx, path_changed);
+	h->ctx_valid = true;
+	h->g = g;
+	h->m.need_reload = true;
+	reload(h);
+}
+
+static struct gstate gs(int mode, uint64_t cr3, bool user, bool wp, bool nxe)
+{
+	struct gstate g = { .mode = mode, .cr3 = cr3, .user = user, .wp = wp, .nxe = nxe };
+
+	return g;
+}
+
+/* ===================================================================== */
+/* guest model: what the guest's tables allow (SDM vol. 3 ch. 4)         */
+/* ===================================================================== */
+
+enum { MO_OK, MO_PF, MO_BAD, MO_NONCANON };
+static const char *const mo_name[] = { "ok", "#PF", "table outside RAM", "noncanonical" };
+
+struct mw {
+	int out;                 /* MO_* */
+	uint32_t ec;             /* MO_PF: the error code */
+	uint64_t gpa;            /* MO_OK: the translation */
+	int level, top;          /* leaf level (or where it stopped), first level in memory */
+	bool w, u, x;            /* AND over every level (x: no NX with NXE) */
+	uint64_t leaf;           /* the leaf entry */
+	uint64_t at[5], val[5];  /* entries read, by level */
+	unsigned esize;
+};
+
+static bool nx_exists(const struct gstate *g)
+{
+	return g->nxe && (g->mode == MODE_PAE || g->mode == MODE_P64);
+}
+
+static struct mw m_fault(struct mw r, int level, bool p, bool rsvd, int type, bool user,
+			 const struct gstate *g)
+{
+	r.out = MO_PF;
+	r.level = level;
+	r.ec = (p ? 1u : 0) | (type == AX_W ? 2u : 0) | (user ? 4u : 0) | (rsvd ? 8u : 0) |
+	       (type == AX_X && nx_exists(g) ? 16u : 0);
+	return r;
+}
+
+/* Reserved bits of a present entry (MAXPHYADDR 40). */
+static bool m_rsvd(const struct gstate *g, int level, uint64_t e, bool page)
+{
+	if (g->mode == MODE_P32)
+		return page && (e & (1ULL << 21));          /* PSE-36 with M=40: bit 21 */
+	if (g->mode == MODE_PAE) {
+		if (e & 0x7fffff0000000000ULL)               /* 62:40 */
+			return true;
+	} else if (e & 0x000fff0000000000ULL) {          /* 51:40 */
+		return true;
+	}
+	if (!g->nxe && (e & E_NX))
+		return true;
+	if (g->mode == MODE_P64 && level == 4 && (e & E_PS))
+		return true;
+	if (page && level == 3 && (e & 0x3fffe000ULL))   /* 1 GiB page: 29:13 */
+		return true;
+	if (page && level == 2 && g->mode != MODE_P32 && (e & 0x1fe000ULL)) /* 2 MiB page: 20:13 */
+		return true;
+	return false;
+}
+
+static bool m_page_level(const struct gstate *g, int level)
+{
+	if (g->mode == MODE_P64)
+		return level == 2 || level == 3;
+	if (g->mode == MODE_PAE)
+		return level == 2;
+	return level == 2 && g->pse;
+}
+
+/* Translate gva for an access, looking only (no A/D). */
+static struct mw model(struct h *h, const struct gstate *g, uint64_t gva, int type, bool user)
+{
+	struct mw r;
+	unsigned ibits = g->mode == MODE_P32 ? 10 : 9;
+	uint64_t table;
+	int level;
+
+	memset(&r, 0, sizeof(r));
+	r.w = r.u = r.x = true;
+	if (g->mode == MODE_NP) {
+		r.out = MO_OK;
+		r.gpa = gva & 0xffffffffULL;
+		r.level = 1;
+		return r;
+	}
+	r.esize = g->mode == MODE_P32 ? 4 : 8;
+	if (g->mode == MODE_P64) {
+		if ((gva >> 47) != 0 && (gva >> 47) != 0x1ffff) {
+			r.out = MO_NONCANON;
+			return r;
+		}
+		level = 4;
+		table = g->cr3 & A40;
+	} else {
+		gva &= 0xffffffffULL;
+		if (g->mode == MODE_P32) {
+			level = 2;
+			table = g->cr3 & 0xfffff000ULL;
+		} else {
+			uint64_t e = g->pdpte[(gva >> 30) & 3];
+
+			r.at[3] = (g->cr3 & 0xffffffe0ULL) + 8 * ((gva >> 30) & 3);
+			r.val[3] = e;
+			r.top = 3;
+			if (!(e & E_P))
+				return m_fault(r, 3, false, false, type, user, g);
+			level = 2;
+			table = e & A40;
+		}
+	}
+	if (!r.top)
+		r.top = level;
+	for (;;) {
+		unsigned idx = (unsigned)(gva >> (12 + ibits * (level - 1))) & ((1u << ibits) - 1);
+		uint64_t at = table + (uint64_t)idx * r.esize, e;
+		bool page;
+
+		r.at[level] = at;
+		if (!gptr(h, at, r.esize)) {
+			r.out = MO_BAD;
+			r.level = level;
+			return r;
+		}
+		e = r.val[level] = rd(h, at, r.esize);
+		if (!(e & E_P))
+			return m_fault(r, level, false, false, type, user, g);
+		page = m_page_level(g, level) && (e & E_PS);
+		if (m_rsvd(g, level, e, page))
+			return m_fault(r, level, true, true, type, user, g);
+		r.w = r.w && (e & E_W);
+		r.u = r.u && (e & E_U);
+		if (nx_exists(g) && (e & E_NX))
+			r.x = false;
+		if (level == 1 || page) {
+			if (level == 1)
+				r.gpa = (r.esize == 4 ? e & 0xfffff000ULL : e & A40) | (gva & 0xfff);
+			else if (g->mode == MODE_P32)
+				r.gpa = (e & 0xffc00000ULL) | (((e >> 13) & 0xff) << 32) | (gva & 0x3fffff);
+			else if (level == 2)
+				r.gpa = (e & 0x000000ffffe00000ULL) | (gva & 0x1fffff);
+			else
+				r.gpa = (e & 0x000000ffc0000000ULL) | (gva & 0x3fffffff);
+			break;
+		}
+		table = r.esize == 4 ? e & 0xfffff000ULL : e & A40;
+		level--;
+	}
+	r.level = level;
+	r.leaf = r.val[level];
+	/* SDM 4.6, no SMEP/SMAP/PKU. */
+	if ((user && !r.u) || (type == AX_W && !r.w && (user || g->wp)) || (type == AX_X && !r.x))
+		return m_fault(r, level, true, false, type, user, g);
+	r.out = MO_OK;
+	return r;
+}
+
+static bool m_write_ok(const struct gstate *g, const struct mw *r, bool user)
+{
+	return r->w || (!user && !g->wp);
+}
+
+/* ===================================================================== */
+/* the real CPU: CPL 3, CR0.WP=1, EFER.NXE=1, walking the shadow tables  */
+/* ===================================================================== */
+
+enum { SW_OK, SW_NP, SW_RSVD, SW_MON, SW_BROKEN };
+
+struct sw {
+	int st;                  /* SW_* */
+	uint64_t mpa;            /* SW_OK: the frame */
+	bool w, u, x;            /* SW_OK: rights over all levels */
+	int level;
+	uint64_t e[5];
+	const char *why;         /* SW_BROKEN */
+};
+
+static uint64_t *spage(struct h *h, uint64_t mpa)
+{
+	if (mpa < POOL_AT || (mpa & 0xfff) || mpa - POOL_AT >= (uint64_t)h->npool * PAGE)
+		return NULL;
+	return (uint64_t *)(h->pool + (mpa - POOL_AT));
+}
+
+static void swalk(struct h *h, uint64_t root, uint64_t gva, struct sw *s)
+{
+	uint64_t *t = spage(h, root);
+
+	memset(s, 0, sizeof(*s));
+	s->w = s->u = s->x = true;
+	if (!t) {
+		s->st = SW_BROKEN;
+		s->why = "the root is not a pool page";
+		return;
+	}
+	for (int level = 4; level >= 1; level--) {
+		unsigned idx = (unsigned)(gva >> (12 + 9 * (level - 1))) & 511;
+		uint64_t e = t[idx];
+
+		s->e[level] = e;
+		s->level = level;
+		if (level == 4 && idx == 511) {
+			s->st = SW_MON;          /* the monitor, supervisor-only */
+			return;
+		}
+		if (!(e & E_P)) {
+			s->st = SW_NP;
+			return;
+		}
+		if ((e & S_RSVD) || (level == 4 && (e & E_PS))) {
+			s->st = SW_RSVD;
+			return;
+		}
+		if (level > 1 && (e & E_PS)) {
+			s->st = SW_BROKEN;
+			s->why = "a large page in the shadow tables";
+			return;
+		}
+		s->w = s->w && (e & E_W);
+		s->u = s->u && (e & E_U);
+		s->x = s->x && !(e & E_NX);
+		if (level == 1) {
+			s->mpa = e & A52;
+			s->st = SW_OK;
+			return;
+		}
+		t = spage(h, e & A52);
+		if (!t) {
+			s->st = SW_BROKEN;
+			s->why = "a link to a page outside the pool";
+			return;
+		}
+	}
+}
+
+static bool sw_allows(const struct sw *s, int type)
+{
+	return s->st == SW_OK && s->u && (type != AX_W || s->w) && (type != AX_X || s->x);
+}
+
+struct acc {
+	unsigned calls;          /* mmu_page_fault calls */
+	bool done;               /* the real CPU finally made the access */
+	bool broken;             /* the shadow tables were not tables */
+	const char *why;
+	enum pf_outcome last;
+	uint32_t gerr;
+	uint32_t ec[8];          /* the real error codes given */
+	enum pf_outcome outs[8];
+	uint64_t gpa, mpa;
+};
+
+/* The guest makes one access: the real CPU tries, faults, ombra fixes, retry. */
+static void cpu_access(struct h *h, uint64_t gva, int type, struct acc *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->last = (enum pf_outcome)-1;
+	for (;;) {
+		struct sw s;
+		uint32_t ec;
+
+		reload(h);
+		swalk(h, h->loaded, gva, &s);
+		if (s.st == SW_BROKEN) {
+			a->broken = true;
+			a->why = s.why;
+			return;
+		}
+		if (sw_allows(&s, type)) {
+			a->done = true;
+			a->mpa = s.mpa | (gva & 0xfff);
+			return;
+		}
+		if (a->calls == 4)
+			return;
+		ec = PFERR_U | (type == AX_W ? PFERR_W : 0) | (type == AX_X ? PFERR_FETCH : 0);
+		if (s.st == SW_OK || s.st == SW_MON)
+			ec |= PFERR_P;
+		if (s.st == SW_RSVD)
+			ec |= PFERR_P | PFERR_RSVD;
+		a->gerr = 0xdead;
+		a->gpa = 0xdead;
+		a->ec[a->calls] = ec;
+		a->last = mmu_page_fault(&h->m, &h->ctx, gva, ec, &a->gerr, &a->gpa);
+		a->outs[a->calls++] = a->last;
+		if (a->last != PF_FIXED && a->last != PF_SPURIOUS) {
+			reload(h);
+			return;
+		}
+	}
+}
+
+static const char *pf_name(enum pf_outcome o)
+{
+	switch (o) {
+	case PF_FIXED: return "PF_FIXED";
+	case PF_SPURIOUS: return "PF_SPURIOUS";
+	case PF_GUEST: return "PF_GUEST";
+	case PF_MMIO: return "PF_MMIO";
+	case PF_BAD_TABLE: return "PF_BAD_TABLE";
+	case PF_NONCANONICAL: return "PF_NONCANONICAL";
+	}
+	return "none";
+}
+
+/* An entry with its bits by name; for shadow entries "gg" is ombra's
+ * SPTE_GUEST_GLOBAL (bit 52) and "ln" SPTE_LINK (bit 53). */
+static const char *ent_str(uint64_t v, char *buf)
+{
+	sprintf(buf, "%#llx[%s%s%s%s%s%s%s%s%s%s]", (unsigned long long)v, v & E_P ? "P" : "-",
+		v & E_W ? "W" : "-", v & E_U ? "U" : "-", v & E_A ? "A" : "-", v & E_D ? "D" : "-",
+		v & E_PS ? "S" : "-", v & E_G ? "G" : "-", v & E_NX ? "X" : "-",
+		v & SPTE_GUEST_GLOBAL ? " gg" : "", v & SPTE_LINK ? " ln" : "");
+	return buf;
+}
+
+/* The model's walk and the shadow's, for failure messages. */
+static int describe(struct h *h, uint64_t gva, const struct mw *r, char *out, size_t n)
+{
+	struct sw s;
+	char b[64];
+	int k;
+
+	k = snprintf(out, n, "  model: %s ec=%#x gpa=%#llx level=%d w=%d u=%d x=%d\n",
+		     mo_name[r->out], r->ec, (unsigned long long)r->gpa, r->level, r->w, r->u, r->x);
+	for (int l = 4; l >= 1; l--)
+		if (r->at[l])
+			k += snprintf(out + k, n - k, "    guest L%d at %#llx = %s\n", l,
+				      (unsigned long long)r->at[l], ent_str(r->val[l], b));
+	swalk(h, h->loaded, gva, &s);
+	for (int l = 4; l >= s.level && l >= 1 && k < (int)n - 100; l--)
+		k += snprintf(out + k, n - k, "    shadow L%d = %s\n", l, ent_str(s.e[l], b));
+	return k;
+}
+
+/* ===================================================================== */
+/* soundness of the whole shadow tree                                    */
+/* ===================================================================== */
+
+struct tcheck {
+	struct h *h;
+	bool user;               /* the view the tree is for */
+	char *err;
+	size_t n;
+	unsigned leaves;
+};
+
+static bool leaf_sound(struct tcheck *c, uint64_t gva, uint64_t spte, bool w, bool u, bool x)
+{
+	struct h *h = c->h;
+	const struct gstate *g = &h->g;
+	uint64_t mpa = spte & A52;
+	struct mw r;
+	char b[64];
+
+	c->leaves++;
+	if (!u)
+		return true;             /* CPL 3 cannot use it */
+	if (g->mode != MODE_P64 && (gva >> 32)) {
+		snprintf(c->err, c->n, "gva %#llx: mapped above 4 GiB in a 32-bit mode (%s)",
+			 (unsigned long long)gva, ent_str(spte, b));
+		return false;
+	}
+	r = model(h, g, gva, AX_R, c->user);
+	if (r.out != MO_OK) {
+		snprintf(c->err, c->n, "gva %#llx: the shadow maps it (%s) but the guest's %s view does not (%s, ec %#x)",
+			 (unsigned long long)gva, ent_str(spte, b), c->user ? "user" : "kernel",
+			 mo_name[r.out], r.ec);
+		return false;
+	}
+	if (!in_ram(h, r.gpa) || mpa != (r.gpa & ~0xfffULL) + MPA_OFF) {
+		snprintf(c->err, c->n, "gva %#llx: the shadow (%s) points at MPA %#llx, the guest at GPA %#llx (MPA %#llx)",
+			 (unsigned long long)gva, ent_str(spte, b), (unsigned long long)mpa, (unsigned long long)r.gpa,
+			 (unsigned long long)((r.gpa & ~0xfffULL) + MPA_OFF));
+		return false;
+	}
+	if (g->mode == MODE_NP)
+		return true;
+	if (w && !m_write_ok(g, &r, c->user)) {
+		snprintf(c->err, c->n, "gva %#llx: the shadow is writable (%s), the guest's %s view is not",
+			 (unsigned long long)gva, ent_str(spte, b), c->user ? "user" : "kernel");
+		return false;
+	}
+	if (w && !(r.leaf & E_D)) {
+		snprintf(c->err, c->n, "gva %#llx: the shadow is writable (%s) but the guest leaf %#llx is clean",
+			 (unsigned long long)gva, ent_str(spte, b), (unsigned long long)r.leaf);
+		return false;
+	}
+	if (x && nx_exists(g) && !r.x) {
+		snprintf(c->err, c->n, "gva %#llx: the shadow is executable (%s), the guest says NX",
+			 (unsigned long long)gva, ent_str(spte, b));
+		return false;
+	}
+	if (!(r.leaf & E_A)) {
+		snprintf(c->err, c->n, "gva %#llx: the shadow maps it (%s) but the guest leaf %#llx has A clear",
+			 (unsigned long long)gva, ent_str(spte, b), (unsigned long long)r.leaf);
+		return false;
+	}
+	return true;
+}
+
+static bool tree_sound(struct tcheck *c, const uint64_t *t, int level, uint64_t base, bool w, bool u,
+		       bool x)
+{
+	char b[64];
+
+	for (unsigned i = 0; i < 512; i++) {
+		uint64_t e = t[i], gva;
+		const uint64_t *child;
+
+		if (level == 4 && i == 511) {
+			if (e != MON_E) {
+				snprintf(c->err, c->n, "root slot 511 is %#llx, not the monitor's %#llx",
+					 (unsigned long long)e, (unsigned long long)MON_E);
+				return false;
+			}
+			continue;
+		}
+		if (!(e & E_P))
+			continue;
+		gva = base | ((uint64_t)i << (12 + 9 * (level - 1)));
+		if (level == 4 && i >= 256)
+			gva |= 0xffff000000000000ULL;
+		if ((e & S_RSVD) || (e & E_PS)) {
+			snprintf(c->err, c->n, "gva %#llx level %d: shadow entry %s has reserved or PS bits",
+				 (unsigned long long)gva, level, ent_str(e, b));
+			return false;
+		}
+		if (level == 1) {
+			if (!leaf_sound(c, gva, e, w && (e & E_W), u && (e & E_U), x && !(e & E_NX)))
+				return false;
+			continue;
+		}
+		child = spage(c->h, e & A52);
+		if (!child) {
+			snprintf(c->err, c->n, "gva %#llx level %d: shadow entry %#llx links outside the pool",
+				 (unsigned long long)gva, level, (unsigned long long)e);
+			return false;
+		}
+		if (!tree_sound(c, child, level - 1, gva, w && (e & E_W), u && (e & E_U), x && !(e & E_NX)))
+			return false;
+	}
+	return true;
+}
+
+static bool root_sound(struct h *h, uint64_t root, bool user, char *err, size_t n, unsigned *leaves)
+{
+	struct tcheck c = { h, user, err, n, 0 };
+	const uint64_t *t = spage(h, root);
+	bool ok;
+
+	if (!t) {
+		snprintf(err, n, "root %#llx is not a pool page", (unsigned long long)root);
+		return false;
+	}
+	ok = tree_sound(&c, t, 4, 0, true, true, true);
+	if (leaves)
+		*leaves = c.leaves;
+	return ok;
+}
+
+/*
+ * The other view's cached root for the current guest CPU, or 0: the root in
+ * the other view's cache (struct shadow_mmu's root_cache) with the key of
+ * the loaded root but for the view.
+ */
+static uint64_t other_view_root(struct h *h)
+{
+	bool u = !h->ctx.user;
+	const struct sp *cur = &h->m.sps[(h->loaded - POOL_AT) / PAGE];
+
+	for (int i = 0; i < MMU_ROOT_CACHE; i++) {
+		const struct sp *sp = h->m.root_cache[u][i];
+		union sp_role want = cur->role;
+
+		want.user_view = u;
+		if (sp && sp->gfn == cur->gfn && sp->role.word == want.word)
+			return sp->mpa;
+	}
+	return 0;
+}
+
+/* mmu_audit over the whole of the current roots. */
+static unsigned audit_all(struct h *h, char *why, unsigned n)
+{
+	return mmu_audit(&h->m, &h->ctx, false, 0, why, n);
+}
+
+/* After every step: what the real CPU can reach is sound, and mmu_audit agrees. */
+static void check_state(struct h *h, const char *what)
+{
+	char err[1024] = "", why[512] = "";
+	uint64_t other;
+	unsigned bad;
+
+	reload(h);
+	if (!root_sound(h, h->loaded, h->g.user, err, sizeof(err), NULL))
+		fail(h, "%s: unsound shadow (current root, %s view): %s", what,
+		     h->g.user ? "user" : "kernel", err);
+	other = other_view_root(h);
+	if (other && !root_sound(h, other, !h->g.user, err, sizeof(err), NULL))
+		fail(h, "%s: unsound shadow (cached root %#llx of the %s view): %s", what,
+		     (unsigned long long)other, h->g.user ? "kernel" : "user", err);
+	bad = audit_all(h, why, sizeof(why));
+	if (bad)
+		fail(h, "%s: the shadow is sound by the test's check but mmu_audit reports %u bad entries: %s",
+		     what, bad, why);
+}
+
+/* ===================================================================== */
+/* one access, checked against the model                                 */
+/* ===================================================================== */
+
+/* Guest entries that an access may change: the caller's list (for A/D checks). */
+struct watch {
+	uint64_t at[512];
+	unsigned size[512];
+	uint64_t before[512];
+	unsigned n;
+};
+
+static void watch_add(struct watch *wt, uint64_t at, unsigned size)
+{
+	for (unsigned i = 0; i < wt->n; i++)
+		if (wt->at[i] == at)
+			return;
+	cr_assert_lt(wt->n, 512u);
+	wt->at[wt->n] = at;
+	wt->size[wt->n++] = size;
+}
+
+/*
+ * The guest accesses gva: run it, compare with the model.  On a mismatch
+ * fail with both sides.  Returns the access record.
+ */
+static struct acc check_access(struct h *h, uint64_t gva, int type, struct watch *wt, const char *what)
+{
+	struct mw r = model(h, &h->g, gva, type, h->g.user);
+	static struct watch local;
+	struct acc a;
+	char d[4096], err[512] = "";
+	uint64_t expect_mpa = (r.gpa & ~0xfffULL) + MPA_OFF + (gva & 0xfff);
+
+	local.n = 0;
+	if (wt) {
+		memcpy(local.at, wt->at, wt->n * sizeof(wt->at[0]));
+		memcpy(local.size, wt->size, wt->n * sizeof(wt->size[0]));
+		local.n = wt->n;
+	}
+	wt = &local;
+	for (int l = 4; l >= 1; l--)
+		if (r.at[l] && gptr(h, r.at[l], r.esize) && !(h->g.mode == MODE_PAE && l == 3))
+			watch_add(wt, r.at[l], r.esize);
+	for (unsigned i = 0; i < wt->n; i++)
+		wt->before[i] = rd(h, wt->at[i], wt->size[i]);
+	note(h, "%s: %s %s gva %#llx (model: %s ec %#x gpa %#llx)", what, h->g.user ? "user" : "kernel",
+	     ax_name[type], (unsigned long long)gva, mo_name[r.out], r.ec, (unsigned long long)r.gpa);
+
+	cpu_access(h, gva, type, &a);
+
+	if (a.broken)
+		snprintf(err, sizeof(err), "the real CPU met broken shadow tables: %s", a.why);
+	else if (r.out == MO_PF) {
+		if (a.done)
+			snprintf(err, sizeof(err), "the guest's tables deny it (ec %#x) but the shadow allowed it after %u calls",
+				 r.ec, a.calls);
+		else if (a.last != PF_GUEST)
+			snprintf(err, sizeof(err), "expected PF_GUEST ec %#x, got %s after %u calls", r.ec,
+				 pf_name(a.last), a.calls);
+		else if (a.gerr != r.ec)
+			snprintf(err, sizeof(err), "PF_GUEST with error code %#x, the model says %#x", a.gerr, r.ec);
+		else if (a.calls != 1)
+			snprintf(err, sizeof(err), "PF_GUEST after %u calls, expected 1", a.calls);
+	} else if (r.out == MO_BAD) {
+		if (a.last != PF_BAD_TABLE || a.calls != 1)
+			snprintf(err, sizeof(err), "a guest table outside RAM: expected PF_BAD_TABLE in one call, got %s after %u calls (done=%d)",
+				 pf_name(a.last), a.calls, a.done);
+	} else if (r.out == MO_OK && in_ram(h, r.gpa)) {
+		if (!a.done && a.last == PF_GUEST)
+			snprintf(err, sizeof(err), "an access the guest allows was reported as a guest fault (ec %#x) after %u calls",
+				 a.gerr, a.calls);
+		else if (!a.done)
+			snprintf(err, sizeof(err), "the access never succeeded: last outcome %s after %u calls",
+				 pf_name(a.last), a.calls);
+		else if (a.mpa != expect_mpa)
+			snprintf(err, sizeof(err), "the shadow maps it to MPA %#llx, expected %#llx",
+				 (unsigned long long)a.mpa, (unsigned long long)expect_mpa);
+		else if (a.calls > 2)
+			snprintf(err, sizeof(err), "took %u mmu_page_fault calls (outcomes %s, %s, %s)", a.calls,
+				 pf_name(a.outs[0]), pf_name(a.outs[1]), pf_name(a.outs[2]));
+	} else if (r.out == MO_OK) {
+		if (a.done)
+			snprintf(err, sizeof(err), "GPA %#llx has no RAM but the shadow mapped it to %#llx",
+				 (unsigned long long)r.gpa, (unsigned long long)a.mpa);
+		else if (a.last != PF_MMIO || a.calls != 1 || a.gpa != r.gpa)
+			snprintf(err, sizeof(err), "expected PF_MMIO gpa %#llx in one call, got %s gpa %#llx after %u calls",
+				 (unsigned long long)r.gpa, pf_name(a.last), (unsigned long long)a.gpa, a.calls);
+	} else {
+		if (a.done)
+			snprintf(err, sizeof(err), "a noncanonical address was mapped");
+	}
+
+	/* A/D: a walk by the MMU (any call) on an allowed access sets A on the
+	 * path and D in the leaf for a write; nothing else changes. */
+	if (!err[0]) {
+		for (unsigned i = 0; i < wt->n; i++) {
+			uint64_t want = wt->before[i], now = rd(h, wt->at[i], wt->size[i]);
+
+			if (r.out == MO_OK && a.calls > 0 && h->g.mode != MODE_NP)
+				for (int l = r.top; l >= r.level; l--)
+					if (r.at[l] == wt->at[i] && !(h->g.mode == MODE_PAE && l == 3))
+						want |= E_A | (l == r.level && type == AX_W ? E_D : 0);
+			if (now != want) {
+				char b1[64], b2[64];
+
+				snprintf(err, sizeof(err), "guest entry at %#llx is %s after the access, expected %s",
+					 (unsigned long long)wt->at[i], ent_str(now, b1), ent_str(want, b2));
+				break;
+			}
+		}
+	}
+	if (err[0]) {
+		int k = snprintf(d, sizeof(d), "  real error codes given:");
+
+		for (unsigned i = 0; i < a.calls && i < 8; i++)
+			k += snprintf(d + k, sizeof(d) - k, " %#x->%s", a.ec[i], pf_name(a.outs[i]));
+		k += snprintf(d + k, sizeof(d) - k, "\n");
+		describe(h, gva, &r, d + k, sizeof(d) - k);
+		fail(h, "%s: %s %s at gva %#llx: %s\n%s", what, h->g.user ? "user" : "kernel", ax_name[type],
+		     (unsigned long long)gva, err, d);
+	}
+	return a;
+}
+
+/* ===================================================================== */
+/* hand-built 4-level tables                                             */
+/* ===================================================================== */
+
+static uint64_t new_table(struct h *h)
+{
+	uint64_t t = h->next_tbl;
+
+	h->next_tbl += PAGE;
+	cr_assert_leq(h->next_tbl, TBL_BASE + TBL_FRAMES * PAGE, "out of table frames");
+	memset(gptr(h, t, PAGE), 0, PAGE);
+	return t;
+}
+
+/* Where the entry for gva at level is in the 4-level tables at cr3; makes
+ * missing tables above it with entry flags up. */
+static uint64_t ent64(struct h *h, uint64_t cr3, uint64_t gva, int level, uint64_t up)
+{
+	uint64_t table = cr3 & A40;
+
+	for (int l = 4; l > level; l--) {
+		uint64_t at = table + ((gva >> (12 + 9 * (l - 1))) & 511) * 8, e = rd(h, at, 8);
+
+		if (!(e & E_P)) {
+			e = new_table(h) | up;
+			wr(h, at, e, 8);
+		}
+		table = e & A40;
+	}
+	return table + ((gva >> (12 + 9 * (level - 1))) & 511) * 8;
+}
+
+static void map64(struct h *h, uint64_t cr3, uint64_t gva, int level, uint64_t val, uint64_t up)
+{
+	wr(h, ent64(h, cr3, gva, level, up), val, 8);
+}
+
+/* The shadow leaf the real CPU would use for gva (0 if none), and a pointer to it. */
+static uint64_t sleaf(struct h *h, uint64_t root, uint64_t gva, uint64_t **where)
+{
+	uint64_t *t = spage(h, root);
+
+	for (int level = 4; t && level >= 1; level--) {
+		unsigned idx = (unsigned)(gva >> (12 + 9 * (level - 1))) & 511;
+
+		if (!(t[idx] & E_P) || (level == 4 && idx == 511))
+			return 0;
+		if (level == 1) {
+			if (where)
+				*where = &t[idx];
+			return t[idx];
+		}
+		t = spage(h, t[idx] & A52);
+	}
+	return 0;
+}
+
+#define UP (E_P | E_W | E_U | E_A)         /* a plain upper entry */
+
+/* ===================================================================== */
+/* 1. faults: hand-built cases and the permission matrix                 */
+/* ===================================================================== */
+
+#define G1   0x00007f1234567000ULL
+#define F1   0x345000ULL
+
+Test(mmu_fault, read_fill_then_write_sets_dirty)
+{
+	struct h *h = h_new(64);
+	uint64_t cr3 = new_table(h), pte, *sp;
+	struct acc a;
+
+	map64(h, cr3, G1, 1, F1 | E_P | E_W | E_U, E_P | E_W | E_U);   /* no A, no D anywhere */
+	cpu_set(h, gs(MODE_P64, cr3, false, true, true), false);
+
+	a = check_access(h, G1 + 0x10, AX_R, NULL, "read");
+	cr_assert_eq(a.calls, 1);
+	cr_assert_eq(a.last, PF_FIXED);
+	for (int l = 4; l >= 1; l--)
+		cr_assert(rd(h, ent64(h, cr3, G1, l, 0), 8) & E_A, "A not set at level %d", l);
+	pte = rd(h, ent64(h, cr3, G1, 1, 0), 8);
+	cr_assert_not(pte & E_D, "a read set D");
+	cr_assert_eq(sleaf(h, h->loaded, G1, &sp) & (A52 | E_P), F1 + MPA_OFF + E_P);
+	cr_assert_not(*sp & E_W, "a clean page must be mapped read-only, leaf %#llx", (unsigned long long)*sp);
+	check_state(h, "after the read");
+
+	a = check_access(h, G1 + 0x18, AX_W, NULL, "write");
+	cr_assert_eq(a.calls, 1);
+	cr_assert_eq(a.ec[0], PFERR_P | PFERR_W | PFERR_U, "the real CPU's code for a write to a read-only leaf");
+	cr_assert_eq(a.last, PF_FIXED);
+	cr_assert(rd(h, ent64(h, cr3, G1, 1, 0), 8) & E_D, "the write did not set D");
+	cr_assert(sleaf(h, h->loaded, G1, NULL) & E_W, "the leaf is not writable after the write");
+	cr_assert_eq(h->m.stats.ad_faults, 1);
+	check_state(h, "after the write");
+
+	a = check_access(h, G1 + 0x20, AX_W, NULL, "second write");
+	cr_assert_eq(a.calls, 0, "a second write faulted");
+
+	/* A fault the shadow already allows (a stale real TLB entry): retry
+	 * after an INVLPG of that address, nothing else. */
+	{
+		uint32_t gerr = 0;
+		uint64_t gpa = 0, before = sleaf(h, h->loaded, G1, NULL);
+
+		cr_assert_eq(mmu_page_fault(&h->m, &h->ctx, G1 + 0x28, PFERR_P | PFERR_W | PFERR_U, &gerr, &gpa),
+			     PF_SPURIOUS);
+		cr_assert(h->m.need_invlpg);
+		cr_assert_eq(h->m.flush_gva, G1 + 0x28);
+		cr_assert_eq(sleaf(h, h->loaded, G1, NULL), before);
+		cr_assert_eq(h->m.stats.pf_spurious, 1);
+		reload(h);
+	}
+	check_state(h, "end");
+	h_free(h);
+}
+
+Test(mmu_fault, dirty_page_is_writable_after_a_read)
+{
+	struct h *h = h_new(64);
+	uint64_t cr3 = new_table(h);
+
+	map64(h, cr3, G1, 1, F1 | E_P | E_W | E_U | E_A | E_D, UP);
+	cpu_set(h, gs(MODE_P64, cr3, true, true, true), false);
+	check_access(h, G1, AX_R, NULL, "read");
+	cr_assert(sleaf(h, h->loaded, G1, NULL) & E_W);
+	cr_assert_eq(check_access(h, G1, AX_W, NULL, "write").calls, 0);
+	check_state(h, "end");
+	h_free(h);
+}
+
+Test(mmu_fault, guest_faults_are_delivered_with_the_guest_code)
+{
+	struct h *h = h_new(64);
+	uint64_t cr3 = new_table(h);
+	struct acc a;
+
+	map64(h, cr3, G1, 1, F1 | E_P | E_A | E_NX, UP);                 /* supervisor, read-only, NX */
+	map64(h, cr3, G1 + 0x200000, 1, 0, UP);                          /* not present */
+	cpu_set(h, gs(MODE_P64, cr3, true, true, true), false);
+	a = check_access(h, G1, AX_R, NULL, "user read of a kernel page");
+	cr_assert_eq(a.gerr, PFERR_P | PFERR_U);
+	a = check_access(h, G1 + 0x200000, AX_W, NULL, "user write, not present");
+	cr_assert_eq(a.gerr, PFERR_W | PFERR_U);
+	cpu_set(h, gs(MODE_P64, cr3, false, true, true), false);
+	a = check_access(h, G1, AX_W, NULL, "kernel write, read-only page, CR0.WP=1");
+	cr_assert_eq(a.gerr, PFERR_P | PFERR_W);
+	a = check_access(h, G1, AX_X, NULL, "kernel fetch, NX");
+	cr_assert_eq(a.gerr, PFERR_P | PFERR_FETCH);
+	cr_assert_eq(h->m.stats.pf_guest, 4);
+	check_state(h, "end");
+	h_free(h);
+}
+
+/* Every combination of leaf bits (P W U NX D) and of the entry above it (W U
+ * NX), for a 4 KiB PTE and for a 2 MiB PDE, x read/write/fetch x kernel/user
+ * x CR0.WP x EFER.NXE x (nothing cached, or the same view read first). */
+Test(mmu_fault, matrix)
+{
+	const uint64_t gva = 0x0000008040201000ULL | 0x123;   /* index 1 at every level */
+	struct h *h = h_new(64);
+	uint64_t t4 = new_table(h), t3 = new_table(h), t2 = new_table(h), t1 = new_table(h);
+	unsigned cases = 0, guest = 0;
+
+	for (int large = 0; large < 2; large++)
+		for (unsigned up = 0; up < 8; up++)
+			for (unsigned lf = 0; lf < 32; lf++)
+				for (unsigned ctl = 0; ctl < 4; ctl++)
+					for (unsigned user = 0; user < 2; user++)
+						for (unsigned prior = 0; prior < 2; prior++)
+							for (int type = AX_R; type <= AX_X; type++) {
+		uint64_t upb = E_P | (up & 1 ? E_W : 0) | (up & 2 ? E_U : 0) | (up & 4 ? E_NX : 0);
+		uint64_t lfb = (lf & 1 ? E_P : 0) | (lf & 2 ? E_W : 0) | (lf & 4 ? E_U : 0) |
+			       (lf & 8 ? E_NX : 0) | (lf & 16 ? E_D : 0);
+		struct gstate g = gs(MODE_P64, t4, user, ctl & 1, ctl & 2);
+		char what[160];
+		struct acc a;
+
+		snprintf(what, sizeof(what), "matrix %s upper[%s%s%s] leaf[%s%s%s%s%s] WP=%d NXE=%d prior=%u",
+			 large ? "2M" : "4K", up & 1 ? "W" : "-", up & 2 ? "U" : "-", up & 4 ? "X" : "-",
+			 lf & 1 ? "P" : "-", lf & 2 ? "W" : "-", lf & 4 ? "U" : "-", lf & 8 ? "X" : "-",
+			 lf & 16 ? "D" : "-", ctl & 1, !!(ctl & 2), prior);
+		wr(h, t4 + 8, t3 | E_P | E_W | E_U, 8);
+		if (large) {
+			wr(h, t3 + 8, t2 | upb, 8);
+			wr(h, t2 + 8, 0x800000 | E_PS | lfb, 8);
+		} else {
+			wr(h, t3 + 8, t2 | E_P | E_W | E_U, 8);
+			wr(h, t2 + 8, t1 | upb, 8);
+			wr(h, t1 + 8, F1 | lfb, 8);
+		}
+		mmu_zap_all(&h->m);
+		cpu_set(h, g, false);
+		if (prior)
+			check_access(h, gva, AX_R, NULL, what);
+		a = check_access(h, gva, type, NULL, what);
+		guest += a.last == PF_GUEST;
+		check_state(h, what);
+		cases++;
+	}
+	cr_assert_eq(cases, 2 * 8 * 32 * 4 * 2 * 2 * 3);
+	cr_assert_gt(guest, 1000u);
+	h_free(h);
+}
+
+Test(mmu_nonpaging, identity_map_and_mmio)
+{
+	struct h *h = h_new(64);
+	static const uint64_t gvas[] = { 0, 0x1000, 0x4fff123, 0x2345678, RAM_SIZE - 8 };
+	struct acc a;
+
+	for (int user = 0; user < 2; user++) {
+		cpu_set(h, gs(MODE_NP, 0, user, user, false), false);
+		for (unsigned i = 0; i < sizeof(gvas) / sizeof(gvas[0]); i++)
+			for (int type = AX_R; type <= AX_X; type++) {
+				a = check_access(h, gvas[i], type, NULL, "nonpaging");
+				cr_assert_eq(a.mpa, gvas[i] + MPA_OFF, "%#llx %#llx done=%d calls=%u", (unsigned long long)a.mpa, (unsigned long long)gvas[i], a.done, a.calls);
+				check_state(h, "nonpaging");
+			}
+		a = check_access(h, 0xfee00030, AX_W, NULL, "nonpaging MMIO");
+		cr_assert_eq(a.last, PF_MMIO);
+		cr_assert_eq(a.gpa, 0xfee00030);
+	}
+	cr_assert_eq(h->m.stats.pf_guest, 0);
+	cr_assert_gt(h->m.stats.by_path_fixed[PATH_NONPAGING], 0);
+	h_free(h);
+}
+
+Test(mmu_fault, table_outside_ram_is_bad_table)
+{
+	struct h *h = h_new(64);
+	uint64_t cr3 = new_table(h);
+	struct acc a;
+
+	map64(h, cr3, G1, 2, BAD_GPA | E_P | E_W | E_U, UP);
+	cpu_set(h, gs(MODE_P64, cr3, false, true, true), false);
+	a = check_access(h, G1, AX_R, NULL, "PDE points outside RAM");
+	cr_assert_eq(a.last, PF_BAD_TABLE);
+	check_state(h, "end");
+	h_free(h);
+}
+
+/* ===================================================================== */
+/* 2. mmu_audit                                                          */
+/* ===================================================================== */
+
+Test(mmu_audit, agrees_and_catches_corruption)
+{
+	struct h *h = h_new(64);
+	uint64_t cr3 = new_table(h), *clean, *nx, *dirty, save;
+	char why[256];
+
+	map64(h, cr3, G1, 1, F1 | E_P | E_W | E_U | E_A, UP);                       /* clean */
+	map64(h, cr3, G1 + 0x1000, 1, (F1 + 0x1000) | E_P | E_W | E_U | E_A | E_D | E_NX, UP);
+	map64(h, cr3, G1 + 0x2000, 1, (F1 + 0x2000) | E_P | E_U | E_A | E_D, UP);    /* read-only */
+	cpu_set(h, gs(MODE_P64, cr3, false, true, true), false);
+	check_access(h, G1, AX_R, NULL, "clean");
+	check_access(h, G1 + 0x1000, AX_R, NULL, "nx");
+	check_access(h, G1 + 0x2000, AX_R, NULL, "read-only");
+	check_state(h, "filled");
+	cr_assert(sleaf(h, h->loaded, G1, &clean));
+	cr_assert(sleaf(h, h->loaded, G1 + 0x1000, &nx));
+	cr_assert(sleaf(h, h->loaded, G1 + 0x2000, &dirty));
+
+	save = *clean;
+	*clean |= E_W;
+	why[0] = 0;
+	cr_assert_geq(audit_all(h, why, sizeof(why)), 1u, "W on a clean page not caught");
+	cr_assert_neq(why[0], 0);
+	*clean = save;
+	cr_assert_eq(audit_all(h, why, sizeof(why)), 0u);
+
+	save = *nx;
+	*nx &= ~E_NX;
+	cr_assert_geq(audit_all(h, why, sizeof(why)), 1u, "X on an NX page not caught");
+	*nx = save;
+
+	save = *dirty;
+	*dirty |= E_W;
+	cr_assert_geq(audit_all(h, why, sizeof(why)), 1u, "W on a read-only page not caught");
+	*dirty = save;
+
+	save = *clean;
+	*clean += PAGE;
+	cr_assert_geq(audit_all(h, why, sizeof(why)), 1u, "a wrong frame not caught");
+	*clean = save;
+
+	/* The guest unmaps G1 without a flush: audit reports the stale entry. */
+	wr(h, ent64(h, cr3, G1, 1, 0), 0, 8);
+	cr_assert_geq(audit_all(h, why, sizeof(why)), 1u, "a mapping the guest removed not caught");
+	mmu_invlpg(&h->m, &h->ctx, G1);
+	cr_assert_eq(audit_all(h, why, sizeof(why)), 0u, "%s", why);
+	check_state(h, "end");
+	h_free(h);
+}
+
+/* ===================================================================== */
+/* 3. roots                                                              */
+/* ===================================================================== */
+
+/* Address space i: its own PML4 mapping G1 to a frame of its own. */
+static uint64_t make_as(struct h *h, unsigned i, uint64_t pte_flags)
+{
+	uint64_t cr3 = new_table(h);
+
+	map64(h, cr3, G1, 1, (F1 + i * PAGE) | pte_flags, UP);
+	return cr3;
+}
+
+Test(mmu_roots, same_cr3_same_root_views_differ)
+{
+	struct h *h = h_new(64);
+	uint64_t a = make_as(h, 0, E_P | E_W | E_U | E_A), b = make_as(h, 1, E_P | E_W | E_U | E_A);
+	uint64_t ka, ka2, ua, kb;
+
+	cpu_set(h, gs(MODE_P64, a, false, true, true), false);
+	ka = h->loaded;
+	cr_assert_eq(mmu_root(&h->m, &h->ctx), ka, "the same CR3 twice gives another root");
+	cpu_set(h, gs(MODE_P64, a, true, true, true), false);
+	ua = h->loaded;
+	cr_assert_neq(ua, ka, "user and kernel views share a root");
+	cpu_set(h, gs(MODE_P64, b, false, true, true), true);
+	kb = h->loaded;
+	cr_assert_neq(kb, ka);
+	cr_assert_neq(kb, ua);
+	cpu_set(h, gs(MODE_P64, a, false, true, true), true);
+	ka2 = h->loaded;
+	cr_assert_eq(ka2, ka, "switching back to a cached CR3 gives another root");
+	for (uint64_t r = 0; r < 3; r++) {
+		uint64_t root = r == 0 ? ka : r == 1 ? ua : kb;
+
+		cr_assert(spage(h, root));
+		cr_assert_eq(spage(h, root)[511], MON_E, "root %#llx slot 511", (unsigned long long)root);
+	}
+	h_free(h);
+}
+
+Test(mmu_roots, cache_of_four_per_view)
+{
+	struct h *h = h_new(128);
+	uint64_t cr3[6], root[6];
+	uint64_t hits, misses;
+
+	for (unsigned i = 0; i < 6; i++)
+		cr3[i] = make_as(h, i, E_P | E_W | E_U | E_A);
+	/* Visit 0..5, filling G1 in each. */
+	for (unsigned i = 0; i < 6; i++) {
+		cpu_set(h, gs(MODE_P64, cr3[i], false, true, true), true);
+		root[i] = h->loaded;
+		cr_assert_eq(spage(h, root[i])[511], MON_E);
+		cr_assert_eq(check_access(h, G1, AX_R, NULL, "fill").mpa, F1 + i * PAGE + MPA_OFF);
+		check_state(h, "visit");
+	}
+	/* Cached together, so never the same page (an evicted root may be freed and reused). */
+	for (unsigned i = 0; i < 6; i++)
+		for (unsigned j = i > 3 ? i - 3 : 0; j < i; j++)
+			cr_assert_neq(root[i], root[j], "address spaces %u and %u share a root", i, j);
+	/* The user view has a cache of its own: one user root does not evict kernel ones. */
+	cpu_set(h, gs(MODE_P64, cr3[5], true, true, true), false);
+	cpu_set(h, gs(MODE_P64, cr3[5], false, true, true), false);
+	/* 5, 4, 3, 2 are cached: hits, in any order. */
+	hits = h->m.stats.root_hits;
+	misses = h->m.stats.root_misses;
+	for (unsigned i = 2; i < 6; i++) {
+		cpu_set(h, gs(MODE_P64, cr3[i], false, true, true), true);
+		cr_assert_eq(h->loaded, root[i]);
+	}
+	cr_assert_eq(h->m.stats.root_hits - hits, 4, "root_hits");
+	cr_assert_eq(h->m.stats.root_misses - misses, 0, "root_misses");
+	/* 0 was evicted: a miss. */
+	cpu_set(h, gs(MODE_P64, cr3[0], false, true, true), true);
+	cr_assert_eq(h->m.stats.root_misses - misses, 1, "root_misses after an evicted CR3");
+	cr_assert_eq(check_access(h, G1, AX_R, NULL, "refill").mpa, F1 + MPA_OFF);
+	check_state(h, "end");
+	h_free(h);
+}
+
+Test(mmu_roots, role_changes_give_new_roots)
+{
+	struct h *h = h_new(64);
+	uint64_t a = make_as(h, 0, E_P | E_U | E_A | E_D);     /* read-only, dirty */
+	uint64_t r[4];
+
+	for (unsigned i = 0; i < 4; i++) {
+		cpu_set(h, gs(MODE_P64, a, false, i & 1, i & 2), i & 2);
+		r[i] = h->loaded;
+		check_access(h, G1, AX_W, NULL, "kernel write to a read-only page");
+		check_state(h, "role");
+	}
+	for (unsigned i = 0; i < 4; i++)
+		for (unsigned j = 0; j < i; j++)
+			cr_assert_neq(r[i], r[j], "CR0.WP/EFER.NXE roles %u and %u share a root", i, j);
+	h_free(h);
+}
+
+/* Slot 511 is the monitor in every root, whatever happens. */
+Test(mmu_roots, monitor_entry_survives_everything)
+{
+	struct h *h = h_new(32);
+	uint64_t a = new_table(h);
+
+	for (unsigned i = 0; i < 40; i++)
+		map64(h, a, ((uint64_t)(i % 8) << 39) | ((uint64_t)(i / 8) << 30), 1,
+		      (DATA_LO + i * PAGE) | E_P | E_W | E_U | E_A | E_G, UP);
+	cpu_set(h, gs(MODE_P64, a, false, true, true), false);
+	for (unsigned i = 0; i < 40; i++) {
+		check_access(h, ((uint64_t)(i % 8) << 39) | ((uint64_t)(i / 8) << 30), AX_R, NULL, "scatter");
+		cr_assert_eq(spage(h, h->loaded)[511], MON_E);
+	}
+	cr_assert_gt(h->m.stats.mmu_recycled, 0);
+	mmu_new_cr3(&h->m, &h->ctx, false);
+	reload(h);
+	cr_assert_eq(spage(h, h->loaded)[511], MON_E);
+	mmu_invlpg(&h->m, &h->ctx, 0xffffff8000000000ULL);
+	cr_assert_eq(spage(h, h->loaded)[511], MON_E);
+	mmu_zap_all(&h->m);
+	reload(h);
+	cr_assert_eq(spage(h, h->loaded)[511], MON_E);
+	h_free(h);
+}
+
+/*
+ * A 64-bit guest with something mapped in its top 512 GiB (every higher-half
+ * kernel at 0xffffffff80000000 does): the fault must not replace the
+ * monitor's PML4E.
+ */
+Test(mmu_roots, guest_mapping_in_slot_511_keeps_the_monitor)
+{
+	struct h *h = h_new(64);
+	uint64_t cr3 = new_table(h);
+	const uint64_t kva = 0xffffffff80001000ULL;
+	uint32_t gerr = 0;
+	uint64_t gpa = 0;
+	enum pf_outcome o;
+
+	map64(h, cr3, kva, 1, F1 | E_P | E_W | E_A | E_D, E_P | E_W | E_A);
+	cpu_set(h, gs(MODE_P64, cr3, false, true, true), false);
+	o = mmu_page_fault(&h->m, &h->ctx, kva, PFERR_P | PFERR_U, &gerr, &gpa);
+	cr_expect_eq(spage(h, h->loaded)[511], MON_E,
+		     "mmu_page_fault(%#llx) returned %s and replaced the monitor's PML4E %#llx with %#llx",
+		     (unsigned long long)kva, pf_name(o), (unsigned long long)MON_E,
+		     (unsigned long long)spage(h, h->loaded)[511]);
+	cr_expect(o != PF_FIXED && o != PF_SPURIOUS,
+		  "the access cannot be made to work (the slot is the monitor's), yet the fault was %s", pf_name(o));
+	if (o == PF_GUEST)
+		cr_expect_eq(gerr & PFERR_P, 0, "the monitor's range must look unmapped to the guest: error %#x", gerr);
+	for (unsigned i = 0; i < 511; i++)
+		cr_expect_eq(spage(h, h->loaded)[i], 0, "root entry %u set by a fault in slot 511", i);
+	h_free(h);
+}
+
+/* ===================================================================== */
+/* 4. global pages                                                       */
+/* ===================================================================== */
+
+#define GG (G1 + 0x10000)                  /* a global page next to G1 */
+
+static struct h *global_setup(uint64_t *cr3, bool pge)
+{
+	struct h *h = h_new(64);
+	struct gstate g;
+
+	*cr3 = new_table(h);
+	map64(h, *cr3, G1, 1, F1 | E_P | E_W | E_U | E_A | E_D, UP);
+	map64(h, *cr3, GG, 1, (F1 + 0x10000) | E_P | E_W | E_U | E_A | E_D | E_G, UP);
+	g = gs(MODE_P64, *cr3, false, true, true);
+	g.pge = pge;
+	cpu_set(h, g, false);
+	check_access(h, G1, AX_R, NULL, "fill non-global");
+	check_access(h, GG, AX_R, NULL, "fill global");
+	return h;
+}
+
+Test(mmu_global, cr3_write_keeps_global_leaves_only)
+{
+	uint64_t cr3;
+	struct h *h = global_setup(&cr3, true);
+
+	cpu_set(h, h->g, true);              /* MOV CR3, same value */
+	cr_assert_eq(sleaf(h, h->loaded, G1, NULL), 0, "a non-global leaf survived a CR3 write");
+	cr_assert_eq(sleaf(h, h->loaded, GG, NULL) & A52, F1 + 0x10000 + MPA_OFF,
+		     "the global leaf did not survive a CR3 write");
+	cr_assert_eq(check_access(h, GG, AX_W, NULL, "global").calls, 0);
+	check_state(h, "after the CR3 write");
+	mmu_invlpg(&h->m, &h->ctx, GG);
+	reload(h);
+	cr_assert_eq(sleaf(h, h->loaded, GG, NULL), 0, "INVLPG left the global leaf");
+	check_access(h, GG, AX_R, NULL, "refill");
+	mmu_new_cr3(&h->m, &h->ctx, true);
+	reload(h);
+	cr_assert_eq(sleaf(h, h->loaded, GG, NULL), 0, "a global flush left the global leaf");
+	check_state(h, "end");
+	h_free(h);
+}
+
+Test(mmu_global, g_bit_ignored_without_pge)
+{
+	uint64_t cr3;
+	struct h *h = global_setup(&cr3, false);
+
+	cpu_set(h, h->g, true);
+	cr_assert_eq(sleaf(h, h->loaded, GG, NULL), 0, "G without CR4.PGE kept a leaf over a CR3 write");
+	h_free(h);
+}
+
+/*
+ * CR4.PGE 1 -> 0, as emulate.c's write_cr4 reports it (a CR3-write-like
+ * change, mmu_new_cr3(flush_global=false)), then another CR3 write with
+ * PGE off: with CR4.PGE=0 every CR3 write flushes everything.
+ */
+Test(mmu_global, leaves_marked_global_do_not_outlive_pge)
+{
+	uint64_t cr3;
+	struct h *h = global_setup(&cr3, true);
+	struct gstate g = h->g;
+
+	g.pge = false;
+	cpu_set(h, g, true);                 /* MOV CR4 clearing PGE */
+	cpu_set(h, g, true);                 /* MOV CR3 with PGE off */
+	cr_expect_eq(sleaf(h, h->loaded, GG, NULL), 0,
+		     "CR4.PGE=0, yet a leaf filled while PGE was on survived a CR3 write");
+	h_free(h);
+}
+
+/*
+ * A root that fell out of the root cache misses every flush made while it
+ * was out.  CR4.PGE: address space A has a global page; the guest runs 4
+ * other address spaces (A's root is evicted), changes A's PTE and flushes
+ * everything, global pages included; back in A the old frame must be gone.
+ */
+Test(mmu_roots, evicted_root_misses_flushes)
+{
+	struct h *h = h_new(128);
+	uint64_t cr3[5];
+	struct gstate g;
+
+	for (unsigned i = 0; i < 5; i++)
+		cr3[i] = make_as(h, i, E_P | E_W | E_U | E_A | E_D | E_G);
+	g = gs(MODE_P64, cr3[0], false, true, true);
+	g.pge = true;
+	cpu_set(h, g, false);
+	check_access(h, G1, AX_R, NULL, "A: fill the global page");
+	for (unsigned i = 1; i < 5; i++) {
+		g.cr3 = cr3[i];
+		cpu_set(h, g, true);
+		check_access(h, G1, AX_R, NULL, "other address space");
+	}
+	/* A's PTE now maps another frame; a full flush, globals included. */
+	wr(h, ent64(h, cr3[0], G1, 1, 0), (F1 + 0x40000) | E_P | E_W | E_U | E_A | E_D | E_G, 8);
+	note(h, "A's PTE for G1 -> %#llx, mmu_new_cr3(flush_global=true)", F1 + 0x40000);
+	mmu_new_cr3(&h->m, &h->ctx, true);
+	reload(h);
+	check_state(h, "after the global flush");
+	g.cr3 = cr3[0];
+	cpu_set(h, g, true);
+	note(h, "back to A: root %#llx", (unsigned long long)h->loaded);
+	check_state(h, "back in A");
+	check_access(h, G1, AX_R, NULL, "A: G1 must map the new frame");
+	h_free(h);
+}
+
+/* ===================================================================== */
+/* 5. large guest pages                                                  */
+/* ===================================================================== */
+
+Test(mmu_large, page_2m_split_into_4k_leaves)
+{
+	struct h *h = h_new(64);
+	uint64_t cr3 = new_table(h), va = 0x0000004040000000ULL, f = 0x600000;
+	static const uint64_t offs[] = { 0, 0x1000, 0x123456, 0x1ff000, 0x1fffff };
+	uint64_t pde;
+
+	map64(h, cr3, va, 2, f | E_P | E_W | E_U | E_PS, UP);        /* clean, A clear */
+	cpu_set(h, gs(MODE_P64, cr3, false, true, true), false);
+	for (unsigned i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		uint64_t *leaf;
+		struct acc a = check_access(h, va + offs[i], AX_R, NULL, "read in a 2M page");
+
+		cr_assert_eq(a.mpa, f + offs[i] + MPA_OFF);
+		cr_assert(sleaf(h, h->loaded, va + offs[i], &leaf));
+		cr_assert_eq(*leaf & A52, ((f + offs[i]) & ~0xfffULL) + MPA_OFF);
+		cr_assert_not(*leaf & E_W, "clean 2M page mapped writable");
+		check_state(h, "2M read");
+	}
+	pde = rd(h, ent64(h, cr3, va, 2, 0), 8);
+	cr_assert(pde & E_A);
+	cr_assert_not(pde & E_D);
+	check_access(h, va + 0x5000, AX_W, NULL, "write in a 2M page");
+	cr_assert(rd(h, ent64(h, cr3, va, 2, 0), 8) & E_D, "D not set in the 2M PDE");
+	check_state(h, "2M write");
+	h_free(h);
+}
+
+Test(mmu_large, page_1g_split_into_4k_leaves)
+{
+	struct h *h = h_new(64);
+	uint64_t cr3 = new_table(h), va = 0x0000008080000000ULL;
+	static const uint64_t offs[] = { 0, 0x1000, 0x1fffff, 0x100000, 0x3fffffff };
+
+	/* 1 GiB page at GPA 1 GiB: RAM for its first 2 MiB, MMIO after. */
+	map64(h, cr3, va, 3, GiB | E_P | E_W | E_U | E_A | E_D | E_PS, UP);
+	cpu_set(h, gs(MODE_P64, cr3, false, true, true), false);
+	for (unsigned i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		struct acc a = check_access(h, va + offs[i], AX_W, NULL, "write in a 1G page");
+
+		if (offs[i] < HI_SIZE)
+			cr_assert_eq(a.mpa, GiB + offs[i] + MPA_OFF);
+		else
+			cr_assert_eq(a.last, PF_MMIO);
+		check_state(h, "1G");
+	}
+	/* And one at GPA 0, over the RAM at 0. */
+	map64(h, cr3, va + GiB, 3, E_P | E_U | E_A | E_PS, UP);
+	mmu_new_cr3(&h->m, &h->ctx, true);
+	for (uint64_t off = 0; off < RAM_SIZE; off += 7 * MiB + 0x3000)
+		cr_assert_eq(check_access(h, va + GiB + off, AX_R, NULL, "1G at 0").mpa, off + MPA_OFF);
+	check_state(h, "end");
+	h_free(h);
+}
+
+/*
+ * INVLPG of any address in a large page drops the whole page (SDM 4.10.4.1):
+ * Linux flushes a 2 MiB mapping with one INVLPG.  The guest makes the page
+ * read-only and clean, INVLPGs its first byte; no 4 KiB shadow leaf of that
+ * 2 MiB page may still be writable.
+ */
+Test(mmu_large, invlpg_drops_the_whole_large_page)
+{
+	struct h *h = h_new(64);
+	uint64_t cr3 = new_table(h), va = 0x0000004040000000ULL, f = 0x600000;
+
+	map64(h, cr3, va, 2, f | E_P | E_W | E_U | E_PS | E_A | E_D, UP);
+	cpu_set(h, gs(MODE_P64, cr3, false, true, true), false);
+	check_access(h, va, AX_W, NULL, "write offset 0");
+	check_access(h, va + 0x5000, AX_W, NULL, "write offset 0x5000");
+	wr(h, ent64(h, cr3, va, 2, 0), f | E_P | E_U | E_PS | E_A, 8);
+	note(h, "PDE for %#llx: read-only and clean; one INVLPG at its base", (unsigned long long)va);
+	mmu_invlpg(&h->m, &h->ctx, va);
+	reload(h);
+	check_state(h, "after INVLPG of a 2M page");
+	h_free(h);
+}
+
+/*
+ * Two guest 2 MiB PDEs map the same frame with the same rights (the kernel's
+ * direct map and a second mapping): one dirty, one clean.  The clean one
+ * must not become writable through the other's shadow page.
+ */
+Test(mmu_large, aliased_large_pages_keep_their_own_dirty_bits)
+{
+	struct h *h = h_new(64);
+	uint64_t cr3 = new_table(h), va = 0x0000004040000000ULL, vb = va + 0x200000, f = 0x600000;
+
+	map64(h, cr3, va, 2, f | E_P | E_W | E_U | E_PS | E_A | E_D, UP);
+	map64(h, cr3, vb, 2, f | E_P | E_W | E_U | E_PS | E_A, UP);           /* clean */
+	cpu_set(h, gs(MODE_P64, cr3, false, true, true), false);
+	check_access(h, va + 0x1000, AX_W, NULL, "write through the dirty alias");
+	check_access(h, va, AX_W, NULL, "write through the dirty alias");
+	check_access(h, vb, AX_R, NULL, "read through the clean alias");
+	check_state(h, "after both");
+	h_free(h);
+}
+
+/*
+ * The same with CR4.PGE: a global 2 MiB PDE and a non-global alias of the
+ * same frame.  After the guest repoints the non-global alias and writes
+ * CR3, the alias must not keep a translation to the old frame through
+ * leaves the global mapping left behind.
+ */
+Test(mmu_large, aliased_large_pages_keep_their_own_global_bits)
+{
+	struct h *h = h_new(64);
+	uint64_t cr3 = new_table(h), va = 0x0000004040000000ULL, vb = va + 0x200000, f = 0x600000;
+	struct gstate g;
+
+	map64(h, cr3, va, 2, f | E_P | E_W | E_U | E_PS | E_A | E_D | E_G, UP);
+	map64(h, cr3, vb, 2, f | E_P | E_W | E_U | E_PS | E_A | E_D, UP);
+	g = gs(MODE_P64, cr3, false, true, true);
+	g.pge = true;
+	cpu_set(h, g, false);
+	check_access(h, va + 0x1000, AX_R, NULL, "read through the global mapping");
+	check_access(h, vb, AX_R, NULL, "read through the non-global alias");
+	wr(h, ent64(h, cr3, vb, 2, 0), 0xa00000 | E_P | E_W | E_U | E_PS | E_A | E_D, 8);
+	note(h, "non-global PDE for %#llx -> 0xa00000, MOV CR3", (unsigned long long)vb);
+	cpu_set(h, h->g, true);
+	check_state(h, "after repointing the non-global alias and a CR3 write");
+	h_free(h);
+}
+
+/* ===================================================================== */
+/* 6. a tiny pool                                                        */
+/* ===================================================================== */
+
+static uint64_t rng_next(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545f4914f6cdd1dULL;
+}
+
+static unsigned rn(uint64_t *s, unsigned n)
+{
+	return (unsigned)((rng_next(s) >> 16) % n);
+}
+
+Test(mmu_pool, tiny_pool_recycles_and_stays_correct)
+{
+	struct h *h = h_new(16);
+	uint64_t cr3 = new_table(h), s = 7;
+	uint64_t va[64];
+
+	/* 64 pages spread over 8 PML4 slots x 2 PDPT x 2 PD x 2: many tables. */
+	for (unsigned i = 0; i < 64; i++) {
+		va[i] = ((uint64_t)(i & 7) << 39) | ((uint64_t)((i >> 3) & 1) << 30) |
+			((uint64_t)((i >> 4) & 1) << 21) | ((uint64_t)(i >> 5) << 12);
+		map64(h, cr3, va[i], 1, (DATA_LO + i * PAGE) | E_P | E_W | E_U | E_A, UP);
+	}
+	cpu_set(h, gs(MODE_P64, cr3, false, true, true), false);
+	for (unsigned round = 0; round < 3; round++)
+		for (unsigned k = 0; k < 64; k++) {
+			unsigned i = rn(&s, 64);
+			int type = rn(&s, 3);
+
+			cr_assert_eq(check_access(h, va[i] + 8, type, NULL, "tiny pool").mpa,
+				     DATA_LO + i * PAGE + 8 + MPA_OFF);
+			check_state(h, "tiny pool");
+			cr_assert_eq(spage(h, h->loaded)[511], MON_E);
+		}
+	cr_assert_gt(h->m.stats.mmu_recycled, 0, "16 pages for 64 scattered addresses, nothing recycled");
+	/* After a recycle, mmu_root still gives a root that works. */
+	cpu_set(h, gs(MODE_P64, cr3, true, true, true), false);
+	cr_assert(spage(h, h->loaded));
+	for (unsigned i = 0; i < 64; i++)
+		cr_assert_eq(check_access(h, va[i], AX_R, NULL, "user view").mpa, DATA_LO + i * PAGE + MPA_OFF);
+	check_state(h, "end");
+	h_free(h);
+}
+
+Test(mmu_pool, tiny_pool_nonpaging)
+{
+	struct h *h = h_new(16);
+
+	cpu_set(h, gs(MODE_NP, 0, false, true, false), false);
+	for (uint64_t gpa = 0; gpa < RAM_SIZE; gpa += 0x3ff000) {
+		cr_assert_eq(check_access(h, gpa, AX_W, NULL, "nonpaging").mpa, gpa + MPA_OFF);
+		check_state(h, "nonpaging tiny pool");
+	}
+	cr_assert_gt(h->m.stats.mmu_recycled, 0);
+	h_free(h);
+}
+
+/* ===================================================================== */
+/* 7. mmu_gva_to_gpa                                                     */
+/* ===================================================================== */
+
+Test(mmu_gva_to_gpa, matches_the_model)
+{
+	struct h *h = h_new(64);
+	uint64_t cr3 = new_table(h);
+
+	map64(h, cr3, G1, 1, F1 | E_P | E_W | E_U, E_P | E_W | E_U);
+	map64(h, cr3, G1 + 0x1000, 1, (F1 + 0x1000) | E_P | E_A | E_NX, UP);
+	map64(h, cr3, 0x0000004040000000ULL, 2, 0x600000 | E_P | E_W | E_U | E_PS, UP);
+	for (unsigned c = 0; c < 8; c++) {
+		struct gstate g = gs(MODE_P64, cr3, c & 1, c & 2, c & 4);
+		static const uint64_t vas[] = { G1 + 0x10, G1 + 0x1008, 0x0000004040123456ULL, G1 + 0x2000 };
+
+		cpu_set(h, g, false);
+		for (unsigned i = 0; i < 4; i++)
+			for (int type = AX_R; type <= AX_X; type++) {
+				uint32_t acc = (type == AX_W ? PFERR_W : 0) | (type == AX_X ? PFERR_FETCH : 0) |
+					       (g.user ? PFERR_U : 0);
+				struct mw r = model(h, &h->g, vas[i], type, g.user);
+				uint64_t gpa = 0, before[5], after;
+				uint32_t err = 0;
+				enum pf_outcome o;
+
+				for (int l = 4; l >= r.level; l--)
+					before[l] = r.at[l] ? rd(h, r.at[l], 8) : 0;
+				o = mmu_gva_to_gpa(&h->m, &h->ctx, vas[i], acc, &gpa, &err);
+				if (r.out == MO_OK) {
+					cr_assert_eq(o, PF_FIXED, "case %u gva %#llx %s", c,
+						     (unsigned long long)vas[i], ax_name[type]);
+					cr_assert_eq(gpa, r.gpa);
+				} else {
+					cr_assert_eq(o, PF_GUEST, "case %u gva %#llx %s", c,
+						     (unsigned long long)vas[i], ax_name[type]);
+					cr_assert_eq(err, r.ec, "case %u gva %#llx %s: %#x vs %#x", c,
+						     (unsigned long long)vas[i], ax_name[type], err, r.ec);
+				}
+				for (int l = 4; l >= r.level; l--) {
+					if (!r.at[l])
+						continue;
+					after = rd(h, r.at[l], 8);
+					if (r.out == MO_OK)
+						before[l] |= E_A | (l == r.level && type == AX_W ? E_D : 0);
+					cr_assert_eq(after, before[l], "case %u gva %#llx %s: level %d entry %#llx, expected %#llx",
+						     c, (unsigned long long)vas[i], ax_name[type], l,
+						     (unsigned long long)after, (unsigned long long)before[l]);
+				}
+			}
+	}
+	{
+		uint64_t gpa;
+		uint32_t err;
+
+		cr_assert_eq(mmu_gva_to_gpa(&h->m, &h->ctx, 0x0000800000000000ULL, 0, &gpa, &err), PF_NONCANONICAL);
+	}
+	h_free(h);
+}
+
+/* ===================================================================== */
+/* 8. coherence: the vtlb must forget what the guest flushed             */
+/* ===================================================================== */
+
+/*
+ * A page table is unlinked while a stale translation through it is still
+ * legal (before the guest's flush), then freed and reused with other
+ * contents, then linked again (after a flush).  Its old translations must
+ * not come back.
+ */
+Test(mmu_coherence, reused_page_table_shows_no_old_translations)
+{
+	struct h *h = h_new(64);
+	uint64_t cr3 = new_table(h), va = 0x0000000040000000ULL;
+	uint64_t pt1, pt2, pde_at;
+
+	map64(h, cr3, va + 0x1000, 1, 0x401000 | E_P | E_W | E_U | E_A | E_D, UP);
+	map64(h, cr3, va + 0x2000, 1, 0x402000 | E_P | E_W | E_U | E_A | E_D, UP);
+	pde_at = ent64(h, cr3, va, 2, 0);
+	pt1 = rd(h, pde_at, 8) & A40;
+	pt2 = new_table(h);
+	wr(h, pt2 + 3 * 8, 0x503000 | E_P | E_W | E_U | E_A | E_D, 8);
+	cpu_set(h, gs(MODE_P64, cr3, false, true, true), false);
+	check_access(h, va + 0x1000, AX_R, NULL, "fill through PT1");
+
+	wr(h, pde_at, pt2 | UP, 8);
+	note(h, "PDE -> PT2 (no flush yet)");
+	check_access(h, va + 0x3000, AX_R, NULL, "touch through PT2 before the flush");
+	cpu_set(h, h->g, true);
+	note(h, "CR3 write: the flush");
+	check_state(h, "after the flush");
+
+	/* PT1 is free; the guest reuses it with other contents. */
+	wr(h, pt1 + 1 * 8, 0x701000 | E_P | E_W | E_U | E_A | E_D, 8);
+	wr(h, pt1 + 2 * 8, 0x702000 | E_P | E_W | E_U | E_A | E_D, 8);
+	wr(h, pde_at, pt1 | UP, 8);
+	note(h, "PT1 reused (entries 1, 2 -> 0x701000, 0x702000), PDE -> PT1, CR3 write");
+	cpu_set(h, h->g, true);
+	check_state(h, "after PDE -> PT1 and the flush");
+	check_access(h, va + 0x2000, AX_R, NULL, "touch va+0x2000 through the reused PT1");
+	check_state(h, "after relinking PT1");
+	check_access(h, va + 0x1000, AX_R, NULL, "va+0x1000 must map 0x701000");
+	h_free(h);
+}
+
+/* ===================================================================== */
+/* 9. random sequences                                                   */
+/* ===================================================================== */
+
+/* The shape of the random guest tables for one paging mode. */
+struct geo {
+	int mode, top;
+	unsigned esize, ibits;
+	unsigned nfr[5], fr0[5];   /* table frames per level, and the first one */
+	unsigned nidx[5];
+	unsigned idx[5][6];        /* the indices used per level */
+	unsigned large;            /* bit l: PS at level l maps a page */
+};
+
+static uint64_t fr_gpa(unsigned fr)
+{
+	return TBL_BASE + fr * PAGE;
+}
+
+static void geo_init(struct geo *G, int mode, unsigned nas, bool pse)
+{
+	static const unsigned i64[5][6] = { { 0 }, { 0, 1, 2, 3, 200, 511 }, { 0, 1, 7, 511 },
+					    { 0, 1, 2, 511 }, { 0, 1, 256, 510 } };
+	static const unsigned i32[3][6] = { { 0 }, { 0, 1, 2, 3, 512, 1023 }, { 0, 1, 2, 512, 768, 1023 } };
+
+	memset(G, 0, sizeof(*G));
+	G->mode = mode;
+	if (mode == MODE_P32) {
+		G->top = 2;
+		G->esize = 4;
+		G->ibits = 10;
+		G->nfr[2] = nas;
+		G->nfr[1] = 12;
+		G->nidx[1] = G->nidx[2] = 6;
+		memcpy(G->idx[1], i32[1], sizeof(i32[1]));
+		memcpy(G->idx[2], i32[2], sizeof(i32[2]));
+		G->large = pse ? 1u << 2 : 0;
+	} else {
+		G->top = mode == MODE_P64 ? 4 : 3;
+		G->esize = 8;
+		G->ibits = 9;
+		G->nfr[G->top] = nas;
+		for (int l = 1; l < G->top; l++)
+			G->nfr[l] = l == 1 ? 12 : l == 2 ? 8 : 6;
+		for (int l = 1; l <= 4; l++) {
+			G->nidx[l] = l == 1 ? 6 : 4;
+			memcpy(G->idx[l], i64[l], sizeof(i64[l]));
+		}
+		if (mode == MODE_PAE) {
+			static const unsigned pdpt[4] = { 0, 1, 2, 3 };
+
+			memcpy(G->idx[3], pdpt, sizeof(pdpt));
+			G->large = 1u << 2;
+		} else {
+			G->large = (1u << 2) | (1u << 3);
+		}
+	}
+	/* Top-level frames first (the address spaces), then downwards. */
+	for (int l = G->top, fr = 0; l >= 1; l--) {
+		G->fr0[l] = (unsigned)fr;
+		fr += (int)G->nfr[l];
+	}
+	cr_assert_leq(G->fr0[1] + G->nfr[1], TBL_FRAMES);
+}
+
+/*
+ * A random entry for the slot k of table frame fr at level.  Large pages
+ * map a frame of their own per (table, slot): two large PDEs never alias
+ * (mmu_large/aliased_large_pages_keep_their_own_dirty_bits tests that).
+ */
+static uint64_t gen_entry(uint64_t *s, const struct geo *G, int level, unsigned fr, unsigned k)
+{
+	uint64_t e = 0, addr;
+	bool leaf = level == 1, large = false;
+	unsigned n = fr - G->fr0[level];
+
+	if (G->mode == MODE_PAE && level == 3) {
+		if (rn(s, 10) == 0)
+			return 0;
+		addr = rn(s, 40) == 0 ? BAD_GPA : fr_gpa(G->fr0[2] + rn(s, G->nfr[2]));
+		return addr | E_P;
+	}
+	if (!leaf && ((G->large >> level) & 1) && rn(s, 4) == 0) {
+		large = leaf = true;
+		if (level == 3)
+			addr = GiB * (1 + n * 4 + k);
+		else if (G->mode == MODE_P32)
+			addr = 4 * MiB * (1 + n * 6 + k);
+		else
+			addr = 2 * MiB * (2 + n * 4 + k);
+		if (rn(s, 8) == 0 && level == 2)
+			addr += 0xe0000000ULL;           /* MMIO */
+	} else if (leaf) {
+		addr = rn(s, 16) == 0 ? MMIO_4K + rn(s, 256) * PAGE
+				      : DATA_LO + rn(s, (unsigned)((RAM_SIZE - DATA_LO) / PAGE)) * PAGE;
+	} else {
+		addr = rn(s, 50) == 0 ? BAD_GPA : fr_gpa(G->fr0[level - 1] + rn(s, G->nfr[level - 1]));
+	}
+	/* Upper entries mostly allow everything, so that enough walks get
+	 * down to leaves that differ. */
+	e = addr;
+	if (large)
+		e |= E_PS;
+	if (rn(s, 16))
+		e |= E_P;
+	if (leaf ? rn(s, 4) : rn(s, 8))
+		e |= E_W;
+	if (leaf ? rn(s, 4) : rn(s, 8))
+		e |= E_U;
+	if (rn(s, 2))
+		e |= E_A;
+	if (leaf && rn(s, 2))
+		e |= E_D;
+	if (leaf && rn(s, 4) == 0)
+		e |= E_G;
+	if (G->esize == 8 && rn(s, leaf ? 6 : 12) == 0)
+		e |= E_NX;
+	if (G->esize == 8 && rn(s, 80) == 0)
+		e |= 1ULL << 45;                          /* reserved (MAXPHYADDR 40) */
+	if (G->esize == 4 && large && rn(s, 30) == 0)
+		e |= 1ULL << 21;                          /* reserved in a 4 MiB PDE */
+	return G->esize == 4 ? e & 0xffffffffULL : e;
+}
+
+static uint64_t ent_addr(const struct geo *G, int level, unsigned fr, unsigned k)
+{
+	return fr_gpa(fr) + (uint64_t)G->idx[level][k] * G->esize;
+}
+
+static uint64_t gen_gva(uint64_t *s, const struct geo *G)
+{
+	uint64_t gva = 0;
+
+	if (G->mode == MODE_NP)
+		return rn(s, 8) ? rn(s, (unsigned)(RAM_SIZE / 8)) * 8ULL : 0xfee00000ULL + rn(s, 4096);
+	for (int l = G->top; l >= 1; l--) {
+		unsigned i = rn(s, 20) == 0 ? rn(s, 1u << G->ibits) : G->idx[l][rn(s, G->nidx[l])];
+
+		if (G->mode == MODE_PAE && l == 3)
+			i &= 3;
+		if (l == 4 && i == 511)
+			i = 510;                          /* the monitor's slot */
+		gva |= (uint64_t)i << (12 + G->ibits * (l - 1));
+	}
+	gva |= rn(s, 4096);
+	if (G->mode == MODE_P64 && ((gva >> 47) & 1))
+		gva |= 0xffff000000000000ULL;
+	return gva;
+}
+
+/* Every gva whose walk (from any address space) ends at PTE idx1 of table pt. */
+static void find_gvas(struct h *h, const struct geo *G, int level, uint64_t table, uint64_t base,
+		      uint64_t pt, unsigned idx1, uint64_t *out, unsigned *n, unsigned max)
+{
+	if (level == 1) {
+		if (table == pt && *n < max) {
+			uint64_t gva = base | ((uint64_t)idx1 << 12);
+
+			if (G->mode == MODE_P64 && ((gva >> 47) & 1))
+				gva |= 0xffff000000000000ULL;
+			out[(*n)++] = gva;
+		}
+		return;
+	}
+	for (unsigned k = 0; k < G->nidx[level]; k++) {
+		unsigned i = G->idx[level][k];
+		uint64_t e, next;
+
+		if (G->mode == MODE_PAE && level == 3 && i > 3)
+			continue;
+		e = rd(h, table + (uint64_t)i * G->esize, G->esize);
+		if (!(e & E_P) || (((G->large >> level) & 1) && (e & E_PS)))
+			continue;
+		next = G->esize == 4 ? e & 0xfffff000ULL : e & A40;
+		if (!gptr(h, next, 1))
+			continue;
+		find_gvas(h, G, level - 1, next, base | ((uint64_t)i << (12 + G->ibits * (level - 1))), pt, idx1,
+			  out, n, max);
+	}
+}
+
+/* The gvas of the present leaves under shadow table t (at level). */
+static void shadow_leaves(struct h *h, const uint64_t *t, int level, uint64_t base, uint64_t *out,
+			  unsigned *n, unsigned max)
+{
+	for (unsigned i = 0; t && i < 512 && *n < max; i++) {
+		uint64_t gva = base | ((uint64_t)i << (12 + 9 * (level - 1)));
+
+		if (!(t[i] & E_P) || (level == 4 && i == 511))
+			continue;
+		if (level == 4 && i >= 256)
+			gva |= 0xffff000000000000ULL;
+		if (level == 1)
+			out[(*n)++] = gva;
+		else
+			shadow_leaves(h, spage(h, t[i] & A52), level - 1, gva, out, n, max);
+	}
+}
+
+struct rparams {
+	int mode;
+	unsigned nas;            /* address spaces */
+	bool pge, pse;
+	bool mode_flips;         /* paging64 <-> nonpaging now and then */
+	unsigned npool, steps;
+	uint64_t seed;
+	bool touch;              /* check the touch[] list at every resume */
+	bool pge_toggles;        /* CR4.PGE changes; with PGE off a CR3 write is the full flush */
+};
+
+/*
+ * A flush that covers everything, as after a change above the PTE level:
+ * with CR4.PGE on, a global flush (mmu_new_cr3(flush_global)); with it off
+ * (pge_toggles runs), what a kernel does then: a plain CR3 write.
+ */
+static void flush_all(struct h *h, const struct rparams *p)
+{
+	if (p->pge_toggles && !h->g.pge) {
+		cpu_set(h, h->g, true);
+		return;
+	}
+	if (h->g.mode == MODE_PAE)
+		cpu_set(h, h->g, true);              /* reload the PDPTE registers */
+	mmu_new_cr3(&h->m, &h->ctx, true);
+	reload(h);
+}
+
+static void random_run(const struct rparams *p)
+{
+	struct h *h = h_new(p->npool);
+	struct geo G;
+	struct watch *wt = calloc(1, sizeof(*wt));
+	uint64_t s = p->seed, gvas[256], recent[16];
+	unsigned nrecent = 0, last = 0;
+	struct gstate g;
+	unsigned counts[12] = { 0 };
+	char what[96];
+
+	cr_assert(wt);
+	if (p->touch) {
+		h->snap = calloc((size_t)p->npool * 512, sizeof(uint64_t));
+		cr_assert(h->snap);
+	}
+	geo_init(&G, p->mode, p->nas, p->pse);
+	if (p->mode != MODE_NP) {
+		for (int l = G.top; l >= 1; l--)
+			for (unsigned f = 0; f < G.nfr[l]; f++)
+				for (unsigned k = 0; k < G.nidx[l]; k++) {
+					if (G.mode == MODE_PAE && l == 3 && G.idx[l][k] > 3)
+						continue;
+					wr(h, ent_addr(&G, l, G.fr0[l] + f, k), gen_entry(&s, &G, l, G.fr0[l] + f, k),
+					   G.esize);
+					watch_add(wt, ent_addr(&G, l, G.fr0[l] + f, k), G.esize);
+				}
+	}
+	g = gs(p->mode, p->mode == MODE_NP ? 0 : fr_gpa(G.fr0[G.top]), false, true, p->mode != MODE_P32);
+	g.pge = p->pge;
+	g.pse = p->pse;
+	cpu_set(h, g, false);
+	check_state(h, "start");
+
+	for (unsigned step = 0; step < p->steps; step++) {
+		unsigned op = rn(&s, 100);
+		struct geo NG;
+		const struct geo *cur = &G;
+
+		if (h->g.mode == MODE_NP && p->mode != MODE_NP) {
+			NG = G;
+			NG.mode = MODE_NP;
+			cur = &NG;
+		}
+		snprintf(what, sizeof(what), "seed %#llx step %u", (unsigned long long)p->seed, step);
+		if (op < 65) {
+			/* Half the time an address used before: read, then write or
+			 * fetch the same page (A/D emulation, refills). */
+			unsigned pick = nrecent ? rn(&s, 4) : 0;
+			uint64_t gva = pick == 0 ? gen_gva(&s, cur)
+				       : ((pick == 1 ? recent[last] : recent[rn(&s, nrecent)]) & ~0xfffULL) | rn(&s, 4096);
+
+			if (h->g.mode == MODE_NP && p->mode != MODE_NP)
+				gva &= 0xffffffffULL;
+			counts[0]++;
+			int type = rn(&s, 3);
+
+			if (check_access(h, gva, type, wt, what).done) {
+				last = nrecent < 16 ? nrecent++ : rn(&s, 16);
+				recent[last] = gva;
+				/* Read, then modify: the write after a read fill. */
+				if (type == AX_R && rn(&s, 3) == 0)
+					check_access(h, gva ^ 8, AX_W, wt, what);
+			}
+		} else if (op < 76 && p->mode != MODE_NP) {
+			/* The guest changes one entry, then flushes as a kernel must.
+			 * Half the time an entry on the path of a translation the
+			 * shadow holds now, so that the flush has work to do. */
+			int level = 1 + rn(&s, G.top);
+			unsigned fr = G.fr0[level] + rn(&s, G.nfr[level]), k = rn(&s, G.nidx[level]), n = 0;
+			uint64_t at, old, nv;
+
+			if (G.mode == MODE_PAE && level == 3)
+				k &= 3;
+			if (rn(&s, 2) && h->g.mode == G.mode) {
+				unsigned nl = 0;
+
+				shadow_leaves(h, spage(h, h->loaded), 4, 0, gvas, &nl, 256);
+				if (nl) {
+					struct mw r = model(h, &h->g, gvas[rn(&s, nl)], AX_R, h->g.user);
+					int l = r.level + (int)rn(&s, (unsigned)(r.top - r.level + 1));
+
+					if (r.top && r.at[l] >= TBL_BASE && r.at[l] < TBL_BASE + TBL_FRAMES * PAGE) {
+						unsigned idx = (unsigned)(r.at[l] & 0xfff) / G.esize;
+
+						for (unsigned j = 0; j < G.nidx[l]; j++)
+							if (G.idx[l][j] == idx) {
+								level = l;
+								k = j;
+								fr = (unsigned)((r.at[l] - TBL_BASE) / PAGE);
+							}
+					}
+				}
+			}
+			at = ent_addr(&G, level, fr, k);
+			old = rd(h, at, G.esize);
+			if (rn(&s, 2) || (G.mode == MODE_PAE && level == 3)) {
+				nv = gen_entry(&s, &G, level, fr, k);
+			} else {
+				static const uint64_t bitsel[] = { E_P, E_W, E_U, E_A, E_D, E_G, E_NX };
+
+				nv = old ^ bitsel[rn(&s, G.esize == 8 ? 7 : 6)];
+			}
+			wr(h, at, nv, G.esize);
+			counts[1]++;
+			if (level == 1 && !(p->pge_toggles && !h->g.pge) && rn(&s, 4)) {
+				for (unsigned a = 0; a < G.nfr[G.top]; a++)
+					find_gvas(h, &G, G.top, fr_gpa(G.fr0[G.top] + a), 0, fr_gpa(fr), G.idx[1][k],
+						  gvas, &n, 256);
+				note(h, "%s: L%d entry at %#llx %#llx -> %#llx; INVLPG of %u addresses", what, level,
+				     (unsigned long long)at, (unsigned long long)old, (unsigned long long)nv, n);
+				for (unsigned i = 0; i < n; i++)
+					mmu_invlpg(&h->m, &h->ctx, gvas[i]);
+				reload(h);
+			} else {
+				note(h, "%s: L%d entry at %#llx %#llx -> %#llx; full flush", what, level,
+				     (unsigned long long)at, (unsigned long long)old, (unsigned long long)nv);
+				flush_all(h, p);
+			}
+		} else if (op < 82 && p->mode != MODE_NP) {
+			g = h->g;
+			if (g.mode != MODE_NP)
+				g.cr3 = fr_gpa(G.fr0[G.top] + rn(&s, p->nas));
+			note(h, "%s: MOV CR3 %#llx", what, (unsigned long long)g.cr3);
+			cpu_set(h, g, true);
+			counts[2]++;
+		} else if (op < 88) {
+			g = h->g;
+			g.user = !g.user;
+			note(h, "%s: to the %s view", what, g.user ? "user" : "kernel");
+			cpu_set(h, g, false);
+			counts[3]++;
+		} else if (op < 90) {
+			g = h->g;
+			g.wp = !g.wp;
+			note(h, "%s: CR0.WP=%d", what, g.wp);
+			cpu_set(h, g, false);
+			counts[4]++;
+		} else if (op < 92) {
+			g = h->g;
+			if (p->pge_toggles && rn(&s, 4)) {
+				/* MOV CR4 changing PGE, as emulate.c reports it. */
+				g.pge = !g.pge;
+				note(h, "%s: CR4.PGE=%d", what, g.pge);
+			} else {
+				if (g.mode != MODE_P32)
+					g.nxe = !g.nxe;
+				note(h, "%s: EFER.NXE=%d", what, g.nxe);
+			}
+			cpu_set(h, g, true);
+			counts[5]++;
+		} else if (op < 96) {
+			uint64_t gva = gen_gva(&s, cur);
+
+			note(h, "%s: INVLPG %#llx (nothing changed)", what, (unsigned long long)gva);
+			mmu_invlpg(&h->m, &h->ctx, gva);
+			reload(h);
+			counts[6]++;
+		} else if (op < 98) {
+			note(h, "%s: MOV CR3 (same)", what);
+			cpu_set(h, h->g, true);
+			counts[7]++;
+		} else if (op < 99 || !p->mode_flips) {
+			note(h, "%s: mmu_zap_all", what);
+			mmu_zap_all(&h->m);
+			reload(h);
+			counts[8]++;
+		} else {
+			g = h->g;
+			g.mode = g.mode == MODE_NP ? p->mode : MODE_NP;
+			if (g.mode != MODE_NP)
+				g.cr3 = fr_gpa(G.fr0[G.top] + rn(&s, p->nas));
+			note(h, "%s: paging mode -> %s", what, mode_name(g.mode));
+			cpu_set(h, g, true);
+			counts[9]++;
+		}
+		check_state(h, what);
+	}
+	cr_assert_gt(counts[0], p->steps / 3);
+	if (p->npool <= 16)
+		cr_assert_gt(h->m.stats.mmu_recycled, 0, "seed %#llx: a 16-page pool never recycled",
+			     (unsigned long long)p->seed);
+	cr_assert_gt(h->m.stats.pf_fixed, 100);
+	if (p->mode != MODE_NP)
+		cr_assert_gt(h->m.stats.pf_guest, 50);
+	free(wt);
+	h_free(h);
+}
+
+/* Each variant runs with three seeds; a failure names its seed and step. */
+static void random_seeds(struct rparams p, const uint64_t *seeds, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		p.seed = seeds[i];
+		random_run(&p);
+	}
+}
+
+Test(mmu_random, paging64)
+{
+	static const uint64_t seeds[] = { 0x1234567, 0x2718281, 0x3141592 };
+	struct rparams p = { MODE_P64, 6, false, false, true, 512, 4000, 0, false };
+
+	random_seeds(p, seeds, 3);
+}
+
+Test(mmu_random, paging64_global_pages)
+{
+	static const uint64_t seeds[] = { 0xabcdef, 0xfedcba, 0x5a5a5a };
+	struct rparams p = { MODE_P64, 4, true, false, false, 96, 3000, 0, true };
+
+	random_seeds(p, seeds, 3);
+}
+
+Test(mmu_random, paging64_global_pages_six_address_spaces)
+{
+	static const uint64_t seeds[] = { 0x5eed, 0x5eee, 0x5eef };
+	struct rparams p = { MODE_P64, 6, true, false, true, 512, 3000, 0, false };
+
+	random_seeds(p, seeds, 3);
+}
+
+/* CR4.PGE on and off: with PGE off a CR3 write must flush every leaf,
+ * including those filled as global while PGE was on. */
+Test(mmu_random, paging64_pge_toggles)
+{
+	static const uint64_t seeds[] = { 0x6e6e, 0x6e6f, 0x6e70 };
+	struct rparams p = { MODE_P64, 4, true, false, false, 512, 3000, 0, false, true };
+
+	random_seeds(p, seeds, 3);
+}
+
+Test(mmu_random, paging64_small_pool)
+{
+	static const uint64_t seeds[] = { 0x77, 0x78, 0x79 };
+	struct rparams p = { MODE_P64, 4, false, false, false, 16, 3000, 0, true };
+
+	random_seeds(p, seeds, 3);
+}
+
+Test(mmu_random, nonpaging)
+{
+	static const uint64_t seeds[] = { 0x99, 0x9a, 0x9b };
+	struct rparams p = { MODE_NP, 1, false, false, false, 16, 2000, 0, true };
+
+	random_seeds(p, seeds, 3);
+}
+
+/* ===================================================================== */
+/* 10. paging32 and paging32e (not run by shadow mode yet)               */
+/* ===================================================================== */
+
+Test(mmu_random, paging32e)
+{
+	static const uint64_t seeds[] = { 0x3232e, 0x3232f, 0x32330 };
+	struct rparams p = { MODE_PAE, 4, true, false, false, 512, 3000, 0, false };
+
+	random_seeds(p, seeds, 3);
+}
+
+Test(mmu_random, paging32)
+{
+	static const uint64_t seeds[] = { 0x3232, 0x3233, 0x3234 };
+	struct rparams p = { MODE_P32, 4, false, true, false, 512, 3000, 0, false };
+
+	random_seeds(p, seeds, 3);
+}
+
+/* paging32: map a 32-bit PDE/PTE. */
+static void map32(struct h *h, uint64_t cr3, uint32_t gva, uint32_t pte, uint32_t up)
+{
+	uint64_t pde_at = (cr3 & 0xfffff000ULL) + (gva >> 22) * 4;
+	uint64_t pde = rd(h, pde_at, 4);
+
+	if (!(pde & E_P)) {
+		pde = new_table(h) | up;
+		wr(h, pde_at, pde, 4);
+	}
+	wr(h, (pde & 0xfffff000ULL) + ((gva >> 12) & 1023) * 4, pte, 4);
+}
+
+/*
+ * A 32-bit page table has 1024 entries (4 MiB); a shadow page 512 (2 MiB).
+ * gva 0 and gva 2 MiB sit in the same guest table but need two shadow pages
+ * (KVM's role.quadrant).
+ */
+Test(mmu_paging32, both_halves_of_a_page_table)
+{
+	struct h *h = h_new(64);
+	uint64_t cr3 = new_table(h);
+
+	map32(h, cr3, 0x000000, 0x400000 | E_P | E_W | E_U | E_A | E_D, E_P | E_W | E_U | E_A);
+	map32(h, cr3, 0x200000, 0x500000 | E_P | E_W | E_U | E_A | E_D, E_P | E_W | E_U | E_A);
+	cpu_set(h, gs(MODE_P32, cr3, false, true, false), false);
+	check_access(h, 0x000000, AX_R, NULL, "first half");
+	check_access(h, 0x200000, AX_R, NULL, "second half");
+	check_state(h, "both halves");
+	h_free(h);
+}
+
+/* gva 0 and gva 1 GiB: different guest page tables, one shadow PD per GiB. */
+Test(mmu_paging32, each_gigabyte_has_its_own_shadow)
+{
+	struct h *h = h_new(64);
+	uint64_t cr3 = new_table(h);
+
+	map32(h, cr3, 0x00000000, 0x400000 | E_P | E_W | E_U | E_A | E_D, E_P | E_W | E_U | E_A);
+	map32(h, cr3, 0x40000000, 0x500000 | E_P | E_W | E_U | E_A | E_D, E_P | E_W | E_U | E_A);
+	cpu_set(h, gs(MODE_P32, cr3, false, true, false), false);
+	check_access(h, 0x00000000, AX_R, NULL, "GiB 0");
+	check_access(h, 0x40000000, AX_R, NULL, "GiB 1");
+	check_state(h, "both");
+	h_free(h);
+}
+
+/* PAE: two PDPTs in one page (Linux allocates 32-byte PDPTs from a slab). */
+Test(mmu_paging32e, pdpts_sharing_a_page)
+{
+	struct h *h = h_new(64);
+	uint64_t page = new_table(h), pda = new_table(h), pdb = new_table(h), pta = new_table(h),
+		 ptb = new_table(h);
+	uint64_t cra = page, crb = page + 32, ra, rb;
+
+	wr(h, cra, pda | E_P, 8);
+	wr(h, crb, pdb | E_P, 8);
+	wr(h, pda, pta | UP, 8);
+	wr(h, pdb, ptb | UP, 8);
+	wr(h, pta + 8, 0x401000 | E_P | E_W | E_U | E_A | E_D, 8);
+	wr(h, ptb + 8, 0x501000 | E_P | E_W | E_U | E_A | E_D, 8);
+	cpu_set(h, gs(MODE_PAE, cra, false, true, true), false);
+	ra = h->loaded;
+	cr_assert_eq(check_access(h, 0x1000, AX_R, NULL, "A").mpa, 0x401000 + MPA_OFF);
+	cpu_set(h, gs(MODE_PAE, crb, false, true, true), true);
+	rb = h->loaded;
+	check_state(h, "in B");
+	cr_assert_eq(check_access(h, 0x1000, AX_R, NULL, "B").mpa, 0x501000 + MPA_OFF);
+	cpu_set(h, gs(MODE_PAE, cra, false, true, true), true);
+	check_state(h, "back in A");
+	cr_assert_eq(check_access(h, 0x1000, AX_R, NULL, "A again").mpa, 0x401000 + MPA_OFF);
+	cr_expect_neq(ra, rb, "CR3 %#llx and %#llx (two PDPTs in one page) share root %#llx",
+		      (unsigned long long)cra, (unsigned long long)crb, (unsigned long long)ra);
+	h_free(h);
+}
