@@ -26,10 +26,14 @@
  *    (A/D emulation; A is set by the walk that fills).  NX follows the
  *    guest when EFER.NXE is on.
  * 5. Lifetime.  A shadow page lives while a cached root or a shadow entry
- *    links to it (root_count, parent_count); when the last link goes it is
- *    freed, and its own links with it.  So every live shadow page can be
- *    reached from a cached root, and a flush of the cached roots reaches
- *    every translation the shadow holds.
+ *    links to it (root_count; parents lists the linking entries); when the
+ *    last link goes it is freed, and its own links with it.  So every live
+ *    shadow page can be reached from a cached root, and a flush of the
+ *    cached roots reaches every translation the shadow holds.  When the
+ *    pool runs low, the least recently used page that is not a root is
+ *    recycled: unlinked from every parent (mmu_recycled).
+ * 7. The reverse map (rmap) lists, per guest frame, the leaves that map it,
+ *    so a change to ombra's own mapping of guest memory zaps exactly those.
  * 6. Coherence, vtlb strategy: the shadow is a virtual TLB.  A CR3 write
  *    drops every non-global leaf of every cached root (a TLB flush).
  *    INVLPG drops the address's leaf and, like the paging-structure caches
@@ -126,9 +130,11 @@ int mmu_init(struct shadow_mmu *m, const struct guest_mem *mem, uint8_t *pool_hv
 	m->nr_pages = nr_pages;
 	m->mon_pml4e = mon_pml4e;
 	m->hash_size = nr_pages;
+	m->rmap_size = 4096;
 	m->sps = calloc(nr_pages, sizeof(*m->sps));
 	m->hash = calloc(m->hash_size, sizeof(*m->hash));
-	if (!m->sps || !m->hash) {
+	m->rmap = calloc(m->rmap_size, sizeof(*m->rmap));
+	if (!m->sps || !m->hash || !m->rmap) {
 		mmu_destroy(m);
 		return -ENOMEM;
 	}
@@ -140,12 +146,97 @@ int mmu_init(struct shadow_mmu *m, const struct guest_mem *mem, uint8_t *pool_hv
 	return 0;
 }
 
+static void rmap_clear(struct shadow_mmu *m)
+{
+	for (unsigned i = 0; m->rmap && i < m->rmap_size; i++) {
+		struct rmap_head *h = m->rmap[i];
+
+		while (h) {
+			struct rmap_head *next = h->next;
+
+			free(h->sptes);
+			free(h);
+			h = next;
+		}
+		m->rmap[i] = NULL;
+	}
+}
+
 void mmu_destroy(struct shadow_mmu *m)
 {
+	rmap_clear(m);
+	for (unsigned i = 0; m->sps && i < m->nr_pages; i++)
+		free(m->sps[i].parents);
 	free(m->sps);
 	free(m->hash);
+	free(m->rmap);
 	m->sps = NULL;
 	m->hash = NULL;
+	m->rmap = NULL;
+}
+
+/* --- the reverse map --------------------------------------------------------- */
+
+static struct rmap_head **rmap_slot(struct shadow_mmu *m, uint64_t gfn)
+{
+	struct rmap_head **pp = &m->rmap[(gfn * 0x9e3779b97f4a7c15ULL >> 40) % m->rmap_size];
+
+	while (*pp && (*pp)->gfn != gfn)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static uint32_t pool_off(const struct shadow_mmu *m, const uint64_t *e)
+{
+	return (uint32_t)((const uint8_t *)e - m->pool_hva);
+}
+
+static void rmap_add(struct shadow_mmu *m, uint64_t gfn, const uint64_t *e)
+{
+	struct rmap_head **pp = rmap_slot(m, gfn), *h = *pp;
+
+	if (!h) {
+		h = calloc(1, sizeof(*h));
+		if (!h)
+			return;
+		h->gfn = gfn;
+		*pp = h;
+	}
+	if (h->n == h->cap) {
+		unsigned cap = h->cap ? 2 * h->cap : 4;
+		uint32_t *n = realloc(h->sptes, cap * sizeof(*n));
+
+		if (!n)
+			return;
+		h->sptes = n;
+		h->cap = cap;
+	}
+	h->sptes[h->n++] = pool_off(m, e);
+}
+
+static void rmap_del(struct shadow_mmu *m, uint64_t gfn, const uint64_t *e)
+{
+	struct rmap_head **pp = rmap_slot(m, gfn), *h = *pp;
+	uint32_t off = pool_off(m, e);
+
+	if (!h)
+		return;
+	for (unsigned i = 0; i < h->n; i++)
+		if (h->sptes[i] == off) {
+			h->sptes[i] = h->sptes[--h->n];
+			break;
+		}
+	if (h->n == 0) {
+		*pp = h->next;
+		free(h->sptes);
+		free(h);
+	}
+}
+
+/* The guest frame a leaf maps. */
+static uint64_t leaf_gfn(const struct shadow_mmu *m, uint64_t e)
+{
+	return ((e & SPTE_ADDR) - m->mem->mpa_offset) >> 12;
 }
 
 void mmu_zap_all(struct shadow_mmu *m)
@@ -159,16 +250,22 @@ void mmu_zap_all(struct shadow_mmu *m)
 		memset(sp->spt, 0, 4096);
 		sp->used = false;
 		sp->root_count = sp->parent_count = 0;
+		sp->nparents = 0;
 		sp->hash_next = NULL;
 	}
 	memset(m->hash, 0, m->hash_size * sizeof(*m->hash));
 	memset(m->root_cache, 0, sizeof(m->root_cache));
+	rmap_clear(m);
 	m->nr_used = 0;
 	m->need_reload = true;
 	m->touch_overflow = true;      /* everything changed: resync the host wholesale */
 }
 
-/* Find the shadow page for (gfn, role), or make one. */
+static void free_sp(struct shadow_mmu *m, struct sp *sp);
+static bool recycle_one(struct shadow_mmu *m);
+
+/* Find the shadow page for (gfn, role), or make one (recycling the least
+ * recently used page when the pool is full). */
 static struct sp *get_sp(struct shadow_mmu *m, uint64_t gfn, union sp_role role)
 {
 	unsigned h = hash_of(gfn, role.word, m->hash_size);
@@ -180,15 +277,17 @@ static struct sp *get_sp(struct shadow_mmu *m, uint64_t gfn, union sp_role role)
 			return sp;
 		}
 	m->stats.mmu_cache_miss++;
+	if (m->nr_used == m->nr_pages && !recycle_one(m))
+		return NULL;
 	for (unsigned i = 0; i < m->nr_pages; i++) {
 		sp = &m->sps[i];
 		if (sp->used)
 			continue;
-		memset(sp->spt, 0, 4096);
 		sp->used = true;
 		sp->gfn = gfn;
 		sp->role = role;
 		sp->root_count = sp->parent_count = 0;
+		sp->nparents = 0;
 		sp->last_used = ++m->clock;
 		sp->hash_next = m->hash[h];
 		m->hash[h] = sp;
@@ -200,15 +299,48 @@ static struct sp *get_sp(struct shadow_mmu *m, uint64_t gfn, union sp_role role)
 	return NULL;
 }
 
-static void free_sp(struct shadow_mmu *m, struct sp *sp);
-
 /* A present entry was changed in place: the host's KVM must be told. */
 static void changed(struct shadow_mmu *m, uint64_t *e)
 {
 	if (m->nr_touch < MMU_TOUCH_MAX)
-		m->touch[m->nr_touch++] = (uint32_t)((uint8_t *)e - m->pool_hva);
+		m->touch[m->nr_touch++] = pool_off(m, e);
 	else
 		m->touch_overflow = true;
+}
+
+/* Every change to a leaf goes through here: rmap and the host's KVM follow. */
+static void set_leaf(struct shadow_mmu *m, uint64_t *e, uint64_t val)
+{
+	if (*e & SPTE_P) {
+		rmap_del(m, leaf_gfn(m, *e), e);
+		changed(m, e);
+	}
+	*e = val;
+	if (val & SPTE_P)
+		rmap_add(m, leaf_gfn(m, val), e);
+}
+
+static void parent_add(struct sp *child, uint32_t off)
+{
+	if (child->nparents == child->parents_cap) {
+		unsigned cap = child->parents_cap ? 2 * child->parents_cap : 2;
+		uint32_t *n = realloc(child->parents, cap * sizeof(*n));
+
+		if (!n)
+			return;          /* the link stays counted; recycling skips it */
+		child->parents = n;
+		child->parents_cap = cap;
+	}
+	child->parents[child->nparents++] = off;
+}
+
+static void parent_del(struct sp *child, uint32_t off)
+{
+	for (unsigned i = 0; i < child->nparents; i++)
+		if (child->parents[i] == off) {
+			child->parents[i] = child->parents[--child->nparents];
+			return;
+		}
 }
 
 /* Clear a link entry; the child goes when nothing else holds it. */
@@ -220,6 +352,7 @@ static void unlink_entry(struct shadow_mmu *m, uint64_t *e)
 	changed(m, e);
 	if (!child || !child->used)
 		return;
+	parent_del(child, pool_off(m, e));
 	child->parent_count--;
 	if (child->parent_count == 0 && child->root_count == 0)
 		free_sp(m, child);
@@ -227,9 +360,15 @@ static void unlink_entry(struct shadow_mmu *m, uint64_t *e)
 
 static void link_entry(struct shadow_mmu *m, uint64_t *e, struct sp *child)
 {
-	child->parent_count++;                 /* first: the old link may be its only one */
-	if ((*e & SPTE_P) && (*e & SPTE_LINK))
+	if ((*e & SPTE_P) && (*e & SPTE_LINK)) {
+		if (sp_of_mpa(m, *e & SPTE_ADDR) == child)
+			return;
+		child->parent_count++;         /* first: the old link may hold it too */
 		unlink_entry(m, e);
+		child->parent_count--;
+	}
+	child->parent_count++;
+	parent_add(child, pool_off(m, e));
 	*e = child->mpa | LINK_BITS;
 }
 
@@ -244,11 +383,13 @@ static void free_sp(struct shadow_mmu *m, struct sp *sp)
 
 		if (!(*e & SPTE_P))
 			continue;
-		if ((*e & SPTE_LINK) && !(sp->role.level == 4 && i == 511)) {
-			unlink_entry(m, e);
-		} else {
+		if (sp->role.level == 4 && i == 511) {
 			*e = 0;
 			changed(m, e);
+		} else if (*e & SPTE_LINK) {
+			unlink_entry(m, e);
+		} else {
+			set_leaf(m, e, 0);
 		}
 	}
 	while (*pp && *pp != sp)
@@ -257,8 +398,32 @@ static void free_sp(struct shadow_mmu *m, struct sp *sp)
 		*pp = sp->hash_next;
 	sp->used = false;
 	sp->hash_next = NULL;
+	sp->nparents = 0;
 	m->nr_used--;
 	m->stats.mmu_shadow_zapped++;
+}
+
+/* Recycle the least recently used shadow page that is not a root: unlink
+ * it from every entry that points at it, which frees it (and whatever only
+ * it held). */
+static bool recycle_one(struct shadow_mmu *m)
+{
+	struct sp *victim = NULL;
+
+	for (unsigned i = 0; i < m->nr_pages; i++) {
+		struct sp *sp = &m->sps[i];
+
+		if (sp->used && sp->root_count == 0 && sp->nparents == sp->parent_count &&
+		    (!victim || sp->last_used < victim->last_used))
+			victim = sp;
+	}
+	if (!victim)
+		return false;
+	m->stats.mmu_recycled++;
+	while (victim->used && victim->nparents)
+		unlink_entry(m, (uint64_t *)(m->pool_hva + victim->parents[0]));
+	m->need_reload = true;           /* the real TLB may hold what it mapped */
+	return true;
 }
 
 /* --- roots --------------------------------------------------------------- */
@@ -364,8 +529,7 @@ static bool flush_tree(struct shadow_mmu *m, struct sp *sp, bool keep_global)
 		} else if (keep_global && (*e & SPTE_GUEST_GLOBAL)) {
 			left = true;
 		} else {
-			*e = 0;
-			changed(m, e);
+			set_leaf(m, e, 0);
 		}
 	}
 	return left;
@@ -399,8 +563,7 @@ static void zap_gva(struct shadow_mmu *m, struct sp *root, uint64_t gva)
 		if (!(*e & SPTE_P) || (level == 4 && spte_index(gva, 4) == 511))
 			return;
 		if (!(*e & SPTE_LINK)) {
-			*e = 0;
-			changed(m, e);
+			set_leaf(m, e, 0);
 			return;
 		}
 		child = sp_of_mpa(m, *e & SPTE_ADDR);
@@ -409,10 +572,8 @@ static void zap_gva(struct shadow_mmu *m, struct sp *root, uint64_t gva)
 		if (level == 2) {
 			uint64_t *leaf = &child->spt[spte_index(gva, 1)];
 
-			if (*leaf & SPTE_P) {
-				*leaf = 0;
-				changed(m, leaf);
-			}
+			if (*leaf & SPTE_P)
+				set_leaf(m, leaf, 0);
 			unlink_entry(m, e);
 			return;
 		}
@@ -431,6 +592,25 @@ void mmu_invlpg(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva)
 				zap_gva(m, m->root_cache[v][i], gva);
 	m->need_invlpg = true;
 	m->flush_gva = gva;
+}
+
+void mmu_zap_gfn_range(struct shadow_mmu *m, uint64_t gfn, uint64_t count)
+{
+	for (uint64_t g = gfn; g < gfn + count; g++) {
+		struct rmap_head *h = *rmap_slot(m, g);
+
+		while (h && h->n) {
+			/* set_leaf removes the entry from h, and h itself with the last */
+			uint64_t *e = (uint64_t *)(m->pool_hva + h->sptes[h->n - 1]);
+			bool last = h->n == 1;
+
+			set_leaf(m, e, 0);
+			m->stats.rmap_zapped++;
+			if (last)
+				break;
+		}
+	}
+	m->need_reload = true;
 }
 
 /* --- the guest's walk, for every path ------------------------------------ */
@@ -633,12 +813,14 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 		return PF_MMIO;
 	}
 
-	/* Room for a whole path, or start over: recycling everything is
-	 * the simple strategy until the pool learns to pick victims. */
-	if (m->nr_pages - m->nr_used < 4) {
-		mmu_zap_all(m);
-		m->stats.mmu_recycled++;
-	}
+	/* Room for a whole path before building it, so nothing on the path
+	 * is recycled under our feet; start over only if that fails. */
+	while (m->nr_pages - m->nr_used < 4)
+		if (!recycle_one(m)) {
+			mmu_zap_all(m);
+			m->stats.mmu_recycled++;
+			break;
+		}
 	sp = current_root(m, ctx, false);
 	for (level = 4; level > 1; level--) {
 		uint64_t *e = &sp->spt[spte_index(gva, level)];
@@ -679,9 +861,8 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 			m->need_invlpg = true;
 			m->flush_gva = gva;
 		}
-		*e = leaf;
-		if (old_present)
-			changed(m, e);
+		set_leaf(m, e, leaf);
+		(void)old_present;
 	}
 	m->stats.pf_fixed++;
 	m->stats.by_path_fixed[ctx->path]++;

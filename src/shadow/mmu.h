@@ -91,6 +91,18 @@ struct sp {                      /* one shadow page */
 	uint64_t mpa;                /* its machine-physical address */
 	uint64_t last_used;          /* for choosing what to recycle */
 	struct sp *hash_next;
+	uint32_t *parents;           /* pool offsets of the entries that link to it */
+	unsigned nparents, parents_cap;
+};
+
+/* The reverse map: for one guest frame, every leaf shadow entry that maps it
+ * (pool offsets), so ombra can find them when its own mapping of the frame
+ * changes (a memslot moved or deleted), as KVM's rmap does. */
+struct rmap_head {
+	uint64_t gfn;
+	uint32_t *sptes;
+	unsigned n, cap;
+	struct rmap_head *next;
 };
 
 #define MMU_ROOT_CACHE 4         /* the current root and three previous ones */
@@ -103,6 +115,7 @@ struct mmu_stats {
 	uint64_t mmu_shadow_zapped, mmu_cache_miss, mmu_recycled, mmu_pte_write;
 	uint64_t mmu_flooded, mmu_unsync, ad_faults, prefetched;
 	uint64_t host_rewrites, host_resyncs;   /* see "touch" in struct shadow_mmu */
+	uint64_t rmap_zapped;                    /* leaves zapped through the reverse map */
 	uint64_t by_path_taken[PATH_COUNT], by_path_fixed[PATH_COUNT], by_path_guest[PATH_COUNT];
 	uint64_t fixed_by_level[5];
 };
@@ -147,6 +160,8 @@ struct shadow_mmu {
 	unsigned maxphyaddr;
 
 	struct sp *root_cache[2][MMU_ROOT_CACHE]; /* [user_view][most recent first] */
+	struct rmap_head **rmap;     /* by gfn */
+	unsigned rmap_size;
 	struct mmu_stats stats;
 
 	/* What the real CPU must do before the guest runs again. */
@@ -175,9 +190,12 @@ void mmu_destroy(struct shadow_mmu *m);
 uint64_t mmu_root(struct shadow_mmu *m, const struct mmu_ctx *ctx);
 /* A guest CR3 write (or a paging-mode change): the TLB flush it implies. */
 void mmu_new_cr3(struct shadow_mmu *m, const struct mmu_ctx *ctx, bool flush_global);
+/* ombra changed its own mapping of guest frames [gfn, gfn + count): zap
+ * every leaf that maps them (through the reverse map). */
+void mmu_zap_gfn_range(struct shadow_mmu *m, uint64_t gfn, uint64_t count);
 /* Guest INVLPG of gva. */
 void mmu_invlpg(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva);
-/* Drop every shadow page (paging-mode change, memslot change). */
+/* Drop every shadow page. */
 void mmu_zap_all(struct shadow_mmu *m);
 
 /* A real #PF at gva with the real error code (its U bit is meaningless:

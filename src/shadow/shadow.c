@@ -568,6 +568,7 @@ static void shadow_counters(struct vm *vm, struct counters *out)
 	counters_add(out, "injected", sh->injected);
 	counters_add(out, "native_transfers", sh->native_transfers);
 	counters_add(out, "shadow_pages", sh->mmu.nr_used);
+	counters_add(out, "rmap_zapped", st->rmap_zapped);
 	counters_add(out, "host_rewrites", st->host_rewrites);
 	counters_add(out, "host_resyncs", st->host_resyncs);
 	for (int p = 0; p < PATH_COUNT; p++) {
@@ -577,6 +578,13 @@ static void shadow_counters(struct vm *vm, struct counters *out)
 	}
 	for (int l = 1; l <= 3; l++)
 		counters_add(out, level_fixed[l - 1], st->fixed_by_level[l]);
+}
+
+static void shadow_memory_changed(struct vm *vm, uint64_t gfn, uint64_t count)
+{
+	struct shadow *sh = vm->mode_data;
+
+	mmu_zap_gfn_range(&sh->mmu, gfn, count);
 }
 
 /* The guest's view of its CPU when it died: virtual state, not the monitor's. */
@@ -608,4 +616,5 @@ const struct vm_mode shadow_mode = {
 	.teardown = shadow_teardown,
 	.guest_state = shadow_guest_state,
 	.counters = shadow_counters,
+	.memory_changed = shadow_memory_changed,
 };

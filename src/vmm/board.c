@@ -58,6 +58,14 @@ static void pic_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
 		b->pic_imr[port >= 0xa0] = (uint8_t)val;
 }
 
+static void test_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
+{
+	struct board *b = opaque;
+
+	if (port == TEST_PORT && size == 4 && b->move_slot)
+		b->move_slot(b->move_slot_opaque, val);
+}
+
 static void sink_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
 {
 	(void)opaque; (void)port; (void)size; (void)val;
@@ -71,6 +79,7 @@ int board_init(struct board *b, FILE *serial_out, FILE *log, uint64_t ram_size)
 		{ "pic-master", 0x20, 2, pic_in, pic_out, b },
 		{ "pic-slave", 0xa0, 2, pic_in, pic_out, b },
 		{ "port80", 0x80, 1, NULL, sink_out, b },
+		{ "ombra-test", TEST_PORT, 4, NULL, test_out, b },
 	};
 	int r;
 

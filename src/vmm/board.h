@@ -10,6 +10,10 @@
  *   0x20, 0x21, 0xa0, 0xa1  the PIC pair's ports, accepted (when KVM's
  *                in-kernel irqchip is present it answers them itself)
  *   0x80         POST / delay port, writes ignored
+ *   0xe0-0xe3    the ombra test device: a 32-bit write of a guest-physical
+ *                address asks ombra to move the memslot holding it to a new
+ *                host mapping, contents copied, before the next instruction
+ *                (QEMU has nothing there: the write is ignored)
  */
 #ifndef OMBRA_BOARD_H
 #define OMBRA_BOARD_H
@@ -23,6 +27,7 @@
 
 #define DEBUG_EXIT_PORT  0xf4
 #define SHUTDOWN_PORT    0x8900
+#define TEST_PORT        0xe0
 
 /* How a run ended, as the guest or ombra decided. */
 enum run_end {
@@ -43,6 +48,9 @@ struct board {
 	enum run_end end;         /* set when the run must stop */
 	int exit_status;          /* process exit status that goes with it */
 	uint32_t debug_exit_value;/* what the guest wrote to 0xf4 */
+	/* The test device's request: move the memslot holding gpa. */
+	void (*move_slot)(void *opaque, uint64_t gpa);
+	void *move_slot_opaque;
 };
 
 int board_init(struct board *b, FILE *serial_out, FILE *log, uint64_t ram_size);

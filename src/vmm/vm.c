@@ -133,6 +133,8 @@ static int load_kernel(struct vm *vm)
 	return r;
 }
 
+static void on_move_slot(void *opaque, uint64_t gpa);
+
 int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *mode)
 {
 	char why[256];
@@ -158,6 +160,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *
 	r = board_init(&vm->board, vm->serial_out, vm->log, cfg->ram_size);
 	if (r < 0)
 		return set_err(vm, OMBRA_EXIT_HOST_ERROR, r, "cannot build the board: %s", strerror(-r));
+	vm->board.move_slot = on_move_slot;
+	vm->board.move_slot_opaque = vm;
 	r = load_kernel(vm);
 	if (r < 0)
 		return r;
@@ -439,6 +443,35 @@ void vm_run(struct vm *vm)
 		kstats_read(vm->kvm.vm_stats_fd, &vm->vm_stats1, why, sizeof(why));
 	if (vm->kvm.vcpu_stats_fd >= 0)
 		kstats_read(vm->kvm.vcpu_stats_fd, &vm->vcpu_stats1, why, sizeof(why));
+}
+
+int vm_move_slot(struct vm *vm, uint64_t gpa)
+{
+	struct memslot *slot = mem_find(&vm->mem, gpa);
+	int r;
+
+	if (!slot) {
+		fprintf(vm->log, "ombra: test device: no memslot holds %#llx; nothing moved\n",
+			(unsigned long long)gpa);
+		return -ENOENT;
+	}
+	r = mem_slot_move(&vm->mem, slot);
+	if (r < 0) {
+		fprintf(vm->log, "ombra: test device: moving the memslot at %#llx failed: %s\n",
+			(unsigned long long)slot->gpa, strerror(-r));
+		return r;
+	}
+	vm->slot_moves++;
+	/* As KVM does when an MMU notifier says an HVA changed: every mapping
+	 * of the slot's frames goes (KVM handles its own for tdp mode). */
+	if (vm->mode->memory_changed)
+		vm->mode->memory_changed(vm, slot->gpa >> 12, slot->size >> 12);
+	return 0;
+}
+
+static void on_move_slot(void *opaque, uint64_t gpa)
+{
+	vm_move_slot(opaque, gpa);
 }
 
 void vm_destroy(struct vm *vm)

@@ -83,6 +83,9 @@ struct vm_mode {
 	void (*teardown)(struct vm *vm);
 	/* The guest's registers and instruction for a report (NULL: KVM's view). */
 	void (*guest_state)(struct vm *vm, char *buf, size_t len);
+	/* ombra changed its own mapping of guest frames [gfn, gfn+count) (NULL: KVM
+	 * follows by itself). */
+	void (*memory_changed)(struct vm *vm, uint64_t gfn, uint64_t count);
 	/* The mode's MMU counters under KVM's names (NULL: KVM's binary stats). */
 	void (*counters)(struct vm *vm, struct counters *out);
 };
@@ -114,6 +117,7 @@ struct vm {
 	uint64_t exits;                         /* KVM_RUN returns */
 	uint64_t exit_reason[VM_EXIT_REASONS];  /* by KVM_EXIT_* */
 	uint64_t mmio_unbacked;                 /* accesses to GPAs no slot or device backs */
+	uint64_t slot_moves;                    /* memslots moved to a new HVA while running */
 };
 
 const char *vm_exit_name(unsigned reason);
@@ -124,6 +128,10 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *
 /* Run until the guest ends, ombra ends it, or the timeout expires. */
 void vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);
+
+/* Move the memslot holding gpa to a new host mapping, contents copied,
+ * while the guest runs (the test device asks for it). */
+int vm_move_slot(struct vm *vm, uint64_t gpa);
 
 /* Stop the run from a signal handler (SIGALRM, SIGINT). */
 void vm_request_stop(int why);
