@@ -131,10 +131,12 @@ int mmu_init(struct shadow_mmu *m, const struct guest_mem *mem, uint8_t *pool_hv
 	m->mon_pml4e = mon_pml4e;
 	m->hash_size = nr_pages;
 	m->rmap_size = 4096;
+	m->track_size = 1024;
 	m->sps = calloc(nr_pages, sizeof(*m->sps));
 	m->hash = calloc(m->hash_size, sizeof(*m->hash));
 	m->rmap = calloc(m->rmap_size, sizeof(*m->rmap));
-	if (!m->sps || !m->hash || !m->rmap) {
+	m->track = calloc(m->track_size, sizeof(*m->track));
+	if (!m->sps || !m->hash || !m->rmap || !m->track) {
 		mmu_destroy(m);
 		return -ENOMEM;
 	}
@@ -162,9 +164,27 @@ static void rmap_clear(struct shadow_mmu *m)
 	}
 }
 
+static void track_clear(struct shadow_mmu *m)
+{
+	for (unsigned i = 0; m->track && i < m->track_size; i++) {
+		struct track *t = m->track[i];
+
+		while (t) {
+			struct track *next = t->next;
+
+			free(t);
+			t = next;
+		}
+		m->track[i] = NULL;
+	}
+}
+
 void mmu_destroy(struct shadow_mmu *m)
 {
 	rmap_clear(m);
+	track_clear(m);
+	free(m->track);
+	m->track = NULL;
 	for (unsigned i = 0; m->sps && i < m->nr_pages; i++)
 		free(m->sps[i].parents);
 	free(m->sps);
@@ -239,12 +259,23 @@ static uint64_t leaf_gfn(const struct shadow_mmu *m, uint64_t e)
 	return ((e & SPTE_ADDR) - m->mem->mpa_offset) >> 12;
 }
 
+static void retire_root(struct shadow_mmu *m, struct sp *sp);
+
+/*
+ * Drop every shadow page.  The root the real CPU has loaded keeps its
+ * monitor entry until the CPU has left it: the resume stub that loads the
+ * next root runs on it (retire_root).
+ */
 void mmu_zap_all(struct shadow_mmu *m)
 {
+	for (int v = 0; v < 2; v++)
+		for (int i = 0; i < MMU_ROOT_CACHE; i++)
+			if (m->root_cache[v][i])
+				retire_root(m, m->root_cache[v][i]);
 	for (unsigned i = 0; i < m->nr_pages; i++) {
 		struct sp *sp = &m->sps[i];
 
-		if (!sp->used)
+		if (!sp->used || sp->retired)
 			continue;
 		m->stats.mmu_shadow_zapped++;
 		memset(sp->spt, 0, 4096);
@@ -252,17 +283,28 @@ void mmu_zap_all(struct shadow_mmu *m)
 		sp->root_count = sp->parent_count = 0;
 		sp->nparents = 0;
 		sp->hash_next = NULL;
+		m->nr_used--;
 	}
-	memset(m->hash, 0, m->hash_size * sizeof(*m->hash));
+	for (unsigned i = 0; i < m->hash_size; i++) {
+		/* only retired roots can be left, and they are out of the hash */
+		m->hash[i] = NULL;
+	}
 	memset(m->root_cache, 0, sizeof(m->root_cache));
 	rmap_clear(m);
-	m->nr_used = 0;
+	track_clear(m);
 	m->need_reload = true;
 	m->touch_overflow = true;      /* everything changed: resync the host wholesale */
 }
 
 static void free_sp(struct shadow_mmu *m, struct sp *sp);
 static bool recycle_one(struct shadow_mmu *m);
+static void unhash(struct shadow_mmu *m, struct sp *sp);
+static void set_leaf(struct shadow_mmu *m, uint64_t *e, uint64_t val);
+static void unlink_entry(struct shadow_mmu *m, uint64_t *e);
+static bool sp_tracks(const struct shadow_mmu *m, const struct sp *sp);
+static void track_inc(struct shadow_mmu *m, uint64_t gfn);
+static void track_dec(struct shadow_mmu *m, uint64_t gfn);
+static void changed(struct shadow_mmu *m, uint64_t *e);
 
 /* Find the shadow page for (gfn, role), or make one (recycling the least
  * recently used page when the pool is full). */
@@ -288,12 +330,17 @@ static struct sp *get_sp(struct shadow_mmu *m, uint64_t gfn, union sp_role role)
 		sp->role = role;
 		sp->root_count = sp->parent_count = 0;
 		sp->nparents = 0;
+		sp->unsync = false;
+		sp->retired = false;
+		sp->write_count = 0;
 		sp->last_used = ++m->clock;
 		sp->hash_next = m->hash[h];
 		m->hash[h] = sp;
 		m->nr_used++;
 		if (role.level == 4)
 			sp->spt[511] = m->mon_pml4e;
+		if (sp_tracks(m, sp))
+			track_inc(m, gfn);
 		return sp;
 	}
 	return NULL;
@@ -392,15 +439,153 @@ static void free_sp(struct shadow_mmu *m, struct sp *sp)
 			set_leaf(m, e, 0);
 		}
 	}
-	while (*pp && *pp != sp)
-		pp = &(*pp)->hash_next;
-	if (*pp)
-		*pp = sp->hash_next;
+	if (sp_tracks(m, sp))
+		track_dec(m, sp->gfn);
+	(void)pp;
+	unhash(m, sp);
 	sp->used = false;
 	sp->hash_next = NULL;
 	sp->nparents = 0;
 	m->nr_used--;
 	m->stats.mmu_shadow_zapped++;
+}
+
+/* --- retiring roots --------------------------------------------------------- */
+
+static void unhash(struct shadow_mmu *m, struct sp *sp)
+{
+	struct sp **pp = &m->hash[hash_of(sp->gfn, sp->role.word, m->hash_size)];
+
+	while (*pp && *pp != sp)
+		pp = &(*pp)->hash_next;
+	if (*pp)
+		*pp = sp->hash_next;
+	sp->hash_next = NULL;
+}
+
+/* Take a root out of use: out of the caches and the hash, its entries
+ * cleared.  If the real CR3 may hold it, keep the page (and its monitor
+ * entry) until the next trap. */
+static void retire_root(struct shadow_mmu *m, struct sp *sp)
+{
+	for (int v = 0; v < 2; v++)
+		for (int i = 0; i < MMU_ROOT_CACHE; i++)
+			if (m->root_cache[v][i] == sp) {
+				memmove(&m->root_cache[v][i], &m->root_cache[v][i + 1],
+					(MMU_ROOT_CACHE - 1 - i) * sizeof(sp));
+				m->root_cache[v][MMU_ROOT_CACHE - 1] = NULL;
+				i--;
+			}
+	sp->root_count = 0;
+	if (sp->retired)
+		return;
+	if (sp != m->loaded_root) {
+		if (sp->parent_count == 0)
+			free_sp(m, sp);
+		return;
+	}
+	if (sp_tracks(m, sp))
+		track_dec(m, sp->gfn);
+	unhash(m, sp);
+	sp->retired = true;
+	for (unsigned i = 0; i < 511; i++) {
+		uint64_t *e = &sp->spt[i];
+
+		if (!(*e & SPTE_P))
+			continue;
+		if (*e & SPTE_LINK)
+			unlink_entry(m, e);
+		else
+			set_leaf(m, e, 0);
+	}
+	m->need_reload = true;
+}
+
+void mmu_trap_begin(struct shadow_mmu *m)
+{
+	for (unsigned i = 0; i < m->nr_pages; i++) {
+		struct sp *sp = &m->sps[i];
+
+		if (sp->used && sp->retired && sp != m->loaded_root) {
+			memset(sp->spt, 0, 4096);
+			sp->used = false;
+			sp->retired = false;
+			sp->nparents = 0;
+			m->nr_used--;
+			m->stats.mmu_shadow_zapped++;
+			m->touch_overflow = true;    /* the host's KVM saw this page as a table */
+		}
+	}
+}
+
+void mmu_root_loaded(struct shadow_mmu *m, uint64_t root_mpa)
+{
+	m->loaded_root = sp_of_mpa(m, root_mpa);
+}
+
+/* --- write tracking (wp, unsync) ------------------------------------------ */
+
+/* Does this shadow page stand for a guest table whose writes must be seen?
+ * Not a direct page, nor ombra's own upper levels for a 32-bit guest (a PAE
+ * guest's PDPT is read only at CR3 loads), nor an unsync one. */
+static bool sp_tracks(const struct shadow_mmu *m, const struct sp *sp)
+{
+	return m->sync != SYNC_VTLB && !sp->role.direct && !sp->unsync &&
+	       (sp->role.path == PATH_PAGING64 || sp->role.level <= 2);
+}
+
+static struct track **track_slot(struct shadow_mmu *m, uint64_t gfn)
+{
+	struct track **pp = &m->track[(gfn * 0x9e3779b97f4a7c15ULL >> 40) % m->track_size];
+
+	while (*pp && (*pp)->gfn != gfn)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static bool tracked(struct shadow_mmu *m, uint64_t gfn)
+{
+	return m->sync != SYNC_VTLB && *track_slot(m, gfn) != NULL;
+}
+
+/* Start tracking gfn for one more shadow page; the first makes every leaf
+ * that maps the guest table read-only, so the guest's writes trap. */
+static void track_inc(struct shadow_mmu *m, uint64_t gfn)
+{
+	struct track **pp = track_slot(m, gfn), *t = *pp;
+	struct rmap_head *h;
+
+	if (t) {
+		t->count++;
+		return;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return;
+	t->gfn = gfn;
+	t->count = 1;
+	*pp = t;
+	h = *rmap_slot(m, gfn);
+	for (unsigned i = 0; h && i < h->n; i++) {
+		uint64_t *e = (uint64_t *)(m->pool_hva + h->sptes[i]);
+
+		if (*e & SPTE_W) {
+			*e &= ~SPTE_W;          /* set_leaf's rmap work is not needed: same frame */
+			changed(m, e);
+			m->stats.write_protected++;
+			m->need_reload = true;
+		}
+	}
+}
+
+static void track_dec(struct shadow_mmu *m, uint64_t gfn)
+{
+	struct track **pp = track_slot(m, gfn), *t = *pp;
+
+	if (t && --t->count == 0) {
+		*pp = t->next;
+		free(t);
+	}
 }
 
 /* Recycle the least recently used shadow page that is not a root: unlink
@@ -413,7 +598,7 @@ static bool recycle_one(struct shadow_mmu *m)
 	for (unsigned i = 0; i < m->nr_pages; i++) {
 		struct sp *sp = &m->sps[i];
 
-		if (sp->used && sp->root_count == 0 && sp->nparents == sp->parent_count &&
+		if (sp->used && !sp->retired && sp->root_count == 0 && sp->nparents == sp->parent_count &&
 		    (!victim || sp->last_used < victim->last_used))
 			victim = sp;
 	}
@@ -488,8 +673,12 @@ static struct sp *current_root(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 			struct sp *old = cache[i];
 
 			cache[i] = NULL;
-			if (--old->root_count == 0 && old->parent_count == 0)
-				free_sp(m, old);
+			if (--old->root_count == 0 && old->parent_count == 0) {
+				if (old == m->loaded_root)
+					retire_root(m, old);
+				else
+					free_sp(m, old);
+			}
 		}
 	}
 	memmove(&cache[1], &cache[0], i * sizeof(cache[0]));
@@ -535,6 +724,36 @@ static bool flush_tree(struct shadow_mmu *m, struct sp *sp, bool keep_global)
 	return left;
 }
 
+/*
+ * unsync: bring every out-of-sync table back.  ombra does not keep the
+ * guest entries a shadow table was built from, so it syncs by dropping the
+ * table's entries (they refault from the guest's current ones) and tracks
+ * the table's writes again.
+ */
+static void sync_unsync(struct shadow_mmu *m)
+{
+	for (unsigned i = 0; i < m->nr_pages; i++) {
+		struct sp *sp = &m->sps[i];
+
+		if (!sp->used || !sp->unsync)
+			continue;
+		for (unsigned j = 0; j < 512; j++) {
+			uint64_t *e = &sp->spt[j];
+
+			if (!(*e & SPTE_P))
+				continue;
+			if (*e & SPTE_LINK)
+				unlink_entry(m, e);
+			else
+				set_leaf(m, e, 0);
+		}
+		sp->unsync = false;
+		track_inc(m, sp->gfn);
+		m->stats.unsync_synced++;
+		m->need_reload = true;
+	}
+}
+
 void mmu_new_cr3(struct shadow_mmu *m, const struct mmu_ctx *ctx, bool flush_global)
 {
 	/* Global translations survive only a plain CR3 write with CR4.PGE on. */
@@ -542,11 +761,19 @@ void mmu_new_cr3(struct shadow_mmu *m, const struct mmu_ctx *ctx, bool flush_glo
 
 	m->stats.cr3_writes++;
 	m->stats.tlb_flush++;
-	/* vtlb: a CR3 write is a TLB flush of every address space (no PCIDs). */
-	for (int v = 0; v < 2; v++)
-		for (int i = 0; i < MMU_ROOT_CACHE; i++)
-			if (m->root_cache[v][i])
-				flush_tree(m, m->root_cache[v][i], keep_global);
+	if (m->sync == SYNC_VTLB || flush_global) {
+		/* vtlb: a CR3 write is a TLB flush of every address space (no
+		 * PCIDs).  A paging-mode or CR4.PGE change flushes in every
+		 * strategy. */
+		for (int v = 0; v < 2; v++)
+			for (int i = 0; i < MMU_ROOT_CACHE; i++)
+				if (m->root_cache[v][i])
+					flush_tree(m, m->root_cache[v][i], keep_global);
+	} else if (m->sync == SYNC_UNSYNC) {
+		/* The shadow follows the guest's writes; only tables let out of
+		 * sync need work at a CR3 load.  Cached roots stay valid. */
+		sync_unsync(m);
+	}
 	m->need_reload = true;
 }
 
@@ -585,6 +812,15 @@ void mmu_invlpg(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva)
 {
 	(void)ctx;
 	m->stats.invlpg++;
+	if (m->sync == SYNC_UNSYNC)
+		sync_unsync(m);
+	if (m->sync != SYNC_VTLB) {
+		/* The shadow already follows every write the guest made to a
+		 * tracked table: nothing of it can be stale. */
+		m->need_invlpg = true;
+		m->flush_gva = gva;
+		return;
+	}
 	/* A global translation is shared by every address space: look in all. */
 	for (int v = 0; v < 2; v++)
 		for (int i = 0; i < MMU_ROOT_CACHE; i++)
@@ -611,6 +847,79 @@ void mmu_zap_gfn_range(struct shadow_mmu *m, uint64_t gfn, uint64_t count)
 		}
 	}
 	m->need_reload = true;
+}
+
+/* Take one shadow page out of every entry that links to it (it is freed). */
+static void zap_sp(struct shadow_mmu *m, struct sp *sp)
+{
+	while (sp->used && sp->nparents)
+		unlink_entry(m, (uint64_t *)(m->pool_hva + sp->parents[0]));
+	m->need_reload = true;
+}
+
+void mmu_pte_write(struct shadow_mmu *m, uint64_t gpa, unsigned len)
+{
+	uint64_t gfn = gpa >> 12;
+	unsigned off = (unsigned)(gpa & 0xfff);
+
+	m->stats.mmu_pte_write++;
+	for (unsigned i = 0; i < m->nr_pages; i++) {
+		struct sp *sp = &m->sps[i];
+		unsigned size, first, last;
+
+		if (!sp->used || sp->gfn != gfn || !sp_tracks(m, sp))
+			continue;
+		/* Flooding: a table written again and again without being used
+		 * in between is no longer one (KVM's detect_write_flooding). */
+		if (++sp->write_count >= 3 && sp->root_count == 0) {
+			m->stats.mmu_flooded++;
+			zap_sp(m, sp);
+			continue;
+		}
+		size = sp->role.path == PATH_PAGING32 ? 4 : 8;
+		first = off / size;
+		last = (off + len - 1) / size;
+		for (unsigned gi = first; gi <= last; gi++) {
+			/* Which shadow entries stand for guest entry gi. */
+			unsigned lo = gi, n = 1;
+
+			if (size == 4 && sp->role.level == 2) {
+				if (gi / 256 != sp->role.quadrant)
+					continue;
+				lo = (gi % 256) * 2;        /* a 4 MiB guest entry: two shadow ones */
+				n = 2;
+			} else if (size == 4) {
+				if (gi / 512 != sp->role.quadrant)
+					continue;
+				lo = gi % 512;
+			}
+			for (unsigned j = lo; j < lo + n && j < 512; j++) {
+				uint64_t *e = &sp->spt[j];
+
+				if (!(*e & SPTE_P) || (sp->role.level == 4 && j == 511))
+					continue;
+				if (*e & SPTE_LINK)
+					unlink_entry(m, e);
+				else
+					set_leaf(m, e, 0);
+				m->need_reload = true;
+			}
+		}
+	}
+}
+
+void mmu_unprotect_gfn(struct shadow_mmu *m, uint64_t gfn)
+{
+	for (unsigned i = 0; i < m->nr_pages; i++) {
+		struct sp *sp = &m->sps[i];
+
+		if (sp->used && sp->gfn == gfn && sp_tracks(m, sp)) {
+			if (sp->root_count)
+				retire_root(m, sp);    /* a new root is made at the reload */
+			else
+				zap_sp(m, sp);
+		}
+	}
 }
 
 /* --- the guest's walk, for every path ------------------------------------ */
@@ -682,7 +991,7 @@ static uint64_t make_leaf(struct shadow_mmu *m, const struct mmu_ctx *ctx, const
 	spte = mpa | SPTE_P | SPTE_U | SPTE_A | SPTE_D;
 	writable = (w->access & ACC_WRITE) || (!ctx->user && !ctx->cr0_wp);
 	/* A/D emulation: a clean page stays read-only until its first write. */
-	if (writable && (w->dirty || write))
+	if (writable && (w->dirty || write) && !tracked(m, w->gpa >> 12))
 		spte |= SPTE_W;
 	if (ctx->efer_nx && !(w->access & ACC_EXEC))
 		spte |= SPTE_NX;
@@ -807,6 +1116,33 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 		return PF_BAD_TABLE;
 	}
 	*gpa = w.gpa;
+	if (write && tracked(m, w.gpa >> 12)) {
+		/* A write to a guest page table the shadow follows. */
+		bool leaves_only = m->sync == SYNC_UNSYNC;
+
+		for (unsigned i = 0; leaves_only && i < m->nr_pages; i++) {
+			struct sp *sp = &m->sps[i];
+
+			if (sp->used && sp->gfn == (w.gpa >> 12) && sp_tracks(m, sp) &&
+			    (sp->role.level != 1 || sp->root_count))
+				leaves_only = false;
+		}
+		if (!leaves_only) {
+			m->stats.pf_emulate++;
+			return PF_EMULATE;
+		}
+		/* unsync: a leaf table may go out of sync; the guest then writes
+		 * it natively until the next CR3 load or INVLPG (KVM's unsync). */
+		for (unsigned i = 0; i < m->nr_pages; i++) {
+			struct sp *sp = &m->sps[i];
+
+			if (sp->used && sp->gfn == (w.gpa >> 12) && sp_tracks(m, sp)) {
+				track_dec(m, sp->gfn);
+				sp->unsync = true;
+				m->stats.mmu_unsync++;
+			}
+		}
+	}
 	leaf = make_leaf(m, ctx, &w, write, error & PFERR_FETCH);
 	if (!leaf) {
 		m->stats.pf_mmio++;
@@ -842,6 +1178,7 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 			}
 			link_entry(m, e, child);
 		}
+		child->write_count = 0;                 /* used: not flooded */
 		sp = child;
 	}
 

@@ -93,6 +93,15 @@ struct sp {                      /* one shadow page */
 	struct sp *hash_next;
 	uint32_t *parents;           /* pool offsets of the entries that link to it */
 	unsigned nparents, parents_cap;
+	bool unsync;                 /* unsync strategy: the guest writes its table freely */
+	bool retired;                /* a root dropped while the real CR3 may still hold it */
+	unsigned write_count;        /* emulated writes since the table was last used */
+};
+
+struct track {                   /* a guest frame the shadow write-protects */
+	uint64_t gfn;
+	unsigned count;              /* shadow pages that track it */
+	struct track *next;
 };
 
 /* The reverse map: for one guest frame, every leaf shadow entry that maps it
@@ -116,6 +125,8 @@ struct mmu_stats {
 	uint64_t mmu_flooded, mmu_unsync, ad_faults, prefetched;
 	uint64_t host_rewrites, host_resyncs;   /* see "touch" in struct shadow_mmu */
 	uint64_t rmap_zapped;                    /* leaves zapped through the reverse map */
+	uint64_t unsync_synced;                  /* unsync tables brought back in sync */
+	uint64_t write_protected;                /* leaves made read-only to track a table */
 	uint64_t by_path_taken[PATH_COUNT], by_path_fixed[PATH_COUNT], by_path_guest[PATH_COUNT];
 	uint64_t fixed_by_level[5];
 };
@@ -128,6 +139,8 @@ enum pf_outcome {
 	PF_MMIO,       /* no RAM behind the guest-physical address: emulate the access */
 	PF_BAD_TABLE,  /* a guest page-table entry points outside RAM: the guest is broken */
 	PF_NONCANONICAL, /* a non-canonical address: #GP, never a #PF */
+	PF_EMULATE,    /* a write to a guest page table the shadow tracks (wp, unsync):
+			* emulate the instruction, then mmu_pte_write() (KVM's RET_PF_EMULATE) */
 };
 
 /* The state of the guest CPU that translation depends on.  The caller keeps
@@ -162,7 +175,11 @@ struct shadow_mmu {
 	struct sp *root_cache[2][MMU_ROOT_CACHE]; /* [user_view][most recent first] */
 	struct rmap_head **rmap;     /* by gfn */
 	unsigned rmap_size;
+	struct track **track;        /* write-protected guest tables, by gfn (wp, unsync) */
+	unsigned track_size;
 	struct mmu_stats stats;
+
+	struct sp *loaded_root;      /* what the real CR3 holds (set by the caller) */
 
 	/* What the real CPU must do before the guest runs again. */
 	bool need_reload;            /* load the real CR3 (full flush) */
@@ -182,6 +199,11 @@ struct shadow_mmu {
 	bool touch_overflow;
 };
 
+/* At each trap: free roots retired while the real CR3 still held them. */
+void mmu_trap_begin(struct shadow_mmu *m);
+/* The caller loaded root (an MPA from mmu_root) into the real CR3. */
+void mmu_root_loaded(struct shadow_mmu *m, uint64_t root_mpa);
+
 int mmu_init(struct shadow_mmu *m, const struct guest_mem *mem, uint8_t *pool_hva,
 	     uint64_t pool_mpa, unsigned nr_pages, uint64_t mon_pml4e);
 void mmu_destroy(struct shadow_mmu *m);
@@ -193,6 +215,13 @@ void mmu_new_cr3(struct shadow_mmu *m, const struct mmu_ctx *ctx, bool flush_glo
 /* ombra changed its own mapping of guest frames [gfn, gfn + count): zap
  * every leaf that maps them (through the reverse map). */
 void mmu_zap_gfn_range(struct shadow_mmu *m, uint64_t gfn, uint64_t count);
+/* After the guest's write of len bytes at gpa was emulated (PF_EMULATE):
+ * update the shadow of the tables there (KVM's mmu_pte_write), zapping a
+ * table that is written again and again without being used (flooding). */
+void mmu_pte_write(struct shadow_mmu *m, uint64_t gpa, unsigned len);
+/* Stop shadowing the guest table at gfn, so the guest's write can go
+ * through natively (when the write cannot be emulated). */
+void mmu_unprotect_gfn(struct shadow_mmu *m, uint64_t gfn);
 /* Guest INVLPG of gva. */
 void mmu_invlpg(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva);
 /* Drop every shadow page. */

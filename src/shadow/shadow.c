@@ -205,8 +205,10 @@ static void resume(struct shadow *sh)
 
 	/* The root first: making it can evict another, which changes entries
 	 * the host's KVM must hear about. */
-	if (sh->mmu.need_reload)
+	if (sh->mmu.need_reload) {
 		sh->reload_root = mmu_root(&sh->mmu, &sh->ctx);
+		mmu_root_loaded(&sh->mmu, sh->reload_root);
+	}
 	if (sh->mmu.touch_overflow) {
 		/* Too much changed for the monitor to rewrite: make the host's
 		 * KVM drop its view of the pool by registering it again. */
@@ -267,6 +269,10 @@ static enum trap_result page_fault(struct shadow *sh)
 	case PF_GUEST:
 		sh->v.cr2 = sh->t.cr2;
 		return inject_exception(sh, VEC_PF, true, gerr);
+	case PF_EMULATE:
+		return emulate_pte_write(sh, gpa);
+	case PF_NONCANONICAL:
+		return inject_exception(sh, VEC_GP, true, 0);
 	case PF_MMIO:
 		return shadow_kill(sh, "access to %#llx (guest-physical %#llx): no RAM there, and shadow mode does not emulate MMIO yet",
 				   (unsigned long long)sh->t.cr2, (unsigned long long)gpa);
@@ -328,6 +334,7 @@ static bool shadow_exit(struct vm *vm)
 	}
 	sh->traps++;
 	sh->traps_by_vector[vector]++;
+	mmu_trap_begin(&sh->mmu);
 	read_trap(sh, vector);
 	if (f[1] != SEL_USER_CS32 && f[1] != SEL_USER_CS64 &&
 	    shadow_native_transfer(sh, (uint16_t)f[1], (uint16_t)f[4]) != TRAP_RESUME)
@@ -482,6 +489,7 @@ static int shadow_setup(struct vm *vm)
 	sregs.cr4 = CR4_PAE | CR4_PGE | CR4_OSFXSR | CR4_OSXMMEXCPT | (sh->umip ? CR4_UMIP : 0);
 	sregs.efer = EFER_LME | EFER_LMA | EFER_NXE;
 	sregs.cr3 = mmu_root(&sh->mmu, &sh->ctx);
+	mmu_root_loaded(&sh->mmu, sregs.cr3);
 	sh->mmu.need_reload = false;
 	sregs.gdt.base = MON_VA + MON_GDT;
 	sregs.gdt.limit = MON_GDT_LIMIT;
@@ -569,6 +577,8 @@ static void shadow_counters(struct vm *vm, struct counters *out)
 	counters_add(out, "native_transfers", sh->native_transfers);
 	counters_add(out, "shadow_pages", sh->mmu.nr_used);
 	counters_add(out, "rmap_zapped", st->rmap_zapped);
+	counters_add(out, "unsync_synced", st->unsync_synced);
+	counters_add(out, "write_protected", st->write_protected);
 	counters_add(out, "host_rewrites", st->host_rewrites);
 	counters_add(out, "host_resyncs", st->host_resyncs);
 	for (int p = 0; p < PATH_COUNT; p++) {

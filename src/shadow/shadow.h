@@ -59,6 +59,9 @@ bool has_error_code(unsigned vector);
 /* emulate.c: the instruction at the guest's RIP, after a #GP or #UD. */
 enum trap_result emulate_insn(struct shadow *sh, unsigned vector);
 
+/* emulate.c: a write to a tracked guest page table (PF_EMULATE). */
+enum trap_result emulate_pte_write(struct shadow *sh, uint64_t fault_gpa);
+
 /* inject.c */
 enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_error,
 				  uint32_t error);

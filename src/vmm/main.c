@@ -51,7 +51,10 @@ static void usage(FILE *out)
 "  --timeout SECONDS     end the run after this long (exit status 4)\n"
 "\n"
 "shadow-mode options:\n"
-"  --shadow-sync=vtlb    how shadow tables follow the guest's (wp, unsync: coming)\n"
+"  --shadow-sync=MODE    how shadow tables follow the guest's: vtlb (a virtual TLB,\n"
+"                        flushed on CR3 writes and INVLPG), wp (guest tables\n"
+"                        write-protected, writes emulated), unsync (default: like\n"
+"                        wp, but leaf tables go out of sync until CR3/INVLPG)\n"
 "  --shadow-pages N      size of the shadow-page pool (default RAM/32 KiB, 1024..65536)\n"
 "  --audit               check every shadow entry against the guest's tables after\n"
 "                        each trap; end the guest on a mismatch (slow)\n"
@@ -155,7 +158,7 @@ static int cmd_run(int argc, char **argv)
 	};
 	struct vm_config cfg = {
 		.mmu = MMU_TDP, .ram_size = DEFAULT_RAM, .serial = "stdio", .stats = STATS_TEXT,
-		.kvm_path = "/dev/kvm", .shadow_sync = SYNC_VTLB,
+		.kvm_path = "/dev/kvm", .shadow_sync = SYNC_UNSYNC,
 	};
 	struct vm *vm;
 	FILE *serial_file = NULL;
@@ -208,11 +211,11 @@ static int cmd_run(int argc, char **argv)
 		case OPT_SYNC:
 			if (strcmp(optarg, "vtlb") == 0)
 				cfg.shadow_sync = SYNC_VTLB;
-			else if (strcmp(optarg, "wp") == 0 || strcmp(optarg, "unsync") == 0) {
-				fprintf(stderr, "ombra: --shadow-sync=%s is not built yet; vtlb is the strategy shadow mode has today\n",
-					optarg);
-				return OMBRA_EXIT_USAGE;
-			} else
+			else if (strcmp(optarg, "wp") == 0)
+				cfg.shadow_sync = SYNC_WP;
+			else if (strcmp(optarg, "unsync") == 0)
+				cfg.shadow_sync = SYNC_UNSYNC;
+			else
 				return die_usage("--shadow-sync must be vtlb, wp or unsync, not '%s'", optarg);
 			break;
 		case OPT_POOL: {

@@ -230,28 +230,35 @@ needs() {
 	esac
 }
 
-# mode_run MODE SELECTED SKIPPED: run the selection in one mode, check every
-# line against QEMU's, report per case.
+# mode_run LABEL SELECTION ARGS...: run the selection with ombra ARGS, check
+# every case line and the whole output against QEMU's for the same selection.
 mode_run() {
-	local mode=$1 sel=$2 c
+	local label=$1 sel=$2 c key
+	shift 2
 	if [ -z "$sel" ]; then
 		return
 	fi
-	qemu_ref "qemu-$mode" "$sel" || return
-	if run "mmutest-$mode" 1 "$OMBRA" run --mmu="$mode" -kernel "$MMUTEST" -append "cases=$sel" \
-		--timeout 600 --stats=json --stats-file "$OUT/mmutest-$mode.json"; then :; fi
+	key=qemu-sel-$(echo "$sel" | cksum | cut -d' ' -f1)
+	[ -f "$OUT/$key.out" ] || qemu_ref "$key" "$sel" || return
+	if run "mmutest-$label" 1 "$OMBRA" run "$@" -kernel "$MMUTEST" -append "cases=$sel" \
+		--timeout 600 --stats=json --stats-file "$OUT/mmutest-$label.json"; then :; fi
 	for c in $(echo "$sel" | tr , ' '); do
-		if grep -qx "case $c: ok" "$OUT/mmutest-$mode.out"; then
-			ok "$mode/$c"
+		if grep -qx "case $c: ok" "$OUT/mmutest-$label.out"; then
+			ok "$label/$c"
 		else
-			bad "$mode/$c" "$(grep "^case $c:" "$OUT/mmutest-$mode.out" || echo 'no line for this case')"
+			bad "$label/$c" "$(grep "^case $c:" "$OUT/mmutest-$label.out" || echo 'no line for this case')"
 		fi
 	done
-	if diff -u "$OUT/qemu-$mode.out" "$OUT/mmutest-$mode.out" >"$OUT/mmutest-$mode.diff"; then
-		ok "$mode/output-equals-qemu-tcg"
+	if diff -u "$OUT/$key.out" "$OUT/mmutest-$label.out" >"$OUT/mmutest-$label.diff"; then
+		ok "$label/output-equals-qemu-tcg"
 	else
-		bad "$mode/output-equals-qemu-tcg" "$(head -30 "$OUT/mmutest-$mode.diff")"
+		bad "$label/output-equals-qemu-tcg" "$(head -30 "$OUT/mmutest-$label.diff")"
 	fi
+}
+
+# json_get FILE PATH: a number from ombra's JSON report, read back with jansson
+json_get() {
+	"$CHECK" "$1" "$2=-1" | sed -n "s/.*got '\([0-9]*\)'.*/\1/p"
 }
 
 if [ ! -f "$MMUTEST" ] || [ ! -f "$CASES_FILE" ]; then
@@ -289,13 +296,54 @@ else
 		if [ "$have" = yes ]; then tdp_sel="$tdp_sel,$c"; else skip "tdp/$c" "$why"; fi
 		shadow_sel="$shadow_sel,$c"
 	done <"$CASES_FILE"
-	mode_run tdp "${tdp_sel#,}"
-	mode_run shadow "${shadow_sel#,}"
+	mode_run tdp "${tdp_sel#,}" --mmu=tdp
+	# Shadow mode under each coherence strategy (unsync is the default).
+	for sync in unsync wp vtlb; do
+		mode_run "shadow-$sync" "${shadow_sel#,}" --mmu=shadow --shadow-sync=$sync
+	done
+
+	# What each strategy did: vtlb never emulates a page-table write and
+	# flushes at CR3 loads; wp emulates writes to shadowed tables; unsync
+	# lets leaf tables go out of sync.
+	pe_wp=$(json_get "$OUT/mmutest-shadow-wp.json" counters.pf_emulate)
+	pe_vtlb=$(json_get "$OUT/mmutest-shadow-vtlb.json" counters.pf_emulate)
+	un_unsync=$(json_get "$OUT/mmutest-shadow-unsync.json" counters.mmu_unsync)
+	un_wp=$(json_get "$OUT/mmutest-shadow-wp.json" counters.mmu_unsync)
+	if [ "${pe_vtlb:-x}" = 0 ] && [ "${pe_wp:-0}" -gt 0 ] && [ "${un_unsync:-0}" -gt 0 ] && [ "${un_wp:-x}" = 0 ]; then
+		ok "shadow/strategies-differ"
+		echo "     pf_emulate: vtlb $pe_vtlb, wp $pe_wp; mmu_unsync: wp $un_wp, unsync $un_unsync"
+	else
+		bad "shadow/strategies-differ" "pf_emulate vtlb=$pe_vtlb wp=$pe_wp, mmu_unsync wp=$un_wp unsync=$un_unsync"
+	fi
 
 	# --audit: every shadow entry checked against the guest's tables after
-	# every fill and every flush, on the whole suite.
-	if run mmutest-audit 1 "$OMBRA" run --mmu=shadow --audit -kernel "$MMUTEST" --timeout 600 --stats=none; then
-		ok "shadow/audit-all-cases"
+	# every fill and every flush, on the whole suite, in each strategy.
+	for sync in unsync wp vtlb; do
+		if run "mmutest-audit-$sync" 1 "$OMBRA" run --mmu=shadow --shadow-sync=$sync --audit -kernel "$MMUTEST" \
+			--timeout 600 --stats=none; then
+			ok "shadow-$sync/audit-all-cases"
+		fi
+	done
+
+	# A pool much smaller than what the address spaces need: recycling.
+	if grep -qx spaces64 "$CASES_FILE"; then
+		mode_run shadow-small-pool spaces64,cr3switch64,demand64 --mmu=shadow --shadow-pages=64
+		rec=$(json_get "$OUT/mmutest-shadow-small-pool.json" counters.mmu_recycled)
+		[ "${rec:-0}" -gt 0 ] && ok "shadow/pool-recycles" || bad "shadow/pool-recycles" "mmu_recycled=$rec"
+	fi
+
+	# The memslot moved under the guest (test device): shadow mode zaps the
+	# frames' leaves through the rmap; in tdp mode KVM zaps its own.
+	if grep -qx slotmove64 "$CASES_FILE"; then
+		moves=$(json_get "$OUT/mmutest-shadow-unsync.json" slot_moves)
+		zaps=$(json_get "$OUT/mmutest-shadow-unsync.json" counters.rmap_zapped)
+		tmoves=$(json_get "$OUT/mmutest-tdp.json" slot_moves)
+		if [ "${moves:-0}" -gt 0 ] && [ "${zaps:-0}" -gt 0 ] && [ "${tmoves:-0}" -gt 0 ]; then
+			ok "slot-moves-zap"
+			echo "     memslot moves: shadow $moves (rmap_zapped $zaps), tdp $tmoves"
+		else
+			bad "slot-moves-zap" "shadow moves=$moves rmap_zapped=$zaps, tdp moves=$tmoves"
+		fi
 	fi
 
 	# The guest's own #PF count must not depend on the mode: hidden faults
@@ -309,9 +357,9 @@ else
 			>"$OUT/demand64.out" 2>"$OUT/demand64.err"; then :; fi
 		runs=$(grep -c 'KVM_RUN' "$OUT/strace.txt")
 		others=$(grep -v 'KVM_RUN' "$OUT/strace.txt" | grep -c 'ioctl(')
-		exits=$("$CHECK" "$OUT/demand64.json" exits=0 | sed -n "s/.*got '\([0-9]*\)'.*/\1/p")
-		traps=$("$CHECK" "$OUT/demand64.json" counters.traps=0 | sed -n "s/.*got '\([0-9]*\)'.*/\1/p")
-		fixed=$("$CHECK" "$OUT/demand64.json" counters.pf_fixed=0 | sed -n "s/.*got '\([0-9]*\)'.*/\1/p")
+		exits=$(json_get "$OUT/demand64.json" exits)
+		traps=$(json_get "$OUT/demand64.json" counters.traps)
+		fixed=$(json_get "$OUT/demand64.json" counters.pf_fixed)
 		if [ -n "$exits" ] && [ "$exits" = "$traps" ] && [ "$runs" -le $((exits + 2)) ] &&
 			[ "$others" -lt 100 ] && [ "${fixed:-0}" -gt 0 ]; then
 			ok "shadow/one-exit-per-trap"

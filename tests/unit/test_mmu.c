@@ -623,6 +623,7 @@ static const char *pf_name(enum pf_outcome o)
 	case PF_MMIO: return "PF_MMIO";
 	case PF_BAD_TABLE: return "PF_BAD_TABLE";
 	case PF_NONCANONICAL: return "PF_NONCANONICAL";
+	case PF_EMULATE: return "PF_EMULATE";
 	}
 	return "none";
 }
