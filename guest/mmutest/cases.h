@@ -8,6 +8,10 @@
  * 1 GiB pages have a case of their own, gbpages64, that runs the translation,
  * A/D, INVLPG, permission and reserved-bit tests for them alone: a host whose
  * KVM lacks them (this project's build host does) fails that one case.
+ * slotmove and slotmove64 move guest RAM under the guest through the ombra
+ * test device (ombra_test.h; a no-op elsewhere); spaces64 has more address
+ * spaces than a small shadow-page pool holds.  They come last, after the
+ * cases above, whatever their mode.
  * Both halves expand this one list, so a case's number is the same in both.
  * tests/e2e/mmutest.cases lists the same names in the same order.
  */
@@ -37,6 +41,9 @@
 	X64(user64,       test_user,      &pgmode_4level, 0)                    \
 	X64(perm64,       test_perm,      &pgmode_4level, LEAF_4K | LEAF_LARGE) \
 	X64(rsvd64,       test_rsvd,      &pgmode_4level, LEAF_4K | LEAF_LARGE) \
-	X64(gbpages64,    test_gbpages,   &pgmode_4level, LEAF_1G)
+	X64(gbpages64,    test_gbpages,   &pgmode_4level, LEAF_1G)               \
+	X32(slotmove,     test_slotmove,  NULL,           0)                    \
+	X64(slotmove64,   test_slotmove,  &pgmode_4level, LEAF_4K)              \
+	X64(spaces64,     test_spaces,    &pgmode_4level, 0)
 
 #endif

@@ -1,0 +1,41 @@
+/*
+ * ombra_test.h: the ombra test device, a write-only I/O port through which a
+ * test kernel asks ombra to do something to the machine under it that no
+ * guest instruction could, so that a test can check the guest sees nothing.
+ *
+ * Protocol (port OMBRA_TEST_PORT, 0xe0), one command:
+ *   - OMBRA_TEST_MOVE_SLOT: a 32-bit OUT of a page-aligned guest-physical
+ *     address (below 4 GiB).  ombra moves the memslot (guest RAM region) that
+ *     holds that address to a new host mapping, copying its contents, at
+ *     once: the move is complete before the guest's next instruction.  In
+ *     shadow mode ombra then zaps every shadow entry that maps a frame of
+ *     that slot, so the next access to each is filled again from the new
+ *     mapping.  The guest sees the same memory, with the same contents,
+ *     before and after.
+ *   - Other access sizes, and addresses not page aligned or not in RAM, are
+ *     reserved.  Nothing is ever read from the port: reads are not part of
+ *     the protocol (a machine without the device, such as QEMU, answers all
+ *     ones).
+ *
+ * Without the device (QEMU, or a VMM that does not implement it) the write is
+ * ignored, so a test that uses it must print the same whether or not the
+ * device did anything: it can only check that memory stayed what it was.
+ */
+#ifndef GUEST_OMBRA_TEST_H
+#define GUEST_OMBRA_TEST_H
+
+#define OMBRA_TEST_PORT 0xe0
+
+#ifndef __ASSEMBLER__
+#include <stdint.h>
+
+/* Command OMBRA_TEST_MOVE_SLOT: the plain 32-bit write of gpa (page aligned,
+ * below 4 GiB); the memslot that holds it moves to a new host mapping.  Also
+ * a compiler barrier: memory is read again after it. */
+#define OMBRA_TEST_MOVE_SLOT(gpa)                                              \
+	__asm__ volatile("outl %0, %1"                                        \
+			 : : "a"((uint32_t)(gpa)), "Nd"((uint16_t)OMBRA_TEST_PORT) \
+			 : "memory")
+#endif
+
+#endif
