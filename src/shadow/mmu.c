@@ -407,6 +407,8 @@ static void unlink_entry(struct shadow_mmu *m, uint64_t *e)
 
 static void link_entry(struct shadow_mmu *m, uint64_t *e, struct sp *child)
 {
+	if ((*e & SPTE_P) && !(*e & SPTE_LINK))
+		set_leaf(m, e, 0);                     /* a 2 MiB leaf the table replaces */
 	if ((*e & SPTE_P) && (*e & SPTE_LINK)) {
 		if (sp_of_mpa(m, *e & SPTE_ADDR) == child)
 			return;
@@ -565,6 +567,23 @@ static void track_inc(struct shadow_mmu *m, uint64_t gfn)
 	t->gfn = gfn;
 	t->count = 1;
 	*pp = t;
+	/* A 2 MiB shadow leaf must not map a table the shadow follows: the
+	 * writes to it would not trap.  Drop those; they refault split. */
+	h = *rmap_slot(m, gfn & ~511ULL);
+	for (unsigned i = 0; h && i < h->n;) {
+		uint64_t *e = (uint64_t *)(m->pool_hva + h->sptes[i]);
+
+		if (*e & SPTE_PS) {
+			bool last = h->n == 1;
+
+			set_leaf(m, e, 0);
+			m->need_reload = true;
+			if (last)
+				break;
+		} else {
+			i++;
+		}
+	}
 	h = *rmap_slot(m, gfn);
 	for (unsigned i = 0; h && i < h->n; i++) {
 		uint64_t *e = (uint64_t *)(m->pool_hva + h->sptes[i]);
@@ -832,6 +851,25 @@ void mmu_invlpg(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva)
 
 void mmu_zap_gfn_range(struct shadow_mmu *m, uint64_t gfn, uint64_t count)
 {
+	/* 2 MiB leaves are in the rmap under their first frame. */
+	for (uint64_t g = gfn & ~511ULL; g < gfn + count; g += 512) {
+		struct rmap_head *h = *rmap_slot(m, g);
+
+		for (unsigned i = 0; h && i < h->n;) {
+			uint64_t *e = (uint64_t *)(m->pool_hva + h->sptes[i]);
+
+			if (*e & SPTE_PS) {
+				bool last = h->n == 1;
+
+				set_leaf(m, e, 0);
+				m->stats.rmap_zapped++;
+				if (last)
+					break;
+			} else {
+				i++;
+			}
+		}
+	}
 	for (uint64_t g = gfn; g < gfn + count; g++) {
 		struct rmap_head *h = *rmap_slot(m, g);
 
@@ -1078,6 +1116,64 @@ static bool child_of(const struct mmu_ctx *ctx, const struct gwalk *w, uint64_t 
 	}
 }
 
+/*
+ * May the guest large page of walk w be shadowed by a 2 MiB leaf at gva?
+ * Only when the 2 MiB of guest-physical memory under gva's half (or piece)
+ * of it lie in one memslot, so the machine frames are contiguous, and no
+ * guest table the shadow follows lies inside (KVM's rule), else it is split
+ * into 4 KiB leaves.
+ */
+static bool large_ok(struct shadow_mmu *m, const struct gwalk *w)
+{
+	uint64_t base = w->gpa & ~0x1fffffULL;
+	struct memslot *s;
+
+	if (!m->large_pages || w->leaf_level < 2)
+		return false;
+	s = mem_find(m->mem, base);
+	if (!s || base + 0x200000 > s->gpa + s->size)
+		return false;
+	if (m->sync != SYNC_VTLB)
+		for (uint64_t g = base >> 12; g < (base >> 12) + 512; g++)
+			if (*track_slot(m, g))
+				return false;
+	return true;
+}
+
+/*
+ * Prefetch (KVM's PTE_PREFETCH_NUM): with the leaf for gva just filled in
+ * sp, fill the empty entries of its aligned group of eight too, where the
+ * guest's tables map them: a walk of each neighbour, as a read by the same
+ * view, that must end in the same table and find its A bit already set (no
+ * side effects on the guest).
+ */
+static void prefetch(struct shadow_mmu *m, const struct mmu_ctx *ctx, struct sp *sp, uint64_t gva)
+{
+	unsigned idx = spte_index(gva, 1), first = idx & ~7u, done = 0;
+	uint32_t access = ctx->user ? PFERR_U : 0;
+
+	for (unsigned i = first; i < first + 8 && done < m->prefetch; i++) {
+		uint64_t *e = &sp->spt[i], ngva = (gva & ~(511ULL << 12)) | ((uint64_t)i << 12), leaf;
+		struct gwalk nw;
+
+		if (i == idx || (*e & SPTE_P))
+			continue;
+		guest_walk(ctx, ngva, access | WALK_PEEK, &nw);
+		if (nw.outcome != WALK_OK)
+			continue;
+		if (sp->role.direct ? (nw.gpa >> 12) != sp->gfn + i :
+		    nw.leaf_level != 1 || nw.r.steps[1].table_gfn != sp->gfn ||
+		    !(nw.r.steps[1].pte & 0x20))
+			continue;                        /* elsewhere, or never accessed */
+		leaf = make_leaf(m, ctx, &nw, false, false);
+		if (!leaf)
+			continue;
+		set_leaf(m, e, leaf);
+		m->stats.prefetched++;
+		done++;
+	}
+}
+
 enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva,
 			       uint32_t error, uint32_t *guest_error, uint64_t *gpa)
 {
@@ -1164,6 +1260,35 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 		union sp_role role;
 		struct sp *child;
 
+		if (level == 2 && w.leaf_level >= 2) {
+			if (large_ok(m, &w)) {
+				/* One 2 MiB shadow leaf for this part of the guest's
+				 * large page: same rights, frame of its 2 MiB base. */
+				uint64_t big = (leaf & ~SPTE_ADDR & ~0xfffULL) | (leaf & 0xfffULL) | SPTE_PS |
+					       (mem_gpa_to_mpa(m->mem, w.gpa & ~0x1fffffULL));
+
+				if (*e == big) {
+					m->stats.pf_spurious++;
+					m->need_invlpg = true;
+					m->flush_gva = gva;
+					return PF_SPURIOUS;
+				}
+				if ((*e & SPTE_P) && (*e & SPTE_LINK))
+					unlink_entry(m, e);
+				if (*e & SPTE_P) {
+					m->need_invlpg = true;
+					m->flush_gva = gva;
+				}
+				set_leaf(m, e, big);
+				m->stats.pf_fixed++;
+				m->stats.large_fixed++;
+				m->stats.by_path_fixed[ctx->path]++;
+				m->stats.fixed_by_level[w.leaf_level]++;
+				return PF_FIXED;
+			}
+			m->stats.large_split++;
+		}
+
 		if (!child_of(ctx, &w, gva, level - 1, &gfn, &role, &sp->role))
 			return PF_BAD_TABLE;
 		child = (*e & SPTE_LINK) ? sp_of_mpa(m, *e & SPTE_ADDR) : NULL;
@@ -1200,6 +1325,8 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 		}
 		set_leaf(m, e, leaf);
 		(void)old_present;
+		if (m->prefetch)
+			prefetch(m, ctx, sp, gva);
 	}
 	m->stats.pf_fixed++;
 	m->stats.by_path_fixed[ctx->path]++;

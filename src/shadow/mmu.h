@@ -127,6 +127,7 @@ struct mmu_stats {
 	uint64_t rmap_zapped;                    /* leaves zapped through the reverse map */
 	uint64_t unsync_synced;                  /* unsync tables brought back in sync */
 	uint64_t write_protected;                /* leaves made read-only to track a table */
+	uint64_t large_fixed, large_split;       /* 2 MiB shadow leaves made; guest large pages split */
 	uint64_t by_path_taken[PATH_COUNT], by_path_fixed[PATH_COUNT], by_path_guest[PATH_COUNT];
 	uint64_t fixed_by_level[5];
 };
@@ -171,6 +172,8 @@ struct shadow_mmu {
 	uint64_t mon_pml4e;          /* PML4[511] of every root: the monitor */
 	enum mmu_sync sync;
 	unsigned maxphyaddr;
+	unsigned prefetch;           /* neighbours filled with a fault, 0..8 (KVM's PTE_PREFETCH_NUM) */
+	bool large_pages;            /* 2 MiB shadow leaves for guest large pages where allowed */
 
 	struct sp *root_cache[2][MMU_ROOT_CACHE]; /* [user_view][most recent first] */
 	struct rmap_head **rmap;     /* by gfn */

@@ -465,6 +465,8 @@ static int shadow_setup(struct vm *vm)
 	if (r < 0)
 		return r;
 	sh->mmu.sync = (enum mmu_sync)vm->cfg.shadow_sync;
+	sh->mmu.prefetch = (unsigned)vm->cfg.prefetch;
+	sh->mmu.large_pages = !vm->cfg.no_large;
 
 	/* 2. The guest's CPU at multiboot entry, and the MMU context for it. */
 	vcpu_reset(&sh->v);
@@ -571,6 +573,8 @@ static void shadow_counters(struct vm *vm, struct counters *out)
 	counters_add(out, "root_misses", st->root_misses);
 	counters_add(out, "ad_faults", st->ad_faults);
 	counters_add(out, "prefetched", st->prefetched);
+	counters_add(out, "large_fixed", st->large_fixed);
+	counters_add(out, "large_split", st->large_split);
 	counters_add(out, "pf_mmio", st->pf_mmio);
 	counters_add(out, "emulated", sh->emulated);
 	counters_add(out, "injected", sh->injected);

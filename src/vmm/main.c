@@ -56,6 +56,8 @@ static void usage(FILE *out)
 "                        write-protected, writes emulated), unsync (default: like\n"
 "                        wp, but leaf tables go out of sync until CR3/INVLPG)\n"
 "  --shadow-pages N      size of the shadow-page pool (default RAM/32 KiB, 1024..65536)\n"
+"  --prefetch N          also fill up to N (0-8, default 8) neighbouring entries\n"
+"  --shadow-large on|off 2 MiB shadow leaves for guest large pages (default on)\n"
 "  --audit               check every shadow entry against the guest's tables after\n"
 "                        each trap; end the guest on a mismatch (slow)\n"
 "\n"
@@ -138,7 +140,8 @@ static int write_report_file(const struct vm *vm, const char *path, enum stats_f
 static int cmd_run(int argc, char **argv)
 {
 	enum { OPT_MMU = 256, OPT_M, OPT_KERNEL, OPT_APPEND, OPT_INITRD, OPT_SERIAL, OPT_STATS,
-	       OPT_STATS_FILE, OPT_TIMEOUT, OPT_KVM, OPT_HELP, OPT_SYNC, OPT_POOL, OPT_AUDIT };
+	       OPT_STATS_FILE, OPT_TIMEOUT, OPT_KVM, OPT_HELP, OPT_SYNC, OPT_POOL, OPT_AUDIT,
+	       OPT_PREFETCH, OPT_LARGE };
 	static const struct option opts[] = {
 		{ "mmu",        required_argument, NULL, OPT_MMU },
 		{ "m",          required_argument, NULL, OPT_M },
@@ -154,11 +157,13 @@ static int cmd_run(int argc, char **argv)
 		{ "shadow-sync", required_argument, NULL, OPT_SYNC },
 		{ "shadow-pages", required_argument, NULL, OPT_POOL },
 		{ "audit",      no_argument,       NULL, OPT_AUDIT },
+		{ "prefetch",   required_argument, NULL, OPT_PREFETCH },
+		{ "shadow-large", required_argument, NULL, OPT_LARGE },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vm_config cfg = {
 		.mmu = MMU_TDP, .ram_size = DEFAULT_RAM, .serial = "stdio", .stats = STATS_TEXT,
-		.kvm_path = "/dev/kvm", .shadow_sync = SYNC_UNSYNC,
+		.kvm_path = "/dev/kvm", .shadow_sync = SYNC_UNSYNC, .prefetch = 8,
 	};
 	struct vm *vm;
 	FILE *serial_file = NULL;
@@ -227,6 +232,22 @@ static int cmd_run(int argc, char **argv)
 			break;
 		}
 		case OPT_AUDIT:   cfg.audit = true; break;
+		case OPT_PREFETCH: {
+			long n = strtol(optarg, &end, 10);
+
+			if (*end || n < 0 || n > 8)
+				return die_usage("--prefetch wants 0 to 8 neighbouring entries, not '%s'", optarg);
+			cfg.prefetch = (int)n;
+			break;
+		}
+		case OPT_LARGE:
+			if (strcmp(optarg, "on") == 0)
+				cfg.no_large = false;
+			else if (strcmp(optarg, "off") == 0)
+				cfg.no_large = true;
+			else
+				return die_usage("--shadow-large must be on or off, not '%s'", optarg);
+			break;
 		case OPT_HELP:
 			usage(stdout);
 			return 0;

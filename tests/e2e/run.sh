@@ -325,6 +325,21 @@ else
 		fi
 	done
 
+	# Prefetch on (the default, 8) and off; 2 MiB shadow leaves off.
+	mode_run shadow-noprefetch "${shadow_sel#,}" --mmu=shadow --prefetch=0 --shadow-large=off
+	pre=$(json_get "$OUT/mmutest-shadow-unsync.json" counters.prefetched)
+	pre0=$(json_get "$OUT/mmutest-shadow-noprefetch.json" counters.prefetched)
+	big=$(json_get "$OUT/mmutest-shadow-vtlb.json" counters.large_fixed)
+	big0=$(json_get "$OUT/mmutest-shadow-noprefetch.json" counters.large_fixed)
+	fx=$(json_get "$OUT/mmutest-shadow-unsync.json" counters.pf_fixed)
+	fx0=$(json_get "$OUT/mmutest-shadow-noprefetch.json" counters.pf_fixed)
+	if [ "${pre:-0}" -gt 0 ] && [ "${pre0:-x}" = 0 ] && [ "${big:-0}" -gt 0 ] && [ "${big0:-x}" = 0 ]; then
+		ok "shadow/prefetch-and-large-pages"
+		echo "     prefetched $pre (pf_fixed $fx), without prefetch pf_fixed $fx0; 2 MiB shadow leaves (vtlb) $big"
+	else
+		bad "shadow/prefetch-and-large-pages" "prefetched $pre / $pre0, large_fixed $big / $big0"
+	fi
+
 	# A pool much smaller than what the address spaces need: recycling.
 	if grep -qx spaces64 "$CASES_FILE"; then
 		mode_run shadow-small-pool spaces64,cr3switch64,demand64 --mmu=shadow --shadow-pages=64
