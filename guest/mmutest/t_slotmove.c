@@ -18,7 +18,8 @@
  * case checks plain memory: what it prints never depends on whether the
  * move happened.  Words are the register width (4 or 8 bytes), so each
  * pass is one access per word; the loops are unrolled because every ring-0
- * instruction may be emulated.
+ * instruction may be emulated: about 230,000 instructions with paging off
+ * (4-byte words), 125,000 in slotmove64.
  */
 #include "mmutest.h"
 #include "ombra_test.h"
