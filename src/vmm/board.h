@@ -13,7 +13,9 @@
  *   0xe0-0xe3    the ombra test device: a 32-bit write of a guest-physical
  *                address asks ombra to move the memslot holding it to a new
  *                host mapping, contents copied, before the next instruction
- *                (QEMU has nothing there: the write is ignored)
+ *                (QEMU has nothing there: the write is ignored);
+ *                any write to 0xe4 says "my RAM at exit is deterministic"
+ *                (ombra compare then compares a digest of it)
  */
 #ifndef OMBRA_BOARD_H
 #define OMBRA_BOARD_H
@@ -51,6 +53,7 @@ struct board {
 	/* The test device's request: move the memslot holding gpa. */
 	void (*move_slot)(void *opaque, uint64_t gpa);
 	void *move_slot_opaque;
+	bool ram_deterministic;   /* the guest wrote to TEST_PORT + 4 */
 };
 
 int board_init(struct board *b, FILE *serial_out, FILE *log, uint64_t ram_size);

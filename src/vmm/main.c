@@ -21,6 +21,7 @@
 
 #include "../tdp/hostmmu.h"
 #include "../shadow/shadow.h"
+#include "compare.h"
 #include "../tdp/tdp.h"
 #include "disasm.h"
 #include "kvm.h"
@@ -34,6 +35,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 "usage: ombra run [options] -kernel FILE     boot a multiboot kernel\n"
+"       ombra compare [options] -kernel FILE boot it in tdp and shadow mode, compare\n"
 "       ombra info                           describe this host's KVM\n"
 "       ombra --help | --version\n"
 "\n"
@@ -58,6 +60,9 @@ static void usage(FILE *out)
 "  --shadow-pages N      size of the shadow-page pool (default RAM/32 KiB, 1024..65536)\n"
 "  --prefetch N          also fill up to N (0-8, default 8) neighbouring entries\n"
 "  --shadow-large on|off 2 MiB shadow leaves for guest large pages (default on)\n"
+"compare options: the run options, and\n"
+"  --shadow-sync=all     one shadow column per strategy (vtlb, wp, unsync)\n"
+"  --json                the table and the verdict as one JSON object\n"
 "  --audit               check every shadow entry against the guest's tables after\n"
 "                        each trap; end the guest on a mismatch (slow)\n"
 "\n"
@@ -137,11 +142,15 @@ static int write_report_file(const struct vm *vm, const char *path, enum stats_f
 	return 0;
 }
 
-static int cmd_run(int argc, char **argv)
+/*
+ * The options of run and compare.  Returns -1 to go on, or the exit status.
+ * cmp (compare only) takes --shadow-sync=all and --json.
+ */
+static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct compare_opts *cmp)
 {
 	enum { OPT_MMU = 256, OPT_M, OPT_KERNEL, OPT_APPEND, OPT_INITRD, OPT_SERIAL, OPT_STATS,
 	       OPT_STATS_FILE, OPT_TIMEOUT, OPT_KVM, OPT_HELP, OPT_SYNC, OPT_POOL, OPT_AUDIT,
-	       OPT_PREFETCH, OPT_LARGE };
+	       OPT_PREFETCH, OPT_LARGE, OPT_JSON };
 	static const struct option opts[] = {
 		{ "mmu",        required_argument, NULL, OPT_MMU },
 		{ "m",          required_argument, NULL, OPT_M },
@@ -159,15 +168,10 @@ static int cmd_run(int argc, char **argv)
 		{ "audit",      no_argument,       NULL, OPT_AUDIT },
 		{ "prefetch",   required_argument, NULL, OPT_PREFETCH },
 		{ "shadow-large", required_argument, NULL, OPT_LARGE },
+		{ "json",       no_argument,       NULL, OPT_JSON },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct vm_config cfg = {
-		.mmu = MMU_TDP, .ram_size = DEFAULT_RAM, .serial = "stdio", .stats = STATS_TEXT,
-		.kvm_path = "/dev/kvm", .shadow_sync = SYNC_UNSYNC, .prefetch = 8,
-	};
-	struct vm *vm;
-	FILE *serial_file = NULL;
-	int c, status;
+	int c;
 
 	opterr = 0;
 	optind = 1;
@@ -177,49 +181,51 @@ static int cmd_run(int argc, char **argv)
 		switch (c) {
 		case OPT_MMU:
 			if (strcmp(optarg, "tdp") == 0)
-				cfg.mmu = MMU_TDP;
+				cfg->mmu = MMU_TDP;
 			else if (strcmp(optarg, "shadow") == 0)
-				cfg.mmu = MMU_SHADOW;
+				cfg->mmu = MMU_SHADOW;
 			else
 				return die_usage("--mmu must be tdp or shadow, not '%s'", optarg);
 			break;
 		case OPT_M:
-			if (parse_size(optarg, &cfg.ram_size) < 0)
+			if (parse_size(optarg, &cfg->ram_size) < 0)
 				return die_usage("-m: '%s' is not a memory size (e.g. 128M, 1G)", optarg);
 			break;
-		case OPT_KERNEL:  cfg.kernel = optarg; break;
-		case OPT_APPEND:  cfg.append = optarg; break;
-		case OPT_INITRD:  cfg.initrd = optarg; break;
+		case OPT_KERNEL:  cfg->kernel = optarg; break;
+		case OPT_APPEND:  cfg->append = optarg; break;
+		case OPT_INITRD:  cfg->initrd = optarg; break;
 		case OPT_SERIAL:
 			if (strcmp(optarg, "stdio") && strcmp(optarg, "null") && strcmp(optarg, "none") &&
 			    (strncmp(optarg, "file:", 5) || !optarg[5]))
 				return die_usage("-serial must be stdio, file:PATH or null, not '%s'", optarg);
-			cfg.serial = optarg;
+			cfg->serial = optarg;
 			break;
 		case OPT_STATS:
 			if (strcmp(optarg, "text") == 0)
-				cfg.stats = STATS_TEXT;
+				cfg->stats = STATS_TEXT;
 			else if (strcmp(optarg, "json") == 0)
-				cfg.stats = STATS_JSON;
+				cfg->stats = STATS_JSON;
 			else if (strcmp(optarg, "none") == 0)
-				cfg.stats = STATS_NONE;
+				cfg->stats = STATS_NONE;
 			else
 				return die_usage("--stats must be text, json or none, not '%s'", optarg);
 			break;
-		case OPT_STATS_FILE: cfg.stats_file = optarg; break;
+		case OPT_STATS_FILE: cfg->stats_file = optarg; break;
 		case OPT_TIMEOUT:
-			cfg.timeout = strtod(optarg, &end);
-			if (*end || !(cfg.timeout > 0) || cfg.timeout > 1e6)
+			cfg->timeout = strtod(optarg, &end);
+			if (*end || !(cfg->timeout > 0) || cfg->timeout > 1e6)
 				return die_usage("--timeout wants a positive number of seconds, not '%s'", optarg);
 			break;
-		case OPT_KVM:     cfg.kvm_path = optarg; break;
+		case OPT_KVM:     cfg->kvm_path = optarg; break;
 		case OPT_SYNC:
-			if (strcmp(optarg, "vtlb") == 0)
-				cfg.shadow_sync = SYNC_VTLB;
+			if (cmp && strcmp(optarg, "all") == 0)
+				cmp->all_syncs = true;
+			else if (strcmp(optarg, "vtlb") == 0)
+				cfg->shadow_sync = SYNC_VTLB;
 			else if (strcmp(optarg, "wp") == 0)
-				cfg.shadow_sync = SYNC_WP;
+				cfg->shadow_sync = SYNC_WP;
 			else if (strcmp(optarg, "unsync") == 0)
-				cfg.shadow_sync = SYNC_UNSYNC;
+				cfg->shadow_sync = SYNC_UNSYNC;
 			else
 				return die_usage("--shadow-sync must be vtlb, wp or unsync, not '%s'", optarg);
 			break;
@@ -228,25 +234,30 @@ static int cmd_run(int argc, char **argv)
 
 			if (*end || n < 16 || n > (1UL << 22))
 				return die_usage("--shadow-pages wants a number of pages from 16 to 4194304, not '%s'", optarg);
-			cfg.shadow_pages = (unsigned)n;
+			cfg->shadow_pages = (unsigned)n;
 			break;
 		}
-		case OPT_AUDIT:   cfg.audit = true; break;
+		case OPT_AUDIT:   cfg->audit = true; break;
 		case OPT_PREFETCH: {
 			long n = strtol(optarg, &end, 10);
 
 			if (*end || n < 0 || n > 8)
 				return die_usage("--prefetch wants 0 to 8 neighbouring entries, not '%s'", optarg);
-			cfg.prefetch = (int)n;
+			cfg->prefetch = (int)n;
 			break;
 		}
 		case OPT_LARGE:
 			if (strcmp(optarg, "on") == 0)
-				cfg.no_large = false;
+				cfg->no_large = false;
 			else if (strcmp(optarg, "off") == 0)
-				cfg.no_large = true;
+				cfg->no_large = true;
 			else
 				return die_usage("--shadow-large must be on or off, not '%s'", optarg);
+			break;
+		case OPT_JSON:
+			if (!cmp)
+				return die_usage("%s", "--json is an option of ombra compare (run uses --stats=json)");
+			cmp->json = true;
 			break;
 		case OPT_HELP:
 			usage(stdout);
@@ -259,8 +270,49 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (optind < argc)
 		return die_usage("unexpected argument '%s'", argv[optind]);
-	if (!cfg.kernel)
+	if (!cfg->kernel)
 		return die_usage("%s", "no kernel: give -kernel FILE");
+	return -1;
+}
+
+static void default_config(struct vm_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mmu = MMU_TDP;
+	cfg->ram_size = DEFAULT_RAM;
+	cfg->serial = "stdio";
+	cfg->stats = STATS_TEXT;
+	cfg->kvm_path = "/dev/kvm";
+	cfg->shadow_sync = SYNC_UNSYNC;
+	cfg->prefetch = 8;
+}
+
+static int cmd_compare(int argc, char **argv)
+{
+	struct vm_config cfg;
+	struct compare_opts cmp = { false, false };
+	int r;
+
+	default_config(&cfg);
+	r = parse_run_args(argc, argv, &cfg, &cmp);
+	if (r >= 0)
+		return r;
+	if (same_file(cfg.stats_file, cfg.kernel) || same_file(cfg.stats_file, cfg.initrd))
+		return die_usage("refusing to overwrite input file '%s' with output", cfg.stats_file);
+	return compare_run(&cfg, &cmp, stdout);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct vm_config cfg;
+	struct vm *vm;
+	FILE *serial_file = NULL;
+	int status;
+
+	default_config(&cfg);
+	status = parse_run_args(argc, argv, &cfg, NULL);
+	if (status >= 0)
+		return status;
 
 	/* Never write an output over an input or over another output. */
 	{
@@ -383,6 +435,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (strcmp(argv[1], "info") == 0)
 		return cmd_info(argc - 1, argv + 1);
+	if (strcmp(argv[1], "compare") == 0)
+		return cmd_compare(argc - 1, argv + 1);
 	if (argv[1][0] == '-')          /* QEMU style: options straight away */
 		return cmd_run(argc, argv);
 	fprintf(stderr, "ombra: unknown command '%s' (see ombra --help)\n", argv[1]);

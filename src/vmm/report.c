@@ -76,13 +76,14 @@ static void text_set(FILE *out, const struct kstats *s0, const struct kstats *s1
 }
 
 /* The mode's counters: its own, or KVM's MMU stats in tdp mode. */
-static void mode_counters(const struct vm *vm, struct counters *list)
+void report_counters(const struct vm *vm, struct counters *list)
 {
 	list->n = 0;
 	if (vm->mode->counters) {
 		vm->mode->counters((struct vm *)vm, list);
 		return;
 	}
+	counters_add(list, "exits", vm->exits);
 	for (int i = 0; report_mmu_counters[i]; i++) {
 		uint64_t v;
 		const char *scope;
@@ -109,7 +110,7 @@ static int write_text(const struct vm *vm, FILE *out)
 		fprintf(out, "ombra: KVM binary stats unavailable on this host\n");
 		return 0;
 	}
-	mode_counters(vm, &list);
+	report_counters(vm, &list);
 	fprintf(out, "ombra: %s-mode counters over the run (KVM's names where KVM has them):\n",
 		vm->mode->name);
 	for (unsigned i = 0; i < list.n; i++)
@@ -174,7 +175,7 @@ static int write_json(const struct vm *vm, FILE *out)
 			json_object_set_new(exits, vm_exit_name(i),
 					    json_integer((json_int_t)vm->exit_reason[i]));
 	json_object_set_new(root, "exit_reasons", exits);
-	mode_counters(vm, &list);
+	report_counters(vm, &list);
 	for (unsigned i = 0; i < list.n; i++)
 		json_object_set_new(counters, list.c[i].name, json_integer((json_int_t)list.c[i].value));
 	json_object_set_new(root, "counters", counters);

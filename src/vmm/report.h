@@ -15,6 +15,8 @@
 extern const char *const report_mmu_counters[];
 
 int report_write(const struct vm *vm, FILE *out, enum stats_format fmt);
+/* The run's MMU counters under KVM's names: the mode's own, or KVM's. */
+void report_counters(const struct vm *vm, struct counters *list);
 const char *report_end_name(enum run_end end);
 
 #endif

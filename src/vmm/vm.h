@@ -34,6 +34,7 @@ enum mmu_mode { MMU_TDP, MMU_SHADOW };
 #define OMBRA_EXIT_BAD_INPUT    10  /* kernel/initrd missing or malformed */
 #define OMBRA_EXIT_NO_KVM       12  /* /dev/kvm missing or not accessible */
 #define OMBRA_EXIT_HOST_ERROR   14  /* an ioctl or allocation failed */
+#define OMBRA_EXIT_DIFFER       16  /* ombra compare: the modes showed the guest different machines */
 enum stats_format { STATS_TEXT, STATS_JSON, STATS_NONE };
 
 struct vm_config {

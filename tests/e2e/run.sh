@@ -79,7 +79,7 @@ run no-kvm 12 "$OMBRA" run -kernel "$K/echo.elf" --kvm-device="$OUT/no-such-kvm"
 # --- 2. fixture kernels on KVM -------------------------------------------------
 if ! "$OMBRA" info >"$OUT/info.out" 2>"$OUT/info.err"; then
 	reason=$(cat "$OUT/info.err")
-	for t in info echo echo-json echo-shadow sysregs-tdp sysregs-shadow cpuid-shadow cpuid-tdp serial-file timeout triple triple-shadow timeout-shadow mmutest; do skip "$t" "no usable KVM: $reason"; done
+	for t in info echo echo-json echo-shadow sysregs-tdp sysregs-shadow cpuid-shadow cpuid-tdp compare-echo compare-tell serial-file timeout triple triple-shadow timeout-shadow mmutest; do skip "$t" "no usable KVM: $reason"; done
 	echo "e2e: $pass passed, $fail failed, $skip skipped"
 	[ "$fail" = 0 ]
 	exit
@@ -180,6 +180,26 @@ for m in shadow tdp; do
 		fi
 	fi
 done
+
+# ombra compare: the echo kernel (which marks its final RAM deterministic)
+# must look the same in every column, RAM digest included; the tell kernel
+# reads its CS selector, which trap-and-emulate cannot hide, so compare must
+# say the modes differ, show the diff, and exit 16.
+if run compare-echo 0 "$OMBRA" compare -kernel "$K/echo.elf" --shadow-sync=all --json; then
+	cp "$OUT/compare-echo.out" "$OUT/compare-echo.json"
+	if msg=$("$CHECK" "$OUT/compare-echo.json" verdict.identical:int columns:int 2>&1); then :; fi
+	if grep -q '"identical": true' "$OUT/compare-echo.json" && grep -q '"ram_identical": true' "$OUT/compare-echo.json" &&
+		[ "$(grep -c '"label"' "$OUT/compare-echo.json")" = 4 ]; then
+		ok compare-echo
+	else
+		bad compare-echo "$(head -c 600 "$OUT/compare-echo.json")"
+	fi
+fi
+if run compare-tell 16 "$OMBRA" compare -kernel "$K/tell.elf"; then
+	grep -q "^-cs 00000010$" "$OUT/compare-tell.out" && grep -q "^+cs 0000ffeb$" "$OUT/compare-tell.out" &&
+		grep -q "verdict: the modes differ" "$OUT/compare-tell.out" && ok compare-tell ||
+		bad compare-tell "$(cat "$OUT/compare-tell.out" | tail -12)"
+fi
 
 if run serial-file 1 "$OMBRA" run -kernel "$K/echo.elf" -serial "file:$OUT/serial.txt" --stats=none; then
 	head -1 "$OUT/serial.txt" | grep -q "^magic 2badb002$" && [ ! -s "$OUT/serial-file.out" ] &&

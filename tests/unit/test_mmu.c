@@ -117,6 +117,19 @@ struct gstate {
 };
 
 #define LOG_N 32
+#define TLB_N 64
+#define DIRTY_MAX 96
+
+/* One entry of the real CPU's TLB: a translation the CPU may keep using
+ * until ombra flushes it (a real CR3 load, or INVLPG of flush_gva). */
+struct tlbe {
+	bool valid;
+	uint64_t page;           /* gva >> 12 */
+	uint64_t mpa;            /* the frame */
+	bool w, x;               /* only translations CPL 3 may use are cached */
+	uint64_t gfns[4];        /* the guest tables the shadow path stood for */
+	unsigned ngfns;
+};
 
 struct h {
 	struct guest_mem mem;
@@ -133,9 +146,16 @@ struct h {
 	char log[LOG_N][160];    /* the last steps, for failure messages */
 	unsigned nlog;
 	uint64_t *snap;          /* the pool at the last resume (touch checks), or NULL */
+	struct tlbe tlb[TLB_N];  /* the real CPU's TLB (direct-mapped) */
+	/* unsync: guest tables written natively since the last mmu_new_cr3 /
+	 * mmu_invlpg; shadow entries standing for them may be stale until then. */
+	uint64_t dirty[DIRTY_MAX];
+	unsigned ndirty;
+	/* What became of the guest's stores to its tables. */
+	unsigned st_native, st_emulated, st_unprotected, st_refault;
 };
 
-static struct h *h_new(unsigned npool)
+static struct h *h_new_s(unsigned npool, enum mmu_sync sync)
 {
 	struct h *h = calloc(1, sizeof(*h));
 
@@ -154,9 +174,17 @@ static struct h *h_new(unsigned npool)
 	h->npool = npool;
 	cr_assert(h->pool);
 	cr_assert_eq(mmu_init(&h->m, &h->mem, h->pool, POOL_AT, npool, MON_E), 0);
+	h->m.sync = sync;
 	h->next_tbl = TBL_BASE;
 	return h;
 }
+
+static struct h *h_new(unsigned npool)
+{
+	return h_new_s(npool, SYNC_VTLB);
+}
+
+static const char *const sync_name[] = { "vtlb", "wp", "unsync" };
 
 static void h_free(struct h *h)
 {
@@ -227,8 +255,8 @@ static void fail(struct h *h, const char *fmt, ...)
 	n = vsnprintf(out, sizeof(out), fmt, ap);
 	va_end(ap);
 	n += snprintf(out + n, sizeof(out) - n,
-		      "\n  guest: %s cr3=%#llx %s view CR0.WP=%d EFER.NXE=%d CR4.PGE=%d CR4.PSE=%d root=%#llx\n  last steps:\n",
-		      mode_name(h->g.mode), (unsigned long long)h->g.cr3, h->g.user ? "user" : "kernel",
+		      "\n  guest (%s): %s cr3=%#llx %s view CR0.WP=%d EFER.NXE=%d CR4.PGE=%d CR4.PSE=%d root=%#llx\n  last steps:\n",
+		      sync_name[h->m.sync], mode_name(h->g.mode), (unsigned long long)h->g.cr3, h->g.user ? "user" : "kernel",
 		      h->g.wp, h->g.nxe, h->g.pge, h->g.pse, (unsigned long long)h->loaded);
 	for (unsigned i = h->nlog > LOG_N ? h->nlog - LOG_N : 0; i < h->nlog && n < (int)sizeof(out) - 256; i++)
 		n += snprintf(out + n, sizeof(out) - n, "    %s\n", h->log[i % LOG_N]);
@@ -266,20 +294,88 @@ static void touch_check(struct h *h)
 	memcpy(h->snap, now, n * sizeof(*now));
 }
 
-/* What resume() does before the guest runs again. */
+static uint64_t *spage(struct h *h, uint64_t mpa);
+
+static void tlb_flush_all(struct h *h)
+{
+	for (unsigned i = 0; i < TLB_N; i++)
+		h->tlb[i].valid = false;
+}
+
+static void tlb_flush_page(struct h *h, uint64_t gva)
+{
+	struct tlbe *t = &h->tlb[(gva >> 12) % TLB_N];
+
+	if (t->page == gva >> 12)
+		t->valid = false;
+}
+
+/*
+ * The start of a trap (shadow_exit): the monitor runs on the root the real
+ * CR3 holds, so that root must still map the monitor; then
+ * mmu_trap_begin frees the roots retired since the last trap.
+ */
+static void trap(struct h *h)
+{
+	if (h->loaded && h->ctx_valid && spage(h, h->loaded)[511] != MON_E)
+		fail(h, "a trap on root %#llx: its slot 511 is %#llx, not the monitor's (the root was reused while loaded)",
+		     (unsigned long long)h->loaded, (unsigned long long)spage(h, h->loaded)[511]);
+	mmu_trap_begin(&h->m);
+}
+
+/* What resume() does before the guest runs again: the root first (and
+ * mmu_root_loaded), then the real CPU's flush: a CR3 load flushes its whole
+ * TLB (shadow leaves are never global), else an INVLPG of flush_gva. */
 static void reload(struct h *h)
 {
-	if (h->m.need_reload)
+	if (h->m.need_reload) {
+		uint64_t old = h->loaded;
+
 		h->loaded = mmu_root(&h->m, &h->ctx);
+		mmu_root_loaded(&h->m, h->loaded);
+		/* The resume stub that loads the new root runs on the old one. */
+		if (old && spage(h, old)[511] != MON_E)
+			fail(h, "resume: the root the real CPU still runs on (%#llx) lost the monitor's entry (slot 511 = %#llx) before the switch to %#llx",
+			     (unsigned long long)old, (unsigned long long)spage(h, old)[511],
+			     (unsigned long long)h->loaded);
+		tlb_flush_all(h);
+	} else if (h->m.need_invlpg) {
+		tlb_flush_page(h, h->m.flush_gva);
+	}
 	h->m.need_reload = false;
 	h->m.need_invlpg = false;
 	touch_check(h);
 }
 
+/* The guest's TLB flushes, as its traps reach the MMU.  In unsync they are
+ * also where out-of-sync tables are brought back: nothing may be stale after. */
+static void h_new_cr3(struct h *h, bool flush_global)
+{
+	trap(h);
+	mmu_new_cr3(&h->m, &h->ctx, flush_global);
+	h->ndirty = 0;
+}
+
+static void h_invlpg(struct h *h, uint64_t gva)
+{
+	trap(h);
+	mmu_invlpg(&h->m, &h->ctx, gva);
+	h->ndirty = 0;
+	reload(h);
+}
+
+static void h_zap_all(struct h *h)
+{
+	trap(h);
+	mmu_zap_all(&h->m);
+	h->ndirty = 0;
+	reload(h);
+}
+
 /*
  * The guest CPU changes to g, as shadow_cpu_changed() follows it: a new
- * context, mmu_new_cr3 on a CR3 write or a path change (global flush on a
- * path change), and a reload of the real CR3.
+ * context, mmu_new_cr3 on a CR3 write, a path change or a CR4.PGE change
+ * (a global flush for the last two), and a reload of the real CR3.
  */
 static void cpu_set(struct h *h, struct gstate g, bool cr3_write)
 {
@@ -313,8 +409,13 @@ static void cpu_set(struct h *h, struct gstate g, bool cr3_write)
 			memcpy(g.pdpte, h->g.pdpte, sizeof(g.pdpte));
 		}
 	}
-	if (h->ctx_valid && (cr3_write || path_changed))
-		mmu_new_cr3(&h->m, &h->ctx, path_changed);
+	if (h->ctx_valid) {
+		bool pge_changed = h->g.pge != g.pge;
+
+		trap(h);
+		if (cr3_write || path_changed || pge_changed)
+			h_new_cr3(h, path_changed || pge_changed);
+	}
 	h->ctx_valid = true;
 	h->g = g;
 	h->m.need_reload = true;
@@ -496,6 +597,7 @@ struct sw {
 	bool w, u, x;            /* SW_OK: rights over all levels */
 	int level;
 	uint64_t e[5];
+	uint64_t tab[5];         /* the MPA of the shadow table read at each level */
 	const char *why;         /* SW_BROKEN */
 };
 
@@ -522,6 +624,7 @@ static void swalk(struct h *h, uint64_t root, uint64_t gva, struct sw *s)
 		uint64_t e = t[idx];
 
 		s->e[level] = e;
+		s->tab[level] = POOL_AT + (uint64_t)((uint8_t *)t - h->pool);
 		s->level = level;
 		if (level == 4 && idx == 511) {
 			s->st = SW_MON;          /* the monitor, supervisor-only */
@@ -562,10 +665,117 @@ static bool sw_allows(const struct sw *s, int type)
 	return s->st == SW_OK && s->u && (type != AX_W || s->w) && (type != AX_X || s->x);
 }
 
+/* The shadow page a pool page is (ombra's own bookkeeping, read only to
+ * know which guest table a shadow table stands for). */
+static const struct sp *sp_at(struct h *h, uint64_t mpa)
+{
+	return &h->m.sps[(mpa - POOL_AT) / PAGE];
+}
+
+static bool dirty_has(const struct h *h, uint64_t gfn)
+{
+	for (unsigned i = 0; i < h->ndirty; i++)
+		if (h->dirty[i] == gfn)
+			return true;
+	return false;
+}
+
+static void dirty_add(struct h *h, uint64_t gfn)
+{
+	if (!dirty_has(h, gfn)) {
+		cr_assert_lt(h->ndirty, DIRTY_MAX);
+		h->dirty[h->ndirty++] = gfn;
+	}
+}
+
+/* unsync: may the shadow table at mpa hold stale entries (it stands for a
+ * guest table written natively since the last sync)? */
+static bool table_stale(struct h *h, uint64_t mpa)
+{
+	const struct sp *sp;
+
+	if (!h->ndirty || !spage(h, mpa))
+		return false;
+	sp = sp_at(h, mpa);
+	return sp->used && !sp->role.direct && dirty_has(h, sp->gfn);
+}
+
+static bool tlbe_stale(const struct h *h, const struct tlbe *t)
+{
+	for (unsigned i = 0; i < t->ngfns; i++)
+		if (dirty_has(h, t->gfns[i]))
+			return true;
+	return false;
+}
+
+/* What the real CPU did with one try of an access. */
+struct try {
+	bool ok;                 /* made, through mpa */
+	bool broken;             /* the shadow tables were not tables */
+	const char *why;
+	bool stale;              /* through a shadow table that may legally be stale */
+	uint32_t ec;             /* !ok: the real #PF's error code */
+	uint64_t mpa;
+};
+
+/* One try: the TLB, else a walk of the shadow tables from the loaded root
+ * (cached if the access is allowed).  A #PF drops the TLB entry. */
+static struct try cpu_try(struct h *h, uint64_t gva, int type)
+{
+	struct tlbe *t = &h->tlb[(gva >> 12) % TLB_N];
+	uint32_t ec = PFERR_U | (type == AX_W ? PFERR_W : 0) | (type == AX_X ? PFERR_FETCH : 0);
+	struct try r;
+	struct sw s;
+
+	memset(&r, 0, sizeof(r));
+	if (t->valid && t->page == gva >> 12) {
+		if ((type != AX_W || t->w) && (type != AX_X || t->x)) {
+			r.ok = true;
+			r.mpa = t->mpa | (gva & 0xfff);
+			r.stale = tlbe_stale(h, t);
+			return r;
+		}
+		t->valid = false;
+		r.ec = ec | PFERR_P;
+		return r;
+	}
+	swalk(h, h->loaded, gva, &s);
+	if (s.st == SW_BROKEN) {
+		r.broken = true;
+		r.why = s.why;
+		return r;
+	}
+	if (sw_allows(&s, type)) {
+		r.ok = true;
+		r.mpa = s.mpa | (gva & 0xfff);
+		memset(t, 0, sizeof(*t));
+		t->valid = true;
+		t->page = gva >> 12;
+		t->mpa = s.mpa;
+		t->w = s.w;
+		t->x = s.x;
+		for (int l = 4; l >= 1; l--) {
+			const struct sp *sp = sp_at(h, s.tab[l]);
+
+			if (!sp->role.direct && t->ngfns < 4)
+				t->gfns[t->ngfns++] = sp->gfn;
+		}
+		r.stale = tlbe_stale(h, t);
+		return r;
+	}
+	if (s.st == SW_OK || s.st == SW_MON)
+		ec |= PFERR_P;
+	if (s.st == SW_RSVD)
+		ec |= PFERR_P | PFERR_RSVD;
+	r.ec = ec;
+	return r;
+}
+
 struct acc {
 	unsigned calls;          /* mmu_page_fault calls */
 	bool done;               /* the real CPU finally made the access */
 	bool broken;             /* the shadow tables were not tables */
+	bool stale;              /* made through a shadow table that may be stale (unsync) */
 	const char *why;
 	enum pf_outcome last;
 	uint32_t gerr;
@@ -580,32 +790,28 @@ static void cpu_access(struct h *h, uint64_t gva, int type, struct acc *a)
 	memset(a, 0, sizeof(*a));
 	a->last = (enum pf_outcome)-1;
 	for (;;) {
-		struct sw s;
-		uint32_t ec;
+		struct try t;
 
 		reload(h);
-		swalk(h, h->loaded, gva, &s);
-		if (s.st == SW_BROKEN) {
+		t = cpu_try(h, gva, type);
+		if (t.broken) {
 			a->broken = true;
-			a->why = s.why;
+			a->why = t.why;
 			return;
 		}
-		if (sw_allows(&s, type)) {
+		if (t.ok) {
 			a->done = true;
-			a->mpa = s.mpa | (gva & 0xfff);
+			a->stale = t.stale;
+			a->mpa = t.mpa;
 			return;
 		}
 		if (a->calls == 4)
 			return;
-		ec = PFERR_U | (type == AX_W ? PFERR_W : 0) | (type == AX_X ? PFERR_FETCH : 0);
-		if (s.st == SW_OK || s.st == SW_MON)
-			ec |= PFERR_P;
-		if (s.st == SW_RSVD)
-			ec |= PFERR_P | PFERR_RSVD;
 		a->gerr = 0xdead;
 		a->gpa = 0xdead;
-		a->ec[a->calls] = ec;
-		a->last = mmu_page_fault(&h->m, &h->ctx, gva, ec, &a->gerr, &a->gpa);
+		a->ec[a->calls] = t.ec;
+		trap(h);
+		a->last = mmu_page_fault(&h->m, &h->ctx, gva, t.ec, &a->gerr, &a->gpa);
 		a->outs[a->calls++] = a->last;
 		if (a->last != PF_FIXED && a->last != PF_SPURIOUS) {
 			reload(h);

@@ -1,0 +1,23 @@
+/*
+ * ombra compare: the same kernel in tdp mode and in shadow mode (one
+ * column per coherence strategy with --shadow-sync=all), one table of
+ * counters side by side, and the verdict on what the guest saw.
+ */
+#ifndef OMBRA_COMPARE_H
+#define OMBRA_COMPARE_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "vm.h"
+
+struct compare_opts {
+	bool all_syncs;   /* --shadow-sync=all */
+	bool json;        /* --json */
+};
+
+/* Run, print, and return the exit status: 0 when the guest saw the same
+ * machine in every column (OMBRA_EXIT_DIFFER when not). */
+int compare_run(const struct vm_config *cfg, const struct compare_opts *opts, FILE *out);
+
+#endif
