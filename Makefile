@@ -35,6 +35,7 @@ LIB_OBJS := \
 	src/vmm/mem.o \
 	src/vmm/report.o \
 	src/vmm/serial.o \
+	src/vmm/trace.o \
 	src/vmm/vm.o \
 	src/tdp/hostmmu.o \
 	src/tdp/tdp.o \
@@ -102,6 +103,11 @@ $(BUILD)/tests/kernels/probe-pae.elf: tests/e2e/kernels/probe-paging32.asm tests
 	$(Q)nasm -f elf32 -DPAE -Itests/e2e/kernels/ -o $(@:.elf=.o) $<
 	$(Q)ld -m elf_i386 --no-warn-rwx-segments -T tests/e2e/kernels/link.ld -o $@ $(@:.elf=.o)
 
+$(BUILD)/tests/check-trace: tests/e2e/check_trace.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(OMBRA_CFLAGS) $(CFLAGS) -o $@ $< -ljansson
+
 $(BUILD)/tests/check-json: tests/e2e/check_json.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
@@ -120,7 +126,7 @@ run: deps
 unit: $(BUILD)/tests/unit-tests
 	$(Q)$(BUILD)/tests/unit-tests --jobs=2
 
-e2e: $(BUILD)/ombra guest-kernels $(E2E_KERNELS) $(BUILD)/tests/check-json
+e2e: $(BUILD)/ombra guest-kernels $(E2E_KERNELS) $(BUILD)/tests/check-json $(BUILD)/tests/check-trace
 	$(Q)bash tests/e2e/run.sh $(BUILD)
 
 test: deps

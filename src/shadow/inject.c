@@ -137,6 +137,8 @@ enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_e
 			return inject_exception(sh, VEC_DF, true, 0);
 	}
 	sh->injected++;
+	sh->last_vector = vector;
+	sh->last_error = has_error ? error : 0;
 	sh->delivering = vector + 1;
 
 	if ((uint32_t)vector * gate_size + gate_size - 1 > v->idtr.limit) {

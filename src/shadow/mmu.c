@@ -706,6 +706,20 @@ static struct sp *current_root(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 	return sp;
 }
 
+bool mmu_root_cached(const struct shadow_mmu *m, const struct mmu_ctx *ctx)
+{
+	union sp_role role = root_role(ctx);
+	uint64_t gfn = root_gfn(ctx);
+
+	for (unsigned i = 0; i < MMU_ROOT_CACHE; i++) {
+		const struct sp *sp = m->root_cache[ctx->user][i];
+
+		if (sp && sp->gfn == gfn && sp->role.word == role.word)
+			return true;
+	}
+	return false;
+}
+
 uint64_t mmu_root(struct shadow_mmu *m, const struct mmu_ctx *ctx)
 {
 	return current_root(m, ctx, true)->mpa;

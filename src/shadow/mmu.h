@@ -211,6 +211,8 @@ int mmu_init(struct shadow_mmu *m, const struct guest_mem *mem, uint8_t *pool_hv
 	     uint64_t pool_mpa, unsigned nr_pages, uint64_t mon_pml4e);
 void mmu_destroy(struct shadow_mmu *m);
 
+/* Is the root for ctx in the root cache (a CR3 load would hit)? */
+bool mmu_root_cached(const struct shadow_mmu *m, const struct mmu_ctx *ctx);
 /* The root to load into the real CR3 for ctx (found in the cache or made). */
 uint64_t mmu_root(struct shadow_mmu *m, const struct mmu_ctx *ctx);
 /* A guest CR3 write (or a paging-mode change): the TLB flush it implies. */

@@ -35,6 +35,7 @@
 
 #include "../vmm/cpuid.h"
 #include "../tdp/hostmmu.h"
+#include "../vmm/disasm.h"
 #include "machine.h"
 
 /* Vectors whose frame carries an error code. */
@@ -262,7 +263,11 @@ static enum trap_result page_fault(struct shadow *sh)
 	uint32_t gerr = 0;
 	uint64_t gpa = 0;
 
-	switch (mmu_page_fault(&sh->mmu, &sh->ctx, sh->t.cr2, (uint32_t)sh->t.error_code, &gerr, &gpa)) {
+	enum pf_outcome o = mmu_page_fault(&sh->mmu, &sh->ctx, sh->t.cr2, (uint32_t)sh->t.error_code,
+					   &gerr, &gpa);
+
+	sh->last_gpa = gpa;
+	switch (o) {
 	case PF_FIXED:
 	case PF_SPURIOUS:
 		return TRAP_RESUME;
@@ -312,6 +317,110 @@ static enum trap_result dispatch(struct shadow *sh)
 	}
 }
 
+/* --- the trace ------------------------------------------------------------- */
+
+/* The instruction at rip, decoded, without side effects on the guest. */
+static json_t *insn_at(struct shadow *sh, uint64_t rip)
+{
+	uint8_t code[15];
+	uint64_t gpa;
+	uint32_t err;
+	char text[96];
+	size_t n = 0;
+
+	while (n < sizeof(code)) {
+		uint8_t *p;
+
+		if (mmu_gva_to_gpa(&sh->mmu, &sh->ctx, rip + n, WALK_PEEK, &gpa, &err) != PF_FIXED)
+			break;
+		p = mem_gpa_to_hva(&sh->vm->mem, gpa, 1);
+		if (!p)
+			break;
+		code[n++] = *p;
+	}
+	if (!n || !disasm_one(code, n, rip, vcpu_long(&sh->v) && sh->v.cs.l ? 64 : 32, text, sizeof(text)))
+		return NULL;
+	return json_string(text);
+}
+
+static json_t *event(struct shadow *sh, bool with_insn)
+{
+	json_t *o = json_pack("{s:o, s:s}", "rip", trace_hex(sh->trap_rip), "path",
+			      mmu_path_names[sh->ctx.path]);
+	json_t *insn = with_insn ? insn_at(sh, sh->trap_rip) : NULL;
+
+	if (insn)
+		json_object_set_new(o, "insn", insn);
+	return o;
+}
+
+/* What the trap just handled did to the MMU, as trace records. */
+static void trace_trap(struct shadow *sh, const struct mmu_stats *b, uint64_t injected, bool root_hit)
+{
+	const struct mmu_stats *a = &sh->mmu.stats;
+	struct trace *t = sh->vm->trace;
+	json_t *o;
+
+	if (a->pf_fixed != b->pf_fixed) {
+		unsigned level = 1;
+
+		for (unsigned l = 1; l <= 3; l++)
+			if (a->fixed_by_level[l] != b->fixed_by_level[l])
+				level = l;
+		o = event(sh, true);
+		json_object_set_new(o, "gva", trace_hex(sh->t.cr2));
+		json_object_set_new(o, "gpa", trace_hex(sh->last_gpa));
+		json_object_set_new(o, "mpa", trace_hex(mem_gpa_to_mpa(&sh->vm->mem, sh->last_gpa)));
+		json_object_set_new(o, "error_code", json_integer((json_int_t)sh->t.error_code));
+		json_object_set_new(o, "level", json_integer(level));
+		trace_write(t, "fill", o);
+	}
+	if (a->prefetched != b->prefetched)
+		trace_write(t, "prefetch", json_pack("{s:o, s:I}", "gva", trace_hex(sh->t.cr2),
+						     "count", (json_int_t)(a->prefetched - b->prefetched)));
+	if (a->pf_emulate != b->pf_emulate) {
+		o = event(sh, true);
+		json_object_set_new(o, "gva", trace_hex(sh->t.cr2));
+		json_object_set_new(o, "gpa", trace_hex(sh->last_gpa));
+		trace_write(t, "emulate_pte_write", o);
+	}
+	if (a->mmu_unsync != b->mmu_unsync)
+		trace_write(t, "unsync", json_pack("{s:o, s:s}", "gpa", trace_hex(sh->last_gpa), "path",
+						   mmu_path_names[sh->ctx.path]));
+	if (a->unsync_synced != b->unsync_synced)
+		trace_write(t, "resync", json_pack("{s:I}", "count", (json_int_t)(a->unsync_synced - b->unsync_synced)));
+	if (a->invlpg != b->invlpg) {
+		o = event(sh, false);
+		json_object_set_new(o, "gva", trace_hex(sh->mmu.flush_gva));
+		trace_write(t, "invlpg", o);
+	}
+	if (a->cr3_writes != b->cr3_writes) {
+		o = event(sh, false);
+		json_object_set_new(o, "cr3", trace_hex(sh->v.cr3));
+		json_object_set_new(o, "root_hit", json_boolean(root_hit));
+		trace_write(t, "cr3_load", o);
+	}
+	if (a->rmap_zapped != b->rmap_zapped)
+		trace_write(t, "zap", json_pack("{s:o, s:I}", "gpa", trace_hex(sh->last_gpa),
+						"count", (json_int_t)(a->rmap_zapped - b->rmap_zapped)));
+	if (a->mmu_recycled != b->mmu_recycled)
+		trace_write(t, "recycle", json_pack("{s:I}", "count", (json_int_t)(a->mmu_recycled - b->mmu_recycled)));
+	if (a->pf_mmio != b->pf_mmio) {
+		o = event(sh, true);
+		json_object_set_new(o, "gva", trace_hex(sh->t.cr2));
+		json_object_set_new(o, "gpa", trace_hex(sh->last_gpa));
+		trace_write(t, "mmio", o);
+	}
+	if (sh->injected != injected) {
+		o = event(sh, true);
+		json_object_set_new(o, "vector", json_integer(sh->last_vector));
+		json_object_set_new(o, "error_code", json_integer(sh->last_error));
+		if (sh->last_vector == VEC_PF)
+			json_object_set_new(o, "gva", trace_hex(sh->v.cr2));
+		trace_write(t, "inject", o);
+	}
+}
+
 static bool shadow_exit(struct vm *vm)
 {
 	struct shadow *sh = vm->mode_data;
@@ -341,9 +450,15 @@ static bool shadow_exit(struct vm *vm)
 		return true;
 	{
 		uint64_t cr3_writes = sh->mmu.stats.cr3_writes, fixed = sh->mmu.stats.pf_fixed;
+		struct mmu_stats before = sh->mmu.stats;
+		uint64_t injected = sh->injected;
 		char why[256];
 
+		sh->trap_rip = sh->t.rip;
 		dispatch(sh);
+		if (vm->trace)
+			trace_trap(sh, &before, injected,
+				   sh->mmu.stats.cr3_writes != cr3_writes && mmu_root_cached(&sh->mmu, &sh->ctx));
 		/* --audit: the whole shadow right after a TLB flush, else the
 		 * entry a fill just made (see mmu_audit). */
 		if (vm->board.end == END_NONE && sh->audit &&
@@ -594,6 +709,28 @@ static void shadow_counters(struct vm *vm, struct counters *out)
 		counters_add(out, level_fixed[l - 1], st->fixed_by_level[l]);
 }
 
+static void shadow_sample(struct vm *vm, json_t *obj)
+{
+	struct shadow *sh = vm->mode_data;
+	const struct mmu_stats *st = &sh->mmu.stats;
+
+	json_object_set_new(obj, "exits", json_integer((json_int_t)vm->exits));
+	json_object_set_new(obj, "pf_taken", json_integer((json_int_t)st->pf_taken));
+	json_object_set_new(obj, "pf_fixed", json_integer((json_int_t)st->pf_fixed));
+	json_object_set_new(obj, "pf_guest", json_integer((json_int_t)st->pf_guest));
+	json_object_set_new(obj, "cr3_writes", json_integer((json_int_t)st->cr3_writes));
+	json_object_set_new(obj, "root_hits", json_integer((json_int_t)st->root_hits));
+	json_object_set_new(obj, "invlpg", json_integer((json_int_t)st->invlpg));
+	json_object_set_new(obj, "shadow_pages", json_integer(sh->mmu.nr_used));
+}
+
+static void shadow_trace_header(struct vm *vm, json_t *hdr)
+{
+	static const char *const names[] = { "vtlb", "wp", "unsync" };
+
+	json_object_set_new(hdr, "sync", json_string(names[vm->cfg.shadow_sync]));
+}
+
 static void shadow_memory_changed(struct vm *vm, uint64_t gfn, uint64_t count)
 {
 	struct shadow *sh = vm->mode_data;
@@ -631,4 +768,6 @@ const struct vm_mode shadow_mode = {
 	.guest_state = shadow_guest_state,
 	.counters = shadow_counters,
 	.memory_changed = shadow_memory_changed,
+	.sample = shadow_sample,
+	.trace_header = shadow_trace_header,
 };

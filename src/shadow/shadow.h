@@ -43,6 +43,10 @@ struct shadow {
 	bool umip;                   /* CR4.UMIP and CPUID faulting are on */
 	unsigned delivering;         /* 1 + the vector being delivered, 0 when none */
 	uint64_t reload_root;        /* resume: the root the real CR3 gets */
+	uint64_t last_gpa;           /* the guest-physical address of the last fault */
+	unsigned last_vector;        /* the last exception delivered into the guest */
+	uint32_t last_error;
+	uint64_t trap_rip;           /* the guest's RIP when the trap came */
 
 	/* counters only shadow mode has */
 	uint64_t traps, traps_by_vector[256];

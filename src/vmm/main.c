@@ -51,6 +51,7 @@ static void usage(FILE *out)
 "  --stats=FMT           end-of-run report: text (default), json, none\n"
 "  --stats-file FILE     write the report there instead of to stderr\n"
 "  --timeout SECONDS     end the run after this long (exit status 4)\n"
+"  --trace FILE          every MMU event as JSON Lines (docs/trace.md)\n"
 "\n"
 "shadow-mode options:\n"
 "  --shadow-sync=MODE    how shadow tables follow the guest's: vtlb (a virtual TLB,\n"
@@ -150,7 +151,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct c
 {
 	enum { OPT_MMU = 256, OPT_M, OPT_KERNEL, OPT_APPEND, OPT_INITRD, OPT_SERIAL, OPT_STATS,
 	       OPT_STATS_FILE, OPT_TIMEOUT, OPT_KVM, OPT_HELP, OPT_SYNC, OPT_POOL, OPT_AUDIT,
-	       OPT_PREFETCH, OPT_LARGE, OPT_JSON };
+	       OPT_PREFETCH, OPT_LARGE, OPT_JSON, OPT_TRACE };
 	static const struct option opts[] = {
 		{ "mmu",        required_argument, NULL, OPT_MMU },
 		{ "m",          required_argument, NULL, OPT_M },
@@ -169,6 +170,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct c
 		{ "prefetch",   required_argument, NULL, OPT_PREFETCH },
 		{ "shadow-large", required_argument, NULL, OPT_LARGE },
 		{ "json",       no_argument,       NULL, OPT_JSON },
+		{ "trace",      required_argument, NULL, OPT_TRACE },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -254,6 +256,11 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct c
 			else
 				return die_usage("--shadow-large must be on or off, not '%s'", optarg);
 			break;
+		case OPT_TRACE:
+			if (cmp)
+				return die_usage("%s", "--trace is an option of ombra run (one trace per run)");
+			cfg->trace_path = optarg;
+			break;
 		case OPT_JSON:
 			if (!cmp)
 				return die_usage("%s", "--json is an option of ombra compare (run uses --stats=json)");
@@ -306,6 +313,7 @@ static int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg;
 	struct vm *vm;
+	struct trace trace = { 0 };
 	FILE *serial_file = NULL;
 	int status;
 
@@ -317,16 +325,17 @@ static int cmd_run(int argc, char **argv)
 	/* Never write an output over an input or over another output. */
 	{
 		const char *serial_path = strncmp(cfg.serial, "file:", 5) == 0 ? cfg.serial + 5 : NULL;
-		const char *outs[] = { serial_path, cfg.stats_file };
+		const char *outs[] = { serial_path, cfg.stats_file, cfg.trace_path };
 		const char *ins[] = { cfg.kernel, cfg.initrd };
 
-		for (int o = 0; o < 2; o++)
+		for (int o = 0; o < 3; o++)
 			for (int i = 0; i < 2; i++)
 				if (same_file(outs[o], ins[i]))
 					return die_usage("refusing to overwrite input file '%s' with output", ins[i]);
-		if (serial_path && cfg.stats_file &&
-		    (same_file(serial_path, cfg.stats_file) || strcmp(serial_path, cfg.stats_file) == 0))
-			return die_usage("-serial file and --stats-file are the same file '%s'", cfg.stats_file);
+		for (int a = 0; a < 3; a++)
+			for (int b = a + 1; b < 3; b++)
+				if (outs[a] && outs[b] && (same_file(outs[a], outs[b]) || strcmp(outs[a], outs[b]) == 0))
+					return die_usage("two outputs are the same file '%s'", outs[a]);
 		if (serial_path) {
 			serial_file = fopen(serial_path, "w");
 			if (!serial_file) {
@@ -347,7 +356,11 @@ static int cmd_run(int argc, char **argv)
 	if (vm_create(vm, &cfg, cfg.mmu == MMU_SHADOW ? &shadow_mode : &tdp_mode) < 0) {
 		fprintf(stderr, "ombra: %s\n", vm->err);
 		status = vm->err_status ? vm->err_status : OMBRA_EXIT_HOST_ERROR;
+	} else if (cfg.trace_path && trace_open(&trace, cfg.trace_path) < 0) {
+		fprintf(stderr, "ombra: cannot write --trace file %s: %s\n", cfg.trace_path, strerror(errno));
+		status = OMBRA_EXIT_BAD_INPUT;
 	} else {
+		vm->trace = cfg.trace_path ? &trace : NULL;
 		vm_run(vm);
 		/* Whatever --stats says, a run that did not end by the guest's
 		 * own choice says why on stderr. */
@@ -362,6 +375,7 @@ static int cmd_run(int argc, char **argv)
 				report_write(vm, stderr, cfg.stats);
 		}
 		status = vm->board.exit_status;
+		trace_close(&trace);
 	}
 	vm_destroy(vm);
 	free(vm);

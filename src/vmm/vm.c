@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "disasm.h"
+#include "report.h"
 
 static const char *const exit_names[VM_EXIT_REASONS] = {
 	[KVM_EXIT_UNKNOWN]        = "UNKNOWN",
@@ -353,6 +354,75 @@ static void handle_internal_error(struct vm *vm)
 		s < sizeof(sub) / sizeof(sub[0]) && sub[s] ? sub[s] : "unknown suberror");
 }
 
+/* A trace sample from KVM's binary stats (tdp mode). */
+static void kvm_sample(struct vm *vm, json_t *obj)
+{
+	struct kstats vs;
+	char why[128];
+	static const char *const names[] = { "pf_fixed", "pf_guest", "pf_taken", "invlpg", NULL };
+
+	json_object_set_new(obj, "exits", json_integer((json_int_t)vm->exits));
+	if (vm->kvm.vcpu_stats_fd < 0 || kstats_read(vm->kvm.vcpu_stats_fd, &vs, why, sizeof(why)) < 0)
+		return;
+	for (int i = 0; names[i]; i++) {
+		const struct kstat *e = kstats_find(&vs, names[i]);
+
+		if (e)
+			json_object_set_new(obj, names[i], json_integer((json_int_t)kstat_delta(
+				kstats_find(&vm->vcpu_stats0, names[i]), e)));
+	}
+	kstats_free(&vs);
+}
+
+static void trace_sample(struct vm *vm)
+{
+	json_t *obj = json_object();
+
+	if (vm->mode->sample)
+		vm->mode->sample(vm, obj);
+	else
+		kvm_sample(vm, obj);
+	trace_write(vm->trace, "sample", obj);
+}
+
+static void trace_header(struct vm *vm)
+{
+	json_t *hdr = json_pack("{s:s, s:s, s:s, s:s, s:I}", "ombra", OMBRA_VERSION, "mode", vm->mode->name,
+				"kernel", vm->cfg.kernel, "append", vm->cfg.append ? vm->cfg.append : "",
+				"ram_bytes", (json_int_t)vm->cfg.ram_size);
+	json_t *un = json_array();
+
+	json_object_set_new(hdr, "unavailable", un);
+	if (vm->mode->trace_header) {
+		vm->mode->trace_header(vm, hdr);
+	} else {
+		struct stat st;
+		bool tracefs = stat("/sys/kernel/tracing/events/kvmmmu", &st) == 0;
+
+		json_array_append_new(un, json_string(
+			"fill, inject, invlpg, cr3_load and the other MMU events: in tdp mode they happen "
+			"inside KVM and the CPU; ombra sees only the exits it handles (exit records) and "
+			"KVM's counters (sample records)"));
+		json_array_append_new(un, json_string(
+			tracefs ? "kvm and kvmmmu tracepoints: ombra does not read them yet"
+				: "kvm and kvmmmu tracepoints: tracefs is not mounted at /sys/kernel/tracing"));
+	}
+	trace_write(vm->trace, "header", hdr);
+}
+
+static void trace_end(struct vm *vm)
+{
+	struct counters list;
+	json_t *c = json_object();
+
+	trace_sample(vm);
+	report_counters(vm, &list);
+	for (unsigned i = 0; i < list.n; i++)
+		json_object_set_new(c, list.c[i].name, json_integer((json_int_t)list.c[i].value));
+	trace_write(vm->trace, "end", json_pack("{s:s, s:i, s:o}", "reason", report_end_name(vm->board.end),
+						 "exit_status", vm->board.exit_status, "counters", c));
+}
+
 void vm_run(struct vm *vm)
 {
 	struct kvm_run *run = vm->kvm.run;
@@ -364,6 +434,10 @@ void vm_run(struct vm *vm)
 		kstats_read(vm->kvm.vcpu_stats_fd, &vm->vcpu_stats0, why, sizeof(why));
 	arm_signals(vm);
 	clock_gettime(CLOCK_MONOTONIC, &vm->t_start);
+	if (vm->trace) {
+		trace_start(vm->trace);
+		trace_header(vm);
+	}
 
 	while (vm->board.end == END_NONE) {
 		if (ioctl(vm->kvm.vcpu_fd, KVM_RUN, 0) < 0) {
@@ -383,8 +457,17 @@ void vm_run(struct vm *vm)
 		}
 		vm->exits++;
 		vm->exit_reason[run->exit_reason < VM_EXIT_REASONS ? run->exit_reason : 0]++;
+		if (vm->trace && trace_sample_due(vm->trace))
+			trace_sample(vm);
 		if (vm->mode->exit && vm->mode->exit(vm))
 			continue;
+		if (vm->trace) {
+			json_t *e = json_pack("{s:s}", "reason", vm_exit_name(run->exit_reason));
+
+			if (run->exit_reason == KVM_EXIT_IO)
+				json_object_set_new(e, "port", json_integer(run->io.port));
+			trace_write(vm->trace, "exit", e);
+		}
 
 		switch (run->exit_reason) {
 		case KVM_EXIT_IO:
@@ -443,6 +526,8 @@ void vm_run(struct vm *vm)
 		kstats_read(vm->kvm.vm_stats_fd, &vm->vm_stats1, why, sizeof(why));
 	if (vm->kvm.vcpu_stats_fd >= 0)
 		kstats_read(vm->kvm.vcpu_stats_fd, &vm->vcpu_stats1, why, sizeof(why));
+	if (vm->trace)
+		trace_end(vm);
 }
 
 int vm_move_slot(struct vm *vm, uint64_t gpa)

@@ -19,6 +19,7 @@
 #include "kvm.h"
 #include "loader.h"
 #include "mem.h"
+#include "trace.h"
 
 enum mmu_mode { MMU_TDP, MMU_SHADOW };
 
@@ -54,6 +55,7 @@ struct vm_config {
 	bool audit;                 /* --audit: check the shadow after every MMU event */
 	int prefetch;               /* --prefetch=N, 0..8 */
 	bool no_large;              /* --shadow-large=off: always split guest large pages */
+	const char *trace_path;     /* --trace FILE */
 };
 
 struct vm;
@@ -89,6 +91,10 @@ struct vm_mode {
 	/* ombra changed its own mapping of guest frames [gfn, gfn+count) (NULL: KVM
 	 * follows by itself). */
 	void (*memory_changed)(struct vm *vm, uint64_t gfn, uint64_t count);
+	/* Fill a trace "sample" record (NULL: KVM's stats). */
+	void (*sample)(struct vm *vm, json_t *obj);
+	/* What the mode cannot trace, for the trace header (may be NULL). */
+	void (*trace_header)(struct vm *vm, json_t *hdr);
 	/* The mode's MMU counters under KVM's names (NULL: KVM's binary stats). */
 	void (*counters)(struct vm *vm, struct counters *out);
 };
@@ -121,6 +127,7 @@ struct vm {
 	uint64_t exit_reason[VM_EXIT_REASONS];  /* by KVM_EXIT_* */
 	uint64_t mmio_unbacked;                 /* accesses to GPAs no slot or device backs */
 	uint64_t slot_moves;                    /* memslots moved to a new HVA while running */
+	struct trace *trace;                    /* --trace, or NULL */
 };
 
 const char *vm_exit_name(unsigned reason);

@@ -381,6 +381,29 @@ else
 		fi
 	fi
 
+	# --trace: every MMU event as JSON Lines, validated against the
+	# documented schema (tests/e2e/trace_schema.json) by check-trace.
+	TSCHEMA=tests/e2e/trace_schema.json
+	for m in shadow tdp; do
+		if run "trace-$m" 1 "$OMBRA" run --mmu=$m -kernel "$MMUTEST" -append "cases=paging64,invlpg64,demand64,cr3switch64" \
+			--trace "$OUT/trace-$m.jsonl" --stats=none --timeout 600; then
+			if msg=$("$B/tests/check-trace" "$TSCHEMA" "$OUT/trace-$m.jsonl"); then
+				if [ $m = shadow ]; then
+					want="fill inject cr3_load invlpg prefetch sample"
+				else
+					want="exit sample"
+				fi
+				missing=""
+				for ev in $want; do
+					grep -q "\"event\":\"$ev\"" "$OUT/trace-$m.jsonl" || missing="$missing $ev"
+				done
+				[ -z "$missing" ] && ok "trace-$m" && echo "     $msg" || bad "trace-$m" "no$missing records"
+			else
+				bad "trace-$m" "$msg"
+			fi
+		fi
+	done
+
 	# The guest's own #PF count must not depend on the mode: hidden faults
 	# never reach it (the demand cases print the count; compared above).
 

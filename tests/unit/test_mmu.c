@@ -870,16 +870,17 @@ static int describe(struct h *h, uint64_t gva, const struct mw *r, char *out, si
 
 struct tcheck {
 	struct h *h;
-	bool user;               /* the view the tree is for */
+	const struct gstate *g;  /* the guest CPU the tree is for (its view: g->user) */
+	bool user;
 	char *err;
 	size_t n;
-	unsigned leaves;
+	unsigned leaves, exempt;
 };
 
 static bool leaf_sound(struct tcheck *c, uint64_t gva, uint64_t spte, bool w, bool u, bool x)
 {
 	struct h *h = c->h;
-	const struct gstate *g = &h->g;
+	const struct gstate *g = c->g;
 	uint64_t mpa = spte & A52;
 	struct mw r;
 	char b[64];
@@ -930,11 +931,15 @@ static bool leaf_sound(struct tcheck *c, uint64_t gva, uint64_t spte, bool w, bo
 	return true;
 }
 
+/* stale: the tree is reached through a shadow table that may legally be
+ * stale (unsync, between a native write to its guest table and the next
+ * sync): its leaves are not checked against the guest's tables. */
 static bool tree_sound(struct tcheck *c, const uint64_t *t, int level, uint64_t base, bool w, bool u,
-		       bool x)
+		       bool x, bool stale)
 {
 	char b[64];
 
+	stale = stale || table_stale(c->h, POOL_AT + (uint64_t)((const uint8_t *)t - c->h->pool));
 	for (unsigned i = 0; i < 512; i++) {
 		uint64_t e = t[i], gva;
 		const uint64_t *child;
@@ -958,7 +963,9 @@ static bool tree_sound(struct tcheck *c, const uint64_t *t, int level, uint64_t 
 			return false;
 		}
 		if (level == 1) {
-			if (!leaf_sound(c, gva, e, w && (e & E_W), u && (e & E_U), x && !(e & E_NX)))
+			if (stale)
+				c->exempt++;
+			else if (!leaf_sound(c, gva, e, w && (e & E_W), u && (e & E_U), x && !(e & E_NX)))
 				return false;
 			continue;
 		}
@@ -968,15 +975,17 @@ static bool tree_sound(struct tcheck *c, const uint64_t *t, int level, uint64_t 
 				 (unsigned long long)gva, level, (unsigned long long)e);
 			return false;
 		}
-		if (!tree_sound(c, child, level - 1, gva, w && (e & E_W), u && (e & E_U), x && !(e & E_NX)))
+		if (!tree_sound(c, child, level - 1, gva, w && (e & E_W), u && (e & E_U), x && !(e & E_NX), stale))
 			return false;
 	}
 	return true;
 }
 
-static bool root_sound(struct h *h, uint64_t root, bool user, char *err, size_t n, unsigned *leaves)
+/* The whole tree under root, for the guest CPU g. */
+static bool root_sound_g(struct h *h, const struct gstate *g, uint64_t root, char *err, size_t n,
+			 unsigned *leaves)
 {
-	struct tcheck c = { h, user, err, n, 0 };
+	struct tcheck c = { h, g, g->user, err, n, 0, 0 };
 	const uint64_t *t = spage(h, root);
 	bool ok;
 
@@ -984,10 +993,18 @@ static bool root_sound(struct h *h, uint64_t root, bool user, char *err, size_t 
 		snprintf(err, n, "root %#llx is not a pool page", (unsigned long long)root);
 		return false;
 	}
-	ok = tree_sound(&c, t, 4, 0, true, true, true);
+	ok = tree_sound(&c, t, 4, 0, true, true, true, false);
 	if (leaves)
 		*leaves = c.leaves;
 	return ok;
+}
+
+static bool root_sound(struct h *h, uint64_t root, bool user, char *err, size_t n, unsigned *leaves)
+{
+	struct gstate g = h->g;
+
+	g.user = user;
+	return root_sound_g(h, &g, root, err, n, leaves);
 }
 
 /*
@@ -1017,7 +1034,63 @@ static unsigned audit_all(struct h *h, char *why, unsigned n)
 	return mmu_audit(&h->m, &h->ctx, false, 0, why, n);
 }
 
-/* After every step: what the real CPU can reach is sound, and mmu_audit agrees. */
+/*
+ * The guest CPU a cached root stands for, as far as its key says: its
+ * tables are at the CR3 it is keyed by.  A PAE root is keyed by CR3 only,
+ * and its PDPTE registers are known only for the current CR3.
+ */
+static bool root_gstate(struct h *h, const struct sp *sp, struct gstate *g)
+{
+	*g = h->g;
+	g->user = sp->role.user_view;
+	g->wp = sp->role.cr0_wp;
+	g->nxe = sp->role.efer_nx;
+	switch (sp->role.path) {
+	case PATH_NONPAGING:
+		g->mode = MODE_NP;
+		return true;
+	case PATH_PAGING32:
+		g->mode = MODE_P32;
+		g->cr3 = sp->gfn << 12;
+		return true;
+	case PATH_PAGING64:
+		g->mode = MODE_P64;
+		g->cr3 = sp->gfn << 12;
+		return true;
+	default:
+		return h->g.mode == MODE_PAE && (h->g.cr3 & 0xffffffe0ULL) == sp->gfn << 5;
+	}
+}
+
+/* The real CPU's TLB: every entry as sound as a shadow leaf (it may be
+ * used until ombra flushes it). */
+static void tlb_check(struct h *h, const char *what)
+{
+	struct tcheck c = { h, &h->g, h->g.user, NULL, 0, 0, 0 };
+	char err[1024];
+
+	c.err = err;
+	c.n = sizeof(err);
+	for (unsigned i = 0; i < TLB_N; i++) {
+		const struct tlbe *t = &h->tlb[i];
+		uint64_t spte;
+
+		if (!t->valid || tlbe_stale(h, t))
+			continue;
+		spte = t->mpa | E_P | E_U | (t->w ? E_W : 0) | (t->x ? 0 : E_NX);
+		if (!leaf_sound(&c, t->page << 12, spte, t->w, true, t->x))
+			fail(h, "%s: the real CPU's TLB holds a translation the guest does not allow, and ombra did not flush it: %s",
+			     what, err);
+	}
+}
+
+/*
+ * After every step: what the real CPU can reach (the current root, the
+ * other view's root of the same CR3, its TLB) is sound, and mmu_audit
+ * agrees.  In wp and unsync the shadow follows the guest's writes, so every
+ * cached root must be exact for the tables at its own CR3 (unsync: but for
+ * tables written natively since the last sync).
+ */
 static void check_state(struct h *h, const char *what)
 {
 	char err[1024] = "", why[512] = "";
@@ -1032,6 +1105,23 @@ static void check_state(struct h *h, const char *what)
 	if (other && !root_sound(h, other, !h->g.user, err, sizeof(err), NULL))
 		fail(h, "%s: unsound shadow (cached root %#llx of the %s view): %s", what,
 		     (unsigned long long)other, h->g.user ? "kernel" : "user", err);
+	if (h->m.sync != SYNC_VTLB) {
+		for (int v = 0; v < 2; v++)
+			for (int i = 0; i < MMU_ROOT_CACHE; i++) {
+				const struct sp *sp = h->m.root_cache[v][i];
+				struct gstate g;
+
+				if (!sp || sp->mpa == h->loaded || sp->mpa == other || !root_gstate(h, sp, &g))
+					continue;
+				if (!root_sound_g(h, &g, sp->mpa, err, sizeof(err), NULL))
+					fail(h, "%s: unsound shadow in cached root %#llx (%s, cr3 %#llx, %s view, WP=%d NXE=%d), which wp/unsync keep across CR3 switches: %s",
+					     what, (unsigned long long)sp->mpa, mode_name(g.mode),
+					     (unsigned long long)g.cr3, g.user ? "user" : "kernel", g.wp, g.nxe, err);
+			}
+	}
+	tlb_check(h, what);
+	if (h->ndirty)
+		return;                 /* unsync, before the sync: mmu_audit sees the stale entries too */
 	bad = audit_all(h, why, sizeof(why));
 	if (bad)
 		fail(h, "%s: the shadow is sound by the test's check but mmu_audit reports %u bad entries: %s",
@@ -1089,6 +1179,12 @@ static struct acc check_access(struct h *h, uint64_t gva, int type, struct watch
 
 	cpu_access(h, gva, type, &a);
 
+	if (a.done && a.stale && (r.out != MO_OK || a.mpa != expect_mpa)) {
+		/* unsync: through a table written natively since the last
+		 * sync, the old translation is still legal (like a TLB entry). */
+		note(h, "%s: made through a stale (unsync) shadow table, legal until the next sync", what);
+		return a;
+	}
 	if (a.broken)
 		snprintf(err, sizeof(err), "the real CPU met broken shadow tables: %s", a.why);
 	else if (r.out == MO_PF) {
@@ -1221,6 +1317,160 @@ static uint64_t sleaf(struct h *h, uint64_t root, uint64_t gva, uint64_t **where
 }
 
 #define UP (E_P | E_W | E_U | E_A)         /* a plain upper entry */
+
+/* ===================================================================== */
+/* the guest's stores to its own page tables                             */
+/* ===================================================================== */
+
+/*
+ * The guest reaches its page tables through a mapping of the table area
+ * (the window), kernel-only: frame TBL_BASE + i at WIN + i pages.  With
+ * paging off it stores to them by physical address.
+ */
+#define WIN64      0xffff960000000000ULL   /* paging64: PML4 slot 300 */
+#define WIN_PAE    0xc0000000ULL           /* paging32e: PDPTE 3 */
+#define WIN32      0xe1000000ULL           /* paging32: PDE 900 */
+#define WIN_FRAMES 64
+#define WIN_UP     (E_P | E_W | E_A)        /* kernel-only, writable */
+
+static uint64_t win_gva(const struct h *h, uint64_t gpa)
+{
+	uint64_t off = gpa - TBL_BASE;
+
+	switch (h->g.mode) {
+	case MODE_NP:  return gpa;
+	case MODE_P32: return WIN32 + off;
+	case MODE_PAE: return WIN_PAE + off;
+	default:       return WIN64 + off;
+	}
+}
+
+/* Hand-built 4-level tables: the window in the address space at cr3. */
+static __attribute__((unused)) void map_window64(struct h *h, uint64_t cr3)
+{
+	for (unsigned i = 0; i < WIN_FRAMES; i++)
+		map64(h, cr3, WIN64 + i * PAGE, 1, (TBL_BASE + i * PAGE) | WIN_UP, WIN_UP);
+}
+
+/*
+ * The real CPU stored to guest table frame gpa without a fault.  In wp and
+ * unsync that is only right if no shadow page follows the frame's writes
+ * (ombra's own bookkeeping says which would: not direct, not out of sync,
+ * a paging64 table or a 32-bit guest's level 1-2), and only level-1
+ * non-root tables may be out of sync.  unsync: the frame's shadow may now be
+ * stale until the next sync.
+ */
+static void native_store_check(struct h *h, uint64_t gpa, const char *what)
+{
+	uint64_t gfn = gpa >> 12;
+
+	for (unsigned i = 0; i < h->m.nr_pages; i++) {
+		const struct sp *sp = &h->m.sps[i];
+
+		if (!sp->used || sp->retired || sp->gfn != gfn || sp->role.direct)
+			continue;
+		if (sp->role.path == PATH_PAGING32E && sp->role.level > 2)
+			continue;                       /* keyed by CR3 / 32, not a frame */
+		if (sp->role.path == PATH_PAGING32 && sp->role.level > 2)
+			continue;                       /* ombra's own levels above the guest's PD */
+		if (h->m.sync == SYNC_VTLB)
+			continue;
+		if (sp->unsync) {
+			if (h->m.sync != SYNC_UNSYNC || sp->role.level != 1 || sp->root_count)
+				fail(h, "%s: shadow page %u (gfn %#llx level %u, %u roots) is out of sync; only leaf tables may be, in unsync",
+				     what, i, (unsigned long long)sp->gfn, sp->role.level, sp->root_count);
+			dirty_add(h, gfn);
+			continue;
+		}
+		fail(h, "%s: the guest stored to its table at %#llx natively (no fault), but shadow page %u (level %u%s) shadows it and is not out of sync: the shadow no longer follows the guest",
+		     what, (unsigned long long)gpa, i, sp->role.level, sp->root_count ? ", a root" : "");
+	}
+}
+
+enum { ST_NATIVE, ST_EMULATED };
+
+/*
+ * The guest kernel stores size bytes of val to its table entry at gpa
+ * through the window, as the real CPU does it: natively when the shadow (or
+ * the TLB) allows the write, else a #PF to mmu_page_fault.  On PF_EMULATE
+ * the test does what shadow.c does: emulate_pte_write (the guest's
+ * translation of the address for a write, setting its A/D bits, the bytes
+ * into guest memory, mmu_pte_write), or, with unprotect, what it does when
+ * the instruction cannot be emulated: mmu_unprotect_gfn, and the instruction
+ * runs again (natively, this time).
+ */
+static int guest_store(struct h *h, uint64_t gpa, uint64_t val, unsigned size, bool unprotect, const char *what)
+{
+	uint64_t gva = win_gva(h, gpa);
+	unsigned calls = 0;
+	bool unprotected = false;
+
+	note(h, "%s: store %#llx (%u bytes) to the guest table entry at %#llx (gva %#llx)%s", what,
+	     (unsigned long long)val, size, (unsigned long long)gpa, (unsigned long long)gva,
+	     unprotect ? ", not emulable" : "");
+	for (;;) {
+		uint32_t gerr = 0;
+		uint64_t fgpa = 0;
+		enum pf_outcome o;
+		struct try t;
+
+		reload(h);
+		t = cpu_try(h, gva, AX_W);
+		if (t.broken)
+			fail(h, "%s: store to %#llx: the real CPU met broken shadow tables: %s", what,
+			     (unsigned long long)gva, t.why);
+		if (t.ok) {
+			if (t.mpa != gpa + MPA_OFF)
+				fail(h, "%s: the store to gva %#llx went to MPA %#llx, not to the guest table at %#llx",
+				     what, (unsigned long long)gva, (unsigned long long)t.mpa,
+				     (unsigned long long)(gpa + MPA_OFF));
+			native_store_check(h, gpa, what);
+			wr(h, gpa, val, size);
+			h->st_native++;
+			return ST_NATIVE;
+		}
+		if (calls == 6)
+			fail(h, "%s: the store to gva %#llx never completed (last error code %#x)", what,
+			     (unsigned long long)gva, t.ec);
+		trap(h);
+		o = mmu_page_fault(&h->m, &h->ctx, gva, t.ec, &gerr, &fgpa);
+		calls++;
+		if (o == PF_FIXED || o == PF_SPURIOUS)
+			continue;
+		if (o != PF_EMULATE)
+			fail(h, "%s: a store to the guest's page table at %#llx (gva %#llx, ec %#x) came to %s (guest error %#x)",
+			     what, (unsigned long long)gpa, (unsigned long long)gva, t.ec, pf_name(o), gerr);
+		if (h->m.sync == SYNC_VTLB)
+			fail(h, "%s: PF_EMULATE in the vtlb strategy (gpa %#llx)", what, (unsigned long long)fgpa);
+		if (fgpa != gpa)
+			fail(h, "%s: PF_EMULATE with gpa %#llx for a store to %#llx", what, (unsigned long long)fgpa,
+			     (unsigned long long)gpa);
+		if (unprotect && !unprotected) {
+			unprotected = true;
+			h->st_unprotected++;
+			note(h, "%s: PF_EMULATE, cannot emulate: mmu_unprotect_gfn(%#llx), the store runs again", what,
+			     (unsigned long long)(gpa >> 12));
+			mmu_unprotect_gfn(&h->m, gpa >> 12);
+			continue;
+		}
+		if (unprotected)
+			h->st_refault++;        /* see mmu_wp/unprotect_of_a_table_the_store_walks_through */
+		{
+			uint64_t g2 = 0;
+			uint32_t err = 0;
+
+			o = mmu_gva_to_gpa(&h->m, &h->ctx, gva, PFERR_W | (h->ctx.user ? PFERR_U : 0), &g2, &err);
+			if (o != PF_FIXED || g2 != gpa)
+				fail(h, "%s: emulating the store: mmu_gva_to_gpa(%#llx) gave %s gpa %#llx", what,
+				     (unsigned long long)gva, pf_name(o), (unsigned long long)g2);
+		}
+		wr(h, gpa, val, size);
+		mmu_pte_write(&h->m, gpa, size);
+		h->st_emulated++;
+		note(h, "%s: PF_EMULATE: emulated, mmu_pte_write(%#llx, %u)", what, (unsigned long long)gpa, size);
+		return ST_EMULATED;
+	}
+}
 
 /* ===================================================================== */
 /* 1. faults: hand-built cases and the permission matrix                 */
@@ -2068,9 +2318,10 @@ static void geo_init(struct geo *G, int mode, unsigned nas, bool pse)
 			memcpy(G->idx[l], i64[l], sizeof(i64[l]));
 		}
 		if (mode == MODE_PAE) {
-			static const unsigned pdpt[4] = { 0, 1, 2, 3 };
+			static const unsigned pdpt[3] = { 0, 1, 2 };   /* PDPTE 3: the window */
 
 			memcpy(G->idx[3], pdpt, sizeof(pdpt));
+			G->nidx[3] = 3;
 			G->large = 1u << 2;
 		} else {
 			G->large = (1u << 2) | (1u << 3);
@@ -2148,12 +2399,62 @@ static uint64_t ent_addr(const struct geo *G, int level, unsigned fr, unsigned k
 	return fr_gpa(fr) + (uint64_t)G->idx[level][k] * G->esize;
 }
 
+/* The top-level slot of the window (see win_gva). */
+static unsigned win_slot(int mode)
+{
+	return mode == MODE_P64 ? 300 : mode == MODE_PAE ? 3 : 900;
+}
+
+/* With paging off the guest's data accesses keep off its page tables (its
+ * stores to them are the table writes). */
+static uint64_t np_data(uint64_t gva)
+{
+	if (gva >= TBL_BASE && gva < TBL_BASE + TBL_FRAMES * PAGE)
+		gva += TBL_FRAMES * PAGE;
+	return gva;
+}
+
+/*
+ * The window of a random run: every random table frame (and nothing else)
+ * mapped kernel-only from a slot of every top-level table that the random
+ * entries never use; its own tables follow the random ones.
+ */
+static void random_window(struct h *h, const struct geo *G)
+{
+	unsigned fw = G->fr0[1] + G->nfr[1];
+	uint64_t f = fr_gpa(fw);
+
+	cr_assert_leq(fw + 3, TBL_FRAMES);
+	memset(gptr(h, f, 3 * PAGE), 0, 3 * PAGE);
+	if (G->mode == MODE_P64) {
+		wr(h, f, (f + PAGE) | WIN_UP, 8);
+		wr(h, f + PAGE, (f + 2 * PAGE) | WIN_UP, 8);
+		for (unsigned i = 0; i < fw; i++)
+			wr(h, f + 2 * PAGE + 8 * i, fr_gpa(i) | WIN_UP, 8);
+		for (unsigned a = 0; a < G->nfr[4]; a++)
+			wr(h, fr_gpa(G->fr0[4] + a) + 8 * win_slot(MODE_P64), f | WIN_UP, 8);
+	} else if (G->mode == MODE_PAE) {
+		wr(h, f, (f + PAGE) | WIN_UP, 8);
+		for (unsigned i = 0; i < fw; i++)
+			wr(h, f + PAGE + 8 * i, fr_gpa(i) | WIN_UP, 8);
+		for (unsigned a = 0; a < G->nfr[3]; a++)
+			wr(h, fr_gpa(G->fr0[3] + a) + 8 * win_slot(MODE_PAE), f | E_P, 8);
+	} else if (G->mode == MODE_P32) {
+		for (unsigned i = 0; i < fw; i++)
+			wr(h, f + 4 * i, fr_gpa(i) | WIN_UP, 4);
+		for (unsigned a = 0; a < G->nfr[2]; a++)
+			wr(h, fr_gpa(G->fr0[2] + a) + 4 * win_slot(MODE_P32), f | WIN_UP, 4);
+	}
+}
+
 static uint64_t gen_gva(uint64_t *s, const struct geo *G)
 {
 	uint64_t gva = 0;
 
-	if (G->mode == MODE_NP)
-		return rn(s, 8) ? rn(s, (unsigned)(RAM_SIZE / 8)) * 8ULL : 0xfee00000ULL + rn(s, 4096);
+	if (G->mode == MODE_NP) {
+		gva = rn(s, 8) ? rn(s, (unsigned)(RAM_SIZE / 8)) * 8ULL : 0xfee00000ULL + rn(s, 4096);
+		return np_data(gva);
+	}
 	for (int l = G->top; l >= 1; l--) {
 		unsigned i = rn(s, 20) == 0 ? rn(s, 1u << G->ibits) : G->idx[l][rn(s, G->nidx[l])];
 
@@ -2161,6 +2462,8 @@ static uint64_t gen_gva(uint64_t *s, const struct geo *G)
 			i &= 3;
 		if (l == 4 && i == 511)
 			i = 510;                          /* the monitor's slot */
+		if (l == G->top && i == win_slot(G->mode))
+			i = G->idx[l][0];                 /* the window: only the table writes use it */
 		gva |= (uint64_t)i << (12 + G->ibits * (l - 1));
 	}
 	gva |= rn(s, 4096);
@@ -2227,6 +2530,8 @@ struct rparams {
 	uint64_t seed;
 	bool touch;              /* check the touch[] list at every resume */
 	bool pge_toggles;        /* CR4.PGE changes; with PGE off a CR3 write is the full flush */
+	enum mmu_sync sync;
+	uint64_t seeds[3];
 };
 
 /*
@@ -2242,17 +2547,148 @@ static void flush_all(struct h *h, const struct rparams *p)
 	}
 	if (h->g.mode == MODE_PAE)
 		cpu_set(h, h->g, true);              /* reload the PDPTE registers */
-	mmu_new_cr3(&h->m, &h->ctx, true);
+	h_new_cr3(h, true);
 	reload(h);
+}
+
+/* INVLPG of every address (in any address space) whose walk ends at PTE
+ * slot k of table frame fr, one trap each. */
+static void invlpg_pte(struct h *h, const struct geo *G, unsigned fr, unsigned k, const char *what)
+{
+	static uint64_t gvas[256];
+	unsigned n = 0;
+
+	for (unsigned a = 0; a < G->nfr[G->top]; a++)
+		find_gvas(h, G, G->top, fr_gpa(G->fr0[G->top] + a), 0, fr_gpa(fr), G->idx[1][k], gvas, &n, 256);
+	note(h, "%s: INVLPG of the %u addresses that map it", what, n);
+	for (unsigned i = 0; i < n; i++)
+		h_invlpg(h, gvas[i]);
+}
+
+/*
+ * The guest rewrites one entry of its tables with stores through the
+ * window (or by physical address with paging off), then flushes as the
+ * strategy lets it:
+ *   vtlb:   as a kernel must: INVLPG of every address that maps a changed
+ *           PTE, or a full flush for anything above (and PAE PDPTEs);
+ *   wp:     nothing, or INVLPG / a CR3 write now and then; the shadow must
+ *           be exact right after each store;
+ *   unsync: the same, but stale translations through a table written
+ *           natively are legal until the next mmu_new_cr3 / mmu_invlpg.
+ * PAE PDPTEs are read at CR3 loads only: a CR3 write always follows.
+ */
+static void table_write(struct h *h, const struct rparams *p, const struct geo *G, uint64_t *s,
+			const char *what)
+{
+	int level = 1 + rn(s, G->top);
+	unsigned fr = G->fr0[level] + rn(s, G->nfr[level]), k = rn(s, G->nidx[level]);
+	bool np = h->g.mode == MODE_NP, pair = false, unprotect;
+	uint64_t at, old, nv;
+	char w2[160];
+
+	if (G->mode == MODE_PAE && level == 3)
+		k %= 3;
+	/* Half the time an entry on the path of a translation the shadow
+	 * holds now, so that the shadow has something to follow. */
+	if (rn(s, 2) && h->g.mode == G->mode) {
+		static uint64_t gvas[256];
+		unsigned nl = 0;
+
+		shadow_leaves(h, spage(h, h->loaded), 4, 0, gvas, &nl, 256);
+		if (nl) {
+			struct mw r = model(h, &h->g, gvas[rn(s, nl)], AX_R, h->g.user);
+			int l = r.level + (int)rn(s, (unsigned)(r.top - r.level + 1));
+
+			if (r.top && r.at[l] >= TBL_BASE && r.at[l] < TBL_BASE + TBL_FRAMES * PAGE) {
+				unsigned idx = (unsigned)(r.at[l] & 0xfff) / G->esize;
+				unsigned f = (unsigned)((r.at[l] - TBL_BASE) / PAGE);
+
+				for (unsigned j = 0; j < G->nidx[l]; j++)
+					if (G->idx[l][j] == idx && f >= G->fr0[l] && f < G->fr0[l] + G->nfr[l] &&
+					    !(G->mode == MODE_PAE && l == 3 && idx > 2)) {
+						level = l;
+						k = j;
+						fr = f;
+					}
+			}
+		}
+	}
+	at = ent_addr(G, level, fr, k);
+	old = rd(h, at, G->esize);
+	if (rn(s, 2) || (G->mode == MODE_PAE && level == 3)) {
+		nv = gen_entry(s, G, level, fr, k);
+	} else {
+		static const uint64_t bitsel[] = { E_P, E_W, E_U, E_A, E_D, E_G, E_NX };
+
+		nv = old ^ bitsel[rn(s, G->esize == 8 ? 7 : 6)];
+	}
+	/* The kernel writes its tables. */
+	if (!np && h->g.user) {
+		struct gstate g = h->g;
+
+		g.user = false;
+		note(h, "%s: to the kernel view, to write a page table", what);
+		cpu_set(h, g, false);
+	}
+	unprotect = p->sync != SYNC_VTLB && rn(s, 4) == 0;
+	snprintf(w2, sizeof(w2), "%s: L%d entry %#llx -> %#llx", what, level, (unsigned long long)old,
+		 (unsigned long long)nv);
+	if (G->esize == 8 && rn(s, 8) == 0) {
+		/* As a 32-bit PAE kernel does: the high half, then the low. */
+		guest_store(h, at + 4, nv >> 32, 4, unprotect, w2);
+		if (p->sync == SYNC_WP)
+			check_state(h, "wp: right after the store of the high half");
+		guest_store(h, at, nv & 0xffffffffULL, 4, unprotect, w2);
+	} else if (G->esize == 4 && !(at & 4) && k + 1 < G->nidx[level] &&
+		   G->idx[level][k + 1] == G->idx[level][k] + 1 && rn(s, 4) == 0) {
+		/* Two 4-byte entries with one 8-byte store. */
+		uint64_t nv2 = gen_entry(s, G, level, fr, k + 1);
+
+		pair = true;
+		guest_store(h, at, nv | nv2 << 32, 8, unprotect, w2);
+	} else {
+		guest_store(h, at, nv, G->esize, unprotect, w2);
+	}
+	if (p->sync == SYNC_VTLB) {
+		if (level == 1 && !pair && !np && !(p->pge_toggles && !h->g.pge) && rn(s, 4))
+			invlpg_pte(h, G, fr, k, w2);
+		else
+			flush_all(h, p);
+		return;
+	}
+	check_state(h, p->sync == SYNC_WP ? "wp: right after the store, no flush" :
+		    "unsync: right after the store (stale translations through tables written natively allowed)");
+	if (np)
+		return;
+	if (G->mode == MODE_PAE && level == 3) {
+		note(h, "%s: MOV CR3 (the PDPTE registers)", what);
+		cpu_set(h, h->g, true);
+		return;
+	}
+	switch (rn(s, 3)) {
+	case 0:
+		note(h, "%s: no flush", what);
+		break;
+	case 1:
+		if (level == 1 && !pair)
+			invlpg_pte(h, G, fr, k, w2);
+		else
+			flush_all(h, p);
+		break;
+	default:
+		note(h, "%s: MOV CR3 (same)", what);
+		cpu_set(h, h->g, true);
+		break;
+	}
 }
 
 static void random_run(const struct rparams *p)
 {
-	struct h *h = h_new(p->npool);
+	struct h *h = h_new_s(p->npool, p->sync);
 	struct geo G;
 	struct watch *wt = calloc(1, sizeof(*wt));
-	uint64_t s = p->seed, gvas[256], recent[16];
-	unsigned nrecent = 0, last = 0;
+	uint64_t s = p->seed, recent[16];
+	unsigned nrecent = 0, last = 0, fw = 0;
 	struct gstate g;
 	unsigned counts[12] = { 0 };
 	char what[96];
@@ -2267,12 +2703,12 @@ static void random_run(const struct rparams *p)
 		for (int l = G.top; l >= 1; l--)
 			for (unsigned f = 0; f < G.nfr[l]; f++)
 				for (unsigned k = 0; k < G.nidx[l]; k++) {
-					if (G.mode == MODE_PAE && l == 3 && G.idx[l][k] > 3)
-						continue;
 					wr(h, ent_addr(&G, l, G.fr0[l] + f, k), gen_entry(&s, &G, l, G.fr0[l] + f, k),
 					   G.esize);
 					watch_add(wt, ent_addr(&G, l, G.fr0[l] + f, k), G.esize);
 				}
+		random_window(h, &G);
+		fw = G.fr0[1] + G.nfr[1];
 	}
 	g = gs(p->mode, p->mode == MODE_NP ? 0 : fr_gpa(G.fr0[G.top]), false, true, p->mode != MODE_P32);
 	g.pge = p->pge;
@@ -2290,20 +2726,25 @@ static void random_run(const struct rparams *p)
 			NG.mode = MODE_NP;
 			cur = &NG;
 		}
-		snprintf(what, sizeof(what), "seed %#llx step %u", (unsigned long long)p->seed, step);
+		snprintf(what, sizeof(what), "%s seed %#llx step %u", sync_name[p->sync], (unsigned long long)p->seed,
+			 step);
 		if (op < 65) {
 			/* Half the time an address used before: read, then write or
-			 * fetch the same page (A/D emulation, refills). */
+			 * fetch the same page (A/D emulation, refills).  Now and then
+			 * a read of a page table through the window. */
 			unsigned pick = nrecent ? rn(&s, 4) : 0;
 			uint64_t gva = pick == 0 ? gen_gva(&s, cur)
 				       : ((pick == 1 ? recent[last] : recent[rn(&s, nrecent)]) & ~0xfffULL) | rn(&s, 4096);
-
-			if (h->g.mode == MODE_NP && p->mode != MODE_NP)
-				gva &= 0xffffffffULL;
-			counts[0]++;
 			int type = rn(&s, 3);
 
-			if (check_access(h, gva, type, wt, what).done) {
+			if (h->g.mode == MODE_NP && p->mode != MODE_NP)
+				gva = np_data(gva & 0xffffffffULL);
+			counts[0]++;
+			if (fw && h->g.mode != MODE_NP && rn(&s, 16) == 0) {
+				gva = win_gva(h, fr_gpa(rn(&s, fw))) | rn(&s, 4096);
+				check_access(h, gva, rn(&s, 2) ? AX_R : AX_X, wt, what);
+				counts[10]++;
+			} else if (check_access(h, gva, type, wt, what).done) {
 				last = nrecent < 16 ? nrecent++ : rn(&s, 16);
 				recent[last] = gva;
 				/* Read, then modify: the write after a read fill. */
@@ -2311,60 +2752,8 @@ static void random_run(const struct rparams *p)
 					check_access(h, gva ^ 8, AX_W, wt, what);
 			}
 		} else if (op < 76 && p->mode != MODE_NP) {
-			/* The guest changes one entry, then flushes as a kernel must.
-			 * Half the time an entry on the path of a translation the
-			 * shadow holds now, so that the flush has work to do. */
-			int level = 1 + rn(&s, G.top);
-			unsigned fr = G.fr0[level] + rn(&s, G.nfr[level]), k = rn(&s, G.nidx[level]), n = 0;
-			uint64_t at, old, nv;
-
-			if (G.mode == MODE_PAE && level == 3)
-				k &= 3;
-			if (rn(&s, 2) && h->g.mode == G.mode) {
-				unsigned nl = 0;
-
-				shadow_leaves(h, spage(h, h->loaded), 4, 0, gvas, &nl, 256);
-				if (nl) {
-					struct mw r = model(h, &h->g, gvas[rn(&s, nl)], AX_R, h->g.user);
-					int l = r.level + (int)rn(&s, (unsigned)(r.top - r.level + 1));
-
-					if (r.top && r.at[l] >= TBL_BASE && r.at[l] < TBL_BASE + TBL_FRAMES * PAGE) {
-						unsigned idx = (unsigned)(r.at[l] & 0xfff) / G.esize;
-
-						for (unsigned j = 0; j < G.nidx[l]; j++)
-							if (G.idx[l][j] == idx) {
-								level = l;
-								k = j;
-								fr = (unsigned)((r.at[l] - TBL_BASE) / PAGE);
-							}
-					}
-				}
-			}
-			at = ent_addr(&G, level, fr, k);
-			old = rd(h, at, G.esize);
-			if (rn(&s, 2) || (G.mode == MODE_PAE && level == 3)) {
-				nv = gen_entry(&s, &G, level, fr, k);
-			} else {
-				static const uint64_t bitsel[] = { E_P, E_W, E_U, E_A, E_D, E_G, E_NX };
-
-				nv = old ^ bitsel[rn(&s, G.esize == 8 ? 7 : 6)];
-			}
-			wr(h, at, nv, G.esize);
+			table_write(h, p, &G, &s, what);
 			counts[1]++;
-			if (level == 1 && !(p->pge_toggles && !h->g.pge) && rn(&s, 4)) {
-				for (unsigned a = 0; a < G.nfr[G.top]; a++)
-					find_gvas(h, &G, G.top, fr_gpa(G.fr0[G.top] + a), 0, fr_gpa(fr), G.idx[1][k],
-						  gvas, &n, 256);
-				note(h, "%s: L%d entry at %#llx %#llx -> %#llx; INVLPG of %u addresses", what, level,
-				     (unsigned long long)at, (unsigned long long)old, (unsigned long long)nv, n);
-				for (unsigned i = 0; i < n; i++)
-					mmu_invlpg(&h->m, &h->ctx, gvas[i]);
-				reload(h);
-			} else {
-				note(h, "%s: L%d entry at %#llx %#llx -> %#llx; full flush", what, level,
-				     (unsigned long long)at, (unsigned long long)old, (unsigned long long)nv);
-				flush_all(h, p);
-			}
 		} else if (op < 82 && p->mode != MODE_NP) {
 			g = h->g;
 			if (g.mode != MODE_NP)
@@ -2401,8 +2790,7 @@ static void random_run(const struct rparams *p)
 			uint64_t gva = gen_gva(&s, cur);
 
 			note(h, "%s: INVLPG %#llx (nothing changed)", what, (unsigned long long)gva);
-			mmu_invlpg(&h->m, &h->ctx, gva);
-			reload(h);
+			h_invlpg(h, gva);
 			counts[6]++;
 		} else if (op < 98) {
 			note(h, "%s: MOV CR3 (same)", what);
@@ -2410,8 +2798,7 @@ static void random_run(const struct rparams *p)
 			counts[7]++;
 		} else if (op < 99 || !p->mode_flips) {
 			note(h, "%s: mmu_zap_all", what);
-			mmu_zap_all(&h->m);
-			reload(h);
+			h_zap_all(h);
 			counts[8]++;
 		} else {
 			g = h->g;
@@ -2429,90 +2816,82 @@ static void random_run(const struct rparams *p)
 		cr_assert_gt(h->m.stats.mmu_recycled, 0, "seed %#llx: a 16-page pool never recycled",
 			     (unsigned long long)p->seed);
 	cr_assert_gt(h->m.stats.pf_fixed, 100);
-	if (p->mode != MODE_NP)
+	if (p->mode != MODE_NP) {
 		cr_assert_gt(h->m.stats.pf_guest, 50);
+		cr_assert_gt(h->st_native + h->st_emulated, p->steps / 20);
+	}
+	if (p->mode != MODE_NP && p->sync != SYNC_VTLB) {
+		cr_assert_gt(h->m.stats.pf_emulate, 10, "%s seed %#llx: pf_emulate %llu", sync_name[p->sync],
+			     (unsigned long long)p->seed, (unsigned long long)h->m.stats.pf_emulate);
+		cr_assert_gt(h->m.stats.mmu_pte_write, 10);
+		cr_assert_gt(h->st_unprotected, 0);
+	}
+	if (p->mode != MODE_NP && p->sync == SYNC_UNSYNC) {
+		cr_assert_gt(h->m.stats.mmu_unsync, 5, "seed %#llx: mmu_unsync %llu", (unsigned long long)p->seed,
+			     (unsigned long long)h->m.stats.mmu_unsync);
+		cr_assert_gt(h->m.stats.unsync_synced, 5);
+	}
+	if (p->sync == SYNC_VTLB)
+		cr_assert_eq(h->m.stats.pf_emulate + h->m.stats.mmu_unsync, 0);
+	if (getenv("MMU_TEST_STATS"))
+		fprintf(stderr, "%-9s %-6s seed %#-9llx: fixed %llu guest %llu emulate %llu pte_write %llu flooded %llu unsync %llu synced %llu wprot %llu recycled %llu zapped %llu root hits %llu/%llu; stores native %u emulated %u unprotected %u refault %u\n",
+			mode_name(p->mode), sync_name[p->sync], (unsigned long long)p->seed,
+			(unsigned long long)h->m.stats.pf_fixed, (unsigned long long)h->m.stats.pf_guest,
+			(unsigned long long)h->m.stats.pf_emulate, (unsigned long long)h->m.stats.mmu_pte_write,
+			(unsigned long long)h->m.stats.mmu_flooded, (unsigned long long)h->m.stats.mmu_unsync,
+			(unsigned long long)h->m.stats.unsync_synced, (unsigned long long)h->m.stats.write_protected,
+			(unsigned long long)h->m.stats.mmu_recycled, (unsigned long long)h->m.stats.mmu_shadow_zapped,
+			(unsigned long long)h->m.stats.root_hits, (unsigned long long)h->m.stats.root_misses,
+			h->st_native, h->st_emulated, h->st_unprotected, h->st_refault);
 	free(wt);
 	h_free(h);
 }
 
-/* Each variant runs with three seeds; a failure names its seed and step. */
-static void random_seeds(struct rparams p, const uint64_t *seeds, unsigned n)
+/* Each variant runs in each strategy with three fixed seeds (mixed with the
+ * strategy); a failure names its strategy, seed and step. */
+static void random_sync(struct rparams p, enum mmu_sync sync)
 {
-	for (unsigned i = 0; i < n; i++) {
-		p.seed = seeds[i];
+	p.sync = sync;
+	for (unsigned i = 0; i < 3; i++) {
+		p.seed = p.seeds[i] ^ ((uint64_t)sync << 32);
 		random_run(&p);
 	}
 }
 
-Test(mmu_random, paging64)
-{
-	static const uint64_t seeds[] = { 0x1234567, 0x2718281, 0x3141592 };
-	struct rparams p = { MODE_P64, 6, false, false, true, 512, 4000, 0, false };
+#define RANDOM_TESTS(name, ...)                                                  \
+	static const struct rparams rp_##name = { __VA_ARGS__ };                 \
+	Test(mmu_random, name##_vtlb) { random_sync(rp_##name, SYNC_VTLB); }     \
+	Test(mmu_random, name##_wp) { random_sync(rp_##name, SYNC_WP); }         \
+	Test(mmu_random, name##_unsync) { random_sync(rp_##name, SYNC_UNSYNC); }
 
-	random_seeds(p, seeds, 3);
-}
-
-Test(mmu_random, paging64_global_pages)
-{
-	static const uint64_t seeds[] = { 0xabcdef, 0xfedcba, 0x5a5a5a };
-	struct rparams p = { MODE_P64, 4, true, false, false, 96, 3000, 0, true };
-
-	random_seeds(p, seeds, 3);
-}
-
-Test(mmu_random, paging64_global_pages_six_address_spaces)
-{
-	static const uint64_t seeds[] = { 0x5eed, 0x5eee, 0x5eef };
-	struct rparams p = { MODE_P64, 6, true, false, true, 512, 3000, 0, false };
-
-	random_seeds(p, seeds, 3);
-}
-
+RANDOM_TESTS(paging64, .mode = MODE_P64, .nas = 6, .mode_flips = true, .npool = 512, .steps = 3000,
+	     .seeds = { 0x1234567, 0x2718281, 0x3141592 })
+RANDOM_TESTS(paging64_global_pages, .mode = MODE_P64, .nas = 4, .pge = true, .npool = 96, .steps = 1500,
+	     .touch = true, .seeds = { 0xabcdef, 0xfedcba, 0x5a5a5a })
+RANDOM_TESTS(paging64_global_pages_six_address_spaces, .mode = MODE_P64, .nas = 6, .pge = true,
+	     .mode_flips = true, .npool = 512, .steps = 2500, .seeds = { 0x5eed, 0x5eee, 0x5eef })
 /* CR4.PGE on and off: with PGE off a CR3 write must flush every leaf,
  * including those filled as global while PGE was on. */
-Test(mmu_random, paging64_pge_toggles)
-{
-	static const uint64_t seeds[] = { 0x6e6e, 0x6e6f, 0x6e70 };
-	struct rparams p = { MODE_P64, 4, true, false, false, 512, 3000, 0, false, true };
-
-	random_seeds(p, seeds, 3);
-}
-
-Test(mmu_random, paging64_small_pool)
-{
-	static const uint64_t seeds[] = { 0x77, 0x78, 0x79 };
-	struct rparams p = { MODE_P64, 4, false, false, false, 16, 3000, 0, true };
-
-	random_seeds(p, seeds, 3);
-}
-
-Test(mmu_random, nonpaging)
-{
-	static const uint64_t seeds[] = { 0x99, 0x9a, 0x9b };
-	struct rparams p = { MODE_NP, 1, false, false, false, 16, 2000, 0, true };
-
-	random_seeds(p, seeds, 3);
-}
+RANDOM_TESTS(paging64_pge_toggles, .mode = MODE_P64, .nas = 4, .pge = true, .npool = 512, .steps = 2500,
+	     .pge_toggles = true, .seeds = { 0x6e6e, 0x6e6f, 0x6e70 })
+/* Recycling with a tiny pool. */
+RANDOM_TESTS(paging64_small_pool, .mode = MODE_P64, .nas = 4, .npool = 16, .steps = 2500, .touch = true,
+	     .seeds = { 0x77, 0x78, 0x79 })
+RANDOM_TESTS(nonpaging, .mode = MODE_NP, .nas = 1, .npool = 16, .steps = 1500, .touch = true,
+	     .seeds = { 0x99, 0x9a, 0x9b })
 
 /* ===================================================================== */
 /* 10. paging32 and paging32e (not run by shadow mode yet)               */
 /* ===================================================================== */
 
-Test(mmu_random, paging32e)
-{
-	static const uint64_t seeds[] = { 0x3232e, 0x3232f, 0x32330 };
-	struct rparams p = { MODE_PAE, 4, true, false, false, 512, 3000, 0, false };
-
-	random_seeds(p, seeds, 3);
-}
-
-Test(mmu_random, paging32)
-{
-	static const uint64_t seeds[] = { 0x3232, 0x3233, 0x3234 };
-	struct rparams p = { MODE_P32, 4, false, true, false, 512, 3000, 0, false };
-
-	random_seeds(p, seeds, 3);
-}
+RANDOM_TESTS(paging32e, .mode = MODE_PAE, .nas = 4, .pge = true, .npool = 512, .steps = 2500,
+	     .seeds = { 0x3232e, 0x3232f, 0x32330 })
+RANDOM_TESTS(paging32e_small_pool, .mode = MODE_PAE, .nas = 4, .pge = true, .npool = 16, .steps = 1500,
+	     .seeds = { 0x3e16, 0x3e17, 0x3e18 })
+RANDOM_TESTS(paging32, .mode = MODE_P32, .nas = 4, .pse = true, .npool = 512, .steps = 2500,
+	     .seeds = { 0x3232, 0x3233, 0x3234 })
+RANDOM_TESTS(paging32_small_pool, .mode = MODE_P32, .nas = 4, .pse = true, .npool = 16, .steps = 1500,
+	     .seeds = { 0x3216, 0x3217, 0x3218 })
 
 /* paging32: map a 32-bit PDE/PTE. */
 static void map32(struct h *h, uint64_t cr3, uint32_t gva, uint32_t pte, uint32_t up)

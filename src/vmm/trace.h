@@ -1,0 +1,34 @@
+/*
+ * The event trace (--trace FILE): one JSON object per line for every MMU
+ * event of a run, in the format docs/trace.md documents and
+ * tests/e2e/trace_schema.json checks.  Written with jansson, so strings
+ * (capstone's instruction text, file names) are always valid JSON.
+ */
+#ifndef OMBRA_TRACE_H
+#define OMBRA_TRACE_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+struct trace {
+	FILE *f;                   /* the JSON Lines file */
+	struct timespec t0;        /* when the run began */
+	double last_sample;        /* t of the last sample record */
+	uint64_t records;          /* how many lines written */
+};
+
+int trace_open(struct trace *t, const char *path);
+void trace_close(struct trace *t);
+/* Seconds since trace_start(). */
+double trace_now(const struct trace *t);
+void trace_start(struct trace *t);
+/* Write one record: obj gets "event" and "t" and is consumed. */
+void trace_write(struct trace *t, const char *event, json_t *obj);
+/* A hex string for an address ("0x1234"). */
+json_t *trace_hex(uint64_t v);
+/* Time for a sample record (every 10 ms)? */
+int trace_sample_due(struct trace *t);
+
+#endif
