@@ -36,6 +36,8 @@
 #include "../vmm/cpuid.h"
 #include "../tdp/hostmmu.h"
 #include "../vmm/disasm.h"
+#include "../vmm/explain.h"
+#include "chain.h"
 #include "machine.h"
 
 /* Vectors whose frame carries an error code. */
@@ -709,6 +711,64 @@ static void shadow_counters(struct vm *vm, struct counters *out)
 		counters_add(out, level_fixed[l - 1], st->fixed_by_level[l]);
 }
 
+/* The translation chain in shadow mode: the guest's walk, then the shadow's
+ * from the current root, which must end at the same host frame. */
+static void shadow_explain(struct vm *vm, uint64_t gva, json_t *obj)
+{
+	struct shadow *sh = vm->mode_data;
+	json_t *steps = json_array();
+	struct sp *root = sh->mmu.root_cache[sh->ctx.user][0];
+	uint64_t e = 0, mpa = 0;
+	char buf[24];
+
+	chain_guest(&vm->mem, sh->ctx.path != PATH_NONPAGING, mmu_path_names[sh->ctx.path], &sh->ctx.walk,
+		    gva, obj);
+	json_object_set_new(obj, "shadow_walk", steps);
+	for (unsigned level = 4; root && level >= 1; level--) {
+		uint64_t *spt = level == 4 ? root->spt :
+				(uint64_t *)(sh->pool + ((e & SPTE_ADDR) - POOL_MPA));
+
+		e = spt[(gva >> (12 + 9 * (level - 1))) & 511];
+		snprintf(buf, sizeof(buf), "0x%llx", (unsigned long long)e);
+		json_array_append_new(steps, json_pack("{s:i, s:s}", "level", level, "value", buf));
+		if (!(e & SPTE_P))
+			break;
+		if (!(e & SPTE_LINK)) {
+			uint64_t size = level == 2 ? 0x200000 : 0x1000;
+
+			mpa = (e & SPTE_ADDR & ~(size - 1)) | (gva & (size - 1));
+			break;
+		}
+	}
+	if (!mpa) {
+		json_object_set_new(obj, "verdict", json_string(
+			"not in the shadow: the next access makes a hidden fault that fills it"));
+		return;
+	}
+	{
+		uint64_t gpa = mpa - vm->mem.mpa_offset;
+		json_t *sh_part = json_object();
+		json_t *g_hva = json_object_get(obj, "hva"), *g_pfn = json_object_get(obj, "host_pfn");
+		json_t *s_hva, *s_pfn;
+		bool agree;
+
+		explain_gpa(&vm->mem, gpa, sh_part);
+		s_hva = json_object_get(sh_part, "hva");
+		s_pfn = json_object_get(sh_part, "host_pfn");
+		snprintf(buf, sizeof(buf), "0x%llx", (unsigned long long)mpa);
+		json_object_set_new(obj, "shadow_mpa", json_string(buf));
+		json_object_set(obj, "shadow_hva", s_hva ? s_hva : json_null());
+		json_object_set(obj, "shadow_host_pfn", s_pfn ? s_pfn : json_null());
+		agree = g_hva && s_hva && json_equal(g_hva, s_hva) &&
+			(!g_pfn || !s_pfn || json_is_null(g_pfn) || json_equal(g_pfn, s_pfn));
+		json_object_set_new(obj, "chains_agree", json_boolean(agree));
+		json_object_set_new(obj, "verdict", json_string(agree ?
+			"both chains end at the same host frame" :
+			"OMBRA BUG: the shadow maps this address to another frame than the guest's tables"));
+		json_decref(sh_part);
+	}
+}
+
 static void shadow_sample(struct vm *vm, json_t *obj)
 {
 	struct shadow *sh = vm->mode_data;
@@ -769,5 +829,6 @@ const struct vm_mode shadow_mode = {
 	.counters = shadow_counters,
 	.memory_changed = shadow_memory_changed,
 	.sample = shadow_sample,
+	.explain = shadow_explain,
 	.trace_header = shadow_trace_header,
 };

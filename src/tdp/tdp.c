@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "../shadow/chain.h"
 #include "hostmmu.h"
 
 #define CR0_PE 0x1u
@@ -81,9 +82,51 @@ static int tdp_setup(struct vm *vm)
 	return 0;
 }
 
+/* The translation chain in tdp mode: ombra walks the guest's tables with
+ * the registers KVM gives (an ioctl, but not on any hot path); the second
+ * half, GPA -> host frame, is KVM's EPT/NPT (or its shadow) and the host's,
+ * which ombra follows through the memslot and /proc/self/pagemap. */
+static void tdp_explain(struct vm *vm, uint64_t gva, json_t *obj)
+{
+	struct kvm_sregs sregs;
+	struct walk_ctx w;
+	enum walk_mode mode;
+	const char *path;
+	unsigned flags = 0;
+
+	if (ioctl(vm->kvm.vcpu_fd, KVM_GET_SREGS, &sregs) < 0) {
+		json_object_set_new(obj, "note", json_string("KVM_GET_SREGS failed"));
+		return;
+	}
+	if (!(sregs.cr0 & 0x80000000ULL)) {
+		chain_guest(&vm->mem, false, "nonpaging", NULL, gva, obj);
+		return;
+	}
+	if (sregs.efer & (1u << 10)) {
+		mode = WALK_PAGING64;
+		path = "paging64";
+	} else if (sregs.cr4 & 0x20) {
+		mode = WALK_PAGING32E;
+		path = "paging32e";
+	} else {
+		mode = WALK_PAGING32;
+		path = "paging32";
+	}
+	if (sregs.cr0 & (1u << 16))
+		flags |= WALK_CR0_WP;
+	if (sregs.cr4 & 0x10)
+		flags |= WALK_CR4_PSE;
+	if ((sregs.efer & (1u << 11)) && mode != WALK_PAGING32)
+		flags |= WALK_EFER_NXE;
+	walk_init(&w, mode, flags, 0, walk_gpa_mem, &vm->mem);
+	walk_set_cr3(&w, sregs.cr3);
+	chain_guest(&vm->mem, true, path, &w, gva, obj);
+}
+
 const struct vm_mode tdp_mode = {
 	.name = "tdp",
 	.irqchip = true,
 	.setup = tdp_setup,
 	.exit = NULL,
+	.explain = tdp_explain,
 };

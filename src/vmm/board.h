@@ -15,7 +15,10 @@
  *                host mapping, contents copied, before the next instruction
  *                (QEMU has nothing there: the write is ignored);
  *                any write to 0xe4 says "my RAM at exit is deterministic"
- *                (ombra compare then compares a digest of it)
+ *                (ombra compare then compares a digest of it); a 32-bit
+ *                write to 0xec sets the high half of an address and one to
+ *                0xe8 its low half and asks ombra to explain that
+ *                guest-virtual address now (its translation chain)
  */
 #ifndef OMBRA_BOARD_H
 #define OMBRA_BOARD_H
@@ -54,6 +57,8 @@ struct board {
 	void (*move_slot)(void *opaque, uint64_t gpa);
 	void *move_slot_opaque;
 	bool ram_deterministic;   /* the guest wrote to TEST_PORT + 4 */
+	void (*explain)(void *opaque, uint64_t gva);
+	uint32_t explain_high;    /* the high half written to TEST_PORT + 12 */
 };
 
 int board_init(struct board *b, FILE *serial_out, FILE *log, uint64_t ram_size);

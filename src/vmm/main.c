@@ -52,6 +52,7 @@ static void usage(FILE *out)
 "  --stats-file FILE     write the report there instead of to stderr\n"
 "  --timeout SECONDS     end the run after this long (exit status 4)\n"
 "  --trace FILE          every MMU event as JSON Lines (docs/trace.md)\n"
+"  --explain=GVA[,GVA]   at exit, the translation chain of each address\n"
 "\n"
 "shadow-mode options:\n"
 "  --shadow-sync=MODE    how shadow tables follow the guest's: vtlb (a virtual TLB,\n"
@@ -151,7 +152,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct c
 {
 	enum { OPT_MMU = 256, OPT_M, OPT_KERNEL, OPT_APPEND, OPT_INITRD, OPT_SERIAL, OPT_STATS,
 	       OPT_STATS_FILE, OPT_TIMEOUT, OPT_KVM, OPT_HELP, OPT_SYNC, OPT_POOL, OPT_AUDIT,
-	       OPT_PREFETCH, OPT_LARGE, OPT_JSON, OPT_TRACE };
+	       OPT_PREFETCH, OPT_LARGE, OPT_JSON, OPT_TRACE, OPT_EXPLAIN };
 	static const struct option opts[] = {
 		{ "mmu",        required_argument, NULL, OPT_MMU },
 		{ "m",          required_argument, NULL, OPT_M },
@@ -171,6 +172,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct c
 		{ "shadow-large", required_argument, NULL, OPT_LARGE },
 		{ "json",       no_argument,       NULL, OPT_JSON },
 		{ "trace",      required_argument, NULL, OPT_TRACE },
+		{ "explain",    required_argument, NULL, OPT_EXPLAIN },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -256,6 +258,20 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct c
 			else
 				return die_usage("--shadow-large must be on or off, not '%s'", optarg);
 			break;
+		case OPT_EXPLAIN: {
+			char *p = optarg;
+
+			while (*p) {
+				unsigned long long v = strtoull(p, &end, 0);
+
+				if (end == p || (*end && *end != ',') || cfg->nexplain == VM_MAX_EXPLAIN)
+					return die_usage("--explain wants guest-virtual addresses separated by commas, not '%s'",
+							 optarg);
+				cfg->explain[cfg->nexplain++] = v;
+				p = *end ? end + 1 : end;
+			}
+			break;
+		}
 		case OPT_TRACE:
 			if (cmp)
 				return die_usage("%s", "--trace is an option of ombra run (one trace per run)");
@@ -362,6 +378,8 @@ static int cmd_run(int argc, char **argv)
 	} else {
 		vm->trace = cfg.trace_path ? &trace : NULL;
 		vm_run(vm);
+		for (unsigned i = 0; i < cfg.nexplain; i++)
+			vm_explain(vm, cfg.explain[i]);
 		/* Whatever --stats says, a run that did not end by the guest's
 		 * own choice says why on stderr. */
 		if (vm->board.end != END_DEBUG_EXIT && vm->board.end != END_SHUTDOWN &&

@@ -179,6 +179,8 @@ static int write_json(const struct vm *vm, FILE *out)
 	for (unsigned i = 0; i < list.n; i++)
 		json_object_set_new(counters, list.c[i].name, json_integer((json_int_t)list.c[i].value));
 	json_object_set_new(root, "counters", counters);
+	if (vm->explained)
+		json_object_set(root, "explain", vm->explained);
 	json_object_set_new(root, "kvm", json_pack("{s:o, s:o}",
 						   "vcpu", json_set(&vm->vcpu_stats0, &vm->vcpu_stats1),
 						   "vm", json_set(&vm->vm_stats0, &vm->vm_stats1)));

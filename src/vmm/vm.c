@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "disasm.h"
+#include "explain.h"
 #include "report.h"
 
 static const char *const exit_names[VM_EXIT_REASONS] = {
@@ -135,6 +136,7 @@ static int load_kernel(struct vm *vm)
 }
 
 static void on_move_slot(void *opaque, uint64_t gpa);
+static void on_explain(void *opaque, uint64_t gva);
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *mode)
 {
@@ -163,6 +165,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *
 		return set_err(vm, OMBRA_EXIT_HOST_ERROR, r, "cannot build the board: %s", strerror(-r));
 	vm->board.move_slot = on_move_slot;
 	vm->board.move_slot_opaque = vm;
+	vm->board.explain = on_explain;
 	r = load_kernel(vm);
 	if (r < 0)
 		return r;
@@ -559,6 +562,27 @@ static void on_move_slot(void *opaque, uint64_t gpa)
 	vm_move_slot(opaque, gpa);
 }
 
+void vm_explain(struct vm *vm, uint64_t gva)
+{
+	json_t *obj = json_object();
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "0x%llx", (unsigned long long)gva);
+	json_object_set_new(obj, "gva", json_string(buf));
+	json_object_set_new(obj, "mode", json_string(vm->mode->name));
+	if (vm->mode->explain)
+		vm->mode->explain(vm, gva, obj);
+	explain_print(vm->log, obj);
+	if (!vm->explained)
+		vm->explained = json_array();
+	json_array_append_new(vm->explained, obj);
+}
+
+static void on_explain(void *opaque, uint64_t gva)
+{
+	vm_explain(opaque, gva);
+}
+
 void vm_destroy(struct vm *vm)
 {
 	if (vm->mode && vm->mode->teardown)
@@ -567,6 +591,8 @@ void vm_destroy(struct vm *vm)
 	kvm_host_close(&vm->host);
 	mem_destroy(&vm->mem);
 	board_destroy(&vm->board);
+	json_decref(vm->explained);
+	vm->explained = NULL;
 	kstats_free(&vm->vm_stats0);
 	kstats_free(&vm->vcpu_stats0);
 	kstats_free(&vm->vm_stats1);

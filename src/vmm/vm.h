@@ -56,6 +56,9 @@ struct vm_config {
 	int prefetch;               /* --prefetch=N, 0..8 */
 	bool no_large;              /* --shadow-large=off: always split guest large pages */
 	const char *trace_path;     /* --trace FILE */
+#define VM_MAX_EXPLAIN 16
+	uint64_t explain[VM_MAX_EXPLAIN]; /* --explain addresses */
+	unsigned nexplain;
 };
 
 struct vm;
@@ -91,6 +94,8 @@ struct vm_mode {
 	/* ombra changed its own mapping of guest frames [gfn, gfn+count) (NULL: KVM
 	 * follows by itself). */
 	void (*memory_changed)(struct vm *vm, uint64_t gfn, uint64_t count);
+	/* Add the guest's walk of gva (and the shadow's) to obj (explain.h). */
+	void (*explain)(struct vm *vm, uint64_t gva, json_t *obj);
 	/* Fill a trace "sample" record (NULL: KVM's stats). */
 	void (*sample)(struct vm *vm, json_t *obj);
 	/* What the mode cannot trace, for the trace header (may be NULL). */
@@ -128,6 +133,7 @@ struct vm {
 	uint64_t mmio_unbacked;                 /* accesses to GPAs no slot or device backs */
 	uint64_t slot_moves;                    /* memslots moved to a new HVA while running */
 	struct trace *trace;                    /* --trace, or NULL */
+	json_t *explained;                      /* translation chains asked for (a JSON array) */
 };
 
 const char *vm_exit_name(unsigned reason);
@@ -138,6 +144,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *
 /* Run until the guest ends, ombra ends it, or the timeout expires. */
 void vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);
+
+/* Explain the translation chain of gva now: printed, kept for the report. */
+void vm_explain(struct vm *vm, uint64_t gva);
 
 /* Move the memslot holding gpa to a new host mapping, contents copied,
  * while the guest runs (the test device asks for it). */

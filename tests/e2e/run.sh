@@ -79,7 +79,7 @@ run no-kvm 12 "$OMBRA" run -kernel "$K/echo.elf" --kvm-device="$OUT/no-such-kvm"
 # --- 2. fixture kernels on KVM -------------------------------------------------
 if ! "$OMBRA" info >"$OUT/info.out" 2>"$OUT/info.err"; then
 	reason=$(cat "$OUT/info.err")
-	for t in info echo echo-json echo-shadow sysregs-tdp sysregs-shadow cpuid-shadow cpuid-tdp compare-echo compare-tell serial-file timeout triple triple-shadow timeout-shadow mmutest; do skip "$t" "no usable KVM: $reason"; done
+	for t in info echo echo-json echo-shadow sysregs-tdp sysregs-shadow cpuid-shadow cpuid-tdp compare-echo compare-tell explain-tdp explain-shadow serial-file timeout triple triple-shadow timeout-shadow mmutest; do skip "$t" "no usable KVM: $reason"; done
 	echo "e2e: $pass passed, $fail failed, $skip skipped"
 	[ "$fail" = 0 ]
 	exit
@@ -200,6 +200,28 @@ if run compare-tell 16 "$OMBRA" compare -kernel "$K/tell.elf"; then
 		grep -q "verdict: the modes differ" "$OUT/compare-tell.out" && ok compare-tell ||
 		bad compare-tell "$(cat "$OUT/compare-tell.out" | tail -12)"
 fi
+
+# The translation chain: the explain kernel asks, through the test device,
+# for 0x40000123 while 4-level paging maps it to guest-physical 0x300123.
+for m in tdp shadow; do
+	if run "explain-$m" 1 "$OMBRA" run --mmu=$m -kernel "$K/explain.elf" --stats=json --stats-file "$OUT/explain-$m.json"; then
+		checks="explain.0.gva=0x40000123 explain.0.path=paging64 explain.0.gpa=0x300123"
+		[ $m = shadow ] && checks="$checks explain.0.shadow_mpa=0x4000300123"
+		# check-json reads objects only: turn the array into an object first
+		sed 's/"explain": \[/"explain": {"0":/; s/^  \],$/  },/' "$OUT/explain-$m.json" >"$OUT/explain-$m.obj.json"
+		if msg=$("$CHECK" "$OUT/explain-$m.obj.json" $checks 2>&1); then
+			if [ $m = shadow ] && ! grep -q '"chains_agree": true' "$OUT/explain-$m.json"; then
+				bad "explain-$m" "the chains do not agree: $(grep verdict "$OUT/explain-$m.json")"
+			elif [ "$(grep -c '"entry_gpa"' "$OUT/explain-$m.json")" != 4 ]; then
+				bad "explain-$m" "want 4 guest levels"
+			else
+				ok "explain-$m"
+			fi
+		else
+			bad "explain-$m" "$msg"
+		fi
+	fi
+done
 
 if run serial-file 1 "$OMBRA" run -kernel "$K/echo.elf" -serial "file:$OUT/serial.txt" --stats=none; then
 	head -1 "$OUT/serial.txt" | grep -q "^magic 2badb002$" && [ ! -s "$OUT/serial-file.out" ] &&

@@ -1346,7 +1346,7 @@ static uint64_t win_gva(const struct h *h, uint64_t gpa)
 }
 
 /* Hand-built 4-level tables: the window in the address space at cr3. */
-static __attribute__((unused)) void map_window64(struct h *h, uint64_t cr3)
+static void map_window64(struct h *h, uint64_t cr3)
 {
 	for (unsigned i = 0; i < WIN_FRAMES; i++)
 		map64(h, cr3, WIN64 + i * PAGE, 1, (TBL_BASE + i * PAGE) | WIN_UP, WIN_UP);
@@ -2270,6 +2270,477 @@ Test(mmu_coherence, reused_page_table_shows_no_old_translations)
 }
 
 /* ===================================================================== */
+/* 8b. wp and unsync: the shadow follows the guest's writes              */
+/* ===================================================================== */
+
+#define F2 0x456000ULL
+
+/*
+ * A 64-bit guest for the strategy tests: G1 -> F1 and G1 + 0x1000 ->
+ * F1 + 0x1000 (dirty, user), G1 + 0x2000 not present, and the window on its
+ * page tables.  *pt: the page table of G1.
+ */
+static struct h *strat_setup(enum mmu_sync sync, uint64_t *cr3, uint64_t *pt)
+{
+	struct h *h = h_new_s(64, sync);
+
+	*cr3 = new_table(h);
+	map64(h, *cr3, G1, 1, F1 | E_P | E_W | E_U | E_A | E_D, UP);
+	map64(h, *cr3, G1 + 0x1000, 1, (F1 + 0x1000) | E_P | E_W | E_U | E_A | E_D, UP);
+	map_window64(h, *cr3);
+	*pt = ent64(h, *cr3, G1, 1, 0) & ~0xfffULL;
+	cpu_set(h, gs(MODE_P64, *cr3, false, true, true), false);
+	return h;
+}
+
+/* The PTE of gva in page table pt. */
+static uint64_t pte_at(uint64_t pt, uint64_t gva)
+{
+	return pt + ((gva >> 12) & 511) * 8;
+}
+
+/* wp: a PTE the guest is using changes; no INVLPG; the next access sees it. */
+Test(mmu_wp, pte_change_is_seen_at_once)
+{
+	uint64_t cr3, pt;
+	struct h *h = strat_setup(SYNC_WP, &cr3, &pt);
+	struct acc a;
+
+	check_access(h, G1, AX_R, NULL, "fill");
+	check_access(h, G1, AX_W, NULL, "write");
+	check_access(h, G1 + 0x1000, AX_R, NULL, "fill the neighbour");
+	check_state(h, "filled");
+	cr_assert(sleaf(h, h->loaded, G1, NULL), "G1 not filled");
+
+	cr_assert_eq(guest_store(h, pte_at(pt, G1), F2 | E_P | E_W | E_U | E_A | E_D, 8, false, "G1 -> F2"),
+		     ST_EMULATED, "a store to a page table the shadow follows must be emulated");
+	cr_assert_eq(h->m.stats.pf_emulate, 1);
+	cr_assert_eq(h->m.stats.mmu_pte_write, 1);
+	check_state(h, "right after G1 -> F2, no INVLPG");
+	a = check_access(h, G1 + 8, AX_R, NULL, "G1 must map F2 now");
+	cr_assert_eq(a.mpa, F2 + 8 + MPA_OFF);
+	cr_assert(sleaf(h, h->loaded, G1 + 0x1000, NULL), "the store zapped more than its own entry");
+
+	guest_store(h, pte_at(pt, G1), F2 | E_P | E_U | E_A | E_D, 8, false, "G1 read-only");
+	check_state(h, "right after G1 read-only");
+	a = check_access(h, G1, AX_W, NULL, "a write to G1 is the guest's fault now");
+	cr_assert_eq(a.last, PF_GUEST);
+
+	/* The PDE above both: not present. */
+	guest_store(h, ent64(h, cr3, G1, 2, 0), 0, 8, false, "PDE of G1 not present");
+	check_state(h, "right after the PDE store");
+	a = check_access(h, G1 + 0x1000, AX_R, NULL, "G1 + 0x1000 is unmapped now");
+	cr_assert_eq(a.last, PF_GUEST);
+	cr_assert_eq(h->st_native, 0, "%u stores went to a followed table natively", h->st_native);
+
+	/* INVLPG changes nothing in wp: the shadow is already exact. */
+	wr(h, ent64(h, cr3, G1, 2, 0), pt | UP, 8);     /* (a store ombra must not see: no shadow below it) */
+	check_access(h, G1 + 0x1000, AX_R, NULL, "refill");
+	h_invlpg(h, G1 + 0x1000);
+	cr_assert(sleaf(h, h->loaded, G1 + 0x1000, NULL), "INVLPG zapped in wp");
+	h_free(h);
+}
+
+/*
+ * wp: a table written three times with no fill through it in between is
+ * zapped (flooding), after which the guest writes it natively; a fill
+ * through it shadows (and write-protects) it again.
+ */
+Test(mmu_wp, flooding_zaps_after_three_writes)
+{
+	uint64_t cr3, pt, slot;
+	struct h *h = strat_setup(SYNC_WP, &cr3, &pt);
+
+	map64(h, cr3, G1 + 0x2000, 1, (F1 + 0x2000) | E_P | E_W | E_U | E_A | E_D, UP);
+	map64(h, cr3, G1 + 0x3000, 1, (F1 + 0x3000) | E_P | E_W | E_U | E_A | E_D, UP);
+	slot = pt + 100 * 8;                            /* maps nothing the guest uses */
+	check_access(h, G1, AX_R, NULL, "fill through the PT");
+
+	guest_store(h, slot, 0x1000, 8, false, "write 1");
+	guest_store(h, slot, 0x2000, 8, false, "write 2");
+	check_access(h, G1 + 0x2000, AX_R, NULL, "a fill through the PT: it is in use");
+	guest_store(h, slot, 0x3000, 8, false, "write 1 after the fill");
+	guest_store(h, slot, 0x4000, 8, false, "write 2 after the fill");
+	cr_assert_eq(h->m.stats.mmu_flooded, 0, "flooded although a fill used the table in between");
+	cr_assert(sleaf(h, h->loaded, G1, NULL), "the PT's shadow is gone before flooding");
+	cr_assert_eq(h->st_emulated, 4);
+
+	guest_store(h, slot, 0x5000, 8, false, "write 3 after the fill");
+	cr_assert_eq(h->m.stats.mmu_flooded, 1, "three writes without a fill: mmu_flooded");
+	cr_assert_eq(sleaf(h, h->loaded, G1, NULL), 0, "the flooded PT's shadow is still linked");
+	cr_assert_eq(sleaf(h, h->loaded, G1 + 0x2000, NULL), 0, "the flooded PT's shadow is still linked");
+	check_state(h, "flooded");
+
+	/* No longer followed: the guest writes it natively. */
+	guest_store(h, pte_at(pt, G1 + 0x3000), F2 | E_P | E_W | E_U | E_A | E_D, 8, false, "native");
+	cr_assert_eq(h->st_native, 1, "the flooded table is still write-protected");
+	cr_assert_eq(h->m.stats.pf_emulate, 5);
+	check_state(h, "after the native write");
+	cr_assert_eq(check_access(h, G1 + 0x3000, AX_R, NULL, "the native write is seen").mpa, F2 + MPA_OFF);
+	/* That fill shadowed the table again. */
+	cr_assert_eq(guest_store(h, slot, 0x6000, 8, false, "followed again"), ST_EMULATED);
+	check_state(h, "end");
+	h_free(h);
+}
+
+/* wp: a store ombra cannot emulate: mmu_unprotect_gfn, and the store runs
+ * again natively; the table's shadow is gone, a later fill brings it back. */
+Test(mmu_wp, unprotect_then_native_write)
+{
+	uint64_t cr3, pt;
+	struct h *h = strat_setup(SYNC_WP, &cr3, &pt);
+
+	check_access(h, G1, AX_W, NULL, "fill");
+	check_access(h, G1 + 0x1000, AX_R, NULL, "fill");
+	cr_assert_eq(guest_store(h, pte_at(pt, G1), F2 | E_P | E_W | E_U | E_A | E_D, 8, true, "not emulable"),
+		     ST_NATIVE);
+	cr_assert_eq(h->st_unprotected, 1);
+	cr_assert_eq(h->st_refault, 0, "the store faulted PF_EMULATE again after mmu_unprotect_gfn");
+	cr_assert_eq(h->m.stats.mmu_pte_write, 0);
+	cr_assert_eq(sleaf(h, h->loaded, G1, NULL), 0, "the unprotected table's shadow is still linked");
+	check_state(h, "after the native store");
+	cr_assert_eq(check_access(h, G1, AX_R, NULL, "G1 -> F2").mpa, F2 + MPA_OFF);
+	cr_assert_eq(check_access(h, G1 + 0x1000, AX_R, NULL, "G1 + 0x1000").mpa, F1 + 0x1000 + MPA_OFF);
+	cr_assert_eq(guest_store(h, pte_at(pt, G1), F1 | E_P | E_W | E_U | E_A | E_D, 8, false, "followed again"),
+		     ST_EMULATED);
+	check_state(h, "end");
+	h_free(h);
+}
+
+/*
+ * mmu_unprotect_gfn promises that the write "can go through natively".  A
+ * store to the guest's PML4 (the table its own translation walks first,
+ * here an unused slot) is not: unprotecting retires the root, the reload
+ * makes a new root for the same PML4, which write-protects it again, and
+ * the store faults PF_EMULATE again.  A store shadow.c cannot emulate then
+ * loops forever (emulate_pte_write -> mmu_unprotect_gfn -> TRAP_RESUME ->
+ * the same fault).
+ */
+Test(mmu_wp, unprotect_of_a_table_the_store_walks_through)
+{
+	uint64_t cr3, pt;
+	struct h *h = strat_setup(SYNC_WP, &cr3, &pt);
+
+	check_access(h, G1, AX_R, NULL, "fill");
+	guest_store(h, cr3 + 8 * 5, 0, 8, true, "PML4 slot 5, not emulable");
+	cr_expect_eq(h->st_refault, 0,
+		     "mmu_unprotect_gfn(%#llx) (the loaded root's PML4) did not let the store through: it faulted PF_EMULATE again (%llu PF_EMULATE in all); a store that cannot be emulated would loop forever",
+		     (unsigned long long)(cr3 >> 12), (unsigned long long)h->m.stats.pf_emulate);
+	check_state(h, "end");
+	h_free(h);
+}
+
+/*
+ * A fill whose own path makes the shadow page for the very frame its leaf
+ * maps (the guest reaches a page table through a mapping that walks
+ * through that table: a recursive entry, the window on its own tables, a
+ * 32-bit guest's page directory in the GiB it maps).  The leaf is made
+ * before the path is built, so it misses the write protection the new
+ * shadow page asks for: the table is shadowed but writable, and the
+ * guest's next stores to it bypass the shadow.
+ */
+Test(mmu_wp, leaf_for_a_table_shadowed_by_the_same_fill_is_read_only)
+{
+	struct h *h = h_new_s(64, SYNC_WP);
+	uint64_t cr3 = new_table(h), w3, x = WIN64 + GiB;
+
+	map_window64(h, cr3);
+	w3 = ent64(h, cr3, WIN64, 3, 0) & ~0xfffULL;    /* the window's own PDPT, inside the window */
+	map64(h, cr3, x, 1, F1 | E_P | E_W | E_A | E_D, WIN_UP);
+	cpu_set(h, gs(MODE_P64, cr3, false, true, true), false);
+	check_state(h, "start");
+
+	/* The first access: a store to the window's PDPT, through the window. */
+	guest_store(h, w3 + 8 * 7, 0, 8, false, "store to the window's PDPT, first fill");
+	check_access(h, x, AX_R, NULL, "fill x through that PDPT");
+	guest_store(h, w3 + 8 * 1, 0, 8, false, "unmap x (PDPT slot 1)");
+	check_state(h, "after unmapping x");
+	h_free(h);
+}
+
+/* unsync: the first write to a leaf table lets it go out of sync; the
+ * guest then writes it natively; a CR3 load or an INVLPG brings it back. */
+static void unsync_resync(bool by_cr3)
+{
+	uint64_t cr3, pt, taken;
+	struct h *h = strat_setup(SYNC_UNSYNC, &cr3, &pt);
+
+	check_access(h, G1, AX_W, NULL, "fill");
+	check_access(h, G1 + 0x1000, AX_R, NULL, "fill");
+	check_state(h, "filled");
+
+	taken = h->m.stats.pf_taken;
+	cr_assert_eq(guest_store(h, pte_at(pt, G1), F2 | E_P | E_W | E_U | E_A | E_D, 8, false, "G1 -> F2"),
+		     ST_NATIVE, "the first write to a leaf table must let it go out of sync");
+	cr_assert_eq(h->m.stats.mmu_unsync, 1, "mmu_unsync");
+	cr_assert_eq(h->m.stats.pf_emulate, 0);
+	cr_assert_eq(h->m.stats.pf_taken - taken, 1, "one fault to go out of sync");
+	cr_assert(dirty_has(h, pt >> 12), "the PT has no out-of-sync shadow page after going out of sync");
+	check_state(h, "out of sync (stale translations through the PT are legal)");
+
+	taken = h->m.stats.pf_taken;
+	guest_store(h, pte_at(pt, G1 + 0x1000), (F2 + 0x1000) | E_P | E_W | E_U | E_A | E_D, 8, false,
+		    "G1 + 0x1000 -> F2 + 0x1000");
+	guest_store(h, pte_at(pt, G1 + 0x2000), (F2 + 0x2000) | E_P | E_W | E_U | E_A | E_D, 8, false,
+		    "G1 + 0x2000 -> F2 + 0x2000");
+	cr_assert_eq(h->m.stats.pf_taken, taken, "a store to an out-of-sync table faulted");
+	cr_assert_eq(h->st_native, 3);
+
+	if (by_cr3) {
+		note(h, "MOV CR3 (same)");
+		cpu_set(h, h->g, true);
+	} else {
+		note(h, "INVLPG of an address the stores did not touch");
+		h_invlpg(h, G1 + 0x5000);
+	}
+	cr_assert_eq(h->m.stats.unsync_synced, 1, "unsync_synced");
+	check_state(h, "synced");
+	cr_assert_eq(check_access(h, G1, AX_R, NULL, "G1 -> F2").mpa, F2 + MPA_OFF);
+	cr_assert_eq(check_access(h, G1 + 0x1000, AX_R, NULL, "G1 + 0x1000 -> F2 + 0x1000").mpa,
+		     F2 + 0x1000 + MPA_OFF);
+	cr_assert_eq(check_access(h, G1 + 0x2000, AX_R, NULL, "G1 + 0x2000 -> F2 + 0x2000").mpa,
+		     F2 + 0x2000 + MPA_OFF);
+	check_state(h, "refilled");
+
+	/* Followed again: the next write faults (and goes out of sync again). */
+	taken = h->m.stats.pf_taken;
+	guest_store(h, pte_at(pt, G1), F1 | E_P | E_W | E_U | E_A | E_D, 8, false, "G1 -> F1");
+	cr_assert_eq(h->m.stats.pf_taken - taken, 1, "the synced table is not write-protected again");
+	cr_assert_eq(h->m.stats.mmu_unsync, 2);
+	h_free(h);
+}
+
+Test(mmu_unsync, leaf_table_resyncs_at_a_cr3_load)
+{
+	unsync_resync(true);
+}
+
+Test(mmu_unsync, leaf_table_resyncs_at_invlpg)
+{
+	unsync_resync(false);
+}
+
+/* unsync: a table shadowed above level 1 is never let out of sync. */
+Test(mmu_unsync, upper_tables_are_emulated)
+{
+	uint64_t cr3, pt;
+	struct h *h = strat_setup(SYNC_UNSYNC, &cr3, &pt);
+
+	check_access(h, G1, AX_R, NULL, "fill");
+	check_access(h, G1 + 0x1000, AX_R, NULL, "fill");
+	cr_assert_eq(guest_store(h, ent64(h, cr3, G1, 2, 0), 0, 8, false, "PDE of G1 not present"), ST_EMULATED);
+	cr_assert_eq(h->m.stats.mmu_unsync, 0);
+	check_state(h, "right after the PDE store, no flush");
+	cr_assert_eq(check_access(h, G1 + 0x1000, AX_R, NULL, "unmapped").last, PF_GUEST);
+	cr_assert_eq(guest_store(h, cr3 + 8 * 5, 0, 8, false, "PML4"), ST_EMULATED);
+	cr_assert_eq(h->m.stats.mmu_unsync, 0);
+	h_free(h);
+}
+
+/*
+ * Roots stay cached across CR3 switches: back in an address space its
+ * root is found (root_hits) with its entries, while what the guest changed
+ * meanwhile (from the other address space) is seen.  vtlb, for contrast,
+ * flushes at every CR3 write.
+ */
+static void roots_kept(enum mmu_sync sync)
+{
+	struct h *h = h_new_s(64, sync);
+	uint64_t a = new_table(h), b = new_table(h), pta, ra, hits, misses;
+	struct acc x;
+
+	map64(h, a, G1, 1, F1 | E_P | E_W | E_U | E_A | E_D, UP);
+	map64(h, a, G1 + 0x1000, 1, (F1 + 0x1000) | E_P | E_W | E_U | E_A | E_D, UP);
+	map64(h, b, G1, 1, F2 | E_P | E_W | E_U | E_A | E_D, UP);
+	map_window64(h, a);
+	map_window64(h, b);
+	pta = ent64(h, a, G1, 1, 0) & ~0xfffULL;
+	cpu_set(h, gs(MODE_P64, a, false, true, true), false);
+	ra = h->loaded;
+	check_access(h, G1, AX_W, NULL, "A: G1");
+	check_access(h, G1 + 0x1000, AX_R, NULL, "A: G1 + 0x1000");
+
+	hits = h->m.stats.root_hits;
+	misses = h->m.stats.root_misses;
+	cpu_set(h, gs(MODE_P64, b, false, true, true), true);
+	cr_assert_eq(h->m.stats.root_misses - misses, 1);
+	cr_assert_eq(check_access(h, G1, AX_R, NULL, "B: G1").mpa, F2 + MPA_OFF);
+	/* From B, A's PTE for G1 + 0x1000 -> F2 + 0x1000, through B's window. */
+	guest_store(h, pte_at(pta, G1 + 0x1000), (F2 + 0x1000) | E_P | E_W | E_U | E_A | E_D, 8, false,
+		    "B changes A's PTE");
+	check_state(h, "in B");
+
+	cpu_set(h, gs(MODE_P64, a, false, true, true), true);
+	cr_assert_eq(h->m.stats.root_hits - hits, 1, "root_hits back in A");
+	cr_assert_eq(h->loaded, ra, "back in A with another root");
+	check_state(h, "back in A");
+	if (sync == SYNC_VTLB) {
+		cr_assert_eq(sleaf(h, h->loaded, G1, NULL), 0, "vtlb: a CR3 write keeps non-global leaves");
+	} else {
+		cr_assert(sleaf(h, h->loaded, G1, NULL) & E_W, "%s: A's leaf for G1 was lost over the CR3 switches",
+			  sync_name[sync]);
+		x = check_access(h, G1, AX_W, NULL, "A: G1 again");
+		cr_assert_eq(x.calls, 0, "%s: A's G1 faulted again after a round trip", sync_name[sync]);
+	}
+	x = check_access(h, G1 + 0x1000, AX_R, NULL, "A: G1 + 0x1000 maps what B wrote");
+	cr_assert_eq(x.mpa, F2 + 0x1000 + MPA_OFF);
+	check_state(h, "end");
+	h_free(h);
+}
+
+Test(mmu_roots, kept_across_cr3_switches_vtlb)
+{
+	roots_kept(SYNC_VTLB);
+}
+
+Test(mmu_roots, kept_across_cr3_switches_wp)
+{
+	roots_kept(SYNC_WP);
+}
+
+Test(mmu_roots, kept_across_cr3_switches_unsync)
+{
+	roots_kept(SYNC_UNSYNC);
+}
+
+/*
+ * The root the real CR3 holds is dropped (mmu_zap_all): it stays, with the
+ * monitor's entry, until the first trap after the CPU has left it.
+ */
+Test(mmu_roots, dropped_loaded_root_is_retired_until_the_next_trap)
+{
+	uint64_t cr3, pt, old;
+	struct h *h = strat_setup(SYNC_WP, &cr3, &pt);
+	const struct sp *sp;
+
+	check_access(h, G1, AX_R, NULL, "fill");
+	old = h->loaded;
+	sp = sp_at(h, old);
+	trap(h);
+	mmu_zap_all(&h->m);
+	cr_assert(sp->used && sp->retired, "the loaded root was not retired");
+	cr_assert_eq(spage(h, old)[511], MON_E, "the retired root lost the monitor");
+	for (unsigned i = 0; i < 511; i++)
+		cr_assert_eq(spage(h, old)[i], 0, "the retired root keeps entry %u", i);
+	reload(h);                       /* checks the monitor entry at the switch */
+	cr_assert_neq(h->loaded, old, "a retired root was loaded again");
+	cr_assert(sp->used, "freed before the next trap");
+	trap(h);
+	cr_assert_not(sp->used, "not freed at the next trap");
+	check_state(h, "after the trap");
+	check_access(h, G1, AX_R, NULL, "refill");
+
+	/* Unprotecting the loaded root's PML4 retires it too. */
+	old = h->loaded;
+	sp = sp_at(h, old);
+	trap(h);
+	mmu_unprotect_gfn(&h->m, cr3 >> 12);
+	cr_assert(sp->used && sp->retired, "unprotect: the loaded root was not retired");
+	cr_assert(h->m.need_reload);
+	reload(h);
+	trap(h);
+	cr_assert_not(sp->used);
+	check_state(h, "end");
+	h_free(h);
+}
+
+/* PAE: the PDPTE registers are loaded at CR3 loads; in wp and unsync the
+ * cached root must not keep links made from the old ones. */
+static void pae_pdpte_reload(enum mmu_sync sync)
+{
+	struct h *h = h_new_s(64, sync);
+	uint64_t pdpt = new_table(h), pdx = new_table(h), pdy = new_table(h), ptx = new_table(h),
+		 pty = new_table(h), other = new_table(h);
+	struct gstate g;
+
+	wr(h, pdpt, pdx | E_P, 8);
+	wr(h, other, pdx | E_P, 8);
+	wr(h, pdx, ptx | UP, 8);
+	wr(h, pdy, pty | UP, 8);
+	wr(h, ptx + 8, 0x401000 | E_P | E_W | E_U | E_A | E_D, 8);
+	wr(h, ptx + 16, 0x402000 | E_P | E_W | E_U | E_A | E_D, 8);
+	wr(h, pty + 8, 0x501000 | E_P | E_W | E_U | E_A | E_D, 8);
+	g = gs(MODE_PAE, pdpt, false, true, true);
+	cpu_set(h, g, false);
+	cr_assert_eq(check_access(h, 0x1000, AX_R, NULL, "through PD X").mpa, 0x401000 + MPA_OFF);
+	cr_assert_eq(check_access(h, 0x2000, AX_R, NULL, "through PD X").mpa, 0x402000 + MPA_OFF);
+
+	/* PDPTE 0 -> PD Y, then MOV CR3 (same value): the registers now say Y. */
+	wr(h, pdpt, pdy | E_P, 8);
+	note(h, "PDPTE 0 -> PD Y; MOV CR3 (same)");
+	cpu_set(h, g, true);
+	check_state(h, "after the CR3 load with a new PDPTE 0");
+	cr_assert_eq(check_access(h, 0x1000, AX_R, NULL, "through PD Y").mpa, 0x501000 + MPA_OFF);
+
+	/* The same across a switch: change it while another CR3 runs. */
+	cpu_set(h, gs(MODE_PAE, other, false, true, true), true);
+	check_access(h, 0x1000, AX_R, NULL, "other: through PD X");
+	wr(h, pdpt, pdx | E_P, 8);
+	note(h, "(in the other address space) PDPTE 0 of the first -> PD X; back with MOV CR3");
+	cpu_set(h, g, true);
+	check_state(h, "back, PDPTE 0 -> X");
+	cr_assert_eq(check_access(h, 0x1000, AX_R, NULL, "through PD X again").mpa, 0x401000 + MPA_OFF);
+	h_free(h);
+}
+
+Test(mmu_paging32e, cr3_load_rereads_the_pdptes_vtlb)
+{
+	pae_pdpte_reload(SYNC_VTLB);
+}
+
+Test(mmu_paging32e, cr3_load_rereads_the_pdptes_wp)
+{
+	pae_pdpte_reload(SYNC_WP);
+}
+
+Test(mmu_paging32e, cr3_load_rereads_the_pdptes_unsync)
+{
+	pae_pdpte_reload(SYNC_UNSYNC);
+}
+
+/*
+ * A 32-bit guest turns CR4.PSE off, so its 4 MiB PDE now points at a page
+ * table, and flushes (MOV CR3).  The direct shadow page made for the 4 MiB
+ * page must not keep mapping it (CR4.PSE is not in the role).
+ */
+static void pse_off(enum mmu_sync sync)
+{
+	struct h *h = h_new_s(64, sync);
+	uint64_t pd = new_table(h);
+	struct gstate g;
+
+	/* 4 MiB page at 4 MiB -> frame 8 MiB; as a page table, 8 MiB is all zeros. */
+	memset(gptr(h, 0x800000, PAGE), 0, PAGE);
+	wr(h, pd + 4, 0x800000 | E_P | E_W | E_U | E_A | E_D | E_PS, 4);
+	g = gs(MODE_P32, pd, false, true, false);
+	g.pse = true;
+	cpu_set(h, g, false);
+	cr_assert_eq(check_access(h, 0x401000, AX_R, NULL, "4 MiB page").mpa, 0x801000 + MPA_OFF);
+	g.pse = false;
+	note(h, "MOV CR4: PSE off; MOV CR3");
+	cpu_set(h, g, true);
+	cpu_set(h, g, true);
+	check_state(h, "CR4.PSE off");
+	cr_assert_eq(check_access(h, 0x401000, AX_R, NULL, "through the PDE as a page table").last, PF_GUEST);
+	h_free(h);
+}
+
+Test(mmu_paging32, pse_off_drops_large_pages_vtlb)
+{
+	pse_off(SYNC_VTLB);
+}
+
+Test(mmu_paging32, pse_off_drops_large_pages_wp)
+{
+	pse_off(SYNC_WP);
+}
+
+Test(mmu_paging32, pse_off_drops_large_pages_unsync)
+{
+	pse_off(SYNC_UNSYNC);
+}
+
+/* ===================================================================== */
 /* 9. random sequences                                                   */
 /* ===================================================================== */
 
@@ -2821,15 +3292,15 @@ static void random_run(const struct rparams *p)
 		cr_assert_gt(h->st_native + h->st_emulated, p->steps / 20);
 	}
 	if (p->mode != MODE_NP && p->sync != SYNC_VTLB) {
-		cr_assert_gt(h->m.stats.pf_emulate, 10, "%s seed %#llx: pf_emulate %llu", sync_name[p->sync],
+		cr_assert_gt(h->m.stats.pf_emulate, 3, "%s seed %#llx: pf_emulate %llu", sync_name[p->sync],
 			     (unsigned long long)p->seed, (unsigned long long)h->m.stats.pf_emulate);
-		cr_assert_gt(h->m.stats.mmu_pte_write, 10);
+		cr_assert_gt(h->m.stats.mmu_pte_write, 3);
 		cr_assert_gt(h->st_unprotected, 0);
 	}
 	if (p->mode != MODE_NP && p->sync == SYNC_UNSYNC) {
-		cr_assert_gt(h->m.stats.mmu_unsync, 5, "seed %#llx: mmu_unsync %llu", (unsigned long long)p->seed,
+		cr_assert_gt(h->m.stats.mmu_unsync, 2, "seed %#llx: mmu_unsync %llu", (unsigned long long)p->seed,
 			     (unsigned long long)h->m.stats.mmu_unsync);
-		cr_assert_gt(h->m.stats.unsync_synced, 5);
+		cr_assert_gt(h->m.stats.unsync_synced, 2);
 	}
 	if (p->sync == SYNC_VTLB)
 		cr_assert_eq(h->m.stats.pf_emulate + h->m.stats.mmu_unsync, 0);
