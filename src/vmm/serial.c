@@ -37,6 +37,8 @@ void serial_init(struct serial *s, FILE *out, int capture)
 static void serial_tx(struct serial *s, uint8_t c)
 {
 	s->tx_bytes++;
+	if (s->before_tx)
+		s->before_tx(s->before_opaque);
 	if (s->out)
 		fputc(c, s->out);
 	if (!s->capture)

@@ -20,6 +20,8 @@ struct serial {
 	uint64_t tx_bytes;  /* bytes the guest sent */
 	char *capture;      /* every byte sent, for comparisons; NULL if off */
 	size_t cap_len, cap_size;
+	void (*before_tx)(void *opaque);  /* called before output (clears a status line) */
+	void *before_opaque;
 };
 
 void serial_init(struct serial *s, FILE *out, int capture);

@@ -223,7 +223,13 @@ static void arm_signals(struct vm *vm)
 	sigaction(SIGTERM, &sa, NULL);
 	stop_why = 0;
 	stop_run = vm->kvm.run;
-	if (vm->cfg.timeout > 0) {
+	if (vm->status_on) {
+		/* A tick four times a second: the status line, and the timeout
+		 * measured against the clock. */
+		struct itimerval it = { { 0, 250000 }, { 0, 250000 } };
+
+		setitimer(ITIMER_REAL, &it, NULL);
+	} else if (vm->cfg.timeout > 0) {
 		struct itimerval it = { { 0, 0 }, { (time_t)vm->cfg.timeout,
 			(suseconds_t)((vm->cfg.timeout - (double)(time_t)vm->cfg.timeout) * 1e6) } };
 
@@ -426,6 +432,65 @@ static void trace_end(struct vm *vm)
 						 "exit_status", vm->board.exit_status, "counters", c));
 }
 
+/* --- the live status line ------------------------------------------------------ */
+
+static double since_start(const struct vm *vm)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - vm->t_start.tv_sec) + (double)(now.tv_nsec - vm->t_start.tv_nsec) / 1e9;
+}
+
+static void status_clear(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	if (vm->status_shown) {
+		fputs("\r\033[K", stderr);
+		vm->status_shown = false;
+	}
+}
+
+/* Twice a second on a terminal: time, exits and faults, with their rates. */
+static void status_update(struct vm *vm)
+{
+	double now = since_start(vm), dt = now - vm->status_last;
+	struct counters c;
+	uint64_t faults = 0;
+
+	if (dt < 0.5)
+		return;
+	if (vm->mode->counters) {
+		report_counters(vm, &c);
+		for (unsigned i = 0; i < c.n; i++)
+			if (strcmp(c.c[i].name, "pf_taken") == 0)
+				faults = c.c[i].value;
+	} else {
+		/* tdp: KVM's own count, read now (a pread, twice a second) */
+		struct kstats ks;
+		char why[64];
+
+		if (vm->kvm.vcpu_stats_fd >= 0 && kstats_read(vm->kvm.vcpu_stats_fd, &ks, why, sizeof(why)) == 0) {
+			const struct kstat *e = kstats_find(&ks, "pf_taken");
+
+			if (e)
+				faults = kstat_delta(kstats_find(&vm->vcpu_stats0, "pf_taken"), e);
+			kstats_free(&ks);
+		}
+	}
+	if (vm->serial_out)
+		fflush(vm->serial_out);
+	fprintf(stderr, "\r\033[K[ombra %s] %.1f s  %llu exits (%.0f/s)  %llu faults (%.0f/s)", vm->mode->name, now,
+		(unsigned long long)vm->exits, (double)(vm->exits - vm->status_exits) / dt,
+		(unsigned long long)faults, (double)(faults - vm->status_faults) / dt);
+	fflush(stderr);
+	vm->status_shown = true;
+	vm->status_last = now;
+	vm->status_exits = vm->exits;
+	vm->status_faults = faults;
+}
+
 void vm_run(struct vm *vm)
 {
 	struct kvm_run *run = vm->kvm.run;
@@ -435,6 +500,12 @@ void vm_run(struct vm *vm)
 		kstats_read(vm->kvm.vm_stats_fd, &vm->vm_stats0, why, sizeof(why));
 	if (vm->kvm.vcpu_stats_fd >= 0)
 		kstats_read(vm->kvm.vcpu_stats_fd, &vm->vcpu_stats0, why, sizeof(why));
+	/* A live status only for a person watching a terminal. */
+	vm->status_on = isatty(STDERR_FILENO) && !getenv("OMBRA_NO_STATUS");
+	if (vm->status_on) {
+		vm->board.serial.before_tx = status_clear;
+		vm->board.serial.before_opaque = vm;
+	}
 	arm_signals(vm);
 	clock_gettime(CLOCK_MONOTONIC, &vm->t_start);
 	if (vm->trace) {
@@ -450,7 +521,11 @@ void vm_run(struct vm *vm)
 				break;
 			}
 			run->immediate_exit = 0;
-			if (stop_why == SIGALRM)
+			if (stop_why == SIGALRM && vm->status_on &&
+			    !(vm->cfg.timeout > 0 && since_start(vm) >= vm->cfg.timeout)) {
+				stop_why = 0;               /* the status tick */
+				status_update(vm);
+			} else if (stop_why == SIGALRM)
 				end_run(vm, END_TIMEOUT, OMBRA_EXIT_TIMEOUT,
 					"--timeout of %g s expired", vm->cfg.timeout);
 			else if (stop_why)
@@ -462,6 +537,8 @@ void vm_run(struct vm *vm)
 		vm->exit_reason[run->exit_reason < VM_EXIT_REASONS ? run->exit_reason : 0]++;
 		if (vm->trace && trace_sample_due(vm->trace))
 			trace_sample(vm);
+		if (vm->status_on)
+			status_update(vm);
 		if (vm->mode->exit && vm->mode->exit(vm))
 			continue;
 		if (vm->trace) {
@@ -516,6 +593,8 @@ void vm_run(struct vm *vm)
 
 	clock_gettime(CLOCK_MONOTONIC, &vm->t_end);
 	disarm_signals();
+	status_clear(vm);
+	vm->board.serial.before_tx = NULL;
 	if (vm->board.end == END_DEBUG_EXIT)
 		snprintf(vm->err, sizeof(vm->err), "guest wrote %u to isa-debug-exit (port %#x)",
 			 vm->board.debug_exit_value, DEBUG_EXIT_PORT);

@@ -134,6 +134,10 @@ struct vm {
 	uint64_t slot_moves;                    /* memslots moved to a new HVA while running */
 	struct trace *trace;                    /* --trace, or NULL */
 	json_t *explained;                      /* translation chains asked for (a JSON array) */
+	bool status_on;                         /* a live status line on the terminal */
+	bool status_shown;                      /* ... is on the screen now */
+	double status_last;                     /* when it was last drawn */
+	uint64_t status_exits, status_faults;   /* the counts it showed then */
 };
 
 const char *vm_exit_name(unsigned reason);
