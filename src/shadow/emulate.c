@@ -555,6 +555,45 @@ static bool fetch_decode(struct shadow *sh, struct insn *in, csh h)
 	return true;
 }
 
+/* The instruction at the guest's RIP, decoded with detail by the handle
+ * for the guest's mode (opened once, at set-up).  false: reading it made a
+ * fault for the guest (delivered) or ended the run. */
+static bool decode_at_rip(struct shadow *sh, struct insn *in, csh *h)
+{
+	memset(in, 0, sizeof(*in));
+	in->bits = vcpu_long(&sh->v) && sh->v.cs.l ? 64 : 32;
+	*h = (csh)sh->capstone[in->bits == 64];
+	return fetch_decode(sh, in, *h);
+}
+
+int emulate_open(struct shadow *sh)
+{
+	csh h32, h64;
+
+	if (cs_open(CS_ARCH_X86, CS_MODE_32, &h32) != CS_ERR_OK)
+		return -1;
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &h64) != CS_ERR_OK) {
+		cs_close(&h32);
+		return -1;
+	}
+	cs_option(h32, CS_OPT_DETAIL, CS_OPT_ON);
+	cs_option(h64, CS_OPT_DETAIL, CS_OPT_ON);
+	sh->capstone[0] = h32;
+	sh->capstone[1] = h64;
+	return 0;
+}
+
+void emulate_close(struct shadow *sh)
+{
+	for (int i = 0; i < 2; i++)
+		if (sh->capstone[i]) {
+			csh h = (csh)sh->capstone[i];
+
+			cs_close(&h);
+			sh->capstone[i] = 0;
+		}
+}
+
 static const char *mode_name(const struct shadow *sh, int bits)
 {
 	if (bits == 64)
@@ -924,15 +963,8 @@ enum trap_result emulate_pte_write(struct shadow *sh, uint64_t fault_gpa)
 	x86_reg reg_back = X86_REG_INVALID;
 	csh h;
 
-	memset(&in, 0, sizeof(in));
-	in.bits = vcpu_long(&sh->v) && sh->v.cs.l ? 64 : 32;
-	if (cs_open(CS_ARCH_X86, in.bits == 64 ? CS_MODE_64 : CS_MODE_32, &h) != CS_ERR_OK)
-		return shadow_kill(sh, "capstone could not be opened");
-	cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
-	if (!fetch_decode(sh, &in, h)) {
-		cs_close(&h);
+	if (!decode_at_rip(sh, &in, &h))
 		return shadow_failed(sh);
-	}
 	if (!in.ci)
 		goto unprotect;
 	ops = in.x->operands;
@@ -972,7 +1004,6 @@ enum trap_result emulate_pte_write(struct shadow *sh, uint64_t fault_gpa)
 		if ((a ^ old) & (size == 8 ? ~0ULL : (1ULL << (8 * size)) - 1)) {
 			reg_set(sh, acc, old);         /* no store: nothing changes */
 			cs_free(in.ci, 1);
-			cs_close(&h);
 			return done(sh, &in);
 		}
 		val = reg_get(sh, ops[1].reg);
@@ -989,7 +1020,6 @@ enum trap_result emulate_pte_write(struct shadow *sh, uint64_t fault_gpa)
 			sh->t.gpr[R_AX] = old & 0xffffffffULL;
 			sh->t.gpr[R_DX] = old >> 32;
 			cs_free(in.ci, 1);
-			cs_close(&h);
 			return done(sh, &in);
 		}
 		sh->t.rflags |= 0x40ULL;
@@ -1001,7 +1031,6 @@ enum trap_result emulate_pte_write(struct shadow *sh, uint64_t fault_gpa)
 	}
 	ok = guest_write(sh, addr, &val, size, user);
 	cs_free(in.ci, 1);
-	cs_close(&h);
 	if (!ok)
 		return shadow_failed(sh);
 	if (reg_back != X86_REG_INVALID)
@@ -1012,7 +1041,6 @@ enum trap_result emulate_pte_write(struct shadow *sh, uint64_t fault_gpa)
 unprotect:
 	if (in.ci)
 		cs_free(in.ci, 1);
-	cs_close(&h);
 	mmu_unprotect_gfn(&sh->mmu, fault_gpa >> 12);
 	return TRAP_RESUME;                 /* the instruction runs again, natively */
 }
@@ -1023,25 +1051,16 @@ enum trap_result emulate_insn(struct shadow *sh, unsigned vector)
 	csh h;
 	enum trap_result r;
 
-	memset(&in, 0, sizeof(in));
-	in.bits = vcpu_long(&sh->v) && sh->v.cs.l ? 64 : 32;
-	if (cs_open(CS_ARCH_X86, in.bits == 64 ? CS_MODE_64 : CS_MODE_32, &h) != CS_ERR_OK)
-		return shadow_kill(sh, "capstone could not be opened");
-	cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
-	if (!fetch_decode(sh, &in, h)) {
-		cs_close(&h);
+	if (!decode_at_rip(sh, &in, &h))
 		return shadow_failed(sh);
-	}
 	if (!in.ci) {
 		if (vector == VEC_UD)       /* bytes nobody can decode: the guest's #UD */
 			r = inject_exception(sh, VEC_UD, false, 0);
 		else
 			r = cannot(sh, &in, vector);
-		cs_close(&h);
 		return r;
 	}
 	r = emulate(sh, &in, vector);
 	cs_free(in.ci, 1);
-	cs_close(&h);
 	return r;
 }

@@ -367,6 +367,15 @@ static void set_leaf(struct shadow_mmu *m, uint64_t *e, uint64_t val)
 		rmap_add(m, leaf_gfn(m, val), e);
 }
 
+/* Clear one present entry, link or leaf. */
+static void clear_entry(struct shadow_mmu *m, uint64_t *e)
+{
+	if (*e & SPTE_LINK)
+		unlink_entry(m, e);
+	else
+		set_leaf(m, e, 0);
+}
+
 static void parent_add(struct sp *child, uint32_t off)
 {
 	if (child->nparents == child->parents_cap) {
@@ -490,16 +499,9 @@ static void retire_root(struct shadow_mmu *m, struct sp *sp)
 		track_dec(m, sp->gfn);
 	unhash(m, sp);
 	sp->retired = true;
-	for (unsigned i = 0; i < 511; i++) {
-		uint64_t *e = &sp->spt[i];
-
-		if (!(*e & SPTE_P))
-			continue;
-		if (*e & SPTE_LINK)
-			unlink_entry(m, e);
-		else
-			set_leaf(m, e, 0);
-	}
+	for (unsigned i = 0; i < 511; i++)
+		if (sp->spt[i] & SPTE_P)
+			clear_entry(m, &sp->spt[i]);
 	m->need_reload = true;
 }
 
@@ -545,6 +547,30 @@ static struct track **track_slot(struct shadow_mmu *m, uint64_t gfn)
 	return pp;
 }
 
+/* Zap the 2 MiB leaves that map the 2 MiB region starting at base (they
+ * are in the rmap under their first frame).  Returns how many. */
+static unsigned zap_large_leaves(struct shadow_mmu *m, uint64_t base)
+{
+	struct rmap_head *h = *rmap_slot(m, base);
+	unsigned n = 0;
+
+	for (unsigned i = 0; h && i < h->n;) {
+		uint64_t *e = (uint64_t *)(m->pool_hva + h->sptes[i]);
+
+		if (!(*e & SPTE_PS)) {
+			i++;
+			continue;
+		}
+		n++;
+		if (h->n == 1) {            /* set_leaf frees h with its last entry */
+			set_leaf(m, e, 0);
+			break;
+		}
+		set_leaf(m, e, 0);
+	}
+	return n;
+}
+
 static bool tracked(struct shadow_mmu *m, uint64_t gfn)
 {
 	return m->sync != SYNC_VTLB && *track_slot(m, gfn) != NULL;
@@ -569,21 +595,8 @@ static void track_inc(struct shadow_mmu *m, uint64_t gfn)
 	*pp = t;
 	/* A 2 MiB shadow leaf must not map a table the shadow follows: the
 	 * writes to it would not trap.  Drop those; they refault split. */
-	h = *rmap_slot(m, gfn & ~511ULL);
-	for (unsigned i = 0; h && i < h->n;) {
-		uint64_t *e = (uint64_t *)(m->pool_hva + h->sptes[i]);
-
-		if (*e & SPTE_PS) {
-			bool last = h->n == 1;
-
-			set_leaf(m, e, 0);
-			m->need_reload = true;
-			if (last)
-				break;
-		} else {
-			i++;
-		}
-	}
+	if (zap_large_leaves(m, gfn & ~511ULL))
+		m->need_reload = true;
 	h = *rmap_slot(m, gfn);
 	for (unsigned i = 0; h && i < h->n; i++) {
 		uint64_t *e = (uint64_t *)(m->pool_hva + h->sptes[i]);
@@ -770,16 +783,9 @@ static void sync_unsync(struct shadow_mmu *m)
 
 		if (!sp->used || !sp->unsync)
 			continue;
-		for (unsigned j = 0; j < 512; j++) {
-			uint64_t *e = &sp->spt[j];
-
-			if (!(*e & SPTE_P))
-				continue;
-			if (*e & SPTE_LINK)
-				unlink_entry(m, e);
-			else
-				set_leaf(m, e, 0);
-		}
+		for (unsigned j = 0; j < 512; j++)
+			if (sp->spt[j] & SPTE_P)
+				clear_entry(m, &sp->spt[j]);
 		sp->unsync = false;
 		track_inc(m, sp->gfn);
 		m->stats.unsync_synced++;
@@ -866,24 +872,8 @@ void mmu_invlpg(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva)
 void mmu_zap_gfn_range(struct shadow_mmu *m, uint64_t gfn, uint64_t count)
 {
 	/* 2 MiB leaves are in the rmap under their first frame. */
-	for (uint64_t g = gfn & ~511ULL; g < gfn + count; g += 512) {
-		struct rmap_head *h = *rmap_slot(m, g);
-
-		for (unsigned i = 0; h && i < h->n;) {
-			uint64_t *e = (uint64_t *)(m->pool_hva + h->sptes[i]);
-
-			if (*e & SPTE_PS) {
-				bool last = h->n == 1;
-
-				set_leaf(m, e, 0);
-				m->stats.rmap_zapped++;
-				if (last)
-					break;
-			} else {
-				i++;
-			}
-		}
-	}
+	for (uint64_t g = gfn & ~511ULL; g < gfn + count; g += 512)
+		m->stats.rmap_zapped += zap_large_leaves(m, g);
 	for (uint64_t g = gfn; g < gfn + count; g++) {
 		struct rmap_head *h = *rmap_slot(m, g);
 
@@ -950,10 +940,7 @@ void mmu_pte_write(struct shadow_mmu *m, uint64_t gpa, unsigned len)
 
 				if (!(*e & SPTE_P) || (sp->role.level == 4 && j == 511))
 					continue;
-				if (*e & SPTE_LINK)
-					unlink_entry(m, e);
-				else
-					set_leaf(m, e, 0);
+				clear_entry(m, e);
 				m->need_reload = true;
 			}
 		}

@@ -535,6 +535,10 @@ static int shadow_setup(struct vm *vm)
 		return -ENOMEM;
 	vm->mode_data = sh;
 	sh->vm = vm;
+	if (emulate_open(sh) < 0) {
+		snprintf(vm->err, sizeof(vm->err), "capstone could not be opened");
+		return -ENOMEM;
+	}
 	{
 		struct hostmmu hm;
 
@@ -645,6 +649,7 @@ static void shadow_teardown(struct vm *vm)
 	if (!sh)
 		return;
 	mmu_destroy(&sh->mmu);
+	emulate_close(sh);
 	if (sh->mon)
 		munmap(sh->mon, MON_SIZE);
 	if (sh->pool)

@@ -41,6 +41,7 @@ struct shadow {
 	uint64_t mon_pml4e;
 	bool audit;                  /* --audit: check the shadow after each MMU event */
 	bool umip;                   /* CR4.UMIP and CPUID faulting are on */
+	size_t capstone[2];          /* capstone handles, 32- and 64-bit (csh) */
 	unsigned delivering;         /* 1 + the vector being delivered, 0 when none */
 	uint64_t reload_root;        /* resume: the root the real CR3 gets */
 	uint64_t last_gpa;           /* the guest-physical address of the last fault */
@@ -60,6 +61,9 @@ extern const struct vm_mode shadow_mode;
 /* Does the CPU push an error code for this exception vector? */
 bool has_error_code(unsigned vector);
 
+/* emulate.c: open and close the capstone handles. */
+int emulate_open(struct shadow *sh);
+void emulate_close(struct shadow *sh);
 /* emulate.c: the instruction at the guest's RIP, after a #GP or #UD. */
 enum trap_result emulate_insn(struct shadow *sh, unsigned vector);
 
