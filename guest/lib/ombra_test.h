@@ -12,6 +12,11 @@
  *     that slot, so the next access to each is filled again from the new
  *     mapping.  The guest sees the same memory, with the same contents,
  *     before and after.
+ *   - OMBRA_TEST_REMAP_PAGE: a 32-bit OUT to port OMBRA_TEST_PORT + 16 of a
+ *     page-aligned guest-physical address: ombra gives that one page fresh
+ *     host memory at the same host address, contents copied, as a host does
+ *     when it migrates or swaps a page; shadow mode zaps the page's shadow
+ *     entries, KVM learns of it through its MMU notifier.
  *   - Other access sizes, and addresses not page aligned or not in RAM, are
  *     reserved.  Nothing is ever read from the port: reads are not part of
  *     the protocol (a machine without the device, such as QEMU, answers all
@@ -35,6 +40,12 @@
 #define OMBRA_TEST_MOVE_SLOT(gpa)                                              \
 	__asm__ volatile("outl %0, %1"                                        \
 			 : : "a"((uint32_t)(gpa)), "Nd"((uint16_t)OMBRA_TEST_PORT) \
+			 : "memory")
+
+/* Command OMBRA_TEST_REMAP_PAGE: one page gets fresh host memory. */
+#define OMBRA_TEST_REMAP_PAGE(gpa)                                             \
+	__asm__ volatile("outl %0, %1"                                        \
+			 : : "a"((uint32_t)(gpa)), "Nd"((uint16_t)(OMBRA_TEST_PORT + 16)) \
 			 : "memory")
 #endif
 

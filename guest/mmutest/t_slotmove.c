@@ -146,6 +146,10 @@ void test_slotmove(struct tally *t, const struct pgmode *m, unsigned leaves)
 	OMBRA_TEST_MOVE_SLOT(pa);
 	verify(t, w, seeds[1], "after the second move");
 
+	/* One page of the buffer gets fresh host memory under the guest. */
+	OMBRA_TEST_REMAP_PAGE(pa + 5 * PAGE_SIZE);
+	verify(t, w, seeds[1], "after a page was remapped");
+
 	if (m) {
 		verify_phys(t, pa, seeds[1], "after the second move");
 		paging_leave();

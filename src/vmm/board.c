@@ -66,7 +66,10 @@ static void test_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
 		b->move_slot(b->move_slot_opaque, val);
 	else if (port == TEST_PORT + 4)
 		b->ram_deterministic = true;
-	else if (port == TEST_PORT + 12 && size == 4)
+	else if (port == TEST_PORT + 16 && size == 4) {
+		if (b->remap_page)
+			b->remap_page(b->move_slot_opaque, val);
+	} else if (port == TEST_PORT + 12 && size == 4)
 		b->explain_high = val;
 	else if (port == TEST_PORT + 8 && size == 4) {
 		if (b->explain)
@@ -88,7 +91,7 @@ int board_init(struct board *b, FILE *serial_out, FILE *log, uint64_t ram_size)
 		{ "pic-master", 0x20, 2, pic_in, pic_out, b },
 		{ "pic-slave", 0xa0, 2, pic_in, pic_out, b },
 		{ "port80", 0x80, 1, NULL, sink_out, b },
-		{ "ombra-test", TEST_PORT, 16, NULL, test_out, b },
+		{ "ombra-test", TEST_PORT, 20, NULL, test_out, b },
 	};
 	int r;
 

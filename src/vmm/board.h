@@ -19,6 +19,9 @@
  *                write to 0xec sets the high half of an address and one to
  *                0xe8 its low half and asks ombra to explain that
  *                guest-virtual address now (its translation chain)
+ *   0xf0-0xf3    a 32-bit write of a guest-physical address: ombra gives
+ *                the page fresh host memory at the same HVA (contents
+ *                copied), as a host does when it migrates a page
  */
 #ifndef OMBRA_BOARD_H
 #define OMBRA_BOARD_H
@@ -55,6 +58,7 @@ struct board {
 	uint32_t debug_exit_value;/* what the guest wrote to 0xf4 */
 	/* The test device's request: move the memslot holding gpa. */
 	void (*move_slot)(void *opaque, uint64_t gpa);
+	void (*remap_page)(void *opaque, uint64_t gpa);
 	void *move_slot_opaque;
 	bool ram_deterministic;   /* the guest wrote to TEST_PORT + 4 */
 	void (*explain)(void *opaque, uint64_t gva);

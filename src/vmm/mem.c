@@ -114,6 +114,28 @@ int mem_slot_move(struct guest_mem *m, struct memslot *slot)
 	return 0;
 }
 
+int mem_remap(struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+	struct memslot *s = mem_find(m, gpa);
+	uint8_t *hva, *copy;
+
+	if (!s || len == 0 || (gpa | len) & (MEM_PAGE_SIZE - 1) || len > s->size - (gpa - s->gpa))
+		return -EINVAL;
+	hva = s->hva + (gpa - s->gpa);
+	copy = map_anon(len);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, hva, len);
+	if (mmap(hva, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+		 -1, 0) == MAP_FAILED) {
+		munmap(copy, len);
+		return -ENOMEM;
+	}
+	memcpy(hva, copy, len);
+	munmap(copy, len);
+	return 0;
+}
+
 int mem_slot_delete(struct guest_mem *m, struct memslot *slot)
 {
 	int r;

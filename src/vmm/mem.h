@@ -64,6 +64,10 @@ int mem_layout_pc(struct guest_mem *m, uint64_t ram_size);
 int mem_slot_add(struct guest_mem *m, uint64_t gpa, uint64_t size, struct memslot **out);
 /* Give a slot a new HVA: map new memory, copy the contents, re-register, unmap the old. */
 int mem_slot_move(struct guest_mem *m, struct memslot *slot);
+/* Give [gpa, gpa+len) (page aligned, inside one slot) fresh host pages at
+ * the same HVA, contents copied: what the host does when it migrates or
+ * swaps a page, and what KVM learns of through its MMU notifier. */
+int mem_remap(struct guest_mem *m, uint64_t gpa, uint64_t len);
 /* Remove a slot from the guest and free its memory. */
 int mem_slot_delete(struct guest_mem *m, struct memslot *slot);
 

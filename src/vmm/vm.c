@@ -137,6 +137,7 @@ static int load_kernel(struct vm *vm)
 
 static void on_move_slot(void *opaque, uint64_t gpa);
 static void on_explain(void *opaque, uint64_t gva);
+static void on_remap_page(void *opaque, uint64_t gpa);
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *mode)
 {
@@ -166,6 +167,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *
 	vm->board.move_slot = on_move_slot;
 	vm->board.move_slot_opaque = vm;
 	vm->board.explain = on_explain;
+	vm->board.remap_page = on_remap_page;
 	r = load_kernel(vm);
 	if (r < 0)
 		return r;
@@ -639,6 +641,27 @@ int vm_move_slot(struct vm *vm, uint64_t gpa)
 static void on_move_slot(void *opaque, uint64_t gpa)
 {
 	vm_move_slot(opaque, gpa);
+}
+
+int vm_remap_page(struct vm *vm, uint64_t gpa)
+{
+	int r = mem_remap(&vm->mem, gpa & ~(MEM_PAGE_SIZE - 1), MEM_PAGE_SIZE);
+
+	if (r < 0) {
+		fprintf(vm->log, "ombra: test device: cannot remap the page at %#llx: %s\n",
+			(unsigned long long)gpa, strerror(-r));
+		return r;
+	}
+	vm->page_remaps++;
+	/* KVM hears of it from its MMU notifier; shadow mode zaps its own. */
+	if (vm->mode->memory_changed)
+		vm->mode->memory_changed(vm, gpa >> 12, 1);
+	return 0;
+}
+
+static void on_remap_page(void *opaque, uint64_t gpa)
+{
+	vm_remap_page(opaque, gpa);
 }
 
 void vm_explain(struct vm *vm, uint64_t gva)

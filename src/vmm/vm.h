@@ -132,6 +132,7 @@ struct vm {
 	uint64_t exit_reason[VM_EXIT_REASONS];  /* by KVM_EXIT_* */
 	uint64_t mmio_unbacked;                 /* accesses to GPAs no slot or device backs */
 	uint64_t slot_moves;                    /* memslots moved to a new HVA while running */
+	uint64_t page_remaps;                   /* pages given new host memory while running */
 	struct trace *trace;                    /* --trace, or NULL */
 	json_t *explained;                      /* translation chains asked for (a JSON array) */
 	bool status_on;                         /* a live status line on the terminal */
@@ -148,6 +149,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *
 /* Run until the guest ends, ombra ends it, or the timeout expires. */
 void vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);
+
+/* Give the page at gpa fresh host memory (mem_remap), as the test device asks. */
+int vm_remap_page(struct vm *vm, uint64_t gpa);
 
 /* Explain the translation chain of gva now: printed, kept for the report. */
 void vm_explain(struct vm *vm, uint64_t gva);

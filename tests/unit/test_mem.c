@@ -668,3 +668,28 @@ Test(mem, mpa_equals_gpa_without_offset)
 	cr_expect_eq(mem_gpa_to_mpa(&m, 3 * GiB), UINT64_MAX);
 	mem_destroy(&m);
 }
+
+/* mem_remap: fresh host pages at the same HVA, contents kept, neighbours
+ * untouched; ranges outside one slot or not page aligned are refused. */
+Test(mem, remap_keeps_contents_and_address)
+{
+	struct guest_mem m;
+	uint8_t *before;
+	uint64_t gpa = 0x200000;
+
+	mem_init(&m);
+	cr_assert_eq(mem_layout_pc(&m, 16 * MiB), 0);
+	before = mem_gpa_to_hva(&m, gpa, 4096);
+	cr_assert_not_null(before);
+	for (unsigned i = 0; i < 3 * 4096; i++)
+		before[i] = (uint8_t)(i * 7 + 3);
+	cr_expect_eq(mem_remap(&m, gpa + 4096, 4096), 0);
+	cr_expect_eq(mem_gpa_to_hva(&m, gpa, 4096), before, "the HVA does not change");
+	for (unsigned i = 0; i < 3 * 4096; i++)
+		if (before[i] != (uint8_t)(i * 7 + 3))
+			cr_assert_fail("byte %u changed to %#x", i, before[i]);
+	cr_expect_eq(mem_remap(&m, gpa + 1, 4096), -EINVAL, "not page aligned");
+	cr_expect_eq(mem_remap(&m, 0xa0000, 4096), -EINVAL, "in the 640K-1M hole");
+	cr_expect_eq(mem_remap(&m, 16 * MiB - 4096, 8192), -EINVAL, "past the end of the slot");
+	mem_destroy(&m);
+}
