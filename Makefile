@@ -29,6 +29,7 @@ LIB_OBJS := \
 	src/vmm/disasm.o \
 	src/vmm/explain.o \
 	src/vmm/fwcfg.o \
+	src/vmm/htmlreport.o \
 	src/vmm/iobus.o \
 	src/vmm/kstats.o \
 	src/vmm/kvm.o \
@@ -128,6 +129,7 @@ unit: $(BUILD)/tests/unit-tests
 	$(Q)$(BUILD)/tests/unit-tests --jobs=2
 
 e2e: $(BUILD)/ombra guest-kernels $(E2E_KERNELS) $(BUILD)/tests/check-json $(BUILD)/tests/check-trace
+	$(Q)bash tests/e2e/report_test.sh $(BUILD)
 	$(Q)bash tests/e2e/run.sh $(BUILD)
 
 test: deps

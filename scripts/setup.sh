@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="gcc make binutils pkg-config libcapstone-dev libcriterion-dev libjansson-dev \
-nasm qemu-system-x86 strace"
+nasm qemu-system-x86 strace chromium"
 
 missing=""
 for p in $PKGS; do

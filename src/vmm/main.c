@@ -24,6 +24,7 @@
 #include "compare.h"
 #include "../tdp/tdp.h"
 #include "disasm.h"
+#include "htmlreport.h"
 #include "kvm.h"
 #include "report.h"
 #include "vm.h"
@@ -36,6 +37,7 @@ static void usage(FILE *out)
 	fprintf(out,
 "usage: ombra run [options] -kernel FILE     boot a multiboot kernel\n"
 "       ombra compare [options] -kernel FILE boot it in tdp and shadow mode, compare\n"
+"       ombra report [-o OUT.html] FILE...   charts of reports and traces (HTML)\n"
 "       ombra info                           describe this host's KVM\n"
 "       ombra --help | --version\n"
 "\n"
@@ -449,6 +451,37 @@ static int cmd_info(int argc, char **argv)
 	return 0;
 }
 
+/* ombra report [-o OUT.html] FILE...: one HTML page of charts (docs/report.md). */
+static int cmd_report(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "help",   no_argument,       NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *out = "report.html";
+	char err[1024];
+	int c, r;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': out = optarg; break;
+		case 'h': usage(stdout); return 0;
+		case ':': return die_usage("option %s needs an argument", argv[optind - 1]);
+		default:  return die_usage("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return die_usage("%s", "report: give the files to chart (--stats=json reports, compare --json outputs, traces)");
+	r = htmlreport_write(out, (const char *const *)(argv + optind), argc - optind, err, sizeof(err));
+	if (r == 0)
+		return 0;
+	fprintf(stderr, "ombra: %s\n", err);
+	return r == -EEXIST ? OMBRA_EXIT_USAGE : r == -ENOMEM ? OMBRA_EXIT_HOST_ERROR : OMBRA_EXIT_BAD_INPUT;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -469,6 +502,8 @@ int main(int argc, char **argv)
 		return cmd_info(argc - 1, argv + 1);
 	if (strcmp(argv[1], "compare") == 0)
 		return cmd_compare(argc - 1, argv + 1);
+	if (strcmp(argv[1], "report") == 0)
+		return cmd_report(argc - 1, argv + 1);
 	if (argv[1][0] == '-')          /* QEMU style: options straight away */
 		return cmd_run(argc, argv);
 	fprintf(stderr, "ombra: unknown command '%s' (see ombra --help)\n", argv[1]);
