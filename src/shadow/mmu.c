@@ -145,6 +145,7 @@ int mmu_init(struct shadow_mmu *m, const struct guest_mem *mem, uint8_t *pool_hv
 		m->sps[i].mpa = pool_mpa + (uint64_t)i * 4096;
 	}
 	m->maxphyaddr = WALK_MAXPHYADDR_DEFAULT;
+	m->last_pse = -1;
 	return 0;
 }
 
@@ -339,6 +340,11 @@ static struct sp *get_sp(struct shadow_mmu *m, uint64_t gfn, union sp_role role)
 		m->nr_used++;
 		if (role.level == 4)
 			sp->spt[511] = m->mon_pml4e;
+		for (unsigned k = 0; k < m->nr_unprot; k++)
+			if (m->unprot[k] == gfn && sp_tracks(m, sp)) {
+				sp->unsync = true;
+				m->stats.mmu_unsync++;
+			}
 		if (sp_tracks(m, sp))
 			track_inc(m, gfn);
 		return sp;
@@ -656,6 +662,7 @@ static union sp_role root_role(const struct mmu_ctx *ctx)
 	r.cr0_wp = ctx->cr0_wp;
 	r.efer_nx = ctx->efer_nx;
 	r.path = ctx->path;
+	r.pse = ctx->path == PATH_PAGING32 && (ctx->walk.flags & WALK_CR4_PSE);
 	return r;
 }
 
@@ -778,13 +785,14 @@ static bool flush_tree(struct shadow_mmu *m, struct sp *sp, bool keep_global)
  */
 static void sync_unsync(struct shadow_mmu *m)
 {
+	m->nr_unprot = 0;
 	for (unsigned i = 0; i < m->nr_pages; i++) {
 		struct sp *sp = &m->sps[i];
 
 		if (!sp->used || !sp->unsync)
 			continue;
 		for (unsigned j = 0; j < 512; j++)
-			if (sp->spt[j] & SPTE_P)
+			if ((sp->spt[j] & SPTE_P) && !(sp->role.level == 4 && j == 511))
 				clear_entry(m, &sp->spt[j]);
 		sp->unsync = false;
 		track_inc(m, sp->gfn);
@@ -795,8 +803,15 @@ static void sync_unsync(struct shadow_mmu *m)
 
 void mmu_new_cr3(struct shadow_mmu *m, const struct mmu_ctx *ctx, bool flush_global)
 {
-	/* Global translations survive only a plain CR3 write with CR4.PGE on. */
-	bool keep_global = !flush_global && ctx->cr4_pge;
+	/* Global translations survive only a plain CR3 write with CR4.PGE on.
+	 * A change of CR4.PSE changes what every PDE means: flush it all. */
+	int pse = (ctx->walk.flags & WALK_CR4_PSE) != 0;
+	bool keep_global;
+
+	if (m->last_pse >= 0 && pse != m->last_pse)
+		flush_global = true;
+	m->last_pse = pse;
+	keep_global = !flush_global && ctx->cr4_pge;
 
 	m->stats.cr3_writes++;
 	m->stats.tlb_flush++;
@@ -808,10 +823,19 @@ void mmu_new_cr3(struct shadow_mmu *m, const struct mmu_ctx *ctx, bool flush_glo
 			for (int i = 0; i < MMU_ROOT_CACHE; i++)
 				if (m->root_cache[v][i])
 					flush_tree(m, m->root_cache[v][i], keep_global);
-	} else if (m->sync == SYNC_UNSYNC) {
+	} else {
 		/* The shadow follows the guest's writes; only tables let out of
-		 * sync need work at a CR3 load.  Cached roots stay valid. */
-		sync_unsync(m);
+		 * sync need work at a CR3 load.  Cached roots stay valid, but
+		 * for a PAE guest the load rereads the four PDPTEs, which are not
+		 * a table the shadow follows: the shadow PDPT is made again. */
+		sync_unsync(m);               /* also a root unprotected in wp */
+		for (int v = 0; v < 2; v++)
+			for (int i = 0; i < MMU_ROOT_CACHE; i++) {
+				struct sp *root = m->root_cache[v][i];
+
+				if (root && root->role.path == PATH_PAGING32E && (root->spt[0] & SPTE_P))
+					unlink_entry(m, &root->spt[0]);
+			}
 	}
 	m->need_reload = true;
 }
@@ -835,12 +859,22 @@ static void zap_gva(struct shadow_mmu *m, struct sp *root, uint64_t gva)
 		child = sp_of_mpa(m, *e & SPTE_ADDR);
 		if (!child)
 			return;
+		if (child->role.direct && !sp->role.direct) {
+			/* A guest large page: INVLPG invalidates all of it. */
+			unlink_entry(m, e);
+			m->need_reload = true;
+			return;
+		}
 		if (level == 2) {
 			uint64_t *leaf = &child->spt[spte_index(gva, 1)];
 
 			if (*leaf & SPTE_P)
 				set_leaf(m, leaf, 0);
 			unlink_entry(m, e);
+			/* Other translations made through that table may be in the
+			 * real TLB (all 512 of a guest large page, which one INVLPG
+			 * invalidates whole): flush it all. */
+			m->need_reload = true;
 			return;
 		}
 		sp = child;
@@ -851,7 +885,7 @@ void mmu_invlpg(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva)
 {
 	(void)ctx;
 	m->stats.invlpg++;
-	if (m->sync == SYNC_UNSYNC)
+	if (m->sync != SYNC_VTLB)
 		sync_unsync(m);
 	if (m->sync != SYNC_VTLB) {
 		/* The shadow already follows every write the guest made to a
@@ -949,14 +983,25 @@ void mmu_pte_write(struct shadow_mmu *m, uint64_t gpa, unsigned len)
 
 void mmu_unprotect_gfn(struct shadow_mmu *m, uint64_t gfn)
 {
+	/* Until the next CR3 load or INVLPG, shadow pages made for this table
+	 * start out of sync: the fill that retries the store may walk through
+	 * the very table it writes, and must not write-protect it again. */
+	if (m->nr_unprot < sizeof(m->unprot) / sizeof(m->unprot[0]))
+		m->unprot[m->nr_unprot++] = gfn;
 	for (unsigned i = 0; i < m->nr_pages; i++) {
 		struct sp *sp = &m->sps[i];
 
 		if (sp->used && sp->gfn == gfn && sp_tracks(m, sp)) {
-			if (sp->root_count)
-				retire_root(m, sp);    /* a new root is made at the reload */
-			else
+			if (sp->root_count) {
+				/* A root cannot go while the CPU may use it: it goes
+				 * out of sync, made again at the next CR3 load or
+				 * INVLPG. */
+				track_dec(m, sp->gfn);
+				sp->unsync = true;
+				m->stats.mmu_unsync++;
+			} else {
 				zap_sp(m, sp);
+			}
 		}
 	}
 }
@@ -1312,6 +1357,8 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 		uint64_t *e = &sp->spt[spte_index(gva, 1)];
 		bool old_present = *e & SPTE_P;
 
+		if (tracked(m, w.gpa >> 12))
+			leaf &= ~SPTE_W;            /* its table may have been shadowed by this very fill */
 		if (*e == leaf) {
 			m->stats.pf_spurious++;
 			m->need_invlpg = true;

@@ -78,6 +78,7 @@ union sp_role {
 		unsigned path : 2;      /* enum mmu_path */
 		unsigned quadrant : 2;  /* paging32: which part of a 4-byte table */
 		unsigned global : 1;    /* direct, under a guest large page marked global */
+		unsigned pse : 1;       /* paging32: CR4.PSE (a PDE's PS bit means a 4 MiB page) */
 	};
 };
 
@@ -174,6 +175,9 @@ struct shadow_mmu {
 	unsigned maxphyaddr;
 	unsigned prefetch;           /* neighbours filled with a fault, 0..8 (KVM's PTE_PREFETCH_NUM) */
 	bool large_pages;            /* 2 MiB shadow leaves for guest large pages where allowed */
+	int last_pse;                /* CR4.PSE at the last CR3 load (-1: none yet) */
+	uint64_t unprot[8];          /* guest tables unprotected since the last CR3 load or INVLPG */
+	unsigned nr_unprot;
 
 	struct sp *root_cache[2][MMU_ROOT_CACHE]; /* [user_view][most recent first] */
 	struct rmap_head **rmap;     /* by gfn */

@@ -2,10 +2,12 @@
  * Unit tests for the shadow MMU (src/shadow/mmu.c).
  *
  * The MMU is driven the way shadow.c drives it (mmu_ctx_init on every
- * change of CR0/CR4/EFER/CPL, mmu_new_cr3 on CR3 writes and path changes,
- * mmu_root whenever need_reload is set, mmu_page_fault on every real #PF),
- * and what it builds is judged by two models written here, independently of
- * mmu.c and walk.c:
+ * change of CR0/CR4/EFER/CPL, mmu_new_cr3 on CR3 writes, path and CR4.PGE
+ * changes, mmu_trap_begin at the start of every trap, mmu_root and
+ * mmu_root_loaded whenever need_reload is set, mmu_page_fault on every real
+ * #PF, and on PF_EMULATE what emulate_pte_write does), in each coherence
+ * strategy (vtlb, wp, unsync), and what it builds is judged by two models
+ * written here, independently of mmu.c and walk.c:
  *
  *   - the guest model ("guest model" below): the SDM's rules for 4-level,
  *     PAE and 32-bit paging and for paging off, read-only, one loop with the
@@ -13,10 +15,20 @@
  *     tables allow, which #PF error code the guest must see, and which A/D
  *     bits an access sets.
  *   - the real CPU ("the real CPU" below): it walks the shadow tables from
- *     the root MPA through the pool buffer, at CPL 3 with CR0.WP=1 and
- *     EFER.NXE=1 as the KVM VM that runs a shadow-mode guest does.  An access
+ *     the root MPA through the pool buffer (4 KiB and 2 MiB shadow leaves),
+ *     at CPL 3 with CR0.WP=1 and EFER.NXE=1 as the KVM VM that runs a
+ *     shadow-mode guest does, and keeps what it used in a TLB that only
+ *     ombra's flushes empty (a real CR3 load when need_reload is set, else
+ *     an INVLPG of flush_gva; a #PF drops the faulting address).  An access
  *     it refuses becomes an mmu_page_fault() with the error code that CPU
  *     reports, and is retried, at most 4 times.
+ *
+ * The guest writes its own page tables as a CPU does: a store through a
+ * mapping of the table area (the window; by physical address with paging
+ * off) by the real CPU, natively when the shadow lets it, else a #PF; on
+ * PF_EMULATE the test writes the bytes into guest memory and calls
+ * mmu_pte_write, or, for a store that "cannot be emulated", calls
+ * mmu_unprotect_gfn and runs the store again.
  *
  * What is checked:
  *
@@ -27,32 +39,51 @@
  *      without RAM; the A/D bits in guest memory are exactly what the model
  *      expects.  Exhaustively for one path (fault/matrix) and at random.
  *   2. After every step: every translation the real CPU can make from the
- *      current root (and the other view's cached root of the same CR3)
- *      grants no more than the guest's tables for that view (user view: user
- *      pages only; W only if the guest allows the write and the guest PTE is
- *      dirty; X only if the guest allows the fetch under EFER.NXE; A set in
- *      the guest leaf) and points at the right MPA; slot 511 of the root is
- *      the monitor; and mmu_audit() agrees.  mmu_audit must also catch
- *      deliberately corrupted entries.
+ *      current root (and the other view's cached root of the same CR3), and
+ *      every entry of its TLB, grants no more than the guest's tables for
+ *      that view (user view: user pages only; W only if the guest allows the
+ *      write and the guest PTE is dirty; X only if the guest allows the fetch
+ *      under EFER.NXE; A set in the guest leaf) and points at the right MPA;
+ *      a 2 MiB shadow leaf only where the guest maps those 2 MiB with one
+ *      large page; slot 511 of every root is the monitor (and of the loaded
+ *      one until the CPU has left it); and mmu_audit() agrees.  In wp and
+ *      unsync every cached root must be exact for the tables at its own CR3.
+ *      mmu_audit must also catch deliberately corrupted entries.
  *   3. A/D emulation, roots and the root cache, global pages, large guest
  *      pages, a tiny pool, mmu_gva_to_gpa, coherence after a page table is
  *      unlinked and reused, each with hand-built tables.
- *   4. Random sequences (three fixed seeds per variant): faults, guest entry
- *      changes (half of them on the path of a translation the shadow holds)
- *      followed by the flush a real kernel does (INVLPG of every address
+ *   4. wp and unsync: a store to a table the shadow follows never goes
+ *      natively (the test reads ombra's shadow-page list to know which
+ *      tables it follows); flooding; unprotecting; unsync and resync; roots
+ *      kept across CR3 switches; retired roots; mmu_zap_gfn_range zaps
+ *      exactly the leaves that map its frames.
+ *   5. Random sequences for every path x strategy (three fixed seeds each):
+ *      faults, guest table writes through the window (half of them on the
+ *      path of a translation the shadow holds), CR3 switches among up to
+ *      six address spaces, view switches, CR0.WP/EFER.NXE/CR4.PGE changes,
+ *      paging on/off, zap_all.  After a table write the guest flushes as the
+ *      strategy lets it: vtlb, as a kernel must (INVLPG of every address
  *      that maps a changed PTE; a global flush, or a plain CR3 write when
- *      CR4.PGE is off, for anything above), CR3 switches among up to six
- *      address spaces, view switches, CR0.WP/EFER.NXE/CR4.PGE changes,
- *      paging on/off, zap_all.  Some variants also check, at every resume,
- *      that each present shadow entry changed in place is in touch[].
+ *      CR4.PGE is off, for anything above); wp, nothing at all or now and
+ *      then an INVLPG or CR3 write, and the shadow must be exact right after
+ *      the store; unsync, the same, but translations through a leaf table
+ *      written natively while out of sync may stay stale until the next
+ *      mmu_new_cr3 / mmu_invlpg (like a TLB), and are only checked after
+ *      (in both, so may those through a table mmu_unprotect_gfn let go
+ *      out of sync).  A store mmu_unprotect_gfn was called for must then
+ *      go through natively.
+ *      Some variants run with shadow mode's defaults (prefetch, 2 MiB
+ *      shadow leaves); some check, at every resume, that each present
+ *      shadow entry changed in place is in touch[].
  *
  * Stale translations are legal on x86 only until the guest flushes; the
- * random sequences flush right after every change, so every state checked
+ * vtlb sequences flush right after every change, so every state checked
  * must be exact (global pages included: their changes are flushed too).
  *
  * Guest RAM: 80 MiB at GPA 0 plus 2 MiB at 1..24 GiB (for 1 GiB pages), all
  * at MPA = GPA + 256 GiB.  Guest page tables live at 1 MiB.  The pool is a
- * calloc'd buffer at MPA 2 MiB.
+ * calloc'd buffer at MPA 2 MiB.  MMU_TEST_STATS=1 prints each random run's
+ * counters.
  */
 #include <criterion/criterion.h>
 
@@ -127,6 +158,7 @@ struct tlbe {
 	uint64_t page;           /* gva >> 12 */
 	uint64_t mpa;            /* the frame */
 	bool w, x;               /* only translations CPL 3 may use are cached */
+	bool large;              /* from a 2 MiB shadow leaf: INVLPG anywhere in it drops it */
 	uint64_t gfns[4];        /* the guest tables the shadow path stood for */
 	unsigned ngfns;
 };
@@ -153,6 +185,8 @@ struct h {
 	unsigned ndirty;
 	/* What became of the guest's stores to its tables. */
 	unsigned st_native, st_emulated, st_unprotected, st_refault;
+	unsigned stale_ok;       /* unsync: accesses made through a legally stale translation */
+	bool *root_pse;          /* per pool page: CR4.PSE when it was last loaded as a root */
 };
 
 static struct h *h_new_s(unsigned npool, enum mmu_sync sync)
@@ -172,7 +206,9 @@ static struct h *h_new_s(unsigned npool, enum mmu_sync sync)
 	cr_assert_eq(h->nrg, 1 + HI_SLOTS);
 	h->pool = calloc(npool, PAGE);
 	h->npool = npool;
-	cr_assert(h->pool);
+	h->root_pse = calloc(npool, sizeof(*h->root_pse));
+	cr_assert(h->pool && h->root_pse);
+	cr_assert_leq(npool, 4096u);
 	cr_assert_eq(mmu_init(&h->m, &h->mem, h->pool, POOL_AT, npool, MON_E), 0);
 	h->m.sync = sync;
 	h->next_tbl = TBL_BASE;
@@ -189,6 +225,7 @@ static const char *const sync_name[] = { "vtlb", "wp", "unsync" };
 static void h_free(struct h *h)
 {
 	free(h->snap);
+	free(h->root_pse);
 	mmu_destroy(&h->m);
 	mem_destroy(&h->mem);
 	free(h->pool);
@@ -308,6 +345,9 @@ static void tlb_flush_page(struct h *h, uint64_t gva)
 
 	if (t->page == gva >> 12)
 		t->valid = false;
+	for (unsigned i = 0; i < TLB_N; i++)
+		if (h->tlb[i].large && (h->tlb[i].page >> 9) == (gva >> 21))
+			h->tlb[i].valid = false;
 }
 
 /*
@@ -315,12 +355,18 @@ static void tlb_flush_page(struct h *h, uint64_t gva)
  * CR3 holds, so that root must still map the monitor; then
  * mmu_trap_begin frees the roots retired since the last trap.
  */
-static void trap(struct h *h)
+static void loaded_has_monitor(struct h *h, const char *when)
 {
 	if (h->loaded && h->ctx_valid && spage(h, h->loaded)[511] != MON_E)
-		fail(h, "a trap on root %#llx: its slot 511 is %#llx, not the monitor's (the root was reused while loaded)",
-		     (unsigned long long)h->loaded, (unsigned long long)spage(h, h->loaded)[511]);
+		fail(h, "%s: the root the real CR3 holds (%#llx) has %#llx in slot 511, not the monitor's entry (freed or reused while loaded)",
+		     when, (unsigned long long)h->loaded, (unsigned long long)spage(h, h->loaded)[511]);
+}
+
+static void trap(struct h *h)
+{
+	loaded_has_monitor(h, "a trap");
 	mmu_trap_begin(&h->m);
+	loaded_has_monitor(h, "mmu_trap_begin");
 }
 
 /* What resume() does before the guest runs again: the root first (and
@@ -331,8 +377,10 @@ static void reload(struct h *h)
 	if (h->m.need_reload) {
 		uint64_t old = h->loaded;
 
+		loaded_has_monitor(h, "resume, before mmu_root");
 		h->loaded = mmu_root(&h->m, &h->ctx);
 		mmu_root_loaded(&h->m, h->loaded);
+		h->root_pse[(h->loaded - POOL_AT) / PAGE] = h->g.pse;
 		/* The resume stub that loads the new root runs on the old one. */
 		if (old && spage(h, old)[511] != MON_E)
 			fail(h, "resume: the root the real CPU still runs on (%#llx) lost the monitor's entry (slot 511 = %#llx) before the switch to %#llx",
@@ -638,16 +686,21 @@ static void swalk(struct h *h, uint64_t root, uint64_t gva, struct sw *s)
 			s->st = SW_RSVD;
 			return;
 		}
-		if (level > 1 && (e & E_PS)) {
+		if (level == 3 && (e & E_PS)) {
 			s->st = SW_BROKEN;
-			s->why = "a large page in the shadow tables";
+			s->why = "a 1 GiB page in the shadow tables";
+			return;
+		}
+		if (level == 2 && (e & E_PS) && (e & 0x1fe000ULL)) {
+			s->st = SW_RSVD;                /* bits 20:13 of a 2 MiB leaf */
 			return;
 		}
 		s->w = s->w && (e & E_W);
 		s->u = s->u && (e & E_U);
 		s->x = s->x && !(e & E_NX);
-		if (level == 1) {
-			s->mpa = e & A52;
+		if (level == 1 || (level == 2 && (e & E_PS))) {
+			/* a 2 MiB shadow leaf: the 4 KiB page of gva within it */
+			s->mpa = level == 1 ? e & A52 : (e & A52 & ~0x1fffffULL) + (gva & 0x1ff000ULL);
 			s->st = SW_OK;
 			return;
 		}
@@ -754,7 +807,8 @@ static struct try cpu_try(struct h *h, uint64_t gva, int type)
 		t->mpa = s.mpa;
 		t->w = s.w;
 		t->x = s.x;
-		for (int l = 4; l >= 1; l--) {
+		t->large = s.level == 2;
+		for (int l = 4; l >= s.level; l--) {
 			const struct sp *sp = sp_at(h, s.tab[l]);
 
 			if (!sp->role.direct && t->ngfns < 4)
@@ -931,6 +985,43 @@ static bool leaf_sound(struct tcheck *c, uint64_t gva, uint64_t spte, bool w, bo
 	return true;
 }
 
+/*
+ * A 2 MiB shadow leaf: the guest must map those 2 MiB with one large page
+ * (a walk of any address in them then reads the same entries: one check
+ * covers all 512 pages), all in RAM, and in wp/unsync no guest table the
+ * shadow follows may lie inside a writable one (its writes would not trap).
+ */
+static bool leaf2m_sound(struct tcheck *c, uint64_t gva, uint64_t spte, bool w, bool u, bool x)
+{
+	struct h *h = c->h;
+	struct mw r = model(h, c->g, gva, AX_R, c->user);
+	uint64_t first = ((spte & A52) - MPA_OFF) >> 12;
+	char b[64];
+
+	if (u && c->g->mode != MODE_NP && r.out == MO_OK && r.level < 2) {
+		snprintf(c->err, c->n, "gva %#llx: a 2 MiB shadow leaf (%s) where the guest maps 4 KiB pages",
+			 (unsigned long long)gva, ent_str(spte, b));
+		return false;
+	}
+	if (u && !in_ram(h, (first << 12) + 0x1fffff)) {
+		snprintf(c->err, c->n, "gva %#llx: a 2 MiB shadow leaf (%s) reaches past RAM",
+			 (unsigned long long)gva, ent_str(spte, b));
+		return false;
+	}
+	if (w && h->m.sync != SYNC_VTLB)
+		for (unsigned i = 0; i < h->m.nr_pages; i++) {
+			const struct sp *sp = &h->m.sps[i];
+
+			if (sp->used && !sp->retired && !sp->role.direct && !sp->unsync && sp->gfn >= first &&
+			    sp->gfn < first + 512 && (sp->role.path == PATH_PAGING64 || sp->role.level <= 2)) {
+				snprintf(c->err, c->n, "gva %#llx: a writable 2 MiB shadow leaf (%s) maps guest table %#llx, which the shadow follows (shadow page %u)",
+					 (unsigned long long)gva, ent_str(spte, b), (unsigned long long)(sp->gfn << 12), i);
+				return false;
+			}
+		}
+	return leaf_sound(c, gva, (spte & ~0x1fffffULL & ~E_PS) | (spte & 0xfffULL & ~E_PS), w, u, x);
+}
+
 /* stale: the tree is reached through a shadow table that may legally be
  * stale (unsync, between a native write to its guest table and the next
  * sync): its leaves are not checked against the guest's tables. */
@@ -957,10 +1048,17 @@ static bool tree_sound(struct tcheck *c, const uint64_t *t, int level, uint64_t 
 		gva = base | ((uint64_t)i << (12 + 9 * (level - 1)));
 		if (level == 4 && i >= 256)
 			gva |= 0xffff000000000000ULL;
-		if ((e & S_RSVD) || (e & E_PS)) {
+		if ((e & S_RSVD) || ((e & E_PS) && (level != 2 || (e & 0x1fe000ULL)))) {
 			snprintf(c->err, c->n, "gva %#llx level %d: shadow entry %s has reserved or PS bits",
 				 (unsigned long long)gva, level, ent_str(e, b));
 			return false;
+		}
+		if (level == 2 && (e & E_PS)) {
+			if (stale)
+				c->exempt++;
+			else if (!leaf2m_sound(c, gva, e, w && (e & E_W), u && (e & E_U), x && !(e & E_NX)))
+				return false;
+			continue;
 		}
 		if (level == 1) {
 			if (stale)
@@ -1052,6 +1150,7 @@ static bool root_gstate(struct h *h, const struct sp *sp, struct gstate *g)
 	case PATH_PAGING32:
 		g->mode = MODE_P32;
 		g->cr3 = sp->gfn << 12;
+		g->pse = h->root_pse[(sp->mpa - POOL_AT) / PAGE];     /* not in every version of the role */
 		return true;
 	case PATH_PAGING64:
 		g->mode = MODE_P64;
@@ -1183,6 +1282,7 @@ static struct acc check_access(struct h *h, uint64_t gva, int type, struct watch
 		/* unsync: through a table written natively since the last
 		 * sync, the old translation is still legal (like a TLB entry). */
 		note(h, "%s: made through a stale (unsync) shadow table, legal until the next sync", what);
+		h->stale_ok++;
 		return a;
 	}
 	if (a.broken)
@@ -1296,6 +1396,19 @@ static void map64(struct h *h, uint64_t cr3, uint64_t gva, int level, uint64_t v
 	wr(h, ent64(h, cr3, gva, level, up), val, 8);
 }
 
+/* paging32: map a 32-bit PDE/PTE. */
+static void map32(struct h *h, uint64_t cr3, uint32_t gva, uint32_t pte, uint32_t up)
+{
+	uint64_t pde_at = (cr3 & 0xfffff000ULL) + (gva >> 22) * 4;
+	uint64_t pde = rd(h, pde_at, 4);
+
+	if (!(pde & E_P)) {
+		pde = new_table(h) | up;
+		wr(h, pde_at, pde, 4);
+	}
+	wr(h, (pde & 0xfffff000ULL) + ((gva >> 12) & 1023) * 4, pte, 4);
+}
+
 /* The shadow leaf the real CPU would use for gva (0 if none), and a pointer to it. */
 static uint64_t sleaf(struct h *h, uint64_t root, uint64_t gva, uint64_t **where)
 {
@@ -1306,7 +1419,7 @@ static uint64_t sleaf(struct h *h, uint64_t root, uint64_t gva, uint64_t **where
 
 		if (!(t[idx] & E_P) || (level == 4 && idx == 511))
 			return 0;
-		if (level == 1) {
+		if (level == 1 || (level == 2 && (t[idx] & E_PS))) {
 			if (where)
 				*where = &t[idx];
 			return t[idx];
@@ -1356,9 +1469,9 @@ static void map_window64(struct h *h, uint64_t cr3)
  * The real CPU stored to guest table frame gpa without a fault.  In wp and
  * unsync that is only right if no shadow page follows the frame's writes
  * (ombra's own bookkeeping says which would: not direct, not out of sync,
- * a paging64 table or a 32-bit guest's level 1-2), and only level-1
- * non-root tables may be out of sync.  unsync: the frame's shadow may now be
- * stale until the next sync.
+ * a paging64 table or a 32-bit guest's level 1-2).  A shadow page out of
+ * sync (unsync's leaf tables, or what mmu_unprotect_gfn let go) may now be
+ * stale until the next mmu_new_cr3 / mmu_invlpg.
  */
 static void native_store_check(struct h *h, uint64_t gpa, const char *what)
 {
@@ -1376,9 +1489,6 @@ static void native_store_check(struct h *h, uint64_t gpa, const char *what)
 		if (h->m.sync == SYNC_VTLB)
 			continue;
 		if (sp->unsync) {
-			if (h->m.sync != SYNC_UNSYNC || sp->role.level != 1 || sp->root_count)
-				fail(h, "%s: shadow page %u (gfn %#llx level %u, %u roots) is out of sync; only leaf tables may be, in unsync",
-				     what, i, (unsigned long long)sp->gfn, sp->role.level, sp->root_count);
 			dirty_add(h, gfn);
 			continue;
 		}
@@ -1389,9 +1499,39 @@ static void native_store_check(struct h *h, uint64_t gpa, const char *what)
 
 enum { ST_NATIVE, ST_EMULATED };
 
+/* Which shadow pages are out of sync (for unsync_fault_check). */
+static void unsync_snapshot(struct h *h, bool *was)
+{
+	for (unsigned i = 0; i < h->m.nr_pages; i++)
+		was[i] = h->m.sps[i].used && h->m.sps[i].unsync;
+}
+
+/* A write fault that came back PF_FIXED let tables go out of sync: only
+ * unsync does that, and only for leaf tables that are not roots. */
+static void unsync_fault_check(struct h *h, const bool *was, const char *what)
+{
+	for (unsigned i = 0; i < h->m.nr_pages; i++) {
+		const struct sp *sp = &h->m.sps[i];
+
+		bool unprotected = false;
+
+		if (!sp->used || !sp->unsync || was[i])
+			continue;
+		/* mmu_unprotect_gfn lets a table go (roots out of sync, tables
+		 * made again before the next flush start out of sync): legal. */
+		for (unsigned k = 0; k < h->m.nr_unprot; k++)
+			unprotected |= h->m.unprot[k] == sp->gfn;
+		if (unprotected)
+			continue;
+		if (h->m.sync != SYNC_UNSYNC || sp->role.level != 1 || sp->root_count || sp->role.direct)
+			fail(h, "%s: a write fault let shadow page %u (gfn %#llx level %u, %u roots) go out of sync; only unsync does that, to leaf tables",
+			     what, i, (unsigned long long)sp->gfn, sp->role.level, sp->root_count);
+	}
+}
+
 /*
  * The guest kernel stores size bytes of val to its table entry at gpa
- * through the window, as the real CPU does it: natively when the shadow (or
+ * through gva (guest_store: the window), as the real CPU does it: natively when the shadow (or
  * the TLB) allows the write, else a #PF to mmu_page_fault.  On PF_EMULATE
  * the test does what shadow.c does: emulate_pte_write (the guest's
  * translation of the address for a write, setting its A/D bits, the bytes
@@ -1399,9 +1539,10 @@ enum { ST_NATIVE, ST_EMULATED };
  * the instruction cannot be emulated: mmu_unprotect_gfn, and the instruction
  * runs again (natively, this time).
  */
-static int guest_store(struct h *h, uint64_t gpa, uint64_t val, unsigned size, bool unprotect, const char *what)
+static int guest_store_at(struct h *h, uint64_t gva, uint64_t gpa, uint64_t val, unsigned size, bool unprotect,
+			  const char *what)
 {
-	uint64_t gva = win_gva(h, gpa);
+	static bool was[4096];
 	unsigned calls = 0;
 	bool unprotected = false;
 
@@ -1433,10 +1574,13 @@ static int guest_store(struct h *h, uint64_t gpa, uint64_t val, unsigned size, b
 			fail(h, "%s: the store to gva %#llx never completed (last error code %#x)", what,
 			     (unsigned long long)gva, t.ec);
 		trap(h);
+		unsync_snapshot(h, was);
 		o = mmu_page_fault(&h->m, &h->ctx, gva, t.ec, &gerr, &fgpa);
 		calls++;
-		if (o == PF_FIXED || o == PF_SPURIOUS)
+		if (o == PF_FIXED || o == PF_SPURIOUS) {
+			unsync_fault_check(h, was, what);
 			continue;
+		}
 		if (o != PF_EMULATE)
 			fail(h, "%s: a store to the guest's page table at %#llx (gva %#llx, ec %#x) came to %s (guest error %#x)",
 			     what, (unsigned long long)gpa, (unsigned long long)gva, t.ec, pf_name(o), gerr);
@@ -1453,8 +1597,13 @@ static int guest_store(struct h *h, uint64_t gpa, uint64_t val, unsigned size, b
 			mmu_unprotect_gfn(&h->m, gpa >> 12);
 			continue;
 		}
-		if (unprotected)
-			h->st_refault++;        /* see mmu_wp/unprotect_of_a_table_the_store_walks_through */
+		if (unprotected) {
+			/* shadow.c would loop: emulate_pte_write -> mmu_unprotect_gfn
+			 * -> TRAP_RESUME -> the same fault, forever. */
+			h->st_refault++;
+			fail(h, "%s: after mmu_unprotect_gfn(%#llx) the store to gva %#llx faulted PF_EMULATE again: a store that cannot be emulated would loop forever (the store's own translation walks through the table it writes: the fill that retries it shadows the table again)",
+			     what, (unsigned long long)(gpa >> 12), (unsigned long long)gva);
+		}
 		{
 			uint64_t g2 = 0;
 			uint32_t err = 0;
@@ -1470,6 +1619,11 @@ static int guest_store(struct h *h, uint64_t gpa, uint64_t val, unsigned size, b
 		note(h, "%s: PF_EMULATE: emulated, mmu_pte_write(%#llx, %u)", what, (unsigned long long)gpa, size);
 		return ST_EMULATED;
 	}
+}
+
+static int guest_store(struct h *h, uint64_t gpa, uint64_t val, unsigned size, bool unprotect, const char *what)
+{
+	return guest_store_at(h, win_gva(h, gpa), gpa, val, size, unprotect, what);
 }
 
 /* ===================================================================== */
@@ -2036,7 +2190,9 @@ Test(mmu_large, page_1g_split_into_4k_leaves)
  * INVLPG of any address in a large page drops the whole page (SDM 4.10.4.1):
  * Linux flushes a 2 MiB mapping with one INVLPG.  The guest makes the page
  * read-only and clean, INVLPGs its first byte; no 4 KiB shadow leaf of that
- * 2 MiB page may still be writable.
+ * 2 MiB page may still be writable, in the shadow or in the real CPU's TLB
+ * (which holds the split page as separate 4 KiB translations: one real
+ * INVLPG of flush_gva does not drop the others).
  */
 Test(mmu_large, invlpg_drops_the_whole_large_page)
 {
@@ -2052,6 +2208,28 @@ Test(mmu_large, invlpg_drops_the_whole_large_page)
 	mmu_invlpg(&h->m, &h->ctx, va);
 	reload(h);
 	check_state(h, "after INVLPG of a 2M page");
+	h_free(h);
+}
+
+/*
+ * The same for a 1 GiB page, split into 2 MiB pieces by the shadow: the
+ * guest makes it read-only and INVLPGs one address; no piece may stay
+ * writable (in the shadow, or the real TLB).
+ */
+Test(mmu_large, invlpg_drops_the_whole_1g_page)
+{
+	struct h *h = h_new(64);
+	uint64_t cr3 = new_table(h), va = 0x0000008080000000ULL & ~(GiB - 1);
+
+	map64(h, cr3, va, 3, 0 | E_P | E_W | E_U | E_PS | E_A | E_D, UP);      /* 1 GiB at GPA 0 */
+	cpu_set(h, gs(MODE_P64, cr3, false, true, true), false);
+	check_access(h, va + 0x10000, AX_W, NULL, "write in the first 2 MiB");
+	check_access(h, va + 0x400000, AX_W, NULL, "write in the third 2 MiB");
+	wr(h, ent64(h, cr3, va, 3, 0), 0 | E_P | E_U | E_PS | E_A, 8);
+	note(h, "PDPTE for %#llx: read-only and clean; one INVLPG at its base", (unsigned long long)va);
+	h_invlpg(h, va);
+	check_state(h, "after INVLPG of a 1G page");
+	cr_assert_eq(check_access(h, va + 0x400000, AX_W, NULL, "a write to the read-only page").last, PF_GUEST);
 	h_free(h);
 }
 
@@ -2149,6 +2327,71 @@ Test(mmu_pool, tiny_pool_recycles_and_stays_correct)
 		cr_assert_eq(check_access(h, va[i], AX_R, NULL, "user view").mpa, DATA_LO + i * PAGE + MPA_OFF);
 	check_state(h, "end");
 	h_free(h);
+}
+
+/*
+ * The same in each strategy, with the guest repointing PTEs through its
+ * window now and then (vtlb: then INVLPG; wp: nothing; unsync: INVLPG of
+ * some address now and then): recycling must not lose the write
+ * protection of the tables it keeps, nor keep what it frees.
+ */
+static void tiny_pool(enum mmu_sync sync)
+{
+	struct h *h = h_new_s(16, sync);
+	uint64_t cr3 = new_table(h), s = 7 + sync;
+	uint64_t va[64];
+
+	for (unsigned i = 0; i < 64; i++) {
+		va[i] = ((uint64_t)(i & 7) << 39) | ((uint64_t)((i >> 3) & 1) << 30) |
+			((uint64_t)((i >> 4) & 1) << 21) | ((uint64_t)(i >> 5) << 12);
+		map64(h, cr3, va[i], 1, (DATA_LO + i * PAGE) | E_P | E_W | E_U | E_A, UP);
+	}
+	map_window64(h, cr3);
+	cpu_set(h, gs(MODE_P64, cr3, false, true, true), false);
+	for (unsigned round = 0; round < 4; round++)
+		for (unsigned k = 0; k < 64; k++) {
+			unsigned i = rn(&s, 64);
+			int type = rn(&s, 3);
+			char what[64];
+
+			snprintf(what, sizeof(what), "%s tiny pool %u.%u", sync_name[sync], round, k);
+			if (rn(&s, 4) == 0) {
+				uint64_t at = ent64(h, cr3, va[i], 1, 0);
+				uint64_t nf = DATA_LO + (64 + rn(&s, 64)) * PAGE;
+
+				guest_store(h, at, nf | E_P | E_W | E_U | E_A | (rn(&s, 2) ? E_D : 0), 8,
+					    sync != SYNC_VTLB && rn(&s, 4) == 0, what);
+				if (sync == SYNC_VTLB || (sync == SYNC_UNSYNC && rn(&s, 2)))
+					h_invlpg(h, va[i]);
+				check_state(h, what);
+			}
+			check_access(h, va[i] + 8, type, NULL, what);
+			check_state(h, what);
+			cr_assert_eq(spage(h, h->loaded)[511], MON_E);
+		}
+	cr_assert_gt(h->m.stats.mmu_recycled, 0, "16 pages for 64 scattered addresses, nothing recycled");
+	if (sync != SYNC_VTLB)
+		cr_assert_gt(h->m.stats.pf_emulate + h->m.stats.mmu_unsync, 0);
+	cpu_set(h, gs(MODE_P64, cr3, true, true, true), true);
+	for (unsigned i = 0; i < 64; i++)
+		check_access(h, va[i], AX_R, NULL, "user view");
+	check_state(h, "end");
+	h_free(h);
+}
+
+Test(mmu_pool, tiny_pool_vtlb)
+{
+	tiny_pool(SYNC_VTLB);
+}
+
+Test(mmu_pool, tiny_pool_wp)
+{
+	tiny_pool(SYNC_WP);
+}
+
+Test(mmu_pool, tiny_pool_unsync)
+{
+	tiny_pool(SYNC_UNSYNC);
 }
 
 Test(mmu_pool, tiny_pool_nonpaging)
@@ -2401,6 +2644,10 @@ Test(mmu_wp, unprotect_then_native_write)
 	check_state(h, "after the native store");
 	cr_assert_eq(check_access(h, G1, AX_R, NULL, "G1 -> F2").mpa, F2 + MPA_OFF);
 	cr_assert_eq(check_access(h, G1 + 0x1000, AX_R, NULL, "G1 + 0x1000").mpa, F1 + 0x1000 + MPA_OFF);
+	/* Until the guest's next flush the table is not write-protected again
+	 * (the retry of a store may walk through it); after it, it is. */
+	cpu_set(h, h->g, true);
+	check_access(h, G1, AX_R, NULL, "refill after the CR3 load");
 	cr_assert_eq(guest_store(h, pte_at(pt, G1), F1 | E_P | E_W | E_U | E_A | E_D, 8, false, "followed again"),
 		     ST_EMULATED);
 	check_state(h, "end");
@@ -2408,26 +2655,55 @@ Test(mmu_wp, unprotect_then_native_write)
 }
 
 /*
- * mmu_unprotect_gfn promises that the write "can go through natively".  A
- * store to the guest's PML4 (the table its own translation walks first,
- * here an unused slot) is not: unprotecting retires the root, the reload
- * makes a new root for the same PML4, which write-protects it again, and
- * the store faults PF_EMULATE again.  A store shadow.c cannot emulate then
- * loops forever (emulate_pte_write -> mmu_unprotect_gfn -> TRAP_RESUME ->
- * the same fault).
+ * mmu_unprotect_gfn promises that the write "can go through natively",
+ * also for a store to a table the store's own translation walks through
+ * (the guest's PML4; the PDPT of the window itself; a 32-bit guest's page
+ * directory): else a store shadow.c cannot emulate loops forever
+ * (emulate_pte_write -> mmu_unprotect_gfn -> TRAP_RESUME -> the same fault;
+ * guest_store fails on the second PF_EMULATE).  After the guest's next
+ * flush the shadow follows the table again.
  */
-Test(mmu_wp, unprotect_of_a_table_the_store_walks_through)
+static void unprotect_on_path(enum mmu_sync sync, bool root)
 {
-	uint64_t cr3, pt;
-	struct h *h = strat_setup(SYNC_WP, &cr3, &pt);
+	uint64_t cr3, pt, table, slot;
+	struct h *h = strat_setup(sync, &cr3, &pt);
 
+	/* root: PML4 slot 5 (G1 is in slot 254); else the window's PDPT slot 5. */
+	table = root ? cr3 : ent64(h, cr3, WIN64, 3, 0) & ~0xfffULL;
+	slot = root ? ent64(h, cr3, G1, 4, 0) : table + 8 * 6;
 	check_access(h, G1, AX_R, NULL, "fill");
-	guest_store(h, cr3 + 8 * 5, 0, 8, true, "PML4 slot 5, not emulable");
-	cr_expect_eq(h->st_refault, 0,
-		     "mmu_unprotect_gfn(%#llx) (the loaded root's PML4) did not let the store through: it faulted PF_EMULATE again (%llu PF_EMULATE in all); a store that cannot be emulated would loop forever",
-		     (unsigned long long)(cr3 >> 12), (unsigned long long)h->m.stats.pf_emulate);
+	check_access(h, win_gva(h, table), AX_R, NULL, "the table through the window");
+	guest_store(h, table + 8 * 5, 0x1000, 8, true, "not emulable");
+	cr_assert_eq(h->st_unprotected, 1);
+	check_state(h, "after the store (stale translations through a table let go are legal until a flush)");
+	guest_store(h, slot, 0, 8, false, "another slot: not present");
+	cpu_set(h, h->g, true);
+	check_state(h, "after the CR3 load");
+	if (root)
+		cr_assert_eq(check_access(h, G1, AX_R, NULL, "G1 is unmapped").last, PF_GUEST);
+	cr_assert_eq(guest_store(h, table + 8 * 5, 0, 8, false, "the table is followed again"), ST_EMULATED);
 	check_state(h, "end");
 	h_free(h);
+}
+
+Test(mmu_wp, unprotect_of_the_pml4_the_store_walks_through)
+{
+	unprotect_on_path(SYNC_WP, true);
+}
+
+Test(mmu_unsync, unprotect_of_the_pml4_the_store_walks_through)
+{
+	unprotect_on_path(SYNC_UNSYNC, true);
+}
+
+Test(mmu_wp, unprotect_of_a_pdpt_the_store_walks_through)
+{
+	unprotect_on_path(SYNC_WP, false);
+}
+
+Test(mmu_unsync, unprotect_of_a_pdpt_the_store_walks_through)
+{
+	unprotect_on_path(SYNC_UNSYNC, false);
 }
 
 /*
@@ -2546,32 +2822,34 @@ Test(mmu_unsync, upper_tables_are_emulated)
 static void roots_kept(enum mmu_sync sync)
 {
 	struct h *h = h_new_s(64, sync);
-	uint64_t a = new_table(h), b = new_table(h), pta, ra, hits, misses;
+	uint64_t a = new_table(h), b = new_table(h), g3 = G1 + 0x200000, pt3, ra, hits, misses;
 	struct acc x;
 
 	map64(h, a, G1, 1, F1 | E_P | E_W | E_U | E_A | E_D, UP);
-	map64(h, a, G1 + 0x1000, 1, (F1 + 0x1000) | E_P | E_W | E_U | E_A | E_D, UP);
+	map64(h, a, g3, 1, (F1 + 0x1000) | E_P | E_W | E_U | E_A | E_D, UP);   /* a page table of its own */
 	map64(h, b, G1, 1, F2 | E_P | E_W | E_U | E_A | E_D, UP);
 	map_window64(h, a);
 	map_window64(h, b);
-	pta = ent64(h, a, G1, 1, 0) & ~0xfffULL;
+	pt3 = ent64(h, a, g3, 1, 0) & ~0xfffULL;
 	cpu_set(h, gs(MODE_P64, a, false, true, true), false);
 	ra = h->loaded;
 	check_access(h, G1, AX_W, NULL, "A: G1");
-	check_access(h, G1 + 0x1000, AX_R, NULL, "A: G1 + 0x1000");
+	check_access(h, g3, AX_R, NULL, "A: G3");
 
-	hits = h->m.stats.root_hits;
 	misses = h->m.stats.root_misses;
 	cpu_set(h, gs(MODE_P64, b, false, true, true), true);
 	cr_assert_eq(h->m.stats.root_misses - misses, 1);
 	cr_assert_eq(check_access(h, G1, AX_R, NULL, "B: G1").mpa, F2 + MPA_OFF);
-	/* From B, A's PTE for G1 + 0x1000 -> F2 + 0x1000, through B's window. */
-	guest_store(h, pte_at(pta, G1 + 0x1000), (F2 + 0x1000) | E_P | E_W | E_U | E_A | E_D, 8, false,
-		    "B changes A's PTE");
+	/* From B, A's PTE for G3 -> F2 + 0x1000, through B's window. */
+	guest_store(h, pte_at(pt3, g3), (F2 + 0x1000) | E_P | E_W | E_U | E_A | E_D, 8, false,
+		    "B changes A's PTE for G3");
 	check_state(h, "in B");
 
+	hits = h->m.stats.root_hits;
+	misses = h->m.stats.root_misses;
 	cpu_set(h, gs(MODE_P64, a, false, true, true), true);
 	cr_assert_eq(h->m.stats.root_hits - hits, 1, "root_hits back in A");
+	cr_assert_eq(h->m.stats.root_misses - misses, 0, "root_misses back in A");
 	cr_assert_eq(h->loaded, ra, "back in A with another root");
 	check_state(h, "back in A");
 	if (sync == SYNC_VTLB) {
@@ -2582,7 +2860,7 @@ static void roots_kept(enum mmu_sync sync)
 		x = check_access(h, G1, AX_W, NULL, "A: G1 again");
 		cr_assert_eq(x.calls, 0, "%s: A's G1 faulted again after a round trip", sync_name[sync]);
 	}
-	x = check_access(h, G1 + 0x1000, AX_R, NULL, "A: G1 + 0x1000 maps what B wrote");
+	x = check_access(h, g3, AX_R, NULL, "A: G3 maps what B wrote");
 	cr_assert_eq(x.mpa, F2 + 0x1000 + MPA_OFF);
 	check_state(h, "end");
 	h_free(h);
@@ -2629,17 +2907,6 @@ Test(mmu_roots, dropped_loaded_root_is_retired_until_the_next_trap)
 	cr_assert_not(sp->used, "not freed at the next trap");
 	check_state(h, "after the trap");
 	check_access(h, G1, AX_R, NULL, "refill");
-
-	/* Unprotecting the loaded root's PML4 retires it too. */
-	old = h->loaded;
-	sp = sp_at(h, old);
-	trap(h);
-	mmu_unprotect_gfn(&h->m, cr3 >> 12);
-	cr_assert(sp->used && sp->retired, "unprotect: the loaded root was not retired");
-	cr_assert(h->m.need_reload);
-	reload(h);
-	trap(h);
-	cr_assert_not(sp->used);
 	check_state(h, "end");
 	h_free(h);
 }
@@ -2738,6 +3005,325 @@ Test(mmu_paging32, pse_off_drops_large_pages_wp)
 Test(mmu_paging32, pse_off_drops_large_pages_unsync)
 {
 	pse_off(SYNC_UNSYNC);
+}
+
+
+/*
+ * 2 MiB shadow leaves (shadow mode's default) and guest tables: a guest
+ * large page that holds a table the shadow follows must be split, so that
+ * the guest's stores to the table through it trap; one that starts holding
+ * such a table after its 2 MiB leaf was made must lose the leaf.
+ */
+static void large_leaf_and_tables(enum mmu_sync sync)
+{
+	struct h *h = h_new_s(64, sync);
+	uint64_t cr3 = new_table(h), la = 0x0000004040000000ULL, lz = la + 0x200000, g4 = 0x0000004080000000ULL;
+	uint64_t ptn = 0x605000, pde4, pte = E_P | E_W | E_U | E_A | E_D;
+	struct acc a;
+
+	h->m.large_pages = true;
+	map64(h, cr3, la, 2, 0x600000 | pte | E_PS, UP);               /* data, for now */
+	map64(h, cr3, lz, 2, 0x000000 | pte | E_PS, UP);               /* over the page tables at 1 MiB */
+	map64(h, cr3, g4 + 0x200000, 1, (F1 + 0x1000) | pte, UP);     /* its neighbour in the same PD */
+	map_window64(h, cr3);
+	pde4 = ent64(h, cr3, g4, 2, UP);                                /* the PDE for g4: not present yet */
+	cpu_set(h, gs(MODE_P64, cr3, false, true, true), false);
+	check_access(h, g4 + 0x200000, AX_R, NULL, "the PD of g4 is shadowed");
+
+	check_access(h, la + 0x3000, AX_W, NULL, "fill the 2 MiB page");
+	cr_assert(sleaf(h, h->loaded, la, NULL) & E_PS, "no 2 MiB shadow leaf for a plain 2 MiB page");
+	check_access(h, la + 0x5000, AX_W, NULL, "a write to frame 0x605000 (the real TLB keeps it)");
+	check_access(h, lz + 0x1000, AX_R, NULL, "fill the 2 MiB page over the tables");
+	if (sync != SYNC_VTLB)
+		cr_assert_not(sleaf(h, h->loaded, lz + 0x1000, NULL) & E_PS,
+			      "%s: a 2 MiB shadow leaf over a page table the shadow follows", sync_name[sync]);
+	check_state(h, "filled");
+	if (sync != SYNC_VTLB) {
+		/* The guest's PML4 through the large page: the store traps. */
+		cr_assert_eq(guest_store_at(h, lz + cr3 + 8 * 5, cr3 + 8 * 5, 0, 8, false, "PML4 through the 2 MiB page"),
+			     ST_EMULATED);
+		check_state(h, "after the store through the 2 MiB page");
+	}
+
+	/* Frame 0x605000, inside the first large page, becomes a page table. */
+	wr(h, ptn + 8 * 0, F1 | pte, 8);
+	guest_store(h, pde4, ptn | UP, 8, false, "PDE for g4 -> 0x605000");
+	if (sync == SYNC_VTLB)
+		h_invlpg(h, g4);
+	check_access(h, g4, AX_R, NULL, "a fill through the new table");
+	check_state(h, "the new table is shadowed");
+	if (sync != SYNC_VTLB)
+		cr_assert_not(sleaf(h, h->loaded, la, NULL) & E_PS,
+			      "%s: the 2 MiB shadow leaf over a page table the shadow now follows survived", sync_name[sync]);
+	/* The guest rewrites its new table through the large page. */
+	guest_store_at(h, la + 0x5000, ptn, F2 | pte, 8, false, "g4 -> F2 through the 2 MiB page");
+	if (sync == SYNC_VTLB)
+		h_invlpg(h, g4);
+	else if (sync == SYNC_UNSYNC)
+		cpu_set(h, h->g, true);
+	check_state(h, "after the store");
+	a = check_access(h, g4, AX_R, NULL, "g4 -> F2");
+	cr_assert_eq(a.mpa, F2 + MPA_OFF);
+	cr_assert_eq(check_access(h, la + 0x3008, AX_R, NULL, "the rest of the page").mpa, 0x603008 + MPA_OFF);
+	h_free(h);
+}
+
+Test(mmu_large, shadow_2m_leaf_and_guest_tables_vtlb)
+{
+	large_leaf_and_tables(SYNC_VTLB);
+}
+
+Test(mmu_large, shadow_2m_leaf_and_guest_tables_wp)
+{
+	large_leaf_and_tables(SYNC_WP);
+}
+
+Test(mmu_large, shadow_2m_leaf_and_guest_tables_unsync)
+{
+	large_leaf_and_tables(SYNC_UNSYNC);
+}
+
+/*
+ * wp, paging32: 4-byte entries.  One 8-byte store rewrites two PTEs; a
+ * store to a 4 MiB PDE stands for two shadow entries (one per 2 MiB).
+ * Both must be followed at once.  (The window's GiB is filled first through
+ * a frame that is no table, see mmu_wp/leaf_for_a_table_shadowed_by_the_same_fill_is_read_only.)
+ */
+Test(mmu_paging32, wp_follows_every_entry_a_store_covers)
+{
+	struct h *h = h_new_s(64, SYNC_WP);
+	uint64_t pd = new_table(h), wpt = new_table(h), pt;
+	uint64_t pte = E_P | E_W | E_U | E_A | E_D;
+	struct gstate g;
+
+	map32(h, pd, 0x2000, 0x402000 | pte, E_P | E_W | E_U | E_A);
+	map32(h, pd, 0x3000, 0x403000 | pte, E_P | E_W | E_U | E_A);
+	pt = rd(h, pd, 4) & 0xfffff000ULL;
+	wr(h, pd + 4, 0x800000 | pte | E_PS, 4);                        /* 4 MiB at 4 MiB */
+	wr(h, pd + 4 * (WIN32 >> 22), wpt | E_P | E_W | E_A, 4);       /* the window */
+	for (unsigned i = 0; i < WIN_FRAMES; i++)
+		wr(h, wpt + 4 * i, (TBL_BASE + i * PAGE) | E_P | E_W | E_A, 4);
+	g = gs(MODE_P32, pd, false, true, false);
+	g.pse = true;
+	cpu_set(h, g, false);
+	check_access(h, win_gva(h, TBL_BASE + 50 * PAGE), AX_R, NULL, "the window's GiB, through no table");
+	check_access(h, 0x2000, AX_R, NULL, "fill");
+	check_access(h, 0x3000, AX_R, NULL, "fill");
+	check_access(h, 0x401000, AX_R, NULL, "fill the first 2 MiB of the 4 MiB page");
+	check_access(h, 0x601000, AX_R, NULL, "fill the second 2 MiB");
+	check_state(h, "filled");
+
+	cr_assert_eq(guest_store(h, pt + 8, (0x502000 | pte) | (0x503000 | pte) << 32, 8, false, "PTEs 2 and 3 at once"),
+		     ST_EMULATED);
+	check_state(h, "right after the 8-byte store");
+	cr_assert_eq(check_access(h, 0x2000, AX_R, NULL, "PTE 2").mpa, 0x502000 + MPA_OFF);
+	cr_assert_eq(check_access(h, 0x3000, AX_R, NULL, "PTE 3").mpa, 0x503000 + MPA_OFF);
+
+	cr_assert_eq(guest_store(h, pd + 4, 0xc00000 | pte | E_PS, 4, false, "the 4 MiB PDE -> 12 MiB"), ST_EMULATED);
+	check_state(h, "right after the PDE store");
+	cr_assert_eq(check_access(h, 0x401000, AX_R, NULL, "first half").mpa, 0xc01000 + MPA_OFF);
+	cr_assert_eq(check_access(h, 0x601000, AX_R, NULL, "second half").mpa, 0xe01000 + MPA_OFF);
+	cr_assert_eq(h->st_native, 0);
+	h_free(h);
+}
+
+/* The same as mmu_wp/unprotect_of_the_pml4_the_store_walks_through for a
+ * 32-bit guest, whose page directory every store walks through. */
+static void p32_unprotect_pd(enum mmu_sync sync)
+{
+	struct h *h = h_new_s(64, sync);
+	uint64_t pd = new_table(h), wpt = new_table(h);
+	struct gstate g;
+
+	map32(h, pd, 0x2000, 0x402000 | E_P | E_W | E_U | E_A | E_D, E_P | E_W | E_U | E_A);
+	wr(h, pd + 4 * (WIN32 >> 22), wpt | E_P | E_W | E_A, 4);
+	for (unsigned i = 0; i < WIN_FRAMES; i++)
+		wr(h, wpt + 4 * i, (TBL_BASE + i * PAGE) | E_P | E_W | E_A, 4);
+	g = gs(MODE_P32, pd, false, true, false);
+	cpu_set(h, g, false);
+	check_access(h, win_gva(h, TBL_BASE + 50 * PAGE), AX_R, NULL, "the window's GiB, through no table");
+	check_access(h, 0x2000, AX_R, NULL, "fill");
+	guest_store(h, pd + 4 * 5, 0, 4, true, "PDE 5, not emulable");
+	cr_assert_eq(h->st_unprotected, 1);
+	check_state(h, "after the store");
+	cpu_set(h, g, true);
+	check_state(h, "after the CR3 load");
+	cr_assert_eq(check_access(h, 0x2000, AX_R, NULL, "refill").mpa, 0x402000 + MPA_OFF);
+	cr_assert_eq(guest_store(h, pd + 4 * 5, 0, 4, false, "followed again"), ST_EMULATED);
+	h_free(h);
+}
+
+Test(mmu_paging32, wp_unprotect_of_the_pd_the_store_walks_through)
+{
+	p32_unprotect_pd(SYNC_WP);
+}
+
+Test(mmu_paging32, unsync_unprotect_of_the_pd_the_store_walks_through)
+{
+	p32_unprotect_pd(SYNC_UNSYNC);
+}
+
+/* ===================================================================== */
+/* 8c. the reverse map: mmu_zap_gfn_range                                */
+/* ===================================================================== */
+
+#define LEAFSET_MAX 2048
+
+/* Leaves of the shadow trees, by the test's own walk: where, and what. */
+struct leafset {
+	uint64_t *at[LEAFSET_MAX];
+	uint64_t val[LEAFSET_MAX];
+	unsigned n;
+};
+
+static void collect_leaves(struct h *h, uint64_t *t, int level, struct leafset *ls)
+{
+	for (unsigned i = 0; t && i < 512; i++) {
+		uint64_t e = t[i];
+		bool seen = false;
+
+		if (!(e & E_P) || (level == 4 && i == 511))
+			continue;
+		if (level > 1 && !(level == 2 && (e & E_PS))) {
+			collect_leaves(h, spage(h, e & A52), level - 1, ls);
+			continue;
+		}
+		for (unsigned k = 0; k < ls->n && !seen; k++)
+			seen = ls->at[k] == &t[i];
+		if (seen)
+			continue;
+		cr_assert_lt(ls->n, LEAFSET_MAX);
+		ls->at[ls->n] = &t[i];
+		ls->val[ls->n++] = e;
+	}
+}
+
+/* Every leaf reachable from a cached root (a shared shadow page once). */
+static void all_leaves(struct h *h, struct leafset *ls)
+{
+	ls->n = 0;
+	for (int v = 0; v < 2; v++)
+		for (int i = 0; i < MMU_ROOT_CACHE; i++)
+			if (h->m.root_cache[v][i])
+				collect_leaves(h, spage(h, h->m.root_cache[v][i]->mpa), 4, ls);
+}
+
+/* Does the leaf (a 4 KiB one, or a 2 MiB one: PS) map any of the frames? */
+static bool leaf_in(uint64_t e, uint64_t gfn, uint64_t count)
+{
+	uint64_t f = ((e & A52) - MPA_OFF) >> 12, n = 1;
+
+	if (e & E_PS) {
+		f &= ~511ULL;
+		n = 512;
+	}
+	return f < gfn + count && gfn < f + n;
+}
+
+/*
+ * ombra's own mapping of two guest frames changes: mmu_zap_gfn_range must
+ * zap exactly the leaves that map them (aliases, both views, both address
+ * spaces, a split large page) and nothing else, and flush the real TLB.
+ */
+static void zap_range(enum mmu_sync sync)
+{
+	static struct leafset before, after;
+	struct h *h = h_new_s(64, sync);
+	const uint64_t f = 0x605000, lv = 0x0000004040000000ULL, pte = E_P | E_W | E_U | E_A | E_D;
+	static const uint64_t gvas[] = { G1, G1 + 0x1000, G1 + 0x2000, G1 + 0x3000, lv + 0x5000, lv + 0x6000,
+					 lv + 0x7000, lv + 0x4000 };
+	uint64_t a = new_table(h), b = new_table(h), pt, zapped, inr = 0;
+	struct gstate g;
+
+	map64(h, a, G1, 1, f | pte, UP);
+	map64(h, a, G1 + 0x1000, 1, f | pte, UP);                       /* an alias */
+	map64(h, a, G1 + 0x2000, 1, (f + 0x1000) | pte, UP);
+	map64(h, a, G1 + 0x3000, 1, (f + 0x2000) | pte, UP);            /* not in the range */
+	map64(h, a, lv, 2, 0x600000 | pte | E_PS, UP);                  /* 2 MiB over all of them */
+	map64(h, b, G1, 1, f | pte, UP);
+	map_window64(h, a);
+	map_window64(h, b);
+	pt = ent64(h, a, G1, 1, 0) & ~0xfffULL;
+	cpu_set(h, gs(MODE_P64, b, false, true, true), false);
+	check_access(h, G1, AX_W, NULL, "B: G1");
+	check_access(h, win_gva(h, pt), AX_R, NULL, "B: A's PT through the window");
+	g = gs(MODE_P64, a, false, true, true);
+	for (int user = 1; user >= 0; user--) {
+		g.user = user;
+		cpu_set(h, g, user);                    /* (vtlb: B's leaves go at the CR3 write) */
+		for (unsigned i = 0; i < sizeof(gvas) / sizeof(gvas[0]); i++)
+			check_access(h, gvas[i], i & 1 ? AX_W : AX_R, NULL, "fill");
+	}
+	check_access(h, win_gva(h, pt), AX_R, NULL, "A: the PT through the window");
+	check_state(h, "filled");
+
+	all_leaves(h, &before);
+	for (unsigned k = 0; k < before.n; k++)
+		inr += leaf_in(before.val[k], f >> 12, 2);
+	cr_assert_geq(inr, sync == SYNC_VTLB ? 10u : 11u, "only %llu leaves map the frames: the test fills too little",
+		      (unsigned long long)inr);
+	zapped = h->m.stats.rmap_zapped;
+	trap(h);
+	mmu_zap_gfn_range(&h->m, f >> 12, 2);
+	cr_assert(h->m.need_reload, "mmu_zap_gfn_range must flush the real TLB");
+	for (unsigned k = 0; k < before.n; k++) {
+		uint64_t now = *before.at[k];
+
+		if (leaf_in(before.val[k], f >> 12, 2))
+			cr_assert_eq(now, 0, "%s: a leaf mapping frame %#llx survived (%#llx)", sync_name[sync],
+				     (unsigned long long)(((before.val[k] & A52) - MPA_OFF)), (unsigned long long)now);
+		else
+			cr_assert_eq(now, before.val[k], "%s: a leaf mapping frame %#llx changed (%#llx -> %#llx)",
+				     sync_name[sync], (unsigned long long)(((before.val[k] & A52) - MPA_OFF)),
+				     (unsigned long long)before.val[k], (unsigned long long)now);
+	}
+	all_leaves(h, &after);
+	cr_assert_eq(after.n, before.n - inr, "leaves appeared or went elsewhere");
+	cr_assert_eq(h->m.stats.rmap_zapped - zapped, inr, "rmap_zapped");
+	check_state(h, "after the zap");
+	check_access(h, G1, AX_W, NULL, "A: G1 refilled");
+
+	/* A guest page table's frame: its leaves go (the window's), the shadow
+	 * page that stands for it stays, and so does its write protection. */
+	cr_assert(sleaf(h, h->loaded, G1, NULL));
+	all_leaves(h, &before);
+	inr = 0;
+	for (unsigned k = 0; k < before.n; k++)
+		inr += leaf_in(before.val[k], pt >> 12, 1);
+	cr_assert_geq(inr, 1u);
+	zapped = h->m.stats.rmap_zapped;
+	trap(h);
+	mmu_zap_gfn_range(&h->m, pt >> 12, 1);
+	cr_assert_eq(h->m.stats.rmap_zapped - zapped, inr);
+	for (unsigned k = 0; k < before.n; k++)
+		cr_assert_eq(*before.at[k], leaf_in(before.val[k], pt >> 12, 1) ? 0 : before.val[k]);
+	check_state(h, "after zapping the PT's frame");
+	for (unsigned i = 0; i < sizeof(gvas) / sizeof(gvas[0]); i++)
+		check_access(h, gvas[i], AX_W, NULL, "refill");
+	check_access(h, win_gva(h, pt), AX_R, NULL, "the PT through the window again");
+	if (sync != SYNC_VTLB) {
+		cr_assert_not(sleaf(h, h->loaded, win_gva(h, pt), NULL) & E_W,
+			      "%s: the refilled leaf of a shadowed page table is writable", sync_name[sync]);
+		cr_assert_eq(guest_store(h, pte_at(pt, G1 + 0x3000), (f + 0x3000) | pte, 8, false, "store"),
+			     sync == SYNC_WP ? ST_EMULATED : ST_NATIVE);
+	}
+	check_state(h, "end");
+	h_free(h);
+}
+
+Test(mmu_rmap, zap_gfn_range_zaps_exactly_the_leaves_vtlb)
+{
+	zap_range(SYNC_VTLB);
+}
+
+Test(mmu_rmap, zap_gfn_range_zaps_exactly_the_leaves_wp)
+{
+	zap_range(SYNC_WP);
+}
+
+Test(mmu_rmap, zap_gfn_range_zaps_exactly_the_leaves_unsync)
+{
+	zap_range(SYNC_UNSYNC);
 }
 
 /* ===================================================================== */
@@ -2985,7 +3571,7 @@ static void shadow_leaves(struct h *h, const uint64_t *t, int level, uint64_t ba
 			continue;
 		if (level == 4 && i >= 256)
 			gva |= 0xffff000000000000ULL;
-		if (level == 1)
+		if (level == 1 || (level == 2 && (t[i] & E_PS)))
 			out[(*n)++] = gva;
 		else
 			shadow_leaves(h, spage(h, t[i] & A52), level - 1, gva, out, n, max);
@@ -3003,6 +3589,7 @@ struct rparams {
 	bool pge_toggles;        /* CR4.PGE changes; with PGE off a CR3 write is the full flush */
 	enum mmu_sync sync;
 	uint64_t seeds[3];
+	bool defaults;           /* shadow mode's defaults: --prefetch=8, 2 MiB shadow leaves */
 };
 
 /*
@@ -3043,9 +3630,10 @@ static void invlpg_pte(struct h *h, const struct geo *G, unsigned fr, unsigned k
  *   vtlb:   as a kernel must: INVLPG of every address that maps a changed
  *           PTE, or a full flush for anything above (and PAE PDPTEs);
  *   wp:     nothing, or INVLPG / a CR3 write now and then; the shadow must
- *           be exact right after each store;
- *   unsync: the same, but stale translations through a table written
- *           natively are legal until the next mmu_new_cr3 / mmu_invlpg.
+ *           be exact right after each store (but for a table
+ *           mmu_unprotect_gfn let go out of sync: stale until the next
+ *           mmu_new_cr3 / mmu_invlpg, as a TLB may be);
+ *   unsync: the same, and leaf tables go out of sync at their first write.
  * PAE PDPTEs are read at CR3 loads only: a CR3 write always follows.
  */
 static void table_write(struct h *h, const struct rparams *p, const struct geo *G, uint64_t *s,
@@ -3059,9 +3647,10 @@ static void table_write(struct h *h, const struct rparams *p, const struct geo *
 
 	if (G->mode == MODE_PAE && level == 3)
 		k %= 3;
-	/* Half the time an entry on the path of a translation the shadow
-	 * holds now, so that the shadow has something to follow. */
-	if (rn(s, 2) && h->g.mode == G->mode) {
+	/* Half the time (wp, unsync: more often) an entry on the path of a
+	 * translation the shadow holds now, so that the shadow has something
+	 * to follow; in wp and unsync mostly its PTE (leaf tables go unsync). */
+	if ((p->sync != SYNC_VTLB ? rn(s, 4) != 0 : rn(s, 2) != 0) && h->g.mode == G->mode) {
 		static uint64_t gvas[256];
 		unsigned nl = 0;
 
@@ -3069,6 +3658,9 @@ static void table_write(struct h *h, const struct rparams *p, const struct geo *
 		if (nl) {
 			struct mw r = model(h, &h->g, gvas[rn(s, nl)], AX_R, h->g.user);
 			int l = r.level + (int)rn(s, (unsigned)(r.top - r.level + 1));
+
+			if (p->sync != SYNC_VTLB && rn(s, 2))
+				l = r.level;
 
 			if (r.top && r.at[l] >= TBL_BASE && r.at[l] < TBL_BASE + TBL_FRAMES * PAGE) {
 				unsigned idx = (unsigned)(r.at[l] & 0xfff) / G->esize;
@@ -3136,8 +3728,9 @@ static void table_write(struct h *h, const struct rparams *p, const struct geo *
 		cpu_set(h, h->g, true);
 		return;
 	}
-	switch (rn(s, 3)) {
+	switch (rn(s, 4)) {
 	case 0:
+	case 3:
 		note(h, "%s: no flush", what);
 		break;
 	case 1:
@@ -3157,6 +3750,11 @@ static void random_run(const struct rparams *p)
 {
 	struct h *h = h_new_s(p->npool, p->sync);
 	struct geo G;
+
+	if (p->defaults) {
+		h->m.prefetch = 8;
+		h->m.large_pages = true;
+	}
 	struct watch *wt = calloc(1, sizeof(*wt));
 	uint64_t s = p->seed, recent[16];
 	unsigned nrecent = 0, last = 0, fw = 0;
@@ -3292,20 +3890,20 @@ static void random_run(const struct rparams *p)
 		cr_assert_gt(h->st_native + h->st_emulated, p->steps / 20);
 	}
 	if (p->mode != MODE_NP && p->sync != SYNC_VTLB) {
-		cr_assert_gt(h->m.stats.pf_emulate, 3, "%s seed %#llx: pf_emulate %llu", sync_name[p->sync],
+		cr_assert_gt(h->m.stats.pf_emulate, 0, "%s seed %#llx: pf_emulate %llu", sync_name[p->sync],
 			     (unsigned long long)p->seed, (unsigned long long)h->m.stats.pf_emulate);
-		cr_assert_gt(h->m.stats.mmu_pte_write, 3);
+		cr_assert_gt(h->m.stats.mmu_pte_write, 0);
 		cr_assert_gt(h->st_unprotected, 0);
 	}
 	if (p->mode != MODE_NP && p->sync == SYNC_UNSYNC) {
-		cr_assert_gt(h->m.stats.mmu_unsync, 2, "seed %#llx: mmu_unsync %llu", (unsigned long long)p->seed,
+		cr_assert_gt(h->m.stats.mmu_unsync, 0, "seed %#llx: mmu_unsync %llu", (unsigned long long)p->seed,
 			     (unsigned long long)h->m.stats.mmu_unsync);
-		cr_assert_gt(h->m.stats.unsync_synced, 2);
+		cr_assert_gt(h->m.stats.unsync_synced, 0);
 	}
 	if (p->sync == SYNC_VTLB)
 		cr_assert_eq(h->m.stats.pf_emulate + h->m.stats.mmu_unsync, 0);
 	if (getenv("MMU_TEST_STATS"))
-		fprintf(stderr, "%-9s %-6s seed %#-9llx: fixed %llu guest %llu emulate %llu pte_write %llu flooded %llu unsync %llu synced %llu wprot %llu recycled %llu zapped %llu root hits %llu/%llu; stores native %u emulated %u unprotected %u refault %u\n",
+		fprintf(stderr, "%-9s %-6s seed %#-9llx: fixed %llu guest %llu emulate %llu pte_write %llu flooded %llu unsync %llu synced %llu wprot %llu recycled %llu zapped %llu root hits %llu/%llu; stores native %u emulated %u unprotected %u refault %u; stale ok %u; large %llu prefetched %llu\n",
 			mode_name(p->mode), sync_name[p->sync], (unsigned long long)p->seed,
 			(unsigned long long)h->m.stats.pf_fixed, (unsigned long long)h->m.stats.pf_guest,
 			(unsigned long long)h->m.stats.pf_emulate, (unsigned long long)h->m.stats.mmu_pte_write,
@@ -3313,7 +3911,8 @@ static void random_run(const struct rparams *p)
 			(unsigned long long)h->m.stats.unsync_synced, (unsigned long long)h->m.stats.write_protected,
 			(unsigned long long)h->m.stats.mmu_recycled, (unsigned long long)h->m.stats.mmu_shadow_zapped,
 			(unsigned long long)h->m.stats.root_hits, (unsigned long long)h->m.stats.root_misses,
-			h->st_native, h->st_emulated, h->st_unprotected, h->st_refault);
+			h->st_native, h->st_emulated, h->st_unprotected, h->st_refault, h->stale_ok,
+			(unsigned long long)h->m.stats.large_fixed, (unsigned long long)h->m.stats.prefetched);
 	free(wt);
 	h_free(h);
 }
@@ -3337,10 +3936,13 @@ static void random_sync(struct rparams p, enum mmu_sync sync)
 
 RANDOM_TESTS(paging64, .mode = MODE_P64, .nas = 6, .mode_flips = true, .npool = 512, .steps = 3000,
 	     .seeds = { 0x1234567, 0x2718281, 0x3141592 })
+/* The same with shadow mode's defaults: prefetch and 2 MiB shadow leaves. */
+RANDOM_TESTS(paging64_prefetch_large, .mode = MODE_P64, .nas = 6, .mode_flips = true, .npool = 512,
+	     .steps = 3000, .defaults = true, .seeds = { 0x1234568, 0x2718282, 0x3141593 })
 RANDOM_TESTS(paging64_global_pages, .mode = MODE_P64, .nas = 4, .pge = true, .npool = 96, .steps = 1500,
 	     .touch = true, .seeds = { 0xabcdef, 0xfedcba, 0x5a5a5a })
 RANDOM_TESTS(paging64_global_pages_six_address_spaces, .mode = MODE_P64, .nas = 6, .pge = true,
-	     .mode_flips = true, .npool = 512, .steps = 2500, .seeds = { 0x5eed, 0x5eee, 0x5eef })
+	     .mode_flips = true, .npool = 512, .steps = 2500, .defaults = true, .seeds = { 0x5eed, 0x5eee, 0x5eef })
 /* CR4.PGE on and off: with PGE off a CR3 write must flush every leaf,
  * including those filled as global while PGE was on. */
 RANDOM_TESTS(paging64_pge_toggles, .mode = MODE_P64, .nas = 4, .pge = true, .npool = 512, .steps = 2500,
@@ -3348,6 +3950,8 @@ RANDOM_TESTS(paging64_pge_toggles, .mode = MODE_P64, .nas = 4, .pge = true, .npo
 /* Recycling with a tiny pool. */
 RANDOM_TESTS(paging64_small_pool, .mode = MODE_P64, .nas = 4, .npool = 16, .steps = 2500, .touch = true,
 	     .seeds = { 0x77, 0x78, 0x79 })
+RANDOM_TESTS(paging64_small_pool_prefetch_large, .mode = MODE_P64, .nas = 4, .npool = 16, .steps = 1500,
+	     .touch = true, .defaults = true, .seeds = { 0x7a, 0x7b, 0x7c })
 RANDOM_TESTS(nonpaging, .mode = MODE_NP, .nas = 1, .npool = 16, .steps = 1500, .touch = true,
 	     .seeds = { 0x99, 0x9a, 0x9b })
 
@@ -3357,25 +3961,16 @@ RANDOM_TESTS(nonpaging, .mode = MODE_NP, .nas = 1, .npool = 16, .steps = 1500, .
 
 RANDOM_TESTS(paging32e, .mode = MODE_PAE, .nas = 4, .pge = true, .npool = 512, .steps = 2500,
 	     .seeds = { 0x3232e, 0x3232f, 0x32330 })
+RANDOM_TESTS(paging32e_prefetch_large, .mode = MODE_PAE, .nas = 4, .pge = true, .npool = 512, .steps = 2000,
+	     .defaults = true, .seeds = { 0x3e3e, 0x3e3f, 0x3e40 })
 RANDOM_TESTS(paging32e_small_pool, .mode = MODE_PAE, .nas = 4, .pge = true, .npool = 16, .steps = 1500,
 	     .seeds = { 0x3e16, 0x3e17, 0x3e18 })
 RANDOM_TESTS(paging32, .mode = MODE_P32, .nas = 4, .pse = true, .npool = 512, .steps = 2500,
 	     .seeds = { 0x3232, 0x3233, 0x3234 })
+RANDOM_TESTS(paging32_prefetch_large, .mode = MODE_P32, .nas = 4, .pse = true, .npool = 512, .steps = 2000,
+	     .defaults = true, .seeds = { 0x3e32, 0x3e33, 0x3e34 })
 RANDOM_TESTS(paging32_small_pool, .mode = MODE_P32, .nas = 4, .pse = true, .npool = 16, .steps = 1500,
 	     .seeds = { 0x3216, 0x3217, 0x3218 })
-
-/* paging32: map a 32-bit PDE/PTE. */
-static void map32(struct h *h, uint64_t cr3, uint32_t gva, uint32_t pte, uint32_t up)
-{
-	uint64_t pde_at = (cr3 & 0xfffff000ULL) + (gva >> 22) * 4;
-	uint64_t pde = rd(h, pde_at, 4);
-
-	if (!(pde & E_P)) {
-		pde = new_table(h) | up;
-		wr(h, pde_at, pde, 4);
-	}
-	wr(h, (pde & 0xfffff000ULL) + ((gva >> 12) & 1023) * 4, pte, 4);
-}
 
 /*
  * A 32-bit page table has 1024 entries (4 MiB); a shadow page 512 (2 MiB).
