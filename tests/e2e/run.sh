@@ -351,7 +351,9 @@ else
 	pe_vtlb=$(json_get "$OUT/mmutest-shadow-vtlb.json" counters.pf_emulate)
 	un_unsync=$(json_get "$OUT/mmutest-shadow-unsync.json" counters.mmu_unsync)
 	un_wp=$(json_get "$OUT/mmutest-shadow-wp.json" counters.mmu_unsync)
-	if [ "${pe_vtlb:-x}" = 0 ] && [ "${pe_wp:-0}" -gt 0 ] && [ "${un_unsync:-0}" -gt 0 ] && [ "${un_wp:-x}" = 0 ]; then
+	# (wp lets a table go out of sync only when a store to it cannot be
+	# emulated, so far fewer than unsync.)
+	if [ "${pe_vtlb:-x}" = 0 ] && [ "${pe_wp:-0}" -gt 0 ] && [ "${un_unsync:-0}" -gt $((${un_wp:-0} * 4)) ]; then
 		ok "shadow/strategies-differ"
 		echo "     pf_emulate: vtlb $pe_vtlb, wp $pe_wp; mmu_unsync: wp $un_wp, unsync $un_unsync"
 	else
