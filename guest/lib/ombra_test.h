@@ -12,6 +12,10 @@
  *     that slot, so the next access to each is filled again from the new
  *     mapping.  The guest sees the same memory, with the same contents,
  *     before and after.
+ *   - The same address + 1 deletes the memslot that holds it, + 2 adds a
+ *     2 MiB memslot at it (tests/e2e/kernels/hotplug.asm; QEMU has no such
+ *     device, so a kernel that must print the same under QEMU cannot use
+ *     them).
  *   - OMBRA_TEST_REMAP_PAGE: a 32-bit OUT to port OMBRA_TEST_PORT + 16 of a
  *     page-aligned guest-physical address: ombra gives that one page fresh
  *     host memory at the same host address, contents copied, as a host does

@@ -10,10 +10,12 @@
  *   0x20, 0x21, 0xa0, 0xa1  the PIC pair's ports, accepted (when KVM's
  *                in-kernel irqchip is present it answers them itself)
  *   0x80         POST / delay port, writes ignored
- *   0xe0-0xe3    the ombra test device: a 32-bit write of a guest-physical
- *                address asks ombra to move the memslot holding it to a new
- *                host mapping, contents copied, before the next instruction
- *                (QEMU has nothing there: the write is ignored);
+ *   0xe0-0xe3    the ombra test device: a 32-bit write of a page-aligned
+ *                guest-physical address asks ombra to move the memslot
+ *                holding it to a new host mapping, contents copied, before
+ *                the next instruction; the same address + 1 deletes that
+ *                memslot, + 2 adds a 2 MiB one there (QEMU has nothing
+ *                there: the write is ignored);
  *                any write to 0xe4 says "my RAM at exit is deterministic"
  *                (ombra compare then compares a digest of it); a 32-bit
  *                write to 0xec sets the high half of an address and one to
@@ -57,7 +59,7 @@ struct board {
 	int exit_status;          /* process exit status that goes with it */
 	uint32_t debug_exit_value;/* what the guest wrote to 0xf4 */
 	/* The test device's request: move the memslot holding gpa. */
-	void (*move_slot)(void *opaque, uint64_t gpa);
+	void (*move_slot)(void *opaque, uint64_t gpa);   /* low bits: 0 move, 1 delete, 2 add */
 	void (*remap_page)(void *opaque, uint64_t gpa);
 	void *move_slot_opaque;
 	bool ram_deterministic;   /* the guest wrote to TEST_PORT + 4 */

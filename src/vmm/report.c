@@ -119,9 +119,10 @@ static int write_text(const struct vm *vm, FILE *out)
 		vm->mode->counters ? "" : " not listed above");
 	text_set(out, &vm->vcpu_stats0, &vm->vcpu_stats1, "vcpu", vm->mode->counters != NULL);
 	text_set(out, &vm->vm_stats0, &vm->vm_stats1, "vm", vm->mode->counters != NULL);
-	if (vm->slot_moves || vm->page_remaps)
-		fprintf(out, "ombra: while the guest ran (test device): %llu memslots moved, %llu pages remapped\n",
-			(unsigned long long)vm->slot_moves, (unsigned long long)vm->page_remaps);
+	if (vm->slot_moves || vm->page_remaps || vm->slot_adds || vm->slot_deletes)
+		fprintf(out, "ombra: while the guest ran (test device): memslots moved %llu, added %llu, deleted %llu; pages remapped %llu\n",
+			(unsigned long long)vm->slot_moves, (unsigned long long)vm->slot_adds,
+			(unsigned long long)vm->slot_deletes, (unsigned long long)vm->page_remaps);
 	fprintf(out, "ombra: exits by reason:");
 	for (unsigned i = 0; i < VM_EXIT_REASONS; i++)
 		if (vm->exit_reason[i])
@@ -171,6 +172,8 @@ static int write_json(const struct vm *vm, FILE *out)
 	json_object_set_new(root, "exits", json_integer((json_int_t)vm->exits));
 	json_object_set_new(root, "slot_moves", json_integer((json_int_t)vm->slot_moves));
 	json_object_set_new(root, "page_remaps", json_integer((json_int_t)vm->page_remaps));
+	json_object_set_new(root, "slot_adds", json_integer((json_int_t)vm->slot_adds));
+	json_object_set_new(root, "slot_deletes", json_integer((json_int_t)vm->slot_deletes));
 	for (unsigned i = 0; i < VM_EXIT_REASONS; i++)
 		if (vm->exit_reason[i])
 			json_object_set_new(exits, vm_exit_name(i),

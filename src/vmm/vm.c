@@ -638,9 +638,56 @@ int vm_move_slot(struct vm *vm, uint64_t gpa)
 	return 0;
 }
 
+int vm_delete_slot(struct vm *vm, uint64_t gpa)
+{
+	struct memslot *slot = mem_find(&vm->mem, gpa);
+	uint64_t first, count;
+	int r;
+
+	if (!slot) {
+		fprintf(vm->log, "ombra: test device: no memslot holds %#llx; nothing deleted\n",
+			(unsigned long long)gpa);
+		return -ENOENT;
+	}
+	first = slot->gpa >> 12;
+	count = slot->size >> 12;
+	/* Every mapping of the frames goes first, then the memory. */
+	if (vm->mode->memory_changed)
+		vm->mode->memory_changed(vm, first, count);
+	r = mem_slot_delete(&vm->mem, slot);
+	if (r < 0) {
+		fprintf(vm->log, "ombra: test device: deleting the memslot at %#llx failed: %s\n",
+			(unsigned long long)gpa, strerror(-r));
+		return r;
+	}
+	vm->slot_deletes++;
+	return 0;
+}
+
+int vm_add_slot(struct vm *vm, uint64_t gpa, uint64_t size)
+{
+	int r = mem_slot_add(&vm->mem, gpa, size, NULL);
+
+	if (r < 0) {
+		fprintf(vm->log, "ombra: test device: adding %#llx bytes of RAM at %#llx failed: %s\n",
+			(unsigned long long)size, (unsigned long long)gpa, strerror(-r));
+		return r;
+	}
+	/* Nothing can map new frames yet; the mode hears of it all the same. */
+	if (vm->mode->memory_changed)
+		vm->mode->memory_changed(vm, gpa >> 12, size >> 12);
+	vm->slot_adds++;
+	return 0;
+}
+
 static void on_move_slot(void *opaque, uint64_t gpa)
 {
-	vm_move_slot(opaque, gpa);
+	switch (gpa & 0xfff) {
+	case 0: vm_move_slot(opaque, gpa); break;
+	case 1: vm_delete_slot(opaque, gpa & ~0xfffULL); break;
+	case 2: vm_add_slot(opaque, gpa & ~0xfffULL, 2ULL << 20); break;
+	default: break;                         /* reserved */
+	}
 }
 
 int vm_remap_page(struct vm *vm, uint64_t gpa)

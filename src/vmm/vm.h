@@ -133,6 +133,7 @@ struct vm {
 	uint64_t mmio_unbacked;                 /* accesses to GPAs no slot or device backs */
 	uint64_t slot_moves;                    /* memslots moved to a new HVA while running */
 	uint64_t page_remaps;                   /* pages given new host memory while running */
+	uint64_t slot_adds, slot_deletes;       /* memslots added or deleted while running */
 	struct trace *trace;                    /* --trace, or NULL */
 	json_t *explained;                      /* translation chains asked for (a JSON array) */
 	bool status_on;                         /* a live status line on the terminal */
@@ -149,6 +150,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *
 /* Run until the guest ends, ombra ends it, or the timeout expires. */
 void vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);
+
+/* Delete the memslot holding gpa, or add a 2 MiB one at gpa, while the
+ * guest runs (the test device asks); shadow entries of its frames go. */
+int vm_delete_slot(struct vm *vm, uint64_t gpa);
+int vm_add_slot(struct vm *vm, uint64_t gpa, uint64_t size);
 
 /* Give the page at gpa fresh host memory (mem_remap), as the test device asks. */
 int vm_remap_page(struct vm *vm, uint64_t gpa);

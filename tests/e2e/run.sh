@@ -79,7 +79,7 @@ run no-kvm 12 "$OMBRA" run -kernel "$K/echo.elf" --kvm-device="$OUT/no-such-kvm"
 # --- 2. fixture kernels on KVM -------------------------------------------------
 if ! "$OMBRA" info >"$OUT/info.out" 2>"$OUT/info.err"; then
 	reason=$(cat "$OUT/info.err")
-	for t in info echo echo-json echo-shadow sysregs-tdp sysregs-shadow cpuid-shadow cpuid-tdp compare-echo compare-tell explain-tdp explain-shadow serial-file timeout triple triple-shadow timeout-shadow mmutest; do skip "$t" "no usable KVM: $reason"; done
+	for t in info echo echo-json echo-shadow sysregs-tdp sysregs-shadow cpuid-shadow cpuid-tdp compare-echo compare-tell explain-tdp explain-shadow hotplug-tdp hotplug-shadow serial-file timeout triple triple-shadow timeout-shadow mmutest; do skip "$t" "no usable KVM: $reason"; done
 	echo "e2e: $pass passed, $fail failed, $skip skipped"
 	[ "$fail" = 0 ]
 	exit
@@ -219,6 +219,22 @@ for m in tdp shadow; do
 			fi
 		else
 			bad "explain-$m" "$msg"
+		fi
+	fi
+done
+
+# RAM added and deleted under the running guest (test device): the guest
+# sees the new memory, and deleting it zaps its frames' shadow entries.
+for m in tdp shadow; do
+	if run "hotplug-$m" 1 "$OMBRA" run --mmu=$m -kernel "$K/hotplug.elf" --stats=json --stats-file "$OUT/hotplug-$m.json"; then
+		checks="slot_adds=1 slot_deletes=1"
+		[ $m = shadow ] && checks="$checks counters.rmap_zapped:pos"
+		if [ "$(cat "$OUT/hotplug-$m.out")" != "$(printf 'read feedf00d 600dcafe\ndeleted')" ]; then
+			bad "hotplug-$m" "output: $(cat "$OUT/hotplug-$m.out")"
+		elif msg=$("$CHECK" "$OUT/hotplug-$m.json" $checks); then
+			ok "hotplug-$m"
+		else
+			bad "hotplug-$m" "$msg"
 		fi
 	fi
 done
