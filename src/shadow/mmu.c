@@ -343,6 +343,7 @@ static struct sp *get_sp(struct shadow_mmu *m, uint64_t gfn, union sp_role role)
 		for (unsigned k = 0; k < m->nr_unprot; k++)
 			if (m->unprot[k] == gfn && sp_tracks(m, sp)) {
 				sp->unsync = true;
+				m->nr_unsync = 1;
 				m->stats.mmu_unsync++;
 			}
 		if (sp_tracks(m, sp))
@@ -505,6 +506,7 @@ static void retire_root(struct shadow_mmu *m, struct sp *sp)
 		track_dec(m, sp->gfn);
 	unhash(m, sp);
 	sp->retired = true;
+	m->nr_retired++;
 	for (unsigned i = 0; i < 511; i++)
 		if (sp->spt[i] & SPTE_P)
 			clear_entry(m, &sp->spt[i]);
@@ -513,6 +515,9 @@ static void retire_root(struct shadow_mmu *m, struct sp *sp)
 
 void mmu_trap_begin(struct shadow_mmu *m)
 {
+	/* Every trap comes here: the scan only when there is something. */
+	if (!m->nr_retired)
+		return;
 	for (unsigned i = 0; i < m->nr_pages; i++) {
 		struct sp *sp = &m->sps[i];
 
@@ -520,6 +525,7 @@ void mmu_trap_begin(struct shadow_mmu *m)
 			memset(sp->spt, 0, 4096);
 			sp->used = false;
 			sp->retired = false;
+			m->nr_retired--;
 			sp->nparents = 0;
 			m->nr_used--;
 			m->stats.mmu_shadow_zapped++;
@@ -786,6 +792,10 @@ static bool flush_tree(struct shadow_mmu *m, struct sp *sp, bool keep_global)
 static void sync_unsync(struct shadow_mmu *m)
 {
 	m->nr_unprot = 0;
+	/* nr_unsync is only "some may be": the scan when there may be any */
+	if (!m->nr_unsync)
+		return;
+	m->nr_unsync = 0;
 	for (unsigned i = 0; i < m->nr_pages; i++) {
 		struct sp *sp = &m->sps[i];
 
@@ -998,6 +1008,7 @@ void mmu_unprotect_gfn(struct shadow_mmu *m, uint64_t gfn)
 				 * INVLPG. */
 				track_dec(m, sp->gfn);
 				sp->unsync = true;
+				m->nr_unsync = 1;
 				m->stats.mmu_unsync++;
 			} else {
 				zap_sp(m, sp);
@@ -1281,6 +1292,7 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 			if (sp->used && sp->gfn == (w.gpa >> 12) && sp_tracks(m, sp)) {
 				track_dec(m, sp->gfn);
 				sp->unsync = true;
+				m->nr_unsync = 1;
 				m->stats.mmu_unsync++;
 			}
 		}

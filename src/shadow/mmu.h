@@ -176,6 +176,8 @@ struct shadow_mmu {
 	unsigned prefetch;           /* neighbours filled with a fault, 0..8 (KVM's PTE_PREFETCH_NUM) */
 	bool large_pages;            /* 2 MiB shadow leaves for guest large pages where allowed */
 	int last_pse;                /* CR4.PSE at the last CR3 load (-1: none yet) */
+	unsigned nr_retired;         /* retired roots waiting for mmu_trap_begin */
+	unsigned nr_unsync;          /* shadow pages out of sync now */
 	uint64_t unprot[8];          /* guest tables unprotected since the last CR3 load or INVLPG */
 	unsigned nr_unprot;
 

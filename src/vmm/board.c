@@ -78,9 +78,13 @@ static void test_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
 	}
 }
 
-static void sink_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
+static void port80_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
 {
-	(void)opaque; (void)port; (void)size; (void)val;
+	struct board *b = opaque;
+
+	(void)port;
+	if (b->mark)
+		b->mark(b->move_slot_opaque, size < 4 ? val & ((1u << (8 * size)) - 1) : val);
 }
 
 int board_init(struct board *b, FILE *serial_out, FILE *log, uint64_t ram_size)
@@ -90,7 +94,7 @@ int board_init(struct board *b, FILE *serial_out, FILE *log, uint64_t ram_size)
 		{ "shutdown", SHUTDOWN_PORT, 1, NULL, shutdown_out, b },
 		{ "pic-master", 0x20, 2, pic_in, pic_out, b },
 		{ "pic-slave", 0xa0, 2, pic_in, pic_out, b },
-		{ "port80", 0x80, 1, NULL, sink_out, b },
+		{ "port80", 0x80, 1, NULL, port80_out, b },
 		{ "ombra-test", TEST_PORT, 20, NULL, test_out, b },
 	};
 	int r;

@@ -9,7 +9,8 @@
  *   0x8900       Bochs/QEMU "Shutdown" string port: the run ends, status 0
  *   0x20, 0x21, 0xa0, 0xa1  the PIC pair's ports, accepted (when KVM's
  *                in-kernel irqchip is present it answers them itself)
- *   0x80         POST / delay port, writes ignored
+ *   0x80         POST / delay port: a write is recorded as a phase mark
+ *                (time and counters, in the JSON report's "marks")
  *   0xe0-0xe3    the ombra test device: a 32-bit write of a page-aligned
  *                guest-physical address asks ombra to move the memslot
  *                holding it to a new host mapping, contents copied, before
@@ -61,6 +62,7 @@ struct board {
 	/* The test device's request: move the memslot holding gpa. */
 	void (*move_slot)(void *opaque, uint64_t gpa);   /* low bits: 0 move, 1 delete, 2 add */
 	void (*remap_page)(void *opaque, uint64_t gpa);
+	void (*mark)(void *opaque, uint32_t value);      /* a write to port 0x80 */
 	void *move_slot_opaque;
 	bool ram_deterministic;   /* the guest wrote to TEST_PORT + 4 */
 	void (*explain)(void *opaque, uint64_t gva);

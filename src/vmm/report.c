@@ -185,6 +185,8 @@ static int write_json(const struct vm *vm, FILE *out)
 	json_object_set_new(root, "counters", counters);
 	if (vm->explained)
 		json_object_set(root, "explain", vm->explained);
+	if (vm->marks)
+		json_object_set(root, "marks", vm->marks);
 	json_object_set_new(root, "kvm", json_pack("{s:o, s:o}",
 						   "vcpu", json_set(&vm->vcpu_stats0, &vm->vcpu_stats1),
 						   "vm", json_set(&vm->vm_stats0, &vm->vm_stats1)));

@@ -136,6 +136,7 @@ struct vm {
 	uint64_t slot_adds, slot_deletes;       /* memslots added or deleted while running */
 	struct trace *trace;                    /* --trace, or NULL */
 	json_t *explained;                      /* translation chains asked for (a JSON array) */
+	json_t *marks;                          /* phase marks the guest wrote to port 0x80 */
 	bool status_on;                         /* a live status line on the terminal */
 	bool status_shown;                      /* ... is on the screen now */
 	double status_last;                     /* when it was last drawn */
