@@ -59,7 +59,7 @@ LIB_O  := $(addprefix $(BUILD)/,$(LIB_OBJS))
 MAIN_O := $(addprefix $(BUILD)/,$(MAIN_OBJS))
 UNIT_O := $(addprefix $(BUILD)/,$(UNIT_OBJS))
 
-.PHONY: all run test unit e2e deps clean
+.PHONY: all run test unit e2e deps clean bench
 all: $(BUILD)/ombra guest-kernels
 
 include guest/guest.mk
@@ -114,6 +114,19 @@ $(BUILD)/tests/check-json: tests/e2e/check_json.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(OMBRA_CFLAGS) $(CFLAGS) -o $@ $< -ljansson
+
+$(BUILD)/bench/driver: bench/driver.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(OMBRA_CFLAGS) $(CFLAGS) -o $@ $< -ljansson -lm
+
+# Benchmarks: every workload in every mode and under QEMU, REPS times each;
+# bench/results.json and bench/results.md (docs/performance.md).  Reports,
+# never fails on a timing.
+REPS ?= 3
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/driver
+	$(Q)$(BUILD)/bench/driver $(BUILD) bench $(REPS)
 
 # Install what is missing (Debian packages), once per checkout.
 deps: $(BUILD)/.deps-ok

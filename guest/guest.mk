@@ -144,6 +144,9 @@ GUEST_MMUTEST_32 := main32.c t_nonpaging.c t_user.c user32.S $(GUEST_MMUTEST_COM
 GUEST_MMUTEST_64 := main64.c t_user.c user64.S t_spaces.c $(GUEST_MMUTEST_COMMON)
 $(eval $(call GUEST_KERNEL,mmutest,$(GUEST_MMUTEST_32),$(GUEST_MMUTEST_64)))
 
+# bench: the benchmark kernel's workloads (guest/bench/README.md).
+$(eval $(call GUEST_KERNEL,bench,main32.c common.c w_mem.c,main64.c common.c w_mem.c pt4.c w_faults.c w_cr3.c w_ptwrite.c w_tlb.c w_calib.c calib64.S))
+
 guest-kernels: $(foreach k,$(GUEST_KERNELS),$(GUEST_OUT)/$(k).elf)
 
 -include $(wildcard $(GUEST_OUT)/*/*.d $(GUEST_OUT)/*/*/*.d)
