@@ -431,9 +431,7 @@ int main(int argc, char **argv)
 			{ "page touched in order (faults/inorder: iteration)", "faults", "inorder", NULL },
 			{ "guest fault (faults/demand: guest #PF)", "faults", "demand", NULL },
 			{ "CR3 write (cr3/switch: cr3_writes)", "cr3", "switch", "cr3_writes" },
-			{ "INVLPG with its refault (faults/retouch: invlpg)", "faults", "retouch", "invlpg" },
-			{ "emulated page-table write (ptwrite/copy: pf_emulate)", "ptwrite", "copy", "pf_emulate" },
-			{ "copy-on-write fault (ptwrite/cow: iteration)", "ptwrite", "cow", NULL },
+			{ "copy-on-write fault: guest #PF, PTE write, INVLPG (ptwrite/cow: iteration)", "ptwrite", "cow", NULL },
 		};
 
 		for (unsigned i = 0; i < sizeof(ev) / sizeof(ev[0]); i++) {
@@ -460,21 +458,26 @@ int main(int argc, char **argv)
 		}
 	}
 
-	fprintf(md, "\n### Exits per fault, shadow faults per guest fault (faults workload)\n\n| | tdp | shadow-unsync | shadow-wp | shadow-vtlb | shadow-unsync-noprefetch |\n|---|---:|---:|---:|---:|---:|\n");
+	fprintf(md, "\n### Exits per fault, shadow faults per guest fault, traps per copy-on-write fault\n\n| | tdp | shadow-unsync | shadow-wp | shadow-vtlb | shadow-unsync-noprefetch |\n|---|---:|---:|---:|---:|---:|\n");
 	{
-		unsigned w = 1;
-		const char *rows[] = { "exits per hidden fault (inorder)", "shadow faults (pf_taken) per guest fault (demand)" };
+		const char *rows[] = { "exits per hidden fault (faults/inorder)", "shadow faults (pf_taken) per guest fault (faults/demand)",
+				       "traps per copy-on-write fault (ptwrite/cow)" };
 
-		for (unsigned row = 0; row < 2; row++) {
+		for (unsigned row = 0; row < 3; row++) {
+			unsigned w = row < 2 ? 1 : 3;
+
 			fprintf(md, "| %s |", rows[row]);
 			for (unsigned c = 0; c < 5; c++) {
-				const struct phase *p = find_phase(&res[w][c], row ? "demand" : "inorder");
+				const struct phase *p = find_phase(&res[w][c], row == 0 ? "inorder" : row == 1 ? "demand" : "cow");
 				double v = NAN;
 
+				/* the closing mark's own exit is in the delta */
 				if (p && !row && delta(p, "pf_fixed") > 0)
-					v = delta(p, "exits") / delta(p, "pf_fixed");
-				if (p && row && p->faults > 0)
+					v = (delta(p, "exits") - 1) / delta(p, "pf_fixed");
+				if (p && row == 1 && p->faults > 0)
 					v = delta(p, "pf_taken") / p->faults;
+				if (p && row == 2 && p->iterations > 0 && delta(p, "traps") > 0)
+					v = (delta(p, "traps") - 1) / p->iterations;
 				cell(md, v, " %.2f |");
 			}
 			fprintf(md, "\n");
@@ -484,31 +487,52 @@ int main(int argc, char **argv)
 	/* The targets (issue 6), met or missed, with the figures. */
 	fprintf(md, "\n### Targets\n\n");
 	{
-		double exc = per_event(&res[0][1], "exception", NULL), pio = per_event(&res[0][1], "portio", NULL);
+		/* The floor: the calibration kernel in tdp mode, where its handler
+		 * really is at ring 0 (in shadow mode that exception is itself
+		 * reflected by ombra). */
+		double exc = per_event(&res[0][0], "exception", NULL), pio = per_event(&res[0][0], "portio", NULL);
 		double hf = per_event(&res[1][1], "inorder", "pf_fixed");
 		const struct phase *io = find_phase(&res[1][1], "inorder"), *io0 = find_phase(&res[1][4], "inorder");
-		double epf = io && delta(io, "pf_fixed") > 0 ? delta(io, "exits") / delta(io, "pf_fixed") : NAN;
+		double epf = io && delta(io, "pf_fixed") > 0 ? (delta(io, "exits") - 1) / delta(io, "pf_fixed") : NAN;
 		double pre = io && io0 && delta(io, "pf_fixed") > 0 ? delta(io0, "pf_fixed") / delta(io, "pf_fixed") : NAN;
+		/* Prefetch fills only neighbours whose guest PTE has A set (KVM's
+		 * rule: no side effect on the guest), so it is measured where the
+		 * guest walks pages it has touched before, under a new root. */
+		const struct phase *sw = find_phase(&res[2][1], "switch"), *sw0 = find_phase(&res[2][4], "switch");
+		double pre_acc = sw && sw0 && delta(sw, "pf_fixed") > 0 ? delta(sw0, "pf_fixed") / delta(sw, "pf_fixed") : NAN;
 		double touch_sh = per_event(&res[1][1], "inorder", NULL), touch_tdp = per_event(&res[1][0], "inorder", NULL);
 		double worst_tcg = 0, worst_kvm = 0;
+		char worst_kvm_at[80] = "", worst_tcg_at[80] = "";
 
-		fprintf(md, "- hidden fault at most 1.2x the floor (exception + exit = %.1f us): %.1f us, %.2fx: **%s**\n",
-			exc + pio, hf, hf / (exc + pio), hf <= 1.2 * (exc + pio) ? "met" : "missed");
-		fprintf(md, "- at most 1.0 exits per hidden fault: %.2f: **%s**\n", epf, epf <= 1.0 ? "met" : "missed");
-		fprintf(md, "- prefetch cuts in-order shadow faults at least 4x: %.2fx: **%s**\n", pre, pre >= 4 ? "met" : "missed");
+		fprintf(md, "- hidden fault at most 1.2x the floor (a CPL3 exception and back %.1f us + a port exit %.1f us, tdp calib): %.1f us, %.2fx: **%s**\n",
+			exc, pio, hf, hf / (exc + pio), hf <= 1.2 * (exc + pio) ? "met" : "missed");
+		fprintf(md, "- at most 1.0 exits per hidden fault: %.2f: **%s**\n", epf, epf <= 1.0 + 1e-9 ? "met" : "missed");
+		fprintf(md, "- prefetch cuts in-order shadow faults at least 4x, on guest PTEs already accessed (cr3/switch): %.2fx: **%s**; "
+			"on freshly written PTEs with A clear (faults/inorder), which prefetch leaves alone by design: %.2fx\n",
+			pre_acc, pre_acc >= 4 ? "met" : "missed", pre);
 		fprintf(md, "- shadow cost per page touched (prefetch on) no more than tdp's per first-touched page: %.1f us vs %.1f us: **%s**\n",
 			touch_sh, touch_tdp, touch_sh <= touch_tdp ? "met" : "missed");
-		for (unsigned w = 0; w < NWORK; w++) {
-			if (res[w][1].ok && res[w][5].ok && res[w][5].wall / res[w][1].wall > 0 &&
-			    (worst_tcg == 0 || res[w][5].wall / res[w][1].wall < worst_tcg))
+		/* ombra tdp against QEMU+KVM on the guest's own measure of each
+		 * phase (QEMU's start-up would swamp whole-run times). */
+		for (unsigned w = 0; w < NWORK; w++)
+			for (unsigned p = 0; p < res[w][0].nph; p++) {
+				const struct phase *a = &res[w][0].ph[p], *b = find_phase(&res[w][6], a->name);
+
+				if (b && b->cycles > 0 && a->cycles / b->cycles > worst_kvm) {
+					worst_kvm = a->cycles / b->cycles;
+					snprintf(worst_kvm_at, sizeof(worst_kvm_at), "%s/%s", workloads[w].name, a->name);
+				}
+			}
+		for (unsigned w = 0; w < NWORK; w++)
+			if (res[w][1].ok && res[w][5].ok && res[w][1].wall > 0 &&
+			    (worst_tcg == 0 || res[w][5].wall / res[w][1].wall < worst_tcg)) {
 				worst_tcg = res[w][5].wall / res[w][1].wall;
-			if (res[w][0].ok && res[w][6].ok && res[w][0].wall / res[w][6].wall > worst_kvm)
-				worst_kvm = res[w][0].wall / res[w][6].wall;
-		}
-		fprintf(md, "- ombra tdp within 10%% of QEMU+KVM (worst workload): %.2fx: **%s**\n", worst_kvm,
-			worst_kvm > 0 && worst_kvm <= 1.10 ? "met" : "missed");
-		fprintf(md, "- shadow at least 5x faster than QEMU TCG on every workload (worst): %.2fx: **%s**\n", worst_tcg,
-			worst_tcg >= 5 ? "met" : "missed");
+				snprintf(worst_tcg_at, sizeof(worst_tcg_at), "%s", workloads[w].name);
+			}
+		fprintf(md, "- ombra tdp within 10%% of QEMU+KVM (guest cycles per phase, worst: %s): %.2fx: **%s**\n",
+			worst_kvm_at, worst_kvm, worst_kvm > 0 && worst_kvm <= 1.10 ? "met" : "missed");
+		fprintf(md, "- shadow at least 5x faster than QEMU TCG on every workload (worst: %s): %.2fx: **%s**\n",
+			worst_tcg_at, worst_tcg, worst_tcg >= 5 ? "met" : "missed");
 	}
 	fclose(md);
 	snprintf(tmp, sizeof(tmp), "cat %s/results.md", outdir);
