@@ -13,6 +13,12 @@
  *   portio     N OUT instructions at ring 0 to a port no device claims
  *              (QUIET_PORT: port 0x80 is taken by the phase marks).
  *   movcr3     N MOVs to CR3 of the value it already holds, at ring 0.
+ *   invlpg     N INVLPGs of one mapped address, at ring 0.
+ *   ptwrite    N stores to one empty entry of the live PML4, of the value it
+ *              already holds (0), at ring 0: a page-table write.  In shadow
+ *              mode a root table is always write-protected (never out of
+ *              sync, never flooded), so under wp and unsync each store is a
+ *              trap and an emulated write; under vtlb it is a plain store.
  *
  * Each loop is three instructions per iteration at ring 0 (exception: two
  * plus IRETQ).  Checks: the handler ran N times and the trip ended where it
@@ -102,6 +108,29 @@ uint32_t work_calib(const struct bench_args *a)
 				 : "+r"(c) : "r"(cr3) : "memory");
 	}
 	phase_stop(&b, "movcr3", n);
+
+	phase_start(&b);
+	{
+		uint64_t c = n;
+
+		__asm__ volatile("1: invlpg (%1)\n\t"
+				 "decq %0\n\t"
+				 "jnz 1b"
+				 : "+r"(c) : "r"(&user_cycles) : "memory");
+	}
+	phase_stop(&b, "invlpg", n);
+
+	{
+		uint64_t c = n, *slot = (uint64_t *)(uintptr_t)(read_cr3() & ADDR_MASK) + 300;
+
+		check(&b.tally, *slot == 0, "PML4 entry 300 is not empty");
+		phase_start(&b);
+		__asm__ volatile("1: movq %2, (%1)\n\t"
+				 "decq %0\n\t"
+				 "jnz 1b"
+				 : "+r"(c) : "r"(slot), "r"(0ull) : "memory");
+		phase_stop(&b, "ptwrite", n);
+	}
 
 	check(&b.tally, pf_count == 0, "%llu page faults", (unsigned long long)pf_count);
 	return bench_end(&b);
