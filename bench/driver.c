@@ -427,6 +427,8 @@ int main(int argc, char **argv)
 			{ "floor: CPL3 exception and back (calib/exception: iteration)", "calib", "exception", NULL },
 			{ "floor: port-I/O exit round trip (calib/portio: iteration)", "calib", "portio", NULL },
 			{ "floor: MOV to CR3 (calib/movcr3: iteration)", "calib", "movcr3", NULL },
+			{ "INVLPG (calib/invlpg: iteration)", "calib", "invlpg", NULL },
+			{ "page-table write: emulated in wp and unsync, a store in vtlb (calib/ptwrite: iteration)", "calib", "ptwrite", NULL },
 			{ "hidden fault (faults/inorder: pf_fixed)", "faults", "inorder", "pf_fixed" },
 			{ "page touched in order (faults/inorder: iteration)", "faults", "inorder", NULL },
 			{ "guest fault (faults/demand: guest #PF)", "faults", "demand", NULL },

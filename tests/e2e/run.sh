@@ -12,6 +12,8 @@
 #      every case the host and the mode can run passes with serial output
 #      identical to QEMU TCG's for the same selection (the rest SKIP, with
 #      the reason); shadow mode takes one exit per trap.
+#   4. the benchmark kernel (build/guest/bench.elf) at small sizes: its
+#      checks pass and its phase lines match QEMU TCG's in every mode.
 #
 # Tests that need /dev/kvm or QEMU print SKIP with the reason when they are
 # missing.  The last line is "e2e: N passed, N failed, N skipped".
