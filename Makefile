@@ -3,6 +3,8 @@
 #   make            build/ombra and the test kernels under build/guest/
 #   make run        install what is missing, build, run the default test kernel
 #   make test       build and run every test (unit, then end-to-end)
+#   make sanitize   the same tests on an ASan+UBSan build (build-asan/)
+#   make bench      benchmarks (docs/performance.md)
 #   make V=1        show the commands
 #
 # The test kernels have their own flags and rules in guest/guest.mk.
@@ -59,7 +61,7 @@ LIB_O  := $(addprefix $(BUILD)/,$(LIB_OBJS))
 MAIN_O := $(addprefix $(BUILD)/,$(MAIN_OBJS))
 UNIT_O := $(addprefix $(BUILD)/,$(UNIT_OBJS))
 
-.PHONY: all run test unit e2e deps clean bench
+.PHONY: all run test unit e2e deps clean bench sanitize
 all: $(BUILD)/ombra guest-kernels
 
 include guest/guest.mk
@@ -150,7 +152,21 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory e2e
 
+# The same unit and end-to-end tests against an AddressSanitizer and
+# UndefinedBehaviorSanitizer build of ombra in build-asan/.  Any finding
+# fails: a sanitizer exits 99 (never one of ombra's statuses), and every
+# stderr the end-to-end tests kept is searched for a report afterwards.
+SAN_BUILD  := build-asan
+SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_ENV    := ASAN_OPTIONS=exitcode=99:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=99
+sanitize: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CFLAGS="$(SAN_CFLAGS)" all $(SAN_BUILD)/tests/unit-tests
+	$(Q)$(SAN_ENV) $(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CFLAGS="$(SAN_CFLAGS)" unit e2e
+	$(Q)if grep -l -E "ERROR: (Address|Leak)Sanitizer|runtime error:" $(SAN_BUILD)/e2e/*.err; then \
+		echo "sanitize: the files above hold sanitizer reports"; exit 1; fi
+	@echo "sanitize: no findings"
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD)
 
 -include $(LIB_O:.o=.d) $(MAIN_O:.o=.d) $(UNIT_O:.o=.d)
