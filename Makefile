@@ -140,8 +140,9 @@ run: deps
 	$(Q)$(MAKE) --no-print-directory all $(E2E_KERNELS)
 	$(Q)sh scripts/run-default.sh $(BUILD)
 
-unit: $(BUILD)/tests/unit-tests
-	$(Q)$(BUILD)/tests/unit-tests --jobs=2
+# test_cli runs the ombra of the same build on bad input.
+unit: $(BUILD)/tests/unit-tests $(BUILD)/ombra $(BUILD)/guest/mmutest.elf
+	$(Q)OMBRA=$(BUILD)/ombra OMBRA_KERNEL=$(BUILD)/guest/mmutest.elf $(BUILD)/tests/unit-tests --jobs=2
 
 e2e: $(BUILD)/ombra guest-kernels $(E2E_KERNELS) $(BUILD)/tests/check-json $(BUILD)/tests/check-trace
 	$(Q)bash tests/e2e/report_test.sh $(BUILD)

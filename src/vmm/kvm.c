@@ -74,8 +74,11 @@ int kvm_host_open(struct kvm_host *h, const char *path, char *err, size_t errlen
 		e = h->api_version < 0 ? errno : EINVAL;
 		close(h->fd);
 		h->fd = -1;
-		return fail(err, errlen, -e, "KVM_GET_API_VERSION: got %d, ombra needs %d",
-			    h->api_version, KVM_API_VERSION);
+		if (h->api_version < 0)
+			return fail(err, errlen, -e, "%s is not a KVM device (KVM_GET_API_VERSION: %s)",
+				    path, strerror(e));
+		return fail(err, errlen, -e, "%s speaks KVM API %d, ombra needs %d",
+			    path, h->api_version, KVM_API_VERSION);
 	}
 	h->vcpu_mmap_size = ioctl(h->fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (h->vcpu_mmap_size < (int)sizeof(struct kvm_run)) {

@@ -30,7 +30,7 @@
 #include "vm.h"
 
 #define DEFAULT_RAM (128ULL << 20)   /* QEMU's default */
-#define MAX_RAM     (1ULL << 40)
+#define MAX_RAM     (1ULL << 40)  /* 1T: the -m message and docs/ombra.md say so */
 
 static void usage(FILE *out)
 {
@@ -101,8 +101,10 @@ static int parse_size(const char *s, uint64_t *out)
 	}
 	if (*end == 'i' || *end == 'B')
 		end += *end == 'i' && end[1] == 'B' ? 2 : 1;
-	if (*end || v == 0 || v > MAX_RAM / mult)
+	if (*end || v == 0)
 		return -EINVAL;
+	if (v > MAX_RAM / mult)
+		return -E2BIG;
 	*out = v * mult;
 	return 0;
 }
@@ -177,11 +179,11 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct c
 		{ "explain",    required_argument, NULL, OPT_EXPLAIN },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	int c, r;
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long_only(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long_only(argc, argv, ":", opts, NULL)) != -1) {
 		char *end;
 
 		switch (c) {
@@ -194,7 +196,11 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct c
 				return die_usage("--mmu must be tdp or shadow, not '%s'", optarg);
 			break;
 		case OPT_M:
-			if (parse_size(optarg, &cfg->ram_size) < 0)
+			r = parse_size(optarg, &cfg->ram_size);
+			if (r == -E2BIG)
+				return die_usage("-m: '%s' is more memory than ombra gives a guest (at most 1T)",
+						 optarg);
+			if (r < 0)
 				return die_usage("-m: '%s' is not a memory size (e.g. 128M, 1G)", optarg);
 			break;
 		case OPT_KERNEL:  cfg->kernel = optarg; break;
