@@ -221,6 +221,9 @@ Test(cli, truncated_kernel)
 	expect(&o, EXIT_INPUT, "past the end of the file");
 }
 
+/* An initrd is opaque bytes (a multiboot module): empty or any contents is
+ * a valid one, so only one that cannot be read is bad input. */
+Test(cli, initrd_is_directory){ struct outcome o; run(&o, "run", "-kernel", kernel(), "-initrd", "/tmp"); expect(&o, EXIT_INPUT, "not a regular file"); }
 Test(cli, missing_initrd)     { struct outcome o; run(&o, "run", "-kernel", kernel(), "-initrd", "/nonexistent/initrd"); expect(&o, EXIT_INPUT, "cannot open initrd"); }
 
 /* ---- KVM ---- */
