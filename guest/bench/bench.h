@@ -41,6 +41,12 @@ struct bench_args {
 /* A fixed-seed generator, the same in every run (64-bit half). */
 #define LCG_MUL 6364136223846793005ull
 #define LCG_ADD 1442695040888963407ull
+/* The 32-bit word at a guest address, for the workloads' stores. */
+static inline volatile uint32_t *word(uint64_t addr)
+{
+	return (volatile uint32_t *)(uintptr_t)addr;
+}
+
 static inline uint64_t lcg_next(uint64_t *x)
 {
 	*x = *x * LCG_MUL + LCG_ADD;

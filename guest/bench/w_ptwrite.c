@@ -86,11 +86,6 @@ static enum pf_outcome cow_pf(uint64_t cr2, uint32_t error)
 	return PF_FIXED;
 }
 
-static inline volatile uint32_t *word(uint64_t addr)
-{
-	return (volatile uint32_t *)(uintptr_t)addr;
-}
-
 uint32_t work_ptwrite(const struct bench_args *a)
 {
 	struct bench b;
