@@ -9,18 +9,27 @@
 #include <string.h>
 #include <unistd.h>
 
+/* /proc/self/pagemap, opened once at set-up (explain_init): after it the
+ * seccomp filter lets no file be opened. */
+static int pagemap_fd = -1;
+
+void explain_init(void)
+{
+	if (pagemap_fd < 0)
+		pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+}
+
 uint64_t explain_host_pfn(const void *hva, bool *visible)
 {
 	uint64_t entry = 0;
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	off_t off = (off_t)((uintptr_t)hva / 4096 * 8);
 
 	*visible = false;
-	if (fd < 0)
+	explain_init();
+	if (pagemap_fd < 0)
 		return 0;
-	if (pread(fd, &entry, 8, off) != 8)
+	if (pread(pagemap_fd, &entry, 8, off) != 8)
 		entry = 0;
-	close(fd);
 	/* bit 63: present; bits 0-54: the frame, zero without CAP_SYS_ADMIN */
 	if (!(entry & (1ULL << 63)))
 		return 0;

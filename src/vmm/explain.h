@@ -21,6 +21,8 @@
 #include "mem.h"
 
 /* The host frame behind hva (0 when pagemap hides it or it is not present). */
+/* Open what explain_host_pfn reads, before the seccomp filter is on. */
+void explain_init(void);
 uint64_t explain_host_pfn(const void *hva, bool *visible);
 
 /* The GPA -> memslot -> HVA -> host frame part, added to obj. */

@@ -22,8 +22,10 @@
 #include "../tdp/hostmmu.h"
 #include "../shadow/shadow.h"
 #include "compare.h"
+#include "confine.h"
 #include "../tdp/tdp.h"
 #include "disasm.h"
+#include "explain.h"
 #include "htmlreport.h"
 #include "kvm.h"
 #include "report.h"
@@ -67,6 +69,8 @@ static void usage(FILE *out)
 "compare options: the run options, and\n"
 "  --shadow-sync=all     one shadow column per strategy (vtlb, wp, unsync)\n"
 "  --json                the table and the verdict as one JSON object\n"
+"  --no-seccomp          run without the seccomp filter ombra installs once the\n"
+"                        guest is loaded (for debugging ombra with strace or gdb)\n"
 "  --audit               check every shadow entry against the guest's tables after\n"
 "                        each trap; end the guest on a mismatch (slow)\n"
 "\n"
@@ -126,23 +130,45 @@ static int die_usage(const char *fmt, const char *arg)
 	return OMBRA_EXIT_USAGE;
 }
 
-/* Write the report to path through a temporary file, so a failed write
- * never leaves half a report where a previous one was. */
-static int write_report_file(const struct vm *vm, const char *path, enum stats_format fmt)
-{
-	char tmp[4096];
+/* The report goes to path through a temporary file, so a failed write
+ * never leaves half a report where a previous one was.  The temporary file
+ * is made before the run (the seccomp filter lets no file be opened after
+ * set-up) and renamed into place after it. */
+struct report_file {
 	FILE *f;
+	char tmp[4096];
+};
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-	f = fopen(tmp, "w");
-	if (!f) {
+static int report_file_open(struct report_file *rf, const char *path)
+{
+	snprintf(rf->tmp, sizeof(rf->tmp), "%s.tmp.%d", path, (int)getpid());
+	rf->f = fopen(rf->tmp, "w");
+	if (!rf->f) {
 		fprintf(stderr, "ombra: cannot write --stats-file %s: %s\n", path, strerror(errno));
 		return -1;
 	}
+	return 0;
+}
+
+static void report_file_drop(struct report_file *rf)
+{
+	if (rf->f) {
+		fclose(rf->f);
+		unlink(rf->tmp);
+		rf->f = NULL;
+	}
+}
+
+static int report_file_finish(struct report_file *rf, const struct vm *vm, const char *path,
+			      enum stats_format fmt)
+{
+	FILE *f = rf->f;
+
+	rf->f = NULL;
 	report_write(vm, f, fmt);
-	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+	if (fclose(f) != 0 || rename(rf->tmp, path) != 0) {
 		fprintf(stderr, "ombra: cannot write --stats-file %s: %s\n", path, strerror(errno));
-		unlink(tmp);
+		unlink(rf->tmp);
 		return -1;
 	}
 	return 0;
@@ -156,7 +182,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct c
 {
 	enum { OPT_MMU = 256, OPT_M, OPT_KERNEL, OPT_APPEND, OPT_INITRD, OPT_SERIAL, OPT_STATS,
 	       OPT_STATS_FILE, OPT_TIMEOUT, OPT_KVM, OPT_HELP, OPT_SYNC, OPT_POOL, OPT_AUDIT,
-	       OPT_PREFETCH, OPT_LARGE, OPT_JSON, OPT_TRACE, OPT_EXPLAIN };
+	       OPT_PREFETCH, OPT_LARGE, OPT_JSON, OPT_TRACE, OPT_EXPLAIN, OPT_NO_SECCOMP };
 	static const struct option opts[] = {
 		{ "mmu",        required_argument, NULL, OPT_MMU },
 		{ "m",          required_argument, NULL, OPT_M },
@@ -177,6 +203,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct c
 		{ "json",       no_argument,       NULL, OPT_JSON },
 		{ "trace",      required_argument, NULL, OPT_TRACE },
 		{ "explain",    required_argument, NULL, OPT_EXPLAIN },
+		{ "no-seccomp", no_argument,       NULL, OPT_NO_SECCOMP },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, r;
@@ -290,6 +317,9 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct c
 				return die_usage("%s", "--json is an option of ombra compare (run uses --stats=json)");
 			cmp->json = true;
 			break;
+		case OPT_NO_SECCOMP:
+			cfg->no_seccomp = true;
+			break;
 		case OPT_HELP:
 			usage(stdout);
 			return 0;
@@ -338,7 +368,9 @@ static int cmd_run(int argc, char **argv)
 	struct vm_config cfg;
 	struct vm *vm;
 	struct trace trace = { 0 };
+	struct report_file rf = { 0 };
 	FILE *serial_file = NULL;
+	char why[512];
 	int status;
 
 	default_config(&cfg);
@@ -383,6 +415,14 @@ static int cmd_run(int argc, char **argv)
 	} else if (cfg.trace_path && trace_open(&trace, cfg.trace_path) < 0) {
 		fprintf(stderr, "ombra: cannot write --trace file %s: %s\n", cfg.trace_path, strerror(errno));
 		status = OMBRA_EXIT_BAD_INPUT;
+	} else if (cfg.stats != STATS_NONE && cfg.stats_file && report_file_open(&rf, cfg.stats_file) < 0) {
+		status = OMBRA_EXIT_BAD_INPUT;
+		trace_close(&trace);
+	} else if (!cfg.no_seccomp && (explain_init(), confine_install(why, sizeof(why))) < 0) {
+		fprintf(stderr, "ombra: %s\n", why);
+		status = OMBRA_EXIT_HOST_ERROR;
+		report_file_drop(&rf);
+		trace_close(&trace);
 	} else {
 		vm->trace = cfg.trace_path ? &trace : NULL;
 		vm_run(vm);
@@ -396,7 +436,7 @@ static int cmd_run(int argc, char **argv)
 				vm->err, vm->guest_state);
 		if (cfg.stats != STATS_NONE) {
 			if (cfg.stats_file)
-				write_report_file(vm, cfg.stats_file, cfg.stats);
+				report_file_finish(&rf, vm, cfg.stats_file, cfg.stats);
 			else
 				report_write(vm, stderr, cfg.stats);
 		}

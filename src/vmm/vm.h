@@ -53,6 +53,7 @@ struct vm_config {
 	int shadow_sync;            /* --shadow-sync: enum mmu_sync (shadow/mmu.h) */
 	unsigned shadow_pages;      /* --shadow-pages, 0: from the RAM size */
 	bool audit;                 /* --audit: check the shadow after every MMU event */
+	bool no_seccomp;            /* --no-seccomp: run without the seccomp filter (run only) */
 	int prefetch;               /* --prefetch=N, 0..8 */
 	bool no_large;              /* --shadow-large=off: always split guest large pages */
 	const char *trace_path;     /* --trace FILE */
