@@ -5,6 +5,7 @@
 #   make test       build and run every test (unit, then end-to-end)
 #   make sanitize   the same tests on an ASan+UBSan build (build-asan/)
 #   make bench      benchmarks (docs/performance.md)
+#   make fuzz       libFuzzer on the loader and the walker (FUZZ_SECONDS each)
 #   make V=1        show the commands
 #
 # The test kernels have their own flags and rules in guest/guest.mk.
@@ -62,7 +63,8 @@ LIB_O  := $(addprefix $(BUILD)/,$(LIB_OBJS))
 MAIN_O := $(addprefix $(BUILD)/,$(MAIN_OBJS))
 UNIT_O := $(addprefix $(BUILD)/,$(UNIT_OBJS))
 
-.PHONY: all run test unit e2e deps clean bench sanitize
+.PHONY: all run test unit e2e deps clean bench sanitize fuzz fuzz-smoke
+.SECONDEXPANSION:
 all: $(BUILD)/ombra guest-kernels
 
 include guest/guest.mk
@@ -152,6 +154,7 @@ e2e: $(BUILD)/ombra guest-kernels $(E2E_KERNELS) $(BUILD)/tests/check-json $(BUI
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/tests/unit-tests
 	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 	$(Q)$(MAKE) --no-print-directory e2e
 
 # The same unit and end-to-end tests against an AddressSanitizer and
@@ -178,7 +181,37 @@ sanitize: deps
 		-append cases=paging64,demand64 >/dev/null || { echo "sanitize: leak-checked compare failed"; exit 1; }
 	@echo "sanitize: no findings"
 
+# Fuzzing with libFuzzer (clang, ASan + UBSan): the multiboot loader and
+# the guest page-table walker (tests/fuzz/).  make fuzz runs each for
+# FUZZ_SECONDS on the committed corpus plus what it finds (new inputs go to
+# build-fuzz/corpus-*, crashes to build-fuzz/crash-*); make test runs each
+# briefly, writing nothing under tests/.
+FUZZ_BUILD   := build-fuzz
+FUZZ_SECONDS ?= 300
+FUZZERS      := walk loader
+FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -std=gnu11 \
+		-D_GNU_SOURCE -Wall -Wextra -Werror -Isrc
+FUZZ_SRC_walk   := src/shadow/walk.c src/vmm/mem.c
+FUZZ_SRC_loader := src/vmm/loader.c src/vmm/mem.c
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) $(wildcard src/vmm/*.h src/shadow/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZCC  $<"
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC_$*)
+
+fuzz: deps $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZERS))
+	$(Q)for f in $(FUZZERS); do mkdir -p $(FUZZ_BUILD)/corpus-$$f; \
+		$(FUZZ_BUILD)/fuzz_$$f $(FUZZ_BUILD)/corpus-$$f tests/fuzz/corpus/$$f -max_len=65556 \
+		-max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FUZZ_BUILD)/crash-$$f- -print_final_stats=1 || exit 1; done
+
+fuzz-smoke: $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZERS))
+	$(Q)for f in $(FUZZERS); do t=$$(mktemp -d); \
+		$(FUZZ_BUILD)/fuzz_$$f $$t tests/fuzz/corpus/$$f -max_len=65556 -max_total_time=5 \
+		-artifact_prefix=$(FUZZ_BUILD)/crash-$$f- >$(FUZZ_BUILD)/smoke-$$f.log 2>&1; r=$$?; rm -rf $$t; \
+		if [ $$r != 0 ]; then tail -30 $(FUZZ_BUILD)/smoke-$$f.log; echo "fuzz: $$f found a crash"; exit 1; fi; \
+		echo "fuzz: $$f $$(grep -o 'Done [0-9]* runs' $(FUZZ_BUILD)/smoke-$$f.log), no findings"; done
+
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)
 
 -include $(LIB_O:.o=.d) $(MAIN_O:.o=.d) $(UNIT_O:.o=.d)
