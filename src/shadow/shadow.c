@@ -265,8 +265,20 @@ static enum trap_result page_fault(struct shadow *sh)
 	uint32_t gerr = 0;
 	uint64_t gpa = 0;
 
-	enum pf_outcome o = mmu_page_fault(&sh->mmu, &sh->ctx, sh->t.cr2, (uint32_t)sh->t.error_code,
-					   &gerr, &gpa);
+	enum pf_outcome o;
+
+	if (sh->t.rip == sh->storm.rip && sh->t.cr2 == sh->storm.cr2 &&
+	    (uint32_t)sh->t.error_code == sh->storm.error) {
+		if (++sh->storm.count >= SHADOW_NO_PROGRESS)
+			return shadow_kill(sh, "no progress: the same page fault (address %#llx) at the same instruction %u times in a row",
+					   (unsigned long long)sh->t.cr2, (unsigned)SHADOW_NO_PROGRESS);
+	} else {
+		sh->storm.rip = sh->t.rip;
+		sh->storm.cr2 = sh->t.cr2;
+		sh->storm.error = (uint32_t)sh->t.error_code;
+		sh->storm.count = 1;
+	}
+	o = mmu_page_fault(&sh->mmu, &sh->ctx, sh->t.cr2, (uint32_t)sh->t.error_code, &gerr, &gpa);
 
 	sh->last_gpa = gpa;
 	switch (o) {

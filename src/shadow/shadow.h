@@ -29,6 +29,11 @@ enum trap_result {
 	TRAP_END,        /* the run is over (vm->err says why) */
 };
 
+/* The same page fault (RIP, address, error code) this many times in a row,
+ * with no other page fault between, is a guest that makes no progress: it
+ * is ended with a reason rather than left to --timeout. */
+#define SHADOW_NO_PROGRESS 100000
+
 struct shadow {
 	struct vm *vm;
 	struct vcpu v;               /* what the guest believes */
@@ -45,6 +50,10 @@ struct shadow {
 	unsigned delivering;         /* 1 + the vector being delivered, 0 when none */
 	uint64_t reload_root;        /* resume: the root the real CR3 gets */
 	uint64_t last_gpa;           /* the guest-physical address of the last fault */
+	struct {                     /* the no-progress detector (page_fault) */
+		uint64_t rip, cr2, count;
+		uint32_t error;
+	} storm;
 	unsigned last_vector;        /* the last exception delivered into the guest */
 	uint32_t last_error;
 	uint64_t trap_rip;           /* the guest's RIP when the trap came */
