@@ -168,6 +168,24 @@ static void series_sort(struct series *s)
 		qsort(s->p, s->n, sizeof(*s->p), pt_cmp);
 }
 
+/* A run's exit status and wall time, where the JSON has them (a --stats
+ * report's "end" and top level, or a compare column). */
+static void run_set_status(struct run *r, json_t *v)
+{
+	if (json_is_integer(v)) {
+		r->exit_status = (long long)json_integer_value(v);
+		r->has_status = true;
+	}
+}
+
+static void run_set_wall(struct run *r, json_t *v)
+{
+	if (json_is_number(v)) {
+		r->wall = json_number_value(v);
+		r->has_wall = true;
+	}
+}
+
 static void run_set(struct ctx *x, struct run *r, const char *name, long long v, bool null)
 {
 	for (size_t i = 0; i < r->nc; i++)
@@ -416,17 +434,9 @@ static int parse_stats(struct ctx *x, size_t ii, json_t *root, const char *buf, 
 	end = json_object_get(root, "end");
 	if (json_is_object(end)) {
 		r->end = get_str(x, end, "reason");
-		v = json_object_get(end, "exit_status");
-		if (json_is_integer(v)) {
-			r->exit_status = (long long)json_integer_value(v);
-			r->has_status = true;
-		}
+		run_set_status(r, json_object_get(end, "exit_status"));
 	}
-	v = json_object_get(root, "wall_seconds");
-	if (json_is_number(v)) {
-		r->wall = json_number_value(v);
-		r->has_wall = true;
-	}
+	run_set_wall(r, json_object_get(root, "wall_seconds"));
 	return 0;
 }
 
@@ -467,16 +477,8 @@ static int parse_compare(struct ctx *x, size_t ii, json_t *root, const char *buf
 			return fail(x, -ENOMEM, "out of memory reading %s", in->path);
 		r = &x->runs[ri];
 		r->end = get_str(x, col, "end");
-		v = json_object_get(col, "exit_status");
-		if (json_is_integer(v)) {
-			r->exit_status = (long long)json_integer_value(v);
-			r->has_status = true;
-		}
-		v = json_object_get(col, "wall_seconds");
-		if (json_is_number(v)) {
-			r->wall = json_number_value(v);
-			r->has_wall = true;
-		}
+		run_set_status(r, json_object_get(col, "exit_status"));
+		run_set_wall(r, json_object_get(col, "wall_seconds"));
 	}
 	json_object_foreach(ctr, name, row) {
 		const char *lab;
