@@ -28,39 +28,12 @@ APPEND="cases=paging64,demand64"
 rm -rf "$OUT"
 mkdir -p "$OUT"
 
-pass=0 fail=0 skip=0
-ok()   { echo "PASS $1"; pass=$((pass + 1)); }
-bad()  { echo "FAIL $1: $2"; fail=$((fail + 1)); }
-skip() { echo "SKIP $1: $2"; skip=$((skip + 1)); }
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
 finish() {
 	echo "report: $pass passed, $fail failed, $skip skipped"
 	[ "$fail" = 0 ]
 	exit
-}
-
-# run NAME EXPECTED_STATUS CMD...: stdout/stderr to $OUT/NAME.{out,err}
-run() {
-	local name=$1 want=$2 got
-	shift 2
-	"$@" >"$OUT/$name.out" 2>"$OUT/$name.err" </dev/null
-	got=$?
-	if [ "$got" != "$want" ]; then
-		bad "$name" "exit status $got, want $want; stderr: $(head -c 400 "$OUT/$name.err")"
-		return 1
-	fi
-	return 0
-}
-
-# expect_one_line NAME PATTERN: stderr is exactly one line and matches PATTERN
-expect_one_line() {
-	local name=$1 pat=$2
-	if [ "$(wc -l <"$OUT/$name.err")" != 1 ]; then
-		bad "$name" "want one line on stderr, got: $(cat "$OUT/$name.err")"
-	elif ! grep -q -- "$pat" "$OUT/$name.err"; then
-		bad "$name" "stderr does not say '$pat': $(cat "$OUT/$name.err")"
-	else
-		ok "$name"
-	fi
 }
 
 if [ ! -x "$OMBRA" ]; then

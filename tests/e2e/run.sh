@@ -30,35 +30,8 @@ QEMU_ARGS="-accel tcg -cpu qemu64,+nx,+pdpe1gb -display none -no-reboot -monitor
 rm -rf "$OUT"
 mkdir -p "$OUT"
 
-pass=0 fail=0 skip=0
-ok()   { echo "PASS $1"; pass=$((pass + 1)); }
-bad()  { echo "FAIL $1: $2"; fail=$((fail + 1)); }
-skip() { echo "SKIP $1: $2"; skip=$((skip + 1)); }
-
-# run NAME EXPECTED_STATUS CMD...: stdout/stderr to $OUT/NAME.{out,err}
-run() {
-	local name=$1 want=$2 got
-	shift 2
-	"$@" >"$OUT/$name.out" 2>"$OUT/$name.err" </dev/null
-	got=$?
-	if [ "$got" != "$want" ]; then
-		bad "$name" "exit status $got, want $want; stderr: $(head -c 400 "$OUT/$name.err")"
-		return 1
-	fi
-	return 0
-}
-
-# expect_err NAME PATTERN: stderr is exactly one line and matches PATTERN
-expect_one_line() {
-	local name=$1 pat=$2
-	if [ "$(wc -l <"$OUT/$name.err")" != 1 ]; then
-		bad "$name" "want one line on stderr, got: $(cat "$OUT/$name.err")"
-	elif ! grep -q -- "$pat" "$OUT/$name.err"; then
-		bad "$name" "stderr does not say '$pat': $(cat "$OUT/$name.err")"
-	else
-		ok "$name"
-	fi
-}
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # --- 1. command line ------------------------------------------------------
 run help 0 "$OMBRA" --help && { grep -q -- "-kernel" "$OUT/help.out" && ok help || bad help "no -kernel in --help"; }
