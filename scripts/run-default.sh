@@ -10,11 +10,8 @@ K=$B/tests/kernels
 KERNEL=$B/guest/mmutest.elf
 CASES=tests/e2e/mmutest.cases
 
-# Can this host's KVM run a guest that does X at ring 0?  (tdp mode)
-host_has() {
-	"$OMBRA" run -kernel "$K/probe-$1.elf" --stats=none --timeout 60 >/dev/null 2>&1
-	[ $? = 1 ]
-}
+# case_need and host_has: what a case needs of tdp mode, and what this host has.
+. "$(dirname "$0")/host-probes.sh"
 p32=no pae=no g1=no
 host_has paging32 && p32=yes
 host_has pae && pae=yes
@@ -23,10 +20,10 @@ host_has 1g && g1=yes
 tdp="" shadow="" skipped=""
 while read -r c; do
 	[ -z "$c" ] && continue
-	case $c in
-	gbpages64) need=$g1 ;;
-	*pae) need=$pae ;;
-	*32) need=$p32 ;;
+	case $(case_need "$c") in
+	1g) need=$g1 ;;
+	pae) need=$pae ;;
+	paging32) need=$p32 ;;
 	*) need=yes ;;
 	esac
 	if [ "$need" = yes ]; then tdp="$tdp,$c"; else skipped="$skipped $c"; fi

@@ -262,15 +262,9 @@ qemu_ref() {
 	run "$1" 1 qemu-system-x86_64 $QEMU_ARGS -m 128M -serial stdio -kernel "$MMUTEST" -append "cases=$2"
 }
 
-# What a case needs: paging32, pae, 1g (pages) or nothing beyond long mode.
-needs() {
-	case $1 in
-	gbpages64) echo 1g ;;
-	*pae) echo pae ;;
-	*32) echo paging32 ;;
-	*) echo none ;;
-	esac
-}
+# case_need and host_has: what a case needs of tdp mode, and what this host has.
+# shellcheck source=scripts/host-probes.sh
+. scripts/host-probes.sh
 
 # mode_run LABEL SELECTION ARGS...: run the selection with ombra ARGS, check
 # every case line and the whole output against QEMU's for the same selection.
@@ -316,10 +310,6 @@ else
 	fi
 
 	# What this host's KVM can do for a guest that runs at ring 0 (tdp mode).
-	host_has() {
-		"$OMBRA" run -kernel "$K/probe-$1.elf" --stats=none --timeout 60 >/dev/null 2>&1
-		[ $? = 1 ]
-	}
 	host_paging32=no host_pae=no host_1g=no
 	host_has paging32 && host_paging32=yes
 	host_has pae && host_pae=yes
@@ -328,7 +318,7 @@ else
 	tdp_sel="" shadow_sel=""
 	while read -r c; do
 		[ -z "$c" ] && continue
-		n=$(needs "$c")
+		n=$(case_need "$c")
 		case $n in
 		paging32) have=$host_paging32 why="this host's KVM raises #GP when a guest turns on 2-level paging (probe-paging32)" ;;
 		pae) have=$host_pae why="this host's KVM raises #GP when a guest turns on PAE paging (probe-pae)" ;;
