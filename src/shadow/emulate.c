@@ -209,6 +209,8 @@ static enum trap_result write_cr0(struct shadow *sh, uint64_t val)
 	val |= CR0_ET;
 	if (((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)))
 		return gp0(sh);
+	if (!(val & CR0_PE))
+		return shadow_kill(sh, "the guest cleared CR0.PE: ombra has no real mode");
 	if ((val & CR0_PG) && !(old & CR0_PG) && (v->efer & EFER_LME)) {
 		/* Entering long mode: PAE first, and not from a 64-bit segment. */
 		if (!(v->cr4 & CR4_PAE) || v->cs.l)
@@ -480,7 +482,14 @@ static enum trap_result in_out(struct shadow *sh, const struct insn *in, bool is
 	return done(sh, in);
 }
 
-/* INS/OUTS, with or without REP. */
+/* INS/OUTS, with or without REP.  At most STRING_IO_BATCH iterations per
+ * trap: then RIP stays at the instruction with RCX/RSI/RDI saying how far
+ * it got, as a REP interrupted between iterations is left (SDM vol. 2,
+ * REP), and the guest traps on it again for the rest.  So no count (up to
+ * 2^64 - 1, over a mapping the guest aliases at will) holds ombra in one
+ * trap, away from --timeout and its signals. */
+#define STRING_IO_BATCH 4096
+
 static enum trap_result string_io(struct shadow *sh, const struct insn *in, bool is_in, unsigned size)
 {
 	bool rep = in->x->prefix[0] == X86_PREFIX_REP;
@@ -488,13 +497,18 @@ static enum trap_result string_io(struct shadow *sh, const struct insn *in, bool
 	uint64_t count = rep ? sh->t.gpr[R_CX] & mask : 1;
 	uint16_t port = (uint16_t)sh->t.gpr[R_DX];
 	int64_t step = sh->t.rflags & RFLAGS_DF ? -(int64_t)size : (int64_t)size;
-	unsigned idx = is_in ? R_DI : R_SI;
+	unsigned idx = is_in ? R_DI : R_SI, n = 0;
 
 	if (!io_allowed(sh))
 		return gp0(sh);
 	while (count) {
 		uint64_t a = sh->t.gpr[idx] & mask;
 		uint32_t v = 0;
+
+		if (n++ == STRING_IO_BATCH) {
+			sh->emulated++;
+			return TRAP_RESUME;             /* the rest after the next trap */
+		}
 
 		if (is_in) {
 			v = io_bus_in(&sh->vm->board.io, port, size);

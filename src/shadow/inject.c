@@ -72,6 +72,11 @@ static enum trap_result sel_fault(struct shadow *sh, unsigned vector, uint16_t s
 	return inject_exception(sh, vector, true, sel & 0xfffc);
 }
 
+static bool canonical(uint64_t a)
+{
+	return (uint64_t)((int64_t)(a << 16) >> 16) == a;
+}
+
 static bool is_64bit_code(const struct shadow *sh)
 {
 	return vcpu_long(&sh->v) && sh->v.cs.l;
@@ -177,7 +182,9 @@ enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_e
 		return r;
 	}
 	parse_desc(cdesc, csel, &cs);
-	if (!cs.s || !(cs.type & 8) || (vcpu_long(v) && !cs.l)) {
+	/* Never to a less privileged handler; in IA-32e mode its CS must be
+	 * 64-bit code: L=1, D=0. */
+	if (!cs.s || !(cs.type & 8) || cs.dpl > v->cpl || (vcpu_long(v) && (!cs.l || cs.db))) {
 		r = sel_fault(sh, VEC_GP, csel);
 		sh->delivering = 0;
 		return r;
@@ -188,6 +195,11 @@ enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_e
 		return r;
 	}
 	new_cpl = (cs.type & 4) ? v->cpl : cs.dpl;            /* conforming keeps CPL */
+	if (vcpu_long(v) && !canonical(target)) {
+		r = inject_exception(sh, VEC_GP, true, 0);     /* a non-canonical handler */
+		sh->delivering = 0;
+		return r;
+	}
 
 	if (vcpu_long(v)) {
 		uint64_t old_ss = v->ss.sel, old_sp = t->gpr[R_SP];
@@ -217,16 +229,25 @@ enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_e
 			uint16_t ss0 = 0;
 			uint64_t sdesc, saddr;
 
-			if (!guest_read(sh, v->tr.base + 4, &esp0, 4, false) ||
-			    !guest_read(sh, v->tr.base + 8, &ss0, 2, false) ||
+			/* SSn:ESPn for the new CPL n, a present writable data
+			 * segment at that privilege (SDM vol. 3, 6.12.1). */
+			if (!guest_read(sh, v->tr.base + 4 + 8 * new_cpl, &esp0, 4, false) ||
+			    !guest_read(sh, v->tr.base + 8 + 8 * new_cpl, &ss0, 2, false) ||
 			    !read_desc(sh, ss0, &sdesc, &saddr, &over))
 				goto out;
-			if (over) {
+			if (!over)
+				parse_desc(sdesc, ss0, &ss);
+			if (over || !(ss0 & ~3) || (ss0 & 3) != new_cpl || !ss.s || (ss.type & 8) ||
+			    !(ss.type & 2) || ss.dpl != new_cpl) {
 				r = inject_exception(sh, VEC_TS, true, ss0 & 0xfffc);
 				sh->delivering = 0;
 				return r;
 			}
-			parse_desc(sdesc, ss0, &ss);
+			if (!ss.p) {
+				r = inject_exception(sh, VEC_SS, true, ss0 & 0xfffc);
+				sh->delivering = 0;
+				return r;
+			}
 			sp = esp0;
 			ok = push(sh, &sp, v->ss.sel, 4, false) && push(sh, &sp, t->gpr[R_SP], 4, false);
 			if (!ok)
@@ -258,9 +279,11 @@ out:
 
 /* --- segment loads ------------------------------------------------------------ */
 
-enum trap_result load_segment(struct shadow *sh, struct vseg *seg, uint16_t sel, bool is_ss)
+/* The checks as at privilege level cpl (IRET and RETF check the new SS
+ * against the CPL they return to); a fault is delivered at the current. */
+static enum trap_result load_segment_at(struct shadow *sh, struct vseg *seg, uint16_t sel, bool is_ss,
+					unsigned cpl)
 {
-	struct vcpu *v = &sh->v;
 	uint64_t d, addr;
 	struct vseg s;
 	bool over;
@@ -269,7 +292,7 @@ enum trap_result load_segment(struct shadow *sh, struct vseg *seg, uint16_t sel,
 	if (!(sel & ~3)) {
 		/* A null selector: fine for DS/ES/FS/GS; for SS only in 64-bit
 		 * mode below CPL 3, with RPL = CPL. */
-		if (is_ss && !(is_64bit_code(sh) && v->cpl != 3 && rpl == v->cpl))
+		if (is_ss && !(is_64bit_code(sh) && cpl != 3 && rpl == cpl))
 			return sel_fault(sh, VEC_GP, sel);
 		memset(seg, 0, sizeof(*seg));
 		seg->sel = sel;
@@ -281,7 +304,7 @@ enum trap_result load_segment(struct shadow *sh, struct vseg *seg, uint16_t sel,
 		return sel_fault(sh, VEC_GP, sel);
 	parse_desc(d, sel, &s);
 	if (is_ss) {
-		if (rpl != v->cpl || !s.s || (s.type & 8) || !(s.type & 2) || s.dpl != v->cpl)
+		if (rpl != cpl || !s.s || (s.type & 8) || !(s.type & 2) || s.dpl != cpl)
 			return sel_fault(sh, VEC_GP, sel);
 		if (!s.p)
 			return sel_fault(sh, VEC_SS, sel);
@@ -290,7 +313,7 @@ enum trap_result load_segment(struct shadow *sh, struct vseg *seg, uint16_t sel,
 
 		if (!s.s || (code && !readable))
 			return sel_fault(sh, VEC_GP, sel);
-		if (!conforming && (rpl > s.dpl || v->cpl > s.dpl))
+		if (!conforming && (rpl > s.dpl || cpl > s.dpl))
 			return sel_fault(sh, VEC_GP, sel);
 		if (!s.p)
 			return sel_fault(sh, VEC_NP, sel);
@@ -302,6 +325,11 @@ enum trap_result load_segment(struct shadow *sh, struct vseg *seg, uint16_t sel,
 	}
 	*seg = s;
 	return TRAP_RESUME;
+}
+
+enum trap_result load_segment(struct shadow *sh, struct vseg *seg, uint16_t sel, bool is_ss)
+{
+	return load_segment_at(sh, seg, sel, is_ss, sh->v.cpl);
 }
 
 /* Load CS for a far transfer to sel (no gates, no privilege change). */
@@ -323,7 +351,8 @@ static enum trap_result load_cs(struct shadow *sh, uint16_t sel, unsigned new_cp
 					   sel);
 		return sel_fault(sh, VEC_GP, sel);
 	}
-	if (!(out->type & 8))
+	/* L=1 with D=1 is reserved in IA-32e mode. */
+	if (!(out->type & 8) || (vcpu_long(&sh->v) && out->l && out->db))
 		return sel_fault(sh, VEC_GP, sel);
 	if (out->type & 4 ? out->dpl > new_cpl : out->dpl != new_cpl)
 		return sel_fault(sh, VEC_GP, sel);
@@ -348,6 +377,8 @@ enum trap_result emulate_far_jmp(struct shadow *sh, uint16_t sel, uint64_t offse
 	r = load_cs(sh, sel, sh->v.cpl, &cs);
 	if (r != TRAP_RESUME)
 		return r;
+	if (vcpu_long(&sh->v) && cs.l && !canonical(offset))
+		return inject_exception(sh, VEC_GP, true, 0);     /* SDM: JMP/CALL far, #GP(0) */
 	if (call) {
 		if (!push(sh, &sp, sh->v.cs.sel, opsize, sh->v.cpl == 3) ||
 		    !push(sh, &sp, next_rip, opsize, sh->v.cpl == 3))
@@ -376,22 +407,19 @@ static enum trap_result return_to(struct shadow *sh, uint64_t rip, uint16_t csel
 	if (r != TRAP_RESUME)
 		return r;
 	if (have_stack) {
-		unsigned old_cpl = v->cpl;
-
-		/* The SS checks are against the new CPL. */
-		v->cpl = new_cpl;
+		/* The SS checks are against the new CPL; a fault they raise
+		 * is the instruction's, delivered at the current CPL. */
 		if (!(ssel & ~3) && vcpu_long(v) && cs.l && new_cpl != 3) {
 			memset(&ss, 0, sizeof(ss));
 			ss.sel = ssel;
 		} else {
-			r = load_segment(sh, &ss, ssel, true);
-			if (r != TRAP_RESUME) {
-				v->cpl = old_cpl;
+			r = load_segment_at(sh, &ss, ssel, true, new_cpl);
+			if (r != TRAP_RESUME)
 				return r;
-			}
 		}
-		v->cpl = old_cpl;
 	}
+	if (vcpu_long(v) && cs.l && !canonical(rip))
+		return inject_exception(sh, VEC_GP, true, 0);     /* SDM: IRET/RET far, #GP(0) */
 	if (have_flags) {
 		uint64_t keep = RFLAGS_VM | (1ULL << 19) | (1ULL << 20);   /* VM, VIF, VIP */
 

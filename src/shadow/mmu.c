@@ -1247,9 +1247,12 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 		access |= PFERR_U;
 	if (!ctx->efer_nx)
 		access &= ~PFERR_FETCH;
-	if (ctx->path == PATH_PAGING64 && spte_index(gva, 4) == 511 && (gva >> 63)) {
+	if (ctx->path == PATH_PAGING64 ? spte_index(gva, 4) == 511 && (gva >> 63) : (gva >> 32) != 0) {
 		/* The top 512 GiB are the monitor's in every root: to the guest
-		 * they are unmapped memory, whatever its own tables say. */
+		 * they are unmapped memory, whatever its own tables say.  So is
+		 * all above 4 GiB to a guest without long mode: only 64-bit code
+		 * run natively (kvm_pvm, docs/shadow.md) reaches it, and a fill
+		 * there could replace the monitor's slot. */
 		m->stats.pf_guest++;
 		m->stats.by_path_guest[ctx->path]++;
 		*guest_error = access & (PFERR_W | PFERR_U | PFERR_FETCH);

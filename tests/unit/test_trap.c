@@ -1,0 +1,325 @@
+/*
+ * Regression tests for what the trap-path fuzz harnesses
+ * (tests/fuzz/fuzz_emulate.c, fuzz_trap.c) found in shadow mode, each on
+ * a guest built here by hand, without KVM: exception delivery through a
+ * gate the SDM refuses (a handler segment with L=1 and D=1 in IA-32e mode,
+ * a non-canonical handler, a handler less privileged than the CPL), the
+ * stack of a privilege change to ring 1, far returns and jumps to a
+ * non-canonical RIP, IRET whose new SS faults, REP INS/OUTS that never
+ * went back to the guest, MOV CR0 clearing PE (ombra has no real mode), and a
+ * fault above 4 GiB in a guest without long mode, which filled the
+ * monitor's slot of the shadow root.  What each must do is the SDM's rule
+ * (vol. 2: INT n, IRET, RET, JMP; vol. 3: 6.12.1, 6.14.1), written out
+ * here, not taken from ombra's code.
+ *
+ * The guest: 1 MiB of RAM at GPA 0; GDT at 0x1000, IDT at 0x2000 (every
+ * vector an interrupt gate to 0x30000 + 16 * vector in the kernel's code
+ * segment), TSS at 0x3000, and for long mode a PML4 at 0x4000 mapping the
+ * first 2 MiB with one large page.
+ */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shadow/shadow.h"
+
+#define RAM        (1u << 20)
+#define POOL_PAGES 32
+#define MON_E      0x0000000000020003ULL   /* the monitor's PML4E: P W, supervisor */
+#define HANDLER(v) (0x30000ULL + 16 * (v))
+#define STACK      0x1f000ULL
+
+static struct vm *vm;
+static struct shadow *sh;
+static uint8_t *ram, *pool;
+
+static void put(uint64_t gpa, uint64_t v, unsigned size)
+{
+	memcpy(ram + gpa, &v, size);
+}
+
+static uint64_t get(uint64_t gpa, unsigned size)
+{
+	uint64_t v = 0;
+
+	memcpy(&v, ram + gpa, size);
+	return v;
+}
+
+/* A segment descriptor (SDM vol. 3, 3.4.5), flat, 4 GiB. */
+static uint64_t seg_desc(unsigned type, unsigned s, unsigned dpl, unsigned l, unsigned db)
+{
+	return 0xffffULL | 0xfULL << 48 | (uint64_t)type << 40 | (uint64_t)s << 44 | (uint64_t)dpl << 45 |
+	       1ULL << 47 | (uint64_t)l << 53 | (uint64_t)db << 54 | 1ULL << 55;
+}
+
+static struct vseg vseg(uint16_t sel, unsigned type, unsigned dpl, unsigned l, unsigned db)
+{
+	struct vseg s = { .sel = sel, .base = 0, .limit = 0xffffffff, .type = (uint8_t)type, .s = 1,
+			  .dpl = (uint8_t)dpl, .p = 1, .l = (uint8_t)l, .db = (uint8_t)db, .g = 1 };
+
+	return s;
+}
+
+/* An interrupt gate, 8 bytes (32-bit) or 16 (IA-32e mode). */
+static void gate(unsigned v, bool is_long, uint16_t sel, uint64_t target)
+{
+	uint64_t lo = (target & 0xffff) | (uint64_t)sel << 16 | 0x8eULL << 40 | ((target >> 16) & 0xffff) << 48;
+
+	if (is_long) {
+		put(0x2000 + v * 16, lo, 8);
+		put(0x2000 + v * 16 + 8, target >> 32, 8);
+	} else {
+		put(0x2000 + v * 8, lo, 8);
+	}
+}
+
+static void setup(void)
+{
+	struct memslot *s;
+
+	vm = calloc(1, sizeof(*vm));
+	sh = calloc(1, sizeof(*sh));
+	pool = aligned_alloc(4096, POOL_PAGES * 4096);
+	cr_assert(vm && sh && pool);
+	memset(pool, 0, POOL_PAGES * 4096);
+	mem_init(&vm->mem);
+	vm->mem.mpa_offset = SHADOW_RAM_MPA_OFFSET;
+	cr_assert_eq(mem_slot_add(&vm->mem, 0, RAM, &s), 0);
+	ram = s->hva;
+	vm->kvm.run = calloc(1, sizeof(struct kvm_run));
+	vm->log = stderr;
+	vm->mode_data = sh;
+	sh->vm = vm;
+	sh->pool = pool;
+	sh->pool_size = POOL_PAGES * 4096;
+	sh->mon_pml4e = MON_E;
+	cr_assert_eq(emulate_open(sh), 0);
+	cr_assert_eq(mmu_init(&sh->mmu, &vm->mem, pool, POOL_MPA, POOL_PAGES, MON_E), 0);
+
+	put(0x1000 + 0x08, seg_desc(0xb, 1, 0, 1, 0), 8);   /* code64, DPL 0 */
+	put(0x1000 + 0x10, seg_desc(0xb, 1, 0, 0, 1), 8);   /* code32, DPL 0 */
+	put(0x1000 + 0x18, seg_desc(0x3, 1, 0, 0, 1), 8);   /* data, DPL 0 */
+	put(0x1000 + 0x20, seg_desc(0xb, 1, 3, 0, 1), 8);   /* code32, DPL 3 */
+	put(0x1000 + 0x28, seg_desc(0x3, 1, 3, 0, 1), 8);   /* data, DPL 3 */
+	put(0x1000 + 0x30, seg_desc(0xb, 1, 3, 1, 0), 8);   /* code64, DPL 3 */
+	put(0x1000 + 0x38, seg_desc(0xb, 1, 0, 1, 1), 8);   /* code, L=1 and D=1: reserved */
+	put(0x1000 + 0x40, seg_desc(0xb, 1, 1, 0, 1), 8);   /* code32, DPL 1 */
+	put(0x1000 + 0x48, seg_desc(0x3, 1, 1, 0, 1), 8);   /* data, DPL 1 */
+	put(0x4000, 0x5000 | 7, 8);                        /* PML4 -> PDPT -> PD: 2 MiB at 0 */
+	put(0x5000, 0x6000 | 7, 8);
+	put(0x6000, 0x87, 8);
+}
+
+static void teardown(void)
+{
+	mmu_destroy(&sh->mmu);
+	emulate_close(sh);
+	mem_destroy(&vm->mem);
+	free(vm->kvm.run);
+	free(pool);
+	free(sh);
+	free(vm);
+}
+
+/* The guest's CPU: 64-bit mode or 32-bit protected mode with paging off,
+ * at CPL 0 or 3, RIP 0x10000, RSP STACK. */
+static void cpu(bool is_long, unsigned cpl)
+{
+	struct vcpu *v = &sh->v;
+
+	memset(v, 0, sizeof(*v));
+	v->cr0 = CR0_PE | CR0_ET | (is_long ? CR0_PG : 0);
+	v->cr4 = is_long ? CR4_PAE : 0;
+	v->efer = is_long ? EFER_LME | EFER_LMA : 0;
+	v->cr3 = 0x4000;
+	v->gdtr.base = 0x1000;
+	v->gdtr.limit = 0xff;
+	v->idtr.base = 0x2000;
+	v->idtr.limit = is_long ? 0xfff : 0x7ff;
+	if (is_long)
+		v->cs = cpl ? vseg(0x33, 0xb, 3, 1, 0) : vseg(0x08, 0xb, 0, 1, 0);
+	else
+		v->cs = cpl ? vseg(0x23, 0xb, 3, 0, 1) : vseg(0x10, 0xb, 0, 0, 1);
+	v->ss = cpl ? vseg(0x2b, 0x3, 3, 0, 1) : vseg(0x18, 0x3, 0, 0, 1);
+	v->ds = v->es = v->fs = v->gs = v->ss;
+	v->tr.base = 0x3000;
+	v->tr.limit = 0x67;
+	v->tr.type = 0xb;
+	v->tr.p = 1;
+	v->cpl = cpl;
+	for (unsigned i = 0; i < 256; i++)
+		gate(i, is_long, is_long ? 0x08 : 0x10, HANDLER(i));
+	memset(&sh->t, 0, sizeof(sh->t));
+	sh->t.rip = 0x10000;
+	sh->t.gpr[R_SP] = STACK;
+	sh->t.rflags = RFLAGS_FIXED;
+	sh->t.code64 = is_long;
+	shadow_cpu_changed(sh, false);
+	mmu_root_loaded(&sh->mmu, mmu_root(&sh->mmu, &sh->ctx));
+	sh->mmu.need_reload = false;
+}
+
+TestSuite(trap_regress, .init = setup, .fini = teardown);
+
+/* IA-32e mode: the handler's segment must be 64-bit code, L=1 and D=0
+ * (SDM vol. 3, 6.14.1), else #GP during delivery: #GP then #GP is #DF. */
+Test(trap_regress, gate_to_code_with_l_and_d_is_a_fault)
+{
+	cpu(true, 0);
+	gate(VEC_GP, true, 0x38, HANDLER(VEC_GP));
+	cr_assert_eq(inject_exception(sh, VEC_GP, true, 0), TRAP_DELIVERED);
+	cr_expect_eq(sh->last_vector, VEC_DF);
+	cr_expect_eq(sh->v.cs.sel, 0x08);
+	cr_expect_eq(sh->t.rip, HANDLER(VEC_DF));
+}
+
+/* A non-canonical handler RIP is #GP(0) (SDM vol. 2, INT n), not a jump there. */
+Test(trap_regress, non_canonical_handler_is_a_fault)
+{
+	cpu(true, 0);
+	gate(VEC_GP, true, 0x08, 0x0000800000030000ULL);
+	cr_assert_eq(inject_exception(sh, VEC_GP, true, 0), TRAP_DELIVERED);
+	cr_expect_eq(sh->last_vector, VEC_DF);
+	cr_expect_eq(sh->t.rip, HANDLER(VEC_DF));
+}
+
+/* No delivery to a less privileged level: a handler segment with DPL >
+ * CPL is #GP(selector) (SDM vol. 2, INT n; vol. 3, 6.12.1.1). */
+Test(trap_regress, handler_less_privileged_than_cpl_is_a_fault)
+{
+	cpu(true, 0);
+	gate(VEC_GP, true, 0x30, HANDLER(VEC_GP));
+	cr_assert_eq(inject_exception(sh, VEC_GP, true, 0), TRAP_DELIVERED);
+	cr_expect_eq(sh->last_vector, VEC_DF);
+	cr_expect_eq(sh->v.cpl, 0);
+	cr_expect_eq(sh->v.cs.sel, 0x08);
+}
+
+/* From CPL 3 to a ring-1 handler: the stack is SS1:ESP1 from the TSS
+ * (at +16 and +12), not SS0:ESP0 (SDM vol. 3, 6.12.1 and 8.2.1). */
+Test(trap_regress, ring1_handler_gets_the_ring1_stack)
+{
+	cpu(false, 3);
+	put(0x3000 + 4, 0x1e000, 4);            /* ESP0 */
+	put(0x3000 + 8, 0x18, 2);               /* SS0 */
+	put(0x3000 + 12, 0x1d000, 4);           /* ESP1 */
+	put(0x3000 + 16, 0x48 | 1, 2);          /* SS1 */
+	gate(VEC_GP, false, 0x40 | 1, HANDLER(VEC_GP));
+	cr_assert_eq(inject_exception(sh, VEC_GP, true, 0x1234), TRAP_DELIVERED);
+	cr_expect_eq(sh->last_vector, VEC_GP);
+	cr_expect_eq(sh->v.cpl, 1);
+	cr_expect_eq(sh->v.ss.sel, 0x49);
+	/* SS, ESP, EFLAGS, CS, EIP, error code: six 4-byte pushes. */
+	cr_expect_eq(sh->t.gpr[R_SP], 0x1d000 - 24);
+	cr_expect_eq(get(0x1d000 - 4, 4), 0x2b);
+	cr_expect_eq(get(0x1d000 - 8, 4), STACK);
+	cr_expect_eq(get(0x1d000 - 24, 4), 0x1234);
+}
+
+/* A far return or jump to a non-canonical RIP in 64-bit code is #GP(0)
+ * (SDM vol. 2: RET, IRET, JMP). */
+Test(trap_regress, far_transfers_to_non_canonical_rip_fault)
+{
+	cpu(true, 0);
+	put(STACK, 0x0040000000012000ULL, 8);   /* RETF: RIP, CS */
+	put(STACK + 8, 0x08, 8);
+	cr_assert_eq(emulate_far_ret(sh, 8, 0), TRAP_DELIVERED);
+	cr_expect_eq(sh->last_vector, VEC_GP);
+	cr_expect_eq(sh->t.rip, HANDLER(VEC_GP));
+
+	cpu(true, 0);
+	put(STACK + 16, 0x202, 8);               /* IRETQ: RIP, CS, RFLAGS, RSP, SS */
+	put(STACK + 24, STACK, 8);
+	put(STACK + 32, 0x18, 8);
+	cr_assert_eq(emulate_iret(sh, 8), TRAP_DELIVERED);
+	cr_expect_eq(sh->last_vector, VEC_GP);
+
+	cpu(true, 0);
+	cr_assert_eq(emulate_far_jmp(sh, 0x08, 0xffff7fff00000000ULL, false, 8, 0x10007), TRAP_DELIVERED);
+	cr_expect_eq(sh->last_vector, VEC_GP);
+	cr_expect_eq(sh->t.rip, HANDLER(VEC_GP));
+}
+
+/* IRET whose new SS fails its checks raises #GP(SS) at the IRET, so at
+ * the current CPL: delivered from CPL 3 it lands at CPL 0 and stays
+ * there, as CS says (CPL is CS.RPL). */
+Test(trap_regress, iret_with_a_bad_ss_faults_at_the_current_cpl)
+{
+	cpu(true, 3);
+	put(0x3000 + 4, 0x1e000, 8);            /* RSP0 */
+	put(STACK, 0x11000, 8);                 /* IRETQ: RIP, CS, RFLAGS, RSP, SS */
+	put(STACK + 8, 0x33, 8);
+	put(STACK + 16, 0x202, 8);
+	put(STACK + 24, STACK, 8);
+	put(STACK + 32, 0x18, 8);               /* RPL 0 and DPL 0 for CPL 3: #GP(0x18) */
+	cr_assert_eq(emulate_iret(sh, 8), TRAP_DELIVERED);
+	cr_expect_eq(sh->last_vector, VEC_GP);
+	cr_expect_eq(sh->last_error, 0x18);
+	cr_expect_eq(sh->v.cs.sel, 0x08);
+	cr_expect_eq(sh->v.cpl, 0);
+	cr_expect(!sh->ctx.user, "the MMU must be in the kernel view");
+	cr_expect_eq(sh->t.gpr[R_SP], 0x1e000 - 48, "the frame goes on the RSP0 stack");
+}
+
+/* MOV CR0 with PE clear would enter real mode, which ombra does not have:
+ * the run ends with a reason instead of going on in a mode it is not in. */
+Test(trap_regress, clearing_cr0_pe_ends_the_run)
+{
+	cpu(false, 0);
+	put(0x10000, 0xc0220f, 3);              /* mov cr0, eax */
+	sh->t.gpr[R_AX] = CR0_ET;
+	cr_assert_eq(emulate_insn(sh, VEC_GP), TRAP_END);
+	cr_expect_eq(vm->board.end, END_GUEST_ERROR);
+	cr_expect(strstr(vm->err, "CR0.PE") != NULL, "%s", vm->err);
+	cr_expect(sh->v.cr0 & CR0_PE);
+}
+
+/* REP INS/OUTS may stop between iterations with RIP still at it and
+ * RCX/RSI/RDI saying how far it got (SDM vol. 2, REP): ombra must, or a
+ * count up to 2^64 - 1 over memory the guest aliases at will holds it in
+ * one trap, where --timeout cannot end the run.  Trapping on it again
+ * goes on where it stopped. */
+Test(trap_regress, rep_string_io_goes_back_to_the_guest_between_batches)
+{
+	unsigned traps = 0;
+
+	cpu(false, 0);
+	put(0x10000, 0x6ef3, 2);                /* rep outsb (to port 0x80) */
+	sh->t.gpr[R_CX] = RAM;
+	sh->t.gpr[R_SI] = 0;
+	sh->t.gpr[R_DX] = 0x80;
+	cr_assert_eq(emulate_insn(sh, VEC_GP), TRAP_RESUME);
+	cr_expect_eq(sh->t.rip, 0x10000, "RIP must stay at the REP while it has not finished");
+	cr_expect(sh->t.gpr[R_CX] > 0 && sh->t.gpr[R_CX] < RAM);
+	cr_expect_eq(sh->t.gpr[R_SI], RAM - sh->t.gpr[R_CX]);
+	for (traps = 1; sh->t.rip == 0x10000 && traps < RAM; traps++)
+		cr_assert_eq(emulate_insn(sh, VEC_GP), TRAP_RESUME);
+	cr_expect_eq(sh->t.rip, 0x10002);
+	cr_expect_eq(sh->t.gpr[R_CX], 0);
+	cr_expect_eq(sh->t.gpr[R_SI], RAM);
+}
+
+/* A guest without long mode reaches addresses above 4 GiB only by running
+ * 64-bit code natively (kvm_pvm); a fault there, in the monitor's 512 GiB
+ * above all, is the guest's #PF, and slot 511 of the root stays the
+ * monitor's. */
+Test(trap_regress, fault_above_4g_without_long_mode_leaves_the_monitor_mapped)
+{
+	static const uint64_t gva[] = { 0xffffff8000002000ULL, 0xffffffff00000000ULL, 0x100002000ULL };
+	uint64_t root;
+
+	cpu(false, 0);
+	root = sh->mmu.loaded_root->mpa - POOL_MPA;
+	for (unsigned i = 0; i < sizeof(gva) / sizeof(gva[0]); i++) {
+		uint32_t gerr = 0;
+		uint64_t gpa = 0, e;
+
+		mmu_trap_begin(&sh->mmu);
+		cr_expect_eq(mmu_page_fault(&sh->mmu, &sh->ctx, gva[i], PFERR_U | PFERR_P, &gerr, &gpa), PF_GUEST,
+			     "fault at %#llx", (unsigned long long)gva[i]);
+		memcpy(&e, pool + root + 511 * 8, 8);
+		cr_expect_eq(e, MON_E, "slot 511 of the root is %#llx after a fault at %#llx",
+			     (unsigned long long)e, (unsigned long long)gva[i]);
+	}
+}
