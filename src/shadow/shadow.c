@@ -181,12 +181,26 @@ static void read_trap(struct shadow *sh, unsigned vector)
 	t->gpr[R_SP] = f[3];
 }
 
-static void resume(struct shadow *sh)
+/* The pool's memslot registered again, so that the host's KVM drops its
+ * view of the pool (resume says when). */
+static void host_resync(struct shadow *sh)
+{
+	struct memslot pool = { .used = true, .id = POOL_SLOT_ID, .gpa = POOL_MPA,
+				.size = sh->pool_size, .hva = sh->pool, .mpa = POOL_MPA };
+
+	kvm_vm_commit_slot(&sh->vm->kvm, &pool, true);
+	kvm_vm_commit_slot(&sh->vm->kvm, &pool, false);
+}
+
+/* Returns true when the pool's memslot must be registered again before the
+ * next KVM_RUN (host_resync). */
+static bool resume(struct shadow *sh)
 {
 	struct kvm_run *run = sh->vm->kvm.run;
 	struct kvm_regs *r = &run->s.regs.regs;
 	uint64_t *f = frame(sh);
 	struct trap *t = &sh->t;
+	bool resync = false;
 
 	sh->v.vif = t->rflags & RFLAGS_IF;
 	sh->v.iopl = (unsigned)((t->rflags & RFLAGS_IOPL) >> 12);
@@ -215,11 +229,7 @@ static void resume(struct shadow *sh)
 	if (sh->mmu.touch_overflow) {
 		/* Too much changed for the monitor to rewrite: make the host's
 		 * KVM drop its view of the pool by registering it again. */
-		struct memslot pool = { .used = true, .id = POOL_SLOT_ID, .gpa = POOL_MPA,
-					.size = sh->pool_size, .hva = sh->pool, .mpa = POOL_MPA };
-
-		kvm_vm_commit_slot(&sh->vm->kvm, &pool, true);
-		kvm_vm_commit_slot(&sh->vm->kvm, &pool, false);
+		resync = true;
 		sh->mmu.stats.host_resyncs++;
 		sh->mmu.nr_touch = 0;
 	}
@@ -258,6 +268,7 @@ static void resume(struct shadow *sh)
 	sh->mmu.need_reload = sh->mmu.need_invlpg = sh->mmu.touch_overflow = false;
 	sh->mmu.nr_touch = 0;
 	run->kvm_dirty_regs = KVM_SYNC_X86_REGS;
+	return resync;
 }
 
 static enum trap_result page_fault(struct shadow *sh)
@@ -435,7 +446,9 @@ static void trace_trap(struct shadow *sh, const struct mmu_stats *b, uint64_t in
 	}
 }
 
-static bool shadow_exit(struct vm *vm)
+/* The mode's exit hook without its one ioctl: the pool re-registration
+ * resume may ask for is left to the caller (*resync). */
+bool shadow_handle_exit(struct vm *vm, bool *resync)
 {
 	struct shadow *sh = vm->mode_data;
 	struct kvm_run *run = vm->kvm.run;
@@ -482,8 +495,17 @@ static bool shadow_exit(struct vm *vm)
 			shadow_kill(sh, "--audit: a shadow entry does not match the guest's tables: %s", why);
 	}
 	if (vm->board.end == END_NONE)
-		resume(sh);
+		*resync = resume(sh);
 	return true;
+}
+
+static bool shadow_exit(struct vm *vm)
+{
+	bool resync = false, handled = shadow_handle_exit(vm, &resync);
+
+	if (resync)
+		host_resync(vm->mode_data);
+	return handled;
 }
 
 /* --- set-up ------------------------------------------------------------------ */

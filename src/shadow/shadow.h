@@ -104,6 +104,13 @@ static inline enum trap_result shadow_failed(const struct shadow *sh)
 	return sh->vm->board.end == END_NONE ? TRAP_DELIVERED : TRAP_END;
 }
 
+/* shadow.c: one KVM exit through the trap path (shadow_mode.exit), all in
+ * memory: read the trap, dispatch it, write the resume state.  *resync
+ * gets whether the pool's memslot must be registered again with KVM before
+ * the next KVM_RUN, which shadow_mode.exit does; the fuzz harness
+ * (tests/fuzz/fuzz_trap.c) calls this, and no ioctl is made. */
+bool shadow_handle_exit(struct vm *vm, bool *resync);
+
 /* shadow.c: the guest's CPU changed in a way the MMU cares about. */
 void shadow_cpu_changed(struct shadow *sh, bool cr3_write);
 /* End the run because of the guest, with a reason. */
