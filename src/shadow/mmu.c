@@ -1044,6 +1044,12 @@ static void guest_walk(const struct mmu_ctx *ctx, uint64_t gva, uint32_t access,
 	}
 	w->outcome = walk_gva(&ctx->walk, gva, access, &w->r);
 	w->error = w->r.error_code;
+	if (w->outcome == WALK_BAD_GPA) {
+		/* A guest table where no RAM is reads as zero, as all memory
+		 * nobody backs does (vm_mmio): its entry is not present. */
+		w->outcome = WALK_FAULT;
+		w->error = access & (PFERR_W | PFERR_U | PFERR_FETCH);
+	}
 	if (w->outcome != WALK_OK)
 		return;
 	w->gpa = w->r.gpa;

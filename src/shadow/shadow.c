@@ -304,8 +304,7 @@ static enum trap_result page_fault(struct shadow *sh)
 	case PF_NONCANONICAL:
 		return inject_exception(sh, VEC_GP, true, 0);
 	case PF_MMIO:
-		return shadow_kill(sh, "access to %#llx (guest-physical %#llx): no RAM there, and shadow mode does not emulate MMIO yet",
-				   (unsigned long long)sh->t.cr2, (unsigned long long)gpa);
+		return emulate_mmio(sh, sh->t.cr2, gpa, (uint32_t)sh->t.error_code);
 	default:
 		return shadow_kill(sh, "a guest page-table entry on the walk of %#llx points outside RAM (%#llx)",
 				   (unsigned long long)sh->t.cr2, (unsigned long long)gpa);
@@ -732,6 +731,7 @@ static void shadow_counters(struct vm *vm, struct counters *out)
 	counters_add(out, "large_fixed", st->large_fixed);
 	counters_add(out, "large_split", st->large_split);
 	counters_add(out, "pf_mmio", st->pf_mmio);
+	counters_add(out, "mmio_exits", sh->mmio_exits);
 	counters_add(out, "emulated", sh->emulated);
 	counters_add(out, "injected", sh->injected);
 	counters_add(out, "native_transfers", sh->native_transfers);

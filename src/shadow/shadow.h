@@ -61,6 +61,7 @@ struct shadow {
 	/* counters only shadow mode has */
 	uint64_t traps, traps_by_vector[256];
 	uint64_t emulated, injected, halts;
+	uint64_t mmio_exits;         /* MMIO accesses emulated (KVM's mmio_exits) */
 	uint64_t native_transfers;   /* CS changes the guest made without a trap */
 	uint64_t reported_unknown_msr;
 };
@@ -78,6 +79,9 @@ enum trap_result emulate_insn(struct shadow *sh, unsigned vector);
 
 /* emulate.c: a write to a tracked guest page table (PF_EMULATE). */
 enum trap_result emulate_pte_write(struct shadow *sh, uint64_t fault_gpa);
+
+/* emulate.c: an access to guest-physical memory no RAM backs (MMIO). */
+enum trap_result emulate_mmio(struct shadow *sh, uint64_t gva, uint64_t gpa, uint32_t error);
 
 /* inject.c */
 enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_error,

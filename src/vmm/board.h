@@ -52,6 +52,7 @@ enum run_end {
 
 struct board {
 	struct io_bus io;         /* the port bus */
+	struct mmio_bus mmio;     /* devices at guest-physical addresses without RAM */
 	struct serial serial;     /* COM1 */
 	struct fw_cfg fwcfg;      /* fw_cfg */
 	uint8_t pic_imr[2];       /* PIC interrupt masks, as written */

@@ -1,5 +1,6 @@
 /*
- * The port-I/O bus: dispatch of IN/OUT to the device that claims the port.
+ * The port-I/O bus: dispatch of IN/OUT to the device that claims the port;
+ * and the MMIO bus, the same for guest-physical accesses.
  */
 #include "iobus.h"
 
@@ -77,4 +78,42 @@ void io_bus_out(struct io_bus *bus, uint16_t port, unsigned size, uint32_t val)
 		d->out(d->opaque, port, size, val);
 	else if (!d)
 		unknown(bus, port, "out", size, val);
+}
+
+int mmio_bus_register(struct mmio_bus *bus, const struct mmio_dev *dev)
+{
+	if (dev->len == 0 || dev->base + dev->len < dev->base)
+		return -EINVAL;
+	for (unsigned i = 0; i < bus->nr_devs; i++) {
+		const struct mmio_dev *d = &bus->devs[i];
+
+		if (dev->base < d->base + d->len && d->base < dev->base + dev->len)
+			return -EEXIST;
+	}
+	if (bus->nr_devs == MMIOBUS_MAX_DEVS)
+		return -ENOSPC;
+	bus->devs[bus->nr_devs++] = *dev;
+	return 0;
+}
+
+bool mmio_bus_access(struct mmio_bus *bus, uint64_t gpa, void *data, unsigned len, bool write)
+{
+	for (unsigned i = 0; i < bus->nr_devs; i++) {
+		struct mmio_dev *d = &bus->devs[i];
+		uint64_t val = 0;
+
+		if (gpa < d->base || gpa - d->base >= d->len || len > d->len - (gpa - d->base))
+			continue;
+		if (write) {
+			memcpy(&val, data, len > 8 ? 8 : len);
+			if (d->write)
+				d->write(d->opaque, gpa - d->base, len, val);
+		} else {
+			if (d->read)
+				d->read(d->opaque, gpa - d->base, len, &val);
+			memcpy(data, &val, len > 8 ? 8 : len);
+		}
+		return true;
+	}
+	return false;
 }

@@ -1,5 +1,6 @@
 /*
- * The port-I/O bus: which device answers which x86 I/O port.
+ * The port-I/O bus: which device answers which x86 I/O port; and the MMIO
+ * bus, the same for guest-physical ranges no RAM backs.
  *
  * Both modes send port accesses here: tdp mode from KVM_EXIT_IO, shadow mode
  * from the IN/OUT instructions its emulator decodes.  A port nobody claims is
@@ -33,6 +34,33 @@ struct io_bus {
 	FILE *log;                          /* where unknown ports are reported */
 	uint64_t unknown_accesses;          /* count of accesses nobody claimed */
 };
+
+/*
+ * The MMIO bus: which device answers which guest-physical range that no
+ * memslot backs.  Both modes send such accesses here through vm_mmio():
+ * tdp mode from KVM_EXIT_MMIO, shadow mode from its MMIO emulator.  An
+ * access nobody claims is the caller's to handle (mmio_bus_access returns
+ * false).
+ */
+#define MMIOBUS_MAX_DEVS 8
+
+struct mmio_dev {
+	const char *name;
+	uint64_t base, len;
+	/* off is from base; len is 1, 2, 4 or 8 bytes, little-endian in *val */
+	void (*read)(void *opaque, uint64_t off, unsigned len, uint64_t *val);
+	void (*write)(void *opaque, uint64_t off, unsigned len, uint64_t val);
+	void *opaque;
+};
+
+struct mmio_bus {
+	struct mmio_dev devs[MMIOBUS_MAX_DEVS];
+	unsigned nr_devs;
+};
+
+int mmio_bus_register(struct mmio_bus *bus, const struct mmio_dev *dev);
+/* Do the access if a device claims [gpa, gpa + len): true, else false. */
+bool mmio_bus_access(struct mmio_bus *bus, uint64_t gpa, void *data, unsigned len, bool write);
 
 void io_bus_init(struct io_bus *bus, FILE *log);
 int io_bus_register(struct io_bus *bus, const struct io_dev *dev);

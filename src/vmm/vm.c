@@ -6,7 +6,7 @@
  *    create the VM and vCPU, register the memslots, set the CPUID table and
  *    let the mode put the vCPU at the entry point.
  * 2. vm_run: KVM_RUN until the board says the run is over.  Port I/O goes to
- *    the board's bus; MMIO nobody backs reads all ones; a triple fault, an
+ *    the board's bus; MMIO nobody backs reads as zero; a triple fault, an
  *    emulation failure or a failed entry ends the guest with a report
  *    (registers and the instruction at RIP, decoded by capstone) while
  *    ombra keeps its counters.
@@ -338,17 +338,30 @@ static void handle_io(struct vm *vm)
 	}
 }
 
+void vm_mmio(struct vm *vm, uint64_t gpa, void *data, unsigned len, bool write)
+{
+	/*
+	 * A device, or nobody.  Memory nobody backs reads as zero and ignores
+	 * writes: what QEMU's PC does, and what KVM's own page walker assumes
+	 * of a page table there (a not-present entry), so the guest sees one
+	 * rule for data and tables alike (docs/platform.md).
+	 */
+	if (mmio_bus_access(&vm->board.mmio, gpa, data, len, write))
+		return;
+	if (!write)
+		memset(data, 0, len);
+	if (vm->mmio_unbacked++ == 0)
+		fprintf(vm->log, "ombra: guest %s unbacked guest-physical address %#llx (%u bytes): %s (logged once)\n",
+			write ? "wrote" : "read", (unsigned long long)gpa, len,
+			write ? "ignored" : "reads as zero");
+}
+
 static void handle_mmio(struct vm *vm)
 {
 	struct kvm_run *run = vm->kvm.run;
 
-	/* No device model answers MMIO yet: reads float high, writes vanish. */
-	if (!run->mmio.is_write)
-		memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
-	if (vm->mmio_unbacked++ == 0)
-		fprintf(vm->log, "ombra: guest %s unbacked guest-physical address %#llx (%u bytes): %s (logged once)\n",
-			run->mmio.is_write ? "wrote" : "read", (unsigned long long)run->mmio.phys_addr,
-			run->mmio.len, run->mmio.is_write ? "ignored" : "all ones");
+	vm_mmio(vm, run->mmio.phys_addr, run->mmio.data, run->mmio.len > 8 ? 8 : run->mmio.len,
+		run->mmio.is_write);
 }
 
 static void handle_internal_error(struct vm *vm)

@@ -151,6 +151,9 @@ const char *vm_exit_name(unsigned reason);
 int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *mode);
 /* Run until the guest ends, ombra ends it, or the timeout expires. */
 void vm_run(struct vm *vm);
+/* An access to guest-physical memory no memslot backs (device MMIO), from
+ * either mode: the device answers, or nobody does (reads as zero). */
+void vm_mmio(struct vm *vm, uint64_t gpa, void *data, unsigned len, bool write);
 void vm_destroy(struct vm *vm);
 
 /* Delete the memslot holding gpa, or add a 2 MiB one at gpa, while the

@@ -481,8 +481,10 @@ static struct gstate gs(int mode, uint64_t cr3, bool user, bool wp, bool nxe)
 /* guest model: what the guest's tables allow (SDM vol. 3 ch. 4)         */
 /* ===================================================================== */
 
-enum { MO_OK, MO_PF, MO_BAD, MO_NONCANON };
-static const char *const mo_name[] = { "ok", "#PF", "table outside RAM", "noncanonical" };
+/* A table where no RAM is reads as zero (QEMU's PC and KVM's walker):
+ * its entry is not present, a #PF like any other. */
+enum { MO_OK, MO_PF, MO_NONCANON };
+static const char *const mo_name[] = { "ok", "#PF", "noncanonical" };
 
 struct mw {
 	int out;                 /* MO_* */
@@ -590,11 +592,8 @@ static struct mw model(struct h *h, const struct gstate *g, uint64_t gva, int ty
 		bool page;
 
 		r.at[level] = at;
-		if (!gptr(h, at, r.esize)) {
-			r.out = MO_BAD;
-			r.level = level;
-			return r;
-		}
+		if (!gptr(h, at, r.esize))   /* no RAM: reads as zero, not present */
+			return m_fault(r, level, false, false, type, user, g);
 		e = r.val[level] = rd(h, at, r.esize);
 		if (!(e & E_P))
 			return m_fault(r, level, false, false, type, user, g);
@@ -1298,10 +1297,6 @@ static struct acc check_access(struct h *h, uint64_t gva, int type, struct watch
 			snprintf(err, sizeof(err), "PF_GUEST with error code %#x, the model says %#x", a.gerr, r.ec);
 		else if (a.calls != 1)
 			snprintf(err, sizeof(err), "PF_GUEST after %u calls, expected 1", a.calls);
-	} else if (r.out == MO_BAD) {
-		if (a.last != PF_BAD_TABLE || a.calls != 1)
-			snprintf(err, sizeof(err), "a guest table outside RAM: expected PF_BAD_TABLE in one call, got %s after %u calls (done=%d)",
-				 pf_name(a.last), a.calls, a.done);
 	} else if (r.out == MO_OK && in_ram(h, r.gpa)) {
 		if (!a.done && a.last == PF_GUEST)
 			snprintf(err, sizeof(err), "an access the guest allows was reported as a guest fault (ec %#x) after %u calls",
@@ -1794,7 +1789,7 @@ Test(mmu_nonpaging, identity_map_and_mmio)
 	h_free(h);
 }
 
-Test(mmu_fault, table_outside_ram_is_bad_table)
+Test(mmu_fault, table_outside_ram_is_not_present)
 {
 	struct h *h = h_new(64);
 	uint64_t cr3 = new_table(h);
@@ -1803,7 +1798,10 @@ Test(mmu_fault, table_outside_ram_is_bad_table)
 	map64(h, cr3, G1, 2, BAD_GPA | E_P | E_W | E_U, UP);
 	cpu_set(h, gs(MODE_P64, cr3, false, true, true), false);
 	a = check_access(h, G1, AX_R, NULL, "PDE points outside RAM");
-	cr_assert_eq(a.last, PF_BAD_TABLE);
+	cr_assert_eq(a.last, PF_GUEST);
+	cr_assert_eq(a.gerr, 0, "a read of a table with no RAM behind it: not present, error 0, got %#x", a.gerr);
+	a = check_access(h, G1, AX_W, NULL, "PDE points outside RAM, a write");
+	cr_assert_eq(a.gerr, 2);
 	check_state(h, "end");
 	h_free(h);
 }
