@@ -432,8 +432,7 @@ static int cmd_run(int argc, char **argv)
 		 * own choice says why on stderr. */
 		if (vm->board.end != END_DEBUG_EXIT && vm->board.end != END_SHUTDOWN &&
 		    (cfg.stats == STATS_NONE || cfg.stats_file))
-			fprintf(stderr, "ombra: run ended (%s): %s\n%s", report_end_name(vm->board.end),
-				vm->err, vm->guest_state);
+			fprintf(stderr, "ombra: %s\n%s", report_verdict(vm), vm->guest_state);
 		if (cfg.stats != STATS_NONE) {
 			if (cfg.stats_file)
 				report_file_finish(&rf, vm, cfg.stats_file, cfg.stats);

@@ -93,19 +93,31 @@ void report_counters(const struct vm *vm, struct counters *list)
 	}
 }
 
+const char *report_verdict(const struct vm *vm)
+{
+	static char buf[sizeof(vm->err) + 64];
+
+	/* The guest did not end the run: ombra did, and says why. */
+	if (vm->board.end == END_GUEST_ERROR || vm->board.end == END_TIMEOUT)
+		snprintf(buf, sizeof(buf), "guest killed: %s", vm->err);
+	else
+		snprintf(buf, sizeof(buf), "run ended (%s): %s", report_end_name(vm->board.end), vm->err);
+	return buf;
+}
+
 static int write_text(const struct vm *vm, FILE *out)
 {
 	struct counters list;
 
-	fprintf(out, "ombra: run ended (%s): %s; exit status %d\n", report_end_name(vm->board.end),
-		vm->err, vm->board.exit_status);
+	fprintf(out, "ombra: %s", report_verdict(vm));
+	fprintf(out, "; exit status %d\n", vm->board.exit_status);
 	fputs(vm->guest_state, out);
 	fprintf(out, "ombra: mmu %s; host MMU: %s\n", vm->mode->name, vm->host_mmu);
 	if (vm->host_notes[0])
 		fprintf(out, "ombra: note: %s\n", vm->host_notes);
-	fprintf(out, "ombra: %llu MiB RAM, wall time %.4f s, %llu exits to ombra\n",
+	fprintf(out, "ombra: %llu MiB RAM, wall time %.4f s, %llu exits to ombra, peak RSS %llu MiB\n",
 		(unsigned long long)(vm->cfg.ram_size >> 20), wall_seconds(vm),
-		(unsigned long long)vm->exits);
+		(unsigned long long)vm->exits, (unsigned long long)(vm->max_rss_kib >> 10));
 	if (vm->vcpu_stats1.n == 0 && vm->vm_stats1.n == 0 && !vm->mode->counters) {
 		fprintf(out, "ombra: KVM binary stats unavailable on this host\n");
 		return 0;
@@ -170,6 +182,7 @@ static int write_json(const struct vm *vm, FILE *out)
 				    json_string(vm->guest_state));
 	json_object_set_new(root, "wall_seconds", json_real(wall_seconds(vm)));
 	json_object_set_new(root, "exits", json_integer((json_int_t)vm->exits));
+	json_object_set_new(root, "max_rss_kib", json_integer((json_int_t)vm->max_rss_kib));
 	json_object_set_new(root, "slot_moves", json_integer((json_int_t)vm->slot_moves));
 	json_object_set_new(root, "page_remaps", json_integer((json_int_t)vm->page_remaps));
 	json_object_set_new(root, "slot_adds", json_integer((json_int_t)vm->slot_adds));

@@ -19,4 +19,9 @@ int report_write(const struct vm *vm, FILE *out, enum stats_format fmt);
 void report_counters(const struct vm *vm, struct counters *list);
 const char *report_end_name(enum run_end end);
 
+/* One line on how the run ended: "guest killed: <reason>" when ombra ended
+ * it because of the guest (an error, --timeout), else "run ended (<how>):
+ * <what>". */
+const char *report_verdict(const struct vm *vm);
+
 #endif

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -609,6 +610,12 @@ void vm_run(struct vm *vm)
 	}
 
 	clock_gettime(CLOCK_MONOTONIC, &vm->t_end);
+	{
+		struct rusage ru;
+
+		if (getrusage(RUSAGE_SELF, &ru) == 0)
+			vm->max_rss_kib = (uint64_t)ru.ru_maxrss;
+	}
 	disarm_signals();
 	status_clear(vm);
 	vm->board.serial.before_tx = NULL;

@@ -131,6 +131,7 @@ struct vm {
 	struct timespec t_start, t_end;         /* wall clock around the run */
 	uint64_t exits;                         /* KVM_RUN returns */
 	uint64_t exit_reason[VM_EXIT_REASONS];  /* by KVM_EXIT_* */
+	uint64_t max_rss_kib;                   /* ombra's peak resident memory, at the end */
 	uint64_t mmio_unbacked;                 /* accesses to GPAs no slot or device backs */
 	uint64_t slot_moves;                    /* memslots moved to a new HVA while running */
 	uint64_t page_remaps;                   /* pages given new host memory while running */

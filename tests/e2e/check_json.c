@@ -7,6 +7,7 @@
  *                                    or integer, compared as text)
  *   check-json FILE PATH:int ...     PATH exists and is an integer >= 0
  *   check-json FILE PATH:pos ...     PATH exists and is a number > 0
+ *   check-json FILE PATH:max=N ...   PATH is an integer from 0 to N
  *
  * PATH is dotted: end.reason, counters.pf_fixed, kvm.vcpu.exits.
  * Prints one line per failed check; exit status 0 when all hold.
@@ -44,10 +45,14 @@ int main(int argc, char **argv)
 	}
 	for (int i = 2; i < argc; i++) {
 		char path[256], *eq = strchr(argv[i], '='), *colon = strrchr(argv[i], ':');
+		char *max = strstr(argv[i], ":max=");
 		const char *want = NULL, *kind = NULL;
 		json_t *j;
 
-		if (eq) {
+		if (max) {
+			snprintf(path, sizeof(path), "%.*s", (int)(max - argv[i]), argv[i]);
+			kind = "max";
+		} else if (eq) {
 			snprintf(path, sizeof(path), "%.*s", (int)(eq - argv[i]), argv[i]);
 			want = eq + 1;
 		} else if (colon) {
@@ -73,6 +78,14 @@ int main(int argc, char **argv)
 				snprintf(got, sizeof(got), "(not a string or integer)");
 			if (strcmp(got, want) != 0) {
 				printf("%s: got '%s', want '%s'\n", path, got, want);
+				bad = 1;
+			}
+		} else if (strcmp(kind, "max") == 0) {
+			long long limit = strtoll(max + 5, NULL, 10);
+
+			if (!json_is_integer(j) || json_integer_value(j) < 0 || json_integer_value(j) > limit) {
+				printf("%s: %lld, not from 0 to %lld\n", path,
+				       json_is_integer(j) ? (long long)json_integer_value(j) : -1LL, limit);
 				bad = 1;
 			}
 		} else if (strcmp(kind, "int") == 0) {

@@ -220,7 +220,7 @@ if run serial-file 1 "$OMBRA" run -kernel "$K/echo.elf" -serial "file:$OUT/seria
 fi
 
 if run timeout 4 "$OMBRA" run -kernel "$K/spin.elf" --timeout 1; then
-	grep -q "run ended (timeout)" "$OUT/timeout.err" && grep -q "guest state: 32-bit mode" "$OUT/timeout.err" &&
+	grep -q "guest killed: --timeout" "$OUT/timeout.err" && grep -q "guest state: 32-bit mode" "$OUT/timeout.err" &&
 		grep -q "pf_fixed" "$OUT/timeout.err" && grep -q "^spinning$" "$OUT/timeout.out" &&
 		ok timeout || bad timeout "no timeout report: $(cat "$OUT/timeout.err")"
 fi
@@ -246,7 +246,7 @@ if run triple-shadow 2 "$OMBRA" run --mmu=shadow -kernel "$K/triple.elf"; then
 fi
 
 if run timeout-shadow 4 "$OMBRA" run --mmu=shadow -kernel "$K/spin.elf" --timeout 1; then
-	grep -q "run ended (timeout)" "$OUT/timeout-shadow.err" && grep -q "^spinning$" "$OUT/timeout-shadow.out" &&
+	grep -q "guest killed: --timeout" "$OUT/timeout-shadow.err" && grep -q "^spinning$" "$OUT/timeout-shadow.out" &&
 		ok timeout-shadow || bad timeout-shadow "no timeout report: $(cat "$OUT/timeout-shadow.err")"
 fi
 
