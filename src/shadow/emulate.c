@@ -1059,6 +1059,23 @@ unprotect:
 	return TRAP_RESUME;                 /* the instruction runs again, natively */
 }
 
+/* Fifteen bytes of prefixes: an instruction longer than the 15 bytes the
+ * CPU allows, whatever follows (SDM vol. 2, 2.3.11): #GP(0). */
+static bool all_prefixes(const struct insn *in)
+{
+	if (in->len < 15)
+		return false;
+	for (unsigned i = 0; i < 15; i++) {
+		uint8_t b = in->bytes[i];
+
+		if (!(b == 0x66 || b == 0x67 || b == 0xf0 || b == 0xf2 || b == 0xf3 || b == 0x2e ||
+		      b == 0x36 || b == 0x3e || b == 0x26 || b == 0x64 || b == 0x65 ||
+		      (in->bits == 64 && (b & 0xf0) == 0x40)))
+			return false;
+	}
+	return true;
+}
+
 enum trap_result emulate_insn(struct shadow *sh, unsigned vector)
 {
 	struct insn in;
@@ -1070,6 +1087,8 @@ enum trap_result emulate_insn(struct shadow *sh, unsigned vector)
 	if (!in.ci) {
 		if (vector == VEC_UD)       /* bytes nobody can decode: the guest's #UD */
 			r = inject_exception(sh, VEC_UD, false, 0);
+		else if (vector == VEC_GP && all_prefixes(&in))
+			r = gp0(sh);            /* longer than 15 bytes: the guest's #GP(0) */
 		else
 			r = cannot(sh, &in, vector);
 		return r;

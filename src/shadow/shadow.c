@@ -293,8 +293,15 @@ static enum trap_result page_fault(struct shadow *sh)
 
 	sh->last_gpa = gpa;
 	switch (o) {
-	case PF_FIXED:
 	case PF_SPURIOUS:
+		/* The shadow maps the address, yet the real CPU keeps faulting
+		 * on it.  A kvm_pvm host keeps CPL-3 code (here: all of the
+		 * guest) out of the upper half of the address space. */
+		if (sh->storm.count >= 3 && (sh->t.cr2 >> 47) && strstr(sh->vm->host_mmu, "kvm_pvm"))
+			return shadow_kill(sh, "%#llx is in the upper half of the address space, which this host's KVM (kvm_pvm) keeps from CPL-3 code, and shadow mode runs the guest kernel at CPL 3 (docs/host.md)",
+					   (unsigned long long)sh->t.cr2);
+		return TRAP_RESUME;
+	case PF_FIXED:
 		return TRAP_RESUME;
 	case PF_GUEST:
 		sh->v.cr2 = sh->t.cr2;
