@@ -64,7 +64,7 @@ LIB_O  := $(addprefix $(BUILD)/,$(LIB_OBJS))
 MAIN_O := $(addprefix $(BUILD)/,$(MAIN_OBJS))
 UNIT_O := $(addprefix $(BUILD)/,$(UNIT_OBJS))
 
-.PHONY: all run test unit e2e deps clean bench sanitize fuzz fuzz-smoke
+.PHONY: all run test unit e2e hostile deps clean bench sanitize fuzz fuzz-smoke
 .SECONDEXPANSION:
 all: $(BUILD)/ombra guest-kernels
 
@@ -151,6 +151,12 @@ unit: $(BUILD)/tests/unit-tests $(BUILD)/ombra $(BUILD)/guest/mmutest.elf
 e2e: $(BUILD)/ombra guest-kernels $(E2E_KERNELS) $(BUILD)/tests/check-json $(BUILD)/tests/check-trace
 	$(Q)bash tests/e2e/report_test.sh $(BUILD)
 	$(Q)bash tests/e2e/run.sh $(BUILD)
+	$(Q)bash tests/e2e/hostile.sh $(BUILD)
+
+# The hostile-guest suite alone (guest/hostile, tests/e2e/hostile.sh); make
+# test runs it as part of e2e.
+hostile: $(BUILD)/ombra guest-kernels $(BUILD)/tests/check-json
+	$(Q)bash tests/e2e/hostile.sh $(BUILD)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/tests/unit-tests

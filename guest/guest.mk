@@ -147,6 +147,11 @@ $(eval $(call GUEST_KERNEL,mmutest,$(GUEST_MMUTEST_32),$(GUEST_MMUTEST_64)))
 # bench: the benchmark kernel's workloads (guest/bench/README.md).
 $(eval $(call GUEST_KERNEL,bench,main32.c common.c w_mem.c,main64.c common.c w_mem.c pt4.c w_faults.c w_cr3.c w_ptwrite.c w_tlb.c w_calib.c calib64.S))
 
+# hostile: the hostile-guest suite (guest/hostile/README.md).
+GUEST_HOSTILE_64 := main64.c common.c h_rsvd.c h_randpt.c h_phys.c h_selfmap.c h_cycle.c h_monitor.c \
+	h_priv.c h_straddle.c h_spaces.c h_kill.c
+$(eval $(call GUEST_KERNEL,hostile,main32.c,$(GUEST_HOSTILE_64)))
+
 guest-kernels: $(foreach k,$(GUEST_KERNELS),$(GUEST_OUT)/$(k).elf)
 
 -include $(wildcard $(GUEST_OUT)/*/*.d $(GUEST_OUT)/*/*/*.d)
