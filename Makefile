@@ -180,7 +180,7 @@ sanitize: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CFLAGS="$(SAN_CFLAGS)" all $(SAN_BUILD)/tests/unit-tests
 	$(Q)$(SAN_ENV) $(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CFLAGS="$(SAN_CFLAGS)" unit
 	$(Q)$(SAN_E2E) $(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CFLAGS="$(SAN_CFLAGS)" e2e
-	$(Q)if grep -l -E "ERROR: (Address|Leak)Sanitizer|runtime error:" $(SAN_BUILD)/e2e/*.err; then \
+	$(Q)if grep -l -E "ERROR: (Address|Leak)Sanitizer|runtime error:" $(SAN_BUILD)/e2e/*.err $(SAN_BUILD)/hostile/*.err; then \
 		echo "sanitize: the files above hold sanitizer reports"; exit 1; fi
 	$(Q)for m in tdp shadow; do $(SAN_LEAKS) --mmu=$$m -append cases=paging64,demand64,spaces64; \
 		r=$$?; [ $$r = 1 ] || { echo "sanitize: leak-checked $$m run exited $$r"; exit 1; }; done
