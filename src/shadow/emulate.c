@@ -429,13 +429,18 @@ static enum trap_result ltr_lldt(struct shadow *sh, const struct insn *in, bool 
 		memset(s, 0, sizeof(*s));
 		return done(sh, in);
 	}
-	if ((sel & 4) || !(sel & ~3) || (uint32_t)(sel & ~7) + 7 > sh->v.gdtr.limit)
+	/* In IA-32e mode a TSS or LDT descriptor is 16 bytes, all of them
+	 * inside the GDT, and the upper half's type field must be 0 (SDM
+	 * vol. 3, 7.2.3 and 3.5.2). */
+	if ((sel & 4) || !(sel & ~3) ||
+	    (uint32_t)(sel & ~7) + (vcpu_long(&sh->v) ? 15 : 7) > sh->v.gdtr.limit)
 		return inject_exception(sh, VEC_GP, true, sel & 0xfffc);
 	addr = sh->v.gdtr.base + (sel & ~7u);
 	if (!guest_read(sh, addr, d, vcpu_long(&sh->v) ? 16 : 8, false))
 		return shadow_failed(sh);
 	type = (d[0] >> 40) & 0xf;
-	if ((d[0] >> 44) & 1 || (tr ? (type != 9 && type != 1) : type != 2))
+	if ((d[0] >> 44) & 1 || (tr ? (type != 9 && type != 1) : type != 2) ||
+	    (vcpu_long(&sh->v) && ((d[1] >> 40) & 0x1f)))
 		return inject_exception(sh, VEC_GP, true, sel & 0xfffc);
 	if (!((d[0] >> 47) & 1))
 		return inject_exception(sh, VEC_NP, true, sel & 0xfffc);
@@ -668,6 +673,29 @@ static struct vseg *vseg_of(struct shadow *sh, x86_reg r)
 	}
 }
 
+/*
+ * In IA-32e mode FS and GS have a 64-bit base of their own (the MSRs); a
+ * MOV or POP of a non-null selector loads it with the descriptor's 32-bit
+ * base, and the real register, which the guest's FS:/GS: accesses use
+ * natively, must follow.  (A null selector's effect on the base differs
+ * between Intel and AMD: ombra leaves the base as it was.)
+ */
+static void fs_gs_base_follows(struct shadow *sh, x86_reg r, uint16_t sel)
+{
+	struct kvm_run *run = sh->vm->kvm.run;
+
+	if (!vcpu_long(&sh->v) || !(sel & ~3) || (r != X86_REG_FS && r != X86_REG_GS))
+		return;
+	if (r == X86_REG_FS) {
+		sh->v.fs_base = sh->v.fs.base & 0xffffffffULL;
+		run->s.regs.sregs.fs.base = sh->v.fs_base;
+	} else {
+		sh->v.gs_base = sh->v.gs.base & 0xffffffffULL;
+		run->s.regs.sregs.gs.base = sh->v.gs_base;
+	}
+	run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
+}
+
 static enum trap_result emulate(struct shadow *sh, struct insn *in, unsigned vector)
 {
 	const cs_x86_op *ops = in->x->operands;
@@ -701,6 +729,8 @@ static enum trap_result emulate(struct shadow *sh, struct insn *in, unsigned vec
 			else if (!guest_read(sh, mem_addr(sh, in, &ops[1]), &sel, 2, v->cpl == 3))
 				return shadow_failed(sh);
 			r = load_segment(sh, vseg_of(sh, ops[0].reg), sel, ops[0].reg == X86_REG_SS);
+			if (r == TRAP_RESUME)
+				fs_gs_base_follows(sh, ops[0].reg, sel);
 			return r == TRAP_RESUME ? done(sh, in) : r;
 		}
 		break;
@@ -714,6 +744,7 @@ static enum trap_result emulate(struct shadow *sh, struct insn *in, unsigned vec
 			r = load_segment(sh, vseg_of(sh, ops[0].reg), (uint16_t)sel, ops[0].reg == X86_REG_SS);
 			if (r != TRAP_RESUME)
 				return r;
+			fs_gs_base_follows(sh, ops[0].reg, (uint16_t)sel);
 			sh->t.gpr[R_SP] = sp + size;
 			return done(sh, in);
 		}

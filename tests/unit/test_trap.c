@@ -323,3 +323,57 @@ Test(trap_regress, fault_above_4g_without_long_mode_leaves_the_monitor_mapped)
 			     (unsigned long long)e, (unsigned long long)gva[i]);
 	}
 }
+
+/* In IA-32e mode a TSS descriptor is 16 bytes: LTR of one whose second
+ * half lies past the GDT limit is #GP(selector) (SDM vol. 3, 7.2.3), and
+ * so is one whose upper half has a non-zero type field. */
+Test(trap_regress, ltr_in_long_mode_checks_the_whole_16_byte_descriptor)
+{
+	const uint64_t tss64 = 0x3000ULL << 16 | 0x67 | 0x89ULL << 40;   /* present, available */
+
+	cpu(true, 0);
+	put(0x1000 + 0x50, tss64, 8);
+	put(0x1000 + 0x58, 0, 8);
+	sh->v.gdtr.limit = 0x57;                        /* the first 8 bytes only */
+	put(0x10000, 0xd8000f, 3);                      /* ltr ax */
+	sh->t.gpr[R_AX] = 0x50;
+	cr_assert_eq(emulate_insn(sh, VEC_GP), TRAP_DELIVERED);
+	cr_expect_eq(sh->last_vector, VEC_GP);
+	cr_expect_eq(sh->last_error, 0x50);
+
+	cpu(true, 0);
+	put(0x1000 + 0x50, tss64, 8);
+	put(0x1000 + 0x58, 0x1fULL << 40, 8);           /* type bits in the upper half */
+	put(0x10000, 0xd8000f, 3);
+	sh->t.gpr[R_AX] = 0x50;
+	cr_assert_eq(emulate_insn(sh, VEC_GP), TRAP_DELIVERED);
+	cr_expect_eq(sh->last_vector, VEC_GP);
+
+	cpu(true, 0);
+	put(0x1000 + 0x50, tss64, 8);
+	put(0x1000 + 0x58, 0, 8);
+	put(0x10000, 0xd8000f, 3);
+	sh->t.gpr[R_AX] = 0x50;
+	cr_assert_eq(emulate_insn(sh, VEC_GP), TRAP_RESUME);
+	cr_expect_eq(sh->v.tr.sel, 0x50);
+	cr_expect_eq(sh->v.tr.base, 0x3000);
+}
+
+/* In 64-bit mode, MOV to FS or GS of a non-null selector loads the base
+ * from the descriptor (SDM vol. 3, 3.4.4): the guest's FS: accesses, made
+ * natively, must use it, so the real FS base follows too. */
+Test(trap_regress, mov_to_fs_in_long_mode_loads_the_base)
+{
+	const uint64_t data = seg_desc(0x3, 1, 0, 0, 1) & ~(0xffffffULL << 16 | 0xffULL << 56);
+
+	cpu(true, 0);
+	put(0x1000 + 0x60, data | 0x345678ULL << 16 | 0x12ULL << 56, 8);    /* base 0x12345678 */
+	put(0x10000, 0xe08e, 2);                        /* mov fs, eax */
+	sh->t.gpr[R_AX] = 0x60;
+	sh->v.fs_base = 0xffff800000000000ULL;
+	cr_assert_eq(emulate_insn(sh, VEC_GP), TRAP_RESUME);
+	cr_expect_eq(sh->v.fs.sel, 0x60);
+	cr_expect_eq(sh->v.fs_base, 0x12345678);
+	cr_expect_eq(vm->kvm.run->s.regs.sregs.fs.base, 0x12345678);
+	cr_expect(vm->kvm.run->kvm_dirty_regs & KVM_SYNC_X86_SREGS);
+}
