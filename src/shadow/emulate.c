@@ -932,6 +932,7 @@ static enum trap_result emulate(struct shadow *sh, struct insn *in, unsigned vec
 			return inject_exception(sh, VEC_GP, true, n * 8 + 2);
 		sh->t.rip = in->next_rip;
 		sh->emulated++;
+		sh->soft_int = true;
 		return inject_exception(sh, n, false, 0);
 	}
 	case X86_INS_SWAPGS: {

@@ -126,8 +126,14 @@ enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_e
 	unsigned type, new_cpl, ist;
 	bool over, ok = true;
 	uint16_t csel;
+	uint32_t ext;
 	uint64_t flags = t->rflags;
 	enum trap_result r;
+
+	/* EXT, bit 0 of the error code of a fault raised while delivering
+	 * this event: set unless the event is a software INT n. */
+	ext = sh->soft_int ? 0 : 1;
+	sh->soft_int = false;
 
 	/* A fault while delivering a fault: the double-fault rules. */
 	if (sh->delivering) {
@@ -147,7 +153,7 @@ enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_e
 	sh->delivering = vector + 1;
 
 	if ((uint32_t)vector * gate_size + gate_size - 1 > v->idtr.limit) {
-		r = inject_exception(sh, VEC_GP, true, vector * 8 + 2 + 1);
+		r = inject_exception(sh, VEC_GP, true, vector * 8 + 2 + ext);
 		sh->delivering = 0;
 		return r;
 	}
@@ -155,7 +161,7 @@ enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_e
 		goto out;
 	type = gate[5] & 0xf;
 	if (!(gate[5] & 0x80)) {
-		r = inject_exception(sh, VEC_NP, true, vector * 8 + 2 + 1);
+		r = inject_exception(sh, VEC_NP, true, vector * 8 + 2 + ext);
 		sh->delivering = 0;
 		return r;
 	}
@@ -177,7 +183,7 @@ enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_e
 	if (!read_desc(sh, csel, &cdesc, &caddr, &over))
 		goto out;
 	if (over || !(csel & ~3)) {
-		r = sel_fault(sh, VEC_GP, csel);
+		r = inject_exception(sh, VEC_GP, true, (csel & 0xfffc) | ext);
 		sh->delivering = 0;
 		return r;
 	}
@@ -185,18 +191,18 @@ enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_e
 	/* Never to a less privileged handler; in IA-32e mode its CS must be
 	 * 64-bit code: L=1, D=0. */
 	if (!cs.s || !(cs.type & 8) || cs.dpl > v->cpl || (vcpu_long(v) && (!cs.l || cs.db))) {
-		r = sel_fault(sh, VEC_GP, csel);
+		r = inject_exception(sh, VEC_GP, true, (csel & 0xfffc) | ext);
 		sh->delivering = 0;
 		return r;
 	}
 	if (!cs.p) {
-		r = sel_fault(sh, VEC_NP, csel);
+		r = inject_exception(sh, VEC_NP, true, (csel & 0xfffc) | ext);
 		sh->delivering = 0;
 		return r;
 	}
 	new_cpl = (cs.type & 4) ? v->cpl : cs.dpl;            /* conforming keeps CPL */
 	if (vcpu_long(v) && !canonical(target)) {
-		r = inject_exception(sh, VEC_GP, true, 0);     /* a non-canonical handler */
+		r = inject_exception(sh, VEC_GP, true, ext);   /* a non-canonical handler */
 		sh->delivering = 0;
 		return r;
 	}
@@ -239,12 +245,12 @@ enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_e
 				parse_desc(sdesc, ss0, &ss);
 			if (over || !(ss0 & ~3) || (ss0 & 3) != new_cpl || !ss.s || (ss.type & 8) ||
 			    !(ss.type & 2) || ss.dpl != new_cpl) {
-				r = inject_exception(sh, VEC_TS, true, ss0 & 0xfffc);
+				r = inject_exception(sh, VEC_TS, true, (ss0 & 0xfffc) | ext);
 				sh->delivering = 0;
 				return r;
 			}
 			if (!ss.p) {
-				r = inject_exception(sh, VEC_SS, true, ss0 & 0xfffc);
+				r = inject_exception(sh, VEC_SS, true, (ss0 & 0xfffc) | ext);
 				sh->delivering = 0;
 				return r;
 			}

@@ -48,6 +48,7 @@ struct shadow {
 	bool umip;                   /* CR4.UMIP and CPUID faulting are on */
 	size_t capstone[2];          /* capstone handles, 32- and 64-bit (csh) */
 	unsigned delivering;         /* 1 + the vector being delivered, 0 when none */
+	bool soft_int;               /* the next delivery is a software INT n (no EXT) */
 	uint64_t reload_root;        /* resume: the root the real CR3 gets */
 	uint64_t last_gpa;           /* the guest-physical address of the last fault */
 	struct {                     /* the no-progress detector (page_fault) */

@@ -377,3 +377,22 @@ Test(trap_regress, mov_to_fs_in_long_mode_loads_the_base)
 	cr_expect_eq(vm->kvm.run->s.regs.sregs.fs.base, 0x12345678);
 	cr_expect(vm->kvm.run->kvm_dirty_regs & KVM_SYNC_X86_SREGS);
 }
+
+/* EXT (bit 0 of the error code): set when the fault happened while
+ * delivering an exception or a hardware interrupt, clear while delivering
+ * a software INT n (SDM vol. 3, 6.13). */
+Test(trap_regress, ext_bit_says_whether_the_event_was_external)
+{
+	cpu(true, 0);
+	gate(VEC_UD, true, 0x38, HANDLER(VEC_UD));      /* a CS with L=1, D=1: #GP(0x38 | EXT) */
+	cr_assert_eq(inject_exception(sh, VEC_UD, false, 0), TRAP_DELIVERED);
+	cr_expect_eq(sh->last_vector, VEC_GP);
+	cr_expect_eq(sh->last_error, 0x38 | 1);
+
+	cpu(true, 0);
+	put(0x2000 + 0x40 * 16 + 5, 0x0e | 3 << 5, 1);   /* gate 0x40: DPL 3, not present */
+	put(0x10000, 0x40cd, 2);                         /* int 0x40 */
+	cr_assert_eq(emulate_insn(sh, VEC_GP), TRAP_DELIVERED);
+	cr_expect_eq(sh->last_vector, VEC_NP);
+	cr_expect_eq(sh->last_error, 0x40 * 8 + 2, "INT n: #NP(IDT | vector), no EXT; got %#x", sh->last_error);
+}
