@@ -1187,23 +1187,12 @@ static uint64_t sign_extend(uint64_t v, unsigned size)
 static bool string_elem(struct shadow *sh, uint64_t gva, void *buf, unsigned size, bool write)
 {
 	bool user = sh->v.cpl == 3;
-	uint32_t err = 0;
 	uint64_t gpa;
 
 	if (!vcpu_long(&sh->v))
 		gva &= 0xffffffffULL;
-	switch (mmu_gva_to_gpa(&sh->mmu, &sh->ctx, gva, (write ? PFERR_W : 0) | (user ? PFERR_U : 0),
-			       &gpa, &err)) {
-	case PF_FIXED:
-		break;
-	case PF_GUEST:
-		sh->v.cr2 = gva;
-		inject_exception(sh, VEC_PF, true, err);
+	if (!guest_translate(sh, gva, write, user, &gpa))
 		return false;
-	default:
-		inject_exception(sh, VEC_GP, true, 0);
-		return false;
-	}
 	if ((gva & 0xfff) + size > 4096 || mem_gpa_to_hva(&sh->vm->mem, gpa, size))
 		return write ? guest_write(sh, gva, buf, size, user) : guest_read(sh, gva, buf, size, user);
 	vm_mmio(sh->vm, gpa, buf, size, write);

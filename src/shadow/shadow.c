@@ -71,6 +71,30 @@ enum trap_result shadow_kill(struct shadow *sh, const char *fmt, ...)
 
 /* --- guest memory through the guest's translation -------------------------- */
 
+bool guest_translate(struct shadow *sh, uint64_t gva, bool write, bool user, uint64_t *gpa)
+{
+	uint32_t err = 0;
+
+	if (!vcpu_long(&sh->v))
+		gva &= 0xffffffffULL;
+	switch (mmu_gva_to_gpa(&sh->mmu, &sh->ctx, gva, (write ? PFERR_W : 0) | (user ? PFERR_U : 0),
+			       gpa, &err)) {
+	case PF_FIXED:
+		return true;
+	case PF_GUEST:
+		sh->v.cr2 = gva;
+		inject_exception(sh, VEC_PF, true, err);
+		return false;
+	case PF_NONCANONICAL:
+		inject_exception(sh, VEC_GP, true, 0);
+		return false;
+	default:
+		shadow_kill(sh, "a guest page-table entry for %#llx points outside RAM",
+			    (unsigned long long)gva);
+		return false;
+	}
+}
+
 static bool guest_access(struct shadow *sh, uint64_t gva, void *buf, unsigned len, bool user,
 			 bool write)
 {
@@ -78,8 +102,6 @@ static bool guest_access(struct shadow *sh, uint64_t gva, void *buf, unsigned le
 
 	while (len) {
 		unsigned chunk = 4096 - (unsigned)(gva & 0xfff);
-		uint32_t access = (write ? PFERR_W : 0) | (user ? PFERR_U : 0), err = 0;
-
 		uint64_t gpa;
 		void *hva;
 
@@ -87,21 +109,8 @@ static bool guest_access(struct shadow *sh, uint64_t gva, void *buf, unsigned le
 			chunk = len;
 		if (!vcpu_long(&sh->v))
 			gva &= 0xffffffffULL;
-		switch (mmu_gva_to_gpa(&sh->mmu, &sh->ctx, gva, access, &gpa, &err)) {
-		case PF_FIXED:
-			break;
-		case PF_GUEST:
-			sh->v.cr2 = gva;
-			inject_exception(sh, VEC_PF, true, err);
+		if (!guest_translate(sh, gva, write, user, &gpa))
 			return false;
-		case PF_NONCANONICAL:
-			inject_exception(sh, VEC_GP, true, 0);
-			return false;
-		default:
-			shadow_kill(sh, "a guest page-table entry for %#llx points outside RAM",
-				    (unsigned long long)gva);
-			return false;
-		}
 		hva = mem_gpa_to_hva(&sh->vm->mem, gpa, chunk);
 		if (!hva) {
 			shadow_kill(sh, "ombra cannot access guest-physical %#llx (no RAM there) for %#llx",

@@ -101,6 +101,9 @@ enum trap_result load_segment(struct shadow *sh, struct vseg *seg, uint16_t sel,
  * already been turned into an exception for the guest, or ended the run
  * (returns false; shadow_failed() says which). */
 bool guest_read(struct shadow *sh, uint64_t gva, void *buf, unsigned len, bool user);
+/* The guest-physical address of gva for an access, or false with the
+ * fault delivered (or the run ended), like guest_read. */
+bool guest_translate(struct shadow *sh, uint64_t gva, bool write, bool user, uint64_t *gpa);
 bool guest_write(struct shadow *sh, uint64_t gva, const void *buf, unsigned len, bool user);
 
 /* After a failed guest_read/guest_write: TRAP_DELIVERED or TRAP_END. */

@@ -17,20 +17,18 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "shadow/shadow.h"
+#include "shadow_fixture.h"
 
-#define RAM        (1u << 20)
-#define POOL_PAGES 32
-#define MON_E      0x0000000000020003ULL
 #define CODE       0x10000ULL
 #define DEV_GPA    0xc0000000ULL          /* no RAM here: the test's device */
 #define DEV_OFF    0x7f8ULL               /* where [rbx] points in it */
 #define ARITH      0x8d5ULL               /* CF PF AF ZF SF OF */
 #define STATES     24
 
+static struct shadow_fixture fx;
 static struct vm *vm;
 static struct shadow *sh;
-static uint8_t *ram, *pool;
+static uint8_t *ram;
 static uint8_t dev_mem[4096];             /* the device: a page of registers */
 static unsigned dev_reads, dev_writes;
 static uint8_t *jit;                      /* the native runner */
@@ -52,33 +50,16 @@ static void dev_write(void *opaque, uint64_t off, unsigned len, uint64_t val)
 
 static void put(uint64_t gpa, uint64_t v, unsigned size)
 {
-	memcpy(ram + gpa, &v, size);
+	fixture_put(&fx, gpa, v, size);
 }
 
 static void setup(void)
 {
 	struct mmio_dev dev = { "test", DEV_GPA, 4096, dev_read, dev_write, NULL };
-	struct memslot *s;
 
-	vm = calloc(1, sizeof(*vm));
-	sh = calloc(1, sizeof(*sh));
-	pool = aligned_alloc(4096, POOL_PAGES * 4096);
-	cr_assert(vm && sh && pool);
-	memset(pool, 0, POOL_PAGES * 4096);
-	mem_init(&vm->mem);
-	vm->mem.mpa_offset = SHADOW_RAM_MPA_OFFSET;
-	cr_assert_eq(mem_slot_add(&vm->mem, 0, RAM, &s), 0);
-	ram = s->hva;
-	vm->kvm.run = calloc(1, sizeof(struct kvm_run));
-	vm->log = stderr;
-	vm->mode_data = sh;
+	fixture_new(&fx);
+	vm = fx.vm, sh = fx.sh, ram = fx.ram;
 	cr_assert_eq(mmio_bus_register(&vm->board.mmio, &dev), 0);
-	sh->vm = vm;
-	sh->pool = pool;
-	sh->pool_size = POOL_PAGES * 4096;
-	sh->mon_pml4e = MON_E;
-	cr_assert_eq(emulate_open(sh), 0);
-	cr_assert_eq(mmu_init(&sh->mmu, &vm->mem, pool, POOL_MPA, POOL_PAGES, MON_E), 0);
 
 	/* PML4 -> PDPT: 2 MiB at 0 (the code), and 2 MiB at DEV_GPA, identity */
 	put(0x4000, 0x5000 | 7, 8);
@@ -94,13 +75,7 @@ static void setup(void)
 static void teardown(void)
 {
 	munmap(jit, 4096);
-	mmu_destroy(&sh->mmu);
-	emulate_close(sh);
-	mem_destroy(&vm->mem);
-	free(vm->kvm.run);
-	free(pool);
-	free(sh);
-	free(vm);
+	fixture_free(&fx);
 }
 
 TestSuite(mmio, .init = setup, .fini = teardown);
@@ -306,8 +281,7 @@ Test(mmio, every_case_matches_the_cpu)
 				     (unsigned long long)*(uint64_t *)(dev_mem + DEV_OFF),
 				     (unsigned long long)*(uint64_t *)(native_mem + DEV_OFF));
 			cr_assert_gt(dev_reads + dev_writes, 0, "%s: the device saw no access", mc->name);
-			mmu_destroy(&sh->mmu);
-			cr_assert_eq(mmu_init(&sh->mmu, &vm->mem, pool, POOL_MPA, POOL_PAGES, MON_E), 0);
+			fixture_reset_mmu(&fx);
 		}
 	}
 }
@@ -423,8 +397,7 @@ Test(mmio, string_instructions_match_the_cpu)
 				     "%s, state %u: flags", mc->name, k);
 			cr_assert_eq(memcmp(dev_mem, native_mem, 4096), 0, "%s, state %u: memory differs",
 				     mc->name, k);
-			mmu_destroy(&sh->mmu);
-			cr_assert_eq(mmu_init(&sh->mmu, &vm->mem, pool, POOL_MPA, POOL_PAGES, MON_E), 0);
+			fixture_reset_mmu(&fx);
 		}
 	}
 }

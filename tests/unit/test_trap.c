@@ -21,17 +21,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shadow/shadow.h"
+#include "shadow_fixture.h"
 
-#define RAM        (1u << 20)
-#define POOL_PAGES 32
-#define MON_E      0x0000000000020003ULL   /* the monitor's PML4E: P W, supervisor */
 #define HANDLER(v) (0x30000ULL + 16 * (v))
 #define STACK      0x1f000ULL
 
+static struct shadow_fixture fx;
 static struct vm *vm;
 static struct shadow *sh;
-static uint8_t *ram, *pool;
+static uint8_t *ram;
 
 static void put(uint64_t gpa, uint64_t v, unsigned size)
 {
@@ -76,26 +74,8 @@ static void gate(unsigned v, bool is_long, uint16_t sel, uint64_t target)
 
 static void setup(void)
 {
-	struct memslot *s;
-
-	vm = calloc(1, sizeof(*vm));
-	sh = calloc(1, sizeof(*sh));
-	pool = aligned_alloc(4096, POOL_PAGES * 4096);
-	cr_assert(vm && sh && pool);
-	memset(pool, 0, POOL_PAGES * 4096);
-	mem_init(&vm->mem);
-	vm->mem.mpa_offset = SHADOW_RAM_MPA_OFFSET;
-	cr_assert_eq(mem_slot_add(&vm->mem, 0, RAM, &s), 0);
-	ram = s->hva;
-	vm->kvm.run = calloc(1, sizeof(struct kvm_run));
-	vm->log = stderr;
-	vm->mode_data = sh;
-	sh->vm = vm;
-	sh->pool = pool;
-	sh->pool_size = POOL_PAGES * 4096;
-	sh->mon_pml4e = MON_E;
-	cr_assert_eq(emulate_open(sh), 0);
-	cr_assert_eq(mmu_init(&sh->mmu, &vm->mem, pool, POOL_MPA, POOL_PAGES, MON_E), 0);
+	fixture_new(&fx);
+	vm = fx.vm, sh = fx.sh, ram = fx.ram;
 
 	put(0x1000 + 0x08, seg_desc(0xb, 1, 0, 1, 0), 8);   /* code64, DPL 0 */
 	put(0x1000 + 0x10, seg_desc(0xb, 1, 0, 0, 1), 8);   /* code32, DPL 0 */
@@ -113,13 +93,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	mmu_destroy(&sh->mmu);
-	emulate_close(sh);
-	mem_destroy(&vm->mem);
-	free(vm->kvm.run);
-	free(pool);
-	free(sh);
-	free(vm);
+	fixture_free(&fx);
 }
 
 /* The guest's CPU: 64-bit mode or 32-bit protected mode with paging off,
@@ -286,18 +260,18 @@ Test(trap_regress, rep_string_io_goes_back_to_the_guest_between_batches)
 
 	cpu(false, 0);
 	put(0x10000, 0x6ef3, 2);                /* rep outsb (to port 0x80) */
-	sh->t.gpr[R_CX] = RAM;
+	sh->t.gpr[R_CX] = FIX_RAM;
 	sh->t.gpr[R_SI] = 0;
 	sh->t.gpr[R_DX] = 0x80;
 	cr_assert_eq(emulate_insn(sh, VEC_GP), TRAP_RESUME);
 	cr_expect_eq(sh->t.rip, 0x10000, "RIP must stay at the REP while it has not finished");
-	cr_expect(sh->t.gpr[R_CX] > 0 && sh->t.gpr[R_CX] < RAM);
-	cr_expect_eq(sh->t.gpr[R_SI], RAM - sh->t.gpr[R_CX]);
-	for (traps = 1; sh->t.rip == 0x10000 && traps < RAM; traps++)
+	cr_expect(sh->t.gpr[R_CX] > 0 && sh->t.gpr[R_CX] < FIX_RAM);
+	cr_expect_eq(sh->t.gpr[R_SI], FIX_RAM - sh->t.gpr[R_CX]);
+	for (traps = 1; sh->t.rip == 0x10000 && traps < FIX_RAM; traps++)
 		cr_assert_eq(emulate_insn(sh, VEC_GP), TRAP_RESUME);
 	cr_expect_eq(sh->t.rip, 0x10002);
 	cr_expect_eq(sh->t.gpr[R_CX], 0);
-	cr_expect_eq(sh->t.gpr[R_SI], RAM);
+	cr_expect_eq(sh->t.gpr[R_SI], FIX_RAM);
 }
 
 /* A guest without long mode reaches addresses above 4 GiB only by running
@@ -318,8 +292,8 @@ Test(trap_regress, fault_above_4g_without_long_mode_leaves_the_monitor_mapped)
 		mmu_trap_begin(&sh->mmu);
 		cr_expect_eq(mmu_page_fault(&sh->mmu, &sh->ctx, gva[i], PFERR_U | PFERR_P, &gerr, &gpa), PF_GUEST,
 			     "fault at %#llx", (unsigned long long)gva[i]);
-		memcpy(&e, pool + root + 511 * 8, 8);
-		cr_expect_eq(e, MON_E, "slot 511 of the root is %#llx after a fault at %#llx",
+		memcpy(&e, fx.pool + root + 511 * 8, 8);
+		cr_expect_eq(e, FIX_MON_E, "slot 511 of the root is %#llx after a fault at %#llx",
 			     (unsigned long long)e, (unsigned long long)gva[i]);
 	}
 }

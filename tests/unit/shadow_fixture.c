@@ -1,0 +1,57 @@
+/*
+ * The in-memory shadow-mode machine the trap-path and MMIO unit tests
+ * share (shadow_fixture.h).
+ */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shadow_fixture.h"
+
+void fixture_new(struct shadow_fixture *f)
+{
+	struct memslot *s;
+
+	f->vm = calloc(1, sizeof(*f->vm));
+	f->sh = calloc(1, sizeof(*f->sh));
+	f->pool = aligned_alloc(4096, FIX_POOL_PAGES * 4096);
+	cr_assert(f->vm && f->sh && f->pool);
+	memset(f->pool, 0, FIX_POOL_PAGES * 4096);
+	mem_init(&f->vm->mem);
+	f->vm->mem.mpa_offset = SHADOW_RAM_MPA_OFFSET;
+	cr_assert_eq(mem_slot_add(&f->vm->mem, 0, FIX_RAM, &s), 0);
+	f->ram = s->hva;
+	f->vm->kvm.run = calloc(1, sizeof(struct kvm_run));
+	cr_assert(f->vm->kvm.run);
+	f->vm->log = stderr;
+	f->vm->mode_data = f->sh;
+	f->sh->vm = f->vm;
+	f->sh->pool = f->pool;
+	f->sh->pool_size = FIX_POOL_PAGES * 4096;
+	f->sh->mon_pml4e = FIX_MON_E;
+	cr_assert_eq(emulate_open(f->sh), 0);
+	cr_assert_eq(mmu_init(&f->sh->mmu, &f->vm->mem, f->pool, POOL_MPA, FIX_POOL_PAGES, FIX_MON_E), 0);
+}
+
+void fixture_reset_mmu(struct shadow_fixture *f)
+{
+	mmu_destroy(&f->sh->mmu);
+	memset(f->pool, 0, FIX_POOL_PAGES * 4096);
+	cr_assert_eq(mmu_init(&f->sh->mmu, &f->vm->mem, f->pool, POOL_MPA, FIX_POOL_PAGES, FIX_MON_E), 0);
+}
+
+void fixture_free(struct shadow_fixture *f)
+{
+	mmu_destroy(&f->sh->mmu);
+	emulate_close(f->sh);
+	mem_destroy(&f->vm->mem);
+	free(f->vm->kvm.run);
+	free(f->pool);
+	free(f->sh);
+	free(f->vm);
+}
+
+void fixture_put(struct shadow_fixture *f, uint64_t gpa, uint64_t v, unsigned size)
+{
+	memcpy(f->ram + gpa, &v, size);
+}
