@@ -42,11 +42,7 @@ static void print_word(const char *what, const char *s, size_t len)
 {
 	char buf[48];
 
-	if (len >= sizeof(buf))
-		len = sizeof(buf) - 1;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	printf("bench: %s '%s'\n", what, buf);
+	printf("bench: %s '%s'\n", what, word_str(buf, sizeof(buf), s, len));
 }
 
 /* A decimal number with an optional K, M or G suffix (powers of 1024). */
@@ -126,12 +122,9 @@ int kernel_main(void)
 	} else {
 		end = list + len;
 		while (list_next(&list, end, &item, &ilen)) {
-			unsigned w;
+			int w = name_index(works, sizeof(works[0]), W_COUNT, item, ilen);
 
-			for (w = 0; w < W_COUNT; w++)
-				if (strlen(works[w].name) == ilen && memcmp(works[w].name, item, ilen) == 0)
-					break;
-			if (w == W_COUNT) {
+			if (w < 0) {
 				print_word("unknown workload", item, ilen);
 				return EXIT_USAGE;
 			}
@@ -139,7 +132,7 @@ int kernel_main(void)
 				printf("bench: more than %u workloads\n", MAX_RUNS);
 				return EXIT_USAGE;
 			}
-			args[nruns++].work = w;
+			args[nruns++].work = (unsigned)w;
 		}
 		if (!nruns) {
 			printf("bench: work= names no workload\n");

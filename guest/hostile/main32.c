@@ -28,11 +28,7 @@ static void print_item(const char *what, const char *s, size_t len)
 {
 	char buf[32];
 
-	if (len >= sizeof(buf))
-		len = sizeof(buf) - 1;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	printf("hostile: %s '%s'\n", what, buf);
+	printf("hostile: %s '%s'\n", what, word_str(buf, sizeof(buf), s, len));
 }
 
 static bool select_cases(bool *selected)
@@ -47,12 +43,9 @@ static bool select_cases(bool *selected)
 		return true;
 	end = list + len;
 	while (list_next(&list, end, &item, &ilen)) {
-		unsigned i;
+		int i = name_index(cases, sizeof(cases[0]), NUM_CASES, item, ilen);
 
-		for (i = 0; i < NUM_CASES; i++)
-			if (strlen(cases[i].name) == ilen && memcmp(cases[i].name, item, ilen) == 0)
-				break;
-		if (i == NUM_CASES) {
+		if (i < 0) {
 			print_item("unknown case", item, ilen);
 			return false;
 		}

@@ -40,3 +40,23 @@ bool list_next(const char **p, const char *end, const char **item, size_t *len)
 	*p = s;
 	return true;
 }
+
+int name_index(const void *table, size_t stride, unsigned count, const char *item, size_t len)
+{
+	for (unsigned i = 0; i < count; i++) {
+		const char *name = *(const char *const *)(const void *)((const char *)table + i * stride);
+
+		if (strlen(name) == len && memcmp(name, item, len) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+const char *word_str(char *buf, size_t size, const char *item, size_t len)
+{
+	if (len >= size)
+		len = size - 1;
+	memcpy(buf, item, len);
+	buf[len] = '\0';
+	return buf;
+}

@@ -14,4 +14,11 @@ const char *cmdline_get(const char *cmdline, const char *key, size_t *len);
 /* Take the next item of a comma-separated list in [*p, end); false when none is left. */
 bool list_next(const char **p, const char *end, const char **item, size_t *len);
 
+/* The index of the entry named item[0, len) among count entries of size
+ * stride whose first member is their name (a const char *); -1 if none. */
+int name_index(const void *table, size_t stride, unsigned count, const char *item, size_t len);
+
+/* item[0, len) as a string in buf, cut to fit: for messages. */
+const char *word_str(char *buf, size_t size, const char *item, size_t len);
+
 #endif

@@ -37,18 +37,11 @@ static bool select_cases(bool *selected)
 		return true;
 	end = list + len;
 	while (list_next(&list, end, &item, &ilen)) {
+		int i = name_index(cases, sizeof(cases[0]), NUM_CASES, item, ilen);
 		char name[32];
-		unsigned i;
 
-		for (i = 0; i < NUM_CASES; i++)
-			if (strlen(cases[i].name) == ilen && memcmp(cases[i].name, item, ilen) == 0)
-				break;
-		if (i == NUM_CASES) {
-			if (ilen >= sizeof(name))
-				ilen = sizeof(name) - 1;
-			memcpy(name, item, ilen);
-			name[ilen] = '\0';
-			printf("mmutest: unknown case '%s'\n", name);
+		if (i < 0) {
+			printf("mmutest: unknown case '%s'\n", word_str(name, sizeof(name), item, ilen));
 			return false;
 		}
 		selected[i] = true;
