@@ -152,6 +152,9 @@ GUEST_HOSTILE_64 := main64.c common.c h_rsvd.c h_randpt.c h_phys.c h_selfmap.c h
 	h_priv.c h_straddle.c h_spaces.c h_kill.c
 $(eval $(call GUEST_KERNEL,hostile,main32.c,$(GUEST_HOSTILE_64)))
 
+# irq: the local APIC and interrupt delivery kernel (guest/irq/README.md).
+$(eval $(call GUEST_KERNEL,irq,main32.c,main64.c common.c t_apic.c))
+
 guest-kernels: $(foreach k,$(GUEST_KERNELS),$(GUEST_OUT)/$(k).elf)
 
 -include $(wildcard $(GUEST_OUT)/*/*.d $(GUEST_OUT)/*/*/*.d)

@@ -5,8 +5,8 @@
  * reloads its tables every time it comes back from the 64-bit half, which
  * loads its own.  The GDT layout is the same in both halves (desc.h).
  *
- * The IDT has the 32 exception vectors, all interrupt gates into the stubs
- * of trap32.S/trap64.S.  Only #BP has DPL 3, so that int3 works from ring 3;
+ * The IDT has all 256 vectors, interrupt gates into the stubs of
+ * trap32.S/trap64.S: the 32 exceptions, and interrupts (trap_set_irq_hook).  Only #BP has DPL 3, so that int3 works from ring 3;
  * INT n for any other vector raises #GP (and is never used: see HOST.md).
  * The TSS gives the ring-0 stack for exceptions taken at ring 3
  * (ESP0/RSP0); in 64-bit mode #DF also gets its own stack through IST1, so
@@ -16,7 +16,7 @@
 #include "desc.h"
 #include "runtime.h"
 
-#define NUM_VECTORS 32
+#define NUM_VECTORS 256
 #define GDT_SLOTS   10 /* null, 6 segments, the TSS (two slots in 64-bit mode), one unused */
 
 /* Access bytes */

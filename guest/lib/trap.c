@@ -10,10 +10,16 @@
 struct fault trap_last;
 extern int trap_catch_armed; /* trap32.S / trap64.S */
 static pf_hook_fn pf_hook;
+static irq_hook_fn irq_hook;
 
 void trap_set_pf_hook(pf_hook_fn hook)
 {
 	pf_hook = hook;
+}
+
+void trap_set_irq_hook(irq_hook_fn hook)
+{
+	irq_hook = hook;
 }
 
 void trap_dispatch(struct trap_frame *f)
@@ -23,6 +29,10 @@ void trap_dispatch(struct trap_frame *f)
 
 	if (f->vector == VEC_PF && pf_hook && pf_hook(cr2, (uint32_t)f->error) == PF_FIXED)
 		return; /* IRET retries the access */
+	if (f->vector >= 32 && irq_hook) {
+		irq_hook(f);
+		return; /* IRET back to what was interrupted */
+	}
 
 	if (trap_catch_armed) {
 		trap_last = (struct fault){
@@ -39,8 +49,8 @@ void trap_dispatch(struct trap_frame *f)
 		trap_catch_resume();
 	}
 
-	printf("unexpected exception vector %u err %#x at %s %#llx cr2 %#llx\n",
-	       (unsigned)f->vector, (unsigned)f->error,
+	printf("unexpected %s vector %u err %#x at %s %#llx cr2 %#llx\n",
+	       f->vector >= 32 ? "interrupt" : "exception", (unsigned)f->vector, (unsigned)f->error,
 #ifdef __x86_64__
 	       "rip",
 #else

@@ -58,6 +58,11 @@ enum pf_outcome {
 typedef enum pf_outcome (*pf_hook_fn)(uint64_t cr2, uint32_t error);
 void trap_set_pf_hook(pf_hook_fn hook);
 
+/* The test kernel's interrupt handler: every vector from 32 up, with the
+ * frame (which it may change: a scheduler switches the saved context). */
+typedef void (*irq_hook_fn)(struct trap_frame *f);
+void trap_set_irq_hook(irq_hook_fn hook);
+
 typedef uintptr_t (*catch_fn)(uintptr_t a, uintptr_t b, uintptr_t c);
 
 /*

@@ -27,7 +27,10 @@ trap_stub_\vec:
 	STUBS	%(\from + 1), \to
 	.endif
 .endm
-	STUBS	0, 31
+	STUBS	0, 63
+	STUBS	64, 127
+	STUBS	128, 191
+	STUBS	192, 255
 
 trap_common:
 	pushq	%rax
@@ -76,7 +79,10 @@ trap_common:
 	.endif
 .endm
 trap_stubs:
-	STUBADDR 0, 31
+	STUBADDR 0, 63
+	STUBADDR 64, 127
+	STUBADDR 128, 191
+	STUBADDR 192, 255
 .noaltmacro
 
 	.bss

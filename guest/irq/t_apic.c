@@ -1,0 +1,151 @@
+/*
+ * t_apic.c: the local APIC cases.  Each is written so that what it prints
+ * does not depend on how fast the machine is: it waits for events (an
+ * interrupt, the timer's count reaching zero), never for a time.
+ *
+ *   oneshot  the timer in one-shot mode: one interrupt, then the current
+ *            count stays 0 and no other comes
+ *   periodic the timer in periodic mode: five interrupts, one after the other
+ *   tpr      an expired timer's interrupt is held in IRR while TPR's class
+ *            is above the vector's, and taken once TPR is lowered
+ *   ifmask   the same with RFLAGS.IF clear, taken after STI
+ *   nesting  a higher-class self-IPI sent from inside the timer's handler
+ *            (interrupts on) runs nested; a lower-class one waits for the
+ *            timer's EOI and the IRET
+ */
+#include "irq.h"
+
+#define PAUSES 200000u
+
+static void pause_(void) { __asm__ volatile("pause" ::: "memory"); }
+
+static bool irr_has(unsigned v)
+{
+	return apic_read(APIC_IRR + 0x10 * (v / 32)) & (1u << (v % 32));
+}
+
+/* sti; hlt; cli until the timer interrupt has happened n times. */
+static void wait_timer(unsigned n)
+{
+	while (irq_count[VEC_TIMER] < n)
+		__asm__ volatile("sti; hlt; cli" ::: "memory");
+}
+
+/* Spin until the timer's current count reads 0 (it expired). */
+static bool wait_expired(void)
+{
+	for (unsigned i = 0; i < 100u * PAUSES; i++) {
+		if (apic_read(APIC_TMCCT) == 0)
+			return true;
+		pause_();
+	}
+	return false;
+}
+
+void case_oneshot(struct tally *t)
+{
+	irq_setup();
+	apic_write(APIC_LVTT, VEC_TIMER);
+	apic_write(APIC_TMICT, 100000);
+	wait_timer(1);
+	check(t, apic_read(APIC_TMCCT) == 0, "current count %#x after the interrupt, want 0",
+	      apic_read(APIC_TMCCT));
+	sti();
+	for (unsigned i = 0; i < PAUSES; i++)
+		pause_();
+	cli();
+	check(t, irq_count[VEC_TIMER] == 1, "%u timer interrupts in one-shot mode", irq_count[VEC_TIMER]);
+	printf("oneshot: %u interrupt, current count %u after it\n", irq_count[VEC_TIMER],
+	       apic_read(APIC_TMCCT));
+	irq_teardown();
+}
+
+void case_periodic(struct tally *t)
+{
+	irq_setup();
+	apic_write(APIC_LVTT, LVT_PERIODIC | VEC_TIMER);
+	apic_write(APIC_TMICT, 200000);
+	wait_timer(5);
+	apic_write(APIC_LVTT, LVT_MASKED | LVT_PERIODIC | VEC_TIMER);
+	check(t, irq_count[VEC_TIMER] == 5, "%u interrupts, want 5", irq_count[VEC_TIMER]);
+	check(t, apic_read(APIC_TMICT) == 200000, "initial count %u", apic_read(APIC_TMICT));
+	printf("periodic: %u interrupts\n", irq_count[VEC_TIMER]);
+	irq_teardown();
+}
+
+void case_tpr(struct tally *t)
+{
+	irq_setup();
+	apic_write(APIC_TPR, 0x50);                    /* class 5 holds back vector 0x40 */
+	apic_write(APIC_LVTT, VEC_TIMER);
+	apic_write(APIC_TMICT, 20000);
+	sti();
+	check(t, wait_expired(), "the timer never expired");
+	for (unsigned i = 0; i < PAUSES; i++)
+		pause_();
+	check(t, irq_count[VEC_TIMER] == 0, "taken with TPR 0x50");
+	check(t, irr_has(VEC_TIMER), "vector %#x not pending in IRR", VEC_TIMER);
+	check(t, apic_read(APIC_PPR) == 0x50, "PPR %#x, want 0x50", apic_read(APIC_PPR));
+	apic_write(APIC_TPR, 0);
+	for (unsigned i = 0; i < PAUSES && !irq_count[VEC_TIMER]; i++)
+		pause_();
+	cli();
+	check(t, irq_count[VEC_TIMER] == 1, "%u interrupts after TPR went to 0", irq_count[VEC_TIMER]);
+	printf("tpr: held in IRR while TPR was 0x50, taken when it went to 0\n");
+	irq_teardown();
+}
+
+void case_ifmask(struct tally *t)
+{
+	irq_setup();
+	cli();
+	apic_write(APIC_LVTT, VEC_TIMER);
+	apic_write(APIC_TMICT, 20000);
+	check(t, wait_expired(), "the timer never expired");
+	for (unsigned i = 0; i < PAUSES; i++)
+		pause_();
+	check(t, irq_count[VEC_TIMER] == 0, "taken with IF clear");
+	check(t, irr_has(VEC_TIMER), "vector %#x not pending in IRR", VEC_TIMER);
+	sti();
+	for (unsigned i = 0; i < PAUSES && !irq_count[VEC_TIMER]; i++)
+		pause_();
+	cli();
+	check(t, irq_count[VEC_TIMER] == 1, "%u interrupts after STI", irq_count[VEC_TIMER]);
+	check(t, !irr_has(VEC_TIMER), "still pending after it was taken");
+	printf("ifmask: held while IF was clear, taken after STI\n");
+	irq_teardown();
+}
+
+static void timer_nests(unsigned v)
+{
+	(void)v;
+	apic_write(APIC_ICR2, 0);
+	apic_write(APIC_ICR, ICR_SELF | VEC_HIGH);      /* higher class: nests once IF is set */
+	sti();
+	for (unsigned i = 0; i < PAUSES && !irq_count[VEC_HIGH]; i++)
+		pause_();
+	cli();
+	apic_write(APIC_ICR, ICR_SELF | VEC_LOW);       /* lower class: after our EOI and IRET */
+	apic_write(APIC_EOI, 0);
+}
+
+void case_nesting(struct tally *t)
+{
+	static const uint8_t want[] = { VEC_TIMER, VEC_HIGH, 0x80 | VEC_HIGH, 0x80 | VEC_TIMER,
+					VEC_LOW, 0x80 | VEC_LOW };
+	char seq[64] = "";
+	unsigned n = 0;
+
+	irq_setup();
+	irq_set_handler(VEC_TIMER, timer_nests);
+	apic_write(APIC_LVTT, VEC_TIMER);
+	apic_write(APIC_TMICT, 50000);
+	while (!irq_count[VEC_LOW])
+		__asm__ volatile("sti; hlt; cli" ::: "memory");
+	for (unsigned i = 0; i < irq_log_len && n + 4 < sizeof(seq); i++)
+		n += (unsigned)snprintf(seq + n, sizeof(seq) - n, "%s%02x", i ? " " : "", irq_log[i]);
+	check(t, irq_log_len == sizeof(want) && memcmp((const void *)irq_log, want, sizeof(want)) == 0,
+	      "order %s, want 40 50 d0 c0 30 b0", seq);
+	printf("nesting: %s (enter 0x40, nested 0x50, 0x30 after EOI)\n", seq);
+	irq_teardown();
+}
