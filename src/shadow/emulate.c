@@ -20,6 +20,7 @@
 #include <capstone/capstone.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "../vmm/cpuid.h"
 #include "shadow.h"
@@ -532,6 +533,40 @@ static enum trap_result string_io(struct shadow *sh, const struct insn *in, bool
 	return done(sh, in);
 }
 
+/* --- HLT ------------------------------------------------------------------------- */
+
+/*
+ * The guest waits for an interrupt.  With IF set and the local APIC's
+ * timer armed, ombra sleeps until it expires (in slices, so --timeout and
+ * signals still end the run), and the trap path then delivers it, with
+ * RIP after the HLT.  With nothing that can ever wake it, the run ends.
+ */
+static enum trap_result halt(struct shadow *sh)
+{
+	struct kvm_run *run = sh->vm->kvm.run;
+
+	sh->sti_shadow = false;                  /* HLT was the instruction after STI */
+	for (;;) {
+		uint64_t now = shadow_now_ns(sh), next = lapic_timer_update(&sh->lapic, now);
+		struct timespec ts;
+
+		if (!(sh->t.rflags & RFLAGS_IF))
+			break;
+		if (lapic_pending(&sh->lapic) >= 0 || run->immediate_exit)
+			return TRAP_RESUME;              /* the trap path delivers it */
+		if (!next)
+			break;
+		next -= now < next ? now : next;
+		if (next > 10000000)
+			next = 10000000;                 /* 10 ms slices */
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)next;
+		nanosleep(&ts, NULL);
+	}
+	return shadow_kill(sh, "guest halted (HLT with interrupts %s) and nothing can wake it",
+			   sh->t.rflags & RFLAGS_IF ? "enabled" : "disabled");
+}
+
 /* --- the instruction ------------------------------------------------------------ */
 
 static bool fetch_decode(struct shadow *sh, struct insn *in, csh h)
@@ -763,20 +798,22 @@ static enum trap_result emulate(struct shadow *sh, struct insn *in, unsigned vec
 	case X86_INS_STI:
 		if (!io_allowed(sh))
 			return gp0(sh);
-		if (id == X86_INS_CLI)
+		if (id == X86_INS_CLI) {
 			sh->t.rflags &= ~RFLAGS_IF;
-		else
+		} else {
+			/* an interrupt waits for one more instruction, unless IF
+			 * was set already (SDM vol. 2, STI) */
+			sh->sti_shadow = !(sh->t.rflags & RFLAGS_IF);
 			sh->t.rflags |= RFLAGS_IF;
+		}
 		return done(sh, in);
 	case X86_INS_HLT:
 		if (v->cpl)
 			return gp0(sh);
 		sh->halts++;
 		sh->t.rip = in->next_rip;
-		/* Nothing in the machine can raise an interrupt yet: a halted
-		 * guest never wakes.  End the run, as --timeout would. */
-		return shadow_kill(sh, "guest halted (HLT with interrupts %s) and nothing can wake it",
-				   sh->t.rflags & RFLAGS_IF ? "enabled" : "disabled");
+		sh->emulated++;
+		return halt(sh);
 	case X86_INS_INVLPG:
 		if (v->cpl)
 			return gp0(sh);
@@ -1321,6 +1358,7 @@ enum trap_result emulate_mmio(struct shadow *sh, uint64_t gva, uint64_t gpa, uin
 
 	switch (id) {
 	case X86_INS_MOV:
+	case X86_INS_MOVABS:           /* MOV to or from a 64-bit absolute address (A0-A3) */
 		if (mi == 0) {
 			val = ops[1].type == X86_OP_IMM ? (uint64_t)ops[1].imm : reg_get(sh, ops[1].reg);
 			vm_mmio(sh->vm, mgpa, &val, size, true);

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "../vmm/cpuid.h"
 #include "../tdp/hostmmu.h"
@@ -327,10 +328,71 @@ static enum trap_result page_fault(struct shadow *sh)
 	}
 }
 
+/* --- interrupts ----------------------------------------------------------------- */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t shadow_now_ns(const struct shadow *sh)
+{
+	return mono_ns() - sh->t0_ns;
+}
+
+void shadow_deliver_interrupt(struct shadow *sh)
+{
+	int v;
+
+	lapic_timer_update(&sh->lapic, shadow_now_ns(sh));
+	v = lapic_pending(&sh->lapic);
+	if (v < 0 || !(sh->t.rflags & RFLAGS_IF) || sh->vm->board.end != END_NONE)
+		return;
+	if (sh->sti_shadow) {
+		/* STI's shadow: the next instruction runs before the interrupt.
+		 * Run it natively under the trap flag; its #DB comes back here. */
+		sh->t.rflags |= RFLAGS_TF;
+		sh->sti_step = true;
+		return;
+	}
+	lapic_ack(&sh->lapic, (unsigned)v);
+	sh->irq_injections++;
+	inject_exception(sh, (unsigned)v, false, 0);
+}
+
+/* The local APIC's page on the MMIO bus: 32-bit accesses, as the SDM asks;
+ * others read zero and are dropped. */
+static void lapic_mmio_read(void *opaque, uint64_t off, unsigned len, uint64_t *val)
+{
+	struct shadow *sh = opaque;
+
+	*val = len == 4 && !(off & 3) ? lapic_read(&sh->lapic, (unsigned)off, shadow_now_ns(sh)) : 0;
+}
+
+static void lapic_mmio_write(void *opaque, uint64_t off, unsigned len, uint64_t val)
+{
+	struct shadow *sh = opaque;
+
+	if (len == 4 && !(off & 3))
+		lapic_write(&sh->lapic, (unsigned)off, (uint32_t)val, shadow_now_ns(sh));
+}
+
 static enum trap_result dispatch(struct shadow *sh)
 {
 	unsigned v = sh->t.vector;
 
+	sh->sti_shadow = false;         /* an instruction ran since STI, or this one trapped */
+	if (sh->sti_step) {
+		/* The instruction after STI ran (or trapped): the trap flag was
+		 * ours, and a #DB from it is not the guest's. */
+		sh->sti_step = false;
+		sh->t.rflags &= ~RFLAGS_TF;
+		if (v == VEC_DB)
+			return TRAP_RESUME;
+	}
 	switch (v) {
 	case VEC_PF:
 		return page_fault(sh);
@@ -498,6 +560,7 @@ bool shadow_handle_exit(struct vm *vm, bool *resync)
 
 		sh->trap_rip = sh->t.rip;
 		dispatch(sh);
+		shadow_deliver_interrupt(sh);
 		if (vm->trace)
 			trace_trap(sh, &before, injected,
 				   sh->mmu.stats.cr3_writes != cr3_writes && mmu_root_cached(&sh->mmu, &sh->ctx));
@@ -587,6 +650,17 @@ static int shadow_setup(struct vm *vm)
 	if (emulate_open(sh) < 0) {
 		snprintf(vm->err, sizeof(vm->err), "capstone could not be opened");
 		return -ENOMEM;
+	}
+	{
+		struct mmio_dev apic = { "local APIC", LAPIC_BASE, LAPIC_SIZE, lapic_mmio_read,
+					 lapic_mmio_write, sh };
+
+		lapic_reset(&sh->lapic);
+		sh->t0_ns = mono_ns();
+		if (mmio_bus_register(&vm->board.mmio, &apic) < 0) {
+			snprintf(vm->err, sizeof(vm->err), "the local APIC's page is taken on the MMIO bus");
+			return -EEXIST;
+		}
 	}
 	{
 		struct hostmmu hm;
@@ -748,6 +822,8 @@ static void shadow_counters(struct vm *vm, struct counters *out)
 	counters_add(out, "large_split", st->large_split);
 	counters_add(out, "pf_mmio", st->pf_mmio);
 	counters_add(out, "mmio_exits", sh->mmio_exits);
+	counters_add(out, "irq_injections", sh->irq_injections);
+	counters_add(out, "apic_timer_fired", sh->lapic.fired);
 	counters_add(out, "emulated", sh->emulated);
 	counters_add(out, "injected", sh->injected);
 	counters_add(out, "native_transfers", sh->native_transfers);

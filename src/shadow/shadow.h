@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "../vmm/vm.h"
+#include "lapic.h"
 #include "mmu.h"
 #include "monitor.h"
 #include "vcpu.h"
@@ -58,11 +59,16 @@ struct shadow {
 	unsigned last_vector;        /* the last exception delivered into the guest */
 	uint32_t last_error;
 	uint64_t trap_rip;           /* the guest's RIP when the trap came */
+	struct lapic lapic;          /* the guest's local APIC (tdp mode has KVM's) */
+	uint64_t t0_ns;              /* CLOCK_MONOTONIC at set-up: the APIC's time 0 */
+	bool sti_shadow;             /* the last instruction was STI: one more runs first */
+	bool sti_step;               /* RFLAGS.TF is ours: an interrupt waits for that one */
 
 	/* counters only shadow mode has */
 	uint64_t traps, traps_by_vector[256];
 	uint64_t emulated, injected, halts;
 	uint64_t mmio_exits;         /* MMIO accesses emulated (KVM's mmio_exits) */
+	uint64_t irq_injections;     /* interrupts delivered (KVM's irq_injections) */
 	uint64_t native_transfers;   /* CS changes the guest made without a trap */
 	uint64_t reported_unknown_msr;
 };
@@ -118,6 +124,12 @@ static inline enum trap_result shadow_failed(const struct shadow *sh)
  * the next KVM_RUN, which shadow_mode.exit does; the fuzz harness
  * (tests/fuzz/fuzz_trap.c) calls this, and no ioctl is made. */
 bool shadow_handle_exit(struct vm *vm, bool *resync);
+
+/* shadow.c: the APIC's clock, in ns since set-up. */
+uint64_t shadow_now_ns(const struct shadow *sh);
+/* shadow.c: deliver the local APIC's interrupt if the guest can take it
+ * now (IF set, not in STI's shadow); after STI, single-step first. */
+void shadow_deliver_interrupt(struct shadow *sh);
 
 /* shadow.c: the guest's CPU changed in a way the MMU cares about. */
 void shadow_cpu_changed(struct shadow *sh, bool cr3_write);
