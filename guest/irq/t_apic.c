@@ -12,6 +12,8 @@
  *   nesting  a higher-class self-IPI sent from inside the timer's handler
  *            (interrupts on) runs nested; a lower-class one waits for the
  *            timer's EOI and the IRET
+ *   busy     the periodic timer interrupts a loop that never leaves the
+ *            CPU (no HLT, no I/O): five interrupts arrive all the same
  */
 #include "irq.h"
 
@@ -60,9 +62,19 @@ void case_oneshot(struct tally *t)
 	irq_teardown();
 }
 
+/* The periodic cases' timer handler: the fifth interrupt masks the timer,
+ * so no sixth can come however slow the rest of the case is. */
+static void stop_at_five(unsigned v)
+{
+	if (irq_count[v] >= 5)
+		apic_write(APIC_LVTT, LVT_MASKED | LVT_PERIODIC | VEC_TIMER);
+	apic_write(APIC_EOI, 0);
+}
+
 void case_periodic(struct tally *t)
 {
 	irq_setup();
+	irq_set_handler(VEC_TIMER, stop_at_five);
 	apic_write(APIC_LVTT, LVT_PERIODIC | VEC_TIMER);
 	apic_write(APIC_TMICT, 200000);
 	wait_timer(5);
@@ -147,5 +159,24 @@ void case_nesting(struct tally *t)
 	check(t, irq_log_len == sizeof(want) && memcmp((const void *)irq_log, want, sizeof(want)) == 0,
 	      "order %s, want 40 50 d0 c0 30 b0", seq);
 	printf("nesting: %s (enter 0x40, nested 0x50, 0x30 after EOI)\n", seq);
+	irq_teardown();
+}
+
+void case_busy(struct tally *t)
+{
+	volatile unsigned long spins = 0;
+
+	irq_setup();
+	irq_set_handler(VEC_TIMER, stop_at_five);
+	apic_write(APIC_LVTT, LVT_PERIODIC | VEC_TIMER);
+	apic_write(APIC_TMICT, 500000);
+	sti();
+	while (irq_count[VEC_TIMER] < 5)
+		spins++;
+	cli();
+	apic_write(APIC_LVTT, LVT_MASKED | LVT_PERIODIC | VEC_TIMER);
+	check(t, irq_count[VEC_TIMER] == 5, "%u interrupts, want 5", irq_count[VEC_TIMER]);
+	check(t, spins > 0, "the loop never ran");
+	printf("busy: %u interrupts into a loop that never stops the CPU\n", irq_count[VEC_TIMER]);
 	irq_teardown();
 }

@@ -410,6 +410,12 @@ static enum trap_result dispatch(struct shadow *sh)
 	case VEC_MC:
 	case VEC_NMI:
 		return shadow_kill(sh, "the real CPU raised vector %u while the guest ran", v);
+	case SHADOW_KICK_VECTOR:
+		/* ombra's own kick (shadow_kick): the guest was running with no
+		 * trap while its APIC had an interrupt for it; the delivery
+		 * after dispatch does the rest. */
+		sh->kicks_taken++;
+		return TRAP_RESUME;
 	default:
 		if (v >= 32)
 			return shadow_kill(sh, "unexpected real interrupt, vector %u", v);
@@ -577,13 +583,59 @@ bool shadow_handle_exit(struct vm *vm, bool *resync)
 	return true;
 }
 
+/* Raise the real kick vector in the VM, now or when KVM says the vCPU can
+ * take an interrupt (KVM_EXIT_IRQ_WINDOW_OPEN). */
+static void raise_kick(struct vm *vm)
+{
+	struct kvm_run *run = vm->kvm.run;
+	struct kvm_interrupt irq = { SHADOW_KICK_VECTOR };
+
+	if (!run->ready_for_interrupt_injection) {
+		run->request_interrupt_window = 1;
+		return;
+	}
+	run->request_interrupt_window = 0;
+	if (ioctl(vm->kvm.vcpu_fd, KVM_INTERRUPT, &irq) < 0)
+		shadow_kill(vm->mode_data, "KVM_INTERRUPT failed: %s", strerror(errno));
+}
+
 static bool shadow_exit(struct vm *vm)
 {
-	bool resync = false, handled = shadow_handle_exit(vm, &resync);
+	bool resync = false, handled;
 
+	if (vm->kvm.run->exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN) {
+		raise_kick(vm);
+		return true;
+	}
+	handled = shadow_handle_exit(vm, &resync);
 	if (resync)
 		host_resync(vm->mode_data);
 	return handled;
+}
+
+/*
+ * The guest may run for long with no trap (a loop in its own code): when
+ * its local APIC's timer is due and the guest can take the interrupt, the
+ * run loop stops KVM_RUN at that time (next_event) and ombra raises a real
+ * interrupt, SHADOW_KICK_VECTOR, in the VM.  It arrives in the monitor as
+ * a trap like any other, and the trap path delivers the guest's interrupt.
+ */
+static uint64_t shadow_next_event(struct vm *vm)
+{
+	struct shadow *sh = vm->mode_data;
+
+	if (!sh->v.vif || !sh->lapic.deadline_ns)
+		return 0;
+	return sh->t0_ns + sh->lapic.deadline_ns;
+}
+
+static void shadow_kick(struct vm *vm)
+{
+	struct shadow *sh = vm->mode_data;
+
+	lapic_timer_update(&sh->lapic, shadow_now_ns(sh));
+	if (sh->v.vif && lapic_pending(&sh->lapic) >= 0)
+		raise_kick(vm);
 }
 
 /* --- set-up ------------------------------------------------------------------ */
@@ -824,6 +876,7 @@ static void shadow_counters(struct vm *vm, struct counters *out)
 	counters_add(out, "mmio_exits", sh->mmio_exits);
 	counters_add(out, "irq_injections", sh->irq_injections);
 	counters_add(out, "apic_timer_fired", sh->lapic.fired);
+	counters_add(out, "irq_window_kicks", sh->kicks_taken);
 	counters_add(out, "emulated", sh->emulated);
 	counters_add(out, "injected", sh->injected);
 	counters_add(out, "native_transfers", sh->native_transfers);
@@ -962,4 +1015,6 @@ const struct vm_mode shadow_mode = {
 	.sample = shadow_sample,
 	.explain = shadow_explain,
 	.trace_header = shadow_trace_header,
+	.next_event = shadow_next_event,
+	.kick = shadow_kick,
 };

@@ -35,6 +35,10 @@ enum trap_result {
  * is ended with a reason rather than left to --timeout. */
 #define SHADOW_NO_PROGRESS 100000
 
+/* The real vector ombra raises in the VM to stop a guest that runs with no
+ * trap when its local APIC has an interrupt for it (shadow_kick). */
+#define SHADOW_KICK_VECTOR 32
+
 struct shadow {
 	struct vm *vm;
 	struct vcpu v;               /* what the guest believes */
@@ -69,6 +73,7 @@ struct shadow {
 	uint64_t emulated, injected, halts;
 	uint64_t mmio_exits;         /* MMIO accesses emulated (KVM's mmio_exits) */
 	uint64_t irq_injections;     /* interrupts delivered (KVM's irq_injections) */
+	uint64_t kicks_taken;        /* traps on SHADOW_KICK_VECTOR */
 	uint64_t native_transfers;   /* CS changes the guest made without a trap */
 	uint64_t reported_unknown_msr;
 };

@@ -26,8 +26,9 @@ static const int allowed[] = {
 	SYS_ioctl, SYS_read, SYS_write, SYS_writev, SYS_pread64, SYS_lseek,
 	/* memory: malloc, memslot add/move/remap, vCPU run area */
 	SYS_mmap, SYS_munmap, SYS_mremap, SYS_mprotect, SYS_madvise, SYS_brk,
-	/* time, --timeout and signals; the peak RSS the report gives */
-	SYS_clock_gettime, SYS_getrusage, SYS_clock_nanosleep, SYS_nanosleep, SYS_setitimer, SYS_getitimer,
+	/* time, --timeout, the devices' timer and signals; the peak RSS the report gives */
+	SYS_clock_gettime, SYS_getrusage, SYS_clock_nanosleep, SYS_timer_create, SYS_timer_settime,
+	SYS_timer_delete, SYS_nanosleep, SYS_setitimer, SYS_getitimer,
 	SYS_rt_sigaction, SYS_rt_sigprocmask, SYS_rt_sigreturn, SYS_sigaltstack,
 	/* stdio on files already open, the report's rename, the end */
 	SYS_fstat, SYS_newfstatat, SYS_fcntl, SYS_close, SYS_fsync, SYS_fdatasync,

@@ -204,6 +204,16 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *
 
 static struct kvm_run *volatile stop_run;     /* the run a signal should stop */
 static volatile sig_atomic_t stop_why;        /* SIGALRM, SIGINT, SIGTERM, or 0 */
+static volatile sig_atomic_t kicked;          /* the mode's event timer went off */
+#define SIG_KICK SIGRTMIN
+
+static void on_kick(int sig)
+{
+	(void)sig;
+	kicked = 1;
+	if (stop_run)
+		stop_run->immediate_exit = 1;
+}
 
 void vm_request_stop(int why)
 {
@@ -226,8 +236,20 @@ static void arm_signals(struct vm *vm)
 	sigaction(SIGALRM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_kick;
+	sigaction(SIG_KICK, &sa, NULL);
 	stop_why = 0;
+	kicked = 0;
 	stop_run = vm->kvm.run;
+	if (vm->mode->next_event) {
+		struct sigevent sev;
+
+		memset(&sev, 0, sizeof(sev));
+		sev.sigev_notify = SIGEV_SIGNAL;
+		sev.sigev_signo = SIG_KICK;
+		vm->kick_timer_ok = timer_create(CLOCK_MONOTONIC, &sev, &vm->kick_timer) == 0;
+		vm->kick_armed = 0;
+	}
 	if (vm->status_on) {
 		/* A tick four times a second: the status line, and the timeout
 		 * measured against the clock. */
@@ -250,9 +272,26 @@ static void disarm_signals(void)
 
 	setitimer(ITIMER_REAL, &off, NULL);
 	stop_run = NULL;
+	signal(SIG_KICK, SIG_IGN);
 	signal(SIGALRM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
+}
+
+/* The mode's next event, armed as a one-shot timer; only when it changed,
+ * so a run with nothing new costs no system call but KVM_RUN. */
+static void arm_kick(struct vm *vm)
+{
+	uint64_t at = vm->mode->next_event(vm);
+	struct itimerspec its;
+
+	if (at == vm->kick_armed)
+		return;
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = (time_t)(at / 1000000000ULL);
+	its.it_value.tv_nsec = (long)(at % 1000000000ULL);
+	timer_settime(vm->kick_timer, TIMER_ABSTIME, &its, NULL);   /* 0: disarm */
+	vm->kick_armed = at;
 }
 
 /* --- ending the guest with a report ------------------------------------ */
@@ -532,6 +571,8 @@ void vm_run(struct vm *vm)
 	}
 
 	while (vm->board.end == END_NONE) {
+		if (vm->kick_timer_ok)
+			arm_kick(vm);
 		if (ioctl(vm->kvm.vcpu_fd, KVM_RUN, 0) < 0) {
 			if (errno != EINTR && errno != EAGAIN) {
 				end_run(vm, END_HOST_ERROR, OMBRA_EXIT_HOST_ERROR, "KVM_RUN failed: %s",
@@ -539,6 +580,13 @@ void vm_run(struct vm *vm)
 				break;
 			}
 			run->immediate_exit = 0;
+			if (kicked && !stop_why) {
+				kicked = 0;
+				vm->kick_armed = 0;
+				vm->kicks++;
+				vm->mode->kick(vm);
+				continue;
+			}
 			if (stop_why == SIGALRM && vm->status_on &&
 			    !(vm->cfg.timeout > 0 && since_start(vm) >= vm->cfg.timeout)) {
 				stop_why = 0;               /* the status tick */
@@ -610,6 +658,10 @@ void vm_run(struct vm *vm)
 	}
 
 	clock_gettime(CLOCK_MONOTONIC, &vm->t_end);
+	if (vm->kick_timer_ok) {
+		timer_delete(vm->kick_timer);
+		vm->kick_timer_ok = false;
+	}
 	{
 		struct rusage ru;
 

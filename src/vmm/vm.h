@@ -103,6 +103,12 @@ struct vm_mode {
 	void (*trace_header)(struct vm *vm, json_t *hdr);
 	/* The mode's MMU counters under KVM's names (NULL: KVM's binary stats). */
 	void (*counters)(struct vm *vm, struct counters *out);
+	/* When the guest must be interrupted even if it never traps (a timer
+	 * of the mode's own devices): CLOCK_MONOTONIC ns, 0 for never (NULL:
+	 * never).  The run loop then stops KVM_RUN at that time and calls
+	 * kick. */
+	uint64_t (*next_event)(struct vm *vm);
+	void (*kick)(struct vm *vm);
 };
 
 #define VM_EXIT_REASONS 64
@@ -132,6 +138,10 @@ struct vm {
 	uint64_t exits;                         /* KVM_RUN returns */
 	uint64_t exit_reason[VM_EXIT_REASONS];  /* by KVM_EXIT_* */
 	uint64_t max_rss_kib;                   /* ombra's peak resident memory, at the end */
+	timer_t kick_timer;                     /* the mode's event timer (next_event) */
+	bool kick_timer_ok;
+	uint64_t kick_armed;                    /* when it is set to go off, 0: not */
+	uint64_t kicks;                         /* times it stopped KVM_RUN */
 	uint64_t mmio_unbacked;                 /* accesses to GPAs no slot or device backs */
 	uint64_t slot_moves;                    /* memslots moved to a new HVA while running */
 	uint64_t page_remaps;                   /* pages given new host memory while running */
