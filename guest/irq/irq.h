@@ -67,6 +67,6 @@ void irq_set_handler(unsigned vector, irq_fn *fn);
 
 /* t_apic.c: the cases */
 typedef void case_fn(struct tally *t);
-case_fn case_oneshot, case_periodic, case_tpr, case_ifmask, case_nesting, case_busy;
+case_fn case_oneshot, case_periodic, case_tpr, case_ifmask, case_nesting, case_busy, case_sched;
 
 #endif

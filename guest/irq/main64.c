@@ -8,6 +8,7 @@
 static const struct { const char *name; case_fn *fn; } cases[] = {
 	{ "oneshot", case_oneshot }, { "periodic", case_periodic }, { "tpr", case_tpr },
 	{ "ifmask", case_ifmask }, { "nesting", case_nesting }, { "busy", case_busy },
+	{ "sched", case_sched },
 };
 
 uint32_t kernel_call64(uint32_t call)

@@ -11,6 +11,12 @@ struct fault trap_last;
 extern int trap_catch_armed; /* trap32.S / trap64.S */
 static pf_hook_fn pf_hook;
 static irq_hook_fn irq_hook;
+static exc_hook_fn exc_hook;
+
+void trap_set_exc_hook(exc_hook_fn hook)
+{
+	exc_hook = hook;
+}
 
 void trap_set_pf_hook(pf_hook_fn hook)
 {
@@ -33,6 +39,8 @@ void trap_dispatch(struct trap_frame *f)
 		irq_hook(f);
 		return; /* IRET back to what was interrupted */
 	}
+	if (f->vector < 32 && exc_hook && exc_hook(f))
+		return; /* the hook took it (and may have changed the frame) */
 
 	if (trap_catch_armed) {
 		trap_last = (struct fault){

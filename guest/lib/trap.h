@@ -63,6 +63,11 @@ void trap_set_pf_hook(pf_hook_fn hook);
 typedef void (*irq_hook_fn)(struct trap_frame *f);
 void trap_set_irq_hook(irq_hook_fn hook);
 
+/* A hook for exceptions, before trap_catch's rule: true if it handled the
+ * exception (IRET to the frame, which it may have changed). */
+typedef bool (*exc_hook_fn)(struct trap_frame *f);
+void trap_set_exc_hook(exc_hook_fn hook);
+
 typedef uintptr_t (*catch_fn)(uintptr_t a, uintptr_t b, uintptr_t c);
 
 /*

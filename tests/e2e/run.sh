@@ -493,7 +493,7 @@ if [ ! -f "$IRQ" ]; then
 elif ! command -v qemu-system-x86_64 >/dev/null; then
 	skip irq "qemu-system-x86_64 is not installed (scripts/setup.sh installs it)"
 elif run irq-qemu 1 qemu-system-x86_64 $QEMU_ARGS -m 128M -serial stdio -kernel "$IRQ"; then
-	grep -q "^summary: 6 passed, 0 failed$" "$OUT/irq-qemu.out" && ok irq/qemu-tcg ||
+	grep -q "^summary: 7 passed, 0 failed$" "$OUT/irq-qemu.out" && ok irq/qemu-tcg ||
 		bad irq/qemu-tcg "$(grep -v ': ok$' "$OUT/irq-qemu.out" | head -3)"
 	if run irq-tdp 1 "$OMBRA" run --mmu=tdp -m 128M -kernel "$IRQ" --timeout 120; then
 		cmp -s "$OUT/irq-qemu.out" "$OUT/irq-tdp.out" && ok irq/tdp ||
