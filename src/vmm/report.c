@@ -15,7 +15,9 @@
 const char *const report_mmu_counters[] = {
 	"pf_taken", "pf_fixed", "pf_guest", "pf_emulate", "pf_spurious", "invlpg",
 	"tlb_flush", "mmu_shadow_zapped", "mmu_pte_write", "mmu_flooded",
-	"mmu_recycled", "mmu_cache_miss", "mmu_unsync", NULL,
+	"mmu_recycled", "mmu_cache_miss", "mmu_unsync",
+	/* not the MMU's, but what a user compares across modes as well */
+	"mmio_exits", "irq_injections", NULL,
 };
 
 const char *report_end_name(enum run_end end)
