@@ -67,6 +67,7 @@ void irq_set_handler(unsigned vector, irq_fn *fn);
 
 /* t_apic.c: the cases */
 typedef void case_fn(struct tally *t);
-case_fn case_oneshot, case_periodic, case_tpr, case_ifmask, case_nesting, case_busy, case_sched;
+case_fn case_oneshot, case_periodic, case_tpr, case_ifmask, case_nesting, case_busy, case_sched,
+	case_tscdeadline;
 
 #endif

@@ -9,7 +9,7 @@
 #include "runtime.h"
 
 static const struct { const char *name; } cases[] = {
-	{ "oneshot" }, { "periodic" }, { "tpr" }, { "ifmask" }, { "nesting" }, { "busy" }, { "sched" },
+	{ "oneshot" }, { "periodic" }, { "tpr" }, { "ifmask" }, { "nesting" }, { "busy" }, { "sched" }, { "tscdeadline" },
 };
 #define NUM_CASES ARRAY_SIZE(cases)
 

@@ -8,7 +8,7 @@
 static const struct { const char *name; case_fn *fn; } cases[] = {
 	{ "oneshot", case_oneshot }, { "periodic", case_periodic }, { "tpr", case_tpr },
 	{ "ifmask", case_ifmask }, { "nesting", case_nesting }, { "busy", case_busy },
-	{ "sched", case_sched },
+	{ "sched", case_sched }, { "tscdeadline", case_tscdeadline },
 };
 
 uint32_t kernel_call64(uint32_t call)

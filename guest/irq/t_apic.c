@@ -180,3 +180,55 @@ void case_busy(struct tally *t)
 	printf("busy: %u interrupts into a loop that never stops the CPU\n", irq_count[VEC_TIMER]);
 	irq_teardown();
 }
+
+/* TSC-deadline mode (SDM vol. 3, 11.5.4.1), where CPUID offers it: the
+ * interrupt comes once the TSC reaches IA32_TSC_DEADLINE, which the CPU
+ * then clears; a deadline already past fires at once. */
+#define MSR_TSC_DEADLINE 0x6e0
+
+static uint64_t rdtsc_(void)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (uint64_t)hi << 32 | lo;
+}
+
+static volatile uint64_t tsc_at_irq;
+
+static void note_tsc(unsigned v)
+{
+	(void)v;
+	tsc_at_irq = rdtsc_();
+	apic_write(APIC_EOI, 0);
+}
+
+void case_tscdeadline(struct tally *t)
+{
+	uint32_t a, b, c, d;
+	uint64_t deadline;
+
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+	if (!(c & (1u << 24))) {
+		printf("tscdeadline: not offered (CPUID.01H:ECX[24] clear)\n");
+		check(t, true, "not offered");
+		return;
+	}
+	irq_setup();
+	irq_set_handler(VEC_TIMER, note_tsc);
+	apic_write(APIC_LVTT, (2u << 17) | VEC_TIMER);
+	deadline = rdtsc_() + 2000000;
+	wrmsr(MSR_TSC_DEADLINE, deadline);
+	check(t, rdmsr(MSR_TSC_DEADLINE) == deadline, "the MSR reads %#llx, want %#llx",
+	      (unsigned long long)rdmsr(MSR_TSC_DEADLINE), (unsigned long long)deadline);
+	wait_timer(1);
+	check(t, tsc_at_irq >= deadline, "the interrupt came %llu cycles before the deadline",
+	      (unsigned long long)(deadline - tsc_at_irq));
+	check(t, rdmsr(MSR_TSC_DEADLINE) == 0, "the MSR reads %#llx after the interrupt, want 0",
+	      (unsigned long long)rdmsr(MSR_TSC_DEADLINE));
+	wrmsr(MSR_TSC_DEADLINE, 1);                      /* long past: at once */
+	wait_timer(2);
+	check(t, irq_count[VEC_TIMER] == 2, "%u interrupts", irq_count[VEC_TIMER]);
+	printf("tscdeadline: an interrupt at the deadline, the MSR cleared; a past deadline fires at once\n");
+	irq_teardown();
+}

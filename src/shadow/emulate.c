@@ -35,6 +35,7 @@
 #define MSR_SYSENTER_ESP   0x175
 #define MSR_SYSENTER_EIP   0x176
 #define MSR_MISC_ENABLE    0x1a0
+#define MSR_TSC_DEADLINE   0x6e0
 #define MSR_PAT            0x277
 #define MSR_EFER           0xc0000080
 #define MSR_STAR           0xc0000081
@@ -324,6 +325,7 @@ static bool rdmsr(struct shadow *sh, uint32_t idx, uint64_t *val)
 	case MSR_SYSENTER_ESP:   *val = v->sysenter_esp; return true;
 	case MSR_SYSENTER_EIP:   *val = v->sysenter_eip; return true;
 	case MSR_MISC_ENABLE:    *val = v->misc_enable; return true;
+	case MSR_TSC_DEADLINE:   *val = lapic_tsc_deadline(&sh->lapic); return true;
 	default:                 return false;
 	}
 }
@@ -375,6 +377,8 @@ static enum trap_result wrmsr(struct shadow *sh, uint32_t idx, uint64_t val, boo
 		return TRAP_RESUME;
 	case MSR_KERNEL_GS_BASE: if (!canonical(val)) break; v->kernel_gs_base = val; return TRAP_RESUME;
 	case MSR_TSC_AUX:        v->tsc_aux = val & 0xffffffffULL; return TRAP_RESUME;
+	case MSR_TSC_DEADLINE:   lapic_set_tsc_deadline(&sh->lapic, val, val ? shadow_tsc_to_ns(sh, val) : 0);
+				 return TRAP_RESUME;
 	case MSR_SYSENTER_CS:    v->sysenter_cs = val; return TRAP_RESUME;
 	case MSR_SYSENTER_ESP:   v->sysenter_esp = val; return TRAP_RESUME;
 	case MSR_SYSENTER_EIP:   v->sysenter_eip = val; return TRAP_RESUME;
@@ -547,7 +551,7 @@ static enum trap_result halt(struct shadow *sh)
 
 	sh->sti_shadow = false;                  /* HLT was the instruction after STI */
 	for (;;) {
-		uint64_t now = shadow_now_ns(sh), next = lapic_timer_update(&sh->lapic, now);
+		uint64_t now = shadow_now_ns(sh), next = shadow_timer_update(sh, now);
 		struct timespec ts;
 
 		if (!(sh->t.rflags & RFLAGS_IF))

@@ -66,9 +66,27 @@ static unsigned divisor(const struct lapic *a)
 	return v == 7 ? 1 : 2u << v;
 }
 
+unsigned lapic_timer_mode(const struct lapic *a)
+{
+	return (a->lvt[LVT_TIMER] & LAPIC_TIMER_MODE) >> 17;
+}
+
 static bool periodic(const struct lapic *a)
 {
-	return ((a->lvt[LVT_TIMER] & LAPIC_TIMER_MODE) >> 17) == 1;
+	return lapic_timer_mode(a) == 1;
+}
+
+void lapic_set_tsc_deadline(struct lapic *a, uint64_t tsc, uint64_t at_ns)
+{
+	if (lapic_timer_mode(a) != LAPIC_MODE_TSC_DEADLINE)
+		return;
+	a->tsc_deadline = tsc;
+	a->deadline_ns = tsc ? (at_ns ? at_ns : 1) : 0;
+}
+
+uint64_t lapic_tsc_deadline(const struct lapic *a)
+{
+	return lapic_timer_mode(a) == LAPIC_MODE_TSC_DEADLINE ? a->tsc_deadline : 0;
 }
 
 static void timer_start(struct lapic *a, uint64_t now_ns)
@@ -98,7 +116,10 @@ uint64_t lapic_timer_update(struct lapic *a, uint64_t now_ns)
 	if (!(a->lvt[LVT_TIMER] & LAPIC_LVT_MASKED))
 		lapic_raise(a, a->lvt[LVT_TIMER] & 0xff);
 	a->fired++;
-	if (periodic(a)) {
+	if (lapic_timer_mode(a) == LAPIC_MODE_TSC_DEADLINE) {
+		a->tsc_deadline = 0;                 /* the CPU clears the MSR when it fires */
+		a->deadline_ns = 0;
+	} else if (periodic(a)) {
 		uint64_t period = (uint64_t)a->initial * a->tick_ns;
 		uint64_t n = (now_ns - a->deadline_ns) / period + 1;  /* periods gone by */
 
@@ -156,8 +177,8 @@ uint32_t lapic_read(struct lapic *a, unsigned off, uint64_t now_ns)
 	case LAPIC_ESR:     return a->esr;
 	case LAPIC_ICR:     return a->icr & ~(1u << 12);   /* delivery status: idle */
 	case LAPIC_ICR2:    return a->icr2;
-	case LAPIC_TMICT:   return a->initial;
-	case LAPIC_TMCCT:   return current_count(a, now_ns);
+	case LAPIC_TMICT:   return lapic_timer_mode(a) == LAPIC_MODE_TSC_DEADLINE ? 0 : a->initial;
+	case LAPIC_TMCCT:   return lapic_timer_mode(a) == LAPIC_MODE_TSC_DEADLINE ? 0 : current_count(a, now_ns);
 	case LAPIC_TDCR:    return a->tdcr;
 	default:            return 0;                      /* EOI, APR, reserved */
 	}
@@ -182,15 +203,16 @@ void lapic_write(struct lapic *a, unsigned off, uint32_t val, uint64_t now_ns)
 	off &= 0xff0;
 	if (off == LAPIC_LVT_CMCI || (off >= LAPIC_LVT_TIMER && off <= LAPIC_LVT_ERROR)) {
 		unsigned i = lvt_index(off);
-		bool was_periodic = periodic(a);
+		unsigned was = lapic_timer_mode(a);
 
 		a->lvt[i] = val & lvt_mask(i);
 		if (!(a->svr & LAPIC_SVR_ENABLE))
 			a->lvt[i] |= LAPIC_LVT_MASKED;     /* software-disabled: masked */
-		if (i == LVT_TIMER && was_periodic != periodic(a)) {
+		if (i == LVT_TIMER && was != lapic_timer_mode(a)) {
 			/* a mode change stops the timer (as KVM does) */
 			a->initial = 0;
 			a->deadline_ns = 0;
+			a->tsc_deadline = 0;
 		}
 		return;
 	}
@@ -231,6 +253,8 @@ void lapic_write(struct lapic *a, unsigned off, uint32_t val, uint64_t now_ns)
 		a->icr2 = val & 0xff000000;
 		break;
 	case LAPIC_TMICT:
+		if (lapic_timer_mode(a) == LAPIC_MODE_TSC_DEADLINE)
+			break;                          /* ignored in TSC-deadline mode */
 		a->initial = val;
 		timer_start(a, now_ns);
 		break;

@@ -46,7 +46,8 @@
 #define LAPIC_TDCR      0x3e0
 
 #define LAPIC_LVT_MASKED   (1u << 16)
-#define LAPIC_TIMER_MODE   (3u << 17)      /* 0 one-shot, 1 periodic (2, TSC deadline: not yet) */
+#define LAPIC_TIMER_MODE   (3u << 17)      /* 0 one-shot, 1 periodic, 2 TSC deadline */
+#define LAPIC_MODE_TSC_DEADLINE 2
 #define LAPIC_SVR_ENABLE   (1u << 8)
 
 struct lapic {
@@ -57,6 +58,7 @@ struct lapic {
 	 * per tick_ns; it expires at deadline_ns (0: not armed) */
 	uint32_t initial, ref_count;
 	uint64_t ref_ns, tick_ns, deadline_ns;
+	uint64_t tsc_deadline;      /* TSC-deadline mode: IA32_TSC_DEADLINE (0: disarmed) */
 	uint64_t fired;             /* timer interrupts raised (a counter for reports) */
 	uint64_t ipis;              /* self-IPIs raised */
 };
@@ -65,6 +67,13 @@ void lapic_reset(struct lapic *a);
 /* MMIO: a 32-bit access at offset off (other sizes: the caller's business). */
 uint32_t lapic_read(struct lapic *a, unsigned off, uint64_t now_ns);
 void lapic_write(struct lapic *a, unsigned off, uint32_t val, uint64_t now_ns);
+
+/* TSC-deadline mode (SDM vol. 3, 11.5.4.1): the guest wrote tsc to
+ * IA32_TSC_DEADLINE, which the caller's clock says comes at at_ns (0 for
+ * tsc 0: disarm).  Ignored in the other modes, where the MSR reads 0. */
+void lapic_set_tsc_deadline(struct lapic *a, uint64_t tsc, uint64_t at_ns);
+uint64_t lapic_tsc_deadline(const struct lapic *a);
+unsigned lapic_timer_mode(const struct lapic *a);
 
 /* Raise vector in IRR (an IPI or a device). */
 void lapic_raise(struct lapic *a, unsigned vector);

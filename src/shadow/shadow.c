@@ -343,11 +343,50 @@ uint64_t shadow_now_ns(const struct shadow *sh)
 	return mono_ns() - sh->t0_ns;
 }
 
+static uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (uint64_t)hi << 32 | lo;
+}
+
+/* The TSC's rate against CLOCK_MONOTONIC, over 2 ms at set-up. */
+static void tsc_calibrate(struct shadow *sh)
+{
+	uint64_t ns0 = mono_ns(), c0 = rdtsc(), ns1;
+
+	while ((ns1 = mono_ns()) - ns0 < 2000000)
+		;
+	sh->tsc_per_ns = (double)(rdtsc() - c0) / (double)(ns1 - ns0);
+	sh->tsc0 = c0;
+	sh->t0_ns = ns0;
+}
+
+uint64_t shadow_tsc_to_ns(const struct shadow *sh, uint64_t tsc)
+{
+	uint64_t now = shadow_now_ns(sh), c = rdtsc();
+
+	if (tsc <= c || sh->tsc_per_ns <= 0)
+		return now;
+	return now + (uint64_t)((double)(tsc - c) / sh->tsc_per_ns) + 1;
+}
+
+uint64_t shadow_timer_update(struct shadow *sh, uint64_t now_ns)
+{
+	struct lapic *a = &sh->lapic;
+
+	if (lapic_timer_mode(a) == LAPIC_MODE_TSC_DEADLINE && a->deadline_ns && now_ns >= a->deadline_ns &&
+	    rdtsc() < a->tsc_deadline)
+		a->deadline_ns = shadow_tsc_to_ns(sh, a->tsc_deadline);   /* not yet, really */
+	return lapic_timer_update(a, now_ns);
+}
+
 void shadow_deliver_interrupt(struct shadow *sh)
 {
 	int v;
 
-	lapic_timer_update(&sh->lapic, shadow_now_ns(sh));
+	shadow_timer_update(sh, shadow_now_ns(sh));
 	v = lapic_pending(&sh->lapic);
 	if (v < 0 || !(sh->t.rflags & RFLAGS_IF) || sh->vm->board.end != END_NONE)
 		return;
@@ -633,7 +672,7 @@ static void shadow_kick(struct vm *vm)
 {
 	struct shadow *sh = vm->mode_data;
 
-	lapic_timer_update(&sh->lapic, shadow_now_ns(sh));
+	shadow_timer_update(sh, shadow_now_ns(sh));
 	if (sh->v.vif && lapic_pending(&sh->lapic) >= 0)
 		raise_kick(vm);
 }
@@ -708,7 +747,7 @@ static int shadow_setup(struct vm *vm)
 					 lapic_mmio_write, sh };
 
 		lapic_reset(&sh->lapic);
-		sh->t0_ns = mono_ns();
+		tsc_calibrate(sh);
 		if (mmio_bus_register(&vm->board.mmio, &apic) < 0) {
 			snprintf(vm->err, sizeof(vm->err), "the local APIC's page is taken on the MMIO bus");
 			return -EEXIST;

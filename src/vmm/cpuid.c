@@ -28,6 +28,7 @@
 #define F1D_SSE2  B(26)
 /* CPUID.1:ECX */
 #define F1C_CX16  B(13)
+#define F1C_TSC_DEADLINE B(24)
 #define F1C_HYPERVISOR B(31)
 /* CPUID.80000001h */
 #define X1C_LAHF  B(0)
@@ -47,7 +48,7 @@ static const struct cpuid_entry table[] = {
 	{ 0x00000000, 0, 0x00000007, VENDOR_EBX, VENDOR_ECX, VENDOR_EDX },
 	/* family 15, model 6, stepping 1 (QEMU's kvm64); CLFLUSH 64 bytes, 1 logical CPU, APIC ID 0 */
 	{ 0x00000001, 0, 0x00000f61, 0x00010800,
-	  F1C_CX16 | F1C_HYPERVISOR,
+	  F1C_CX16 | F1C_TSC_DEADLINE | F1C_HYPERVISOR,
 	  F1D_FPU | F1D_DE | F1D_PSE | F1D_TSC | F1D_MSR | F1D_PAE | F1D_CX8 | F1D_APIC |
 	  F1D_PGE | F1D_CMOV | F1D_PAT | F1D_PSE36 | F1D_CLFSH | F1D_MMX | F1D_FXSR |
 	  F1D_SSE | F1D_SSE2 },

@@ -165,3 +165,29 @@ Test(lapic, divide_change_keeps_the_remaining_count)
 	cr_expect_eq(lapic_read(&a, LAPIC_TMCCT, 600), 500);
 	cr_expect_eq(lapic_timer_update(&a, 0), 400 + 1200);
 }
+
+/* TSC-deadline mode: the deadline is set through the MSR (the caller says
+ * when, in ns); TMICT is ignored and TMCCT reads 0; firing clears the MSR;
+ * in the other modes the MSR reads 0 and writes are ignored; changing the
+ * mode disarms (SDM vol. 3, 11.5.4.1). */
+Test(lapic, tsc_deadline_mode)
+{
+	lapic_set_tsc_deadline(&a, 5000, 700);
+	cr_expect_eq(lapic_tsc_deadline(&a), 0, "one-shot mode: the MSR write is ignored");
+	lapic_write(&a, LAPIC_LVT_TIMER, (2u << 17) | 0x40, 0);
+	lapic_write(&a, LAPIC_TMICT, 100, 0);
+	cr_expect_eq(lapic_read(&a, LAPIC_TMICT, 0), 0);
+	cr_expect_eq(lapic_read(&a, LAPIC_TMCCT, 50), 0);
+	cr_expect_eq(lapic_timer_update(&a, 200), 0, "TMICT does not arm it");
+	lapic_set_tsc_deadline(&a, 5000, 700);
+	cr_expect_eq(lapic_tsc_deadline(&a), 5000);
+	cr_expect_eq(lapic_timer_update(&a, 699), 700);
+	cr_expect(!irr(0x40));
+	cr_expect_eq(lapic_timer_update(&a, 700), 0);
+	cr_expect(irr(0x40));
+	cr_expect_eq(lapic_tsc_deadline(&a), 0, "firing clears the MSR");
+	lapic_set_tsc_deadline(&a, 9000, 900);
+	lapic_write(&a, LAPIC_LVT_TIMER, 0x40, 0);            /* back to one-shot: disarmed */
+	cr_expect_eq(lapic_timer_update(&a, 10000), 0);
+	cr_expect_eq(lapic_tsc_deadline(&a), 0);
+}
