@@ -57,6 +57,7 @@ void lapic_reset(struct lapic *a)
 	a->svr = 0xff;
 	for (unsigned i = 0; i < 7; i++)
 		a->lvt[i] = LAPIC_LVT_MASKED;
+	a->lvt[4] = 0x700;      /* LINT0: ExtINT, unmasked, as KVM resets its BSP (virtual wire) */
 }
 
 static unsigned divisor(const struct lapic *a)

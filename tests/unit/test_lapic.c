@@ -37,7 +37,8 @@ Test(lapic, reset_values)
 	cr_expect_eq(lapic_read(&a, LAPIC_SVR, 0), 0xff);
 	cr_expect_eq(lapic_read(&a, LAPIC_DFR, 0), 0xffffffff);
 	cr_expect_eq(lapic_read(&a, LAPIC_LVT_TIMER, 0), LAPIC_LVT_MASKED);
-	cr_expect_eq(lapic_read(&a, LAPIC_LVT_LINT0, 0), LAPIC_LVT_MASKED);
+	cr_expect_eq(lapic_read(&a, LAPIC_LVT_LINT0, 0), 0x700, "ExtINT: KVM's BSP at reset");
+	cr_expect_eq(lapic_read(&a, LAPIC_LVT_LINT1, 0), LAPIC_LVT_MASKED);
 	cr_expect_eq(lapic_read(&a, LAPIC_TPR, 0), 0);
 }
 
