@@ -21,6 +21,20 @@ run() {
 	return 0
 }
 
+# need_kernel_and_qemu NAME FILE: the test kernel FILE was built and QEMU
+# is installed; otherwise NAME fails (no kernel) or is skipped (no QEMU)
+need_kernel_and_qemu() {
+	if [ ! -f "$2" ]; then
+		bad "$1" "missing $2"
+		return 1
+	fi
+	if ! command -v qemu-system-x86_64 >/dev/null; then
+		skip "$1" "qemu-system-x86_64 is not installed (scripts/setup.sh installs it)"
+		return 1
+	fi
+	return 0
+}
+
 # expect_one_line NAME PATTERN: stderr is exactly one line and matches PATTERN
 expect_one_line() {
 	local name=$1 pat=$2

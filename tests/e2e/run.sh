@@ -454,10 +454,8 @@ fi
 # ombra mode as under QEMU TCG.  Timings are never asserted on.
 BENCH=$B/guest/bench.elf
 BENCH_APPEND="n=64 k=8 r=2 m=32 t=2 s=1M"
-if [ ! -f "$BENCH" ]; then
-	bad bench "missing $BENCH"
-elif ! command -v qemu-system-x86_64 >/dev/null; then
-	skip bench "qemu-system-x86_64 is not installed (scripts/setup.sh installs it)"
+if ! need_kernel_and_qemu bench "$BENCH"; then
+	:
 elif run bench-qemu 1 qemu-system-x86_64 $QEMU_ARGS -m 256M -serial stdio -kernel "$BENCH" \
 	-append "$BENCH_APPEND"; then
 	sed -E 's/ cycles [0-9]+//' "$OUT/bench-qemu.out" >"$OUT/bench-qemu.lines"
@@ -489,10 +487,8 @@ fi
 # local APIC, shadow mode ombra's (src/shadow/lapic.c).
 IRQ=$B/guest/irq.elf
 IRQ_CASES=oneshot,periodic,tpr,ifmask,nesting,busy,sched
-if [ ! -f "$IRQ" ]; then
-	bad irq "missing $IRQ"
-elif ! command -v qemu-system-x86_64 >/dev/null; then
-	skip irq "qemu-system-x86_64 is not installed (scripts/setup.sh installs it)"
+if ! need_kernel_and_qemu irq "$IRQ"; then
+	:
 elif run irq-qemu 1 qemu-system-x86_64 $QEMU_ARGS -m 128M -serial stdio -kernel "$IRQ" \
 	-append "cases=$IRQ_CASES"; then
 	grep -q "^summary: 7 passed, 0 failed$" "$OUT/irq-qemu.out" && ok irq/qemu-tcg ||
