@@ -547,8 +547,6 @@ static enum trap_result string_io(struct shadow *sh, const struct insn *in, bool
  */
 static enum trap_result halt(struct shadow *sh)
 {
-	struct kvm_run *run = sh->vm->kvm.run;
-
 	sh->sti_shadow = false;                  /* HLT was the instruction after STI */
 	for (;;) {
 		uint64_t now = shadow_now_ns(sh), next = shadow_timer_update(sh, now);
@@ -556,8 +554,10 @@ static enum trap_result halt(struct shadow *sh)
 
 		if (!(sh->t.rflags & RFLAGS_IF))
 			break;
-		if (lapic_pending(&sh->lapic) >= 0 || run->immediate_exit)
+		if (lapic_pending(&sh->lapic) >= 0)
 			return TRAP_RESUME;              /* the trap path delivers it */
+		if (vm_stop_requested())
+			return TRAP_RESUME;              /* the run is ending */
 		if (!next)
 			break;
 		next -= now < next ? now : next;

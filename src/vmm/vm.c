@@ -215,6 +215,11 @@ static void on_kick(int sig)
 		stop_run->immediate_exit = 1;
 }
 
+bool vm_stop_requested(void)
+{
+	return stop_why != 0;
+}
+
 void vm_request_stop(int why)
 {
 	stop_why = why;

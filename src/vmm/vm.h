@@ -184,5 +184,7 @@ int vm_move_slot(struct vm *vm, uint64_t gpa);
 
 /* Stop the run from a signal handler (SIGALRM, SIGINT). */
 void vm_request_stop(int why);
+/* A signal (--timeout, SIGINT, SIGTERM) asked the run to stop. */
+bool vm_stop_requested(void);
 
 #endif
