@@ -808,6 +808,7 @@ static enum trap_result emulate(struct shadow *sh, struct insn *in, unsigned vec
 			/* an interrupt waits for one more instruction, unless IF
 			 * was set already (SDM vol. 2, STI) */
 			sh->sti_shadow = !(sh->t.rflags & RFLAGS_IF);
+			sh->sti_rip = in->next_rip;
 			sh->t.rflags |= RFLAGS_IF;
 		}
 		return done(sh, in);

@@ -387,6 +387,11 @@ void shadow_deliver_interrupt(struct shadow *sh)
 	int v;
 
 	shadow_timer_update(sh, shadow_now_ns(sh));
+	/* STI's shadow lasts until the next instruction completes: a trap at
+	 * that instruction itself (a hidden fault, ombra's kick) leaves RIP
+	 * where STI left it, and the shadow on. */
+	if (sh->sti_shadow && sh->t.rip != sh->sti_rip)
+		sh->sti_shadow = false;
 	v = lapic_pending(&sh->lapic);
 	if (v < 0 || !(sh->t.rflags & RFLAGS_IF) || sh->vm->board.end != END_NONE)
 		return;
@@ -423,14 +428,15 @@ static enum trap_result dispatch(struct shadow *sh)
 {
 	unsigned v = sh->t.vector;
 
-	sh->sti_shadow = false;         /* an instruction ran since STI, or this one trapped */
 	if (sh->sti_step) {
 		/* The instruction after STI ran (or trapped): the trap flag was
 		 * ours, and a #DB from it is not the guest's. */
 		sh->sti_step = false;
 		sh->t.rflags &= ~RFLAGS_TF;
-		if (v == VEC_DB)
+		if (v == VEC_DB) {
+			sh->sti_shadow = false;     /* it completed, wherever it went */
 			return TRAP_RESUME;
+		}
 	}
 	switch (v) {
 	case VEC_PF:

@@ -67,7 +67,8 @@ struct shadow {
 	uint64_t t0_ns;              /* CLOCK_MONOTONIC at set-up: the APIC's time 0 */
 	uint64_t tsc0;               /* the TSC then (the guest's TSC is the host's) */
 	double tsc_per_ns;           /* measured at set-up, for TSC-deadline mode */
-	bool sti_shadow;             /* the last instruction was STI: one more runs first */
+	bool sti_shadow;             /* STI set IF: one more instruction runs first */
+	uint64_t sti_rip;            /* ... the one at this RIP */
 	bool sti_step;               /* RFLAGS.TF is ours: an interrupt waits for that one */
 
 	/* counters only shadow mode has */
