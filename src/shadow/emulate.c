@@ -1358,6 +1358,10 @@ enum trap_result emulate_mmio(struct shadow *sh, uint64_t gva, uint64_t gpa, uin
 		why = "an access that is not within the faulting page";
 		goto fail;
 	}
+	if (reg_op >= 0 && ops[reg_op].type == X86_OP_REG && is_sreg(ops[reg_op].reg)) {
+		why = "a segment register";
+		goto fail;
+	}
 	mgpa = (gpa & ~0xfffULL) | (addr & 0xfff);
 	sh->mmio_exits++;
 

@@ -313,6 +313,7 @@ Test(mmio, plain_moves_touch_the_device_once)
 Test(mmio, what_it_cannot_do_ends_the_guest)
 {
 	static const uint8_t imul[] = { 0x0f, 0xaf, 0x03 };        /* imul eax, [rbx] */
+	static const uint8_t movsreg[] = { 0x8c, 0x1b };           /* mov [rbx], ds */
 
 	guest_cpu();
 	sh->t.rip = DEV_GPA + DEV_OFF;
@@ -329,6 +330,17 @@ Test(mmio, what_it_cannot_do_ends_the_guest)
 	cr_assert_eq(emulate_mmio(sh, DEV_GPA + DEV_OFF, DEV_GPA + DEV_OFF, 0), TRAP_END);
 	cr_expect(strstr(vm->err, "imul") != NULL, "%s", vm->err);
 	cr_expect_eq(sh->t.gpr[R_AX], 7);
+	cr_expect_eq(dev_reads + dev_writes, 0);
+
+	/* a segment register has no value ombra would store right */
+	vm->board.end = END_NONE;
+	vm->err[0] = '\0';
+	guest_cpu();
+	memcpy(ram + CODE, movsreg, sizeof(movsreg));
+	sh->t.gpr[R_BX] = DEV_GPA + DEV_OFF;
+	dev_reads = dev_writes = 0;
+	cr_assert_eq(emulate_mmio(sh, DEV_GPA + DEV_OFF, DEV_GPA + DEV_OFF, 2), TRAP_END);
+	cr_expect(strstr(vm->err, "segment register") != NULL, "%s", vm->err);
 	cr_expect_eq(dev_reads + dev_writes, 0);
 }
 
