@@ -137,19 +137,33 @@ static char *xstrdup(struct ctx *x, const char *s)
 	return p;
 }
 
+/* An array of n elements of elem bytes with room for *cap, made to hold one
+ * more: doubled (first elements the first time) when full.  Returns the
+ * array, moved or not, or NULL with x->oom set (the old one still valid). */
+static void *grow(struct ctx *x, void *arr, size_t n, size_t *cap, size_t elem, size_t first)
+{
+	size_t c;
+	void *p;
+
+	if (n < *cap)
+		return arr;
+	c = *cap ? *cap * 2 : first;
+	p = realloc(arr, c * elem);
+	if (!p) {
+		x->oom = true;
+		return NULL;
+	}
+	*cap = c;
+	return p;
+}
+
 static void series_add(struct ctx *x, struct series *s, double t, double v)
 {
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		struct pt *p = realloc(s->p, cap * sizeof(*p));
+	struct pt *p = grow(x, s->p, s->n, &s->cap, sizeof(*s->p), 64);
 
-		if (!p) {
-			x->oom = true;
-			return;
-		}
-		s->p = p;
-		s->cap = cap;
-	}
+	if (!p)
+		return;
+	s->p = p;
 	s->p[s->n].t = t;
 	s->p[s->n].v = v;
 	s->n++;
@@ -188,23 +202,18 @@ static void run_set_wall(struct run *r, json_t *v)
 
 static void run_set(struct ctx *x, struct run *r, const char *name, long long v, bool null)
 {
+	struct counter *c;
+
 	for (size_t i = 0; i < r->nc; i++)
 		if (strcmp(r->c[i].name, name) == 0) {
 			r->c[i].v = v;
 			r->c[i].null = null;
 			return;
 		}
-	if (r->nc == r->capc) {
-		size_t cap = r->capc ? r->capc * 2 : 64;
-		struct counter *c = realloc(r->c, cap * sizeof(*c));
-
-		if (!c) {
-			x->oom = true;
-			return;
-		}
-		r->c = c;
-		r->capc = cap;
-	}
+	c = grow(x, r->c, r->nc, &r->capc, sizeof(*r->c), 64);
+	if (!c)
+		return;
+	r->c = c;
 	r->c[r->nc].name = xstrdup(x, name);
 	if (!r->c[r->nc].name)
 		return;
@@ -231,17 +240,10 @@ static size_t new_run(struct ctx *x, size_t ii, const char *label)
 {
 	struct run *r;
 
-	if (x->nruns == x->caprun) {
-		size_t cap = x->caprun ? x->caprun * 2 : 8;
-		struct run *n = realloc(x->runs, cap * sizeof(*n));
-
-		if (!n) {
-			x->oom = true;
-			return SIZE_MAX;
-		}
-		x->runs = n;
-		x->caprun = cap;
-	}
+	r = grow(x, x->runs, x->nruns, &x->caprun, sizeof(*x->runs), 8);
+	if (!r)
+		return SIZE_MAX;
+	x->runs = r;
 	r = &x->runs[x->nruns];
 	memset(r, 0, sizeof(*r));
 	r->input = ii;
