@@ -1135,18 +1135,25 @@ unprotect:
 
 /* Fifteen bytes of prefixes: an instruction longer than the 15 bytes the
  * CPU allows, whatever follows (SDM vol. 2, 2.3.11): #GP(0). */
+/* A legacy prefix, or REX in 64-bit code. */
+static bool is_prefix(uint8_t b, int bits)
+{
+	switch (b) {
+	case 0x66: case 0x67: case 0xf0: case 0xf2: case 0xf3:
+	case 0x26: case 0x2e: case 0x36: case 0x3e: case 0x64: case 0x65:
+		return true;
+	default:
+		return bits == 64 && (b & 0xf0) == 0x40;
+	}
+}
+
 static bool all_prefixes(const struct insn *in)
 {
 	if (in->len < 15)
 		return false;
-	for (unsigned i = 0; i < 15; i++) {
-		uint8_t b = in->bytes[i];
-
-		if (!(b == 0x66 || b == 0x67 || b == 0xf0 || b == 0xf2 || b == 0xf3 || b == 0x2e ||
-		      b == 0x36 || b == 0x3e || b == 0x26 || b == 0x64 || b == 0x65 ||
-		      (in->bits == 64 && (b & 0xf0) == 0x40)))
+	for (unsigned i = 0; i < 15; i++)
+		if (!is_prefix(in->bytes[i], in->bits))
 			return false;
-	}
 	return true;
 }
 
@@ -1288,11 +1295,7 @@ static unsigned string_op(const struct insn *in, bool *movs)
 {
 	unsigned i = 0;
 
-	while (i < in->len && (in->bytes[i] == 0x66 || in->bytes[i] == 0x67 || in->bytes[i] == 0xf2 ||
-			       in->bytes[i] == 0xf3 || in->bytes[i] == 0xf0 || in->bytes[i] == 0x2e ||
-			       in->bytes[i] == 0x36 || in->bytes[i] == 0x3e || in->bytes[i] == 0x26 ||
-			       in->bytes[i] == 0x64 || in->bytes[i] == 0x65 ||
-			       (in->bits == 64 && (in->bytes[i] & 0xf0) == 0x40)))
+	while (i < in->len && is_prefix(in->bytes[i], in->bits))
 		i++;
 	if (i >= in->len)
 		return 0;

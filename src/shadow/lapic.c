@@ -260,17 +260,15 @@ void lapic_write(struct lapic *a, unsigned off, uint32_t val, uint64_t now_ns)
 		timer_start(a, now_ns);
 		break;
 	case LAPIC_TDCR:
-		if (a->initial)
-			a->ref_count = current_count(a, now_ns), a->ref_ns = now_ns;
-		a->tdcr = val & 0xb;
+		/* the count goes on at the new rate from where it is */
 		if (a->initial) {
-			/* the count goes on at the new rate from where it is */
 			a->ref_count = current_count(a, now_ns);
 			a->ref_ns = now_ns;
-			a->tick_ns = divisor(a);
-			if (a->deadline_ns)
-				a->deadline_ns = now_ns + (uint64_t)a->ref_count * a->tick_ns;
 		}
+		a->tdcr = val & 0xb;
+		a->tick_ns = divisor(a);
+		if (a->initial && a->deadline_ns)
+			a->deadline_ns = now_ns + (uint64_t)a->ref_count * a->tick_ns;
 		break;
 	default:
 		break;                                  /* read-only or reserved */

@@ -351,25 +351,29 @@ static uint64_t rdtsc(void)
 	return (uint64_t)hi << 32 | lo;
 }
 
-/* The TSC's rate against CLOCK_MONOTONIC, over 2 ms at set-up. */
-static void tsc_calibrate(struct shadow *sh)
+/* The TSC's rate against CLOCK_MONOTONIC, measured from set-up over at
+ * least 2 ms, the first time a guest uses TSC-deadline mode (so no run pays
+ * for it that does not). */
+static double tsc_per_ns(struct shadow *sh)
 {
-	uint64_t ns0 = mono_ns(), c0 = rdtsc(), ns1;
+	uint64_t ns;
 
-	while ((ns1 = mono_ns()) - ns0 < 2000000)
-		;
-	sh->tsc_per_ns = (double)(rdtsc() - c0) / (double)(ns1 - ns0);
-	sh->tsc0 = c0;
-	sh->t0_ns = ns0;
+	if (sh->tsc_per_ns <= 0) {
+		while ((ns = shadow_now_ns(sh)) < 2000000)
+			;
+		sh->tsc_per_ns = (double)(rdtsc() - sh->tsc0) / (double)ns;
+	}
+	return sh->tsc_per_ns;
 }
 
-uint64_t shadow_tsc_to_ns(const struct shadow *sh, uint64_t tsc)
+uint64_t shadow_tsc_to_ns(struct shadow *sh, uint64_t tsc)
 {
+	double rate = tsc_per_ns(sh);
 	uint64_t now = shadow_now_ns(sh), c = rdtsc();
 
-	if (tsc <= c || sh->tsc_per_ns <= 0)
+	if (tsc <= c || rate <= 0)
 		return now;
-	return now + (uint64_t)((double)(tsc - c) / sh->tsc_per_ns) + 1;
+	return now + (uint64_t)((double)(tsc - c) / rate) + 1;
 }
 
 uint64_t shadow_timer_update(struct shadow *sh, uint64_t now_ns)
@@ -386,7 +390,8 @@ void shadow_deliver_interrupt(struct shadow *sh)
 {
 	int v;
 
-	shadow_timer_update(sh, shadow_now_ns(sh));
+	if (sh->lapic.deadline_ns)
+		shadow_timer_update(sh, shadow_now_ns(sh));   /* no clock read when no timer runs */
 	/* STI's shadow lasts until the next instruction completes: a trap at
 	 * that instruction itself (a hidden fault, ombra's kick) leaves RIP
 	 * where STI left it, and the shadow on. */
@@ -753,7 +758,8 @@ static int shadow_setup(struct vm *vm)
 					 lapic_mmio_write, sh };
 
 		lapic_reset(&sh->lapic);
-		tsc_calibrate(sh);
+		sh->t0_ns = mono_ns();
+		sh->tsc0 = rdtsc();
 		if (mmio_bus_register(&vm->board.mmio, &apic) < 0) {
 			snprintf(vm->err, sizeof(vm->err), "the local APIC's page is taken on the MMIO bus");
 			return -EEXIST;

@@ -66,7 +66,7 @@ struct shadow {
 	struct lapic lapic;          /* the guest's local APIC (tdp mode has KVM's) */
 	uint64_t t0_ns;              /* CLOCK_MONOTONIC at set-up: the APIC's time 0 */
 	uint64_t tsc0;               /* the TSC then (the guest's TSC is the host's) */
-	double tsc_per_ns;           /* measured at set-up, for TSC-deadline mode */
+	double tsc_per_ns;           /* measured on first use, for TSC-deadline mode */
 	bool sti_shadow;             /* STI set IF: one more instruction runs first */
 	uint64_t sti_rip;            /* ... the one at this RIP */
 	bool sti_step;               /* RFLAGS.TF is ours: an interrupt waits for that one */
@@ -136,7 +136,7 @@ bool shadow_handle_exit(struct vm *vm, bool *resync);
 /* shadow.c: the APIC's clock, in ns since set-up. */
 uint64_t shadow_now_ns(const struct shadow *sh);
 /* shadow.c: when (APIC clock) the guest's TSC reaches tsc. */
-uint64_t shadow_tsc_to_ns(const struct shadow *sh, uint64_t tsc);
+uint64_t shadow_tsc_to_ns(struct shadow *sh, uint64_t tsc);
 /* shadow.c: run the APIC's timer to now; when it expires next (0: never).
  * A TSC deadline fires only once the TSC has really reached it. */
 uint64_t shadow_timer_update(struct shadow *sh, uint64_t now_ns);
