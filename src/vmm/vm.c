@@ -425,24 +425,32 @@ static void handle_internal_error(struct vm *vm)
 		s < sizeof(sub) / sizeof(sub[0]) && sub[s] ? sub[s] : "unknown suberror");
 }
 
-/* A trace sample from KVM's binary stats (tdp mode). */
-static void kvm_sample(struct vm *vm, json_t *obj)
+/* KVM's vCPU stats named in names (NULL-terminated), as their change since
+ * the run began, into obj (tdp mode: a trace sample, a phase mark). */
+static void kvm_stat_deltas(struct vm *vm, json_t *obj, const char *const *names)
 {
-	struct kstats vs;
+	struct kstats now;
 	char why[128];
-	static const char *const names[] = { "pf_fixed", "pf_guest", "pf_taken", "invlpg", NULL };
 
-	json_object_set_new(obj, "exits", json_integer((json_int_t)vm->exits));
-	if (vm->kvm.vcpu_stats_fd < 0 || kstats_read(vm->kvm.vcpu_stats_fd, &vs, why, sizeof(why)) < 0)
+	if (vm->kvm.vcpu_stats_fd < 0 || kstats_read(vm->kvm.vcpu_stats_fd, &now, why, sizeof(why)) < 0)
 		return;
 	for (int i = 0; names[i]; i++) {
-		const struct kstat *e = kstats_find(&vs, names[i]);
+		const struct kstat *e = kstats_find(&now, names[i]);
 
 		if (e)
 			json_object_set_new(obj, names[i], json_integer((json_int_t)kstat_delta(
 				kstats_find(&vm->vcpu_stats0, names[i]), e)));
 	}
-	kstats_free(&vs);
+	kstats_free(&now);
+}
+
+/* A trace sample from KVM's binary stats (tdp mode). */
+static void kvm_sample(struct vm *vm, json_t *obj)
+{
+	static const char *const names[] = { "pf_fixed", "pf_guest", "pf_taken", "invlpg", NULL };
+
+	json_object_set_new(obj, "exits", json_integer((json_int_t)vm->exits));
+	kvm_stat_deltas(vm, obj, names);
 }
 
 static void trace_sample(struct vm *vm)
@@ -816,20 +824,8 @@ static void on_mark(void *opaque, uint32_t value)
 	double t = since_start(vm);
 
 	if (!vm->mode->counters && vm->kvm.vcpu_stats_fd >= 0) {
-		/* tdp: KVM's counters now, into the end set's place for a moment */
-		struct kstats now;
-		char why[64];
-
-		if (kstats_read(vm->kvm.vcpu_stats_fd, &now, why, sizeof(why)) == 0) {
-			for (int i = 0; report_mmu_counters[i]; i++) {
-				const struct kstat *e = kstats_find(&now, report_mmu_counters[i]);
-
-				if (e)
-					json_object_set_new(c, report_mmu_counters[i], json_integer((json_int_t)kstat_delta(
-						kstats_find(&vm->vcpu_stats0, report_mmu_counters[i]), e)));
-			}
-			kstats_free(&now);
-		}
+		/* tdp: KVM's counters now */
+		kvm_stat_deltas(vm, c, report_mmu_counters);
 		json_object_set_new(c, "exits", json_integer((json_int_t)vm->exits));
 	} else {
 		report_counters(vm, &list);
