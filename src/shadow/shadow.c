@@ -307,7 +307,7 @@ static enum trap_result page_fault(struct shadow *sh)
 		/* The shadow maps the address, yet the real CPU keeps faulting
 		 * on it.  A kvm_pvm host keeps CPL-3 code (here: all of the
 		 * guest) out of the upper half of the address space. */
-		if (sh->storm.count >= 3 && (sh->t.cr2 >> 47) && strstr(sh->vm->host_mmu, "kvm_pvm"))
+		if (sh->storm.count >= 3 && (sh->t.cr2 >> 47) && sh->host_pvm)
 			return shadow_kill(sh, "%#llx is in the upper half of the address space, which this host's KVM (kvm_pvm) keeps from CPL-3 code, and shadow mode runs the guest kernel at CPL 3 (docs/host.md)",
 					   (unsigned long long)sh->t.cr2);
 		return TRAP_RESUME;
@@ -771,6 +771,7 @@ static int shadow_setup(struct vm *vm)
 		/* The host's MMU still maps the VM the monitor runs in; the
 		 * guest's translations are ombra's shadow tables. */
 		hostmmu_detect("", &hm);
+		sh->host_pvm = strcmp(hm.module, "kvm_pvm") == 0;
 		snprintf(vm->host_mmu, sizeof(vm->host_mmu), "%s, under ombra's shadow tables", hm.summary);
 		snprintf(vm->host_mmu_kind, sizeof(vm->host_mmu_kind), "%s", hostmmu_kind_name(hm.kind));
 	}

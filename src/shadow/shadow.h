@@ -51,6 +51,7 @@ struct shadow {
 	uint64_t mon_pml4e;
 	bool audit;                  /* --audit: check the shadow after each MMU event */
 	bool umip;                   /* CR4.UMIP and CPUID faulting are on */
+	bool host_pvm;               /* the host's KVM is kvm_pvm (docs/host.md) */
 	size_t capstone[2];          /* capstone handles, 32- and 64-bit (csh) */
 	unsigned delivering;         /* 1 + the vector being delivered, 0 when none */
 	bool soft_int;               /* the next delivery is a software INT n (no EXT) */
