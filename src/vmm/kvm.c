@@ -26,6 +26,7 @@ static const struct kvm_cap_info caps[] = {
 	{ KVM_CAP_EXT_CPUID,      "KVM_CAP_EXT_CPUID",      true,  "KVM_SET_CPUID2: the fixed CPUID table" },
 	{ KVM_CAP_SET_TSS_ADDR,   "KVM_CAP_SET_TSS_ADDR",   false, "the TSS region VMX needs for real mode" },
 	{ KVM_CAP_IRQCHIP,        "KVM_CAP_IRQCHIP",        false, "in-kernel PIC, IOAPIC and LAPIC (tdp mode)" },
+	{ KVM_CAP_PIT2,           "KVM_CAP_PIT2",           false, "in-kernel 8254 PIT and port 0x61 (tdp mode)" },
 	{ KVM_CAP_SYNC_MMU,       "KVM_CAP_SYNC_MMU",       false, "KVM follows changes to ombra's mappings (MMU notifiers)" },
 	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT", true,  "stopping a run on --timeout without a race" },
 	{ KVM_CAP_READONLY_MEM,   "KVM_CAP_READONLY_MEM",   false, "read-only memslots" },
@@ -136,6 +137,18 @@ int kvm_vm_create(struct kvm_host *h, struct kvm_vm *vm, bool irqchip, char *err
 			return fail(err, errlen, -e, "KVM_CREATE_IRQCHIP failed: %s", strerror(e));
 		}
 		vm->irqchip = true;
+		/* The PIT, with port 0x61 (its channel 2 gate and output) in
+		 * the kernel too, as QEMU asks for it. */
+		if (kvm_host_check_cap(h, KVM_CAP_PIT2)) {
+			struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+
+			if (ioctl(vm->fd, KVM_CREATE_PIT2, &pit) < 0) {
+				e = errno;
+				kvm_vm_destroy(vm);
+				return fail(err, errlen, -e, "KVM_CREATE_PIT2 failed: %s", strerror(e));
+			}
+			vm->pit = true;
+		}
 	}
 	vm->vcpu_fd = ioctl(vm->fd, KVM_CREATE_VCPU, 0);
 	if (vm->vcpu_fd < 0) {
