@@ -540,8 +540,8 @@ static enum trap_result string_io(struct shadow *sh, const struct insn *in, bool
 /* --- HLT ------------------------------------------------------------------------- */
 
 /*
- * The guest waits for an interrupt.  With IF set and the local APIC's
- * timer armed, ombra sleeps until it expires (in slices, so --timeout and
+ * The guest waits for an interrupt.  With IF set and a timer armed (the
+ * local APIC's or the PIT's), ombra sleeps until it is due (in slices, so --timeout and
  * signals still end the run), and the trap path then delivers it, with
  * RIP after the HLT.  With nothing that can ever wake it, the run ends.
  */
@@ -554,7 +554,7 @@ static enum trap_result halt(struct shadow *sh)
 
 		if (!(sh->t.rflags & RFLAGS_IF))
 			break;
-		if (lapic_pending(&sh->lapic) >= 0)
+		if (shadow_irq_pending(sh))
 			return TRAP_RESUME;              /* the trap path delivers it */
 		if (vm_stop_requested())
 			return TRAP_RESUME;              /* the run is ending */

@@ -274,3 +274,10 @@ void lapic_write(struct lapic *a, unsigned off, uint32_t val, uint64_t now_ns)
 		break;                                  /* read-only or reserved */
 	}
 }
+
+bool lapic_accepts_extint(const struct lapic *a, bool hw_enabled)
+{
+	uint32_t lint0 = a->lvt[4];
+
+	return !hw_enabled || (!(lint0 & LAPIC_LVT_MASKED) && (lint0 & 0x700) == 0x700);
+}

@@ -17,6 +17,7 @@
 
 #define LAPIC_BASE      0xfee00000ULL
 #define LAPIC_SIZE      0x1000
+#define APIC_BASE_ENABLE (1ull << 11)  /* IA32_APIC_BASE: the APIC is on */
 
 /* Register offsets in the MMIO page (x2APIC MSR = 0x800 + offset / 16). */
 #define LAPIC_ID        0x020
@@ -83,6 +84,10 @@ uint64_t lapic_timer_update(struct lapic *a, uint64_t now_ns);
 /* The highest-priority vector the APIC would give the CPU now (IRR above
  * PPR), or -1. */
 int lapic_pending(const struct lapic *a);
+/* Does LINT0 pass the PIC's INTR to the CPU (virtual wire)?  As KVM: an
+ * APIC disabled in IA32_APIC_BASE does, else LINT0 unmasked in ExtINT mode
+ * (whatever the software enable in SVR). */
+bool lapic_accepts_extint(const struct lapic *a, bool hw_enabled);
 /* The CPU took it: IRR to ISR. */
 void lapic_ack(struct lapic *a, unsigned vector);
 

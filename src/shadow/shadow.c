@@ -328,107 +328,6 @@ static enum trap_result page_fault(struct shadow *sh)
 	}
 }
 
-/* --- interrupts ----------------------------------------------------------------- */
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t shadow_now_ns(const struct shadow *sh)
-{
-	return mono_ns() - sh->t0_ns;
-}
-
-static uint64_t rdtsc(void)
-{
-	uint32_t lo, hi;
-
-	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-	return (uint64_t)hi << 32 | lo;
-}
-
-/* The TSC's rate against CLOCK_MONOTONIC, measured from set-up over at
- * least 2 ms, the first time a guest uses TSC-deadline mode (so no run pays
- * for it that does not). */
-static double tsc_per_ns(struct shadow *sh)
-{
-	uint64_t ns;
-
-	if (sh->tsc_per_ns <= 0) {
-		while ((ns = shadow_now_ns(sh)) < 2000000)
-			;
-		sh->tsc_per_ns = (double)(rdtsc() - sh->tsc0) / (double)ns;
-	}
-	return sh->tsc_per_ns;
-}
-
-uint64_t shadow_tsc_to_ns(struct shadow *sh, uint64_t tsc)
-{
-	double rate = tsc_per_ns(sh);
-	uint64_t now = shadow_now_ns(sh), c = rdtsc();
-
-	if (tsc <= c || rate <= 0)
-		return now;
-	return now + (uint64_t)((double)(tsc - c) / rate) + 1;
-}
-
-uint64_t shadow_timer_update(struct shadow *sh, uint64_t now_ns)
-{
-	struct lapic *a = &sh->lapic;
-
-	if (lapic_timer_mode(a) == LAPIC_MODE_TSC_DEADLINE && a->deadline_ns && now_ns >= a->deadline_ns &&
-	    rdtsc() < a->tsc_deadline)
-		a->deadline_ns = shadow_tsc_to_ns(sh, a->tsc_deadline);   /* not yet, really */
-	return lapic_timer_update(a, now_ns);
-}
-
-void shadow_deliver_interrupt(struct shadow *sh)
-{
-	int v;
-
-	if (sh->lapic.deadline_ns)
-		shadow_timer_update(sh, shadow_now_ns(sh));   /* no clock read when no timer runs */
-	/* STI's shadow lasts until the next instruction completes: a trap at
-	 * that instruction itself (a hidden fault, ombra's kick) leaves RIP
-	 * where STI left it, and the shadow on. */
-	if (sh->sti_shadow && sh->t.rip != sh->sti_rip)
-		sh->sti_shadow = false;
-	v = lapic_pending(&sh->lapic);
-	if (v < 0 || !(sh->t.rflags & RFLAGS_IF) || sh->vm->board.end != END_NONE)
-		return;
-	if (sh->sti_shadow) {
-		/* STI's shadow: the next instruction runs before the interrupt.
-		 * Run it natively under the trap flag; its #DB comes back here. */
-		sh->t.rflags |= RFLAGS_TF;
-		sh->sti_step = true;
-		return;
-	}
-	lapic_ack(&sh->lapic, (unsigned)v);
-	sh->irq_injections++;
-	inject_exception(sh, (unsigned)v, false, 0);
-}
-
-/* The local APIC's page on the MMIO bus: 32-bit accesses, as the SDM asks;
- * others read zero and are dropped. */
-static void lapic_mmio_read(void *opaque, uint64_t off, unsigned len, uint64_t *val)
-{
-	struct shadow *sh = opaque;
-
-	*val = len == 4 && !(off & 3) ? lapic_read(&sh->lapic, (unsigned)off, shadow_now_ns(sh)) : 0;
-}
-
-static void lapic_mmio_write(void *opaque, uint64_t off, unsigned len, uint64_t val)
-{
-	struct shadow *sh = opaque;
-
-	if (len == 4 && !(off & 3))
-		lapic_write(&sh->lapic, (unsigned)off, (uint32_t)val, shadow_now_ns(sh));
-}
-
 static enum trap_result dispatch(struct shadow *sh)
 {
 	unsigned v = sh->t.vector;
@@ -633,59 +532,18 @@ bool shadow_handle_exit(struct vm *vm, bool *resync)
 	return true;
 }
 
-/* Raise the real kick vector in the VM, now or when KVM says the vCPU can
- * take an interrupt (KVM_EXIT_IRQ_WINDOW_OPEN). */
-static void raise_kick(struct vm *vm)
-{
-	struct kvm_run *run = vm->kvm.run;
-	struct kvm_interrupt irq = { SHADOW_KICK_VECTOR };
-
-	if (!run->ready_for_interrupt_injection) {
-		run->request_interrupt_window = 1;
-		return;
-	}
-	run->request_interrupt_window = 0;
-	if (ioctl(vm->kvm.vcpu_fd, KVM_INTERRUPT, &irq) < 0)
-		shadow_kill(vm->mode_data, "KVM_INTERRUPT failed: %s", strerror(errno));
-}
-
 static bool shadow_exit(struct vm *vm)
 {
 	bool resync = false, handled;
 
 	if (vm->kvm.run->exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN) {
-		raise_kick(vm);
+		shadow_raise_kick(vm);
 		return true;
 	}
 	handled = shadow_handle_exit(vm, &resync);
 	if (resync)
 		host_resync(vm->mode_data);
 	return handled;
-}
-
-/*
- * The guest may run for long with no trap (a loop in its own code): when
- * its local APIC's timer is due and the guest can take the interrupt, the
- * run loop stops KVM_RUN at that time (next_event) and ombra raises a real
- * interrupt, SHADOW_KICK_VECTOR, in the VM.  It arrives in the monitor as
- * a trap like any other, and the trap path delivers the guest's interrupt.
- */
-static uint64_t shadow_next_event(struct vm *vm)
-{
-	struct shadow *sh = vm->mode_data;
-
-	if (!sh->v.vif || !sh->lapic.deadline_ns)
-		return 0;
-	return sh->t0_ns + sh->lapic.deadline_ns;
-}
-
-static void shadow_kick(struct vm *vm)
-{
-	struct shadow *sh = vm->mode_data;
-
-	shadow_timer_update(sh, shadow_now_ns(sh));
-	if (sh->v.vif && lapic_pending(&sh->lapic) >= 0)
-		raise_kick(vm);
 }
 
 /* --- set-up ------------------------------------------------------------------ */
@@ -753,18 +611,9 @@ static int shadow_setup(struct vm *vm)
 		snprintf(vm->err, sizeof(vm->err), "capstone could not be opened");
 		return -ENOMEM;
 	}
-	{
-		struct mmio_dev apic = { "local APIC", LAPIC_BASE, LAPIC_SIZE, lapic_mmio_read,
-					 lapic_mmio_write, sh };
-
-		lapic_reset(&sh->lapic);
-		sh->t0_ns = mono_ns();
-		sh->tsc0 = rdtsc();
-		if (mmio_bus_register(&vm->board.mmio, &apic) < 0) {
-			snprintf(vm->err, sizeof(vm->err), "the local APIC's page is taken on the MMIO bus");
-			return -EEXIST;
-		}
-	}
+	r = shadow_irq_init(sh);
+	if (r < 0)
+		return r;
 	{
 		struct hostmmu hm;
 
@@ -928,6 +777,8 @@ static void shadow_counters(struct vm *vm, struct counters *out)
 	counters_add(out, "mmio_exits", sh->mmio_exits);
 	counters_add(out, "irq_injections", sh->irq_injections);
 	counters_add(out, "apic_timer_fired", sh->lapic.fired);
+	counters_add(out, "pit_irq0_edges", sh->pit.irq0_edges);
+	counters_add(out, "pic_intacks", sh->pic.intacks);
 	counters_add(out, "irq_window_kicks", sh->kicks_taken);
 	counters_add(out, "emulated", sh->emulated);
 	counters_add(out, "injected", sh->injected);

@@ -17,6 +17,8 @@
 #include "lapic.h"
 #include "mmu.h"
 #include "monitor.h"
+#include "pic.h"
+#include "pit.h"
 #include "vcpu.h"
 
 /* Where guest RAM sits in machine memory: GPA + this.  256 GiB keeps every
@@ -65,7 +67,9 @@ struct shadow {
 	uint32_t last_error;
 	uint64_t trap_rip;           /* the guest's RIP when the trap came */
 	struct lapic lapic;          /* the guest's local APIC (tdp mode has KVM's) */
-	uint64_t t0_ns;              /* CLOCK_MONOTONIC at set-up: the APIC's time 0 */
+	struct pic pic;              /* the legacy PIC pair (tdp mode: KVM's) */
+	struct pit pit;              /* the 8254 and port 0x61 (tdp mode: KVM's) */
+	uint64_t t0_ns;              /* CLOCK_MONOTONIC at set-up: the timers' time 0 */
 	uint64_t tsc0;               /* the TSC then (the guest's TSC is the host's) */
 	double tsc_per_ns;           /* measured on first use, for TSC-deadline mode */
 	bool sti_shadow;             /* STI set IF: one more instruction runs first */
@@ -134,16 +138,28 @@ static inline enum trap_result shadow_failed(const struct shadow *sh)
  * (tests/fuzz/fuzz_trap.c) calls this, and no ioctl is made. */
 bool shadow_handle_exit(struct vm *vm, bool *resync);
 
-/* shadow.c: the APIC's clock, in ns since set-up. */
+/* irq.c: the interrupt sources (the local APIC, the PIC pair, the PIT and
+ * port 0x61) on the buses, reset; their clock starts. */
+int shadow_irq_init(struct shadow *sh);
+/* irq.c: the timers' clock, in ns since set-up. */
 uint64_t shadow_now_ns(const struct shadow *sh);
-/* shadow.c: when (APIC clock) the guest's TSC reaches tsc. */
+/* irq.c: when (that clock) the guest's TSC reaches tsc. */
 uint64_t shadow_tsc_to_ns(struct shadow *sh, uint64_t tsc);
-/* shadow.c: run the APIC's timer to now; when it expires next (0: never).
- * A TSC deadline fires only once the TSC has really reached it. */
+/* irq.c: run the APIC's timer and the PIT to now (the PIT's edges go to
+ * the PIC); when one is due next (0: never).  A TSC deadline fires only
+ * once the TSC has really reached it. */
 uint64_t shadow_timer_update(struct shadow *sh, uint64_t now_ns);
-/* shadow.c: deliver the local APIC's interrupt if the guest can take it
- * now (IF set, not in STI's shadow); after STI, single-step first. */
+/* irq.c: an interrupt waits for the CPU (the PIC's through LINT0, or the
+ * APIC's above PPR), whatever the guest's IF. */
+bool shadow_irq_pending(const struct shadow *sh);
+/* irq.c: deliver the waiting interrupt if the guest can take it now (IF
+ * set, not in STI's shadow); after STI, single-step first. */
 void shadow_deliver_interrupt(struct shadow *sh);
+/* irq.c: the run loop's hooks for a guest that runs with no trap
+ * (vm_mode.next_event and .kick), and the kick itself. */
+uint64_t shadow_next_event(struct vm *vm);
+void shadow_kick(struct vm *vm);
+void shadow_raise_kick(struct vm *vm);
 
 /* shadow.c: the guest's CPU changed in a way the MMU cares about. */
 void shadow_cpu_changed(struct shadow *sh, bool cr3_write);

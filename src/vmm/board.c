@@ -1,6 +1,6 @@
 /*
- * The board's small devices (isa-debug-exit, the Shutdown port, the PIC
- * ports, port 0x80) and the wiring of every device onto the port bus.
+ * The board's small devices (isa-debug-exit, the Shutdown port, port
+ * 0x80) and the wiring of every device onto the port bus.
  */
 #include "board.h"
 
@@ -40,24 +40,6 @@ static void shutdown_out(void *opaque, uint16_t port, unsigned size, uint32_t va
 	}
 }
 
-static void pic_in(void *opaque, uint16_t port, unsigned size, uint32_t *val)
-{
-	struct board *b = opaque;
-
-	(void)size;
-	/* Data ports read back the mask; command ports read IRR/ISR: nothing pending. */
-	*val = port & 1 ? b->pic_imr[port >= 0xa0] : 0;
-}
-
-static void pic_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
-{
-	struct board *b = opaque;
-
-	(void)size;
-	if (port & 1)
-		b->pic_imr[port >= 0xa0] = (uint8_t)val;
-}
-
 static void test_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
 {
 	struct board *b = opaque;
@@ -92,15 +74,12 @@ int board_init(struct board *b, FILE *serial_out, FILE *log, uint64_t ram_size)
 	const struct io_dev devs[] = {
 		{ "isa-debug-exit", DEBUG_EXIT_PORT, 4, NULL, debug_exit_out, b },
 		{ "shutdown", SHUTDOWN_PORT, 1, NULL, shutdown_out, b },
-		{ "pic-master", 0x20, 2, pic_in, pic_out, b },
-		{ "pic-slave", 0xa0, 2, pic_in, pic_out, b },
 		{ "port80", 0x80, 1, NULL, port80_out, b },
 		{ "ombra-test", TEST_PORT, 20, NULL, test_out, b },
 	};
 	int r;
 
 	memset(b, 0, sizeof(*b));
-	b->pic_imr[0] = b->pic_imr[1] = 0xff;
 	io_bus_init(&b->io, log);
 	serial_init(&b->serial, serial_out, 1);
 	fw_cfg_init(&b->fwcfg, ram_size, 1);

@@ -7,8 +7,9 @@
  *   0xf4-0xf7    isa-debug-exit: the run ends with status (value << 1) | 1
  *   0x510-0x511  fw_cfg (fwcfg.c)
  *   0x8900       Bochs/QEMU "Shutdown" string port: the run ends, status 0
- *   0x20, 0x21, 0xa0, 0xa1  the PIC pair's ports, accepted (when KVM's
- *                in-kernel irqchip is present it answers them itself)
+ *   the interrupt hardware (the PIC pair, its ELCR, the PIT, port 0x61)
+ *                is each mode's own: KVM's in-kernel irqchip and PIT in
+ *                tdp mode, src/shadow/{pic,pit}.c in shadow mode
  *   0x80         POST / delay port: a write is recorded as a phase mark
  *                (time and counters, in the JSON report's "marks")
  *   0xe0-0xe3    the ombra test device: a 32-bit write of a page-aligned
@@ -55,7 +56,6 @@ struct board {
 	struct mmio_bus mmio;     /* devices at guest-physical addresses without RAM */
 	struct serial serial;     /* COM1 */
 	struct fw_cfg fwcfg;      /* fw_cfg */
-	uint8_t pic_imr[2];       /* PIC interrupt masks, as written */
 	uint8_t shutdown_match;   /* how much of "Shutdown" has been seen */
 	enum run_end end;         /* set when the run must stop */
 	int exit_status;          /* process exit status that goes with it */

@@ -192,3 +192,14 @@ Test(lapic, tsc_deadline_mode)
 	cr_expect_eq(lapic_timer_update(&a, 10000), 0);
 	cr_expect_eq(lapic_tsc_deadline(&a), 0);
 }
+
+Test(lapic, lint0_passes_the_pic_in_extint_mode)
+{
+	lapic_reset(&a);
+	cr_expect(lapic_accepts_extint(&a, true), "reset: LINT0 ExtINT, even with SVR's enable clear");
+	lapic_write(&a, LAPIC_LVT_LINT0, 0x10700, 0);
+	cr_expect_not(lapic_accepts_extint(&a, true), "LINT0 masked");
+	cr_expect(lapic_accepts_extint(&a, false), "a disabled APIC passes INTR straight through");
+	lapic_write(&a, LAPIC_LVT_LINT0, 0x0000, 0);
+	cr_expect_not(lapic_accepts_extint(&a, true), "fixed mode is not the virtual wire");
+}

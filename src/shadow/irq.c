@@ -1,0 +1,281 @@
+/*
+ * Shadow mode's interrupt sources and their delivery: the local APIC
+ * (lapic.c) on the MMIO bus, the PIC pair (pic.c) and the PIT with port
+ * 0x61 (pit.c) on the port bus, their clock, and the delivery of what they
+ * raise into the guest's IDT after a trap, from HLT, or after a kick that
+ * stops a guest running with no trap (docs/shadow.md, "Interrupts").
+ *
+ * The PIC's output reaches the CPU through LINT0 in ExtINT mode, and is
+ * taken before the APIC's own vectors, as KVM does.
+ */
+#include "shadow.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+
+/* --- the clock ----------------------------------------------------------------- */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t shadow_now_ns(const struct shadow *sh)
+{
+	return mono_ns() - sh->t0_ns;
+}
+
+static uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (uint64_t)hi << 32 | lo;
+}
+
+/* The TSC's rate against CLOCK_MONOTONIC, measured from set-up over at
+ * least 2 ms, the first time a guest uses TSC-deadline mode (so no run pays
+ * for it that does not). */
+static double tsc_per_ns(struct shadow *sh)
+{
+	uint64_t ns;
+
+	if (sh->tsc_per_ns <= 0) {
+		while ((ns = shadow_now_ns(sh)) < 2000000)
+			;
+		sh->tsc_per_ns = (double)(rdtsc() - sh->tsc0) / (double)ns;
+	}
+	return sh->tsc_per_ns;
+}
+
+uint64_t shadow_tsc_to_ns(struct shadow *sh, uint64_t tsc)
+{
+	double rate = tsc_per_ns(sh);
+	uint64_t now = shadow_now_ns(sh), c = rdtsc();
+
+	if (tsc <= c || rate <= 0)
+		return now;
+	return now + (uint64_t)((double)(tsc - c) / rate) + 1;
+}
+
+/* --- the sources ------------------------------------------------------------------ */
+
+static bool timers_armed(const struct shadow *sh)
+{
+	return sh->lapic.deadline_ns || sh->pit.irq0_next_ns;
+}
+
+static uint64_t earliest(uint64_t a, uint64_t b)
+{
+	return !a ? b : !b ? a : a < b ? a : b;
+}
+
+uint64_t shadow_timer_update(struct shadow *sh, uint64_t now_ns)
+{
+	struct lapic *a = &sh->lapic;
+
+	if (lapic_timer_mode(a) == LAPIC_MODE_TSC_DEADLINE && a->deadline_ns && now_ns >= a->deadline_ns &&
+	    rdtsc() < a->tsc_deadline)
+		a->deadline_ns = shadow_tsc_to_ns(sh, a->tsc_deadline);   /* not yet, really */
+	if (pit_irq0_update(&sh->pit, now_ns)) {
+		pic_set_irq(&sh->pic, 0, true);          /* an edge on IRQ 0 */
+		pic_set_irq(&sh->pic, 0, false);
+	}
+	return earliest(lapic_timer_update(a, now_ns), sh->pit.irq0_next_ns);
+}
+
+/* The PIC's INTR, if LINT0 passes it to the CPU. */
+static bool extint_pending(const struct shadow *sh)
+{
+	return pic_output(&sh->pic) &&
+	       lapic_accepts_extint(&sh->lapic, sh->v.apic_base & APIC_BASE_ENABLE);
+}
+
+bool shadow_irq_pending(const struct shadow *sh)
+{
+	return extint_pending(sh) || lapic_pending(&sh->lapic) >= 0;
+}
+
+void shadow_deliver_interrupt(struct shadow *sh)
+{
+	unsigned vector;
+
+	if (timers_armed(sh))
+		shadow_timer_update(sh, shadow_now_ns(sh));   /* no clock read when no timer runs */
+	/* STI's shadow lasts until the next instruction completes: a trap at
+	 * that instruction itself (a hidden fault, ombra's kick) leaves RIP
+	 * where STI left it, and the shadow on. */
+	if (sh->sti_shadow && sh->t.rip != sh->sti_rip)
+		sh->sti_shadow = false;
+	if (!shadow_irq_pending(sh) || !(sh->t.rflags & RFLAGS_IF) || sh->vm->board.end != END_NONE)
+		return;
+	if (sh->sti_shadow) {
+		/* STI's shadow: the next instruction runs before the interrupt.
+		 * Run it natively under the trap flag; its #DB comes back here. */
+		sh->t.rflags |= RFLAGS_TF;
+		sh->sti_step = true;
+		return;
+	}
+	if (extint_pending(sh)) {
+		vector = pic_intack(&sh->pic);           /* the CPU's INTA cycle */
+	} else {
+		vector = (unsigned)lapic_pending(&sh->lapic);
+		lapic_ack(&sh->lapic, vector);
+	}
+	sh->irq_injections++;
+	inject_exception(sh, vector, false, 0);
+}
+
+/* --- the devices on the buses ------------------------------------------------------ */
+
+/* The local APIC's page: 32-bit accesses, as the SDM asks; others read
+ * zero and are dropped. */
+static void lapic_mmio_read(void *opaque, uint64_t off, unsigned len, uint64_t *val)
+{
+	struct shadow *sh = opaque;
+
+	*val = len == 4 && !(off & 3) ? lapic_read(&sh->lapic, (unsigned)off, shadow_now_ns(sh)) : 0;
+}
+
+static void lapic_mmio_write(void *opaque, uint64_t off, unsigned len, uint64_t val)
+{
+	struct shadow *sh = opaque;
+
+	if (len == 4 && !(off & 3))
+		lapic_write(&sh->lapic, (unsigned)off, (uint32_t)val, shadow_now_ns(sh));
+}
+
+/* The PIC's and PIT's registers are bytes: a wider access reaches the
+ * register at its port (as KVM's), the other bytes read zero. */
+static void pic_port_in(void *opaque, uint16_t port, unsigned size, uint32_t *val)
+{
+	struct shadow *sh = opaque;
+
+	(void)size;
+	*val = pic_read(&sh->pic, port);
+}
+
+static void pic_port_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
+{
+	struct shadow *sh = opaque;
+
+	(void)size;
+	pic_write(&sh->pic, port, (uint8_t)val);
+}
+
+static void pit_port_in(void *opaque, uint16_t port, unsigned size, uint32_t *val)
+{
+	struct shadow *sh = opaque;
+
+	(void)size;
+	*val = pit_read(&sh->pit, port - PIT_PORT, shadow_now_ns(sh));
+}
+
+static void pit_port_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
+{
+	struct shadow *sh = opaque;
+
+	(void)size;
+	pit_write(&sh->pit, port - PIT_PORT, (uint8_t)val, shadow_now_ns(sh));
+}
+
+static void port61_in(void *opaque, uint16_t port, unsigned size, uint32_t *val)
+{
+	struct shadow *sh = opaque;
+
+	(void)port;
+	(void)size;
+	*val = pit_port61_read(&sh->pit, shadow_now_ns(sh));
+}
+
+static void port61_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
+{
+	struct shadow *sh = opaque;
+
+	(void)port;
+	(void)size;
+	pit_port61_write(&sh->pit, (uint8_t)val, shadow_now_ns(sh));
+}
+
+int shadow_irq_init(struct shadow *sh)
+{
+	struct vm *vm = sh->vm;
+	const struct mmio_dev apic = { "local APIC", LAPIC_BASE, LAPIC_SIZE, lapic_mmio_read,
+				       lapic_mmio_write, sh };
+	const struct io_dev ports[] = {
+		{ "pic-master", PIC_MASTER, 2, pic_port_in, pic_port_out, sh },
+		{ "pic-slave", PIC_SLAVE, 2, pic_port_in, pic_port_out, sh },
+		{ "elcr", PIC_ELCR, 2, pic_port_in, pic_port_out, sh },
+		{ "pit", PIT_PORT, 4, pit_port_in, pit_port_out, sh },
+		{ "port61", PIT_PORT61, 1, port61_in, port61_out, sh },
+	};
+
+	lapic_reset(&sh->lapic);
+	pic_reset(&sh->pic);
+	pit_reset(&sh->pit);
+	sh->t0_ns = mono_ns();
+	sh->tsc0 = rdtsc();
+	if (mmio_bus_register(&vm->board.mmio, &apic) < 0) {
+		snprintf(vm->err, sizeof(vm->err), "the local APIC's page is taken on the MMIO bus");
+		return -EEXIST;
+	}
+	for (unsigned i = 0; i < sizeof(ports) / sizeof(ports[0]); i++) {
+		if (io_bus_register(&vm->board.io, &ports[i]) < 0) {
+			snprintf(vm->err, sizeof(vm->err), "port %#x (%s) is taken on the port bus",
+				 ports[i].base, ports[i].name);
+			return -EEXIST;
+		}
+	}
+	return 0;
+}
+
+/* --- a guest that runs with no trap ------------------------------------------------ */
+
+/*
+ * The guest may run for long with no trap (a loop in its own code): when
+ * one of its timers is due and the guest can take the interrupt, the run
+ * loop stops KVM_RUN at that time (next_event) and ombra raises a real
+ * interrupt, SHADOW_KICK_VECTOR, in the VM (kick).  It arrives in the
+ * monitor as a trap like any other, and the trap path delivers the
+ * guest's interrupt.
+ */
+
+/* Raise the kick vector now, or when KVM says the vCPU can take an
+ * interrupt (KVM_EXIT_IRQ_WINDOW_OPEN). */
+void shadow_raise_kick(struct vm *vm)
+{
+	struct kvm_run *run = vm->kvm.run;
+	struct kvm_interrupt irq = { SHADOW_KICK_VECTOR };
+
+	if (!run->ready_for_interrupt_injection) {
+		run->request_interrupt_window = 1;
+		return;
+	}
+	run->request_interrupt_window = 0;
+	if (ioctl(vm->kvm.vcpu_fd, KVM_INTERRUPT, &irq) < 0)
+		shadow_kill(vm->mode_data, "KVM_INTERRUPT failed: %s", strerror(errno));
+}
+
+uint64_t shadow_next_event(struct vm *vm)
+{
+	struct shadow *sh = vm->mode_data;
+	uint64_t next = earliest(sh->lapic.deadline_ns, sh->pit.irq0_next_ns);
+
+	if (!sh->v.vif || !next)
+		return 0;
+	return sh->t0_ns + next;
+}
+
+void shadow_kick(struct vm *vm)
+{
+	struct shadow *sh = vm->mode_data;
+
+	shadow_timer_update(sh, shadow_now_ns(sh));
+	if (sh->v.vif && shadow_irq_pending(sh))
+		shadow_raise_kick(vm);
+}
