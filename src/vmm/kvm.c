@@ -113,6 +113,41 @@ int kvm_host_check_cap(const struct kvm_host *h, int cap)
 	return r < 0 ? 0 : r;
 }
 
+/*
+ * A PC's interrupt wiring, as QEMU gives KVM: ISA IRQs 0-15 to the PIC
+ * pair (2 is the cascade), and to the IOAPIC pin of the same number but
+ * IRQ 0, the PIT's, which goes to pin 2 (the override every PC's ACPI
+ * tables state).  KVM's own default sends IRQ 0 to pin 0.
+ */
+static int set_pc_irq_routing(struct kvm_vm *vm)
+{
+	struct {
+		struct kvm_irq_routing r;
+		struct kvm_irq_routing_entry e[40];
+	} t;
+	unsigned n = 0;
+
+	memset(&t, 0, sizeof(t));
+	for (unsigned gsi = 0; gsi < 16; gsi++) {
+		if (gsi == 2)
+			continue;
+		t.e[n].gsi = gsi;
+		t.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		t.e[n].u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+		t.e[n++].u.irqchip.pin = gsi % 8;
+	}
+	for (unsigned gsi = 0; gsi < 24; gsi++) {
+		if (gsi == 2)
+			continue;
+		t.e[n].gsi = gsi;
+		t.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		t.e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		t.e[n++].u.irqchip.pin = gsi ? gsi : 2;
+	}
+	t.r.nr = n;
+	return ioctl(vm->fd, KVM_SET_GSI_ROUTING, &t.r) < 0 ? -errno : 0;
+}
+
 int kvm_vm_create(struct kvm_host *h, struct kvm_vm *vm, bool irqchip, char *err, size_t errlen)
 {
 	int e;
@@ -137,6 +172,10 @@ int kvm_vm_create(struct kvm_host *h, struct kvm_vm *vm, bool irqchip, char *err
 			return fail(err, errlen, -e, "KVM_CREATE_IRQCHIP failed: %s", strerror(e));
 		}
 		vm->irqchip = true;
+		if (kvm_host_check_cap(h, KVM_CAP_IRQ_ROUTING) && (e = set_pc_irq_routing(vm)) < 0) {
+			kvm_vm_destroy(vm);
+			return fail(err, errlen, e, "KVM_SET_GSI_ROUTING failed: %s", strerror(-e));
+		}
 		/* The PIT, with port 0x61 (its channel 2 gate and output) in
 		 * the kernel too, as QEMU asks for it. */
 		if (kvm_host_check_cap(h, KVM_CAP_PIT2)) {
