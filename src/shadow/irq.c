@@ -1,12 +1,15 @@
 /*
  * Shadow mode's interrupt sources and their delivery: the local APIC
- * (lapic.c) on the MMIO bus, the PIC pair (pic.c) and the PIT with port
- * 0x61 (pit.c) on the port bus, their clock, and the delivery of what they
+ * (lapic.c) and the I/O APIC (ioapic.c) on the MMIO bus, the PIC pair
+ * (pic.c) and the PIT with port 0x61 (pit.c) on the port bus, their clock, and the delivery of what they
  * raise into the guest's IDT after a trap, from HLT, or after a kick that
  * stops a guest running with no trap (docs/shadow.md, "Interrupts").
  *
- * The PIC's output reaches the CPU through LINT0 in ExtINT mode, and is
- * taken before the APIC's own vectors, as KVM does.
+ * The wiring is a PC's, as QEMU gives KVM in tdp mode: the PIT's IRQ 0
+ * goes to the PIC and to the I/O APIC's pin 2; the I/O APIC sends to the
+ * local APIC, whose EOI of a level-triggered vector comes back to it; the
+ * PIC's output reaches the CPU through LINT0 in ExtINT mode, and is taken
+ * before the local APIC's own vectors, as KVM does.
  */
 #include "shadow.h"
 
@@ -75,6 +78,32 @@ static uint64_t earliest(uint64_t a, uint64_t b)
 	return !a ? b : !b ? a : a < b ? a : b;
 }
 
+/* What the I/O APIC sent (a vector, or -1) into the local APIC. */
+static void ioapic_sent(struct shadow *sh, int vector)
+{
+	if (vector >= 0)
+		lapic_raise_trig(&sh->lapic, (unsigned)vector,
+				 ioapic_level_vector(&sh->ioapic, (unsigned)vector));
+}
+
+/* The I/O APIC matches destinations against the local APIC as it is now. */
+static struct ioapic *ioapic_synced(struct shadow *sh)
+{
+	ioapic_sync_lapic(&sh->ioapic, &sh->lapic, sh->v.apic_base & APIC_BASE_ENABLE);
+	return &sh->ioapic;
+}
+
+/* An edge on ISA IRQ irq: to the PIC, and to the I/O APIC (IRQ 0 on pin 2). */
+static void isa_irq_edge(struct shadow *sh, unsigned irq)
+{
+	unsigned pin = irq ? irq : 2;
+
+	pic_set_irq(&sh->pic, irq, true);
+	pic_set_irq(&sh->pic, irq, false);
+	ioapic_sent(sh, ioapic_set_irq(ioapic_synced(sh), pin, true));
+	ioapic_set_irq(&sh->ioapic, pin, false);
+}
+
 uint64_t shadow_timer_update(struct shadow *sh, uint64_t now_ns)
 {
 	struct lapic *a = &sh->lapic;
@@ -82,10 +111,8 @@ uint64_t shadow_timer_update(struct shadow *sh, uint64_t now_ns)
 	if (lapic_timer_mode(a) == LAPIC_MODE_TSC_DEADLINE && a->deadline_ns && now_ns >= a->deadline_ns &&
 	    rdtsc() < a->tsc_deadline)
 		a->deadline_ns = shadow_tsc_to_ns(sh, a->tsc_deadline);   /* not yet, really */
-	if (pit_irq0_update(&sh->pit, now_ns)) {
-		pic_set_irq(&sh->pic, 0, true);          /* an edge on IRQ 0 */
-		pic_set_irq(&sh->pic, 0, false);
-	}
+	if (pit_irq0_update(&sh->pit, now_ns))
+		isa_irq_edge(sh, 0);
 	return earliest(lapic_timer_update(a, now_ns), sh->pit.irq0_next_ns);
 }
 
@@ -146,8 +173,31 @@ static void lapic_mmio_write(void *opaque, uint64_t off, unsigned len, uint64_t 
 {
 	struct shadow *sh = opaque;
 
-	if (len == 4 && !(off & 3))
-		lapic_write(&sh->lapic, (unsigned)off, (uint32_t)val, shadow_now_ns(sh));
+	if (len != 4 || (off & 3))
+		return;
+	lapic_write(&sh->lapic, (unsigned)off, (uint32_t)val, shadow_now_ns(sh));
+	if (sh->lapic.eoi_level) {                       /* a level-triggered EOI */
+		ioapic_sent(sh, ioapic_eoi(ioapic_synced(sh), sh->lapic.eoi_level - 1));
+		sh->lapic.eoi_level = 0;
+	}
+}
+
+/* The I/O APIC's page: IOREGSEL and IOWIN, 32 bits wide (a narrower or
+ * wider access reaches the same register, as KVM's). */
+static void ioapic_mmio_read(void *opaque, uint64_t off, unsigned len, uint64_t *val)
+{
+	struct shadow *sh = opaque;
+
+	(void)len;
+	*val = ioapic_read(&sh->ioapic, (unsigned)off);
+}
+
+static void ioapic_mmio_write(void *opaque, uint64_t off, unsigned len, uint64_t val)
+{
+	struct shadow *sh = opaque;
+
+	(void)len;
+	ioapic_sent(sh, ioapic_write(ioapic_synced(sh), (unsigned)off, (uint32_t)val));
 }
 
 /* The PIC's and PIT's registers are bytes: a wider access reaches the
@@ -205,8 +255,10 @@ static void port61_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
 int shadow_irq_init(struct shadow *sh)
 {
 	struct vm *vm = sh->vm;
-	const struct mmio_dev apic = { "local APIC", LAPIC_BASE, LAPIC_SIZE, lapic_mmio_read,
-				       lapic_mmio_write, sh };
+	const struct mmio_dev mmio[] = {
+		{ "local APIC", LAPIC_BASE, LAPIC_SIZE, lapic_mmio_read, lapic_mmio_write, sh },
+		{ "I/O APIC", IOAPIC_BASE, IOAPIC_SIZE, ioapic_mmio_read, ioapic_mmio_write, sh },
+	};
 	const struct io_dev ports[] = {
 		{ "pic-master", PIC_MASTER, 2, pic_port_in, pic_port_out, sh },
 		{ "pic-slave", PIC_SLAVE, 2, pic_port_in, pic_port_out, sh },
@@ -216,13 +268,17 @@ int shadow_irq_init(struct shadow *sh)
 	};
 
 	lapic_reset(&sh->lapic);
+	ioapic_reset(&sh->ioapic);
 	pic_reset(&sh->pic);
 	pit_reset(&sh->pit);
 	sh->t0_ns = mono_ns();
 	sh->tsc0 = rdtsc();
-	if (mmio_bus_register(&vm->board.mmio, &apic) < 0) {
-		snprintf(vm->err, sizeof(vm->err), "the local APIC's page is taken on the MMIO bus");
-		return -EEXIST;
+	for (unsigned i = 0; i < sizeof(mmio) / sizeof(mmio[0]); i++) {
+		if (mmio_bus_register(&vm->board.mmio, &mmio[i]) < 0) {
+			snprintf(vm->err, sizeof(vm->err), "the %s's page is taken on the MMIO bus",
+				 mmio[i].name);
+			return -EEXIST;
+		}
 	}
 	for (unsigned i = 0; i < sizeof(ports) / sizeof(ports[0]); i++) {
 		if (io_bus_register(&vm->board.io, &ports[i]) < 0) {

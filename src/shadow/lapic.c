@@ -133,12 +133,22 @@ uint64_t lapic_timer_update(struct lapic *a, uint64_t now_ns)
 	return a->deadline_ns;
 }
 
+void lapic_raise_trig(struct lapic *a, unsigned vector, bool level)
+{
+	if (vector < 16) {                           /* 0-15 are illegal vectors: ESR */
+		a->esr |= 1u << 6;                   /* send/receive illegal vector */
+		return;
+	}
+	set_bit(a->irr, vector & 0xff);
+	if (level)
+		set_bit(a->tmr, vector & 0xff);
+	else
+		clear_bit(a->tmr, vector & 0xff);
+}
+
 void lapic_raise(struct lapic *a, unsigned vector)
 {
-	if (vector >= 16)                            /* 0-15 are illegal vectors: ESR */
-		set_bit(a->irr, vector & 0xff);
-	else
-		a->esr |= 1u << 6;                   /* send/receive illegal vector */
+	lapic_raise_trig(a, vector, false);
 }
 
 int lapic_pending(const struct lapic *a)
@@ -227,8 +237,11 @@ void lapic_write(struct lapic *a, unsigned off, uint32_t val, uint64_t now_ns)
 	case LAPIC_EOI: {
 		int v = highest(a->isr);
 
-		if (v >= 0)
+		if (v >= 0) {
 			clear_bit(a->isr, (unsigned)v);
+			if (a->tmr[v / 32] & (1u << (v % 32)))
+				a->eoi_level = (unsigned)v + 1;  /* for the I/O APIC */
+		}
 		break;
 	}
 	case LAPIC_LDR:

@@ -62,6 +62,8 @@ struct lapic {
 	uint64_t tsc_deadline;      /* TSC-deadline mode: IA32_TSC_DEADLINE (0: disarmed) */
 	uint64_t fired;             /* timer interrupts raised (a counter for reports) */
 	uint64_t ipis;              /* self-IPIs raised */
+	unsigned eoi_level;         /* an EOI of a level-triggered vector: 1 + it, for
+				     * the caller to pass to the I/O APIC (0: none) */
 };
 
 void lapic_reset(struct lapic *a);
@@ -76,8 +78,10 @@ void lapic_set_tsc_deadline(struct lapic *a, uint64_t tsc, uint64_t at_ns);
 uint64_t lapic_tsc_deadline(const struct lapic *a);
 unsigned lapic_timer_mode(const struct lapic *a);
 
-/* Raise vector in IRR (an IPI or a device). */
+/* Raise vector in IRR (an IPI or a device), edge-triggered. */
 void lapic_raise(struct lapic *a, unsigned vector);
+/* The same with its trigger mode, which goes to TMR (the I/O APIC's). */
+void lapic_raise_trig(struct lapic *a, unsigned vector, bool level);
 /* The timer: if it expired by now_ns, raise its interrupt (and re-arm in
  * periodic mode).  Returns when it expires next, in ns (0: not armed). */
 uint64_t lapic_timer_update(struct lapic *a, uint64_t now_ns);

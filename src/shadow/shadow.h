@@ -15,6 +15,7 @@
 
 #include "../vmm/vm.h"
 #include "lapic.h"
+#include "ioapic.h"
 #include "mmu.h"
 #include "monitor.h"
 #include "pic.h"
@@ -67,6 +68,7 @@ struct shadow {
 	uint32_t last_error;
 	uint64_t trap_rip;           /* the guest's RIP when the trap came */
 	struct lapic lapic;          /* the guest's local APIC (tdp mode has KVM's) */
+	struct ioapic ioapic;        /* the I/O APIC (tdp mode: KVM's) */
 	struct pic pic;              /* the legacy PIC pair (tdp mode: KVM's) */
 	struct pit pit;              /* the 8254 and port 0x61 (tdp mode: KVM's) */
 	uint64_t t0_ns;              /* CLOCK_MONOTONIC at set-up: the timers' time 0 */
@@ -138,8 +140,8 @@ static inline enum trap_result shadow_failed(const struct shadow *sh)
  * (tests/fuzz/fuzz_trap.c) calls this, and no ioctl is made. */
 bool shadow_handle_exit(struct vm *vm, bool *resync);
 
-/* irq.c: the interrupt sources (the local APIC, the PIC pair, the PIT and
- * port 0x61) on the buses, reset; their clock starts. */
+/* irq.c: the interrupt sources (the local APIC, the I/O APIC, the PIC
+ * pair, the PIT and port 0x61) on the buses, reset; their clock starts. */
 int shadow_irq_init(struct shadow *sh);
 /* irq.c: the timers' clock, in ns since set-up. */
 uint64_t shadow_now_ns(const struct shadow *sh);
