@@ -20,12 +20,6 @@
 
 enum { RW_LATCH, RW_LSB, RW_MSB, RW_WORD0, RW_WORD1 };   /* WORD1: the MSB of a word is next */
 
-/* Modes 6 and 7 are 2 and 3 (the data sheet's X10 and X11). */
-static unsigned mode_of(const struct pit_channel *c)
-{
-	return c->mode >= 6 ? c->mode - 4u : c->mode;
-}
-
 /* Whole PIT clocks from the load to now_ns. */
 static uint64_t ticks(const struct pit_channel *c, uint64_t now_ns)
 {
@@ -45,7 +39,7 @@ uint32_t pit_count(const struct pit *p, unsigned ch, uint64_t now_ns)
 	const struct pit_channel *c = &p->ch[ch];
 	uint64_t d = ticks(c, now_ns);
 
-	switch (mode_of(c)) {
+	switch (c->mode) {
 	case 2:
 		return c->count - (uint32_t)(d % c->count);
 	case 3:
@@ -60,7 +54,7 @@ int pit_out(const struct pit *p, unsigned ch, uint64_t now_ns)
 	const struct pit_channel *c = &p->ch[ch];
 	uint64_t d = ticks(c, now_ns);
 
-	switch (mode_of(c)) {
+	switch (c->mode) {
 	case 0:                                          /* high at terminal count */
 		return d >= c->count;
 	case 1:                                          /* low for one count after the trigger */
@@ -79,10 +73,10 @@ static void arm_irq0(struct pit *p, uint64_t now_ns)
 	const struct pit_channel *c = &p->ch[0];
 
 	p->irq0_periods = 1;
-	switch (mode_of(c)) {
+	switch (c->mode) {
 	case 0: case 1: case 4: case 2: case 3:
 		p->irq0_next_ns = tick_ns(c, c->count);
-		if (mode_of(c) >= 2 && mode_of(c) <= 3 && p->irq0_next_ns - now_ns < MIN_PERIOD_NS)
+		if (c->mode >= 2 && c->mode <= 3 && p->irq0_next_ns - now_ns < MIN_PERIOD_NS)
 			p->irq0_next_ns = now_ns + MIN_PERIOD_NS;
 		break;
 	default:                                         /* 5: waits for a gate edge channel 0 never sees */
@@ -108,7 +102,7 @@ bool pit_irq0_update(struct pit *p, uint64_t now_ns)
 	if (!p->irq0_next_ns || now_ns < p->irq0_next_ns)
 		return false;
 	p->irq0_edges++;
-	if (mode_of(c) != 2 && mode_of(c) != 3) {
+	if (c->mode != 2 && c->mode != 3) {
 		p->irq0_next_ns = 0;                     /* one-shot */
 		return true;
 	}
@@ -160,6 +154,8 @@ void pit_write(struct pit *p, unsigned off, uint8_t val, uint64_t now_ns)
 		}
 		c->rw_mode = c->read_state = c->write_state = (uint8_t)access;
 		c->mode = (val >> 1) & 7;
+		if (c->mode >= 6)
+			c->mode -= 4;                    /* 6 and 7 are 2 and 3 (X10, X11), as KVM keeps them */
 		c->bcd = val & 1;
 		return;
 	}
@@ -236,7 +232,7 @@ void pit_port61_write(struct pit *p, uint8_t val, uint64_t now_ns)
 
 	p->speaker_data = (val >> 1) & 1;
 	/* A rising gate restarts modes 1, 2, 3 and 5; modes 0 and 4 go on. */
-	if (gate && !c->gate && mode_of(c) != 0 && mode_of(c) != 4)
+	if (gate && !c->gate && c->mode != 0 && c->mode != 4)
 		c->load_ns = now_ns;
 	c->gate = gate;
 }

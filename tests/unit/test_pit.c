@@ -134,6 +134,16 @@ Test(pit, read_back_status)
 	cr_expect_eq(pit_read(&p, 2, 0), 600 >> 8);
 }
 
+Test(pit, modes_6_and_7_are_2_and_3)
+{
+	pit_write(&p, 3, 0x3c, 0);                      /* channel 0, word, mode 6 */
+	pit_write(&p, 3, 0xe2, 0);
+	cr_expect_eq(pit_read(&p, 0, 0) & 0x7f, 0x34, "the status says mode 2, as KVM's");
+	pit_write(&p, 3, 0x3e, 0);
+	pit_write(&p, 3, 0xe2, 0);
+	cr_expect_eq(pit_read(&p, 0, 0) & 0x7f, 0x36);
+}
+
 Test(pit, port61_gate_and_out2)
 {
 	pit_port61_write(&p, 0x03, 0);
