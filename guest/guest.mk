@@ -153,7 +153,7 @@ GUEST_HOSTILE_64 := main64.c common.c h_rsvd.c h_randpt.c h_phys.c h_selfmap.c h
 $(eval $(call GUEST_KERNEL,hostile,main32.c,$(GUEST_HOSTILE_64)))
 
 # irq: the local APIC and interrupt delivery kernel (guest/irq/README.md).
-$(eval $(call GUEST_KERNEL,irq,main32.c,main64.c common.c t_apic.c t_sched.c))
+$(eval $(call GUEST_KERNEL,irq,main32.c,main64.c common.c t_apic.c t_sched.c t_legacy.c))
 
 guest-kernels: $(foreach k,$(GUEST_KERNELS),$(GUEST_OUT)/$(k).elf)
 

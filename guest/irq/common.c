@@ -38,6 +38,7 @@ void irq_setup(void)
 	void *root = pt_new_address_space(&pgmode_4level);
 
 	pt_map(&pgmode_4level, root, APIC_BASE, APIC_BASE, 1, PTE_P | PTE_W | PTE_PCD | PTE_PWT);
+	pt_map(&pgmode_4level, root, IOAPIC_BASE, IOAPIC_BASE, 1, PTE_P | PTE_W | PTE_PCD | PTE_PWT);
 	paging_enter(&pgmode_4level, root);
 	for (unsigned i = 0; i < 256; i++)
 		irq_count[i] = 0, handlers[i] = NULL;

@@ -25,6 +25,7 @@
 #define APIC_ICR    0x300
 #define APIC_ICR2   0x310
 #define APIC_LVTT   0x320
+#define APIC_LVT0   0x350
 #define APIC_TMICT  0x380
 #define APIC_TMCCT  0x390
 #define APIC_TDCR   0x3e0
@@ -36,6 +37,23 @@
 #define VEC_TIMER 0x40
 #define VEC_HIGH  0x50            /* a higher priority class than the timer */
 #define VEC_LOW   0x30            /* a lower one */
+
+/* The I/O APIC: a register through IOREGSEL (0x00) and IOWIN (0x10). */
+#define IOAPIC_BASE  0xfec00000ull
+#define IOAPIC_VER   0x01
+#define IOAPIC_REDIR 0x10         /* entry n: 0x10 + 2n (low), 0x11 + 2n (high) */
+
+static inline uint32_t ioapic_read(unsigned reg)
+{
+	*(volatile uint32_t *)(uintptr_t)IOAPIC_BASE = reg;
+	return *(volatile uint32_t *)(uintptr_t)(IOAPIC_BASE + 0x10);
+}
+
+static inline void ioapic_write(unsigned reg, uint32_t v)
+{
+	*(volatile uint32_t *)(uintptr_t)IOAPIC_BASE = reg;
+	*(volatile uint32_t *)(uintptr_t)(IOAPIC_BASE + 0x10) = v;
+}
 
 static inline uint32_t apic_read(unsigned reg)
 {
@@ -56,7 +74,7 @@ static inline void sti_hlt(void) { __asm__ volatile("sti; hlt" ::: "memory"); }
 extern volatile unsigned irq_count[256];
 extern volatile uint8_t irq_log[64];  /* vectors in the order handled (enter, then 0x80|vector at exit) */
 extern volatile unsigned irq_log_len;
-/* A 4-level address space with the pool and the APIC page mapped, entered;
+/* A 4-level address space with the pool and the APICs' pages mapped, entered;
  * the local APIC software-enabled, its timer masked, TPR 0, every count
  * zeroed and the interrupt hook installed. */
 void irq_setup(void);
@@ -69,5 +87,7 @@ void irq_set_handler(unsigned vector, irq_fn *fn);
 typedef void case_fn(struct tally *t);
 case_fn case_oneshot, case_periodic, case_tpr, case_ifmask, case_nesting, case_busy, case_sched,
 	case_tscdeadline;
+/* t_legacy.c: the PIC, the PIT, port 0x61 and LINT0 */
+case_fn case_pic, case_pit, case_speaker, case_lint0, case_ioapic;
 
 #endif

@@ -10,6 +10,7 @@
 
 static const struct { const char *name; } cases[] = {
 	{ "oneshot" }, { "periodic" }, { "tpr" }, { "ifmask" }, { "nesting" }, { "busy" }, { "sched" }, { "tscdeadline" },
+	{ "pic" }, { "pit" }, { "speaker" }, { "lint0" }, { "ioapic" },
 };
 #define NUM_CASES ARRAY_SIZE(cases)
 

@@ -9,6 +9,7 @@ static const struct { const char *name; case_fn *fn; } cases[] = {
 	{ "oneshot", case_oneshot }, { "periodic", case_periodic }, { "tpr", case_tpr },
 	{ "ifmask", case_ifmask }, { "nesting", case_nesting }, { "busy", case_busy },
 	{ "sched", case_sched }, { "tscdeadline", case_tscdeadline },
+	{ "pic", case_pic }, { "pit", case_pit }, { "speaker", case_speaker }, { "lint0", case_lint0 }, { "ioapic", case_ioapic },
 };
 
 uint32_t kernel_call64(uint32_t call)

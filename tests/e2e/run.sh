@@ -15,7 +15,8 @@
 #   4. the benchmark kernel (build/guest/bench.elf) at small sizes: its
 #      checks pass and its phase lines match QEMU TCG's in every mode.
 #   5. the interrupt kernel (build/guest/irq.elf): the local APIC timer,
-#      TPR, IF and nesting, output identical to QEMU TCG's.
+#      TPR, IF and nesting, the PIC, the PIT, port 0x61, LINT0 and the I/O
+#      APIC, output identical to QEMU TCG's.
 #
 # Tests that need /dev/kvm or QEMU print SKIP with the reason when they are
 # missing.  The last line is "e2e: N passed, N failed, N skipped".
@@ -484,14 +485,15 @@ fi
 # --- 5. interrupts: the local APIC kernel (guest/irq) -------------------------
 # Its output does not depend on timing (each case waits for events), so
 # ombra's must be QEMU TCG's byte for byte.  tdp mode has KVM's in-kernel
-# local APIC, shadow mode ombra's (src/shadow/lapic.c).
+# local APIC, I/O APIC, PIC and PIT, shadow mode ombra's (src/shadow/lapic.c,
+# ioapic.c, pic.c, pit.c).
 IRQ=$B/guest/irq.elf
-IRQ_CASES=oneshot,periodic,tpr,ifmask,nesting,busy,sched
+IRQ_CASES=oneshot,periodic,tpr,ifmask,nesting,busy,sched,pic,pit,speaker,lint0,ioapic
 if ! need_kernel_and_qemu irq "$IRQ"; then
 	:
 elif run irq-qemu 1 qemu-system-x86_64 $QEMU_ARGS -m 128M -serial stdio -kernel "$IRQ" \
 	-append "cases=$IRQ_CASES"; then
-	grep -q "^summary: 7 passed, 0 failed$" "$OUT/irq-qemu.out" && ok irq/qemu-tcg ||
+	grep -q "^summary: 12 passed, 0 failed$" "$OUT/irq-qemu.out" && ok irq/qemu-tcg ||
 		bad irq/qemu-tcg "$(grep -v ': ok$' "$OUT/irq-qemu.out" | head -3)"
 	if run irq-tdp 1 "$OMBRA" run --mmu=tdp -m 128M -kernel "$IRQ" -append "cases=$IRQ_CASES" --timeout 120; then
 		cmp -s "$OUT/irq-qemu.out" "$OUT/irq-tdp.out" && ok irq/tdp ||
