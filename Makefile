@@ -196,11 +196,12 @@ sanitize: deps
 # briefly, writing nothing under tests/.
 FUZZ_BUILD   := build-fuzz
 FUZZ_SECONDS ?= 300
-FUZZERS      := walk loader emulate trap
+FUZZERS      := walk loader emulate trap irqchip
 FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -std=gnu11 \
 		-D_GNU_SOURCE -Wall -Wextra -Werror -Isrc
 FUZZ_SRC_walk   := src/shadow/walk.c src/vmm/mem.c
 FUZZ_SRC_loader := src/vmm/loader.c src/vmm/mem.c
+FUZZ_SRC_irqchip := src/shadow/pit.c src/shadow/pic.c src/shadow/ioapic.c src/shadow/lapic.c
 # The emulator and the trap path run on a shadow-mode machine built in
 # memory (tests/fuzz/shadow_guest.c); shadow.c reaches KVM set-up, the
 # trace and the devices, so they link all of ombra but main, and the
