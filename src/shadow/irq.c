@@ -317,10 +317,20 @@ void shadow_raise_kick(struct vm *vm)
 		shadow_kill(vm->mode_data, "KVM_INTERRUPT failed: %s", strerror(errno));
 }
 
+/* Can the PIT's next edge interrupt the CPU (through the PIC and LINT0,
+ * or the I/O APIC's pin 2)?  If not, it need not stop the guest: the
+ * PIC's IRR catches up at the next trap. */
+static bool pit_reaches_cpu(const struct shadow *sh)
+{
+	return (!(sh->pic.chip[0].imr & 1) &&
+		lapic_accepts_extint(&sh->lapic, sh->v.apic_base & APIC_BASE_ENABLE)) ||
+	       !(sh->ioapic.redir[2] & IOAPIC_MASKED);
+}
+
 uint64_t shadow_next_event(struct vm *vm)
 {
 	struct shadow *sh = vm->mode_data;
-	uint64_t next = earliest(sh->lapic.deadline_ns, sh->pit.irq0_next_ns);
+	uint64_t next = earliest(sh->lapic.deadline_ns, pit_reaches_cpu(sh) ? sh->pit.irq0_next_ns : 0);
 
 	if (!sh->v.vif || !next)
 		return 0;
