@@ -63,25 +63,44 @@ void case_oneshot(struct tally *t)
 }
 
 /* The periodic cases' timer handler: the fifth interrupt masks the timer,
- * so no sixth can come however slow the rest of the case is. */
+ * so no tick after that can raise it however slow the rest of the case is.
+ * One tick may already wait in IRR (the timer expired again while the
+ * handler ran, on a slow or loaded machine): it still comes, after the
+ * EOI, and the handler notes it, so the cases expect 5 + latched. */
+static volatile unsigned latched;
+
 static void stop_at_five(unsigned v)
 {
-	if (irq_count[v] >= 5)
+	if (irq_count[v] == 5) {
 		apic_write(APIC_LVTT, LVT_MASKED | LVT_PERIODIC | VEC_TIMER);
+		latched = irr_has(v);
+	}
 	apic_write(APIC_EOI, 0);
+}
+
+/* A moment with interrupts on for the latched one, if any, then off. */
+static void take_latched(void)
+{
+	sti();
+	for (unsigned i = 0; i < 1000; i++)
+		pause_();
+	cli();
 }
 
 void case_periodic(struct tally *t)
 {
 	irq_setup();
+	latched = 0;
 	irq_set_handler(VEC_TIMER, stop_at_five);
 	apic_write(APIC_LVTT, LVT_PERIODIC | VEC_TIMER);
 	apic_write(APIC_TMICT, 200000);
 	wait_timer(5);
+	take_latched();
 	apic_write(APIC_LVTT, LVT_MASKED | LVT_PERIODIC | VEC_TIMER);
-	check(t, irq_count[VEC_TIMER] == 5, "%u interrupts, want 5", irq_count[VEC_TIMER]);
+	check(t, irq_count[VEC_TIMER] == 5 + latched, "%u interrupts, want 5 (+ %u latched before the mask)",
+	      irq_count[VEC_TIMER], latched);
 	check(t, apic_read(APIC_TMICT) == 200000, "initial count %u", apic_read(APIC_TMICT));
-	printf("periodic: %u interrupts\n", irq_count[VEC_TIMER]);
+	printf("periodic: %u interrupts\n", irq_count[VEC_TIMER] - latched);
 	irq_teardown();
 }
 
@@ -167,17 +186,19 @@ void case_busy(struct tally *t)
 	volatile unsigned long spins = 0;
 
 	irq_setup();
+	latched = 0;
 	irq_set_handler(VEC_TIMER, stop_at_five);
 	apic_write(APIC_LVTT, LVT_PERIODIC | VEC_TIMER);
 	apic_write(APIC_TMICT, 500000);
 	sti();
 	while (irq_count[VEC_TIMER] < 5)
 		spins++;
-	cli();
+	take_latched();
 	apic_write(APIC_LVTT, LVT_MASKED | LVT_PERIODIC | VEC_TIMER);
-	check(t, irq_count[VEC_TIMER] == 5, "%u interrupts, want 5", irq_count[VEC_TIMER]);
+	check(t, irq_count[VEC_TIMER] == 5 + latched, "%u interrupts, want 5 (+ %u latched before the mask)",
+	      irq_count[VEC_TIMER], latched);
 	check(t, spins > 0, "the loop never ran");
-	printf("busy: %u interrupts into a loop that never stops the CPU\n", irq_count[VEC_TIMER]);
+	printf("busy: %u interrupts into a loop that never stops the CPU\n", irq_count[VEC_TIMER] - latched);
 	irq_teardown();
 }
 

@@ -447,12 +447,15 @@ void case_lint0(struct tally *t)
 #define VEC_IOAPIC 0x31
 #define PIT_PIN    2
 static volatile uint32_t tmr_in;
+static volatile unsigned ioapic_latched;   /* one already in the local APIC's IRR */
 
 static void on_ioapic(unsigned v)
 {
 	tmr_in = apic_read(0x180 + 0x10 * (v / 32)) & (1u << (v % 32));
-	if (irq_count[v] == 5)
+	if (irq_count[v] == 5) {
 		ioapic_write(IOAPIC_REDIR + 2 * PIT_PIN, LVT_MASKED | VEC_IOAPIC);
+		ioapic_latched = (apic_read(0x200 + 0x10 * (v / 32)) >> (v % 32)) & 1;
+	}
 	apic_write(APIC_EOI, 0);
 }
 
@@ -461,6 +464,7 @@ void case_ioapic(struct tally *t)
 	uint32_t ver, lo, hi, entry;
 
 	legacy_begin(t);
+	ioapic_latched = 0;
 	ver = ioapic_read(IOAPIC_VER);
 	lo = ioapic_read(IOAPIC_REDIR + 2 * PIT_PIN);
 	hi = ioapic_read(IOAPIC_REDIR + 2 * PIT_PIN + 1);
@@ -478,12 +482,15 @@ void case_ioapic(struct tally *t)
 	while (irq_count[VEC_IOAPIC] < 5)
 		__asm__ volatile("sti; hlt; cli" ::: "memory");
 	spin_sti();
+	/* A tick that came while the fifth's handler ran, before the mask,
+	 * waits in the local APIC's IRR and still comes: not the IOAPIC's. */
 	check(t, entry == VEC_IOAPIC, "entry 2 reads %08x, want %08x", entry, VEC_IOAPIC);
-	check(t, irq_count[VEC_IOAPIC] == 5, "%u interrupts, want 5", irq_count[VEC_IOAPIC]);
+	check(t, irq_count[VEC_IOAPIC] == 5 + ioapic_latched, "%u interrupts, want 5 (+ %u latched before the mask)",
+	      irq_count[VEC_IOAPIC], ioapic_latched);
 	check(t, irq_count[VEC_PIC] == 0, "the masked PIC delivered %u", irq_count[VEC_PIC]);
 	check(t, tmr_in == 0, "TMR set for an edge-triggered vector");
 	printf("ioapic: the PIT on pin 2, edge, vector %#x: %u interrupts, TMR clear, none from the masked PIC\n",
-	       VEC_IOAPIC, irq_count[VEC_IOAPIC]);
+	       VEC_IOAPIC, irq_count[VEC_IOAPIC] - ioapic_latched);
 	ioapic_write(IOAPIC_REDIR + 2 * PIT_PIN, LVT_MASKED);
 	legacy_end(t);
 }
