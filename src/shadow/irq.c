@@ -200,56 +200,33 @@ static void ioapic_mmio_write(void *opaque, uint64_t off, unsigned len, uint64_t
 	ioapic_sent(sh, ioapic_write(ioapic_synced(sh), (unsigned)off, (uint32_t)val));
 }
 
-/* The PIC's and PIT's registers are bytes: a wider access reaches the
- * register at its port (as KVM's), the other bytes read zero. */
-static void pic_port_in(void *opaque, uint16_t port, unsigned size, uint32_t *val)
+/* The PIC pair's, the ELCR's, the PIT's and port 0x61's registers are
+ * bytes: a wider access reaches the register at its port (as KVM's), the
+ * other bytes read zero. */
+static void legacy_in(void *opaque, uint16_t port, unsigned size, uint32_t *val)
 {
 	struct shadow *sh = opaque;
 
 	(void)size;
-	*val = pic_read(&sh->pic, port);
+	if (port == PIT_PORT61)
+		*val = pit_port61_read(&sh->pit, shadow_now_ns(sh));
+	else if (port >= PIT_PORT && port < PIT_PORT + 4)
+		*val = pit_read(&sh->pit, port - PIT_PORT, shadow_now_ns(sh));
+	else
+		*val = pic_read(&sh->pic, port);
 }
 
-static void pic_port_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
+static void legacy_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
 {
 	struct shadow *sh = opaque;
 
 	(void)size;
-	pic_write(&sh->pic, port, (uint8_t)val);
-}
-
-static void pit_port_in(void *opaque, uint16_t port, unsigned size, uint32_t *val)
-{
-	struct shadow *sh = opaque;
-
-	(void)size;
-	*val = pit_read(&sh->pit, port - PIT_PORT, shadow_now_ns(sh));
-}
-
-static void pit_port_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
-{
-	struct shadow *sh = opaque;
-
-	(void)size;
-	pit_write(&sh->pit, port - PIT_PORT, (uint8_t)val, shadow_now_ns(sh));
-}
-
-static void port61_in(void *opaque, uint16_t port, unsigned size, uint32_t *val)
-{
-	struct shadow *sh = opaque;
-
-	(void)port;
-	(void)size;
-	*val = pit_port61_read(&sh->pit, shadow_now_ns(sh));
-}
-
-static void port61_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
-{
-	struct shadow *sh = opaque;
-
-	(void)port;
-	(void)size;
-	pit_port61_write(&sh->pit, (uint8_t)val, shadow_now_ns(sh));
+	if (port == PIT_PORT61)
+		pit_port61_write(&sh->pit, (uint8_t)val, shadow_now_ns(sh));
+	else if (port >= PIT_PORT && port < PIT_PORT + 4)
+		pit_write(&sh->pit, port - PIT_PORT, (uint8_t)val, shadow_now_ns(sh));
+	else
+		pic_write(&sh->pic, port, (uint8_t)val);
 }
 
 int shadow_irq_init(struct shadow *sh)
@@ -260,11 +237,11 @@ int shadow_irq_init(struct shadow *sh)
 		{ "I/O APIC", IOAPIC_BASE, IOAPIC_SIZE, ioapic_mmio_read, ioapic_mmio_write, sh },
 	};
 	const struct io_dev ports[] = {
-		{ "pic-master", PIC_MASTER, 2, pic_port_in, pic_port_out, sh },
-		{ "pic-slave", PIC_SLAVE, 2, pic_port_in, pic_port_out, sh },
-		{ "elcr", PIC_ELCR, 2, pic_port_in, pic_port_out, sh },
-		{ "pit", PIT_PORT, 4, pit_port_in, pit_port_out, sh },
-		{ "port61", PIT_PORT61, 1, port61_in, port61_out, sh },
+		{ "pic-master", PIC_MASTER, 2, legacy_in, legacy_out, sh },
+		{ "pic-slave", PIC_SLAVE, 2, legacy_in, legacy_out, sh },
+		{ "elcr", PIC_ELCR, 2, legacy_in, legacy_out, sh },
+		{ "pit", PIT_PORT, 4, legacy_in, legacy_out, sh },
+		{ "port61", PIT_PORT61, 1, legacy_in, legacy_out, sh },
 	};
 
 	lapic_reset(&sh->lapic);
