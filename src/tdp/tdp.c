@@ -3,7 +3,8 @@
  * does the second translation (GPA -> host frame) itself, filling EPT/NPT
  * entries (or, on a host without them, its own shadow entries) lazily on
  * violations.  ombra's part is to enter the kernel the way a multiboot
- * loader does, to let KVM's in-kernel irqchip provide the LAPIC, and to say
+ * loader does, to let KVM's in-kernel irqchip and PIT provide the interrupt
+ * hardware (local APIC, I/O APIC, PIC pair, PIT; kvm.c), and to say
  * honestly which MMU the host's KVM used.  Counters come from KVM's binary
  * stats, read by the shared run loop.
  */
