@@ -8,8 +8,9 @@
  *   pic      ICW1..ICW4 and OCW1 read back; an edge while masked waits in
  *            IRR; the handler sees ISR, which EOI (non-specific, specific)
  *            clears; poll mode; auto-EOI; the ELCR's fixed edge bits
- *   pit      channel 0 in mode 2 (five interrupts) and mode 0 (one); the
- *            read-back status and latched counts
+ *   pit      channel 0 in mode 2 (five interrupts, then three into a loop
+ *            that never traps) and mode 0 (one); the read-back status and
+ *            latched counts
  *   speaker  port 0x61: gate and speaker bits, and channel 2's OUT in bit 5
  *   lint0    LINT0 in ExtINT mode passes the PIC's interrupts; masked, the
  *            interrupt waits in the PIC
@@ -305,6 +306,7 @@ void case_pit(struct tally *t)
 {
 	uint16_t c1, c2, c3;
 	uint8_t st, st1, st2, lo, hi;
+	volatile unsigned long spins = 0;
 	unsigned n;
 
 	legacy_begin(t);
@@ -325,6 +327,22 @@ void case_pit(struct tally *t)
 	      c1, c2, SHORT);
 	printf("pit: mode 2, count %u: %u interrupts at vector %#x; status %02x (OUT aside); "
 	       "latched counts within 1..%u\n", SHORT, irq_count[VEC_PIC], last_vec, st & 0x7f, SHORT);
+	check(t, pit_silence(), "the PIT's one-shot never reached the PIC's IRR");
+
+	/* Mode 2 into a loop that never leaves the CPU (no HLT, no I/O): the
+	 * interrupts come all the same; the third masks IRQ 0 at the PIC, so
+	 * a later edge waits in IRR. */
+	n = irq_count[VEC_PIC];
+	mask_at = n + 3;
+	pic_mask(0xfe, 0xff);
+	pit_load(0, PIT_MODE2, SHORT);
+	sti();
+	while (irq_count[VEC_PIC] < n + 3)
+		spins++;
+	cli();
+	check(t, irq_count[VEC_PIC] == n + 3, "%u interrupts into the loop, want 3", irq_count[VEC_PIC] - n);
+	check(t, spins > 0, "the loop never ran");
+	printf("pit: mode 2 into a loop that never stops the CPU: %u interrupts\n", irq_count[VEC_PIC] - n);
 	check(t, pit_silence(), "the PIT's one-shot never reached the PIC's IRR");
 
 	/* Mode 0: one interrupt at the terminal count, OUT high after it. */
