@@ -45,6 +45,7 @@ static const struct workload workloads[] = {
 	{ "tlb", "work=tlb" },
 	{ "nonpaging", "work=nonpaging" },
 	{ "paging", "work=paging" },
+	{ "irq", "work=irq" },
 };
 #define NWORK (sizeof(workloads) / sizeof(workloads[0]))
 
@@ -434,6 +435,9 @@ int main(int argc, char **argv)
 			{ "guest fault (faults/demand: guest #PF)", "faults", "demand", NULL },
 			{ "CR3 write (cr3/switch: cr3_writes)", "cr3", "switch", "cr3_writes" },
 			{ "copy-on-write fault: guest #PF, PTE write, INVLPG (ptwrite/cow: iteration)", "ptwrite", "cow", NULL },
+			{ "interrupt: self-IPI into a ring-0 loop, delivery, EOI, IRETQ (irq/selfipi: iteration)", "irq", "selfipi", NULL },
+			{ "interrupt: APIC timer one-shot armed, taken from sti; hlt (irq/timer: iteration)", "irq", "timer", NULL },
+			{ "interrupt: PIT one-shot through the PIC, taken from sti; hlt (irq/pit: iteration)", "irq", "pit", NULL },
 		};
 
 		for (unsigned i = 0; i < sizeof(ev) / sizeof(ev[0]); i++) {

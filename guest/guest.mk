@@ -145,7 +145,7 @@ GUEST_MMUTEST_64 := main64.c t_user.c user64.S t_spaces.c $(GUEST_MMUTEST_COMMON
 $(eval $(call GUEST_KERNEL,mmutest,$(GUEST_MMUTEST_32),$(GUEST_MMUTEST_64)))
 
 # bench: the benchmark kernel's workloads (guest/bench/README.md).
-$(eval $(call GUEST_KERNEL,bench,main32.c common.c w_mem.c,main64.c common.c w_mem.c pt4.c w_faults.c w_cr3.c w_ptwrite.c w_tlb.c w_calib.c calib64.S))
+$(eval $(call GUEST_KERNEL,bench,main32.c common.c w_mem.c,main64.c common.c w_mem.c pt4.c w_faults.c w_cr3.c w_ptwrite.c w_tlb.c w_calib.c calib64.S w_irq.c irq64.S))
 
 # hostile: the hostile-guest suite (guest/hostile/README.md).
 GUEST_HOSTILE_64 := main64.c common.c h_rsvd.c h_randpt.c h_phys.c h_selfmap.c h_cycle.c h_monitor.c \

@@ -22,7 +22,7 @@
 #include "runtime.h"
 #include "trap.h"
 
-enum work_id { W_CALIB, W_FAULTS, W_CR3, W_PTWRITE, W_TLB, W_NONPAGING, W_PAGING, W_COUNT };
+enum work_id { W_CALIB, W_FAULTS, W_CR3, W_PTWRITE, W_TLB, W_NONPAGING, W_PAGING, W_IRQ, W_COUNT };
 
 /* What the 32-bit half hands to the 64-bit half: long_call()'s argument is
  * this structure's address (below 1 GiB, identity mapped everywhere).
@@ -138,6 +138,7 @@ uint32_t work_cr3(const struct bench_args *a);
 uint32_t work_ptwrite(const struct bench_args *a);
 uint32_t work_tlb(const struct bench_args *a);
 uint32_t work_paging(const struct bench_args *a);
+uint32_t work_irq(const struct bench_args *a);
 #else
 uint32_t work_nonpaging(const struct bench_args *a);
 #endif

@@ -36,6 +36,8 @@ static const struct work_def works[W_COUNT] = {
 			  { 4096 * MIB, 0 }, { 64, 1 }, false },
 	[W_PAGING]    = { "paging",    { "s", NULL }, { 16 * MIB, 0 }, { 64, 0 },
 			  { 4096 * MIB, 0 }, { 64, 1 }, false },
+	[W_IRQ]       = { "irq",       { "n", NULL }, { 2000, 0 }, { 1, 0 }, { 1u << 24, 0 },
+			  { 1, 1 }, false },
 };
 
 static void print_word(const char *what, const char *s, size_t len)

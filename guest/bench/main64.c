@@ -37,6 +37,7 @@ uint32_t kernel_call64(uint32_t call)
 	case W_PTWRITE: status = work_ptwrite(a); break;
 	case W_TLB:     status = work_tlb(a); break;
 	case W_PAGING:  status = work_paging(a); break;
+	case W_IRQ:     status = work_irq(a); break;
 	default:
 		panic("64-bit half: no workload number %u", a->work);
 	}

@@ -1,0 +1,45 @@
+/*
+ * irq64.S: the interrupt handlers of workload irq (w_irq.c).  Each counts
+ * its interrupt, acknowledges it (the local APIC's EOI register, or the
+ * master PIC's non-specific EOI) and returns with IRETQ: six instructions,
+ * RAX, the only register they use, saved around them.
+ */
+	.text
+	.code64
+
+#define APIC_EOI_ADDR 0xfee000b0 /* the local APIC's EOI register (mapped 1:1) */
+#define PIC1_CMD      0x20
+#define OCW2_EOI      0x20       /* non-specific EOI */
+
+.macro APIC_HANDLER name, count
+	.globl	\name
+\name:
+	pushq	%rax
+	incq	\count(%rip)
+	movl	$APIC_EOI_ADDR, %eax
+	movl	$0, (%rax)
+	popq	%rax
+	iretq
+.endm
+
+	APIC_HANDLER irq_ipi_handler, irq_ipi_count
+	APIC_HANDLER irq_timer_handler, irq_timer_count
+
+	.globl	irq_pit_handler
+irq_pit_handler:
+	pushq	%rax
+	incq	irq_pit_count(%rip)
+	movb	$OCW2_EOI, %al
+	outb	%al, $PIC1_CMD
+	popq	%rax
+	iretq
+
+	.bss
+	.balign	8
+	.globl	irq_ipi_count, irq_timer_count, irq_pit_count
+irq_ipi_count:
+	.quad	0
+irq_timer_count:
+	.quad	0
+irq_pit_count:
+	.quad	0
