@@ -150,10 +150,13 @@ void shadow_deliver_interrupt(struct shadow *sh)
 	}
 	if (extint_pending(sh)) {
 		vector = pic_intack(&sh->pic);           /* the CPU's INTA cycle */
+		sh->irq_from = "pic";
 	} else {
 		vector = (unsigned)lapic_pending(&sh->lapic);
 		lapic_ack(&sh->lapic, vector);
+		sh->irq_from = "apic";
 	}
+	sh->irq_vector = vector;
 	sh->irq_injections++;
 	inject_exception(sh, vector, false, 0);
 }

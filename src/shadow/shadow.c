@@ -474,8 +474,11 @@ static void trace_trap(struct shadow *sh, const struct mmu_stats *b, uint64_t in
 		json_object_set_new(o, "error_code", json_integer(sh->last_error));
 		if (sh->last_vector == VEC_PF)
 			json_object_set_new(o, "gva", trace_hex(sh->v.cr2));
+		if (sh->irq_from && sh->last_vector == sh->irq_vector)
+			json_object_set_new(o, "from", json_string(sh->irq_from));   /* an interrupt */
 		trace_write(t, "inject", o);
 	}
+	sh->irq_from = NULL;
 }
 
 /* The mode's exit hook without its one ioctl: the pool re-registration

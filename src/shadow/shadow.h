@@ -83,6 +83,8 @@ struct shadow {
 	uint64_t emulated, injected, halts;
 	uint64_t mmio_exits;         /* MMIO accesses emulated (KVM's mmio_exits) */
 	uint64_t irq_injections;     /* interrupts delivered (KVM's irq_injections) */
+	const char *irq_from;        /* the last one's source ("pic", "apic"), for the trace */
+	unsigned irq_vector;         /* ... and its vector */
 	uint64_t kicks_taken;        /* traps on SHADOW_KICK_VECTOR */
 	uint64_t native_transfers;   /* CS changes the guest made without a trap */
 	uint64_t reported_unknown_msr;
