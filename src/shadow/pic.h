@@ -5,9 +5,10 @@
  *
  * tdp mode uses KVM's in-kernel PIC instead.  This one follows the 8259A
  * data sheet and, where it leaves a choice, QEMU and KVM (reset state as
- * KVM's; the poll command as the data sheet and QEMU, which KVM does not
- * follow: docs/shadow.md, "The PIT and the PIC").  The pair's output
- * reaches the CPU through the local APIC's LINT0 in ExtINT mode.
+ * KVM's; the poll command and ICW1 clearing ISR as the data sheet and
+ * QEMU, which KVM does not follow: docs/shadow.md, "The PIT, the PIC and
+ * the I/O APIC").  The pair's output reaches the CPU through the local
+ * APIC's LINT0 in ExtINT mode.
  */
 #ifndef OMBRA_PIC_H
 #define OMBRA_PIC_H

@@ -5,8 +5,9 @@
  * guest can read follows the 8254 data sheet as KVM and QEMU implement it
  * (they agree, and tdp mode is KVM's), including where they simplify it:
  * a low gate does not stop modes 0, 2, 3 and 4, a control word does not
- * stop the count until a new one is written, and the status byte has no
- * null-count bit.  Channel 0's edges on IRQ 0 come when KVM's PIT raises
+ * stop the count until a new one is written, the status byte has no
+ * null-count bit; and where they differ, as KVM: modes 6 and 7 become 2
+ * and 3, and mode 5 never interrupts on channel 0.  Channel 0's edges on IRQ 0 come when KVM's PIT raises
  * them: once a count after the load in modes 0, 1 and 4, every count in
  * modes 2 and 3, and never more often than every 200 us (KVM's
  * min_timer_period_us).

@@ -7,7 +7,7 @@
  * tdp mode uses KVM's in-kernel PIT instead (KVM_CREATE_PIT2 with its port
  * 0x61).  Where the 8254's data sheet and what KVM and QEMU do part ways,
  * this one does what they do, so the guest sees the same machine in both
- * modes (docs/shadow.md, "The PIT and the PIC").
+ * modes (docs/shadow.md, "The PIT, the PIC and the I/O APIC").
  */
 #ifndef OMBRA_PIT_H
 #define OMBRA_PIT_H
