@@ -27,6 +27,7 @@ static const struct kvm_cap_info caps[] = {
 	{ KVM_CAP_SET_TSS_ADDR,   "KVM_CAP_SET_TSS_ADDR",   false, "the TSS region VMX needs for real mode" },
 	{ KVM_CAP_IRQCHIP,        "KVM_CAP_IRQCHIP",        false, "in-kernel PIC, IOAPIC and LAPIC (tdp mode)" },
 	{ KVM_CAP_PIT2,           "KVM_CAP_PIT2",           false, "in-kernel 8254 PIT and port 0x61 (tdp mode)" },
+	{ KVM_CAP_IRQ_ROUTING,    "KVM_CAP_IRQ_ROUTING",    false, "a PC's interrupt wiring: the PIT on IOAPIC pin 2 (tdp mode)" },
 	{ KVM_CAP_SYNC_MMU,       "KVM_CAP_SYNC_MMU",       false, "KVM follows changes to ombra's mappings (MMU notifiers)" },
 	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT", true,  "stopping a run on --timeout without a race" },
 	{ KVM_CAP_READONLY_MEM,   "KVM_CAP_READONLY_MEM",   false, "read-only memslots" },
