@@ -133,10 +133,27 @@ Test(machine, tss_descriptor_and_stacks)
 	cr_expect_eq(t.type, 9, "an available 64-bit TSS");
 	cr_expect(!t.s && t.p);
 	cr_expect_eq(base, MON_VA + MON_TSS);
-	cr_expect_geq(t.limit, 0x67);
 	cr_expect_eq(rd64(mon + MON_TSS + 4), MON_VA + MON_STACK_TOP, "RSP0");
 	cr_expect_eq(rd64(mon + MON_TSS + 36), MON_VA + MON_STACK_TOP, "IST1");
-	cr_expect_geq(mon[MON_TSS + 102] | mon[MON_TSS + 103] << 8, 104, "no I/O bitmap");
+	{
+		/* The limit in bytes (G scales it by 4 KiB, SDM vol. 3, 3.4.5), at
+		 * least the 104 bytes of a 64-bit TSS (vol. 3, 8.7). */
+		uint32_t limit = t.g ? t.limit << 12 | 0xfff : t.limit;
+		uint32_t iomap = mon[MON_TSS + 102] | mon[MON_TSS + 103] << 8;
+
+		cr_expect_geq(limit, 0x67, "a 64-bit TSS is 104 bytes");
+		/* No I/O permission bitmap, so every IN/OUT at CPL 3 (IOPL 0) faults:
+		 * for port p the CPU reads the two bytes at iomap + p/8 and faults
+		 * when one lies past the limit (SDM vol. 1, "I/O Permission Bit Map").  Only limit and base
+		 * together say that; for port 0 it is iomap + 1 > limit, and then
+		 * every higher port too.  The base must also lie in the 104 bytes
+		 * or above them, never inside the TSS's own fields. */
+		for (uint32_t p = 0; p < 0x10000; p++)
+			if (iomap + p / 8 + 1 <= limit)
+				cr_assert_fail("port %#x is allowed by an I/O bitmap at TSS+%#x "
+					       "(TSS limit %#x)", p, iomap, limit);
+		cr_expect_geq(iomap, 104, "I/O map base inside the TSS's fields");
+	}
 	free(mon);
 }
 
