@@ -253,14 +253,54 @@ Test(hostmmu, kvm_intel_without_ept_param_is_not_ept)
 	cr_expect_neq(h.kind, HOSTMMU_NPT);
 }
 
-Test(hostmmu, real_sysfs_does_not_crash)
+/* First character of a real sysfs file, 0 when it cannot be read. */
+static char sys_char(const char *path)
 {
-	/* Whatever this host is, the answer is one of the four and has a summary. */
+	FILE *f = fopen(path, "r");
+	int c;
+
+	if (!f)
+		return 0;
+	c = fgetc(f);
+	fclose(f);
+	return c == EOF ? 0 : (char)c;
+}
+
+static int sys_yes(char c) { return c == 'Y' || c == 'y' || c == '1'; }
+
+Test(hostmmu, real_sysfs_matches_the_module_parameters)
+{
+	/* This host's real /sys, read here by docs/host.md's table: ept = Y is
+	 * EPT, npt = 1/Y is NPT, else kvm_pvm present or ept/npt = N is shadow,
+	 * else unknown (EPT/NPT on wins over kvm_pvm, which wins over a vendor
+	 * module with it off); tdp_mmu Y/N is 1/0, absent -1. */
+	char ept = sys_char("/sys/module/kvm_intel/parameters/ept");
+	char npt = sys_char("/sys/module/kvm_amd/parameters/npt");
+	char tdp = sys_char("/sys/module/kvm/parameters/tdp_mmu");
+	struct stat st;
+	int pvm = stat("/sys/module/kvm_pvm", &st) == 0 && S_ISDIR(st.st_mode);
+	enum hostmmu_kind want;
+	const char *module, *name;
 	struct hostmmu h;
 
+	if (sys_yes(ept))
+		want = HOSTMMU_EPT, module = "kvm_intel", name = "ept";
+	else if (sys_yes(npt))
+		want = HOSTMMU_NPT, module = "kvm_amd", name = "npt";
+	else if (pvm)
+		want = HOSTMMU_SHADOW, module = "kvm_pvm", name = "shadow";
+	else if (ept || npt)
+		want = HOSTMMU_SHADOW, module = ept ? "kvm_intel" : "kvm_amd", name = "shadow";
+	else
+		want = HOSTMMU_UNKNOWN, module = "", name = "unknown";
+	cr_log_info("this host: %s (%s), tdp_mmu %c", name, module, tdp ? tdp : '-');
+
 	hostmmu_detect("", &h);
-	cr_expect(h.kind == HOSTMMU_UNKNOWN || h.kind == HOSTMMU_EPT || h.kind == HOSTMMU_NPT ||
-		  h.kind == HOSTMMU_SHADOW);
+	cr_expect_eq(h.kind, want, "kind %d (%s), the sysfs files say %s", h.kind,
+		     hostmmu_kind_name(h.kind), name);
+	cr_expect_str_eq(h.module, module);
+	cr_expect_str_eq(hostmmu_kind_name(h.kind), name);
 	cr_expect_gt(strlen(h.summary), 0);
-	cr_expect(h.tdp_mmu >= -1 && h.tdp_mmu <= 1);
+	cr_expect_eq(h.tdp_mmu, tdp ? sys_yes(tdp) : -1, "tdp_mmu %d, the file says %c", h.tdp_mmu,
+		     tdp ? tdp : '-');
 }
