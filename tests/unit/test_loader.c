@@ -10,7 +10,9 @@
  * EBX with mem_lower/mem_upper, cmdline, mods, mmap and boot_loader_name.
  * Then one test per way an image can be wrong, and a seeded fuzz loop that
  * corrupts a good image and checks the loader only ever says 0 or -errno
- * with a message.
+ * with a message, and that what it reports on success is true: the info
+ * structure for what was passed, the module where it says, and no guest
+ * byte written outside the ranges it reports.
  */
 #include <criterion/criterion.h>
 
@@ -1260,10 +1262,58 @@ Test(loader_reject, kludge_bss_end_below_load_end)
 }
 
 /* ------------------------------------------------------------------ */
-/* Fuzz: corrupt a good image, the loader must only ever fail cleanly */
+/* Fuzz: corrupt a good image; fail cleanly or load what it reports   */
 /* ------------------------------------------------------------------ */
 
-/* Returns the loader's result (0 or negative). */
+#define CANARY 0x5a
+
+/* Fill all guest RAM with CANARY. */
+static void canary_fill(struct guest_mem *m)
+{
+	for (unsigned i = 0; i < MEM_MAX_SLOTS; i++)
+		if (m->slots[i].used)
+			memset(m->slots[i].hva, CANARY, m->slots[i].size);
+}
+
+/* Every RAM byte that is not CANARY lies in one of the n ranges [lo, hi). */
+static void canary_check(const struct guest_mem *m, const uint64_t (*ok)[2], unsigned n, unsigned iter)
+{
+	const uint64_t c8 = 0x0101010101010101ULL * CANARY;
+
+	for (unsigned i = 0; i < MEM_MAX_SLOTS; i++) {
+		const struct memslot *sl = &m->slots[i];
+
+		if (!sl->used)
+			continue;
+		for (uint64_t off = 0; off < sl->size; off += 8) {
+			uint64_t w;
+
+			memcpy(&w, sl->hva + off, 8);
+			if (w == c8)
+				continue;
+			for (uint64_t a = sl->gpa + off; a < sl->gpa + off + 8; a++) {
+				bool inside = false;
+
+				if (sl->hva[a - sl->gpa] == CANARY)
+					continue;
+				for (unsigned k = 0; k < n; k++)
+					inside |= a >= ok[k][0] && a < ok[k][1];
+				cr_assert(inside, "iteration %u: the loader wrote guest %#llx, outside the "
+					  "image, the module and the info area it reports", iter,
+					  (unsigned long long)a);
+			}
+		}
+	}
+}
+
+/*
+ * One corrupted image.  Whatever the loader says must be true: 0 or -errno
+ * with a message; on success an information structure as the Multiboot spec
+ * (3.3) describes it for what was passed (16 MiB of RAM, the command line
+ * "fuzz" or none, the module or none), the module where mods says, and
+ * (every sixteenth iteration, against a canary) no guest byte written outside
+ * the image, the module and the information area.  Returns the loader's result.
+ */
 static int fuzz_one(struct guest_mem *m, const uint8_t *good, size_t len, uint8_t *work,
 		    size_t mb_off, const struct mb_module *mod, unsigned iter)
 {
@@ -1271,6 +1321,9 @@ static int fuzz_one(struct guest_mem *m, const uint8_t *good, size_t len, uint8_
 	char err[256];
 	unsigned nflip = 1 + rnd() % 8;
 	size_t wlen = len;
+	const char *cmdline;
+	const struct mb_module *with;
+	bool canary = iter % 16 == 0;
 	int r;
 
 	memcpy(work, good, len);
@@ -1300,13 +1353,64 @@ static int fuzz_one(struct guest_mem *m, const uint8_t *good, size_t len, uint8_
 		wlen = rnd() % (len + 1);
 
 	err[0] = 0;
-	r = mb_load(m, work, wlen, (rnd() % 2) ? "fuzz" : NULL, (rnd() % 4 == 0) ? mod : NULL,
-		    &out, err, sizeof(err));
-	cr_assert(r == 0 || r < 0, "iteration %u: return %d", iter, r);
-	if (r < 0)
+	cmdline = (rnd() % 2) ? "fuzz" : NULL;
+	with = (rnd() % 4 == 0) ? mod : NULL;
+	if (canary)
+		canary_fill(m);
+	r = mb_load(m, work, wlen, cmdline, with, &out, err, sizeof(err));
+	if (r != 0) {
+		cr_assert(r < 0 && r >= -4095, "iteration %u: return %d is neither 0 nor -errno", iter, r);
 		cr_assert_gt(strlen(err), 0, "iteration %u: failure %d without a message", iter, r);
-	else
-		cr_assert_eq(out.info_gpa, MB_INFO_GPA, "iteration %u", iter);
+		return r;
+	}
+
+	{
+		uint64_t info = out.info_gpa;
+		uint32_t flags;
+		char s[64];
+
+		cr_assert_eq(info, MB_INFO_GPA, "iteration %u", iter);
+		flags = rd32g(m, info + MBI_FLAGS);
+		cr_assert(flags & IF_MEM, "iteration %u: flags %#x", iter, flags);
+		cr_assert(flags & IF_MMAP, "iteration %u: flags %#x", iter, flags);
+		cr_assert_eq(!!(flags & IF_CMDLINE), cmdline != NULL, "iteration %u: flags %#x", iter, flags);
+		cr_assert_eq(!!(flags & IF_MODS), with != NULL, "iteration %u: flags %#x", iter, flags);
+		cr_assert_eq(rd32g(m, info + MBI_MEM_LOWER), 640, "iteration %u", iter);
+		cr_assert_eq(rd32g(m, info + MBI_MEM_UPPER), (16 * MiB - 1 * MiB) / KiB, "iteration %u", iter);
+		if (cmdline) {
+			rdstr(m, rd32g(m, info + MBI_CMDLINE), s, sizeof(s));
+			cr_assert_str_eq(s, cmdline, "iteration %u", iter);
+		}
+		/* The image lies in RAM and clear of the information area. */
+		cr_assert_leq(out.load_start, out.load_end, "iteration %u", iter);
+		cr_assert_leq(out.load_end, 16 * MiB, "iteration %u", iter);
+		if (with) {
+			uint64_t ent = rd32g(m, info + MBI_MODS_ADDR);
+			uint32_t ms = rd32g(m, ent), me = rd32g(m, ent + 4);
+
+			cr_assert_eq(rd32g(m, info + MBI_MODS_COUNT), 1, "iteration %u", iter);
+			cr_assert_eq(ms, out.mod_start, "iteration %u", iter);
+			cr_assert_eq(me, out.mod_end, "iteration %u", iter);
+			cr_assert_eq((uint64_t)me - ms, with->len, "iteration %u", iter);
+			if (out.header_flags & HF_ALIGN)
+				cr_assert_eq(ms % 4096, 0, "iteration %u: module at %#x", iter, ms);
+			cr_assert_geq(ms, out.load_end, "iteration %u: the module overlaps the image", iter);
+			cr_assert(ms >= MB_INFO_LIMIT || me <= MB_INFO_GPA, "iteration %u", iter);
+			cr_assert(guest_equals(m, ms, with->data, with->len),
+				  "iteration %u: module contents", iter);
+			rdstr(m, rd32g(m, ent + 8), s, sizeof(s));
+			cr_assert_str_eq(s, with->string, "iteration %u", iter);
+		}
+		if (canary) {
+			const uint64_t ok[3][2] = {
+				{ out.load_start, out.load_end },
+				{ with ? out.mod_start : 0, with ? out.mod_end : 0 },
+				{ MB_INFO_GPA, MB_INFO_LIMIT },
+			};
+
+			canary_check(m, ok, 3, iter);
+		}
+	}
 	return r;
 }
 
