@@ -584,12 +584,12 @@ static bool fetch_decode(struct shadow *sh, struct insn *in, csh h)
 	memset(in->bytes, 0, sizeof(in->bytes));
 	/* Read what is on this page first: an instruction that ends before the
 	 * page does must not fault on the next one. */
-	if (!guest_read(sh, rip, in->bytes, first, sh->v.cpl == 3))
+	if (!guest_fetch(sh, rip, in->bytes, first, sh->v.cpl == 3))
 		return false;
 	in->len = first;
 	n = cs_disasm(h, in->bytes, in->len, rip, 1, &in->ci);
 	if (n == 0 && first < 15) {
-		if (!guest_read(sh, rip + first, in->bytes + first, 15 - first, sh->v.cpl == 3))
+		if (!guest_fetch(sh, rip + first, in->bytes + first, 15 - first, sh->v.cpl == 3))
 			return false;
 		in->len = 15;
 		n = cs_disasm(h, in->bytes, in->len, rip, 1, &in->ci);

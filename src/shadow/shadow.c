@@ -72,14 +72,16 @@ enum trap_result shadow_kill(struct shadow *sh, const char *fmt, ...)
 
 /* --- guest memory through the guest's translation -------------------------- */
 
-bool guest_translate(struct shadow *sh, uint64_t gva, bool write, bool user, uint64_t *gpa)
+/* gva -> gpa for an access of the given kind (PFERR_W, PFERR_U, PFERR_FETCH),
+ * or the guest's fault for it delivered, with the error code the CPU would
+ * give (false). */
+static bool guest_translate_access(struct shadow *sh, uint64_t gva, uint32_t access, uint64_t *gpa)
 {
 	uint32_t err = 0;
 
 	if (!vcpu_long(&sh->v))
 		gva &= 0xffffffffULL;
-	switch (mmu_gva_to_gpa(&sh->mmu, &sh->ctx, gva, (write ? PFERR_W : 0) | (user ? PFERR_U : 0),
-			       gpa, &err)) {
+	switch (mmu_gva_to_gpa(&sh->mmu, &sh->ctx, gva, access, gpa, &err)) {
 	case PF_FIXED:
 		return true;
 	case PF_GUEST:
@@ -96,10 +98,15 @@ bool guest_translate(struct shadow *sh, uint64_t gva, bool write, bool user, uin
 	}
 }
 
-static bool guest_access(struct shadow *sh, uint64_t gva, void *buf, unsigned len, bool user,
-			 bool write)
+bool guest_translate(struct shadow *sh, uint64_t gva, bool write, bool user, uint64_t *gpa)
+{
+	return guest_translate_access(sh, gva, (write ? PFERR_W : 0) | (user ? PFERR_U : 0), gpa);
+}
+
+static bool guest_access(struct shadow *sh, uint64_t gva, void *buf, unsigned len, uint32_t access)
 {
 	uint8_t *p = buf;
+	bool write = access & PFERR_W;
 
 	while (len) {
 		unsigned chunk = 4096 - (unsigned)(gva & 0xfff);
@@ -110,7 +117,7 @@ static bool guest_access(struct shadow *sh, uint64_t gva, void *buf, unsigned le
 			chunk = len;
 		if (!vcpu_long(&sh->v))
 			gva &= 0xffffffffULL;
-		if (!guest_translate(sh, gva, write, user, &gpa))
+		if (!guest_translate_access(sh, gva, access, &gpa))
 			return false;
 		hva = mem_gpa_to_hva(&sh->vm->mem, gpa, chunk);
 		if (!hva) {
@@ -131,12 +138,18 @@ static bool guest_access(struct shadow *sh, uint64_t gva, void *buf, unsigned le
 
 bool guest_read(struct shadow *sh, uint64_t gva, void *buf, unsigned len, bool user)
 {
-	return guest_access(sh, gva, buf, len, user, false);
+	return guest_access(sh, gva, buf, len, user ? PFERR_U : 0);
+}
+
+/* An instruction fetch: a fault on it says so (I/D), as the CPU's would. */
+bool guest_fetch(struct shadow *sh, uint64_t gva, void *buf, unsigned len, bool user)
+{
+	return guest_access(sh, gva, buf, len, PFERR_FETCH | (user ? PFERR_U : 0));
 }
 
 bool guest_write(struct shadow *sh, uint64_t gva, const void *buf, unsigned len, bool user)
 {
-	return guest_access(sh, gva, (void *)buf, len, user, true);
+	return guest_access(sh, gva, (void *)buf, len, PFERR_W | (user ? PFERR_U : 0));
 }
 
 /* --- the MMU follows the guest's CPU --------------------------------------- */

@@ -127,6 +127,7 @@ bool guest_read(struct shadow *sh, uint64_t gva, void *buf, unsigned len, bool u
 /* The guest-physical address of gva for an access, or false with the
  * fault delivered (or the run ended), like guest_read. */
 bool guest_translate(struct shadow *sh, uint64_t gva, bool write, bool user, uint64_t *gpa);
+bool guest_fetch(struct shadow *sh, uint64_t gva, void *buf, unsigned len, bool user);
 bool guest_write(struct shadow *sh, uint64_t gva, const void *buf, unsigned len, bool user);
 
 /* After a failed guest_read/guest_write: TRAP_DELIVERED or TRAP_END. */
