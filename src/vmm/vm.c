@@ -350,6 +350,16 @@ static void report_guest_state(struct vm *vm)
 				snprintf(bytes + 3 * i, sizeof(bytes) - 3 * i, "%02x ", code[i]);
 		}
 	}
+	/* KVM on AMD re-initializes the vCPU after a shutdown intercept (the
+	 * VMCB is undefined after one): what it gives back then is the INIT
+	 * state, not where the guest was.  Say so rather than show it as such. */
+	if (vm->kvm.run->exit_reason == KVM_EXIT_SHUTDOWN && regs.rip == 0xfff0 &&
+	    sregs.cs.base == 0xffff0000) {
+		snprintf(vm->guest_state, sizeof(vm->guest_state),
+			 "ombra: guest state: lost: after the shutdown the host's KVM handed back the vCPU in its "
+			 "INIT state (rip 0xfff0, cs base 0xffff0000), as KVM on AMD does (docs/host.md)\n");
+		return;
+	}
 	snprintf(vm->guest_state, sizeof(vm->guest_state),
 		"ombra: guest state: %d-bit mode, CPL %u, rip %#llx: %s [%s]\n"
 		"ombra:   rax %#llx rbx %#llx rcx %#llx rdx %#llx rsi %#llx rdi %#llx\n"
