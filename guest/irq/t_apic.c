@@ -238,10 +238,15 @@ void case_tscdeadline(struct tally *t)
 	irq_setup();
 	irq_set_handler(VEC_TIMER, note_tsc);
 	apic_write(APIC_LVTT, (2u << 17) | VEC_TIMER);
-	deadline = rdtsc_() + 2000000;
+	/* The MSR reads back a deadline still to come (SDM 10.5.4.1): one far
+	 * off, so that a slow machine (a nested host under TCG, where a WRMSR
+	 * and a RDMSR take milliseconds) cannot pass it between the two. */
+	deadline = rdtsc_() + (1ull << 40);
 	wrmsr(MSR_TSC_DEADLINE, deadline);
 	check(t, rdmsr(MSR_TSC_DEADLINE) == deadline, "the MSR reads %#llx, want %#llx",
 	      (unsigned long long)rdmsr(MSR_TSC_DEADLINE), (unsigned long long)deadline);
+	deadline = rdtsc_() + 2000000;
+	wrmsr(MSR_TSC_DEADLINE, deadline);
 	wait_timer(1);
 	check(t, tsc_at_irq >= deadline, "the interrupt came %llu cycles before the deadline",
 	      (unsigned long long)(deadline - tsc_at_irq));
