@@ -1,9 +1,14 @@
-# What an mmutest case needs of the host's KVM in tdp mode, and whether this
-# host has it: shared by scripts/run-default.sh (make run) and
-# tests/e2e/run.sh.  Sourced (POSIX sh) with OMBRA and K (the fixture
-# kernels' directory, holding the probe-*.elf kernels) set.
+# What this host's KVM has, proven by probes: shared by scripts/run-default.sh
+# (make run) and the end-to-end scripts.  Sourced (POSIX sh) with OMBRA and
+# K (the fixture kernels' directory, holding the probe-*.elf kernels) set.
+#
+# A limit is only ever reported on positive evidence that the host lacks
+# the feature; a probe that cannot tell (a missing probe kernel, an ombra
+# that crashes, an answer the probe does not expect) is a failure of the
+# probe, never a limit.
 
-# case_need CASE: paging32, pae, 1g (pages) or none (nothing beyond long mode)
+# case_need CASE: what an mmutest case needs of tdp mode beyond long mode:
+# paging32, pae, 1g (pages) or none
 case_need() {
 	case $1 in
 	gbpages64) echo 1g ;;
@@ -13,9 +18,57 @@ case_need() {
 	esac
 }
 
-# host_has NEED: can this host's KVM run a ring-0 guest that uses NEED?
-# The probe kernel exits 1 (0 to isa-debug-exit) when it can.
-host_has() {
-	"$OMBRA" run -kernel "$K/probe-$1.elf" --stats=none --timeout 60 >/dev/null 2>&1
-	[ $? = 1 ]
+# host_probe NEED: prints one line and returns 0 when this host has NEED,
+# 1 when a probe proved it lacks NEED (the line says how), 2 when the probe
+# itself failed (the line says why).  NEED is one of:
+#   kvm       a usable /dev/kvm
+#   native-ring0  the host's KVM runs ring-0 guest code as a CPU does; kvm_pvm
+#             does not (its limits are named in docs/host.md)
+#   paging32  tdp mode: a ring-0 guest may turn on 2-level paging
+#   pae       tdp mode: a ring-0 guest may turn on PAE paging
+#   1g        tdp mode: 1 GiB pages
+host_probe() {
+	local st out gaps why
+	case $1 in
+	kvm)
+		if [ -e /dev/kvm ]; then echo "/dev/kvm exists"; return 0; fi
+		out="this host has no /dev/kvm"
+		if [ -d /sys/module/kvm_pvm ]; then
+			why=$(dmesg 2>/dev/null | grep -m1 -o 'kvm-pvm: this kernel is itself a kvm-pvm guest.*')
+			out="$out: kvm_pvm is in the kernel but registered no device${why:+ (dmesg: $why)}; docs/host.md"
+		fi
+		echo "$out"
+		return 1 ;;
+	native-ring0)
+		out=$("$OMBRA" info 2>&1) || { echo "ombra info failed: $(echo "$out" | tail -1)"; return 2; }
+		if echo "$out" | grep -q '^host MMU: shadow paging (kvm_pvm'; then
+			echo "this host's KVM is kvm_pvm: it emulates ring-0 guest code (CPUID leaves 1 and 7 from the host, KVM_INTERNAL_ERROR on an undefined opcode) and keeps the upper half of the address space from CPL 3 (docs/host.md)"
+			return 1
+		fi
+		echo "$(echo "$out" | grep '^host MMU: ')"; return 0 ;;
+	paging32|pae)
+		[ -f "$K/probe-$1.elf" ] || { echo "no probe kernel $K/probe-$1.elf"; return 2; }
+		out=$("$OMBRA" run -kernel "$K/probe-$1.elf" --stats=none --timeout 60 2>/dev/null </dev/null)
+		st=$?
+		if [ $st = 1 ] && [ "$out" = "paging on" ]; then echo "probe-$1 turned paging on"; return 0; fi
+		if [ $st = 27 ] && [ "$out" = "#GP" ]; then
+			echo "this host's KVM raises #GP when a ring-0 guest turns on $1 paging (probe-$1)"; return 1
+		fi
+		echo "probe-$1 under ombra: exit status $st, output '$out' (want 1 and 'paging on', or 27 and '#GP')"
+		return 2 ;;
+	1g)
+		[ -f "$K/probe-1g.elf" ] || { echo "no probe kernel $K/probe-1g.elf"; return 2; }
+		out=$("$OMBRA" run -kernel "$K/probe-1g.elf" --stats=none --timeout 60 2>/dev/null </dev/null)
+		st=$?
+		if [ $st = 1 ] && [ "$out" = "1g on" ]; then echo "probe-1g used a 1 GiB page"; return 0; fi
+		gaps=$("$OMBRA" info 2>/dev/null | grep "^ombra's CPUID features this KVM cannot give")
+		if [ $st = 2 ] && echo "$gaps" | grep -q 'PDPE1GB\|0x80000001 EDX bit 26'; then
+			echo "this host's KVM gives guests no 1 GiB pages (KVM_GET_SUPPORTED_CPUID lacks PDPE1GB; probe-1g triple-faults)"
+			return 1
+		fi
+		echo "probe-1g under ombra: exit status $st, output '$out'; $gaps"
+		return 2 ;;
+	*)
+		echo "no probe for '$1'"; return 2 ;;
+	esac
 }

@@ -4,7 +4,7 @@
  * line, for the end-to-end tests.
  *
  *   check-json FILE PATH=VALUE ...   the value at PATH equals VALUE (string
- *                                    or integer, compared as text)
+ *                                    boolean or integer, compared as text)
  *   check-json FILE PATH:int ...     PATH exists and is an integer >= 0
  *   check-json FILE PATH:pos ...     PATH exists and is a number > 0
  *   check-json FILE PATH:max=N ...   PATH is an integer from 0 to N
@@ -72,10 +72,12 @@ int main(int argc, char **argv)
 
 			if (json_is_string(j))
 				snprintf(got, sizeof(got), "%s", json_string_value(j));
+			else if (json_is_boolean(j))
+				snprintf(got, sizeof(got), "%s", json_is_true(j) ? "true" : "false");
 			else if (json_is_integer(j))
 				snprintf(got, sizeof(got), "%lld", (long long)json_integer_value(j));
 			else
-				snprintf(got, sizeof(got), "(not a string or integer)");
+				snprintf(got, sizeof(got), "(not a string, boolean or integer)");
 			if (strcmp(got, want) != 0) {
 				printf("%s: got '%s', want '%s'\n", path, got, want);
 				bad = 1;

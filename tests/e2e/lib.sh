@@ -1,19 +1,27 @@
-# Helpers shared by the end-to-end scripts (run.sh, report_test.sh), sourced
-# after OUT is set: the PASS/FAIL/SKIP tally and running a command with its
-# output kept under $OUT.
+# Helpers shared by the end-to-end scripts (run.sh, hostile.sh,
+# report_test.sh), sourced after OUT is set: the PASS/FAIL/SKIP tally,
+# running a command with its output kept under $OUT, host limits, and
+# QEMU TCG's reference runs.
+#
+# A test is skipped only through `need`, and only for a host limit that a
+# probe proved (scripts/host-probes.sh): never for a missing ombra, kernel
+# file or QEMU, never on a word found in some output.  The summary counts
+# the skips by limit.
 # shellcheck shell=bash
 
 pass=0 fail=0 skip=0
+declare -A skips_by=() limit_state=() limit_why=()
 ok()   { echo "PASS $1"; pass=$((pass + 1)); }
 bad()  { echo "FAIL $1: $2"; fail=$((fail + 1)); }
-skip() { echo "SKIP $1: $2"; skip=$((skip + 1)); }
 
-# run NAME EXPECTED_STATUS CMD...: stdout/stderr to $OUT/NAME.{out,err}
+# run NAME EXPECTED_STATUS CMD...: stdout/stderr to $OUT/NAME.{out,err},
+# the exit status to $OUT/NAME.status
 run() {
 	local name=$1 want=$2 got
 	shift 2
 	"$@" >"$OUT/$name.out" 2>"$OUT/$name.err" </dev/null
 	got=$?
+	echo $got >"$OUT/$name.status"
 	if [ "$got" != "$want" ]; then
 		bad "$name" "exit status $got, want $want; stderr: $(head -c 400 "$OUT/$name.err")"
 		return 1
@@ -21,18 +29,80 @@ run() {
 	return 0
 }
 
-# need_kernel_and_qemu NAME FILE: the test kernel FILE was built and QEMU
-# is installed; otherwise NAME fails (no kernel) or is skipped (no QEMU)
-need_kernel_and_qemu() {
-	if [ ! -f "$2" ]; then
-		bad "$1" "missing $2"
+# limit LIMIT: is LIMIT (a host_probe name) proven missing on this host?
+# Probes run once per script; a probe that fails is a FAIL of its own
+# (probe-LIMIT), and the tests that needed it do not run.  Returns 0 when
+# the host has it, 1 when it is proven missing, 2 when the probe failed.
+limit() {
+	local l=$1 why st
+	if [ -z "${limit_state[$l]:-}" ]; then
+		why=$(host_probe "$l")
+		st=$?
+		limit_state[$l]=$st
+		limit_why[$l]=$why
+		[ $st = 2 ] && bad "probe-$l" "$why"
+	fi
+	return "${limit_state[$l]}"
+}
+
+# need NAME LIMIT...: run test NAME only if the host has every LIMIT; a
+# limit proven missing is a SKIP naming it, a failed probe leaves NAME out
+# (the probe's FAIL already counts).
+need() {
+	local name=$1 l
+	shift
+	for l in "$@"; do
+		limit "$l"
+		case $? in
+		0) ;;
+		1) if [ -z "${skips_by[$l]:-}" ]; then echo "SKIP $name: [$l] ${limit_why[$l]}"
+		   else echo "SKIP $name: [$l]"; fi
+		   skip=$((skip + 1)); skips_by[$l]=$(( ${skips_by[$l]:-0} + 1 ))
+		   return 1 ;;
+		*) return 1 ;;
+		esac
+	done
+	return 0
+}
+
+# summary WHAT: the closing lines; the exit status says whether all passed
+summary() {
+	local l line=""
+	for l in "${!skips_by[@]}"; do line="$line $l ${skips_by[$l]},"; done
+	[ -n "$line" ] && echo "$1: skipped by host limit:${line%,}"
+	echo "$1: $pass passed, $fail failed, $skip skipped"
+	[ "$fail" = 0 ]
+}
+
+# qemu NAME ARGS...: QEMU TCG's run of ARGS, which must exit 1 (0 written
+# to isa-debug-exit), its output in $OUT/NAME.out.  With E2E_QEMU_REF=DIR
+# the run is not repeated: the output of the real QEMU run an earlier pass
+# of the same script kept in DIR is used (the nested host runs ombra, and
+# QEMU's software CPU inside it would be software on software).
+qemu() {
+	local name=$1
+	shift
+	if [ -n "${E2E_QEMU_REF:-}" ]; then
+		if [ "$(cat "$E2E_QEMU_REF/$name.status" 2>/dev/null)" = 1 ] && [ -f "$E2E_QEMU_REF/$name.out" ]; then
+			cp "$E2E_QEMU_REF/$name.out" "$OUT/$name.out"
+			echo 1 >"$OUT/$name.status"
+			return 0
+		fi
+		bad "$name" "no QEMU TCG reference run $E2E_QEMU_REF/$name.out with exit status 1 (make test runs QEMU on the build host first)"
 		return 1
 	fi
 	if ! command -v qemu-system-x86_64 >/dev/null; then
-		skip "$1" "qemu-system-x86_64 is not installed (scripts/setup.sh installs it)"
+		bad "$name" "qemu-system-x86_64 is not installed (scripts/setup.sh installs it)"
 		return 1
 	fi
-	return 0
+	run "$name" 1 qemu-system-x86_64 "$@"
+}
+
+# need_kernel NAME FILE: the test kernel FILE was built (else NAME fails)
+need_kernel() {
+	[ -f "$2" ] && return 0
+	bad "$1" "missing $2"
+	return 1
 }
 
 # expect_one_line NAME PATTERN: stderr is exactly one line and matches PATTERN
