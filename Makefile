@@ -4,6 +4,8 @@
 #   make run        install what is missing, build, run the default test kernel
 #   make test       build and run every test (unit, then end-to-end)
 #   make hostile    the hostile-guest suite alone (also part of make test)
+#   make nested     every end-to-end suite on the nested AMD-V host, NPT on and off
+#   make nested-smoke  the part of it make test runs (docs/nested.md)
 #   make sanitize   the same tests on an ASan+UBSan build (build-asan/)
 #   make bench      benchmarks (docs/performance.md)
 #   make fuzz       libFuzzer on the loader, walker, emulator and trap path (FUZZ_SECONDS each)
@@ -64,7 +66,7 @@ LIB_O  := $(addprefix $(BUILD)/,$(LIB_OBJS))
 MAIN_O := $(addprefix $(BUILD)/,$(MAIN_OBJS))
 UNIT_O := $(addprefix $(BUILD)/,$(UNIT_OBJS))
 
-.PHONY: all run test unit e2e hostile deps clean bench sanitize fuzz fuzz-smoke
+.PHONY: all run test unit e2e hostile deps clean bench sanitize fuzz fuzz-smoke nested nested-smoke
 .SECONDEXPANSION:
 all: $(BUILD)/ombra guest-kernels
 
@@ -163,6 +165,24 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 	$(Q)$(MAKE) --no-print-directory e2e
+	$(Q)$(MAKE) --no-print-directory nested-smoke
+
+# The nested AMD-V host (docs/nested.md): Debian's kernel with kvm-amd,
+# booted under QEMU TCG with -cpu max, runs ombra with real NPT (npt=1) and
+# with KVM's own shadow MMU (npt=0).  The end-to-end suites run there
+# against the QEMU TCG runs the e2e target made here (E2E_QEMU_REF), so e2e
+# comes first.  nested-smoke (part of make test): the whole e2e and
+# hostile suites with NPT, and mmutest under KVM's shadow MMU with the
+# compare verdict; nested: the suites under both.
+NESTED := $(BUILD)/nested
+nested-smoke: $(BUILD)/ombra guest-kernels $(E2E_KERNELS) $(BUILD)/tests/check-json $(BUILD)/tests/check-trace
+	$(Q)NESTED_DIR=$(NESTED) sh scripts/nested/run.sh 1 $(NESTED)/npt1 scripts/nested/e2e.sh $(NESTED)/npt1 $(BUILD)
+	$(Q)NESTED_DIR=$(NESTED) sh scripts/nested/run.sh 0 $(NESTED)/npt0-smoke scripts/nested/smoke.sh $(NESTED)/npt0-smoke $(BUILD)
+
+nested: $(BUILD)/ombra guest-kernels $(E2E_KERNELS) $(BUILD)/tests/check-json $(BUILD)/tests/check-trace
+	$(Q)$(MAKE) --no-print-directory e2e
+	$(Q)NESTED_DIR=$(NESTED) sh scripts/nested/run.sh 1 $(NESTED)/npt1 scripts/nested/e2e.sh $(NESTED)/npt1 $(BUILD)
+	$(Q)NESTED_DIR=$(NESTED) sh scripts/nested/run.sh 0 $(NESTED)/npt0 scripts/nested/e2e.sh $(NESTED)/npt0 $(BUILD)
 
 # The same unit and end-to-end tests against an AddressSanitizer and
 # UndefinedBehaviorSanitizer build of ombra in build-asan/.  Any finding

@@ -1,0 +1,14 @@
+#!/bin/bash
+# A job for the nested AMD-V host (scripts/nested/run.sh): the end-to-end
+# suites' ombra runs (report, e2e, hostile), against the QEMU TCG runs the same suite made on the
+# build host (E2E_QEMU_REF), with what they write under OUTDIR.
+#
+#   bash scripts/nested/e2e.sh OUTDIR [BUILD]
+set -u
+OUTDIR=$1 B=${2:-build}
+status=0
+mkdir -p "$OUTDIR/e2e" "$OUTDIR/hostile" "$OUTDIR/report"
+E2E_OUT=$OUTDIR/report bash tests/e2e/report_test.sh "$B" || status=1
+E2E_QEMU_REF=$B/e2e E2E_OUT=$OUTDIR/e2e bash tests/e2e/run.sh "$B" || status=1
+E2E_QEMU_REF=$B/hostile E2E_OUT=$OUTDIR/hostile bash tests/e2e/hostile.sh "$B" || status=1
+exit $status
