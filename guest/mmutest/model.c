@@ -1,6 +1,6 @@
 /*
- * model.c: the permission model (model.h).  Each rule is one line, with the
- * reason next to it.  CR4.SMEP, SMAP and PKE stay off in every test, so they
+ * model.c: the permission model and the A/D model (model.h).  Each rule is
+ * one line, with the reason next to it.  CR4.SMEP, SMAP and PKE stay off in every test, so they
  * are not part of the model.
  */
 #include "cpu.h"
@@ -73,4 +73,21 @@ enum error_match model_error_match(uint32_t want, uint32_t got, struct rsvd_p *p
 	if (p->seen < 0)
 		p->seen = got_p;
 	return p->seen == got_p ? ERROR_MATCH : ERROR_P_INCONSISTENT;
+}
+
+void model_ad_access(uint64_t *const *ad, unsigned top, unsigned leaf, enum access_op op,
+		     bool completed)
+{
+	for (unsigned level = top; level >= leaf; level--) {
+		if (completed)  /* every entry the walk used gets A, before the translation is used */
+			*ad[level] = (*ad[level] | PTE_A) & ~MODEL_A_ANY;
+		else if (!(*ad[level] & PTE_A))  /* after a #PF, A is the CPU's choice (QEMU sets
+						    it above the fault, KVM's walker does not) */
+			*ad[level] |= MODEL_A_ANY;
+	}
+	/* A completed write sets D in the entry that maps the page, and only there: in an
+	 * entry that references a table bit 6 is ignored, never written.  A faulting write
+	 * sets no D anywhere. */
+	if (completed && op == ACCESS_WRITE)
+		*ad[leaf] |= PTE_D;
 }
