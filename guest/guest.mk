@@ -139,7 +139,7 @@ endef
 # mmutest: the MMU test kernel.  Its cases are written once against struct
 # pgmode and built into both halves; each half runs the modes it can.
 GUEST_MMUTEST_COMMON := harness.c t_paging.c t_ad.c t_invlpg.c t_cr3.c t_demand.c \
-	t_perm.c t_rsvd.c t_gbpages.c t_slotmove.c model.c
+	t_perm.c t_rsvd.c t_reuse.c t_gbpages.c t_slotmove.c model.c
 GUEST_MMUTEST_32 := main32.c t_nonpaging.c t_user.c user32.S $(GUEST_MMUTEST_COMMON)
 GUEST_MMUTEST_64 := main64.c t_user.c user64.S t_spaces.c $(GUEST_MMUTEST_COMMON)
 $(eval $(call GUEST_KERNEL,mmutest,$(GUEST_MMUTEST_32),$(GUEST_MMUTEST_64)))

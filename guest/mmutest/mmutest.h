@@ -35,7 +35,7 @@
 
 typedef void test_fn(struct tally *t, const struct pgmode *m, unsigned leaves);
 test_fn test_nonpaging, test_paging, test_ad, test_invlpg, test_cr3switch, test_demand,
-	test_user, test_perm, test_rsvd, test_gbpages, test_slotmove, test_spaces;
+	test_user, test_perm, test_rsvd, test_reuse, test_gbpages, test_slotmove, test_spaces;
 
 /* Does the test exercise pages mapped at `level` (and does the mode have them)? */
 static inline bool leaf_wanted(const struct pgmode *m, unsigned leaves, unsigned level)
