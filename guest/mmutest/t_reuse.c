@@ -631,8 +631,12 @@ static void zero_page(void *p)
  * 2-level paging only: one PDE with PS=1, read as a 4 MiB page with CR4.PSE=1
  * and as a page table (PS ignored) with CR4.PSE=0, a MOV to CR3 after each
  * change.  The address space of this part maps what the kernel uses with
- * 4 KiB pages only, so that it keeps running while PSE is off.  region: a 4 MiB page
- * whose first 4 KiB serve as the page table; its entry 1 maps a small frame.
+ * 4 KiB pages only, so that it keeps running while PSE is off.  region: a
+ * 4 MiB page whose first 4 KiB serve as the page table; its entry 1 maps a
+ * small frame.  Catches a shadow MMU that keeps the old meaning of the PDE
+ * (a direct shadow page for the large page, or a shadow page table for the
+ * small one) across the PSE change and the CR3 load, and A/D written into
+ * the entry of the other meaning.
  */
 static void part_pse(struct reuse *r)
 {
