@@ -557,10 +557,24 @@ static void part_spaces(struct reuse *r, void *root_x, unsigned slot, unsigned s
 
 /* --- cr4 ------------------------------------------------------------------ */
 
-static void set_cr4_bit(unsigned long bit, bool on)
+/*
+ * In PAE paging a MOV to CR4 that changes PGE or PSE reloads the four
+ * PDPTEs from CR3 and raises #GP if one has a reserved bit set (SDM 4.4.1;
+ * KVM does it too).  QEMU's software walker sets A (bit 5) in the PDPTEs it
+ * walks, where Intel reserves bits 8:5, so a PDPT walked under QEMU TCG
+ * (and under KVM nested on TCG's SVM) would fault here: write them back
+ * clean first, as a kernel that owns its PDPT may.
+ */
+static void set_cr4_bit(struct reuse *r, unsigned long bit, bool on)
 {
 	unsigned long cr4 = read_cr4();
 
+	if (r->m->pae_pdpt)
+		for (unsigned i = 0; i < 4; i++) {
+			uint8_t *e = (uint8_t *)r->cur_root + 8 * i;
+
+			pte_set(r->m, e, pte_get(r->m, e) & ~(uint64_t)0x1e6);
+		}
 	write_cr4(on ? cr4 | bit : cr4 & ~bit);
 }
 
@@ -583,24 +597,24 @@ static void part_pge(struct reuse *r, void *root, unsigned slot)
 	chain_build(&c, r->m, root, slot, 1, r->frame);
 	xlat_init(&x, &c);
 	x.ch.base[1] |= PTE_G;
-	set_cr4_bit(CR4_PGE, true);
+	set_cr4_bit(r, CR4_PGE, true);
 	xlat_put(&x);
 	step(r, &x, false, ACCESS_READ);      /* a global translation */
 	xlat_move(r, &x, 0x96e00001);
-	set_cr4_bit(CR4_PGE, false);          /* flushes global translations too */
+	set_cr4_bit(r, CR4_PGE, false);          /* flushes global translations too */
 	step(r, &x, false, ACCESS_READ);
 	xlat_move(r, &x, 0x96e00002);
 	paging_set_root(root);                /* G means nothing with PGE off */
 	step(r, &x, false, ACCESS_READ);
 	step(r, &x, false, ACCESS_WRITE);
-	set_cr4_bit(CR4_PGE, true);
+	set_cr4_bit(r, CR4_PGE, true);
 	step(r, &x, false, ACCESS_READ);
 	xlat_move(r, &x, 0x96e00003);
 	invlpg(x.ch.va);                      /* INVLPG drops a global translation */
 	step(r, &x, true, ACCESS_READ);
 	step(r, &x, false, ACCESS_WRITE);
 	xlat_move(r, &x, 0x96e00004);
-	set_cr4_bit(CR4_PGE, false);
+	set_cr4_bit(r, CR4_PGE, false);
 	step(r, &x, false, ACCESS_WRITE);
 	step(r, &x, true, ACCESS_READ);
 }
@@ -682,14 +696,14 @@ static void part_pse(struct reuse *r)
 	r->frame = region + PAGE_SIZE;
 	step(r, &large, false, ACCESS_READ);
 	step(r, &large, false, ACCESS_WRITE);
-	set_cr4_bit(CR4_PSE, false);
+	set_cr4_bit(r, CR4_PSE, false);
 	paging_set_root(pd);                  /* the PDE now names a page table */
 	r->frame = small;
 	step(r, &tiny, false, ACCESS_READ);
 	step(r, &tiny, true, ACCESS_WRITE);
 	small_val = r->wval;                  /* what that write wrote */
 	step(r, &tiny, false, ACCESS_READ);
-	set_cr4_bit(CR4_PSE, true);
+	set_cr4_bit(r, CR4_PSE, true);
 	paging_set_root(pd);                  /* a 4 MiB page again */
 	r->frame = region + PAGE_SIZE;
 	step(r, &large, true, ACCESS_READ);
