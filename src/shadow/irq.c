@@ -42,24 +42,36 @@ static uint64_t rdtsc(void)
 }
 
 /* The TSC's rate against CLOCK_MONOTONIC, measured from set-up over at
- * least 2 ms, the first time a guest uses TSC-deadline mode (so no run pays
- * for it that does not). */
+ * least 2 ms, and the offset KVM gives the guest's TSC (on SVM and VMX the
+ * guest's TSC starts near 0; on kvm_pvm it was the host's), both the first
+ * time a guest uses TSC-deadline mode (so no run pays for it that does
+ * not).  The offset is taken low by the time the read takes, so a deadline
+ * never fires before the guest's own TSC has reached it. */
 static double tsc_per_ns(struct shadow *sh)
 {
-	uint64_t ns;
+	uint64_t ns, guest;
 
 	if (sh->tsc_per_ns <= 0) {
 		while ((ns = shadow_now_ns(sh)) < 2000000)
 			;
 		sh->tsc_per_ns = (double)(rdtsc() - sh->tsc0) / (double)ns;
+		if (kvm_vm_get_msr(&sh->vm->kvm, 0x10 /* IA32_TIME_STAMP_COUNTER */, &guest) == 0)
+			sh->tsc_offset = (int64_t)(guest - rdtsc());
 	}
 	return sh->tsc_per_ns;
+}
+
+/* The guest's TSC now. */
+static uint64_t guest_tsc(struct shadow *sh)
+{
+	tsc_per_ns(sh);
+	return rdtsc() + (uint64_t)sh->tsc_offset;
 }
 
 uint64_t shadow_tsc_to_ns(struct shadow *sh, uint64_t tsc)
 {
 	double rate = tsc_per_ns(sh);
-	uint64_t now = shadow_now_ns(sh), c = rdtsc();
+	uint64_t now = shadow_now_ns(sh), c = guest_tsc(sh);
 
 	if (tsc <= c || rate <= 0)
 		return now;
@@ -109,7 +121,7 @@ uint64_t shadow_timer_update(struct shadow *sh, uint64_t now_ns)
 	struct lapic *a = &sh->lapic;
 
 	if (lapic_timer_mode(a) == LAPIC_MODE_TSC_DEADLINE && a->deadline_ns && now_ns >= a->deadline_ns &&
-	    rdtsc() < a->tsc_deadline)
+	    guest_tsc(sh) < a->tsc_deadline)
 		a->deadline_ns = shadow_tsc_to_ns(sh, a->tsc_deadline);   /* not yet, really */
 	if (pit_irq0_update(&sh->pit, now_ns))
 		isa_irq_edge(sh, 0);

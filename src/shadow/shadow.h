@@ -72,8 +72,9 @@ struct shadow {
 	struct pic pic;              /* the legacy PIC pair (tdp mode: KVM's) */
 	struct pit pit;              /* the 8254 and port 0x61 (tdp mode: KVM's) */
 	uint64_t t0_ns;              /* CLOCK_MONOTONIC at set-up: the timers' time 0 */
-	uint64_t tsc0;               /* the TSC then (the guest's TSC is the host's) */
+	uint64_t tsc0;               /* the host's TSC then */
 	double tsc_per_ns;           /* measured on first use, for TSC-deadline mode */
+	int64_t tsc_offset;          /* the guest's TSC less the host's (KVM's offset), measured then too */
 	bool sti_shadow;             /* STI set IF: one more instruction runs first */
 	uint64_t sti_rip;            /* ... the one at this RIP */
 	bool sti_step;               /* RFLAGS.TF is ours: an interrupt waits for that one */

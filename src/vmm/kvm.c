@@ -251,6 +251,22 @@ int kvm_vm_set_msr(struct kvm_vm *vm, uint32_t index, uint64_t value)
 	return ioctl(vm->vcpu_fd, KVM_SET_MSRS, &m) == 1 ? 0 : -EINVAL;
 }
 
+int kvm_vm_get_msr(struct kvm_vm *vm, uint32_t index, uint64_t *value)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} m;
+
+	memset(&m, 0, sizeof(m));
+	m.h.nmsrs = 1;
+	m.e.index = index;
+	if (ioctl(vm->vcpu_fd, KVM_GET_MSRS, &m) != 1)
+		return -EINVAL;
+	*value = m.e.data;
+	return 0;
+}
+
 void kvm_vm_destroy(struct kvm_vm *vm)
 {
 	if (vm->run)

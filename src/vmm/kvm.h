@@ -51,6 +51,7 @@ int kvm_vm_create(struct kvm_host *h, struct kvm_vm *vm, bool irqchip, char *err
 int kvm_vm_set_cpuid(struct kvm_vm *vm, bool umip, char *err, size_t errlen);
 /* Write one MSR of the vCPU (set-up only). */
 int kvm_vm_set_msr(struct kvm_vm *vm, uint32_t index, uint64_t value);
+int kvm_vm_get_msr(struct kvm_vm *vm, uint32_t index, uint64_t *value);
 void kvm_vm_destroy(struct kvm_vm *vm);
 
 /* CPUID features in ombra's table that this host's KVM cannot give a guest
