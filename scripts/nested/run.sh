@@ -24,6 +24,7 @@ OUTDIR=$(cd "$OUTDIR" && pwd)
 # The job as the nested host runs it: this folder is the same path there.
 {
 	echo "cd '$(pwd)' || exit 99"
+	echo "export HOME=/tmp PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	printf 'exec bash %s' "$JOB"
 	for a in "$@"; do printf " '%s'" "$a"; done
 	echo

@@ -483,14 +483,25 @@ fi
 # ioapic.c, pic.c, pit.c).
 IRQ=$B/guest/irq.elf
 IRQ_CASES=oneshot,periodic,tpr,ifmask,nesting,busy,sched,pic,pit,speaker,lint0,ioapic
+IRQ_NOPIC=oneshot,periodic,tpr,ifmask,nesting,busy,sched,pit,speaker,lint0,ioapic
 # shellcheck disable=SC2086
 if need_kernel irq "$IRQ" && qemu irq-qemu $QEMU_ARGS -m 128M -serial stdio -kernel "$IRQ" \
 	-append "cases=$IRQ_CASES"; then
 	grep -q "^summary: 12 passed, 0 failed$" "$OUT/irq-qemu.out" && ok irq/qemu-tcg ||
 		bad irq/qemu-tcg "$(grep -v ': ok$' "$OUT/irq-qemu.out" | head -3)"
-	if need irq/tdp kvm && run irq-tdp 1 "$OMBRA" run --mmu=tdp -m 128M -kernel "$IRQ" -append "cases=$IRQ_CASES" --timeout 120; then
-		cmp -s "$OUT/irq-qemu.out" "$OUT/irq-tdp.out" && ok irq/tdp ||
-			bad irq/tdp "$(diff "$OUT/irq-qemu.out" "$OUT/irq-tdp.out" | head -5 | tr '\n' ' ')"
+	# shellcheck disable=SC2086
+	qemu irq-qemu-nopic $QEMU_ARGS -m 128M -serial stdio -kernel "$IRQ" -append "cases=$IRQ_NOPIC"
+	# A host whose KVM answers a PIC poll wrongly (pic-poll) runs the
+	# other cases in tdp mode, compared with QEMU's lines for them.
+	if need irq/tdp kvm; then
+		tdp_cases=$IRQ_CASES ref=irq-qemu
+		if ! need irq/tdp-pic pic-poll; then
+			tdp_cases=$IRQ_NOPIC ref=irq-qemu-nopic
+		fi
+		if run irq-tdp 1 "$OMBRA" run --mmu=tdp -m 128M -kernel "$IRQ" -append "cases=$tdp_cases" --timeout 120; then
+			cmp -s "$OUT/$ref.out" "$OUT/irq-tdp.out" && ok irq/tdp ||
+				bad irq/tdp "$(diff "$OUT/$ref.out" "$OUT/irq-tdp.out" | head -5 | tr '\n' ' ')"
+		fi
 	fi
 	for sync in unsync wp vtlb; do
 		if need "irq/shadow-$sync" kvm && run "irq-shadow-$sync" 1 "$OMBRA" run --mmu=shadow --shadow-sync=$sync -m 128M -kernel "$IRQ" \
