@@ -6,6 +6,7 @@
 #   make hostile    the hostile-guest suite alone (also part of make test)
 #   make nested     every end-to-end suite on the nested AMD-V host, NPT on and off
 #   make nested-smoke  the part of it make test runs (docs/nested.md)
+#   make compare-hosts one compare table: this host, NPT, KVM's shadow MMU (KERNEL=, APPEND=)
 #   make sanitize   the same tests on an ASan+UBSan build (build-asan/)
 #   make bench      benchmarks (docs/performance.md)
 #   make fuzz       libFuzzer on the loader, walker, emulator and trap path (FUZZ_SECONDS each)
@@ -66,7 +67,7 @@ LIB_O  := $(addprefix $(BUILD)/,$(LIB_OBJS))
 MAIN_O := $(addprefix $(BUILD)/,$(MAIN_OBJS))
 UNIT_O := $(addprefix $(BUILD)/,$(UNIT_OBJS))
 
-.PHONY: all run test unit e2e hostile deps clean bench sanitize fuzz fuzz-smoke nested nested-smoke
+.PHONY: all run test unit e2e hostile deps clean bench sanitize fuzz fuzz-smoke nested nested-smoke compare-hosts
 .SECONDEXPANSION:
 all: $(BUILD)/ombra guest-kernels
 
@@ -178,6 +179,12 @@ NESTED := $(BUILD)/nested
 nested-smoke: $(BUILD)/ombra guest-kernels $(E2E_KERNELS) $(BUILD)/tests/check-json $(BUILD)/tests/check-trace
 	$(Q)NESTED_DIR=$(NESTED) sh scripts/nested/run.sh 1 $(NESTED)/npt1 scripts/nested/e2e.sh $(NESTED)/npt1 $(BUILD)
 	$(Q)NESTED_DIR=$(NESTED) sh scripts/nested/run.sh 0 $(NESTED)/npt0-smoke scripts/nested/smoke.sh $(NESTED)/npt0-smoke $(BUILD)
+
+# One ombra compare table over hosts: columns label@host (docs/nested.md).
+KERNEL ?= $(BUILD)/guest/mmutest.elf
+APPEND ?= cases=demand64,cr3switch64,spaces64,nonpaging,paging64
+compare-hosts: $(BUILD)/ombra guest-kernels
+	$(Q)sh scripts/nested/compare-hosts.sh $(BUILD) $(KERNEL) "$(APPEND)" $(if $(JSON),--json)
 
 nested: $(BUILD)/ombra guest-kernels $(E2E_KERNELS) $(BUILD)/tests/check-json $(BUILD)/tests/check-trace
 	$(Q)$(MAKE) --no-print-directory e2e

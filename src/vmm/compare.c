@@ -12,6 +12,10 @@
  *    deterministic (the test device, port 0xe4), the same digest of guest
  *    RAM at exit.  A difference prints a unified diff (diff -u) and makes
  *    the exit status OMBRA_EXIT_DIFFER.
+ * 4. --merge: the same table and verdict over the columns of several
+ *    compare --json outputs, made on different hosts (this one, the
+ *    nested AMD-V host with NPT on and off: docs/nested.md), each column
+ *    headed by its host's MMU.
  */
 #include "compare.h"
 
@@ -24,17 +28,21 @@
 #include <unistd.h>
 
 #include "../shadow/shadow.h"
+#include "../tdp/hostmmu.h"
 #include "../tdp/tdp.h"
 #include "report.h"
 
-#define MAX_COLUMNS 4
+#define MAX_COLUMNS 16
 
 struct column {
-	char label[32];            /* "tdp", "shadow/unsync" */
+	char label[40];            /* "tdp", "shadow/unsync"; merged: "tdp@npt" */
+	char host[16];             /* the host's MMU in a word: npt, ept, kvm-shadow, pvm */
+	char host_mmu[160];        /* and in a line (ombra info's "host MMU") */
 	struct vm_config cfg;
 	bool ran;                  /* vm_create worked */
 	char err[512];             /* why it did not run, or how it ended */
-	const char *end;           /* report_end_name */
+	const char *end;           /* report_end_name, or end_buf */
+	char end_buf[24];          /* a merged column's "end" */
 	int status;                /* the exit status ombra run would give */
 	char *serial;              /* the guest's output */
 	size_t serial_len;
@@ -70,9 +78,23 @@ static uint64_t ram_digest(const struct guest_mem *m)
 	}
 }
 
+/* The host's MMU, in a word for column heads and in a line. */
+static void host_names(struct column *col)
+{
+	struct hostmmu h;
+
+	hostmmu_detect("", &h);
+	snprintf(col->host_mmu, sizeof(col->host_mmu), "%s", h.summary);
+	snprintf(col->host, sizeof(col->host), "%s",
+		 h.kind == HOSTMMU_EPT ? "ept" : h.kind == HOSTMMU_NPT ? "npt" :
+		 h.kind == HOSTMMU_SHADOW ? (strcmp(h.module, "kvm_pvm") ? "kvm-shadow" : "pvm") : "unknown");
+}
+
 static void run_column(struct column *col)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
+
+	host_names(col);
 
 	if (!vm) {
 		snprintf(col->err, sizeof(col->err), "out of memory");
@@ -172,31 +194,14 @@ static void print_diff(FILE *out, const struct column *a, const struct column *b
 	}
 }
 
-int compare_run(const struct vm_config *cfg, const struct compare_opts *opts, FILE *out)
+/* The table and the verdict over n columns; the exit status compare gives. */
+static int report(struct column *cols, unsigned n, const char *kernel, const char *append, bool json,
+		  FILE *out)
 {
-	static const int syncs[] = { SYNC_VTLB, SYNC_WP, SYNC_UNSYNC };
-	static const char *const sync_names[] = { "vtlb", "wp", "unsync" };
-	struct column *cols = calloc(MAX_COLUMNS, sizeof(*cols));
 	const char *rows[2 * MAX_COUNTERS];
-	unsigned n = 0, nrows;
+	unsigned nrows;
 	bool same_serial = true, same_status = true, same_ram = true, ram_checked, all_ran = true;
 	int status;
-
-	if (!cols)
-		return OMBRA_EXIT_HOST_ERROR;
-	cols[n].cfg = *cfg;
-	cols[n].cfg.mmu = MMU_TDP;
-	snprintf(cols[n++].label, sizeof(cols[0].label), "tdp");
-	for (int i = 0; i < 3; i++) {
-		if (!opts->all_syncs && syncs[i] != cfg->shadow_sync)
-			continue;
-		cols[n].cfg = *cfg;
-		cols[n].cfg.mmu = MMU_SHADOW;
-		cols[n].cfg.shadow_sync = syncs[i];
-		snprintf(cols[n++].label, sizeof(cols[0].label), "shadow/%s", sync_names[i]);
-	}
-	for (unsigned c = 0; c < n; c++)
-		run_column(&cols[c]);
 
 	/* The verdict: compare every column with the first. */
 	ram_checked = cols[0].deterministic;
@@ -216,16 +221,34 @@ int compare_run(const struct vm_config *cfg, const struct compare_opts *opts, FI
 	status = all_ran && same_serial && same_status && same_ram ? 0 : OMBRA_EXIT_DIFFER;
 	nrows = row_names(cols, n, rows);
 
-	if (opts->json) {
+	if (json) {
 		json_t *root = json_object(), *jcols = json_array(), *table = json_object();
 
 		for (unsigned c = 0; c < n; c++) {
-			json_t *jc = json_pack("{s:s, s:s, s:s, s:i, s:f, s:b}", "label", cols[c].label,
+			json_t *jc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:f, s:b}", "label", cols[c].label,
+					       "host", cols[c].host, "host_mmu", cols[c].host_mmu,
 					       "end", cols[c].end ? cols[c].end : "not run",
 					       "detail", cols[c].err, "exit_status", cols[c].status,
 					       "wall_seconds", cols[c].wall, "ram_deterministic",
 					       cols[c].deterministic);
+			json_t *serial = json_stringn(cols[c].serial ? cols[c].serial : "", cols[c].serial_len);
 			char hex[24];
+
+			/* What the guest printed, for --merge to compare: as text
+			 * when it is UTF-8, else as hex digits. */
+			if (serial) {
+				json_object_set_new(jc, "serial", serial);
+			} else {
+				char *h = malloc(2 * cols[c].serial_len + 1);
+
+				for (size_t i = 0; h && i < cols[c].serial_len; i++)
+					snprintf(h + 2 * i, 3, "%02x", (unsigned char)cols[c].serial[i]);
+				if (h) {
+					h[2 * cols[c].serial_len] = 0;
+					json_object_set_new(jc, "serial_hex", json_string(h));
+					free(h);
+				}
+			}
 
 			if (cols[c].deterministic) {
 				snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)cols[c].digest);
@@ -245,8 +268,8 @@ int compare_run(const struct vm_config *cfg, const struct compare_opts *opts, FI
 			}
 			json_object_set_new(table, rows[r], row);
 		}
-		json_object_set_new(root, "kernel", json_string(cfg->kernel));
-		json_object_set_new(root, "append", json_string(cfg->append ? cfg->append : ""));
+		json_object_set_new(root, "kernel", json_string(kernel ? kernel : ""));
+		json_object_set_new(root, "append", json_string(append ? append : ""));
 		json_object_set_new(root, "columns", jcols);
 		json_object_set_new(root, "counters", table);
 		json_object_set_new(root, "verdict", json_pack("{s:b, s:b, s:o, s:b}",
@@ -257,11 +280,24 @@ int compare_run(const struct vm_config *cfg, const struct compare_opts *opts, FI
 		fputc('\n', out);
 		json_decref(root);
 	} else {
-		fprintf(out, "ombra compare: %s%s%s\n\n", cfg->kernel, cfg->append ? " -append " : "",
-			cfg->append ? cfg->append : "");
-		fprintf(out, "%-24s", "counter");
+		int w = 15;
+
 		for (unsigned c = 0; c < n; c++)
-			fprintf(out, " %15s", cols[c].label);
+			if ((int)strlen(cols[c].label) > w)
+				w = (int)strlen(cols[c].label);
+		fprintf(out, "ombra compare: %s%s%s\n\n", kernel ? kernel : "", append ? " -append " : "",
+			append ? append : "");
+		for (unsigned c = 0; c < n; c++) {
+			unsigned d;
+
+			for (d = 0; d < c && strcmp(cols[d].host, cols[c].host); d++)
+				;
+			if (d == c)
+				fprintf(out, "host %-10s %s\n", cols[c].host, cols[c].host_mmu);
+		}
+		fprintf(out, "\n%-24s", "counter");
+		for (unsigned c = 0; c < n; c++)
+			fprintf(out, " %*s", w, cols[c].label);
 		fprintf(out, "\n");
 		for (unsigned r = 0; r < nrows; r++) {
 			fprintf(out, "%-24s", rows[r]);
@@ -269,21 +305,24 @@ int compare_run(const struct vm_config *cfg, const struct compare_opts *opts, FI
 				uint64_t v;
 
 				if (find(&cols[c], rows[r], &v))
-					fprintf(out, " %15llu", (unsigned long long)v);
+					fprintf(out, " %*llu", w, (unsigned long long)v);
 				else
-					fprintf(out, " %15s", "-");
+					fprintf(out, " %*s", w, "-");
 			}
 			fprintf(out, "\n");
 		}
 		fprintf(out, "%-24s", "wall seconds");
 		for (unsigned c = 0; c < n; c++)
-			fprintf(out, " %15.3f", cols[c].wall);
+			fprintf(out, " %*.3f", w, cols[c].wall);
+		fprintf(out, "\n%-24s", "host MMU");
+		for (unsigned c = 0; c < n; c++)
+			fprintf(out, " %*s", w, cols[c].host);
 		fprintf(out, "\n%-24s", "run ended");
 		for (unsigned c = 0; c < n; c++)
-			fprintf(out, " %15s", cols[c].end ? cols[c].end : "not run");
+			fprintf(out, " %*s", w, cols[c].end ? cols[c].end : "not run");
 		fprintf(out, "\n%-24s", "exit status");
 		for (unsigned c = 0; c < n; c++)
-			fprintf(out, " %15d", cols[c].status);
+			fprintf(out, " %*d", w, cols[c].status);
 		fprintf(out, "\n\nwhat the guest saw:\n");
 		fprintf(out, "  serial output: %s\n", same_serial ? "identical" : "DIFFERENT");
 		fprintf(out, "  exit status:   %s\n", same_status ? "identical" : "DIFFERENT");
@@ -301,6 +340,152 @@ int compare_run(const struct vm_config *cfg, const struct compare_opts *opts, FI
 		fprintf(out, "verdict: %s\n", status == 0 ? "the guest saw the same machine in every mode"
 							   : "the modes differ");
 	}
+	return status;
+}
+
+int compare_run(const struct vm_config *cfg, const struct compare_opts *opts, FILE *out)
+{
+	static const int syncs[] = { SYNC_VTLB, SYNC_WP, SYNC_UNSYNC };
+	static const char *const sync_names[] = { "vtlb", "wp", "unsync" };
+	struct column *cols = calloc(MAX_COLUMNS, sizeof(*cols));
+	unsigned n = 0;
+	int status;
+
+	if (!cols)
+		return OMBRA_EXIT_HOST_ERROR;
+	cols[n].cfg = *cfg;
+	cols[n].cfg.mmu = MMU_TDP;
+	snprintf(cols[n++].label, sizeof(cols[0].label), "tdp");
+	for (int i = 0; i < 3; i++) {
+		if (!opts->all_syncs && syncs[i] != cfg->shadow_sync)
+			continue;
+		cols[n].cfg = *cfg;
+		cols[n].cfg.mmu = MMU_SHADOW;
+		cols[n].cfg.shadow_sync = syncs[i];
+		snprintf(cols[n++].label, sizeof(cols[0].label), "shadow/%s", sync_names[i]);
+	}
+	for (unsigned c = 0; c < n; c++)
+		run_column(&cols[c]);
+	status = report(cols, n, cfg->kernel, cfg->append, opts->json, out);
+	for (unsigned c = 0; c < n; c++)
+		free(cols[c].serial);
+	free(cols);
+	return status;
+}
+
+/* --- --merge: columns from compare --json outputs -------------------------------- */
+
+/* One column of a compare --json file; false (with the reason) if malformed. */
+static bool merge_column(struct column *col, json_t *jc, json_t *table, char *why, size_t whylen)
+{
+	const char *label = json_string_value(json_object_get(jc, "label"));
+	const char *host = json_string_value(json_object_get(jc, "host"));
+	const char *serial = json_string_value(json_object_get(jc, "serial"));
+	const char *hex = json_string_value(json_object_get(jc, "serial_hex"));
+	const char *digest = json_string_value(json_object_get(jc, "ram_digest"));
+	const char *row;
+	json_t *cells;
+
+	if (!label || !host || !json_is_integer(json_object_get(jc, "exit_status")) || (!serial && !hex)) {
+		snprintf(why, whylen, "a column without label, host, exit_status and serial "
+			 "(made by an ombra before --merge existed?)");
+		return false;
+	}
+	snprintf(col->label, sizeof(col->label), "%s@%s", label, host);
+	snprintf(col->host, sizeof(col->host), "%s", host);
+	snprintf(col->host_mmu, sizeof(col->host_mmu), "%s",
+		 json_string_value(json_object_get(jc, "host_mmu")) ?: "");
+	snprintf(col->err, sizeof(col->err), "%s", json_string_value(json_object_get(jc, "detail")) ?: "");
+	col->status = (int)json_integer_value(json_object_get(jc, "exit_status"));
+	col->wall = json_number_value(json_object_get(jc, "wall_seconds"));
+	snprintf(col->end_buf, sizeof(col->end_buf), "%s", json_string_value(json_object_get(jc, "end")) ?: "not run");
+	col->end = col->end_buf;
+	col->ran = strcmp(col->end, "not run") != 0;
+	col->deterministic = json_is_true(json_object_get(jc, "ram_deterministic"));
+	if (digest)
+		col->digest = strtoull(digest, NULL, 16);
+	if (serial) {
+		col->serial_len = strlen(serial);
+		col->serial = strdup(serial);
+	} else {
+		col->serial_len = strlen(hex) / 2;
+		col->serial = malloc(col->serial_len + 1);
+		for (size_t i = 0; col->serial && i < col->serial_len; i++) {
+			unsigned v = 0;
+
+			sscanf(hex + 2 * i, "%2x", &v);
+			col->serial[i] = (char)v;
+		}
+	}
+	if (!col->serial) {
+		snprintf(why, whylen, "out of memory");
+		return false;
+	}
+	json_object_foreach(table, row, cells) {
+		json_t *v = json_object_get(cells, label);
+
+		if (!json_is_integer(v) || col->counters.n >= MAX_COUNTERS)
+			continue;
+		snprintf(col->names[col->counters.n], sizeof(col->names[0]), "%s", row);
+		col->counters.c[col->counters.n].name = col->names[col->counters.n];
+		col->counters.c[col->counters.n++].value = (uint64_t)json_integer_value(v);
+	}
+	return true;
+}
+
+int compare_merge(char *const files[], int nfiles, bool json, FILE *out, FILE *err)
+{
+	struct column *cols = calloc(MAX_COLUMNS, sizeof(*cols));
+	char kernel[512] = "", append[512] = "", why[256];
+	unsigned n = 0;
+	int status = 0;
+
+	if (!cols)
+		return OMBRA_EXIT_HOST_ERROR;
+	for (int f = 0; f < nfiles && !status; f++) {
+		json_error_t e;
+		json_t *root = json_load_file(files[f], 0, &e), *jcols, *jc;
+		size_t i;
+
+		if (!root && e.line < 0) {
+			fprintf(err, "ombra: cannot open %s: %s\n", files[f], e.text);
+			status = OMBRA_EXIT_BAD_INPUT;
+			break;
+		}
+		if (!root) {
+			fprintf(err, "ombra: %s:%d: not valid JSON: %s\n", files[f], e.line, e.text);
+			status = OMBRA_EXIT_BAD_INPUT;
+			break;
+		}
+		jcols = json_object_get(root, "columns");
+		if (!json_is_array(jcols) || !json_is_object(json_object_get(root, "counters"))) {
+			fprintf(err, "ombra: %s: not an ombra compare --json output (no columns and counters)\n",
+				files[f]);
+			status = OMBRA_EXIT_BAD_INPUT;
+		}
+		if (!status && f == 0) {
+			snprintf(kernel, sizeof(kernel), "%s", json_string_value(json_object_get(root, "kernel")) ?: "");
+			snprintf(append, sizeof(append), "%s", json_string_value(json_object_get(root, "append")) ?: "");
+		} else if (!status && strcmp(append, json_string_value(json_object_get(root, "append")) ?: "")) {
+			fprintf(err, "ombra: %s: its -append differs from %s's: the runs are not of the same guest\n",
+				files[f], files[0]);
+			status = OMBRA_EXIT_BAD_INPUT;
+		}
+		json_array_foreach(jcols, i, jc) {
+			if (status)
+				break;
+			if (n == MAX_COLUMNS) {
+				fprintf(err, "ombra: more than %d columns to merge\n", MAX_COLUMNS);
+				status = OMBRA_EXIT_USAGE;
+			} else if (!merge_column(&cols[n++], jc, json_object_get(root, "counters"), why, sizeof(why))) {
+				fprintf(err, "ombra: %s: %s\n", files[f], why);
+				status = OMBRA_EXIT_BAD_INPUT;
+			}
+		}
+		json_decref(root);
+	}
+	if (!status)
+		status = report(cols, n, kernel, append[0] ? append : NULL, json, out);
 	for (unsigned c = 0; c < n; c++)
 		free(cols[c].serial);
 	free(cols);

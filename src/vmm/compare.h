@@ -20,4 +20,9 @@ struct compare_opts {
  * machine in every column (OMBRA_EXIT_DIFFER when not). */
 int compare_run(const struct vm_config *cfg, const struct compare_opts *opts, FILE *out);
 
+/* ombra compare --merge FILE...: the table and verdict over the columns of
+ * compare --json outputs (from several hosts); a file that is not one is a
+ * one-line message on err and OMBRA_EXIT_BAD_INPUT. */
+int compare_merge(char *const files[], int nfiles, bool json, FILE *out, FILE *err);
+
 #endif

@@ -39,6 +39,8 @@ static void usage(FILE *out)
 	fprintf(out,
 "usage: ombra run [options] -kernel FILE     boot a multiboot kernel\n"
 "       ombra compare [options] -kernel FILE boot it in tdp and shadow mode, compare\n"
+"       ombra compare --merge [--json] FILE... one table over compare --json outputs\n"
+"                                            made on several hosts (docs/nested.md)\n"
 "       ombra report [-o OUT.html] FILE...   charts of reports and traces (HTML)\n"
 "       ombra info                           describe this host's KVM\n"
 "       ombra --help | --version\n"
@@ -348,12 +350,40 @@ static void default_config(struct vm_config *cfg)
 	cfg->prefetch = 8;
 }
 
+/* ombra compare --merge [--json] FILE...: one table over compare --json
+ * outputs made on several hosts (docs/nested.md). */
+static int cmd_merge(int argc, char **argv)
+{
+	char *files[64];
+	int n = 0;
+	bool json = false;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--merge") == 0 || strcmp(argv[i], "-merge") == 0)
+			continue;
+		if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-json") == 0)
+			json = true;
+		else if (argv[i][0] == '-')
+			return die_usage("compare --merge takes --json and files, not '%s'", argv[i]);
+		else if (n == (int)(sizeof(files) / sizeof(files[0])))
+			return die_usage("%s", "compare --merge: too many files");
+		else
+			files[n++] = argv[i];
+	}
+	if (n == 0)
+		return die_usage("%s", "compare --merge: give the compare --json outputs to merge");
+	return compare_merge(files, n, json, stdout, stderr);
+}
+
 static int cmd_compare(int argc, char **argv)
 {
 	struct vm_config cfg;
 	struct compare_opts cmp = { false, false };
 	int r;
 
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--merge") == 0 || strcmp(argv[i], "-merge") == 0)
+			return cmd_merge(argc, argv);
 	default_config(&cfg);
 	r = parse_run_args(argc, argv, &cfg, &cmp);
 	if (r >= 0)
