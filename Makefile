@@ -10,6 +10,8 @@
 #   make sanitize   the same tests on an ASan+UBSan build (build-asan/)
 #   make bench      benchmarks (docs/performance.md)
 #   make fuzz       libFuzzer on the loader, walker, emulator and trap path (FUZZ_SECONDS each)
+#   make mutate     plant each bug of tests/mutations.txt, see which test layer catches it
+#   make mutate-sample  three of them, unit layer only (docs/testing.md)
 #   make V=1        show the commands
 #
 # The test kernels have their own flags and rules in guest/guest.mk.
@@ -67,7 +69,7 @@ LIB_O  := $(addprefix $(BUILD)/,$(LIB_OBJS))
 MAIN_O := $(addprefix $(BUILD)/,$(MAIN_OBJS))
 UNIT_O := $(addprefix $(BUILD)/,$(UNIT_OBJS))
 
-.PHONY: all run test unit e2e hostile deps clean bench sanitize fuzz fuzz-smoke nested nested-smoke compare-hosts
+.PHONY: all run test unit e2e hostile deps clean bench sanitize fuzz fuzz-smoke nested nested-smoke mutate mutate-sample compare-hosts
 .SECONDEXPANSION:
 all: $(BUILD)/ombra guest-kernels
 
@@ -178,6 +180,7 @@ test: deps
 NESTED := $(BUILD)/nested
 nested-smoke: $(BUILD)/ombra guest-kernels $(E2E_KERNELS) $(BUILD)/tests/check-json $(BUILD)/tests/check-trace
 	$(Q)NESTED_DIR=$(NESTED) sh scripts/nested/run.sh 1 $(NESTED)/npt1 scripts/nested/e2e.sh $(NESTED)/npt1 $(BUILD)
+	$(Q)REPORT_REAL=$(NESTED)/npt1/report E2E_OUT=$(BUILD)/e2e-report-nested bash tests/e2e/report_test.sh $(BUILD)
 	$(Q)NESTED_DIR=$(NESTED) sh scripts/nested/run.sh 0 $(NESTED)/npt0-smoke scripts/nested/smoke.sh $(NESTED)/npt0-smoke $(BUILD)
 
 # One ombra compare table over hosts: columns label@host (docs/nested.md).
@@ -189,6 +192,7 @@ compare-hosts: $(BUILD)/ombra guest-kernels
 nested: $(BUILD)/ombra guest-kernels $(E2E_KERNELS) $(BUILD)/tests/check-json $(BUILD)/tests/check-trace
 	$(Q)$(MAKE) --no-print-directory e2e
 	$(Q)NESTED_DIR=$(NESTED) sh scripts/nested/run.sh 1 $(NESTED)/npt1 scripts/nested/e2e.sh $(NESTED)/npt1 $(BUILD)
+	$(Q)REPORT_REAL=$(NESTED)/npt1/report E2E_OUT=$(BUILD)/e2e-report-nested bash tests/e2e/report_test.sh $(BUILD)
 	$(Q)NESTED_DIR=$(NESTED) sh scripts/nested/run.sh 0 $(NESTED)/npt0 scripts/nested/e2e.sh $(NESTED)/npt0 $(BUILD)
 
 # The same unit and end-to-end tests against an AddressSanitizer and
@@ -258,7 +262,20 @@ fuzz-smoke: $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZERS))
 		if [ $$r != 0 ]; then tail -30 $(FUZZ_BUILD)/smoke-$$f.log; echo "fuzz: $$f found a crash"; exit 1; fi; \
 		echo "fuzz: $$f $$(grep -o 'Done [0-9]* runs' $(FUZZ_BUILD)/smoke-$$f.log), no findings"; done
 
+# The mutation check (docs/testing.md, scripts/mutate.sh): each small bug
+# of tests/mutations.txt planted in a copy of the tree under build-mutate/,
+# rebuilt, and run against the unit tests, its fuzz harness and (one boot
+# of the nested AMD-V host for all of them) the guest kernels against QEMU
+# TCG.  Fails when a mutation survives every layer.  mutate-sample: three
+# mutations the unit tests catch, unit layer only, for CI.
+MUTATE_SAMPLE := walk-ignore-us,mmu-clean-writable,pic-imr-ignored
+mutate: deps
+	$(Q)bash scripts/mutate.sh
+
+mutate-sample: deps
+	$(Q)bash scripts/mutate.sh --only $(MUTATE_SAMPLE) --layers unit
+
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD) build-mutate
 
 -include $(LIB_O:.o=.d) $(MAIN_O:.o=.d) $(UNIT_O:.o=.d)
