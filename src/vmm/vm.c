@@ -467,6 +467,8 @@ static void trace_sample(struct vm *vm)
 {
 	json_t *obj = json_object();
 
+	if (vm->mode->trace_events)
+		vm->mode->trace_events(vm);
 	if (vm->mode->sample)
 		vm->mode->sample(vm, obj);
 	else
@@ -482,20 +484,8 @@ static void trace_header(struct vm *vm)
 	json_t *un = json_array();
 
 	json_object_set_new(hdr, "unavailable", un);
-	if (vm->mode->trace_header) {
+	if (vm->mode->trace_header)
 		vm->mode->trace_header(vm, hdr);
-	} else {
-		struct stat st;
-		bool tracefs = stat("/sys/kernel/tracing/events/kvmmmu", &st) == 0;
-
-		json_array_append_new(un, json_string(
-			"fill, inject, invlpg, cr3_load and the other MMU events: in tdp mode they happen "
-			"inside KVM and the CPU; ombra sees only the exits it handles (exit records) and "
-			"KVM's counters (sample records)"));
-		json_array_append_new(un, json_string(
-			tracefs ? "kvm and kvmmmu tracepoints: ombra does not read them yet"
-				: "kvm and kvmmmu tracepoints: tracefs is not mounted at /sys/kernel/tracing"));
-	}
 	trace_write(vm->trace, "header", hdr);
 }
 

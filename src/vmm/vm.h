@@ -99,8 +99,13 @@ struct vm_mode {
 	void (*explain)(struct vm *vm, uint64_t gva, json_t *obj);
 	/* Fill a trace "sample" record (NULL: KVM's stats). */
 	void (*sample)(struct vm *vm, json_t *obj);
-	/* What the mode cannot trace, for the trace header (may be NULL). */
+	/* What the mode cannot trace, for the trace header (may be NULL).
+	 * Called as the run begins. */
 	void (*trace_header)(struct vm *vm, json_t *hdr);
+	/* Write the events the mode gathered elsewhere since the last call
+	 * (tdp: KVM's tracepoints) to the trace; at each sample and at the
+	 * end (may be NULL). */
+	void (*trace_events)(struct vm *vm);
 	/* The mode's MMU counters under KVM's names (NULL: KVM's binary stats). */
 	void (*counters)(struct vm *vm, struct counters *out);
 	/* When the guest must be interrupted even if it never traps (a timer
