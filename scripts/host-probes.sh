@@ -28,6 +28,8 @@ case_need() {
 #   pae       tdp mode: a ring-0 guest may turn on PAE paging
 #   1g        tdp mode: 1 GiB pages
 #   pic-poll  tdp mode: KVM's PIC answers a poll command as the 8259A does
+#   tracefs   tracefs is mounted and this user can make an ftrace instance
+#             there (tdp mode's --trace reads KVM's tracepoints from one)
 host_probe() {
 	local st out gaps why k
 	case $1 in
@@ -85,6 +87,30 @@ host_probe() {
 		fi
 		echo "the pic case in tdp mode: exit status $st, $(echo "$out" | grep '^case ')"
 		return 2 ;;
+	tracefs)
+		# Missing only when proven: no tracefs in the kernel, or none
+		# mounted and mounting it fails, or no instance can be made.
+		for k in /sys/kernel/tracing /sys/kernel/debug/tracing; do
+			[ -d "$k/instances" ] || continue
+			if out=$(mkdir "$k/instances/ombra-probe-$$" 2>&1); then
+				rmdir "$k/instances/ombra-probe-$$"
+				echo "tracefs at $k"; return 0
+			fi
+			echo "tracefs is mounted at $k but this user cannot make an ftrace instance there: $out"
+			return 1
+		done
+		if ! grep -qw tracefs /proc/filesystems 2>/dev/null; then
+			echo "this kernel has no tracefs (not in /proc/filesystems)"; return 1
+		fi
+		k=$(mktemp -d) || { echo "mktemp -d failed"; return 2; }
+		if out=$(mount -t tracefs nodev "$k" 2>&1); then
+			umount "$k"; rmdir "$k"
+			echo "tracefs is not mounted at /sys/kernel/tracing, but it can be: mount -t tracefs nodev /sys/kernel/tracing"
+			return 2
+		fi
+		rmdir "$k"
+		echo "tracefs is not mounted at /sys/kernel/tracing or /sys/kernel/debug/tracing, and mounting it fails: $out"
+		return 1 ;;
 	*)
 		echo "no probe for '$1'"; return 2 ;;
 	esac

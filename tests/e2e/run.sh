@@ -412,6 +412,32 @@ if [ -f "$MMUTEST" ] && [ -f "$CASES_FILE" ] && need mmutest kvm; then
 			else
 				bad "trace-$m" "$msg"
 			fi
+			# tdp: KVM's own tracepoints, from tracefs, as kvm records
+			# (the schema checked their fields above); where tracefs is
+			# proven missing, the header must say so.
+			if [ $m = tdp ]; then
+				T="$OUT/trace-tdp.jsonl"
+				if need trace-tdp-kvm tracefs; then
+					missing=""
+					for tp in kvm_exit kvm_page_fault; do
+						grep -q "^{\"event\":\"kvm\",\"t\":[^,]*,\"name\":\"$tp\"" "$T" || missing="$missing $tp"
+					done
+					head -1 "$T" | grep -q '"kvm_source":"' || missing="$missing kvm_source(header)"
+					if [ -z "$missing" ]; then
+						ok trace-tdp-kvm
+						echo "     kvm records: $(grep -o '^{"event":"kvm","t":[^,]*,"name":"[a-z_]*"' "$T" |
+							sed 's/.*"name":"//; s/"$//' | sort | uniq -c | awk '{printf "%s %s, ", $2, $1}' | sed 's/, $//')"
+					else
+						bad trace-tdp-kvm "no kvm records of$missing in $T"
+					fi
+				elif [ "${limit_state[tracefs]:-}" = 1 ]; then
+					if head -1 "$T" | grep -q '"kvm and kvmmmu tracepoints: [^"]*tracefs'; then
+						ok trace-tdp-says-no-tracefs
+					else
+						bad trace-tdp-says-no-tracefs "the header does not say why there are no kvm records"
+					fi
+				fi
+			fi
 		fi
 	done
 
