@@ -58,6 +58,7 @@ struct run {
 	double wall;                /* wall seconds; a trace's t at its end */
 	bool has_wall;
 	struct series fixed, guest, pages;   /* traces only */
+	const char *fixed_name;     /* what fixed counts: pf_fixed, or KVM's kvm_page_fault */
 };
 
 struct input {
@@ -516,6 +517,7 @@ struct trace_acc {
 	size_t records, count[N_EVENTS + 1];   /* by event; the last: others */
 	size_t fill_path[N_PATHS], guest_path[N_PATHS], fill_level[3];
 	struct series fills, injects;          /* when faults were fixed / delivered */
+	struct series kvmpf;                   /* tdp: KVM's kvm_page_fault tracepoint */
 	struct series sfixed, sguest;          /* the samples' counts */
 	double last[N_SAMPLE_FIELDS];
 	bool has_last[N_SAMPLE_FIELDS];
@@ -618,6 +620,13 @@ static int trace_record(struct ctx *x, size_t ii, size_t *ri, struct trace_acc *
 			series_add(x, &a->injects, t, 0);
 		}
 		break;
+	case EV_KVM:
+		v = json_object_get(rec, "name");
+		if (!json_is_string(v))
+			return fail(x, -EINVAL, "%s:%zu: a \"kvm\" record needs the tracepoint's \"name\"", path, ln);
+		if (strcmp(json_string_value(v), "kvm_page_fault") == 0)
+			series_add(x, &a->kvmpf, t, 0);
+		break;
 	case EV_SAMPLE:
 		for (int f = 0; f < N_SAMPLE_FIELDS; f++) {
 			double n;
@@ -708,7 +717,11 @@ static void trace_finish(struct ctx *x, size_t ii, size_t ri, struct trace_acc *
 
 	r->wall = t_end;
 	r->has_wall = true;
-	cumulative(x, &r->fixed, &a->fills, &a->sfixed, t_end);
+	/* tdp with KVM's tracepoints: every page fault KVM handled, as it
+	 * happened (with NPT the hidden ones; with KVM's shadow MMU those it
+	 * passed on to the guest too) */
+	r->fixed_name = !a->fills.n && a->kvmpf.n ? "kvm_page_fault" : "pf_fixed";
+	cumulative(x, &r->fixed, a->fills.n || !a->kvmpf.n ? &a->fills : &a->kvmpf, &a->sfixed, t_end);
 	cumulative(x, &r->guest, &a->injects, &a->sguest, t_end);
 	series_sort(&r->pages);
 	r->pages.sampled = true;
@@ -793,6 +806,7 @@ static int parse_trace(struct ctx *x, size_t ii, FILE *f)
 	free(a.injects.p);
 	free(a.sfixed.p);
 	free(a.sguest.p);
+	free(a.kvmpf.p);
 	return r;
 }
 
@@ -1439,8 +1453,9 @@ static int chart_time(struct ctx *x, FILE *f)
 			l[n].colour = k[n].colour = run_colour(i);
 			l[n].dashed = j == 1;
 			k[n].style = j ? KEY_DASH : KEY_LINE;
-			sfmt(l[n].tip, sizeof(l[n].tip), "%s: %s", who, j ? "pf_guest" : "pf_fixed");
-			sfmt(k[n].text, sizeof(k[n].text), "%s: %s %.0f", who, j ? "pf_guest" : "pf_fixed",
+			sfmt(l[n].tip, sizeof(l[n].tip), "%s: %s", who, j ? "pf_guest" : r->fixed_name ? r->fixed_name : "pf_fixed");
+			sfmt(k[n].text, sizeof(k[n].text), "%s: %s %.0f", who,
+			     j ? "pf_guest" : r->fixed_name ? r->fixed_name : "pf_fixed",
 				 s[j]->p[s[j]->n - 1].v);
 			n++;
 		}
@@ -1452,7 +1467,9 @@ static int chart_time(struct ctx *x, FILE *f)
 		"delivered into the guest (<code>pf_guest</code>, dashed) against the time since the run "
 		"began, a colour per run.  From trace files: their <code>fill</code> and <code>inject</code> "
 		"(#PF) events where the trace has them (shadow mode), else their <code>sample</code> records "
-		"(KVM's counters, every 10 ms).");
+		"(KVM's counters, every 10 ms); a tdp-mode trace with KVM's tracepoints draws its "
+		"<code>kvm_page_fault</code> events as the solid line instead (every fault KVM handled: "
+		"with NPT the hidden ones; with KVM's shadow MMU also those it passed on to the guest).");
 	free(l);
 	free(k);
 	return 0;

@@ -64,7 +64,9 @@ run report-no-overwrite 8 "$OMBRA" report -o "$OUT/precious.json" "$FIXTURES/sha
 
 # --- 2. inputs ----------------------------------------------------------------
 # handmade_trace shadow|tdp FILE: a small trace written to docs/trace.md, for
-# when ombra cannot write one (no KVM, or no --trace yet).  Shadow: 120 fills
+# when ombra cannot write one (no KVM, or no --trace yet); tdp's with KVM's
+# tracepoints (kvm records: a kvm_exit per exit, a kvm_page_fault every
+# third).  Shadow: 120 fills
 # (12 nonpaging, 108 paging64; every third a 2 MiB page), a #PF injected every
 # fourth fill after the 20th, a CR3 load every 15th; a sample every 10 ms.
 handmade_trace() {
@@ -74,7 +76,7 @@ handmade_trace() {
 		if (mode == "shadow")
 			printf "\"unavailable\":[],\"sync\":\"unsync\"}\n"
 		else
-			printf "\"unavailable\":[\"fill, inject and the other MMU events: inside KVM in tdp mode\"]}\n"
+			printf "\"unavailable\":[\"fill, inject and the other MMU events: inside KVM in tdp mode\"],\"kvm_source\":\"/sys/kernel/tracing/instances/ombra-99\",\"kvm_tracepoints\":[\"kvm:kvm_exit\",\"kvm:kvm_page_fault\"]}\n"
 		next_sample = 0.01
 		for (i = 1; i <= 120; i++) {
 			t = 0.0003 * i
@@ -87,6 +89,11 @@ handmade_trace() {
 			}
 			exits++
 			if (mode == "tdp") {
+				# the kvm tracepoints, as tracefs gives them: read in a batch
+				# before the record that follows them
+				if (i % 3 == 0)
+					printf "{\"event\":\"kvm\",\"t\":%.6f,\"name\":\"kvm_page_fault\",\"text\":\"vcpu 0 rip 0x%x address 0x%016x error_code 0x100000014\",\"fields\":{\"vcpu\":0,\"rip\":\"0x%x\",\"address\":\"0x%x\",\"error_code\":\"0x100000014\"}}\n", t - 0.00002, 1048576 + i * 16, 4194304 + i * 4096, 1048576 + i * 16, 4194304 + i * 4096
+				printf "{\"event\":\"kvm\",\"t\":%.6f,\"name\":\"kvm_exit\",\"text\":\"vcpu 0 reason io rip 0x%x info1 0x0000000003f90010 info2 0x0000000000000000 intr_info 0x00000000 error_code 0x00000000\",\"fields\":{\"vcpu\":0,\"reason\":\"io\",\"rip\":\"0x%x\"}}\n", t - 0.00001, 1048576 + i * 16, 1048576 + i * 16
 				printf "{\"event\":\"exit\",\"t\":%.6f,\"reason\":\"IO\",\"port\":1016}\n", t
 				if (i > 20 && i % 4 == 0)
 					guest++
