@@ -63,8 +63,10 @@ perl -e '
 	}
 	$flush->();
 	for my $e (@e) {
-		next if %want && !$want{$e->{name}};
-		$want{$e->{name}} = 2;
+		if (length $only) {
+			next unless $want{$e->{name}};
+			$want{$e->{name}} = 2;
+		}
 		(my $from = $e->{from}) =~ s/\\(n|t|\\)/$1 eq "n" ? "\n" : $1 eq "t" ? "\t" : "\\"/ge;
 		open my $s, "<", $e->{file} or do { warn "mutate: $e->{name}: no file $e->{file}\n"; $bad = 1; next };
 		local $/;
