@@ -91,7 +91,14 @@ host_probe() {
 		# Missing only when proven: no tracefs in the kernel, or none
 		# mounted and mounting it fails, or no instance can be made.
 		for k in /sys/kernel/tracing /sys/kernel/debug/tracing; do
-			[ -d "$k/instances" ] || continue
+			if [ ! -d "$k/instances" ]; then
+				# mounted, but closed to this user (tracefs is root's)
+				if awk -v k="$k" '$2 == k && $3 == "tracefs" { f = 1 } END { exit !f }' /proc/mounts 2>/dev/null; then
+					echo "tracefs is mounted at $k but this user cannot see its instances folder (tracefs is root's)"
+					return 1
+				fi
+				continue
+			fi
 			if out=$(mkdir "$k/instances/ombra-probe-$$" 2>&1); then
 				rmdir "$k/instances/ombra-probe-$$"
 				echo "tracefs at $k"; return 0
@@ -109,7 +116,7 @@ host_probe() {
 			return 2
 		fi
 		rmdir "$k"
-		echo "tracefs is not mounted at /sys/kernel/tracing or /sys/kernel/debug/tracing, and mounting it fails: $out"
+		echo "tracefs is not mounted at /sys/kernel/tracing or /sys/kernel/debug/tracing, and mounting it fails: $(echo "$out" | head -1)"
 		return 1 ;;
 	*)
 		echo "no probe for '$1'"; return 2 ;;

@@ -115,8 +115,14 @@ static void ktrace_open(struct tdp_ktrace *k)
 	k->tracepoints = json_array();
 	for (size_t i = 0; i < sizeof(tracefs_roots) / sizeof(tracefs_roots[0]) && !root; i++) {
 		snprintf(path, sizeof(path), "%s/instances", tracefs_roots[i]);
-		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
 			root = tracefs_roots[i];
+		} else if (errno == EACCES) {
+			snprintf(k->why, sizeof(k->why),
+				 "kvm and kvmmmu tracepoints: tracefs at %s is closed to this user: %s "
+				 "(tracing needs root)", tracefs_roots[i], strerror(errno));
+			return;
+		}
 	}
 	if (!root) {
 		snprintf(k->why, sizeof(k->why),
