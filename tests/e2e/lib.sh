@@ -98,6 +98,9 @@ qemu() {
 	run "$name" 1 qemu-system-x86_64 "$@"
 }
 
+# sel_key CASES: the name of QEMU's run of mmutest on that selection
+sel_key() { echo "qemu-sel-$(echo "$1" | cksum | cut -d' ' -f1)"; }
+
 # need_kernel NAME FILE: the test kernel FILE was built (else NAME fails)
 need_kernel() {
 	[ -f "$2" ] && return 0

@@ -261,7 +261,6 @@ fi
 # probes tell a limit of this host's KVM (tdp mode) from a bug in ombra.
 
 # qemu_sel CASES: QEMU TCG's output for that selection, in $OUT/qemu-sel-KEY.out
-sel_key() { echo "qemu-sel-$(echo "$1" | cksum | cut -d' ' -f1)"; }
 qemu_sel() {
 	local key
 	key=$(sel_key "$1")
@@ -313,6 +312,9 @@ if need_kernel mmutest "$MMUTEST" && need_kernel mmutest "$CASES_FILE"; then
 	# whether or not this host has KVM (the nested pass reads them).
 	qemu_sel "$all"
 	grep -qx spaces64 "$CASES_FILE" && qemu_sel "$SMALL_POOL_SEL"
+	# and the tdp selection of a host whose KVM fails pse-reload (KVM's
+	# shadow MMU: the nested host with npt=0)
+	qemu_sel "$(grep -vx reuse32 "$CASES_FILE" | paste -sd,)"
 fi
 
 if [ -f "$MMUTEST" ] && [ -f "$CASES_FILE" ] && need mmutest kvm; then
@@ -322,7 +324,8 @@ if [ -f "$MMUTEST" ] && [ -f "$CASES_FILE" ] && need mmutest kvm; then
 	while read -r c; do
 		[ -z "$c" ] && continue
 		n=$(case_need "$c")
-		if [ "$n" = none ] || need "tdp/$c" "$n"; then tdp_sel="$tdp_sel,$c"; fi
+		# shellcheck disable=SC2086
+		if [ "$n" = none ] || need "tdp/$c" $n; then tdp_sel="$tdp_sel,$c"; fi
 		shadow_sel="$shadow_sel,$c"
 	done <"$CASES_FILE"
 	mode_run tdp "${tdp_sel#,}" --mmu=tdp
