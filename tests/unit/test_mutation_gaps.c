@@ -12,6 +12,14 @@
  *     the pin's remote IRR stayed set and the pin never interrupted again.
  *     SDM vol. 3 10.8.5 and the 82093AA data sheet (remote IRR) say what
  *     must happen; nothing here is taken from ombra's own models.
+ *   emu-cmpxchg-cf, emu-cmpxchg8b-zf: shadow mode's emulated CMPXCHG on a
+ *     guest page table set CF for equal operands; its CMPXCHG8B left ZF
+ *     clear after a store.  The guest kernels never look at those flags.
+ *   inject-ist-off-by-one: an IDT entry's IST n took the stack of IST n+1;
+ *     no guest kernel uses an IST.
+ * And two the guest kernels catch but the unit tests did not, on the same
+ * in-memory machine: an interrupt gate clears IF and a trap gate keeps it
+ * (inject-trap-gate-if), STI's interrupt shadow (emu-sti-no-shadow).
  *
  * The kernel images are assembled here from <elf.h> structures.
  */
@@ -22,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shadow_fixture.h"
 #include "shadow/ioapic.h"
 #include "shadow/lapic.h"
 #include "vmm/loader.h"
@@ -206,4 +215,172 @@ Test(lapic_eoi, edge_eoi_names_no_vector)
 	lapic_ack(&apic, 0x40);
 	lapic_write(&apic, LAPIC_EOI, 0, 0);
 	cr_expect_eq(apic.eoi_level, 0, "an edge-triggered EOI reported as level %#x - 1", apic.eoi_level);
+}
+
+/* --- shadow mode's emulator and exception delivery, on the in-memory machine --- */
+
+#define G_HANDLER  0x30000ULL
+#define G_STACK    0x1f000ULL
+#define G_RIP      0x10000ULL
+
+static struct shadow_fixture gfx;
+static struct shadow *gsh;
+
+static void gput(uint64_t gpa, uint64_t v, unsigned size)
+{
+	memcpy(gfx.ram + gpa, &v, size);
+}
+
+static uint64_t gget(uint64_t gpa, unsigned size)
+{
+	uint64_t v = 0;
+
+	memcpy(&v, gfx.ram + gpa, size);
+	return v;
+}
+
+/* A flat descriptor (SDM vol. 3, 3.4.5). */
+static uint64_t gdesc(unsigned type, unsigned dpl, unsigned l, unsigned db)
+{
+	return 0xffffULL | 0xfULL << 48 | (uint64_t)type << 40 | 1ULL << 44 | (uint64_t)dpl << 45 |
+	       1ULL << 47 | (uint64_t)l << 53 | (uint64_t)db << 54 | 1ULL << 55;
+}
+
+static struct vseg gseg(uint16_t sel, unsigned type, unsigned l, unsigned db)
+{
+	struct vseg s = { .sel = sel, .limit = 0xffffffff, .type = (uint8_t)type, .s = 1,
+			  .p = 1, .l = (uint8_t)l, .db = (uint8_t)db, .g = 1 };
+
+	return s;
+}
+
+/* A 16-byte IDT entry: type 0xe (interrupt gate) or 0xf (trap gate). */
+static void ggate(unsigned v, unsigned type, unsigned ist)
+{
+	uint64_t target = G_HANDLER + 16 * v;
+
+	gput(0x2000 + v * 16, (target & 0xffff) | 0x08ULL << 16 | (uint64_t)ist << 32 |
+	     (0x80ULL | type) << 40 | ((target >> 16) & 0xffff) << 48, 8);
+	gput(0x2000 + v * 16 + 8, target >> 32, 8);
+}
+
+/* 64-bit mode at CPL 0, the first 2 MiB mapped 1:1, IF as given. */
+static void long_mode_cpu(bool intr)
+{
+	struct vcpu *v = &gsh->v;
+
+	gput(0x1000 + 0x08, gdesc(0xb, 0, 1, 0), 8);
+	gput(0x1000 + 0x18, gdesc(0x3, 0, 0, 1), 8);
+	gput(0x4000, 0x5000 | 7, 8);
+	gput(0x5000, 0x6000 | 7, 8);
+	gput(0x6000, 0x87, 8);
+	memset(v, 0, sizeof(*v));
+	v->cr0 = CR0_PE | CR0_ET | CR0_PG;
+	v->cr4 = CR4_PAE;
+	v->efer = EFER_LME | EFER_LMA;
+	v->cr3 = 0x4000;
+	v->gdtr.base = 0x1000;
+	v->gdtr.limit = 0xff;
+	v->idtr.base = 0x2000;
+	v->idtr.limit = 0xfff;
+	v->cs = gseg(0x08, 0xb, 1, 0);
+	v->ss = v->ds = v->es = v->fs = v->gs = gseg(0x18, 0x3, 0, 1);
+	v->tr.base = 0x3000;
+	v->tr.limit = 0x67;
+	v->tr.type = 0xb;
+	v->tr.p = 1;
+	for (unsigned i = 0; i < 256; i++)
+		ggate(i, 0xe, 0);
+	memset(&gsh->t, 0, sizeof(gsh->t));
+	gsh->t.rip = G_RIP;
+	gsh->t.gpr[R_SP] = G_STACK;
+	gsh->t.rflags = RFLAGS_FIXED | (intr ? RFLAGS_IF : 0);
+	gsh->t.code64 = true;
+	shadow_cpu_changed(gsh, false);
+	mmu_root_loaded(&gsh->mmu, mmu_root(&gsh->mmu, &gsh->ctx));
+	gsh->mmu.need_reload = false;
+}
+
+static void gsetup(void)
+{
+	fixture_new(&gfx);
+	gsh = gfx.sh;
+}
+
+static void gteardown(void)
+{
+	fixture_free(&gfx);
+}
+
+TestSuite(shadow_gaps, .init = gsetup, .fini = gteardown);
+
+/* An interrupt gate clears IF, a trap gate leaves it (SDM vol. 3, 6.12.1.3). */
+Test(shadow_gaps, interrupt_gate_clears_if_trap_gate_keeps_it)
+{
+	long_mode_cpu(true);
+	cr_assert_eq(inject_exception(gsh, 0x40, false, 0), TRAP_DELIVERED);
+	cr_expect_eq(gsh->t.rflags & RFLAGS_IF, 0, "IF still set in an interrupt gate's handler");
+	cr_expect(gget(G_STACK - 24, 8) & RFLAGS_IF, "the pushed RFLAGS lost IF");
+
+	long_mode_cpu(true);
+	ggate(0x41, 0xf, 0);
+	cr_assert_eq(inject_exception(gsh, 0x41, false, 0), TRAP_DELIVERED);
+	cr_expect(gsh->t.rflags & RFLAGS_IF, "a trap gate cleared IF");
+}
+
+/* IST n is the 8 bytes at TSS + 36 + 8 (n - 1) (SDM vol. 3, 7.7, figure 7-11). */
+Test(shadow_gaps, ist_picks_its_own_stack)
+{
+	long_mode_cpu(false);
+	gput(0x3000 + 36, 0x1c000, 8);          /* IST1 */
+	gput(0x3000 + 44, 0x1b000, 8);          /* IST2 */
+	ggate(0x42, 0xe, 1);
+	cr_assert_eq(inject_exception(gsh, 0x42, false, 0), TRAP_DELIVERED);
+	cr_expect_eq(gsh->t.gpr[R_SP], 0x1c000 - 40, "RSP %#llx: not IST1's stack",
+		     (unsigned long long)gsh->t.gpr[R_SP]);
+	cr_expect_eq(gget(0x1c000 - 16, 8), G_STACK, "the old RSP on IST1's stack");
+}
+
+/* STI with IF=0 holds interrupts off for one more instruction (SDM vol. 2, STI). */
+Test(shadow_gaps, sti_sets_the_interrupt_shadow)
+{
+	long_mode_cpu(false);
+	gput(G_RIP, 0xfb, 1);                   /* sti */
+	cr_assert_eq(emulate_insn(gsh, VEC_GP), TRAP_RESUME);
+	cr_expect(gsh->t.rflags & RFLAGS_IF);
+	cr_expect(gsh->sti_shadow, "no interrupt shadow after STI with IF=0");
+	cr_expect_eq(gsh->t.rip, G_RIP + 1);
+}
+
+/* An emulated CMPXCHG on a page table leaves the flags CMP would: equal
+ * operands are ZF=1, CF=0 (SDM vol. 2, CMPXCHG, CMP). */
+Test(shadow_gaps, pte_cmpxchg_equal_sets_zf_not_cf)
+{
+	long_mode_cpu(false);
+	gput(0x7008, 0x1234, 8);
+	gput(G_RIP, 0x0bb10f48f0ULL, 5);        /* lock cmpxchg [rbx], rcx */
+	gsh->t.gpr[R_BX] = 0x7008;
+	gsh->t.gpr[R_AX] = 0x1234;
+	gsh->t.gpr[R_CX] = 0x5678;
+	gsh->t.rflags |= RFLAGS_CF;
+	cr_assert_eq(emulate_pte_write(gsh, 0x7008), TRAP_RESUME);
+	cr_expect_eq(gget(0x7008, 8), 0x5678);
+	cr_expect(gsh->t.rflags & 0x40, "ZF clear after equal operands");
+	cr_expect_eq(gsh->t.rflags & RFLAGS_CF, 0, "CF set after equal operands");
+	cr_expect_eq(gsh->t.rip, G_RIP + 5);
+}
+
+/* CMPXCHG8B that matches stores ECX:EBX and sets ZF (SDM vol. 2, CMPXCHG8B). */
+Test(shadow_gaps, pte_cmpxchg8b_match_sets_zf)
+{
+	long_mode_cpu(false);
+	gput(0x7010, 0x0000000200000001ULL, 8);
+	gput(G_RIP, 0x0bc70f, 3);               /* cmpxchg8b [rbx] */
+	gsh->t.gpr[R_BX] = 0x7010;
+	gsh->t.gpr[R_AX] = 1;
+	gsh->t.gpr[R_DX] = 2;
+	gsh->t.gpr[R_CX] = 4;
+	cr_assert_eq(emulate_pte_write(gsh, 0x7010), TRAP_RESUME);
+	cr_expect_eq(gget(0x7010, 8), 0x0000000400007010ULL);
+	cr_expect(gsh->t.rflags & 0x40, "ZF clear after CMPXCHG8B stored");
 }
