@@ -23,13 +23,16 @@ fi
 
 # case_need and host_probe: what a case needs of tdp mode, and what this host has.
 . "$(dirname "$0")/host-probes.sh"
-have() { host_probe "$1" >/dev/null; }
+have() {
+	for need in "$@"; do host_probe "$need" >/dev/null || return 1; done
+}
 
 tdp="" shadow="" skipped=""
 while read -r c; do
 	[ -z "$c" ] && continue
 	n=$(case_need "$c")
-	if [ "$n" = none ] || have "$n"; then tdp="$tdp,$c"; else skipped="$skipped $c"; fi
+	# shellcheck disable=SC2086
+	if [ "$n" = none ] || have $n; then tdp="$tdp,$c"; else skipped="$skipped $c"; fi
 	shadow="$shadow,$c"
 done <"$CASES"
 tdp=${tdp#,}
