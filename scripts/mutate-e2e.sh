@@ -55,7 +55,9 @@ check() {
 	st=$?
 	echo "$name $cfg status $st $(($(date +%s) - t0))s" >>"$OUTDIR/times"
 	if [ $st != 1 ]; then
-		echo "exit status $st, want 1: $(grep -m1 -E 'guest killed|run ended|error|audit' "$out.err" | head -c 200)"
+		# the guest's own verdict if it gave one, else ombra's
+		echo "exit status $st, want 1: $( (grep -m1 'FAIL' "$out.out"; grep -m1 -E 'guest killed|run ended|audit' "$out.err") |
+			head -1 | head -c 200)"
 		return 1
 	fi
 	if ! cmp -s "$REFS/$ref.out" "$out.out"; then
