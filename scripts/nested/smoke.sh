@@ -39,16 +39,9 @@ mode_run() {
 			bad "mmutest-$label" "differs from QEMU TCG: $(diff "$OUT/$key.out" "$OUT/mmutest-$label.out" | head -5 | tr '\n' ' ')"
 	fi
 }
-tdp_sel="" all=""
-while read -r c; do
-	[ -z "$c" ] && continue
-	n=$(case_need "$c")
-	# shellcheck disable=SC2086
-	if [ "$n" = none ] || need "tdp/$c" $n; then tdp_sel="$tdp_sel,$c"; fi
-	all="$all,$c"
-done <"$CASES_FILE"
-mode_run tdp "${tdp_sel#,}" --mmu=tdp
-mode_run shadow "${all#,}" --mmu=shadow
+tdp_selection "$CASES_FILE"
+mode_run tdp "$TDP_SEL" --mmu=tdp
+mode_run shadow "$ALL_SEL" --mmu=shadow
 
 if run compare 0 "$OMBRA" compare -kernel "$MMUTEST" -append "cases=demand64,cr3switch64,spaces64,nonpaging,paging64" \
 	--shadow-sync=all --timeout 600; then

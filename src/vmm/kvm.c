@@ -237,7 +237,8 @@ int kvm_vm_set_cpuid(struct kvm_vm *vm, bool umip, char *err, size_t errlen)
 	return r;
 }
 
-int kvm_vm_set_msr(struct kvm_vm *vm, uint32_t index, uint64_t value)
+/* One MSR of the vCPU through KVM_GET_MSRS or KVM_SET_MSRS. */
+static int one_msr(struct kvm_vm *vm, unsigned long req, uint32_t index, uint64_t *value)
 {
 	struct {
 		struct kvm_msrs h;
@@ -247,24 +248,22 @@ int kvm_vm_set_msr(struct kvm_vm *vm, uint32_t index, uint64_t value)
 	memset(&m, 0, sizeof(m));
 	m.h.nmsrs = 1;
 	m.e.index = index;
-	m.e.data = value;
-	return ioctl(vm->vcpu_fd, KVM_SET_MSRS, &m) == 1 ? 0 : -EINVAL;
+	m.e.data = *value;
+	if (ioctl(vm->vcpu_fd, req, &m) != 1)
+		return -EINVAL;
+	*value = m.e.data;
+	return 0;
+}
+
+int kvm_vm_set_msr(struct kvm_vm *vm, uint32_t index, uint64_t value)
+{
+	return one_msr(vm, KVM_SET_MSRS, index, &value);
 }
 
 int kvm_vm_get_msr(struct kvm_vm *vm, uint32_t index, uint64_t *value)
 {
-	struct {
-		struct kvm_msrs h;
-		struct kvm_msr_entry e;
-	} m;
-
-	memset(&m, 0, sizeof(m));
-	m.h.nmsrs = 1;
-	m.e.index = index;
-	if (ioctl(vm->vcpu_fd, KVM_GET_MSRS, &m) != 1)
-		return -EINVAL;
-	*value = m.e.data;
-	return 0;
+	*value = 0;
+	return one_msr(vm, KVM_GET_MSRS, index, value);
 }
 
 void kvm_vm_destroy(struct kvm_vm *vm)

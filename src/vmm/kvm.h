@@ -49,7 +49,8 @@ int kvm_vm_create(struct kvm_host *h, struct kvm_vm *vm, bool irqchip, char *err
  * that shadow mode can set CR4.UMIP on the real CPU (the guest still sees
  * the table, answered by ombra under CPUID faulting). */
 int kvm_vm_set_cpuid(struct kvm_vm *vm, bool umip, char *err, size_t errlen);
-/* Write one MSR of the vCPU (set-up only). */
+/* Write or read one MSR of the vCPU (set-up, and the first use of the
+ * guest's TSC offset: not on the hot path). */
 int kvm_vm_set_msr(struct kvm_vm *vm, uint32_t index, uint64_t value);
 int kvm_vm_get_msr(struct kvm_vm *vm, uint32_t index, uint64_t *value);
 void kvm_vm_destroy(struct kvm_vm *vm);

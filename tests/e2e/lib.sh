@@ -98,6 +98,23 @@ qemu() {
 	run "$name" 1 qemu-system-x86_64 "$@"
 }
 
+# tdp_selection CASES_FILE: set TDP_SEL to the mmutest cases this host's
+# KVM can run in tdp mode, comma-separated; each other case is a SKIP
+# naming the limit its probe proved (case_need, scripts/host-probes.sh).
+# ALL_SEL gets every case.
+tdp_selection() {
+	local c n
+	TDP_SEL="" ALL_SEL=""
+	while read -r c; do
+		[ -z "$c" ] && continue
+		n=$(case_need "$c")
+		# shellcheck disable=SC2086
+		if [ "$n" = none ] || need "tdp/$c" $n; then TDP_SEL="$TDP_SEL,$c"; fi
+		ALL_SEL="$ALL_SEL,$c"
+	done <"$1"
+	TDP_SEL=${TDP_SEL#,} ALL_SEL=${ALL_SEL#,}
+}
+
 # sel_key CASES: the name of QEMU's run of mmutest on that selection
 sel_key() { echo "qemu-sel-$(echo "$1" | cksum | cut -d' ' -f1)"; }
 

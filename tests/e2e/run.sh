@@ -320,18 +320,12 @@ fi
 if [ -f "$MMUTEST" ] && [ -f "$CASES_FILE" ] && need mmutest kvm; then
 	# tdp mode runs the cases this host's KVM can run at ring 0; each other
 	# case is a SKIP naming the limit its probe proved.
-	tdp_sel="" shadow_sel=""
-	while read -r c; do
-		[ -z "$c" ] && continue
-		n=$(case_need "$c")
-		# shellcheck disable=SC2086
-		if [ "$n" = none ] || need "tdp/$c" $n; then tdp_sel="$tdp_sel,$c"; fi
-		shadow_sel="$shadow_sel,$c"
-	done <"$CASES_FILE"
-	mode_run tdp "${tdp_sel#,}" --mmu=tdp
+	tdp_selection "$CASES_FILE"
+	shadow_sel=$ALL_SEL
+	mode_run tdp "$TDP_SEL" --mmu=tdp
 	# Shadow mode under each coherence strategy (unsync is the default).
 	for sync in unsync wp vtlb; do
-		mode_run "shadow-$sync" "${shadow_sel#,}" --mmu=shadow --shadow-sync=$sync
+		mode_run "shadow-$sync" "$shadow_sel" --mmu=shadow --shadow-sync=$sync
 	done
 
 	# What each strategy did: vtlb never emulates a page-table write and
@@ -360,7 +354,7 @@ if [ -f "$MMUTEST" ] && [ -f "$CASES_FILE" ] && need mmutest kvm; then
 	done
 
 	# Prefetch on (the default, 8) and off; 2 MiB shadow leaves off.
-	mode_run shadow-noprefetch "${shadow_sel#,}" --mmu=shadow --prefetch=0 --shadow-large=off
+	mode_run shadow-noprefetch "$shadow_sel" --mmu=shadow --prefetch=0 --shadow-large=off
 	pre=$(json_get "$OUT/mmutest-shadow-unsync.json" counters.prefetched)
 	pre0=$(json_get "$OUT/mmutest-shadow-noprefetch.json" counters.prefetched)
 	big=$(json_get "$OUT/mmutest-shadow-vtlb.json" counters.large_fixed)
