@@ -59,6 +59,10 @@ static void usage(FILE *out)
 "  --timeout SECONDS     end the run after this long (exit status 4)\n"
 "  --trace FILE          every MMU event as JSON Lines (docs/trace.md)\n"
 "  --explain=GVA[,GVA]   at exit, the translation chain of each address\n"
+"  -nographic, -display none, -monitor none, -nodefaults, -no-reboot, -enable-kvm,\n"
+"  -accel kvm,\n"
+"  -device isa-debug-exit,iobase=0xf4,iosize=0x04\n"
+"                        accepted as QEMU's, for what ombra's PC always is\n"
 "\n"
 "shadow-mode options:\n"
 "  --shadow-sync=MODE    how shadow tables follow the guest's: vtlb (a virtual TLB,\n"
@@ -184,7 +188,9 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct c
 {
 	enum { OPT_MMU = 256, OPT_M, OPT_KERNEL, OPT_APPEND, OPT_INITRD, OPT_SERIAL, OPT_STATS,
 	       OPT_STATS_FILE, OPT_TIMEOUT, OPT_KVM, OPT_HELP, OPT_SYNC, OPT_POOL, OPT_AUDIT,
-	       OPT_PREFETCH, OPT_LARGE, OPT_JSON, OPT_TRACE, OPT_EXPLAIN, OPT_NO_SECCOMP };
+	       OPT_PREFETCH, OPT_LARGE, OPT_JSON, OPT_TRACE, OPT_EXPLAIN, OPT_NO_SECCOMP,
+	       OPT_NOGRAPHIC, OPT_DISPLAY, OPT_NO_REBOOT, OPT_ACCEL, OPT_ENABLE_KVM, OPT_DEVICE,
+	       OPT_MONITOR, OPT_NODEFAULTS, OPT_CPU };
 	static const struct option opts[] = {
 		{ "mmu",        required_argument, NULL, OPT_MMU },
 		{ "m",          required_argument, NULL, OPT_M },
@@ -206,6 +212,17 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct c
 		{ "trace",      required_argument, NULL, OPT_TRACE },
 		{ "explain",    required_argument, NULL, OPT_EXPLAIN },
 		{ "no-seccomp", no_argument,       NULL, OPT_NO_SECCOMP },
+		/* QEMU's spellings for what ombra's PC always is or does, so a
+		 * qemu-system-x86_64 command line for a test kernel runs as it is */
+		{ "nographic",  no_argument,       NULL, OPT_NOGRAPHIC },
+		{ "display",    required_argument, NULL, OPT_DISPLAY },
+		{ "no-reboot",  no_argument,       NULL, OPT_NO_REBOOT },
+		{ "accel",      required_argument, NULL, OPT_ACCEL },
+		{ "enable-kvm", no_argument,       NULL, OPT_ENABLE_KVM },
+		{ "device",     required_argument, NULL, OPT_DEVICE },
+		{ "monitor",    required_argument, NULL, OPT_MONITOR },
+		{ "nodefaults", no_argument,       NULL, OPT_NODEFAULTS },
+		{ "cpu",        required_argument, NULL, OPT_CPU },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, r;
@@ -321,6 +338,35 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct c
 			break;
 		case OPT_NO_SECCOMP:
 			cfg->no_seccomp = true;
+			break;
+		case OPT_NOGRAPHIC:              /* no display; the serial port is stdio already */
+		case OPT_NO_REBOOT:              /* a reset or triple fault always ends the run */
+		case OPT_ENABLE_KVM:             /* ombra always runs on KVM */
+		case OPT_NODEFAULTS:             /* ombra's PC has only its fixed devices */
+			break;
+		case OPT_MONITOR:
+			if (strcmp(optarg, "none"))
+				return die_usage("-monitor: ombra has no monitor console, only -monitor none, not '%s'", optarg);
+			break;
+		case OPT_CPU:
+			return die_usage("-cpu: ombra shows every guest one fixed CPUID table in both modes "
+					 "(docs/cpuid.md); drop -cpu %s", optarg);
+		case OPT_DISPLAY:
+			if (strcmp(optarg, "none"))
+				return die_usage("-display: ombra has no display, only -display none, not '%s'", optarg);
+			break;
+		case OPT_ACCEL:
+			if (strcmp(optarg, "kvm"))
+				return die_usage("-accel: ombra always runs on KVM (-accel kvm); '%s' is QEMU's", optarg);
+			break;
+		case OPT_DEVICE:
+			/* The one device a test kernel asks QEMU for, at the place
+			 * ombra's board has it (docs/platform.md). */
+			if (strcmp(optarg, "isa-debug-exit") && strcmp(optarg, "isa-debug-exit,iobase=0xf4") &&
+			    strcmp(optarg, "isa-debug-exit,iobase=0xf4,iosize=0x04") &&
+			    strcmp(optarg, "isa-debug-exit,iobase=0xf4,iosize=4"))
+				return die_usage("-device: ombra's PC has isa-debug-exit at iobase=0xf4, iosize=0x04 and no "
+						 "other device to add, not '%s' (docs/platform.md)", optarg);
 			break;
 		case OPT_HELP:
 			usage(stdout);

@@ -368,6 +368,16 @@ if [ -f "$MMUTEST" ] && [ -f "$CASES_FILE" ] && need mmutest kvm; then
 		bad "shadow/prefetch-and-large-pages" "prefetched $pre / $pre0, large_fixed $big / $big0"
 	fi
 
+	# QEMU's command line for the same kernel, -accel tcg and -cpu aside
+	# (ombra is KVM, its CPUID one fixed table): accepted as it is, the
+	# same output.
+	if qemu_sel "$SMALL_POOL_SEL" && run qemu-cmdline 1 "$OMBRA" run -accel kvm -display none -nographic -no-reboot \
+		-monitor none -nodefaults -device isa-debug-exit,iobase=0xf4,iosize=0x04 -m 128M -serial stdio \
+		-kernel "$MMUTEST" -append "cases=$SMALL_POOL_SEL" --stats=none; then
+		cmp -s "$OUT/$(sel_key "$SMALL_POOL_SEL").out" "$OUT/qemu-cmdline.out" && ok qemu-cmdline ||
+			bad qemu-cmdline "differs from QEMU TCG's run"
+	fi
+
 	# A pool much smaller than what the address spaces need: recycling.
 	if grep -qx spaces64 "$CASES_FILE"; then
 		mode_run shadow-small-pool "$SMALL_POOL_SEL" --mmu=shadow --shadow-pages=64

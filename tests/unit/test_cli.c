@@ -228,6 +228,22 @@ Test(cli, missing_initrd)     { struct outcome o; run(&o, "run", "-kernel", kern
 
 /* ---- KVM ---- */
 
+/* QEMU's spellings for what ombra's PC is anyway: accepted, so the run
+ * goes on to KVM (here a device that does not exist: exit 12, not 8). */
+Test(cli, qemu_spellings_accepted)
+{
+	struct outcome o;
+
+	run(&o, "run", "-nographic", "-display", "none", "-monitor", "none", "-nodefaults", "-no-reboot",
+	    "-enable-kvm", "-accel", "kvm",
+	    "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-kernel", kernel(), "--kvm-device",
+	    "/nonexistent/kvm");
+	expect(&o, EXIT_NOKVM, "does not exist");
+}
+Test(cli, qemu_other_accel)   { struct outcome o; run(&o, "run", "-accel", "tcg", "-kernel", kernel()); expect(&o, EXIT_USAGE, "always runs on KVM"); }
+Test(cli, qemu_other_display) { struct outcome o; run(&o, "run", "-display", "gtk", "-kernel", kernel()); expect(&o, EXIT_USAGE, "only -display none"); }
+Test(cli, qemu_cpu)           { struct outcome o; run(&o, "run", "-cpu", "max", "-kernel", kernel()); expect(&o, EXIT_USAGE, "one fixed CPUID table"); }
+Test(cli, qemu_other_device)  { struct outcome o; run(&o, "run", "-device", "isa-debug-exit,iobase=0x501", "-kernel", kernel()); expect(&o, EXIT_USAGE, "iobase=0xf4"); }
 Test(cli, no_kvm_device)      { struct outcome o; run(&o, "run", "-kernel", kernel(), "--kvm-device", "/nonexistent/kvm"); expect(&o, EXIT_NOKVM, "does not exist"); }
 Test(cli, not_a_kvm_device)   { struct outcome o; run(&o, "run", "-kernel", kernel(), "--kvm-device", "/dev/null"); expect(&o, EXIT_NOKVM, "not a KVM device"); }
 
