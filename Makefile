@@ -30,31 +30,15 @@ else
 Q := @
 endif
 
-# Everything but main: shared by ombra and the unit tests.
-LIB_OBJS := \
-	src/vmm/board.o \
-	src/vmm/compare.o \
-	src/vmm/confine.o \
-	src/vmm/cpuid.o \
-	src/vmm/disasm.o \
-	src/vmm/explain.o \
-	src/vmm/fwcfg.o \
-	src/vmm/htmlreport.o \
-	src/vmm/iobus.o \
-	src/vmm/kstats.o \
-	src/vmm/kvm.o \
-	src/vmm/loader.o \
-	src/vmm/mem.o \
-	src/vmm/report.o \
-	src/vmm/serial.o \
-	src/vmm/trace.o \
-	src/vmm/vm.o \
-	src/tdp/hostmmu.o \
-	src/tdp/tdp.o \
-	src/shadow/monitor_blob.o \
-	$(patsubst %.c,%.o,$(wildcard src/shadow/*.c))
+# The core: everything a run needs, shared by ombra, the unit tests and the
+# fuzzers.  Dependencies run one way (docs/architecture.md):
+#   main -> report -> tdp, shadow -> vmm -> dev, host -> x86
+CORE_DIRS := x86 host dev vmm tdp shadow
+LIB_OBJS := $(patsubst %.c,%.o,$(sort $(foreach d,$(CORE_DIRS),$(wildcard src/$(d)/*.c)))) \
+	src/shadow/monitor_blob.o
 
-MAIN_OBJS := src/vmm/main.o
+# What ombra adds on top: compare, the HTML report, the command line.
+MAIN_OBJS := $(patsubst %.c,%.o,$(sort $(wildcard src/report/*.c))) src/main.o
 
 # Every tests/unit/*.c: test_*.c are Criterion files, the rest their helpers.
 UNIT_OBJS := $(patsubst %.c,%.o,$(sort $(wildcard tests/unit/*.c)))
@@ -75,14 +59,19 @@ all: $(BUILD)/ombra guest-kernels
 
 include guest/guest.mk
 
-$(BUILD)/ombra: $(LIB_O) $(MAIN_O)
+$(BUILD)/ombra: $(LIB_O) $(MAIN_O) $(BUILD)/.layers-ok
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $(LIB_O) $(MAIN_O) $(LIBS)
+
+# Includes go one way only (scripts/check-layers.sh, docs/architecture.md).
+$(BUILD)/.layers-ok: scripts/check-layers.sh $(wildcard src/*.c src/*/*.[ch])
+	$(Q)sh scripts/check-layers.sh
+	@mkdir -p $(dir $@) && touch $@
 
 $(BUILD)/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(OMBRA_CFLAGS) $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(OMBRA_CFLAGS) $(CFLAGS) -Isrc -c -o $@ $<
 
 # The monitor: flat 64-bit code assembled by nasm, linked in as a blob.
 $(BUILD)/shadow/monitor.bin: src/shadow/monitor.asm
@@ -230,22 +219,22 @@ FUZZ_SECONDS ?= 300
 FUZZERS      := walk loader emulate trap irqchip
 FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -std=gnu11 \
 		-D_GNU_SOURCE -Wall -Wextra -Werror -Isrc
-FUZZ_SRC_walk   := src/shadow/walk.c src/vmm/mem.c
+FUZZ_SRC_walk   := src/x86/walk.c src/vmm/mem.c
 FUZZ_SRC_loader := src/vmm/loader.c src/vmm/mem.c
-FUZZ_SRC_irqchip := src/shadow/pit.c src/shadow/pic.c src/shadow/ioapic.c src/shadow/lapic.c
+FUZZ_SRC_irqchip := src/dev/pit.c src/dev/pic.c src/dev/ioapic.c src/dev/lapic.c
 # The emulator and the trap path run on a shadow-mode machine built in
 # memory (tests/fuzz/shadow_guest.c); shadow.c reaches KVM set-up, the
-# trace and the devices, so they link all of ombra but main, and the
+# trace and the devices, so they link the core, and the
 # monitor blob as the normal build assembles it.  kvm.c's struct kvm_msrs
 # followed by an entry is a GNU extension clang warns about.
-FUZZ_SRC_shadow := tests/fuzz/shadow_guest.c $(sort $(wildcard src/shadow/*.c src/tdp/*.c) \
-		$(filter-out src/vmm/main.c,$(wildcard src/vmm/*.c))) $(BUILD)/src/shadow/monitor_blob.o
+FUZZ_SRC_shadow := tests/fuzz/shadow_guest.c $(sort $(foreach d,$(CORE_DIRS),$(wildcard src/$(d)/*.c))) \
+		$(BUILD)/src/shadow/monitor_blob.o
 FUZZ_SRC_emulate  := $(FUZZ_SRC_shadow)
 FUZZ_SRC_trap     := $(FUZZ_SRC_shadow)
 FUZZ_FLAGS_emulate := -Wno-gnu-variable-sized-type-not-at-end $(LIBS)
 FUZZ_FLAGS_trap    := $(FUZZ_FLAGS_emulate)
 
-$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) $(wildcard src/vmm/*.h src/shadow/*.h src/tdp/*.h tests/fuzz/*.h)
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) $(wildcard src/*/*.h tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZCC  $<"
 	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC_$*) $(FUZZ_FLAGS_$*)

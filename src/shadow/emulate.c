@@ -22,7 +22,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../vmm/cpuid.h"
+#include "x86/cpuid.h"
 #include "shadow.h"
 
 /* The CR4 bits a guest may set: what ombra's CPUID table advertises. */

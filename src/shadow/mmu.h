@@ -19,9 +19,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../vmm/mem.h"
+#include "vmm/mem.h"
 #include "vcpu.h"
-#include "walk.h"
+#include "x86/walk.h"
 
 /* Shadow PTE bits (x86 4-level format). */
 #define SPTE_P    (1ULL << 0)

@@ -34,11 +34,11 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#include "../vmm/cpuid.h"
-#include "../tdp/hostmmu.h"
-#include "../vmm/disasm.h"
-#include "../vmm/explain.h"
-#include "chain.h"
+#include "x86/cpuid.h"
+#include "host/hostmmu.h"
+#include "host/disasm.h"
+#include "vmm/explain.h"
+#include "vmm/chain.h"
 #include "machine.h"
 
 /* Vectors whose frame carries an error code. */
@@ -208,11 +208,8 @@ static void read_trap(struct shadow *sh, unsigned vector)
  * view of the pool (resume says when). */
 static void host_resync(struct shadow *sh)
 {
-	struct memslot pool = { .used = true, .id = POOL_SLOT_ID, .gpa = POOL_MPA,
-				.size = sh->pool_size, .hva = sh->pool, .mpa = POOL_MPA };
-
-	kvm_vm_commit_slot(&sh->vm->kvm, &pool, true);
-	kvm_vm_commit_slot(&sh->vm->kvm, &pool, false);
+	kvm_vm_set_region(&sh->vm->kvm, POOL_SLOT_ID, 0, POOL_MPA, 0, sh->pool);
+	kvm_vm_set_region(&sh->vm->kvm, POOL_SLOT_ID, 0, POOL_MPA, sh->pool_size, sh->pool);
 }
 
 /* Returns true when the pool's memslot must be registered again before the
@@ -605,9 +602,7 @@ static void vcpu_reset(struct vcpu *v)
 
 static int register_region(struct vm *vm, uint32_t id, uint64_t mpa, uint8_t *hva, uint64_t size)
 {
-	struct memslot s = { .used = true, .id = id, .gpa = mpa, .size = size, .hva = hva, .mpa = mpa };
-
-	return kvm_vm_commit_slot(&vm->kvm, &s, false);
+	return kvm_vm_set_region(&vm->kvm, id, 0, mpa, size, hva);
 }
 
 static int shadow_setup(struct vm *vm)

@@ -13,13 +13,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../vmm/vm.h"
-#include "lapic.h"
-#include "ioapic.h"
+#include "vmm/vm.h"
+#include "dev/lapic.h"
+#include "dev/ioapic.h"
 #include "mmu.h"
 #include "monitor.h"
-#include "pic.h"
-#include "pit.h"
+#include "dev/pic.h"
+#include "dev/pit.h"
 #include "vcpu.h"
 
 /* Where guest RAM sits in machine memory: GPA + this.  256 GiB keeps every

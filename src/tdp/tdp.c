@@ -23,8 +23,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../shadow/chain.h"
-#include "hostmmu.h"
+#include "vmm/chain.h"
+#include "host/hostmmu.h"
 
 #define CR0_PE 0x1u
 #define CR0_ET 0x10u

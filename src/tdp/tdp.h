@@ -6,7 +6,7 @@
 #ifndef OMBRA_TDP_H
 #define OMBRA_TDP_H
 
-#include "../vmm/vm.h"
+#include "vmm/vm.h"
 
 extern const struct vm_mode tdp_mode;
 

@@ -258,3 +258,8 @@ void mem_destroy(struct guest_mem *m)
 	}
 	memset(m->slots, 0, sizeof(m->slots));
 }
+
+void *walk_gpa_mem(void *opaque, uint64_t gpa, unsigned len)
+{
+	return mem_gpa_to_hva(opaque, gpa, len);
+}

@@ -75,6 +75,9 @@ int mem_slot_delete(struct guest_mem *m, struct memslot *slot);
 struct memslot *mem_find(const struct guest_mem *m, uint64_t gpa);
 /* Host pointer for [gpa, gpa+len) if it lies inside one slot, else NULL. */
 void *mem_gpa_to_hva(const struct guest_mem *m, uint64_t gpa, uint64_t len);
+/* The same as a walk_gpa_fn (x86/walk.h), opaque being the guest_mem: the
+ * walker reads the guest's tables through the memslots. */
+void *walk_gpa_mem(void *opaque, uint64_t gpa, unsigned len);
 /* MPA for gpa, or (uint64_t)-1 when no slot backs it. */
 uint64_t mem_gpa_to_mpa(const struct guest_mem *m, uint64_t gpa);
 

@@ -27,7 +27,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "disasm.h"
+#include "host/disasm.h"
 #include "explain.h"
 #include "report.h"
 
@@ -141,6 +141,12 @@ static void on_explain(void *opaque, uint64_t gva);
 static void on_remap_page(void *opaque, uint64_t gpa);
 static void on_mark(void *opaque, uint32_t value);
 
+/* The mem_commit_fn of guest memory: a memslot registered with KVM. */
+static int commit_slot(void *opaque, const struct memslot *s, bool remove)
+{
+	return kvm_vm_set_region(opaque, s->id, s->flags, s->mpa, remove ? 0 : s->size, s->hva);
+}
+
 int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *mode)
 {
 	char why[256];
@@ -184,11 +190,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *
 	if (r < 0)
 		return set_err(vm, OMBRA_EXIT_HOST_ERROR, r, "%s", why);
 
-	mem_set_commit(&vm->mem, kvm_vm_commit_slot, &vm->kvm);
+	mem_set_commit(&vm->mem, commit_slot, &vm->kvm);
 	for (unsigned i = 0; i < MEM_MAX_SLOTS; i++) {
 		if (!vm->mem.slots[i].used)
 			continue;
-		r = kvm_vm_commit_slot(&vm->kvm, &vm->mem.slots[i], false);
+		r = commit_slot(&vm->kvm, &vm->mem.slots[i], false);
 		if (r < 0)
 			return set_err(vm, OMBRA_EXIT_HOST_ERROR, r,
 				       "KVM_SET_USER_MEMORY_REGION (slot %u at %#llx) failed: %s", i,

@@ -14,9 +14,9 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "board.h"
-#include "kstats.h"
-#include "kvm.h"
+#include "dev/board.h"
+#include "host/kstats.h"
+#include "host/kvm.h"
 #include "loader.h"
 #include "mem.h"
 #include "trace.h"

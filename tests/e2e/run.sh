@@ -512,7 +512,7 @@ fi
 # --- 5. interrupts: the local APIC kernel (guest/irq) -------------------------
 # Its output does not depend on timing (each case waits for events), so
 # ombra's must be QEMU TCG's byte for byte.  tdp mode has KVM's in-kernel
-# local APIC, I/O APIC, PIC and PIT, shadow mode ombra's (src/shadow/lapic.c,
+# local APIC, I/O APIC, PIC and PIT, shadow mode ombra's (src/dev/lapic.c,
 # ioapic.c, pic.c, pit.c).
 IRQ=$B/guest/irq.elf
 IRQ_CASES=oneshot,periodic,tpr,ifmask,nesting,busy,sched,pic,pit,speaker,lint0,ioapic

@@ -1,6 +1,6 @@
 /*
  * libFuzzer harness for shadow mode's interrupt hardware models, wired as
- * irq.c wires them: the PIT (src/shadow/pit.c) with port 0x61, the PIC
+ * irq.c wires them: the PIT (src/dev/pit.c) with port 0x61, the PIC
  * pair (pic.c), the I/O APIC (ioapic.c) and the local APIC (lapic.c).
  * The input is a program of port and MMIO accesses, IRQ lines, interrupt
  * acknowledges (as shadow_deliver_interrupt takes them, or a bare INTA),
@@ -30,10 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shadow/ioapic.h"
-#include "shadow/lapic.h"
-#include "shadow/pic.h"
-#include "shadow/pit.h"
+#include "dev/ioapic.h"
+#include "dev/lapic.h"
+#include "dev/pic.h"
+#include "dev/pit.h"
 
 #define CHECK(c, what) do { if (!(c)) { \
 	fprintf(stderr, "fuzz_irqchip: invariant failed: %s\n", what); __builtin_trap(); } } while (0)

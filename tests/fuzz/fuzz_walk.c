@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness for the guest page-table walker (src/shadow/walk.c):
+ * libFuzzer harness for the guest page-table walker (src/x86/walk.c):
  * any paging mode, control bits, CR3, address and access over 64 KiB of
  * guest RAM holding arbitrary bytes.  Besides ASan/UBSan, it checks each
  * walk against what a wrong walker would get wrong:
@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shadow/walk.h"
+#include "x86/walk.h"
 
 #define RAM (64 * 1024)
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the board: the port bus and its devices (src/vmm/iobus.c,
+ * Unit tests for the board: the port bus and its devices (src/dev/iobus.c,
  * serial.c, fwcfg.c, board.c).
  *
  * A board is built on memory streams (open_memstream) for the serial output
@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm/board.h"
+#include "dev/board.h"
 
 /* 16550 registers (offsets from the base) and bits, from the datasheet. */
 #define COM1      0x3f8

@@ -1,5 +1,5 @@
 /*
- * Unit tests for ombra's seccomp filter (src/vmm/confine.c).  Each test
+ * Unit tests for ombra's seccomp filter (src/host/confine.c).  Each test
  * forks a child that installs the real filter on itself and then checks,
  * call by call, what it refuses and what it lets through: the calls a
  * confined run must never make (opening a file, a socket, exec, fork) fail
@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vmm/confine.h"
+#include "host/confine.h"
 
 #define CHECK(n, cond) do { if (!(cond)) return (n); } while (0)
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the fixed CPUID table (src/vmm/cpuid.c).
+ * Unit tests for the fixed CPUID table (src/x86/cpuid.c).
  *
  * Bit positions come from the Intel SDM, vol. 2A, CPUID: leaf 0 vendor in
  * EBX-EDX-ECX; leaf 1 EDX PSE(3) PAE(6) PGE(13) PSE-36(17); leaf 80000001h
@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "vmm/cpuid.h"
+#include "x86/cpuid.h"
 
 enum { EAX, EBX, ECX, EDX };
 
@@ -106,7 +106,7 @@ Test(cpuid, brand_string)
 
 /*
  * docs/cpuid.md's table, written out here from the page and the SDM's bit
- * positions (vol. 2A, CPUID), never from src/vmm/cpuid.c: every leaf the
+ * positions (vol. 2A, CPUID), never from src/x86/cpuid.c: every leaf the
  * table has, and only those.
  */
 static uint32_t w4(const char *s)
@@ -241,7 +241,7 @@ Test(cpuid, absent_class_returns_max_basic)
 }
 
 /*
- * The rule itself, on a table where it shows.  src/vmm/cpuid.c is compiled
+ * The rule itself, on a table where it shows.  src/x86/cpuid.c is compiled
  * a second time right here, its functions renamed and `const` defined
  * away, so that its table is writable and the same lookup code can be run
  * on a table whose highest basic leaf is not zero and which has holes.
@@ -251,7 +251,7 @@ void rule_cpuid_lookup(uint32_t function, uint32_t index, uint32_t out[4]);
 #define cpuid_table rule_cpuid_table
 #define cpuid_lookup rule_cpuid_lookup
 #define const
-#include "../../src/vmm/cpuid.c"
+#include "x86/cpuid.c"
 #undef const
 #undef cpuid_lookup
 #undef cpuid_table

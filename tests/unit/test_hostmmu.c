@@ -1,5 +1,5 @@
 /*
- * Unit tests for host MMU detection (src/tdp/hostmmu.c).
+ * Unit tests for host MMU detection (src/host/hostmmu.c).
  *
  * Each test builds a fake sysfs tree in a fresh temporary directory
  * (mkdtemp): sys/module/<module>/parameters/<param> files holding what the
@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tdp/hostmmu.h"
+#include "host/hostmmu.h"
 
 static char root[64];
 

@@ -1,5 +1,5 @@
 /*
- * Shadow mode's I/O APIC (src/shadow/ioapic.c) against the 82093AA data
+ * Shadow mode's I/O APIC (src/dev/ioapic.c) against the 82093AA data
  * sheet and what KVM's in-kernel IOAPIC does where it differs: reset
  * values, the ID, version and arbitration registers, IOREGSEL, unknown
  * registers, redirection entries and their read-only bits, edge and
@@ -9,8 +9,8 @@
  */
 #include <criterion/criterion.h>
 
-#include "shadow/ioapic.h"
-#include "shadow/lapic.h"
+#include "dev/ioapic.h"
+#include "dev/lapic.h"
 
 static struct ioapic io;
 static struct lapic apic;

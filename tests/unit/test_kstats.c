@@ -1,5 +1,5 @@
 /*
- * Unit tests for the KVM binary statistics parser (src/vmm/kstats.c).
+ * Unit tests for the KVM binary statistics parser (src/host/kstats.c).
  *
  * Stats files are assembled here byte by byte to the layout in
  * Documentation/virt/kvm/api.rst (KVM_GET_STATS_FD): a 24-byte header (flags,
@@ -22,7 +22,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "vmm/kstats.h"
+#include "host/kstats.h"
 
 #define HDR_SIZE   24   /* six u32 */
 #define DESC_SIZE  16   /* u32 flags, s16 exponent, u16 size, u32 offset, u32 bucket_size */

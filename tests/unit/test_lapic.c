@@ -1,5 +1,5 @@
 /*
- * Shadow mode's local APIC model (src/shadow/lapic.c) against the SDM's
+ * Shadow mode's local APIC model (src/dev/lapic.c) against the SDM's
  * rules (vol. 3, chapter 11): reset values, the timer in one-shot and
  * periodic mode with each divide value, masking, priorities (TPR, PPR,
  * ISR classes), EOI, and IPIs to self.  Times are given in nanoseconds;
@@ -7,7 +7,7 @@
  */
 #include <criterion/criterion.h>
 
-#include "shadow/lapic.h"
+#include "dev/lapic.h"
 
 static struct lapic a;
 

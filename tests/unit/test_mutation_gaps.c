@@ -7,7 +7,7 @@
  *     refused segments that only touch as overlapping.  A linker puts a
  *     kernel's .data right after its .text when both are page-aligned, so
  *     the loader must take both, every byte in place.
- *   lapic-eoi-level: the local APIC (src/shadow/lapic.c) passed the EOI of
+ *   lapic-eoi-level: the local APIC (src/dev/lapic.c) passed the EOI of
  *     a level-triggered vector to the I/O APIC as the vector below it, so
  *     the pin's remote IRR stayed set and the pin never interrupted again.
  *     SDM vol. 3 10.8.5 and the 82093AA data sheet (remote IRR) say what
@@ -31,8 +31,8 @@
 #include <string.h>
 
 #include "shadow_fixture.h"
-#include "shadow/ioapic.h"
-#include "shadow/lapic.h"
+#include "dev/ioapic.h"
+#include "dev/lapic.h"
 #include "vmm/loader.h"
 #include "vmm/mem.h"
 

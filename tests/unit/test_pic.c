@@ -1,5 +1,5 @@
 /*
- * Shadow mode's PIC pair (src/shadow/pic.c) against the 8259A data sheet:
+ * Shadow mode's PIC pair (src/dev/pic.c) against the 8259A data sheet:
  * the initialisation words, masks, edge and level requests, priorities
  * (fixed, rotated, set), nesting by what is in service, EOIs, auto-EOI,
  * the poll command, special mask mode, the cascade through the master's
@@ -8,7 +8,7 @@
  */
 #include <criterion/criterion.h>
 
-#include "shadow/pic.h"
+#include "dev/pic.h"
 
 static struct pic p;
 

@@ -1,5 +1,5 @@
 /*
- * Shadow mode's 8254 PIT and port 0x61 (src/shadow/pit.c) against the
+ * Shadow mode's 8254 PIT and port 0x61 (src/dev/pit.c) against the
  * 8254 data sheet as KVM and QEMU implement it: counts from the time at
  * 1193182 Hz, the access modes, the counter latch and the read-back
  * command, each mode's output, channel 0's edges on IRQ 0 and channel 2's
@@ -8,7 +8,7 @@
  */
 #include <criterion/criterion.h>
 
-#include "shadow/pit.h"
+#include "dev/pit.h"
 
 static struct pit p;
 

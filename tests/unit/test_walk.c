@@ -1,5 +1,5 @@
 /*
- * Unit tests for the guest page-table walker (src/shadow/walk.c).
+ * Unit tests for the guest page-table walker (src/x86/walk.c).
  *
  * What is checked, in four parts:
  *
@@ -32,7 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shadow/walk.h"
+#include "x86/walk.h"
 
 #define PAGE      0x1000ULL
 #define RAM_BASE  0x200000ULL            /* guest RAM starts at 2 MiB */

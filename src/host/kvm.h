@@ -9,8 +9,8 @@
 #include <linux/kvm.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-#include "mem.h"
 
 struct kvm_cap_info {
 	int cap;            /* KVM_CAP_* */
@@ -60,7 +60,9 @@ void kvm_vm_destroy(struct kvm_vm *vm);
  * Guests that use them fault in tdp mode on this host. */
 void kvm_host_cpuid_gaps(const struct kvm_host *h, char *out, size_t len);
 
-/* mem_commit_fn for struct guest_mem: KVM_SET_USER_MEMORY_REGION. */
-int kvm_vm_commit_slot(void *opaque, const struct memslot *slot, bool remove);
+/* KVM_SET_USER_MEMORY_REGION: slot id maps [mpa, mpa + size) to hva
+ * (size 0 removes the slot).  0 or -errno. */
+int kvm_vm_set_region(struct kvm_vm *vm, uint32_t id, uint32_t flags, uint64_t mpa, uint64_t size,
+		      void *hva);
 
 #endif

@@ -22,7 +22,6 @@
  */
 #include "walk.h"
 
-#include "../vmm/mem.h"
 
 #include <assert.h>
 #include <string.h>
@@ -258,9 +257,4 @@ const char *walk_outcome_name(enum walk_outcome outcome)
 	if ((unsigned)outcome < sizeof(names) / sizeof(names[0]) && names[outcome])
 		return names[outcome];
 	return "?";
-}
-
-void *walk_gpa_mem(void *opaque, uint64_t gpa, unsigned len)
-{
-	return mem_gpa_to_hva(opaque, gpa, len);
 }

@@ -14,7 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "cpuid.h"
+#include "x86/cpuid.h"
 
 /* Where the Intel TSS region goes: three pages at the top of the 4 GiB hole,
  * where QEMU puts it, out of every guest's RAM. */
@@ -282,15 +282,15 @@ void kvm_vm_destroy(struct kvm_vm *vm)
 	vm->fd = vm->vcpu_fd = vm->vm_stats_fd = vm->vcpu_stats_fd = -1;
 }
 
-int kvm_vm_commit_slot(void *opaque, const struct memslot *slot, bool remove)
+int kvm_vm_set_region(struct kvm_vm *vm, uint32_t id, uint32_t flags, uint64_t mpa, uint64_t size,
+		      void *hva)
 {
-	struct kvm_vm *vm = opaque;
 	struct kvm_userspace_memory_region r = {
-		.slot = slot->id,
-		.flags = slot->flags,
-		.guest_phys_addr = slot->mpa,
-		.memory_size = remove ? 0 : slot->size,
-		.userspace_addr = (uint64_t)(uintptr_t)slot->hva,
+		.slot = id,
+		.flags = flags,
+		.guest_phys_addr = mpa,
+		.memory_size = size,
+		.userspace_addr = (uint64_t)(uintptr_t)hva,
 	};
 
 	return ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &r) < 0 ? -errno : 0;

@@ -19,17 +19,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../tdp/hostmmu.h"
-#include "../shadow/shadow.h"
-#include "compare.h"
-#include "confine.h"
-#include "../tdp/tdp.h"
-#include "disasm.h"
-#include "explain.h"
-#include "htmlreport.h"
-#include "kvm.h"
-#include "report.h"
-#include "vm.h"
+#include "host/hostmmu.h"
+#include "shadow/shadow.h"
+#include "report/compare.h"
+#include "host/confine.h"
+#include "tdp/tdp.h"
+#include "host/disasm.h"
+#include "vmm/explain.h"
+#include "report/htmlreport.h"
+#include "host/kvm.h"
+#include "vmm/report.h"
+#include "vmm/vm.h"
 
 #define DEFAULT_RAM (128ULL << 20)   /* QEMU's default */
 #define MAX_RAM     (1ULL << 40)  /* 1T: the -m message and docs/ombra.md say so */

@@ -133,9 +133,6 @@ enum walk_outcome walk_set_cr3(struct walk_ctx *ctx, uint64_t cr3);
 enum walk_outcome walk_gva(const struct walk_ctx *ctx, uint64_t gva, unsigned access,
 			   struct walk_result *res);
 
-/* A walk_gpa_fn over struct guest_mem (opaque): its memslots. */
-void *walk_gpa_mem(void *opaque, uint64_t gpa, unsigned len);
-
 /* "ok", "fault", ... for messages. */
 const char *walk_outcome_name(enum walk_outcome outcome);
 

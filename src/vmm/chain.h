@@ -10,8 +10,8 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#include "../vmm/mem.h"
-#include "walk.h"
+#include "mem.h"
+#include "x86/walk.h"
 
 /* paging: the guest's paging is on; walk (set up for its mode) is then
  * used.  Adds path, guest_walk, gpa (and the memslot part) or guest_fault. */

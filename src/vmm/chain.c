@@ -7,7 +7,7 @@
 
 #include <stdio.h>
 
-#include "../vmm/explain.h"
+#include "explain.h"
 
 static json_t *hex(uint64_t v)
 {

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "vm.h"
+#include "vmm/vm.h"
 
 struct compare_opts {
 	bool all_syncs;   /* --shadow-sync=all */

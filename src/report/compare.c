@@ -27,10 +27,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../shadow/shadow.h"
-#include "../tdp/hostmmu.h"
-#include "../tdp/tdp.h"
-#include "report.h"
+#include "shadow/shadow.h"
+#include "host/hostmmu.h"
+#include "tdp/tdp.h"
+#include "vmm/report.h"
 
 #define MAX_COLUMNS 16
 
