@@ -1,11 +1,12 @@
 /*
  * ombra's command line.
  *
- *   ombra run [--mmu=tdp|shadow] [-m SIZE] -kernel FILE [-append STR]
- *             [-initrd FILE] [-serial stdio|file:F|null] [--stats=text|json|none]
- *             [--stats-file F] [--timeout SECONDS]
- *   ombra info
- *   ombra --help | --version
+ *   ombra run [options] -kernel FILE       one run, in tdp or shadow mode
+ *   ombra compare [options] -kernel FILE   the same kernel in every mode
+ *   ombra compare --merge [--json] FILE... compare tables from several hosts
+ *   ombra report [-o OUT.html] FILE...     charts of reports and traces
+ *   ombra info                             this host's KVM
+ *   ombra --help | --version               (usage() below lists the options)
  *
  * Options are spelled like QEMU's where QEMU has them (one dash or two, as
  * getopt_long_only allows), so a kernel run with qemu-system-x86_64 -kernel
@@ -59,6 +60,8 @@ static void usage(FILE *out)
 "  --timeout SECONDS     end the run after this long (exit status 4)\n"
 "  --trace FILE          every MMU event as JSON Lines (docs/trace.md)\n"
 "  --explain=GVA[,GVA]   at exit, the translation chain of each address\n"
+"  --no-seccomp          run without the seccomp filter ombra installs once the\n"
+"                        guest is loaded (for debugging ombra with strace or gdb)\n"
 "  -nographic, -display none, -monitor none, -nodefaults, -no-reboot, -enable-kvm,\n"
 "  -accel kvm,\n"
 "  -device isa-debug-exit,iobase=0xf4,iosize=0x04\n"
@@ -72,18 +75,17 @@ static void usage(FILE *out)
 "  --shadow-pages N      size of the shadow-page pool (default RAM/32 KiB, 1024..65536)\n"
 "  --prefetch N          also fill up to N (0-8, default 8) neighbouring entries\n"
 "  --shadow-large on|off 2 MiB shadow leaves for guest large pages (default on)\n"
+"  --audit               check every shadow entry against the guest's tables after\n"
+"                        each trap; end the guest on a mismatch (slow)\n"
 "compare options: the run options, and\n"
 "  --shadow-sync=all     one shadow column per strategy (vtlb, wp, unsync)\n"
 "  --json                the table and the verdict as one JSON object\n"
-"  --no-seccomp          run without the seccomp filter ombra installs once the\n"
-"                        guest is loaded (for debugging ombra with strace or gdb)\n"
-"  --audit               check every shadow entry against the guest's tables after\n"
-"                        each trap; end the guest on a mismatch (slow)\n"
 "\n"
 "exit status: (v << 1) | 1 when the guest writes v to isa-debug-exit (port 0xf4),\n"
 "as QEMU; 0 when it writes \"Shutdown\" to port 0x8900; ombra's own (even):\n"
 "2 guest error, 4 timeout, 6 interrupted, 8 usage, 10 bad kernel or file,\n"
-"12 no usable /dev/kvm, 14 host error.  See docs/ombra.md.\n");
+"12 no usable /dev/kvm, 14 host error, 16 compare: the modes showed the guest\n"
+"different machines.  See docs/ombra.md.\n");
 }
 
 /* QEMU's -m: [size=]N with an optional K/M/G/T suffix; no suffix means MiB. */
@@ -506,7 +508,7 @@ static int cmd_run(int argc, char **argv)
 			vm_explain(vm, cfg.explain[i]);
 		/* Whatever --stats says, a run that did not end by the guest's
 		 * own choice says why on stderr. */
-		if (vm->board.end != END_DEBUG_EXIT && vm->board.end != END_SHUTDOWN &&
+		if (vm->end != END_DEBUG_EXIT && vm->end != END_SHUTDOWN &&
 		    (cfg.stats == STATS_NONE || cfg.stats_file))
 			fprintf(stderr, "ombra: %s\n%s", report_verdict(vm), vm->guest_state);
 		if (cfg.stats != STATS_NONE) {
@@ -515,7 +517,7 @@ static int cmd_run(int argc, char **argv)
 			else
 				report_write(vm, stderr, cfg.stats);
 		}
-		status = vm->board.exit_status;
+		status = vm->exit_status;
 		trace_close(&trace);
 	}
 	vm_destroy(vm);

@@ -13,11 +13,13 @@ static void debug_exit_out(void *opaque, uint16_t port, unsigned size, uint32_t 
 	(void)port;
 	if (size < 4)
 		val &= (1u << (8 * size)) - 1;
-	if (b->end != END_NONE)
+	if (b->off != BOARD_ON)
 		return;
-	b->end = END_DEBUG_EXIT;
+	b->off = BOARD_DEBUG_EXIT;
 	b->debug_exit_value = val;
 	b->exit_status = (int)(((val << 1) | 1) & 0xff);   /* as QEMU's exit() */
+	if (b->powered_off)
+		b->powered_off(b->move_slot_opaque);
 }
 
 static void shutdown_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
@@ -33,9 +35,11 @@ static void shutdown_out(void *opaque, uint16_t port, unsigned size, uint32_t va
 		b->shutdown_match = (char)val == magic[0];
 	if (b->shutdown_match == sizeof(magic) - 1) {
 		b->shutdown_match = 0;
-		if (b->end == END_NONE) {
-			b->end = END_SHUTDOWN;
+		if (b->off == BOARD_ON) {
+			b->off = BOARD_SHUTDOWN;
 			b->exit_status = 0;
+			if (b->powered_off)
+				b->powered_off(b->move_slot_opaque);
 		}
 	}
 }

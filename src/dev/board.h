@@ -41,14 +41,11 @@
 #define SHUTDOWN_PORT    0x8900
 #define TEST_PORT        0xe0
 
-/* How a run ended, as the guest or ombra decided. */
-enum run_end {
-	END_NONE = 0,     /* still running */
-	END_DEBUG_EXIT,   /* guest wrote to isa-debug-exit */
-	END_SHUTDOWN,     /* guest wrote "Shutdown" to 0x8900 */
-	END_GUEST_ERROR,  /* guest misbehaved: triple fault, emulation failure... */
-	END_HOST_ERROR,   /* ombra or KVM failed */
-	END_TIMEOUT,      /* --timeout expired */
+/* What the guest asked of the board's power devices. */
+enum board_off {
+	BOARD_ON = 0,       /* nothing yet */
+	BOARD_DEBUG_EXIT,   /* it wrote to isa-debug-exit */
+	BOARD_SHUTDOWN,     /* it wrote "Shutdown" to 0x8900 */
 };
 
 struct board {
@@ -57,9 +54,11 @@ struct board {
 	struct serial serial;     /* COM1 */
 	struct fw_cfg fwcfg;      /* fw_cfg */
 	uint8_t shutdown_match;   /* how much of "Shutdown" has been seen */
-	enum run_end end;         /* set when the run must stop */
+	enum board_off off;       /* the first power-off the guest asked for */
 	int exit_status;          /* process exit status that goes with it */
 	uint32_t debug_exit_value;/* what the guest wrote to 0xf4 */
+	/* Called once, when the guest first asks to power off (off is set). */
+	void (*powered_off)(void *opaque);
 	/* The test device's request: move the memslot holding gpa. */
 	void (*move_slot)(void *opaque, uint64_t gpa);   /* low bits: 0 move, 1 delete, 2 add */
 	void (*remap_page)(void *opaque, uint64_t gpa);

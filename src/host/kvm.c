@@ -114,42 +114,7 @@ int kvm_host_check_cap(const struct kvm_host *h, int cap)
 	return r < 0 ? 0 : r;
 }
 
-/*
- * A PC's interrupt wiring, as QEMU gives KVM: ISA IRQs 0-15 to the PIC
- * pair (2 is the cascade), and to the IOAPIC pin of the same number but
- * IRQ 0, the PIT's, which goes to pin 2 (the override every PC's ACPI
- * tables state).  KVM's own default sends IRQ 0 to pin 0.
- */
-static int set_pc_irq_routing(struct kvm_vm *vm)
-{
-	struct {
-		struct kvm_irq_routing r;
-		struct kvm_irq_routing_entry e[40];
-	} t;
-	unsigned n = 0;
-
-	memset(&t, 0, sizeof(t));
-	for (unsigned gsi = 0; gsi < 16; gsi++) {
-		if (gsi == 2)
-			continue;
-		t.e[n].gsi = gsi;
-		t.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
-		t.e[n].u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
-		t.e[n++].u.irqchip.pin = gsi % 8;
-	}
-	for (unsigned gsi = 0; gsi < 24; gsi++) {
-		if (gsi == 2)
-			continue;
-		t.e[n].gsi = gsi;
-		t.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
-		t.e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
-		t.e[n++].u.irqchip.pin = gsi ? gsi : 2;
-	}
-	t.r.nr = n;
-	return ioctl(vm->fd, KVM_SET_GSI_ROUTING, &t.r) < 0 ? -errno : 0;
-}
-
-int kvm_vm_create(struct kvm_host *h, struct kvm_vm *vm, bool irqchip, char *err, size_t errlen)
+int kvm_vm_create(struct kvm_host *h, struct kvm_vm *vm, char *err, size_t errlen)
 {
 	int e;
 
@@ -166,30 +131,14 @@ int kvm_vm_create(struct kvm_host *h, struct kvm_vm *vm, bool irqchip, char *err
 		kvm_vm_destroy(vm);
 		return fail(err, errlen, -e, "KVM_SET_TSS_ADDR failed: %s", strerror(e));
 	}
-	if (irqchip && kvm_host_check_cap(h, KVM_CAP_IRQCHIP)) {
-		if (ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0) < 0) {
-			e = errno;
-			kvm_vm_destroy(vm);
-			return fail(err, errlen, -e, "KVM_CREATE_IRQCHIP failed: %s", strerror(e));
-		}
-		vm->irqchip = true;
-		if (kvm_host_check_cap(h, KVM_CAP_IRQ_ROUTING) && (e = set_pc_irq_routing(vm)) < 0) {
-			kvm_vm_destroy(vm);
-			return fail(err, errlen, e, "KVM_SET_GSI_ROUTING failed: %s", strerror(-e));
-		}
-		/* The PIT, with port 0x61 (its channel 2 gate and output) in
-		 * the kernel too, as QEMU asks for it. */
-		if (kvm_host_check_cap(h, KVM_CAP_PIT2)) {
-			struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	return 0;
+}
 
-			if (ioctl(vm->fd, KVM_CREATE_PIT2, &pit) < 0) {
-				e = errno;
-				kvm_vm_destroy(vm);
-				return fail(err, errlen, -e, "KVM_CREATE_PIT2 failed: %s", strerror(e));
-			}
-			vm->pit = true;
-		}
-	}
+int kvm_vcpu_create(struct kvm_vm *vm, char *err, size_t errlen)
+{
+	struct kvm_host *h = vm->host;
+	int e;
+
 	vm->vcpu_fd = ioctl(vm->fd, KVM_CREATE_VCPU, 0);
 	if (vm->vcpu_fd < 0) {
 		e = errno;

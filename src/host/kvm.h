@@ -30,8 +30,6 @@ struct kvm_vm {
 	int fd;              /* VM ioctls */
 	int vcpu_fd;         /* vCPU ioctls (one vCPU) */
 	struct kvm_run *run; /* the shared kvm_run page of the vCPU */
-	bool irqchip;        /* in-kernel PIC/IOAPIC/LAPIC created */
-	bool pit;            /* in-kernel PIT (and port 0x61) created */
 	int vm_stats_fd;     /* KVM_GET_STATS_FD on the VM, or -1 */
 	int vcpu_stats_fd;   /* KVM_GET_STATS_FD on the vCPU, or -1 */
 };
@@ -43,8 +41,11 @@ int kvm_host_open(struct kvm_host *h, const char *path, char *err, size_t errlen
 void kvm_host_close(struct kvm_host *h);
 int kvm_host_check_cap(const struct kvm_host *h, int cap);
 
-/* irqchip: create KVM's in-kernel PIC/IOAPIC/LAPIC and PIT (must precede the vCPU). */
-int kvm_vm_create(struct kvm_host *h, struct kvm_vm *vm, bool irqchip, char *err, size_t errlen);
+/* The VM (and its TSS address); then the mode's in-kernel devices, which
+ * KVM wants before any vCPU; then the one vCPU, its kvm_run page and the
+ * stats files.  On failure both undo everything (kvm_vm_destroy). */
+int kvm_vm_create(struct kvm_host *h, struct kvm_vm *vm, char *err, size_t errlen);
+int kvm_vcpu_create(struct kvm_vm *vm, char *err, size_t errlen);
 /* Give the vCPU ombra's CPUID table; with umip, also CPUID.7:ECX.UMIP, so
  * that shadow mode can set CR4.UMIP on the real CPU (the guest still sees
  * the table, answered by ombra under CPUID faulting). */

@@ -110,8 +110,8 @@ static void run_column(struct column *col)
 		vm_run(vm);
 		col->ran = true;
 		snprintf(col->err, sizeof(col->err), "%s", vm->err);
-		col->end = report_end_name(vm->board.end);
-		col->status = vm->board.exit_status;
+		col->end = report_end_name(vm->end);
+		col->status = vm->exit_status;
 		col->serial = malloc(vm->board.serial.cap_len + 1);
 		if (col->serial) {
 			memcpy(col->serial, vm->board.serial.capture, vm->board.serial.cap_len);

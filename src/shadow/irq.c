@@ -151,7 +151,7 @@ void shadow_deliver_interrupt(struct shadow *sh)
 	 * where STI left it, and the shadow on. */
 	if (sh->sti_shadow && sh->t.rip != sh->sti_rip)
 		sh->sti_shadow = false;
-	if (!shadow_irq_pending(sh) || !(sh->t.rflags & RFLAGS_IF) || sh->vm->board.end != END_NONE)
+	if (!shadow_irq_pending(sh) || !(sh->t.rflags & RFLAGS_IF) || sh->vm->end != END_NONE)
 		return;
 	if (sh->sti_shadow) {
 		/* STI's shadow: the next instruction runs before the interrupt.

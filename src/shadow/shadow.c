@@ -53,7 +53,7 @@ enum trap_result shadow_kill(struct shadow *sh, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (vm->board.end != END_NONE)
+	if (vm->end != END_NONE)
 		return TRAP_END;
 	va_start(ap, fmt);
 	n = vsnprintf(vm->err, sizeof(vm->err), fmt, ap);
@@ -65,8 +65,8 @@ enum trap_result shadow_kill(struct shadow *sh, const char *fmt, ...)
 					   : vcpu_paging(&sh->v) ? "32-bit protected mode, paging on"
 								 : "32-bit protected mode, paging off",
 			 sh->v.cpl);
-	vm->board.end = END_GUEST_ERROR;
-	vm->board.exit_status = OMBRA_EXIT_GUEST_ERROR;
+	vm->end = END_GUEST_ERROR;
+	vm->exit_status = OMBRA_EXIT_GUEST_ERROR;
 	return TRAP_END;
 }
 
@@ -534,13 +534,13 @@ bool shadow_handle_exit(struct vm *vm, bool *resync)
 				   sh->mmu.stats.cr3_writes != cr3_writes && mmu_root_cached(&sh->mmu, &sh->ctx));
 		/* --audit: the whole shadow right after a TLB flush, else the
 		 * entry a fill just made (see mmu_audit). */
-		if (vm->board.end == END_NONE && sh->audit &&
+		if (vm->end == END_NONE && sh->audit &&
 		    (sh->mmu.stats.cr3_writes != cr3_writes || sh->mmu.stats.pf_fixed != fixed) &&
 		    mmu_audit(&sh->mmu, &sh->ctx, sh->mmu.stats.cr3_writes == cr3_writes, sh->t.cr2,
 			      why, sizeof(why)))
 			shadow_kill(sh, "--audit: a shadow entry does not match the guest's tables: %s", why);
 	}
-	if (vm->board.end == END_NONE)
+	if (vm->end == END_NONE)
 		*resync = resume(sh);
 	return true;
 }
@@ -916,10 +916,24 @@ static void shadow_guest_state(struct vm *vm, char *buf, size_t len)
 		 (unsigned long long)v->cr4, (unsigned long long)v->efer, mmu_path_names[sh->ctx.path]);
 }
 
+/* The interrupt hardware is ombra's own (irq.c): nothing inside KVM. */
+static int shadow_devices(struct vm *vm)
+{
+	(void)vm;
+	return 0;
+}
+
+/* Shadow mode writes its events to the trace as they happen. */
+static void shadow_trace_events(struct vm *vm)
+{
+	(void)vm;
+}
+
 const struct vm_mode shadow_mode = {
 	.name = "shadow",
-	.irqchip = false,
 	.ram_mpa_offset = SHADOW_RAM_MPA_OFFSET,
+	.devices = shadow_devices,
+	.trace_events = shadow_trace_events,
 	.setup = shadow_setup,
 	.exit = shadow_exit,
 	.teardown = shadow_teardown,

@@ -134,7 +134,7 @@ bool guest_write(struct shadow *sh, uint64_t gva, const void *buf, unsigned len,
 /* After a failed guest_read/guest_write: TRAP_DELIVERED or TRAP_END. */
 static inline enum trap_result shadow_failed(const struct shadow *sh)
 {
-	return sh->vm->board.end == END_NONE ? TRAP_DELIVERED : TRAP_END;
+	return sh->vm->end == END_NONE ? TRAP_DELIVERED : TRAP_END;
 }
 
 /* shadow.c: one KVM exit through the trap path (shadow_mode.exit), all in

@@ -3,10 +3,10 @@
  * does the second translation (GPA -> host frame) itself, filling EPT/NPT
  * entries (or, on a host without them, its own shadow entries) lazily on
  * violations.  ombra's part is to enter the kernel the way a multiboot
- * loader does, to let KVM's in-kernel irqchip and PIT provide the interrupt
- * hardware (local APIC, I/O APIC, PIC pair, PIT; kvm.c), and to say
- * honestly which MMU the host's KVM used.  Counters come from KVM's binary
- * stats, read by the shared run loop.  With --trace, KVM's own events too:
+ * loader does, to create KVM's in-kernel irqchip and PIT wired as a PC
+ * (local APIC, I/O APIC, PIC pair, PIT: tdp_devices), and to say honestly
+ * which MMU the host's KVM used.  Its counters are KVM's binary stats,
+ * under KVM's names (tdp_counters).  With --trace, KVM's own events too:
  * its kvm and kvmmmu tracepoints, from an ftrace instance of ombra's own in
  * tracefs, read at each trace sample (docs/trace.md).
  */
@@ -23,8 +23,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "vmm/chain.h"
+#include "host/disasm.h"
 #include "host/hostmmu.h"
+#include "vmm/chain.h"
+#include "vmm/report.h"
 
 #define CR0_PE 0x1u
 #define CR0_ET 0x10u
@@ -301,7 +303,7 @@ static int tdp_setup(struct vm *vm)
 	}
 
 	if (ioctl(vm->kvm.vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
-		return -errno;
+		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -errno, "KVM_GET_SREGS failed: %s", strerror(errno));
 	flat_segment(&sregs.cs, 0x10, 0xb);     /* code, execute/read, accessed */
 	flat_segment(&sregs.ds, 0x18, 0x3);     /* data, read/write, accessed */
 	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
@@ -310,7 +312,7 @@ static int tdp_setup(struct vm *vm)
 	sregs.cr4 = 0;
 	sregs.efer = 0;
 	if (ioctl(vm->kvm.vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
-		return -errno;
+		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -errno, "KVM_SET_SREGS failed: %s", strerror(errno));
 
 	memset(&regs, 0, sizeof(regs));
 	regs.rip = vm->boot.entry;
@@ -318,17 +320,74 @@ static int tdp_setup(struct vm *vm)
 	regs.rbx = vm->boot.info_gpa;
 	regs.rflags = 0x2;                      /* reserved bit 1; IF=0 */
 	if (ioctl(vm->kvm.vcpu_fd, KVM_SET_REGS, &regs) < 0)
-		return -errno;
+		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -errno, "KVM_SET_REGS failed: %s", strerror(errno));
 
 	if (vm->cfg.trace_path) {
 		struct tdp_ktrace *k = calloc(1, sizeof(*k));
 
 		if (!k)
-			return -ENOMEM;
+			return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -ENOMEM, "no memory for the --trace reader");
 		vm->mode_data = k;
 		ktrace_open(k);
 	}
 	return 0;
+}
+
+/* Registers and the instruction at RIP, for a guest that died, from KVM's
+ * view of the vCPU (the instruction found with KVM_TRANSLATE). */
+static void tdp_guest_state(struct vm *vm, char *buf, size_t len)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_translation tr;
+	char text[128] = "(instruction not readable)", bytes[64] = "";
+	uint8_t code[15];
+	int bits;
+
+	if (ioctl(vm->kvm.vcpu_fd, KVM_GET_REGS, &regs) < 0 ||
+	    ioctl(vm->kvm.vcpu_fd, KVM_GET_SREGS, &sregs) < 0) {
+		snprintf(buf, len,
+			 "ombra: cannot read the vCPU's registers: %s\n", strerror(errno));
+		return;
+	}
+	bits = (sregs.efer & (1u << 10)) && sregs.cs.l ? 64 : sregs.cs.db ? 32 : 16;
+	memset(&tr, 0, sizeof(tr));
+	tr.linear_address = sregs.cs.base + regs.rip;
+	if (ioctl(vm->kvm.vcpu_fd, KVM_TRANSLATE, &tr) == 0 && tr.valid) {
+		size_t n = 0;
+
+		while (n < sizeof(code) && mem_read(&vm->mem, tr.physical_address + n, code + n, 1) == 0)
+			n++;
+		if (n) {
+			size_t len = disasm_one(code, n, regs.rip, bits, text, sizeof(text));
+
+			for (size_t i = 0; i < (len ? len : n < 8 ? n : 8); i++)
+				snprintf(bytes + 3 * i, sizeof(bytes) - 3 * i, "%02x ", code[i]);
+		}
+	}
+	/* KVM on AMD re-initializes the vCPU after a shutdown intercept (the
+	 * VMCB is undefined after one): what it gives back then is the INIT
+	 * state, not where the guest was.  Say so rather than show it as such. */
+	if (vm->kvm.run->exit_reason == KVM_EXIT_SHUTDOWN && regs.rip == 0xfff0 &&
+	    sregs.cs.base == 0xffff0000) {
+		snprintf(buf, len,
+			 "ombra: guest state: lost: after the shutdown the host's KVM handed back the vCPU in its "
+			 "INIT state (rip 0xfff0, cs base 0xffff0000), as KVM on AMD does (docs/host.md)\n");
+		return;
+	}
+	snprintf(buf, len,
+		"ombra: guest state: %d-bit mode, CPL %u, rip %#llx: %s [%s]\n"
+		"ombra:   rax %#llx rbx %#llx rcx %#llx rdx %#llx rsi %#llx rdi %#llx\n"
+		"ombra:   rsp %#llx rbp %#llx rflags %#llx\n"
+		"ombra:   cr0 %#llx cr2 %#llx cr3 %#llx cr4 %#llx efer %#llx\n",
+		bits, sregs.cs.selector & 3, (unsigned long long)regs.rip, text, bytes,
+		(unsigned long long)regs.rax, (unsigned long long)regs.rbx,
+		(unsigned long long)regs.rcx, (unsigned long long)regs.rdx,
+		(unsigned long long)regs.rsi, (unsigned long long)regs.rdi,
+		(unsigned long long)regs.rsp, (unsigned long long)regs.rbp,
+		(unsigned long long)regs.rflags, (unsigned long long)sregs.cr0,
+		(unsigned long long)sregs.cr2, (unsigned long long)sregs.cr3,
+		(unsigned long long)sregs.cr4, (unsigned long long)sregs.efer);
 }
 
 /* The translation chain in tdp mode: ombra walks the guest's tables with
@@ -372,13 +431,169 @@ static void tdp_explain(struct vm *vm, uint64_t gva, json_t *obj)
 	chain_guest(&vm->mem, true, path, &w, gva, obj);
 }
 
+/* --- counters: KVM's binary stats ------------------------------------------ */
+
+/* The change of KVM's stat name since the run began: from the stats read at
+ * its end (vcpu1, vm1) or now; the vCPU's set first, then the VM's. */
+static bool stat_delta(const struct vm *vm, const struct kstats *vcpu1, const struct kstats *vm1,
+		       const char *name, uint64_t *v)
+{
+	const struct kstat *e = kstats_find(vcpu1, name);
+
+	if (e) {
+		*v = kstat_delta(kstats_find(&vm->vcpu_stats0, name), e);
+		return true;
+	}
+	e = kstats_find(vm1, name);
+	if (e) {
+		*v = kstat_delta(kstats_find(&vm->vm_stats0, name), e);
+		return true;
+	}
+	return false;
+}
+
+/* The MMU counters are KVM's own, under their own names: over the run once
+ * it is over, else read now (a pread of each stats file). */
+static void tdp_counters(struct vm *vm, struct counters *out)
+{
+	struct kstats vcpu_now, vm_now;
+	const struct kstats *vcpu1 = &vm->vcpu_stats1, *vm1 = &vm->vm_stats1;
+	bool live = vm->vcpu_stats1.n == 0 && vm->vm_stats1.n == 0;
+	char why[128];
+
+	memset(&vcpu_now, 0, sizeof(vcpu_now));
+	memset(&vm_now, 0, sizeof(vm_now));
+	if (live) {
+		if (vm->kvm.vcpu_stats_fd >= 0)
+			kstats_read(vm->kvm.vcpu_stats_fd, &vcpu_now, why, sizeof(why));
+		if (vm->kvm.vm_stats_fd >= 0)
+			kstats_read(vm->kvm.vm_stats_fd, &vm_now, why, sizeof(why));
+		vcpu1 = &vcpu_now;
+		vm1 = &vm_now;
+	}
+	counters_add(out, "exits", vm->exits);
+	for (int i = 0; report_mmu_counters[i]; i++) {
+		uint64_t v;
+
+		if (stat_delta(vm, vcpu1, vm1, report_mmu_counters[i], &v))
+			counters_add(out, report_mmu_counters[i], v);
+	}
+	kstats_free(&vcpu_now);
+	kstats_free(&vm_now);
+}
+
+/* A trace sample: KVM's fault and INVLPG counts now. */
+static void tdp_sample(struct vm *vm, json_t *obj)
+{
+	static const char *const names[] = { "pf_fixed", "pf_guest", "pf_taken", "invlpg", NULL };
+	struct counters c = { .n = 0 };
+
+	json_object_set_new(obj, "exits", json_integer((json_int_t)vm->exits));
+	tdp_counters(vm, &c);
+	for (unsigned i = 0; i < c.n; i++)
+		for (int j = 0; names[j]; j++)
+			if (strcmp(c.c[i].name, names[j]) == 0)
+				json_object_set_new(obj, names[j], json_integer((json_int_t)c.c[i].value));
+}
+
+/* --- the PC's interrupt hardware: KVM's --------------------------------------- */
+
+/*
+ * A PC's interrupt wiring, as QEMU gives KVM: ISA IRQs 0-15 to the PIC
+ * pair (2 is the cascade), and to the IOAPIC pin of the same number but
+ * IRQ 0, the PIT's, which goes to pin 2 (the override every PC's ACPI
+ * tables state).  KVM's own default sends IRQ 0 to pin 0.
+ */
+static int set_pc_irq_routing(struct vm *vm)
+{
+	struct {
+		struct kvm_irq_routing r;
+		struct kvm_irq_routing_entry e[40];
+	} t;
+	unsigned n = 0;
+
+	memset(&t, 0, sizeof(t));
+	for (unsigned gsi = 0; gsi < 16; gsi++) {
+		if (gsi == 2)
+			continue;
+		t.e[n].gsi = gsi;
+		t.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		t.e[n].u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+		t.e[n++].u.irqchip.pin = gsi % 8;
+	}
+	for (unsigned gsi = 0; gsi < 24; gsi++) {
+		if (gsi == 2)
+			continue;
+		t.e[n].gsi = gsi;
+		t.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		t.e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		t.e[n++].u.irqchip.pin = gsi ? gsi : 2;
+	}
+	t.r.nr = n;
+	return ioctl(vm->kvm.fd, KVM_SET_GSI_ROUTING, &t.r) < 0 ? -errno : 0;
+}
+
+/* KVM's local APIC, I/O APIC and PIC pair (KVM_CREATE_IRQCHIP), wired as a
+ * PC, and its PIT with port 0x61, as QEMU asks for them. */
+static int tdp_devices(struct vm *vm)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	int r;
+
+	if (!kvm_host_check_cap(&vm->host, KVM_CAP_IRQCHIP))
+		return 0;
+	if (ioctl(vm->kvm.fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -errno, "KVM_CREATE_IRQCHIP failed: %s", strerror(errno));
+	if (kvm_host_check_cap(&vm->host, KVM_CAP_IRQ_ROUTING) && (r = set_pc_irq_routing(vm)) < 0)
+		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, r, "KVM_SET_GSI_ROUTING failed: %s", strerror(-r));
+	if (kvm_host_check_cap(&vm->host, KVM_CAP_PIT2) && ioctl(vm->kvm.fd, KVM_CREATE_PIT2, &pit) < 0)
+		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -errno, "KVM_CREATE_PIT2 failed: %s", strerror(errno));
+	return 0;
+}
+
+/* --- what tdp mode leaves to KVM ----------------------------------------------- */
+
+/* Every exit goes to the shared loop: KVM handled the rest already. */
+static bool tdp_exit(struct vm *vm)
+{
+	(void)vm;
+	return false;
+}
+
+/* KVM's own timers (APIC, PIT) interrupt the guest: nothing for ombra. */
+static uint64_t tdp_next_event(struct vm *vm)
+{
+	(void)vm;
+	return 0;
+}
+
+static void tdp_kick(struct vm *vm)
+{
+	(void)vm;
+}
+
+/* KVM follows a memslot change by itself (it zaps its own entries). */
+static void tdp_memory_changed(struct vm *vm, uint64_t gfn, uint64_t count)
+{
+	(void)vm;
+	(void)gfn;
+	(void)count;
+}
+
 const struct vm_mode tdp_mode = {
 	.name = "tdp",
-	.irqchip = true,
+	.kvm_counters = true,
+	.devices = tdp_devices,
 	.setup = tdp_setup,
-	.exit = NULL,
-	.teardown = tdp_teardown,
-	.explain = tdp_explain,
 	.trace_header = tdp_trace_header,
+	.exit = tdp_exit,
+	.next_event = tdp_next_event,
+	.kick = tdp_kick,
+	.memory_changed = tdp_memory_changed,
+	.explain = tdp_explain,
 	.trace_events = ktrace_drain,
+	.sample = tdp_sample,
+	.counters = tdp_counters,
+	.guest_state = tdp_guest_state,
+	.teardown = tdp_teardown,
 };

@@ -38,25 +38,6 @@ static double wall_seconds(const struct vm *vm)
 	       (double)(vm->t_end.tv_nsec - vm->t_start.tv_nsec) / 1e9;
 }
 
-/* The delta of a stat over the run, found in the vCPU set or the VM set. */
-static int counter(const struct vm *vm, const char *name, uint64_t *v, const char **scope)
-{
-	const struct kstat *e = kstats_find(&vm->vcpu_stats1, name);
-
-	if (e) {
-		*v = kstat_delta(kstats_find(&vm->vcpu_stats0, name), e);
-		*scope = "vcpu";
-		return 1;
-	}
-	e = kstats_find(&vm->vm_stats1, name);
-	if (e) {
-		*v = kstat_delta(kstats_find(&vm->vm_stats0, name), e);
-		*scope = "vm";
-		return 1;
-	}
-	return 0;
-}
-
 static int is_mmu_counter(const char *name)
 {
 	for (int i = 0; report_mmu_counters[i]; i++)
@@ -77,22 +58,10 @@ static void text_set(FILE *out, const struct kstats *s0, const struct kstats *s1
 	}
 }
 
-/* The mode's counters: its own, or KVM's MMU stats in tdp mode. */
 void report_counters(const struct vm *vm, struct counters *list)
 {
 	list->n = 0;
-	if (vm->mode->counters) {
-		vm->mode->counters((struct vm *)vm, list);
-		return;
-	}
-	counters_add(list, "exits", vm->exits);
-	for (int i = 0; report_mmu_counters[i]; i++) {
-		uint64_t v;
-		const char *scope;
-
-		if (counter(vm, report_mmu_counters[i], &v, &scope))
-			counters_add(list, report_mmu_counters[i], v);
-	}
+	vm->mode->counters((struct vm *)vm, list);
 }
 
 const char *report_verdict(const struct vm *vm)
@@ -100,10 +69,10 @@ const char *report_verdict(const struct vm *vm)
 	static char buf[sizeof(vm->err) + 64];
 
 	/* The guest did not end the run: ombra did, and says why. */
-	if (vm->board.end == END_GUEST_ERROR || vm->board.end == END_TIMEOUT)
+	if (vm->end == END_GUEST_ERROR || vm->end == END_TIMEOUT)
 		snprintf(buf, sizeof(buf), "guest killed: %s", vm->err);
 	else
-		snprintf(buf, sizeof(buf), "run ended (%s): %s", report_end_name(vm->board.end), vm->err);
+		snprintf(buf, sizeof(buf), "run ended (%s): %s", report_end_name(vm->end), vm->err);
 	return buf;
 }
 
@@ -112,7 +81,7 @@ static int write_text(const struct vm *vm, FILE *out)
 	struct counters list;
 
 	fprintf(out, "ombra: %s", report_verdict(vm));
-	fprintf(out, "; exit status %d\n", vm->board.exit_status);
+	fprintf(out, "; exit status %d\n", vm->exit_status);
 	fputs(vm->guest_state, out);
 	fprintf(out, "ombra: mmu %s; host MMU: %s\n", vm->mode->name, vm->host_mmu);
 	if (vm->host_notes[0])
@@ -120,7 +89,7 @@ static int write_text(const struct vm *vm, FILE *out)
 	fprintf(out, "ombra: %llu MiB RAM, wall time %.4f s, %llu exits to ombra, peak RSS %llu MiB\n",
 		(unsigned long long)(vm->cfg.ram_size >> 20), wall_seconds(vm),
 		(unsigned long long)vm->exits, (unsigned long long)(vm->max_rss_kib >> 10));
-	if (vm->vcpu_stats1.n == 0 && vm->vm_stats1.n == 0 && !vm->mode->counters) {
+	if (vm->vcpu_stats1.n == 0 && vm->vm_stats1.n == 0 && vm->mode->kvm_counters) {
 		fprintf(out, "ombra: KVM binary stats unavailable on this host\n");
 		return 0;
 	}
@@ -130,9 +99,9 @@ static int write_text(const struct vm *vm, FILE *out)
 	for (unsigned i = 0; i < list.n; i++)
 		fprintf(out, "  %-28s %14llu\n", list.c[i].name, (unsigned long long)list.c[i].value);
 	fprintf(out, "ombra: the host KVM's own statistics for this VM, non-zero ones%s:\n",
-		vm->mode->counters ? "" : " not listed above");
-	text_set(out, &vm->vcpu_stats0, &vm->vcpu_stats1, "vcpu", vm->mode->counters != NULL);
-	text_set(out, &vm->vm_stats0, &vm->vm_stats1, "vm", vm->mode->counters != NULL);
+		vm->mode->kvm_counters ? " not listed above" : "");
+	text_set(out, &vm->vcpu_stats0, &vm->vcpu_stats1, "vcpu", !vm->mode->kvm_counters);
+	text_set(out, &vm->vm_stats0, &vm->vm_stats1, "vm", !vm->mode->kvm_counters);
 	if (vm->slot_moves || vm->page_remaps || vm->slot_adds || vm->slot_deletes)
 		fprintf(out, "ombra: while the guest ran (test device): memslots moved %llu, added %llu, deleted %llu; pages remapped %llu\n",
 			(unsigned long long)vm->slot_moves, (unsigned long long)vm->slot_adds,
@@ -173,10 +142,10 @@ static int write_json(const struct vm *vm, FILE *out)
 	json_object_set_new(root, "append", json_string(vm->cfg.append ? vm->cfg.append : ""));
 	json_object_set_new(root, "ram_bytes", json_integer((json_int_t)vm->cfg.ram_size));
 	json_object_set_new(root, "end", json_pack("{s:s, s:s, s:i}",
-						   "reason", report_end_name(vm->board.end),
+						   "reason", report_end_name(vm->end),
 						   "detail", vm->err,
-						   "exit_status", vm->board.exit_status));
-	if (vm->board.end == END_DEBUG_EXIT)
+						   "exit_status", vm->exit_status));
+	if (vm->end == END_DEBUG_EXIT)
 		json_object_set_new(json_object_get(root, "end"), "guest_value",
 				    json_integer(vm->board.debug_exit_value));
 	if (vm->guest_state[0])

@@ -59,14 +59,18 @@ const char *vm_exit_name(unsigned reason)
 	return "?";
 }
 
-static int set_err(struct vm *vm, int status, int code, const char *fmt, ...)
+int vm_fail(struct vm *vm, int status, int code, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (vm->err_status)
+		return code;
+	vm->err_status = status;
+	if (vm->err[0])             /* a mode's own words came first */
+		return code;
 	va_start(ap, fmt);
 	vsnprintf(vm->err, sizeof(vm->err), fmt, ap);
 	va_end(ap);
-	vm->err_status = status;
 	return code;
 }
 
@@ -78,16 +82,16 @@ static int read_file(struct vm *vm, const char *what, const char *path, uint8_t 
 	size_t got = 0;
 
 	if (fd < 0)
-		return set_err(vm, OMBRA_EXIT_BAD_INPUT, -errno, "cannot open %s %s: %s", what, path,
+		return vm_fail(vm, OMBRA_EXIT_BAD_INPUT, -errno, "cannot open %s %s: %s", what, path,
 			       strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return set_err(vm, OMBRA_EXIT_BAD_INPUT, -EINVAL, "%s %s is not a regular file", what, path);
+		return vm_fail(vm, OMBRA_EXIT_BAD_INPUT, -EINVAL, "%s %s is not a regular file", what, path);
 	}
 	*buf = malloc(st.st_size ? (size_t)st.st_size : 1);
 	if (!*buf) {
 		close(fd);
-		return set_err(vm, OMBRA_EXIT_HOST_ERROR, -ENOMEM, "no memory to read %s %s", what, path);
+		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -ENOMEM, "no memory to read %s %s", what, path);
 	}
 	while (got < (size_t)st.st_size) {
 		ssize_t n = read(fd, *buf + got, (size_t)st.st_size - got);
@@ -98,7 +102,7 @@ static int read_file(struct vm *vm, const char *what, const char *path, uint8_t 
 			close(fd);
 			free(*buf);
 			*buf = NULL;
-			return set_err(vm, OMBRA_EXIT_BAD_INPUT, -e, "cannot read %s %s: %s", what, path,
+			return vm_fail(vm, OMBRA_EXIT_BAD_INPUT, -e, "cannot read %s %s: %s", what, path,
 				       strerror(e));
 		}
 		got += (size_t)n;
@@ -128,7 +132,7 @@ static int load_kernel(struct vm *vm)
 		r = mb_load(&vm->mem, kernel, klen, cmdline ? cmdline : vm->cfg.kernel,
 			    vm->cfg.initrd ? &mod : NULL, &vm->boot, why, sizeof(why));
 		if (r < 0)
-			set_err(vm, OMBRA_EXIT_BAD_INPUT, r, "%s: %s", vm->cfg.kernel, why);
+			vm_fail(vm, OMBRA_EXIT_BAD_INPUT, r, "%s: %s", vm->cfg.kernel, why);
 	}
 	free(cmdline);
 	free(kernel);
@@ -140,6 +144,7 @@ static void on_move_slot(void *opaque, uint64_t gpa);
 static void on_explain(void *opaque, uint64_t gva);
 static void on_remap_page(void *opaque, uint64_t gpa);
 static void on_mark(void *opaque, uint32_t value);
+static void on_powered_off(void *opaque);
 
 /* The mem_commit_fn of guest memory: a memslot registered with KVM. */
 static int commit_slot(void *opaque, const struct memslot *s, bool remove)
@@ -165,30 +170,37 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *
 	vm->mem.mpa_offset = mode->ram_mpa_offset;
 	r = mem_layout_pc(&vm->mem, cfg->ram_size);
 	if (r < 0)
-		return set_err(vm, r == -EINVAL ? OMBRA_EXIT_USAGE : OMBRA_EXIT_HOST_ERROR, r,
+		return vm_fail(vm, r == -EINVAL ? OMBRA_EXIT_USAGE : OMBRA_EXIT_HOST_ERROR, r,
 			       "cannot give the guest %llu bytes of RAM: %s",
 			       (unsigned long long)cfg->ram_size,
 			       r == -EINVAL ? "at least 2 MiB, a multiple of 4 KiB" : strerror(-r));
 	r = board_init(&vm->board, vm->serial_out, vm->log, cfg->ram_size);
 	if (r < 0)
-		return set_err(vm, OMBRA_EXIT_HOST_ERROR, r, "cannot build the board: %s", strerror(-r));
+		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, r, "cannot build the board: %s", strerror(-r));
 	vm->board.move_slot = on_move_slot;
 	vm->board.move_slot_opaque = vm;
 	vm->board.explain = on_explain;
 	vm->board.remap_page = on_remap_page;
 	vm->board.mark = on_mark;
+	vm->board.powered_off = on_powered_off;
 	r = load_kernel(vm);
 	if (r < 0)
 		return r;
 
 	r = kvm_host_open(&vm->host, cfg->kvm_path ? cfg->kvm_path : "/dev/kvm", why, sizeof(why));
 	if (r < 0)
-		return set_err(vm, OMBRA_EXIT_NO_KVM, r, "%s", why);
-	r = kvm_vm_create(&vm->host, &vm->kvm, mode->irqchip, why, sizeof(why));
+		return vm_fail(vm, OMBRA_EXIT_NO_KVM, r, "%s", why);
+	r = kvm_vm_create(&vm->host, &vm->kvm, why, sizeof(why));
+	if (r < 0)
+		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, r, "%s", why);
+	r = mode->devices(vm);
+	if (r < 0)
+		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, r, "%s mode's devices: %s", mode->name, strerror(-r));
+	r = kvm_vcpu_create(&vm->kvm, why, sizeof(why));
 	if (r == 0)
 		r = kvm_vm_set_cpuid(&vm->kvm, false, why, sizeof(why));
 	if (r < 0)
-		return set_err(vm, OMBRA_EXIT_HOST_ERROR, r, "%s", why);
+		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, r, "%s", why);
 
 	mem_set_commit(&vm->mem, commit_slot, &vm->kvm);
 	for (unsigned i = 0; i < MEM_MAX_SLOTS; i++) {
@@ -196,13 +208,13 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *
 			continue;
 		r = commit_slot(&vm->kvm, &vm->mem.slots[i], false);
 		if (r < 0)
-			return set_err(vm, OMBRA_EXIT_HOST_ERROR, r,
+			return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, r,
 				       "KVM_SET_USER_MEMORY_REGION (slot %u at %#llx) failed: %s", i,
 				       (unsigned long long)vm->mem.slots[i].mpa, strerror(-r));
 	}
 	r = mode->setup(vm);
-	if (r < 0 && !vm->err[0])
-		set_err(vm, OMBRA_EXIT_HOST_ERROR, r, "%s mode setup failed: %s", mode->name, strerror(-r));
+	if (r < 0)
+		vm_fail(vm, OMBRA_EXIT_HOST_ERROR, r, "%s mode setup failed: %s", mode->name, strerror(-r));
 	return r;
 }
 
@@ -252,7 +264,7 @@ static void arm_signals(struct vm *vm)
 	stop_why = 0;
 	kicked = 0;
 	stop_run = vm->kvm.run;
-	if (vm->mode->next_event) {
+	{
 		struct sigevent sev;
 
 		memset(&sev, 0, sizeof(sev));
@@ -307,78 +319,30 @@ static void arm_kick(struct vm *vm)
 
 /* --- ending the guest with a report ------------------------------------ */
 
-static void end_run(struct vm *vm, enum run_end end, int status, const char *fmt, ...)
+void vm_end(struct vm *vm, enum run_end end, int status, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (vm->board.end != END_NONE)
+	if (vm->end != END_NONE)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(vm->err, sizeof(vm->err), fmt, ap);
 	va_end(ap);
-	vm->board.end = end;
-	vm->board.exit_status = status;
+	vm->end = end;
+	vm->exit_status = status;
 }
 
-/* Registers and the instruction at RIP, for a guest that died: kept in
- * vm->guest_state for the report. */
-static void report_guest_state(struct vm *vm)
+/* The board's power devices: the guest asked to end the run. */
+static void on_powered_off(void *opaque)
 {
-	struct kvm_regs regs;
-	struct kvm_sregs sregs;
-	struct kvm_translation tr;
-	char text[128] = "(instruction not readable)", bytes[64] = "";
-	uint8_t code[15];
-	int bits;
+	struct vm *vm = opaque;
 
-	if (vm->mode->guest_state) {
-		vm->mode->guest_state(vm, vm->guest_state, sizeof(vm->guest_state));
-		return;
-	}
-	if (ioctl(vm->kvm.vcpu_fd, KVM_GET_REGS, &regs) < 0 ||
-	    ioctl(vm->kvm.vcpu_fd, KVM_GET_SREGS, &sregs) < 0) {
-		snprintf(vm->guest_state, sizeof(vm->guest_state),
-			 "ombra: cannot read the vCPU's registers: %s\n", strerror(errno));
-		return;
-	}
-	bits = (sregs.efer & (1u << 10)) && sregs.cs.l ? 64 : sregs.cs.db ? 32 : 16;
-	memset(&tr, 0, sizeof(tr));
-	tr.linear_address = sregs.cs.base + regs.rip;
-	if (ioctl(vm->kvm.vcpu_fd, KVM_TRANSLATE, &tr) == 0 && tr.valid) {
-		size_t n = 0;
-
-		while (n < sizeof(code) && mem_read(&vm->mem, tr.physical_address + n, code + n, 1) == 0)
-			n++;
-		if (n) {
-			size_t len = disasm_one(code, n, regs.rip, bits, text, sizeof(text));
-
-			for (size_t i = 0; i < (len ? len : n < 8 ? n : 8); i++)
-				snprintf(bytes + 3 * i, sizeof(bytes) - 3 * i, "%02x ", code[i]);
-		}
-	}
-	/* KVM on AMD re-initializes the vCPU after a shutdown intercept (the
-	 * VMCB is undefined after one): what it gives back then is the INIT
-	 * state, not where the guest was.  Say so rather than show it as such. */
-	if (vm->kvm.run->exit_reason == KVM_EXIT_SHUTDOWN && regs.rip == 0xfff0 &&
-	    sregs.cs.base == 0xffff0000) {
-		snprintf(vm->guest_state, sizeof(vm->guest_state),
-			 "ombra: guest state: lost: after the shutdown the host's KVM handed back the vCPU in its "
-			 "INIT state (rip 0xfff0, cs base 0xffff0000), as KVM on AMD does (docs/host.md)\n");
-		return;
-	}
-	snprintf(vm->guest_state, sizeof(vm->guest_state),
-		"ombra: guest state: %d-bit mode, CPL %u, rip %#llx: %s [%s]\n"
-		"ombra:   rax %#llx rbx %#llx rcx %#llx rdx %#llx rsi %#llx rdi %#llx\n"
-		"ombra:   rsp %#llx rbp %#llx rflags %#llx\n"
-		"ombra:   cr0 %#llx cr2 %#llx cr3 %#llx cr4 %#llx efer %#llx\n",
-		bits, sregs.cs.selector & 3, (unsigned long long)regs.rip, text, bytes,
-		(unsigned long long)regs.rax, (unsigned long long)regs.rbx,
-		(unsigned long long)regs.rcx, (unsigned long long)regs.rdx,
-		(unsigned long long)regs.rsi, (unsigned long long)regs.rdi,
-		(unsigned long long)regs.rsp, (unsigned long long)regs.rbp,
-		(unsigned long long)regs.rflags, (unsigned long long)sregs.cr0,
-		(unsigned long long)sregs.cr2, (unsigned long long)sregs.cr3,
-		(unsigned long long)sregs.cr4, (unsigned long long)sregs.efer);
+	if (vm->board.off == BOARD_DEBUG_EXIT)
+		vm_end(vm, END_DEBUG_EXIT, vm->exit_status, "guest wrote %u to isa-debug-exit (port %#x)",
+		       vm->board.debug_exit_value, DEBUG_EXIT_PORT);
+	else
+		vm_end(vm, END_SHUTDOWN, vm->exit_status, "guest wrote \"Shutdown\" to port %#x",
+		       SHUTDOWN_PORT);
 }
 
 static void handle_io(struct vm *vm)
@@ -436,49 +400,17 @@ static void handle_internal_error(struct vm *vm)
 	};
 	uint32_t s = run->internal.suberror;
 
-	end_run(vm, END_GUEST_ERROR, OMBRA_EXIT_GUEST_ERROR,
+	vm_end(vm, END_GUEST_ERROR, OMBRA_EXIT_GUEST_ERROR,
 		"KVM internal error %u: %s", s,
 		s < sizeof(sub) / sizeof(sub[0]) && sub[s] ? sub[s] : "unknown suberror");
-}
-
-/* KVM's vCPU stats named in names (NULL-terminated), as their change since
- * the run began, into obj (tdp mode: a trace sample, a phase mark). */
-static void kvm_stat_deltas(struct vm *vm, json_t *obj, const char *const *names)
-{
-	struct kstats now;
-	char why[128];
-
-	if (vm->kvm.vcpu_stats_fd < 0 || kstats_read(vm->kvm.vcpu_stats_fd, &now, why, sizeof(why)) < 0)
-		return;
-	for (int i = 0; names[i]; i++) {
-		const struct kstat *e = kstats_find(&now, names[i]);
-
-		if (e)
-			json_object_set_new(obj, names[i], json_integer((json_int_t)kstat_delta(
-				kstats_find(&vm->vcpu_stats0, names[i]), e)));
-	}
-	kstats_free(&now);
-}
-
-/* A trace sample from KVM's binary stats (tdp mode). */
-static void kvm_sample(struct vm *vm, json_t *obj)
-{
-	static const char *const names[] = { "pf_fixed", "pf_guest", "pf_taken", "invlpg", NULL };
-
-	json_object_set_new(obj, "exits", json_integer((json_int_t)vm->exits));
-	kvm_stat_deltas(vm, obj, names);
 }
 
 static void trace_sample(struct vm *vm)
 {
 	json_t *obj = json_object();
 
-	if (vm->mode->trace_events)
-		vm->mode->trace_events(vm);
-	if (vm->mode->sample)
-		vm->mode->sample(vm, obj);
-	else
-		kvm_sample(vm, obj);
+	vm->mode->trace_events(vm);
+	vm->mode->sample(vm, obj);
 	trace_write(vm->trace, "sample", obj);
 }
 
@@ -490,8 +422,7 @@ static void trace_header(struct vm *vm)
 	json_t *un = json_array();
 
 	json_object_set_new(hdr, "unavailable", un);
-	if (vm->mode->trace_header)
-		vm->mode->trace_header(vm, hdr);
+	vm->mode->trace_header(vm, hdr);
 	trace_write(vm->trace, "header", hdr);
 }
 
@@ -504,8 +435,8 @@ static void trace_end(struct vm *vm)
 	report_counters(vm, &list);
 	for (unsigned i = 0; i < list.n; i++)
 		json_object_set_new(c, list.c[i].name, json_integer((json_int_t)list.c[i].value));
-	trace_write(vm->trace, "end", json_pack("{s:s, s:i, s:o}", "reason", report_end_name(vm->board.end),
-						 "exit_status", vm->board.exit_status, "counters", c));
+	trace_write(vm->trace, "end", json_pack("{s:s, s:i, s:o}", "reason", report_end_name(vm->end),
+						 "exit_status", vm->exit_status, "counters", c));
 }
 
 /* --- the live status line ------------------------------------------------------ */
@@ -537,24 +468,10 @@ static void status_update(struct vm *vm)
 
 	if (dt < 0.5)
 		return;
-	if (vm->mode->counters) {
-		report_counters(vm, &c);
-		for (unsigned i = 0; i < c.n; i++)
-			if (strcmp(c.c[i].name, "pf_taken") == 0)
-				faults = c.c[i].value;
-	} else {
-		/* tdp: KVM's own count, read now (a pread, twice a second) */
-		struct kstats ks;
-		char why[64];
-
-		if (vm->kvm.vcpu_stats_fd >= 0 && kstats_read(vm->kvm.vcpu_stats_fd, &ks, why, sizeof(why)) == 0) {
-			const struct kstat *e = kstats_find(&ks, "pf_taken");
-
-			if (e)
-				faults = kstat_delta(kstats_find(&vm->vcpu_stats0, "pf_taken"), e);
-			kstats_free(&ks);
-		}
-	}
+	report_counters(vm, &c);      /* tdp: KVM's stats read now, twice a second */
+	for (unsigned i = 0; i < c.n; i++)
+		if (strcmp(c.c[i].name, "pf_taken") == 0)
+			faults = c.c[i].value;
 	if (vm->serial_out)
 		fflush(vm->serial_out);
 	fprintf(stderr, "\r\033[K[ombra %s] %.1f s  %llu exits (%.0f/s)  %llu faults (%.0f/s)", vm->mode->name, now,
@@ -589,12 +506,12 @@ void vm_run(struct vm *vm)
 		trace_header(vm);
 	}
 
-	while (vm->board.end == END_NONE) {
+	while (vm->end == END_NONE) {
 		if (vm->kick_timer_ok)
 			arm_kick(vm);
 		if (ioctl(vm->kvm.vcpu_fd, KVM_RUN, 0) < 0) {
 			if (errno != EINTR && errno != EAGAIN) {
-				end_run(vm, END_HOST_ERROR, OMBRA_EXIT_HOST_ERROR, "KVM_RUN failed: %s",
+				vm_end(vm, END_HOST_ERROR, OMBRA_EXIT_HOST_ERROR, "KVM_RUN failed: %s",
 					strerror(errno));
 				break;
 			}
@@ -611,10 +528,10 @@ void vm_run(struct vm *vm)
 				stop_why = 0;               /* the status tick */
 				status_update(vm);
 			} else if (stop_why == SIGALRM)
-				end_run(vm, END_TIMEOUT, OMBRA_EXIT_TIMEOUT,
+				vm_end(vm, END_TIMEOUT, OMBRA_EXIT_TIMEOUT,
 					"--timeout of %g s expired", vm->cfg.timeout);
 			else if (stop_why)
-				end_run(vm, END_TIMEOUT, OMBRA_EXIT_INTERRUPTED,
+				vm_end(vm, END_TIMEOUT, OMBRA_EXIT_INTERRUPTED,
 					"interrupted by signal %d", (int)stop_why);
 			continue;
 		}
@@ -624,7 +541,7 @@ void vm_run(struct vm *vm)
 			trace_sample(vm);
 		if (vm->status_on)
 			status_update(vm);
-		if (vm->mode->exit && vm->mode->exit(vm))
+		if (vm->mode->exit(vm))
 			continue;
 		if (vm->trace) {
 			json_t *e = json_pack("{s:s}", "reason", vm_exit_name(run->exit_reason));
@@ -643,33 +560,33 @@ void vm_run(struct vm *vm)
 			break;
 		case KVM_EXIT_HLT:
 			/* Without an irqchip nothing can ever wake the vCPU. */
-			end_run(vm, END_GUEST_ERROR, OMBRA_EXIT_GUEST_ERROR,
+			vm_end(vm, END_GUEST_ERROR, OMBRA_EXIT_GUEST_ERROR,
 				"guest halted with no interrupt source to wake it");
 			break;
 		case KVM_EXIT_SHUTDOWN:
-			end_run(vm, END_GUEST_ERROR, OMBRA_EXIT_GUEST_ERROR,
+			vm_end(vm, END_GUEST_ERROR, OMBRA_EXIT_GUEST_ERROR,
 				"triple fault: the guest faulted while delivering a double fault (KVM_EXIT_SHUTDOWN)");
 			break;
 		case KVM_EXIT_INTERNAL_ERROR:
 			handle_internal_error(vm);
 			break;
 		case KVM_EXIT_FAIL_ENTRY:
-			end_run(vm, END_GUEST_ERROR, OMBRA_EXIT_GUEST_ERROR,
+			vm_end(vm, END_GUEST_ERROR, OMBRA_EXIT_GUEST_ERROR,
 				"KVM could not enter the guest (hardware reason %#llx)",
 				(unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 			break;
 		case KVM_EXIT_SYSTEM_EVENT:
 			if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN)
-				end_run(vm, END_SHUTDOWN, OMBRA_EXIT_SHUTDOWN, "guest powered off");
+				vm_end(vm, END_SHUTDOWN, OMBRA_EXIT_SHUTDOWN, "guest powered off");
 			else
-				end_run(vm, END_GUEST_ERROR, OMBRA_EXIT_GUEST_ERROR,
+				vm_end(vm, END_GUEST_ERROR, OMBRA_EXIT_GUEST_ERROR,
 					"guest asked for system event %u (reset is not supported)",
 					run->system_event.type);
 			break;
 		case KVM_EXIT_INTR:
 			break;
 		default:
-			end_run(vm, END_HOST_ERROR, OMBRA_EXIT_HOST_ERROR,
+			vm_end(vm, END_HOST_ERROR, OMBRA_EXIT_HOST_ERROR,
 				"unexpected KVM exit %u (%s)", run->exit_reason,
 				vm_exit_name(run->exit_reason));
 			break;
@@ -690,13 +607,8 @@ void vm_run(struct vm *vm)
 	disarm_signals();
 	status_clear(vm);
 	vm->board.serial.before_tx = NULL;
-	if (vm->board.end == END_DEBUG_EXIT)
-		snprintf(vm->err, sizeof(vm->err), "guest wrote %u to isa-debug-exit (port %#x)",
-			 vm->board.debug_exit_value, DEBUG_EXIT_PORT);
-	else if (vm->board.end == END_SHUTDOWN && !vm->err[0])
-		snprintf(vm->err, sizeof(vm->err), "guest wrote \"Shutdown\" to port %#x", SHUTDOWN_PORT);
-	else if (vm->board.end == END_GUEST_ERROR || vm->board.end == END_TIMEOUT)
-		report_guest_state(vm);
+	if (vm->end == END_GUEST_ERROR || vm->end == END_TIMEOUT)
+		vm->mode->guest_state(vm, vm->guest_state, sizeof(vm->guest_state));
 	if (vm->serial_out)
 		fflush(vm->serial_out);
 	if (vm->kvm.vm_stats_fd >= 0)
@@ -726,8 +638,7 @@ int vm_move_slot(struct vm *vm, uint64_t gpa)
 	vm->slot_moves++;
 	/* As KVM does when an MMU notifier says an HVA changed: every mapping
 	 * of the slot's frames goes (KVM handles its own for tdp mode). */
-	if (vm->mode->memory_changed)
-		vm->mode->memory_changed(vm, slot->gpa >> 12, slot->size >> 12);
+	vm->mode->memory_changed(vm, slot->gpa >> 12, slot->size >> 12);
 	return 0;
 }
 
@@ -745,8 +656,7 @@ int vm_delete_slot(struct vm *vm, uint64_t gpa)
 	first = slot->gpa >> 12;
 	count = slot->size >> 12;
 	/* Every mapping of the frames goes first, then the memory. */
-	if (vm->mode->memory_changed)
-		vm->mode->memory_changed(vm, first, count);
+	vm->mode->memory_changed(vm, first, count);
 	r = mem_slot_delete(&vm->mem, slot);
 	if (r < 0) {
 		fprintf(vm->log, "ombra: test device: deleting the memslot at %#llx failed: %s\n",
@@ -767,8 +677,7 @@ int vm_add_slot(struct vm *vm, uint64_t gpa, uint64_t size)
 		return r;
 	}
 	/* Nothing can map new frames yet; the mode hears of it all the same. */
-	if (vm->mode->memory_changed)
-		vm->mode->memory_changed(vm, gpa >> 12, size >> 12);
+	vm->mode->memory_changed(vm, gpa >> 12, size >> 12);
 	vm->slot_adds++;
 	return 0;
 }
@@ -794,8 +703,7 @@ int vm_remap_page(struct vm *vm, uint64_t gpa)
 	}
 	vm->page_remaps++;
 	/* KVM hears of it from its MMU notifier; shadow mode zaps its own. */
-	if (vm->mode->memory_changed)
-		vm->mode->memory_changed(vm, gpa >> 12, 1);
+	vm->mode->memory_changed(vm, gpa >> 12, 1);
 	return 0;
 }
 
@@ -812,8 +720,7 @@ void vm_explain(struct vm *vm, uint64_t gva)
 	snprintf(buf, sizeof(buf), "0x%llx", (unsigned long long)gva);
 	json_object_set_new(obj, "gva", json_string(buf));
 	json_object_set_new(obj, "mode", json_string(vm->mode->name));
-	if (vm->mode->explain)
-		vm->mode->explain(vm, gva, obj);
+	vm->mode->explain(vm, gva, obj);
 	explain_print(vm->log, obj);
 	if (!vm->explained)
 		vm->explained = json_array();
@@ -829,15 +736,9 @@ static void on_mark(void *opaque, uint32_t value)
 	json_t *c = json_object();
 	double t = since_start(vm);
 
-	if (!vm->mode->counters && vm->kvm.vcpu_stats_fd >= 0) {
-		/* tdp: KVM's counters now */
-		kvm_stat_deltas(vm, c, report_mmu_counters);
-		json_object_set_new(c, "exits", json_integer((json_int_t)vm->exits));
-	} else {
-		report_counters(vm, &list);
-		for (unsigned i = 0; i < list.n; i++)
-			json_object_set_new(c, list.c[i].name, json_integer((json_int_t)list.c[i].value));
-	}
+	report_counters(vm, &list);
+	for (unsigned i = 0; i < list.n; i++)
+		json_object_set_new(c, list.c[i].name, json_integer((json_int_t)list.c[i].value));
 	if (!vm->marks)
 		vm->marks = json_array();
 	json_array_append_new(vm->marks, json_pack("{s:i, s:f, s:o}", "value", (int)value, "t", t, "counters", c));
@@ -850,7 +751,7 @@ static void on_explain(void *opaque, uint64_t gva)
 
 void vm_destroy(struct vm *vm)
 {
-	if (vm->mode && vm->mode->teardown)
+	if (vm->mode)
 		vm->mode->teardown(vm);
 	kvm_vm_destroy(&vm->kvm);
 	kvm_host_close(&vm->host);

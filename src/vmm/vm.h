@@ -2,9 +2,10 @@
  * One virtual machine: its configuration, KVM objects, guest memory, board,
  * and the vCPU run loop that both modes share.
  *
- * A mode (src/tdp, later src/shadow) supplies struct vm_mode: how to put the
- * vCPU at the guest's entry point, a first look at each exit, and its own
- * counters.  The loop itself never branches on the mode.
+ * A mode (src/tdp, src/shadow) supplies struct vm_mode: every hook, from
+ * its devices inside KVM to its counters and its view of a dying guest.
+ * The loop itself never branches on the mode.  A run ends one way,
+ * vm_end(); set-up reports an error one way, vm_fail().
  */
 #ifndef OMBRA_VM_H
 #define OMBRA_VM_H
@@ -22,6 +23,16 @@
 #include "trace.h"
 
 enum mmu_mode { MMU_TDP, MMU_SHADOW };
+
+/* How a run ended, as the guest or ombra decided (vm_end). */
+enum run_end {
+	END_NONE = 0,     /* still running */
+	END_DEBUG_EXIT,   /* guest wrote to isa-debug-exit */
+	END_SHUTDOWN,     /* guest powered off ("Shutdown" port, KVM's system event) */
+	END_GUEST_ERROR,  /* guest misbehaved: triple fault, emulation failure... */
+	END_HOST_ERROR,   /* ombra or KVM failed */
+	END_TIMEOUT,      /* --timeout expired, or a signal stopped the run */
+};
 
 /*
  * ombra's own exit statuses are even, so they never collide with the odd
@@ -80,40 +91,50 @@ static inline void counters_add(struct counters *l, const char *name, uint64_t v
 	}
 }
 
+/*
+ * What a mode supplies: every hook, always (the run loop never asks which
+ * mode it runs, nor tests a hook for NULL).  In the order of a run:
+ */
 struct vm_mode {
 	const char *name;           /* "tdp", "shadow" */
-	bool irqchip;               /* wants KVM's in-kernel irqchip */
 	uint64_t ram_mpa_offset;    /* guest RAM sits at MPA = GPA + this */
-	/* Put the vCPU at the multiboot entry point.  0 or -errno. */
+	/* Its MMU counters are the host KVM's own stats (the report then does
+	 * not list those twice). */
+	bool kvm_counters;
+	/* The mode's devices inside KVM, after the VM and before its vCPU
+	 * (tdp: KVM's irqchip, PIT and a PC's interrupt routing).  0 or
+	 * -errno, with vm_fail() saying why. */
+	int (*devices)(struct vm *vm);
+	/* Put the vCPU at the multiboot entry point.  0 or -errno, with
+	 * vm_fail() saying why. */
 	int (*setup)(struct vm *vm);
+	/* What the mode cannot trace, for the trace header; called as the run
+	 * begins. */
+	void (*trace_header)(struct vm *vm, json_t *hdr);
 	/* First look at an exit; return true when the mode handled it. */
 	bool (*exit)(struct vm *vm);
-	/* Free what setup made (may be NULL). */
-	void (*teardown)(struct vm *vm);
-	/* The guest's registers and instruction for a report (NULL: KVM's view). */
-	void (*guest_state)(struct vm *vm, char *buf, size_t len);
-	/* ombra changed its own mapping of guest frames [gfn, gfn+count) (NULL: KVM
-	 * follows by itself). */
+	/* When the guest must be interrupted even if it never traps (a timer
+	 * of the mode's own devices): CLOCK_MONOTONIC ns, 0 for never.  The
+	 * run loop then stops KVM_RUN at that time and calls kick. */
+	uint64_t (*next_event)(struct vm *vm);
+	void (*kick)(struct vm *vm);
+	/* ombra changed its own mapping of guest frames [gfn, gfn+count). */
 	void (*memory_changed)(struct vm *vm, uint64_t gfn, uint64_t count);
 	/* Add the guest's walk of gva (and the shadow's) to obj (explain.h). */
 	void (*explain)(struct vm *vm, uint64_t gva, json_t *obj);
-	/* Fill a trace "sample" record (NULL: KVM's stats). */
-	void (*sample)(struct vm *vm, json_t *obj);
-	/* What the mode cannot trace, for the trace header (may be NULL).
-	 * Called as the run begins. */
-	void (*trace_header)(struct vm *vm, json_t *hdr);
 	/* Write the events the mode gathered elsewhere since the last call
 	 * (tdp: KVM's tracepoints) to the trace; at each sample and at the
-	 * end (may be NULL). */
+	 * end. */
 	void (*trace_events)(struct vm *vm);
-	/* The mode's MMU counters under KVM's names (NULL: KVM's binary stats). */
+	/* Fill a trace "sample" record. */
+	void (*sample)(struct vm *vm, json_t *obj);
+	/* The mode's MMU counters under KVM's names, now (during the run) or
+	 * over the run (after it). */
 	void (*counters)(struct vm *vm, struct counters *out);
-	/* When the guest must be interrupted even if it never traps (a timer
-	 * of the mode's own devices): CLOCK_MONOTONIC ns, 0 for never (NULL:
-	 * never).  The run loop then stops KVM_RUN at that time and calls
-	 * kick. */
-	uint64_t (*next_event)(struct vm *vm);
-	void (*kick)(struct vm *vm);
+	/* The guest's registers and instruction, for a report of its death. */
+	void (*guest_state)(struct vm *vm, char *buf, size_t len);
+	/* Free what devices and setup made. */
+	void (*teardown)(struct vm *vm);
 };
 
 #define VM_EXIT_REASONS 64
@@ -129,8 +150,10 @@ struct vm {
 	struct mb_boot boot;        /* where the loader put things */
 	FILE *serial_out;           /* the -serial sink */
 	FILE *log;                  /* ombra's own messages (stderr) */
-	char err[512];              /* the last error or the reason the run ended */
+	char err[512];              /* why set-up failed (vm_fail) or the run ended (vm_end) */
 	int err_status;             /* OMBRA_EXIT_* that goes with a vm_create error */
+	enum run_end end;           /* how the run ended; END_NONE while it runs */
+	int exit_status;            /* the process exit status that goes with it */
 	char guest_state[1024];     /* registers and instruction when the guest died */
 	char host_mmu[256];         /* which MMU the host's KVM uses, for people */
 	char host_mmu_kind[16];     /* ept, npt, shadow, unknown */
@@ -161,6 +184,16 @@ struct vm {
 };
 
 const char *vm_exit_name(unsigned reason);
+
+/* The one way a run ends: the first call wins and says why (vm->err);
+ * later calls are ignored.  The run loop stops before the next KVM_RUN. */
+void vm_end(struct vm *vm, enum run_end end, int status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* The one way set-up reports an error: why (vm->err) and the exit status
+ * that goes with it (vm->err_status); returns code (-errno), for
+ * `return vm_fail(...)`.  The first call wins. */
+int vm_fail(struct vm *vm, int status, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* Create everything up to a vCPU ready at the kernel's entry.  0 or -errno,
  * with the reason in vm->err. */

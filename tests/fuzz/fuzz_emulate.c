@@ -321,10 +321,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	/* TRAP_END only with the run over; a guest error always says why and
 	 * is always TRAP_END.  A device (isa-debug-exit, Shutdown) may end
 	 * the run from an instruction that completed. */
-	MUST(r != TRAP_END || g.vm.board.end != END_NONE);
-	if (g.vm.board.end == END_GUEST_ERROR)
+	MUST(r != TRAP_END || g.vm.end != END_NONE);
+	if (g.vm.end == END_GUEST_ERROR)
 		MUST(r == TRAP_END && g.vm.err[0] != '\0');
-	if (g.vm.board.end != END_NONE) {
+	if (g.vm.end != END_NONE) {
 		guest_free(&g);
 		return 0;
 	}

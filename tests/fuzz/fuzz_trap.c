@@ -287,8 +287,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 		handled = shadow_handle_exit(&g.vm, &resync);
 		MUST(handled == (g.run.exit_reason == KVM_EXIT_IO));
 		MUST(resync == (sh->mmu.stats.host_resyncs != host_resyncs));
-		if (g.vm.board.end != END_NONE) {
-			MUST(g.vm.board.end != END_GUEST_ERROR || g.vm.err[0] != '\0');
+		if (g.vm.end != END_NONE) {
+			MUST(g.vm.end != END_GUEST_ERROR || g.vm.err[0] != '\0');
 			MUST(!strstr(g.vm.err, "--audit"));
 			MUST(monitor_cs || !strstr(g.vm.err, "ombra bug"));
 			break;

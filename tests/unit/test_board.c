@@ -252,9 +252,9 @@ Test(debug_exit, byte_write)
 	struct rig r;
 
 	rig_init(&r, 64 << 20);
-	cr_expect_eq(r.b.end, END_NONE);
+	cr_expect_eq(r.b.off, BOARD_ON);
 	io_bus_out(&r.b.io, DEBUG_EXIT_PORT, 1, 0x10);
-	cr_expect_eq(r.b.end, END_DEBUG_EXIT);
+	cr_expect_eq(r.b.off, BOARD_DEBUG_EXIT);
 	cr_expect_eq(r.b.debug_exit_value, 0x10);
 	cr_expect_eq(r.b.exit_status, 0x21);
 	cr_expect_eq(r.b.exit_status, qemu_exit_status(0x10));
@@ -267,7 +267,7 @@ Test(debug_exit, zero_gives_status_1)
 
 	rig_init(&r, 64 << 20);
 	io_bus_out(&r.b.io, DEBUG_EXIT_PORT, 1, 0);
-	cr_expect_eq(r.b.end, END_DEBUG_EXIT);
+	cr_expect_eq(r.b.off, BOARD_DEBUG_EXIT);
 	cr_expect_eq(r.b.exit_status, 1);
 	rig_fini(&r);
 }
@@ -278,7 +278,7 @@ Test(debug_exit, word_write)
 
 	rig_init(&r, 64 << 20);
 	io_bus_out(&r.b.io, DEBUG_EXIT_PORT, 2, 0x0031);
-	cr_expect_eq(r.b.end, END_DEBUG_EXIT);
+	cr_expect_eq(r.b.off, BOARD_DEBUG_EXIT);
 	cr_expect_eq(r.b.debug_exit_value, 0x0031);
 	cr_expect_eq(r.b.exit_status, 0x63);
 	rig_fini(&r);
@@ -290,7 +290,7 @@ Test(debug_exit, dword_write)
 
 	rig_init(&r, 64 << 20);
 	io_bus_out(&r.b.io, DEBUG_EXIT_PORT, 4, 0x00000042);
-	cr_expect_eq(r.b.end, END_DEBUG_EXIT);
+	cr_expect_eq(r.b.off, BOARD_DEBUG_EXIT);
 	cr_expect_eq(r.b.debug_exit_value, 0x42);
 	cr_expect_eq(r.b.exit_status, 0x85);
 	rig_fini(&r);
@@ -312,7 +312,7 @@ Test(debug_exit, wide_values_keep_value_and_low_status_byte)
 
 		rig_init(&r, 64 << 20);
 		io_bus_out(&r.b.io, DEBUG_EXIT_PORT, cases[i].size, cases[i].val);
-		cr_expect_eq(r.b.end, END_DEBUG_EXIT);
+		cr_expect_eq(r.b.off, BOARD_DEBUG_EXIT);
 		cr_expect_eq(r.b.debug_exit_value, cases[i].expect, "case %u", i);
 		cr_expect_eq(r.b.exit_status, qemu_exit_status(cases[i].expect), "case %u", i);
 		rig_fini(&r);
@@ -340,7 +340,7 @@ Test(debug_exit, read_is_not_an_unknown_port)
 	rig_flush(&r);
 	cr_expect_eq(r.log_len, 0);
 	cr_expect_eq(r.b.io.unknown_accesses, 0);
-	cr_expect_eq(r.b.end, END_NONE, "a read does not end the run");
+	cr_expect_eq(r.b.off, BOARD_ON, "a read does not end the run");
 	rig_fini(&r);
 }
 
@@ -352,9 +352,9 @@ Test(shutdown, full_string)
 
 	rig_init(&r, 64 << 20);
 	puts_port(&r, SHUTDOWN_PORT, "Shutdow");
-	cr_expect_eq(r.b.end, END_NONE, "not until the last letter");
+	cr_expect_eq(r.b.off, BOARD_ON, "not until the last letter");
 	out8(&r, SHUTDOWN_PORT, 'n');
-	cr_expect_eq(r.b.end, END_SHUTDOWN);
+	cr_expect_eq(r.b.off, BOARD_SHUTDOWN);
 	cr_expect_eq(r.b.exit_status, 0);
 	rig_fini(&r);
 }
@@ -365,9 +365,9 @@ Test(shutdown, partial_then_full)
 
 	rig_init(&r, 64 << 20);
 	puts_port(&r, SHUTDOWN_PORT, "Shut");
-	cr_expect_eq(r.b.end, END_NONE);
+	cr_expect_eq(r.b.off, BOARD_ON);
 	puts_port(&r, SHUTDOWN_PORT, "Shutdown");
-	cr_expect_eq(r.b.end, END_SHUTDOWN);
+	cr_expect_eq(r.b.off, BOARD_SHUTDOWN);
 	cr_expect_eq(r.b.exit_status, 0);
 	rig_fini(&r);
 }
@@ -378,7 +378,7 @@ Test(shutdown, repeated_s_then_full)
 
 	rig_init(&r, 64 << 20);
 	puts_port(&r, SHUTDOWN_PORT, "SSShutdown");
-	cr_expect_eq(r.b.end, END_SHUTDOWN);
+	cr_expect_eq(r.b.off, BOARD_SHUTDOWN);
 	rig_fini(&r);
 }
 
@@ -391,7 +391,7 @@ Test(shutdown, wrong_strings_do_nothing)
 
 		rig_init(&r, 64 << 20);
 		puts_port(&r, SHUTDOWN_PORT, bad[i]);
-		cr_expect_eq(r.b.end, END_NONE, "\"%s\" must not shut down", bad[i]);
+		cr_expect_eq(r.b.off, BOARD_ON, "\"%s\" must not shut down", bad[i]);
 		rig_fini(&r);
 	}
 }
@@ -409,12 +409,12 @@ Test(shutdown, match_count_stays_within_the_string)
 
 	rig_init(&r, 64 << 20);
 	puts_port(&r, SHUTDOWN_PORT, "Shutdown");
-	cr_expect_eq(r.b.end, END_SHUTDOWN);
+	cr_expect_eq(r.b.off, BOARD_SHUTDOWN);
 	out8(&r, SHUTDOWN_PORT, 0);
 	cr_expect_leq(r.b.shutdown_match, 8, "count %u after \"Shutdown\\0\"", r.b.shutdown_match);
 	out8(&r, SHUTDOWN_PORT, 0);
 	cr_expect_leq(r.b.shutdown_match, 8, "count %u", r.b.shutdown_match);
-	cr_expect_eq(r.b.end, END_SHUTDOWN);
+	cr_expect_eq(r.b.off, BOARD_SHUTDOWN);
 	cr_expect_eq(r.b.exit_status, 0);
 	rig_fini(&r);
 }
@@ -426,7 +426,7 @@ Test(shutdown, after_debug_exit_keeps_debug_status)
 	rig_init(&r, 64 << 20);
 	io_bus_out(&r.b.io, DEBUG_EXIT_PORT, 1, 1);
 	puts_port(&r, SHUTDOWN_PORT, "Shutdown");
-	cr_expect_eq(r.b.end, END_DEBUG_EXIT);
+	cr_expect_eq(r.b.off, BOARD_DEBUG_EXIT);
 	cr_expect_eq(r.b.exit_status, 3);
 	rig_fini(&r);
 }
@@ -629,7 +629,7 @@ Test(iobus, board_ports_are_not_unknown)
 	rig_flush(&r);
 	cr_expect_eq(r.log_len, 0, "log:\n%s", r.log_buf ? r.log_buf : "");
 	cr_expect_eq(r.b.io.unknown_accesses, 0);
-	cr_expect_eq(r.b.end, END_NONE);
+	cr_expect_eq(r.b.off, BOARD_ON);
 	rig_fini(&r);
 }
 

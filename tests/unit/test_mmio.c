@@ -320,7 +320,7 @@ Test(mmio, what_it_cannot_do_ends_the_guest)
 	cr_assert_eq(emulate_mmio(sh, DEV_GPA + DEV_OFF, DEV_GPA + DEV_OFF, 0x10), TRAP_END);
 	cr_expect(strstr(vm->err, "executes") != NULL, "%s", vm->err);
 
-	vm->board.end = END_NONE;
+	vm->end = END_NONE;
 	vm->err[0] = '\0';
 	guest_cpu();
 	memcpy(ram + CODE, imul, sizeof(imul));
@@ -333,7 +333,7 @@ Test(mmio, what_it_cannot_do_ends_the_guest)
 	cr_expect_eq(dev_reads + dev_writes, 0);
 
 	/* a segment register has no value ombra would store right */
-	vm->board.end = END_NONE;
+	vm->end = END_NONE;
 	vm->err[0] = '\0';
 	guest_cpu();
 	memcpy(ram + CODE, movsreg, sizeof(movsreg));

@@ -244,7 +244,7 @@ Test(trap_regress, clearing_cr0_pe_ends_the_run)
 	put(0x10000, 0xc0220f, 3);              /* mov cr0, eax */
 	sh->t.gpr[R_AX] = CR0_ET;
 	cr_assert_eq(emulate_insn(sh, VEC_GP), TRAP_END);
-	cr_expect_eq(vm->board.end, END_GUEST_ERROR);
+	cr_expect_eq(vm->end, END_GUEST_ERROR);
 	cr_expect(strstr(vm->err, "CR0.PE") != NULL, "%s", vm->err);
 	cr_expect(sh->v.cr0 & CR0_PE);
 }
