@@ -27,9 +27,7 @@
 #include "host/hostmmu.h"
 #include "vmm/chain.h"
 #include "vmm/report.h"
-
-#define CR0_PE 0x1u
-#define CR0_ET 0x10u
+#include "x86/x86.h"
 
 /* Flat 4 GiB segments, as the multiboot specification promises the kernel. */
 static void flat_segment(struct kvm_segment *s, uint16_t selector, uint8_t type)
@@ -350,7 +348,7 @@ static void tdp_guest_state(struct vm *vm, char *buf, size_t len)
 			 "ombra: cannot read the vCPU's registers: %s\n", strerror(errno));
 		return;
 	}
-	bits = (sregs.efer & (1u << 10)) && sregs.cs.l ? 64 : sregs.cs.db ? 32 : 16;
+	bits = (sregs.efer & EFER_LMA) && sregs.cs.l ? 64 : sregs.cs.db ? 32 : 16;
 	memset(&tr, 0, sizeof(tr));
 	tr.linear_address = sregs.cs.base + regs.rip;
 	if (ioctl(vm->kvm.vcpu_fd, KVM_TRANSLATE, &tr) == 0 && tr.valid) {
@@ -396,39 +394,25 @@ static void tdp_guest_state(struct vm *vm, char *buf, size_t len)
  * which ombra follows through the memslot and /proc/self/pagemap. */
 static void tdp_explain(struct vm *vm, uint64_t gva, json_t *obj)
 {
+	static const char *const path[] = {
+		[WALK_PAGING32] = "paging32", [WALK_PAGING32E] = "paging32e", [WALK_PAGING64] = "paging64",
+	};
 	struct kvm_sregs sregs;
 	struct walk_ctx w;
 	enum walk_mode mode;
-	const char *path;
-	unsigned flags = 0;
+	unsigned flags;
 
 	if (ioctl(vm->kvm.vcpu_fd, KVM_GET_SREGS, &sregs) < 0) {
 		json_object_set_new(obj, "note", json_string("KVM_GET_SREGS failed"));
 		return;
 	}
-	if (!(sregs.cr0 & 0x80000000ULL)) {
+	if (!walk_mode_of(sregs.cr0, sregs.cr4, sregs.efer, &mode, &flags)) {
 		chain_guest(&vm->mem, false, "nonpaging", NULL, gva, obj);
 		return;
 	}
-	if (sregs.efer & (1u << 10)) {
-		mode = WALK_PAGING64;
-		path = "paging64";
-	} else if (sregs.cr4 & 0x20) {
-		mode = WALK_PAGING32E;
-		path = "paging32e";
-	} else {
-		mode = WALK_PAGING32;
-		path = "paging32";
-	}
-	if (sregs.cr0 & (1u << 16))
-		flags |= WALK_CR0_WP;
-	if (sregs.cr4 & 0x10)
-		flags |= WALK_CR4_PSE;
-	if ((sregs.efer & (1u << 11)) && mode != WALK_PAGING32)
-		flags |= WALK_EFER_NXE;
 	walk_init(&w, mode, flags, 0, walk_gpa_mem, &vm->mem);
 	walk_set_cr3(&w, sregs.cr3);
-	chain_guest(&vm->mem, true, path, &w, gva, obj);
+	chain_guest(&vm->mem, true, path[mode], &w, gva, obj);
 }
 
 /* --- counters: KVM's binary stats ------------------------------------------ */

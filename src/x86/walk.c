@@ -21,6 +21,7 @@
  * translation-chain display (with WALK_PEEK, so looking changes nothing).
  */
 #include "walk.h"
+#include "x86.h"
 
 
 #include <assert.h>
@@ -234,7 +235,7 @@ enum walk_outcome walk_gva(const struct walk_ctx *ctx, uint64_t gva, unsigned ac
 		return paging64_walk(ctx, gva & 0xffffffffULL, access, res);
 	case WALK_PAGING64:
 		/* Bits 63:47 must all be equal; the CPU checks before paging. */
-		if ((gva >> 47) != 0 && (gva >> 47) != 0x1ffff) {
+		if (!x86_canonical(gva)) {
 			walk_start(ctx, res, gva);
 			return res->outcome = WALK_NONCANONICAL;
 		}
@@ -257,4 +258,17 @@ const char *walk_outcome_name(enum walk_outcome outcome)
 	if ((unsigned)outcome < sizeof(names) / sizeof(names[0]) && names[outcome])
 		return names[outcome];
 	return "?";
+}
+
+bool walk_mode_of(uint64_t cr0, uint64_t cr4, uint64_t efer, enum walk_mode *mode, unsigned *flags)
+{
+	*mode = efer & EFER_LMA ? WALK_PAGING64 : cr4 & CR4_PAE ? WALK_PAGING32E : WALK_PAGING32;
+	*flags = 0;
+	if (cr0 & CR0_WP)
+		*flags |= WALK_CR0_WP;
+	if (cr4 & CR4_PSE)
+		*flags |= WALK_CR4_PSE;
+	if ((efer & EFER_NXE) && *mode != WALK_PAGING32)
+		*flags |= WALK_EFER_NXE;
+	return cr0 & CR0_PG;
 }

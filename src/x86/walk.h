@@ -38,6 +38,11 @@ enum walk_mode {
 	WALK_PAGING64,   /* EFER.LMA=1: 4 levels of 8-byte entries, 2 MiB and 1 GiB pages */
 };
 
+/* Which walker the guest's CR0, CR4 and EFER select, and its flags
+ * (WALK_CR0_WP, WALK_CR4_PSE, WALK_EFER_NXE); false when CR0.PG is off
+ * (no walk: GVA = GPA). */
+bool walk_mode_of(uint64_t cr0, uint64_t cr4, uint64_t efer, enum walk_mode *mode, unsigned *flags);
+
 /* What a walk (or a CR3 load) came to. */
 enum walk_outcome {
 	WALK_OK,              /* translated: gpa, access, level, page_size, dirty are valid */

@@ -1618,3 +1618,35 @@ Test(walk_random, paging64)
 {
 	random_run(64, 0x6464646464646464ULL, 40, 150);
 }
+
+/* Which walker CR0, CR4 and EFER select: the SDM's table 4-1, written out
+ * with literal bit values (PG 31, WP 16; PSE 4, PAE 5; LMA 10, NXE 11). */
+Test(walk_mode, sdm_table_4_1)
+{
+	static const struct {
+		uint64_t cr0, cr4, efer;
+		bool paging;
+		enum walk_mode mode;
+		unsigned flags;
+	} t[] = {
+		{ 0x00000011, 0x20, 0x500, false, WALK_PAGING64, 0 },      /* PG off: no walk */
+		{ 0x80000011, 0x00, 0x000, true, WALK_PAGING32, 0 },
+		{ 0x80010011, 0x10, 0x800, true, WALK_PAGING32, WALK_CR0_WP | WALK_CR4_PSE }, /* no NX in 32-bit paging */
+		{ 0x80000011, 0x20, 0x800, true, WALK_PAGING32E, WALK_EFER_NXE },
+		{ 0x80000011, 0x30, 0x000, true, WALK_PAGING32E, WALK_CR4_PSE },
+		{ 0x80010011, 0x20, 0xd00, true, WALK_PAGING64, WALK_CR0_WP | WALK_EFER_NXE },
+		{ 0x80000011, 0x20, 0x500, true, WALK_PAGING64, 0 },
+	};
+
+	for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		enum walk_mode mode;
+		unsigned flags;
+		bool paging = walk_mode_of(t[i].cr0, t[i].cr4, t[i].efer, &mode, &flags);
+
+		cr_expect_eq(paging, t[i].paging, "case %u", i);
+		if (t[i].paging) {
+			cr_expect_eq(mode, t[i].mode, "case %u", i);
+			cr_expect_eq(flags, t[i].flags, "case %u: flags %#x", i, flags);
+		}
+	}
+}
