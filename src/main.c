@@ -29,7 +29,7 @@
 #include "vmm/explain.h"
 #include "report/htmlreport.h"
 #include "host/kvm.h"
-#include "vmm/report.h"
+#include "report/report.h"
 #include "vmm/vm.h"
 
 #define DEFAULT_RAM (128ULL << 20)   /* QEMU's default */

@@ -30,7 +30,8 @@
 #include "shadow/shadow.h"
 #include "host/hostmmu.h"
 #include "tdp/tdp.h"
-#include "vmm/report.h"
+#include "report.h"
+#include "vmm/counters.h"
 
 #define MAX_COLUMNS 16
 
@@ -41,7 +42,7 @@ struct column {
 	struct vm_config cfg;
 	bool ran;                  /* vm_create worked */
 	char err[512];             /* why it did not run, or how it ended */
-	const char *end;           /* report_end_name, or end_buf */
+	const char *end;           /* vm_end_name, or end_buf */
 	char end_buf[24];          /* a merged column's "end" */
 	int status;                /* the exit status ombra run would give */
 	char *serial;              /* the guest's output */
@@ -110,7 +111,7 @@ static void run_column(struct column *col)
 		vm_run(vm);
 		col->ran = true;
 		snprintf(col->err, sizeof(col->err), "%s", vm->err);
-		col->end = report_end_name(vm->end);
+		col->end = vm_end_name(vm->end);
 		col->status = vm->exit_status;
 		col->serial = malloc(vm->board.serial.cap_len + 1);
 		if (col->serial) {
@@ -122,7 +123,7 @@ static void run_column(struct column *col)
 			col->digest = ram_digest(&vm->mem);
 		col->wall = (double)(vm->t_end.tv_sec - vm->t_start.tv_sec) +
 			    (double)(vm->t_end.tv_nsec - vm->t_start.tv_nsec) / 1e9;
-		report_counters(vm, &col->counters);
+		vm_counters(vm, &col->counters);
 		for (unsigned i = 0; i < col->counters.n; i++) {
 			snprintf(col->names[i], sizeof(col->names[i]), "%s", col->counters.c[i].name);
 			col->counters.c[i].name = col->names[i];
@@ -148,8 +149,8 @@ static unsigned row_names(const struct column *cols, unsigned n, const char *row
 {
 	unsigned nrows = 0;
 
-	for (int i = 0; report_mmu_counters[i]; i++)
-		rows[nrows++] = report_mmu_counters[i];
+	for (int i = 0; vm_mmu_counters[i]; i++)
+		rows[nrows++] = vm_mmu_counters[i];
 	for (unsigned c = 0; c < n; c++)
 		for (unsigned i = 0; i < cols[c].counters.n && nrows < 2 * MAX_COUNTERS; i++) {
 			const char *name = cols[c].counters.c[i].name;

@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vmm/report.h"     /* OMBRA_VERSION */
+#include "vmm/vm.h"         /* OMBRA_VERSION */
 
 /* ---- what the inputs hold ------------------------------------------------ */
 

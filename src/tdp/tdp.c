@@ -8,25 +8,22 @@
  * which MMU the host's KVM used.  Its counters are KVM's binary stats,
  * under KVM's names (tdp_counters).  With --trace, KVM's own events too:
  * its kvm and kvmmmu tracepoints, from an ftrace instance of ombra's own in
- * tracefs, read at each trace sample (docs/trace.md).
+ * tracefs, read at each trace sample (ktrace.c, docs/trace.md).
  */
 #include "tdp.h"
+#include "ktrace.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "host/disasm.h"
 #include "host/hostmmu.h"
 #include "vmm/chain.h"
-#include "vmm/report.h"
+#include "vmm/counters.h"
 #include "x86/x86.h"
 
 /* Flat 4 GiB segments, as the multiboot specification promises the kernel. */
@@ -44,198 +41,6 @@ static void flat_segment(struct kvm_segment *s, uint16_t selector, uint8_t type)
 	s->g = 1;
 }
 
-/* --- KVM's tracepoints (--trace) ----------------------------------------------
- *
- * Everything is opened here, in set-up, before the seccomp filter: the
- * instance's trace_pipe (read, non-blocking, at each sample), its
- * tracing_on (written at the start and the end of the run) and the
- * instances folder, from which the teardown removes the instance with
- * unlinkat(AT_REMOVEDIR), a call the filter allows (docs/security.md).
- * The kernel filters the events to the vCPU's thread and stamps them with
- * CLOCK_MONOTONIC (trace_clock mono), the trace's own clock. */
-
-struct tdp_ktrace {
-	int pipe_fd, on_fd, dir_fd;   /* trace_pipe; tracing_on; instances/ */
-	char name[32];                /* ombra-PID, in dir_fd */
-	char source[160];             /* the instance's path, for the header */
-	char why[600];                /* why there are no kvm records */
-	json_t *tracepoints;          /* what was enabled ("kvm:kvm_exit", ...) */
-	char part[1024];              /* a line a read cut in two */
-	size_t npart;
-	double last_t;                /* t of the last kvm record */
-};
-
-static const char *const tracefs_roots[] = { "/sys/kernel/tracing", "/sys/kernel/debug/tracing" };
-#define KTRACE_BUFFER_KB "8192"       /* per CPU: the events between two samples */
-
-/* Write value to the instance's file rel (a path under it). */
-static int inst_write(int inst_fd, const char *rel, const char *value)
-{
-	int fd = openat(inst_fd, rel, O_WRONLY | O_TRUNC | O_CLOEXEC), r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, value, strlen(value)) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
-static void ktrace_close(struct tdp_ktrace *k)
-{
-	if (k->on_fd >= 0) {
-		if (write(k->on_fd, "0", 1) < 0) {
-			/* the instance goes anyway */
-		}
-		close(k->on_fd);
-	}
-	if (k->pipe_fd >= 0)
-		close(k->pipe_fd);
-	k->on_fd = k->pipe_fd = -1;
-	if (k->dir_fd >= 0) {
-		if (unlinkat(k->dir_fd, k->name, AT_REMOVEDIR) < 0)
-			fprintf(stderr, "ombra: cannot remove the tracefs instance %s: %s\n", k->source,
-				strerror(errno));
-		close(k->dir_fd);
-		k->dir_fd = -1;
-	}
-}
-
-/* Make the instance, or say in k->why why there is none. */
-static void ktrace_open(struct tdp_ktrace *k)
-{
-	const char *root = NULL;
-	char path[256];
-	struct stat st;
-	int inst = -1, r;
-	DIR *d;
-	struct dirent *de;
-
-	k->pipe_fd = k->on_fd = k->dir_fd = -1;
-	k->tracepoints = json_array();
-	for (size_t i = 0; i < sizeof(tracefs_roots) / sizeof(tracefs_roots[0]) && !root; i++) {
-		snprintf(path, sizeof(path), "%s/instances", tracefs_roots[i]);
-		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-			root = tracefs_roots[i];
-		} else if (errno == EACCES) {
-			snprintf(k->why, sizeof(k->why),
-				 "kvm and kvmmmu tracepoints: tracefs at %s is closed to this user: %s "
-				 "(tracing needs root)", tracefs_roots[i], strerror(errno));
-			return;
-		}
-	}
-	if (!root) {
-		snprintf(k->why, sizeof(k->why),
-			 "kvm and kvmmmu tracepoints: no tracefs: neither /sys/kernel/tracing nor "
-			 "/sys/kernel/debug/tracing is mounted (mount -t tracefs nodev /sys/kernel/tracing)");
-		return;
-	}
-	snprintf(k->name, sizeof(k->name), "ombra-%ld", (long)getpid());
-	snprintf(k->source, sizeof(k->source), "%s/instances/%s", root, k->name);
-	snprintf(path, sizeof(path), "%s/instances", root);
-	k->dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (k->dir_fd < 0 || (mkdirat(k->dir_fd, k->name, 0700) < 0 &&
-			      (errno != EEXIST || unlinkat(k->dir_fd, k->name, AT_REMOVEDIR) < 0 ||
-			       mkdirat(k->dir_fd, k->name, 0700) < 0))) {
-		snprintf(k->why, sizeof(k->why),
-			 "kvm and kvmmmu tracepoints: tracefs at %s, but no instance of ombra's own: %s "
-			 "(tracing needs root)", root, strerror(errno));
-		if (k->dir_fd >= 0)
-			close(k->dir_fd);
-		k->dir_fd = -1;
-		return;
-	}
-	inst = openat(k->dir_fd, k->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (inst < 0) {
-		snprintf(k->why, sizeof(k->why), "kvm and kvmmmu tracepoints: cannot open %s: %s", k->source,
-			 strerror(errno));
-		goto fail;
-	}
-	if ((r = inst_write(inst, "tracing_on", "0")) < 0 || (r = inst_write(inst, "trace_clock", "mono")) < 0) {
-		snprintf(k->why, sizeof(k->why),
-			 "kvm and kvmmmu tracepoints: %s takes no tracing_on or mono trace_clock: %s", k->source,
-			 strerror(-r));
-		goto fail;
-	}
-	inst_write(inst, "buffer_size_kb", KTRACE_BUFFER_KB);   /* else the default size */
-	snprintf(path, sizeof(path), "%ld", (long)syscall(SYS_gettid));
-	if ((r = inst_write(inst, "set_event_pid", path)) < 0) {
-		snprintf(k->why, sizeof(k->why), "kvm and kvmmmu tracepoints: %s/set_event_pid: %s", k->source,
-			 strerror(-r));
-		goto fail;
-	}
-	static const char *const kvm_events[] = { "kvm_exit", "kvm_page_fault" };
-	for (size_t i = 0; i < sizeof(kvm_events) / sizeof(kvm_events[0]); i++) {
-		snprintf(path, sizeof(path), "events/kvm/%s/enable", kvm_events[i]);
-		if ((r = inst_write(inst, path, "1")) < 0) {
-			snprintf(k->why, sizeof(k->why), "kvm and kvmmmu tracepoints: %s/%s: %s (is kvm loaded?)",
-				 k->source, path, strerror(-r));
-			goto fail;
-		}
-		json_array_append_new(k->tracepoints, json_sprintf("kvm:%s", kvm_events[i]));
-	}
-	/* every kvmmmu event this kernel has */
-	if (inst_write(inst, "events/kvmmmu/enable", "1") == 0) {
-		snprintf(path, sizeof(path), "%s/events/kvmmmu", k->source);
-		d = opendir(path);
-		while (d && (de = readdir(d)) != NULL)
-			if (de->d_type == DT_DIR && de->d_name[0] != '.')
-				json_array_append_new(k->tracepoints, json_sprintf("kvmmmu:%s", de->d_name));
-		if (d)
-			closedir(d);
-	}
-	k->pipe_fd = openat(inst, "trace_pipe", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	k->on_fd = openat(inst, "tracing_on", O_WRONLY | O_CLOEXEC);
-	if (k->pipe_fd < 0 || k->on_fd < 0) {
-		snprintf(k->why, sizeof(k->why), "kvm and kvmmmu tracepoints: cannot open %s/trace_pipe: %s",
-			 k->source, strerror(errno));
-		goto fail;
-	}
-	close(inst);
-	return;
-fail:
-	if (inst >= 0)
-		close(inst);
-	ktrace_close(k);
-	json_array_clear(k->tracepoints);
-}
-
-/* The events KVM recorded since the last call, as kvm records. */
-static void ktrace_drain(struct vm *vm)
-{
-	struct tdp_ktrace *k = vm->mode_data;
-	char buf[16384];
-	ssize_t n;
-
-	if (!k || k->pipe_fd < 0 || !vm->trace)
-		return;
-	while ((n = read(k->pipe_fd, buf, sizeof(buf))) > 0) {
-		for (ssize_t i = 0; i < n; i++) {
-			double ts;
-			json_t *rec;
-			int r;
-
-			if (buf[i] != '\n') {
-				if (k->npart < sizeof(k->part) - 1)
-					k->part[k->npart++] = buf[i];
-				continue;
-			}
-			k->part[k->npart] = 0;
-			k->npart = 0;
-			r = trace_kvm_parse(k->part, &ts, &rec);
-			if (r == TRACE_KVM_EVENT) {
-				ts -= trace_t0(vm->trace);
-				k->last_t = ts > k->last_t ? ts : k->last_t;
-			} else if (r == TRACE_KVM_BAD) {
-				rec = json_pack("{s:s, s:s}", "name", "unparsed", "text", k->part);
-			}
-			/* lost and unparsed lines: at the last event's time */
-			if (rec)
-				trace_write_at(vm->trace, "kvm", r == TRACE_KVM_EVENT ? (ts > 0 ? ts : 0) : k->last_t,
-					       rec);
-		}
-	}
-}
 
 static void tdp_trace_header(struct vm *vm, json_t *hdr)
 {
@@ -456,11 +261,11 @@ static void tdp_counters(struct vm *vm, struct counters *out)
 		vm1 = &vm_now;
 	}
 	counters_add(out, "exits", vm->exits);
-	for (int i = 0; report_mmu_counters[i]; i++) {
+	for (int i = 0; vm_mmu_counters[i]; i++) {
 		uint64_t v;
 
-		if (stat_delta(vm, vcpu1, vm1, report_mmu_counters[i], &v))
-			counters_add(out, report_mmu_counters[i], v);
+		if (stat_delta(vm, vcpu1, vm1, vm_mmu_counters[i], &v))
+			counters_add(out, vm_mmu_counters[i], v);
 	}
 	kstats_free(&vcpu_now);
 	kstats_free(&vm_now);

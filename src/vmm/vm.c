@@ -29,7 +29,7 @@
 
 #include "host/disasm.h"
 #include "explain.h"
-#include "report.h"
+#include "counters.h"
 
 static const char *const exit_names[VM_EXIT_REASONS] = {
 	[KVM_EXIT_UNKNOWN]        = "UNKNOWN",
@@ -432,10 +432,10 @@ static void trace_end(struct vm *vm)
 	json_t *c = json_object();
 
 	trace_sample(vm);
-	report_counters(vm, &list);
+	vm_counters(vm, &list);
 	for (unsigned i = 0; i < list.n; i++)
 		json_object_set_new(c, list.c[i].name, json_integer((json_int_t)list.c[i].value));
-	trace_write(vm->trace, "end", json_pack("{s:s, s:i, s:o}", "reason", report_end_name(vm->end),
+	trace_write(vm->trace, "end", json_pack("{s:s, s:i, s:o}", "reason", vm_end_name(vm->end),
 						 "exit_status", vm->exit_status, "counters", c));
 }
 
@@ -468,7 +468,7 @@ static void status_update(struct vm *vm)
 
 	if (dt < 0.5)
 		return;
-	report_counters(vm, &c);      /* tdp: KVM's stats read now, twice a second */
+	vm_counters(vm, &c);      /* tdp: KVM's stats read now, twice a second */
 	for (unsigned i = 0; i < c.n; i++)
 		if (strcmp(c.c[i].name, "pf_taken") == 0)
 			faults = c.c[i].value;
@@ -736,7 +736,7 @@ static void on_mark(void *opaque, uint32_t value)
 	json_t *c = json_object();
 	double t = since_start(vm);
 
-	report_counters(vm, &list);
+	vm_counters(vm, &list);
 	for (unsigned i = 0; i < list.n; i++)
 		json_object_set_new(c, list.c[i].name, json_integer((json_int_t)list.c[i].value));
 	if (!vm->marks)

@@ -22,6 +22,8 @@
 #include "mem.h"
 #include "trace.h"
 
+#define OMBRA_VERSION "0.1.0"
+
 enum mmu_mode { MMU_TDP, MMU_SHADOW };
 
 /* How a run ended, as the guest or ombra decided (vm_end). */

@@ -1,6 +1,6 @@
 /*
- * Unit tests for the parser of KVM's tracepoint lines (trace_kvm_parse in
- * src/vmm/trace.c), which turns tdp mode's tracefs output into the trace's
+ * Unit tests for the parser of KVM's tracepoint lines (ktrace_parse in
+ * src/tdp/ktrace.c), which turns tdp mode's tracefs output into the trace's
  * "kvm" records.  The fixtures are lines copied from trace_pipe on the
  * nested AMD-V host (Debian's Linux 6.1, kvm_amd with npt=1 and npt=0,
  * mmutest cases=paging64,demand64): the kvm events and every kvmmmu event
@@ -13,13 +13,13 @@
 #include <jansson.h>
 #include <string.h>
 
-#include "vmm/trace.h"
+#include "tdp/ktrace.h"
 
 static json_t *parse_ok(const char *line, double *ts)
 {
 	json_t *rec = NULL;
 
-	cr_assert_eq(trace_kvm_parse(line, ts, &rec), TRACE_KVM_EVENT, "not an event: %s", line);
+	cr_assert_eq(ktrace_parse(line, ts, &rec), KTRACE_EVENT, "not an event: %s", line);
 	cr_assert_not_null(rec);
 	return rec;
 }
@@ -207,7 +207,7 @@ Test(ktrace, lost_events)
 	double ts;
 	json_t *r = NULL;
 
-	cr_assert_eq(trace_kvm_parse("CPU:0 [LOST 42 EVENTS]\n", &ts, &r), TRACE_KVM_LOST);
+	cr_assert_eq(ktrace_parse("CPU:0 [LOST 42 EVENTS]\n", &ts, &r), KTRACE_LOST);
 	cr_assert_str_eq(str(r, "name"), "lost");
 	cr_assert_eq(json_integer_value(json_object_get(r, "count")), 42);
 	cr_assert_str_eq(str(r, "text"), "CPU:0 [LOST 42 EVENTS]");
@@ -219,17 +219,17 @@ Test(ktrace, not_events)
 	double ts;
 	json_t *r = NULL;
 
-	cr_assert_eq(trace_kvm_parse("# tracer: nop\n", &ts, &r), TRACE_KVM_NONE);
-	cr_assert_eq(trace_kvm_parse("#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION", &ts, &r),
-		     TRACE_KVM_NONE);
-	cr_assert_eq(trace_kvm_parse("\n", &ts, &r), TRACE_KVM_NONE);
-	cr_assert_eq(trace_kvm_parse("", &ts, &r), TRACE_KVM_NONE);
+	cr_assert_eq(ktrace_parse("# tracer: nop\n", &ts, &r), KTRACE_NONE);
+	cr_assert_eq(ktrace_parse("#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION", &ts, &r),
+		     KTRACE_NONE);
+	cr_assert_eq(ktrace_parse("\n", &ts, &r), KTRACE_NONE);
+	cr_assert_eq(ktrace_parse("", &ts, &r), KTRACE_NONE);
 	cr_assert_null(r);
-	cr_assert_eq(trace_kvm_parse("garbage without a cpu", &ts, &r), TRACE_KVM_BAD);
-	cr_assert_eq(trace_kvm_parse("ombra-1 [000] ..... notatime: kvm_exit: x", &ts, &r), TRACE_KVM_BAD);
-	cr_assert_eq(trace_kvm_parse("ombra-1 [000] ..... 1.5 kvm_exit: x", &ts, &r), TRACE_KVM_BAD);
-	cr_assert_eq(trace_kvm_parse("ombra-1 [000] ..... 1.5: no colon after the name", &ts, &r), TRACE_KVM_BAD);
-	cr_assert_eq(trace_kvm_parse("CPU:0 [LOST lots EVENTS]", &ts, &r), TRACE_KVM_BAD);
+	cr_assert_eq(ktrace_parse("garbage without a cpu", &ts, &r), KTRACE_BAD);
+	cr_assert_eq(ktrace_parse("ombra-1 [000] ..... notatime: kvm_exit: x", &ts, &r), KTRACE_BAD);
+	cr_assert_eq(ktrace_parse("ombra-1 [000] ..... 1.5 kvm_exit: x", &ts, &r), KTRACE_BAD);
+	cr_assert_eq(ktrace_parse("ombra-1 [000] ..... 1.5: no colon after the name", &ts, &r), KTRACE_BAD);
+	cr_assert_eq(ktrace_parse("CPU:0 [LOST lots EVENTS]", &ts, &r), KTRACE_BAD);
 	cr_assert_null(r);
 }
 

@@ -7,17 +7,9 @@
 
 #include <stdio.h>
 
-#include "vm.h"
-
-#define OMBRA_VERSION "0.1.0"
-
-/* The counters DESIGN.md section 5 names, printed first and always. */
-extern const char *const report_mmu_counters[];
+#include "vmm/vm.h"
 
 int report_write(const struct vm *vm, FILE *out, enum stats_format fmt);
-/* The run's MMU counters under KVM's names: the mode's own, or KVM's. */
-void report_counters(const struct vm *vm, struct counters *list);
-const char *report_end_name(enum run_end end);
 
 /* One line on how the run ended: "guest killed: <reason>" when ombra ended
  * it because of the guest (an error, --timeout), else "run ended (<how>):

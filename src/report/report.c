@@ -9,28 +9,10 @@
  */
 #include "report.h"
 
+#include "vmm/counters.h"
+
 #include <jansson.h>
 #include <string.h>
-
-const char *const report_mmu_counters[] = {
-	"pf_taken", "pf_fixed", "pf_guest", "pf_emulate", "pf_spurious", "invlpg",
-	"tlb_flush", "mmu_shadow_zapped", "mmu_pte_write", "mmu_flooded",
-	"mmu_recycled", "mmu_cache_miss", "mmu_unsync",
-	/* not the MMU's, but what a user compares across modes as well */
-	"mmio_exits", "irq_injections", NULL,
-};
-
-const char *report_end_name(enum run_end end)
-{
-	switch (end) {
-	case END_DEBUG_EXIT:  return "debug-exit";
-	case END_SHUTDOWN:    return "shutdown";
-	case END_GUEST_ERROR: return "guest-error";
-	case END_HOST_ERROR:  return "host-error";
-	case END_TIMEOUT:     return "timeout";
-	default:              return "running";
-	}
-}
 
 static double wall_seconds(const struct vm *vm)
 {
@@ -40,8 +22,8 @@ static double wall_seconds(const struct vm *vm)
 
 static int is_mmu_counter(const char *name)
 {
-	for (int i = 0; report_mmu_counters[i]; i++)
-		if (strcmp(report_mmu_counters[i], name) == 0)
+	for (int i = 0; vm_mmu_counters[i]; i++)
+		if (strcmp(vm_mmu_counters[i], name) == 0)
 			return 1;
 	return 0;
 }
@@ -58,12 +40,6 @@ static void text_set(FILE *out, const struct kstats *s0, const struct kstats *s1
 	}
 }
 
-void report_counters(const struct vm *vm, struct counters *list)
-{
-	list->n = 0;
-	vm->mode->counters((struct vm *)vm, list);
-}
-
 const char *report_verdict(const struct vm *vm)
 {
 	static char buf[sizeof(vm->err) + 64];
@@ -72,7 +48,7 @@ const char *report_verdict(const struct vm *vm)
 	if (vm->end == END_GUEST_ERROR || vm->end == END_TIMEOUT)
 		snprintf(buf, sizeof(buf), "guest killed: %s", vm->err);
 	else
-		snprintf(buf, sizeof(buf), "run ended (%s): %s", report_end_name(vm->end), vm->err);
+		snprintf(buf, sizeof(buf), "run ended (%s): %s", vm_end_name(vm->end), vm->err);
 	return buf;
 }
 
@@ -93,7 +69,7 @@ static int write_text(const struct vm *vm, FILE *out)
 		fprintf(out, "ombra: KVM binary stats unavailable on this host\n");
 		return 0;
 	}
-	report_counters(vm, &list);
+	vm_counters(vm, &list);
 	fprintf(out, "ombra: %s-mode counters over the run (KVM's names where KVM has them):\n",
 		vm->mode->name);
 	for (unsigned i = 0; i < list.n; i++)
@@ -142,7 +118,7 @@ static int write_json(const struct vm *vm, FILE *out)
 	json_object_set_new(root, "append", json_string(vm->cfg.append ? vm->cfg.append : ""));
 	json_object_set_new(root, "ram_bytes", json_integer((json_int_t)vm->cfg.ram_size));
 	json_object_set_new(root, "end", json_pack("{s:s, s:s, s:i}",
-						   "reason", report_end_name(vm->end),
+						   "reason", vm_end_name(vm->end),
 						   "detail", vm->err,
 						   "exit_status", vm->exit_status));
 	if (vm->end == END_DEBUG_EXIT)
@@ -163,7 +139,7 @@ static int write_json(const struct vm *vm, FILE *out)
 			json_object_set_new(exits, vm_exit_name(i),
 					    json_integer((json_int_t)vm->exit_reason[i]));
 	json_object_set_new(root, "exit_reasons", exits);
-	report_counters(vm, &list);
+	vm_counters(vm, &list);
 	for (unsigned i = 0; i < list.n; i++)
 		json_object_set_new(counters, list.c[i].name, json_integer((json_int_t)list.c[i].value));
 	json_object_set_new(root, "counters", counters);
