@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vmm/trace.h"      /* the trace's events */
 #include "vmm/vm.h"         /* OMBRA_VERSION */
 
 /* ---- what the inputs hold ------------------------------------------------ */
@@ -85,14 +86,9 @@ static const char *const mmu_paths[] = { "nonpaging", "paging32", "paging32e", "
 static const char *const page_sizes[] = { "pf_fixed_4k", "pf_fixed_2m_4m", "pf_fixed_1g" };
 #define N_SIZES 3
 
-/* docs/trace.md's events, in its order; anything else counts as "other". */
-static const char *const trace_events[] = {
-	"header", "fill", "prefetch", "inject", "emulate_pte_write", "invlpg", "cr3_load",
-	"zap", "recycle", "unsync", "resync", "mmio", "exit", "kvm", "sample", "end",
-};
-enum { EV_HEADER, EV_FILL, EV_PREFETCH, EV_INJECT, EV_EMULATE, EV_INVLPG, EV_CR3,
-       EV_ZAP, EV_RECYCLE, EV_UNSYNC, EV_RESYNC, EV_MMIO, EV_EXIT, EV_KVM, EV_SAMPLE,
-       EV_END, N_EVENTS };
+/* The trace's events (vmm/trace.h, docs/trace.md), in that order; anything
+ * else counts as "other". */
+#define N_EVENTS TRACE_NEVENTS
 
 /* A sample's fields (docs/trace.md); absent ones were not available. */
 static const char *const sample_fields[] = {
@@ -579,11 +575,11 @@ static int trace_record(struct ctx *x, size_t ii, size_t *ri, struct trace_acc *
 	if (!(t >= 0 && t < 1e12))
 		return fail(x, -EINVAL, "%s:%zu: \"t\" must be the seconds since the run began (a number >= 0)",
 			    path, ln);
-	for (k = 0; k < N_EVENTS && strcmp(ev, trace_events[k]); k++)
+	for (k = 0; k < N_EVENTS && strcmp(ev, trace_event_names[k]); k++)
 		;
-	if (*ri == SIZE_MAX && k != EV_HEADER)
+	if (*ri == SIZE_MAX && k != TRACE_HEADER)
 		return fail(x, -EINVAL, "%s:%zu: the first record must be the \"header\", not \"%s\"", path, ln, ev);
-	if (*ri != SIZE_MAX && k == EV_HEADER)
+	if (*ri != SIZE_MAX && k == TRACE_HEADER)
 		return fail(x, -EINVAL, "%s:%zu: a second \"header\": one run per trace file", path, ln);
 	if (a->ended)
 		return fail(x, -EINVAL, "%s:%zu: a \"%s\" record after the \"end\" record", path, ln, ev);
@@ -597,9 +593,9 @@ static int trace_record(struct ctx *x, size_t ii, size_t *ri, struct trace_acc *
 	pi = path_index(v);
 
 	switch (k) {
-	case EV_HEADER:
+	case TRACE_HEADER:
 		return trace_header(x, ii, ri, rec, ln);
-	case EV_FILL:
+	case TRACE_FILL:
 		v = json_object_get(rec, "level");
 		if (v && (!json_is_integer(v) || json_integer_value(v) < 1))
 			return fail(x, -EINVAL, "%s:%zu: \"level\" must be 1 (4 KiB), 2 (2 or 4 MiB) or 3 (1 GiB)",
@@ -610,7 +606,7 @@ static int trace_record(struct ctx *x, size_t ii, size_t *ri, struct trace_acc *
 			a->fill_path[pi]++;
 		series_add(x, &a->fills, t, 0);
 		break;
-	case EV_INJECT:
+	case TRACE_INJECT:
 		v = json_object_get(rec, "vector");
 		if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 255)
 			return fail(x, -EINVAL, "%s:%zu: an \"inject\" record needs its \"vector\" (0 to 255)", path, ln);
@@ -620,14 +616,14 @@ static int trace_record(struct ctx *x, size_t ii, size_t *ri, struct trace_acc *
 			series_add(x, &a->injects, t, 0);
 		}
 		break;
-	case EV_KVM:
+	case TRACE_KVM:
 		v = json_object_get(rec, "name");
 		if (!json_is_string(v))
 			return fail(x, -EINVAL, "%s:%zu: a \"kvm\" record needs the tracepoint's \"name\"", path, ln);
 		if (strcmp(json_string_value(v), "kvm_page_fault") == 0)
 			series_add(x, &a->kvmpf, t, 0);
 		break;
-	case EV_SAMPLE:
+	case TRACE_SAMPLE:
 		for (int f = 0; f < N_SAMPLE_FIELDS; f++) {
 			double n;
 
@@ -648,7 +644,7 @@ static int trace_record(struct ctx *x, size_t ii, size_t *ri, struct trace_acc *
 				series_add(x, &x->runs[*ri].pages, t, n);
 		}
 		break;
-	case EV_END: {
+	case TRACE_END: {
 		struct run *r = &x->runs[*ri];
 		json_t *ctr = json_object_get(rec, "counters");
 		const char *key;
@@ -736,7 +732,7 @@ static void trace_finish(struct ctx *x, size_t ii, size_t ri, struct trace_acc *
 		for (int f = 0; f < N_SAMPLE_FIELDS; f++)
 			if (a->has_last[f])
 				run_set(x, r, sample_fields[f], (long long)a->last[f], false);
-		if (shadow || a->count[EV_FILL] || a->count[EV_INJECT]) {
+		if (shadow || a->count[TRACE_FILL] || a->count[TRACE_INJECT]) {
 			/* the events are complete up to the cut; samples lag */
 			run_set(x, r, "pf_fixed", (long long)a->fills.n, false);
 			run_set(x, r, "pf_guest", (long long)a->injects.n, false);
@@ -749,8 +745,8 @@ static void trace_finish(struct ctx *x, size_t ii, size_t ri, struct trace_acc *
 			for (int s = 0; s < N_SIZES; s++)
 				run_set(x, r, page_sizes[s], (long long)a->fill_level[s], false);
 		}
-		if (a->count[EV_CR3] && !a->has_last[4])
-			run_set(x, r, "cr3_writes", (long long)a->count[EV_CR3], false);
+		if (a->count[TRACE_CR3_LOAD] && !a->has_last[4])
+			run_set(x, r, "cr3_writes", (long long)a->count[TRACE_CR3_LOAD], false);
 		add_note(in, "no \"end\" record with counters (the run did not finish its trace): "
 			 "counters taken from its last sample and its events");
 	}
@@ -760,7 +756,7 @@ static void trace_finish(struct ctx *x, size_t ii, size_t ri, struct trace_acc *
 	for (int k = 0; k <= N_EVENTS && l < sizeof(in->what); k++)
 		if (a->count[k])
 			l += (size_t)snprintf(in->what + l, sizeof(in->what) - l, "%s%zu %s", in->what[l - 1] == '(' ? "" : ", ",
-					      a->count[k], k < N_EVENTS ? trace_events[k] : "other");
+					      a->count[k], k < N_EVENTS ? trace_event_names[k] : "other");
 	if (l < sizeof(in->what) - 1)
 		sfmt(in->what + l, sizeof(in->what) - l, ")");
 }

@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define TRACE_EVENT_NAME(id, name) [TRACE_##id] = name,
+const char *const trace_event_names[TRACE_NEVENTS] = { TRACE_EVENTS(TRACE_EVENT_NAME) };
+#undef TRACE_EVENT_NAME
+
 int trace_open(struct trace *t, const char *path)
 {
 	memset(t, 0, sizeof(*t));

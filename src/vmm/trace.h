@@ -12,6 +12,24 @@
 #include <stdio.h>
 #include <time.h>
 
+/*
+ * Every record a trace holds, in docs/trace.md's order: the one list the
+ * writers, `ombra report` and the tests share (tests/unit/test_trace.c
+ * checks tests/e2e/trace_schema.json and docs/trace.md against it).
+ */
+#define TRACE_EVENTS(X) \
+	X(HEADER, "header") X(FILL, "fill") X(PREFETCH, "prefetch") X(INJECT, "inject") \
+	X(EMULATE_PTE_WRITE, "emulate_pte_write") X(INVLPG, "invlpg") X(CR3_LOAD, "cr3_load") \
+	X(ZAP, "zap") X(RECYCLE, "recycle") X(UNSYNC, "unsync") X(RESYNC, "resync") \
+	X(MMIO, "mmio") X(EXIT, "exit") X(KVM, "kvm") X(SAMPLE, "sample") X(END, "end")
+
+#define TRACE_EVENT_ENUM(id, name) TRACE_##id,
+enum trace_event { TRACE_EVENTS(TRACE_EVENT_ENUM) TRACE_NEVENTS };
+#undef TRACE_EVENT_ENUM
+
+/* Its name in the trace ("fill", ...). */
+extern const char *const trace_event_names[TRACE_NEVENTS];
+
 struct trace {
 	FILE *f;                   /* the JSON Lines file */
 	struct timespec t0;        /* when the run began */
