@@ -103,14 +103,6 @@ static inline void apic_write(unsigned reg, uint32_t v)
 	*(volatile uint32_t *)(uintptr_t)(APIC_BASE + reg) = v;
 }
 
-static inline void sti(void) { __asm__ volatile("sti" ::: "memory"); }
-static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
-static inline void pause_(void) { __asm__ volatile("pause" ::: "memory"); }
-
-/* Wait with IF set for an interrupt, none lost between the STI and the
- * HLT (STI's shadow), and go on with IF clear. */
-static inline void sti_hlt_cli(void) { __asm__ volatile("sti; hlt; cli" ::: "memory"); }
-
 static struct gate gate(uintptr_t handler, unsigned ist)
 {
 	uint64_t off = handler;
@@ -270,7 +262,7 @@ uint32_t work_irq(const struct bench_args *a)
 
 		apic_write(APIC_ICR, ICR_SELF | VEC_IPI);
 		while (irq_ipi_count < i && ++spins < LOOPS)
-			pause_();
+			pause();
 		if (spins == LOOPS)
 			break;                   /* lost: the check below says so */
 	}

@@ -65,11 +65,6 @@ static inline void apic_write(unsigned reg, uint32_t v)
 	*(volatile uint32_t *)(uintptr_t)(APIC_BASE + reg) = v;
 }
 
-static inline void sti(void) { __asm__ volatile("sti" ::: "memory"); }
-static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
-/* STI; HLT: wait for an interrupt with none lost in between (STI's shadow). */
-static inline void sti_hlt(void) { __asm__ volatile("sti; hlt" ::: "memory"); }
-
 /* common.c */
 extern volatile unsigned irq_count[256];
 extern volatile uint8_t irq_log[64];  /* vectors in the order handled (enter, then 0x80|vector at exit) */

@@ -174,7 +174,7 @@ static void on_pic(unsigned v)
 static void wait_pic(unsigned n)
 {
 	while (irq_count[VEC_PIC] < n)
-		__asm__ volatile("sti; hlt; cli" ::: "memory");
+		sti_hlt_cli();
 }
 
 /* A while with interrupts enabled, for one that must not come. */
@@ -182,7 +182,7 @@ static void spin_sti(void)
 {
 	sti();
 	for (unsigned i = 0; i < SPIN; i++)
-		__asm__ volatile("pause" ::: "memory");
+		pause();
 	cli();
 }
 
@@ -498,7 +498,7 @@ void case_ioapic(struct tally *t)
 	entry = ioapic_read(IOAPIC_REDIR + 2 * PIT_PIN);
 	pit_load(0, PIT_MODE2, SHORT);
 	while (irq_count[VEC_IOAPIC] < 5)
-		__asm__ volatile("sti; hlt; cli" ::: "memory");
+		sti_hlt_cli();
 	spin_sti();
 	/* A tick that came while the fifth's handler ran, before the mask,
 	 * waits in the local APIC's IRR and still comes: not the IOAPIC's. */
