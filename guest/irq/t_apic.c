@@ -19,11 +19,6 @@
 
 #define PAUSES 200000u
 
-static bool irr_has(unsigned v)
-{
-	return apic_read(APIC_IRR + 0x10 * (v / 32)) & (1u << (v % 32));
-}
-
 /* sti; hlt; cli until the timer interrupt has happened n times. */
 static void wait_timer(unsigned n)
 {
@@ -71,7 +66,7 @@ static void stop_at_five(unsigned v)
 {
 	if (irq_count[v] == 5) {
 		apic_write(APIC_LVTT, LVT_MASKED | LVT_PERIODIC | VEC_TIMER);
-		latched = irr_has(v);
+		latched = apic_test_vector(APIC_IRR, v);
 	}
 	apic_write(APIC_EOI, 0);
 }
@@ -113,7 +108,7 @@ void case_tpr(struct tally *t)
 	for (unsigned i = 0; i < PAUSES; i++)
 		pause();
 	check(t, irq_count[VEC_TIMER] == 0, "taken with TPR 0x50");
-	check(t, irr_has(VEC_TIMER), "vector %#x not pending in IRR", VEC_TIMER);
+	check(t, apic_test_vector(APIC_IRR, VEC_TIMER), "vector %#x not pending in IRR", VEC_TIMER);
 	check(t, apic_read(APIC_PPR) == 0x50, "PPR %#x, want 0x50", apic_read(APIC_PPR));
 	apic_write(APIC_TPR, 0);
 	for (unsigned i = 0; i < PAUSES && !irq_count[VEC_TIMER]; i++)
@@ -134,13 +129,13 @@ void case_ifmask(struct tally *t)
 	for (unsigned i = 0; i < PAUSES; i++)
 		pause();
 	check(t, irq_count[VEC_TIMER] == 0, "taken with IF clear");
-	check(t, irr_has(VEC_TIMER), "vector %#x not pending in IRR", VEC_TIMER);
+	check(t, apic_test_vector(APIC_IRR, VEC_TIMER), "vector %#x not pending in IRR", VEC_TIMER);
 	sti();
 	for (unsigned i = 0; i < PAUSES && !irq_count[VEC_TIMER]; i++)
 		pause();
 	cli();
 	check(t, irq_count[VEC_TIMER] == 1, "%u interrupts after STI", irq_count[VEC_TIMER]);
-	check(t, !irr_has(VEC_TIMER), "still pending after it was taken");
+	check(t, !apic_test_vector(APIC_IRR, VEC_TIMER), "still pending after it was taken");
 	printf("ifmask: held while IF was clear, taken after STI\n");
 	irq_teardown();
 }
@@ -235,7 +230,7 @@ void case_tscdeadline(struct tally *t)
 	}
 	irq_setup();
 	irq_set_handler(VEC_TIMER, note_tsc);
-	apic_write(APIC_LVTT, (2u << 17) | VEC_TIMER);
+	apic_write(APIC_LVTT, LVT_TSC_DEADLINE | VEC_TIMER);
 	/* The MSR reads back a deadline still to come (SDM 10.5.4.1): one far
 	 * off, so that a slow machine (a nested host under TCG, where a WRMSR
 	 * and a RDMSR take milliseconds) cannot pass it between the two. */
