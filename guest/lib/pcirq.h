@@ -133,8 +133,8 @@ static inline void ioapic_write(unsigned reg, uint32_t v)
 /*
  * ICW1..ICW4 to both 8259As, cascaded as in a PC: the master's vectors from
  * vec1, the slave's from vec2.  icw4 is the master's; the slave's is always
- * ICW4_UPM (as Linux does: its requests go through the master, auto-EOI or
- * not).  ICW1 clears each chip's mask, IRR and ISR.
+ * ICW4_UPM, normal EOI (as Linux's init_8259A does even in auto-EOI mode).
+ * ICW1 clears each chip's mask, IRR and ISR.
  */
 static inline void pic_init(uint8_t vec1, uint8_t vec2, uint8_t icw4)
 {
