@@ -4,12 +4,12 @@
  * master PIC's non-specific EOI) and returns with IRETQ: six instructions,
  * RAX, the only register they use, saved around them.
  */
+#include "pcirq.h"
+
 	.text
 	.code64
 
-#define APIC_EOI_ADDR 0xfee000b0 /* the local APIC's EOI register (mapped 1:1) */
-#define PIC1_CMD      0x20
-#define OCW2_EOI      0x20       /* non-specific EOI */
+#define APIC_EOI_ADDR (APIC_BASE + APIC_EOI) /* mapped 1:1 */
 
 .macro APIC_HANDLER name, count
 	.globl	\name

@@ -36,49 +36,16 @@
  */
 #include "bench.h"
 #include "desc.h"
+#include "pcirq.h"
 
 #define NUM_VECTORS 256
 #define GATE_INTR   0x8e
-
-/* The local APIC, mapped 1:1 uncached at its reset base (xAPIC). */
-#define APIC_BASE    0xfee00000ull
-#define APIC_TPR     0x80
-#define APIC_EOI     0xb0
-#define APIC_SVR     0xf0
-#define APIC_ISR     0x100
-#define APIC_IRR     0x200
-#define APIC_ICR     0x300
-#define APIC_ICR2    0x310
-#define APIC_LVTT    0x320
-#define APIC_LVT0    0x350
-#define APIC_TMICT   0x380
-#define APIC_TMCCT   0x390
-#define APIC_TDCR    0x3e0
-#define SVR_ENABLE   0x100
-#define LVT_MASKED   (1u << 16)
-#define LVT_EXTINT   0x700
-#define ICR_SELF     (1u << 18)      /* shorthand self; delivery mode 0 is fixed */
-#define TDCR_DIV1    0xb
 
 #define VEC_PIC      0x20            /* the master PIC's base: IRQ 0 is the PIT */
 #define VEC_PIC2     0x28
 #define VEC_IPI      0x40
 #define VEC_TIMER    0x41
 #define VEC_SPURIOUS 0xff
-
-#define PIC1_CMD     0x20
-#define PIC1_DATA    0x21
-#define PIC2_CMD     0xa0
-#define PIC2_DATA    0xa1
-#define ICW1_INIT    0x11            /* edge triggered, cascade, ICW4 follows */
-#define ICW4_8086    0x01
-#define OCW2_EOI     0x20            /* non-specific EOI */
-#define OCW3_IRR     0x0a
-#define OCW3_ISR     0x0b
-#define PIT_CH0      0x40
-#define PIT_CTRL     0x43
-#define PIT_MODE0    0               /* interrupt on terminal count */
-#define PIT_OUT      0x80            /* read-back status: the OUT pin */
 
 #define TIMER_COUNT  64              /* APIC timer ticks: 64 ns at KVM's and QEMU's 1 GHz */
 #define PIT_COUNT    2               /* PIT clocks: 1.7 us at 1.193182 MHz */
@@ -92,24 +59,6 @@ struct gate {
 	uint64_t lo, hi;
 };
 static struct gate idt[NUM_VECTORS] __attribute__((aligned(16)));
-
-static inline uint32_t apic_read(unsigned reg)
-{
-	return *(volatile uint32_t *)(uintptr_t)(APIC_BASE + reg);
-}
-
-static inline void apic_write(unsigned reg, uint32_t v)
-{
-	*(volatile uint32_t *)(uintptr_t)(APIC_BASE + reg) = v;
-}
-
-static inline void sti(void) { __asm__ volatile("sti" ::: "memory"); }
-static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
-static inline void pause_(void) { __asm__ volatile("pause" ::: "memory"); }
-
-/* Wait with IF set for an interrupt, none lost between the STI and the
- * HLT (STI's shadow), and go on with IF clear. */
-static inline void sti_hlt_cli(void) { __asm__ volatile("sti; hlt; cli" ::: "memory"); }
 
 static struct gate gate(uintptr_t handler, unsigned ist)
 {
@@ -149,52 +98,10 @@ static void on_stray(struct trap_frame *f)
 
 	strays++;
 	stray_vec = v;
-	if (v >= VEC_PIC && v < VEC_PIC + 16) {
-		if (v >= VEC_PIC2)
-			outb(PIC2_CMD, OCW2_EOI);
-		outb(PIC1_CMD, OCW2_EOI);
-	} else if (v != VEC_SPURIOUS) {
+	if (v >= VEC_PIC && v < VEC_PIC + 16)
+		pic_eoi(v - VEC_PIC);
+	else if (v != VEC_SPURIOUS)
 		apic_write(APIC_EOI, 0);
-	}
-}
-
-static void pic_init(void)
-{
-	outb(PIC1_CMD, ICW1_INIT);
-	outb(PIC1_DATA, VEC_PIC);
-	outb(PIC1_DATA, 1u << 2);                /* the slave is on IRQ 2 */
-	outb(PIC1_DATA, ICW4_8086);
-	outb(PIC2_CMD, ICW1_INIT);
-	outb(PIC2_DATA, VEC_PIC2);
-	outb(PIC2_DATA, 2);                      /* its cascade identity */
-	outb(PIC2_DATA, ICW4_8086);
-}
-
-static void pic_mask(uint8_t master, uint8_t slave)
-{
-	outb(PIC1_DATA, master);
-	outb(PIC2_DATA, slave);
-}
-
-static uint8_t pic_read(uint8_t ocw3)
-{
-	outb(PIC1_CMD, ocw3);
-	return inb(PIC1_CMD);
-}
-
-/* Channel 0: control word (LSB then MSB, binary, mode), then the count. */
-static void pit_load(unsigned mode, uint16_t count)
-{
-	outb(PIT_CTRL, (uint8_t)(0x30 | mode << 1));
-	outb(PIT_CH0, (uint8_t)count);
-	outb(PIT_CH0, (uint8_t)(count >> 8));
-}
-
-/* Read-back command, channel 0's status only. */
-static uint8_t pit_status(void)
-{
-	outb(PIT_CTRL, 0xe2);
-	return inb(PIT_CH0);
 }
 
 /*
@@ -208,27 +115,22 @@ static bool pit_silence(void)
 	unsigned count = 0x800, i;
 
 	for (;;) {
-		pit_load(PIT_MODE0, (uint16_t)count);
-		pic_init();
+		pit_load(0, PIT_MODE0, (uint16_t)count);
+		pic_init(VEC_PIC, VEC_PIC2, ICW4_UPM);
 		pic_mask(0xff, 0xff);
-		if (!(pit_status() & PIT_OUT))
+		if (!(pit_status(0) & PIT_OUT))
 			break;
 		if (count == 0xffff)
 			return false;
 		count = count * 4 > 0xffff ? 0xffff : count * 4;
 	}
-	for (i = 0; i < LOOPS && !(pic_read(OCW3_IRR) & 1); i++)
+	for (i = 0; i < LOOPS && !(pic_irr() & 1); i++)
 		;
 	if (i == LOOPS)
 		return false;
-	pic_init();
+	pic_init(VEC_PIC, VEC_PIC2, ICW4_UPM);
 	pic_mask(0xff, 0xff);
 	return true;
-}
-
-static bool apic_bit(unsigned base, unsigned v)
-{
-	return apic_read(base + 0x10 * (v / 32)) & (1u << (v % 32));
 }
 
 uint32_t work_irq(const struct bench_args *a)
@@ -270,7 +172,7 @@ uint32_t work_irq(const struct bench_args *a)
 
 		apic_write(APIC_ICR, ICR_SELF | VEC_IPI);
 		while (irq_ipi_count < i && ++spins < LOOPS)
-			pause_();
+			pause();
 		if (spins == LOOPS)
 			break;                   /* lost: the check below says so */
 	}
@@ -292,8 +194,8 @@ uint32_t work_irq(const struct bench_args *a)
 	      (unsigned long long)irq_timer_count, (unsigned long long)n);
 	check(&b.tally, apic_read(APIC_TMCCT) == 0, "the timer's current count is %u after the last one",
 	      apic_read(APIC_TMCCT));
-	check(&b.tally, !apic_bit(APIC_ISR, VEC_IPI) && !apic_bit(APIC_ISR, VEC_TIMER) &&
-	      !apic_bit(APIC_IRR, VEC_IPI) && !apic_bit(APIC_IRR, VEC_TIMER),
+	check(&b.tally, !apic_test_vector(APIC_ISR, VEC_IPI) && !apic_test_vector(APIC_ISR, VEC_TIMER) &&
+	      !apic_test_vector(APIC_IRR, VEC_IPI) && !apic_test_vector(APIC_IRR, VEC_TIMER),
 	      "vector %#x or %#x still in the APIC's ISR or IRR", VEC_IPI, VEC_TIMER);
 
 	apic_write(APIC_LVT0, LVT_EXTINT);
@@ -303,13 +205,13 @@ uint32_t work_irq(const struct bench_args *a)
 		pic_mask(0xfe, 0xff);            /* IRQ 0 only */
 		phase_start(&b);
 		for (uint64_t i = 1; i <= n; i++) {
-			pit_load(PIT_MODE0, PIT_COUNT);
+			pit_load(0, PIT_MODE0, PIT_COUNT);
 			while (irq_pit_count < i)
 				sti_hlt_cli();
 		}
 		phase_stop(&b, "pit", n);
 		pic_mask(0xff, 0xff);
-		isr = pic_read(OCW3_ISR);
+		isr = pic_isr();
 		check(&b.tally, irq_pit_count == n, "the PIT's handler ran %llu times, expected %llu",
 		      (unsigned long long)irq_pit_count, (unsigned long long)n);
 		check(&b.tally, isr == 0, "the PIC's ISR is %02x after the last one", isr);

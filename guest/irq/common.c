@@ -46,12 +46,11 @@ void irq_setup(void)
 	trap_set_irq_hook(on_irq);
 	/* The legacy PIC pair, masked: a PC's firmware leaves the PIT's IRQ 0
 	 * unmasked at vector 8 (QEMU's does), where it would look like #DF. */
-	outb(0x21, 0xff);
-	outb(0xa1, 0xff);
-	apic_write(APIC_SVR, 0x1ff);                   /* enabled, spurious vector 0xff */
+	pic_mask(0xff, 0xff);
+	apic_write(APIC_SVR, SVR_ENABLE | 0xff);       /* spurious vector 0xff */
 	apic_write(APIC_LVTT, LVT_MASKED | VEC_TIMER);
 	apic_write(APIC_TMICT, 0);
-	apic_write(APIC_TDCR, 0xb);                    /* divide by 1 */
+	apic_write(APIC_TDCR, TDCR_DIV1);
 	apic_write(APIC_TPR, 0);
 }
 

@@ -19,18 +19,11 @@
 
 #define PAUSES 200000u
 
-static void pause_(void) { __asm__ volatile("pause" ::: "memory"); }
-
-static bool irr_has(unsigned v)
-{
-	return apic_read(APIC_IRR + 0x10 * (v / 32)) & (1u << (v % 32));
-}
-
 /* sti; hlt; cli until the timer interrupt has happened n times. */
 static void wait_timer(unsigned n)
 {
 	while (irq_count[VEC_TIMER] < n)
-		__asm__ volatile("sti; hlt; cli" ::: "memory");
+		sti_hlt_cli();
 }
 
 /* Spin until the timer's current count reads 0 (it expired). */
@@ -39,7 +32,7 @@ static bool wait_expired(void)
 	for (unsigned i = 0; i < 100u * PAUSES; i++) {
 		if (apic_read(APIC_TMCCT) == 0)
 			return true;
-		pause_();
+		pause();
 	}
 	return false;
 }
@@ -54,7 +47,7 @@ void case_oneshot(struct tally *t)
 	      apic_read(APIC_TMCCT));
 	sti();
 	for (unsigned i = 0; i < PAUSES; i++)
-		pause_();
+		pause();
 	cli();
 	check(t, irq_count[VEC_TIMER] == 1, "%u timer interrupts in one-shot mode", irq_count[VEC_TIMER]);
 	printf("oneshot: %u interrupt, current count %u after it\n", irq_count[VEC_TIMER],
@@ -73,7 +66,7 @@ static void stop_at_five(unsigned v)
 {
 	if (irq_count[v] == 5) {
 		apic_write(APIC_LVTT, LVT_MASKED | LVT_PERIODIC | VEC_TIMER);
-		latched = irr_has(v);
+		latched = apic_test_vector(APIC_IRR, v);
 	}
 	apic_write(APIC_EOI, 0);
 }
@@ -83,7 +76,7 @@ static void take_latched(void)
 {
 	sti();
 	for (unsigned i = 0; i < 1000; i++)
-		pause_();
+		pause();
 	cli();
 }
 
@@ -113,13 +106,13 @@ void case_tpr(struct tally *t)
 	sti();
 	check(t, wait_expired(), "the timer never expired");
 	for (unsigned i = 0; i < PAUSES; i++)
-		pause_();
+		pause();
 	check(t, irq_count[VEC_TIMER] == 0, "taken with TPR 0x50");
-	check(t, irr_has(VEC_TIMER), "vector %#x not pending in IRR", VEC_TIMER);
+	check(t, apic_test_vector(APIC_IRR, VEC_TIMER), "vector %#x not pending in IRR", VEC_TIMER);
 	check(t, apic_read(APIC_PPR) == 0x50, "PPR %#x, want 0x50", apic_read(APIC_PPR));
 	apic_write(APIC_TPR, 0);
 	for (unsigned i = 0; i < PAUSES && !irq_count[VEC_TIMER]; i++)
-		pause_();
+		pause();
 	cli();
 	check(t, irq_count[VEC_TIMER] == 1, "%u interrupts after TPR went to 0", irq_count[VEC_TIMER]);
 	printf("tpr: held in IRR while TPR was 0x50, taken when it went to 0\n");
@@ -134,15 +127,15 @@ void case_ifmask(struct tally *t)
 	apic_write(APIC_TMICT, 20000);
 	check(t, wait_expired(), "the timer never expired");
 	for (unsigned i = 0; i < PAUSES; i++)
-		pause_();
+		pause();
 	check(t, irq_count[VEC_TIMER] == 0, "taken with IF clear");
-	check(t, irr_has(VEC_TIMER), "vector %#x not pending in IRR", VEC_TIMER);
+	check(t, apic_test_vector(APIC_IRR, VEC_TIMER), "vector %#x not pending in IRR", VEC_TIMER);
 	sti();
 	for (unsigned i = 0; i < PAUSES && !irq_count[VEC_TIMER]; i++)
-		pause_();
+		pause();
 	cli();
 	check(t, irq_count[VEC_TIMER] == 1, "%u interrupts after STI", irq_count[VEC_TIMER]);
-	check(t, !irr_has(VEC_TIMER), "still pending after it was taken");
+	check(t, !apic_test_vector(APIC_IRR, VEC_TIMER), "still pending after it was taken");
 	printf("ifmask: held while IF was clear, taken after STI\n");
 	irq_teardown();
 }
@@ -154,7 +147,7 @@ static void timer_nests(unsigned v)
 	apic_write(APIC_ICR, ICR_SELF | VEC_HIGH);      /* higher class: nests once IF is set */
 	sti();
 	for (unsigned i = 0; i < PAUSES && !irq_count[VEC_HIGH]; i++)
-		pause_();
+		pause();
 	cli();
 	apic_write(APIC_ICR, ICR_SELF | VEC_LOW);       /* lower class: after our EOI and IRET */
 	apic_write(APIC_EOI, 0);
@@ -172,7 +165,7 @@ void case_nesting(struct tally *t)
 	apic_write(APIC_LVTT, VEC_TIMER);
 	apic_write(APIC_TMICT, 50000);
 	while (!irq_count[VEC_LOW])
-		__asm__ volatile("sti; hlt; cli" ::: "memory");
+		sti_hlt_cli();
 	for (unsigned i = 0; i < irq_log_len && n + 4 < sizeof(seq); i++)
 		n += (unsigned)snprintf(seq + n, sizeof(seq) - n, "%s%02x", i ? " " : "", irq_log[i]);
 	check(t, irq_log_len == sizeof(want) && memcmp((const void *)irq_log, want, sizeof(want)) == 0,
@@ -237,7 +230,7 @@ void case_tscdeadline(struct tally *t)
 	}
 	irq_setup();
 	irq_set_handler(VEC_TIMER, note_tsc);
-	apic_write(APIC_LVTT, (2u << 17) | VEC_TIMER);
+	apic_write(APIC_LVTT, LVT_TSC_DEADLINE | VEC_TIMER);
 	/* The MSR reads back a deadline still to come (SDM 10.5.4.1): one far
 	 * off, so that a slow machine (a nested host under TCG, where a WRMSR
 	 * and a RDMSR take milliseconds) cannot pass it between the two. */

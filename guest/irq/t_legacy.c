@@ -25,68 +25,10 @@
  */
 #include "irq.h"
 
-#define PIC1_CMD  0x20
-#define PIC1_DATA 0x21
-#define PIC2_CMD  0xa0
-#define PIC2_DATA 0xa1
-#define ELCR1     0x4d0
-#define ELCR2     0x4d1
-#define PIT_CH0   0x40
-#define PIT_CH2   0x42
-#define PIT_CTRL  0x43
-#define PORT_B    0x61           /* bit 0 channel 2 gate, 1 speaker data, 5 OUT2 */
-
-#define ICW1_INIT  0x11          /* edge triggered, cascade, ICW4 follows */
-#define ICW4_8086  0x01
-#define ICW4_AEOI  0x03          /* 8086 mode, auto-EOI */
-#define OCW2_EOI   0x20          /* non-specific EOI */
-#define OCW2_SEOI  0x60          /* specific EOI (| level) */
-#define OCW3_IRR   0x0a
-#define OCW3_ISR   0x0b
-#define OCW3_POLL  0x0c
-
-#define PIT_MODE0  0             /* interrupt on terminal count */
-#define PIT_MODE2  2             /* rate generator */
-#define PIT_OUT    0x80          /* read-back status: the OUT pin */
-
-#define VEC_PIC    0x20          /* master base: IRQ 0 (the PIT) */
-#define VEC_PIC2   0x28          /* slave base */
-#define LVT_EXTINT 0x700
-
 #define SHORT   1193u            /* counts: 1 ms at 1.193182 MHz */
 #define LONG    0xf000u          /* about 51 ms */
 #define LOOPS   1000000u         /* bound on every poll of a port */
 #define SPIN    20000u           /* pauses with IF set, for what must not come */
-
-static void pic_icw(uint8_t icw4)
-{
-	outb(PIC1_CMD, ICW1_INIT);
-	outb(PIC1_DATA, VEC_PIC);
-	outb(PIC1_DATA, 1u << 2);                /* the slave is on IRQ 2 */
-	outb(PIC1_DATA, icw4);
-	outb(PIC2_CMD, ICW1_INIT);
-	outb(PIC2_DATA, VEC_PIC2);
-	outb(PIC2_DATA, 2);                      /* its cascade identity */
-	outb(PIC2_DATA, ICW4_8086);
-}
-
-static void pic_mask(uint8_t master, uint8_t slave)
-{
-	outb(PIC1_DATA, master);
-	outb(PIC2_DATA, slave);
-}
-
-static uint8_t pic_irr(void)
-{
-	outb(PIC1_CMD, OCW3_IRR);
-	return inb(PIC1_CMD);
-}
-
-static uint8_t pic_isr(void)
-{
-	outb(PIC1_CMD, OCW3_ISR);
-	return inb(PIC1_CMD);
-}
 
 /* Poll the master's IRR until bit 0 (the PIT's edge) is set. */
 static bool wait_irr0(void)
@@ -95,32 +37,6 @@ static bool wait_irr0(void)
 		if (pic_irr() & 1)
 			return true;
 	return false;
-}
-
-/* Channel ch: control word (LSB then MSB, binary), then the count. */
-static void pit_load(unsigned ch, unsigned mode, uint16_t count)
-{
-	outb(PIT_CTRL, (uint8_t)(ch << 6 | 0x30 | mode << 1));
-	outb((uint16_t)(PIT_CH0 + ch), (uint8_t)count);
-	outb((uint16_t)(PIT_CH0 + ch), (uint8_t)(count >> 8));
-}
-
-/* Read-back command, status only (0xe2 for channel 0). */
-static uint8_t pit_status(unsigned ch)
-{
-	outb(PIT_CTRL, (uint8_t)(0xe0 | 2u << ch));
-	return inb((uint16_t)(PIT_CH0 + ch));
-}
-
-/* Counter latch command (control word ch << 6), then LSB and MSB. */
-static uint16_t pit_latch(unsigned ch)
-{
-	uint8_t lo, hi;
-
-	outb(PIT_CTRL, (uint8_t)(ch << 6));
-	lo = inb((uint16_t)(PIT_CH0 + ch));
-	hi = inb((uint16_t)(PIT_CH0 + ch));
-	return (uint16_t)(hi << 8 | lo);
 }
 
 /*
@@ -138,7 +54,7 @@ static bool pit_silence(void)
 
 	for (;;) {
 		pit_load(0, PIT_MODE0, (uint16_t)count);
-		pic_icw(ICW4_8086);
+		pic_init(VEC_PIC, VEC_PIC2, ICW4_UPM);
 		pic_mask(0xff, 0xff);
 		if (!(pit_status(0) & PIT_OUT))
 			break;
@@ -148,7 +64,7 @@ static bool pit_silence(void)
 	}
 	if (!wait_irr0())
 		return false;
-	pic_icw(ICW4_8086);
+	pic_init(VEC_PIC, VEC_PIC2, ICW4_UPM);
 	pic_mask(0xff, 0xff);
 	return true;
 }
@@ -174,7 +90,7 @@ static void on_pic(unsigned v)
 static void wait_pic(unsigned n)
 {
 	while (irq_count[VEC_PIC] < n)
-		__asm__ volatile("sti; hlt; cli" ::: "memory");
+		sti_hlt_cli();
 }
 
 /* A while with interrupts enabled, for one that must not come. */
@@ -182,7 +98,7 @@ static void spin_sti(void)
 {
 	sti();
 	for (unsigned i = 0; i < SPIN; i++)
-		__asm__ volatile("pause" ::: "memory");
+		pause();
 	cli();
 }
 
@@ -217,7 +133,7 @@ void case_pic(struct tally *t)
 
 	legacy_begin(t);
 	/* ICW1 clears the mask; OCW1 sets it. */
-	pic_icw(ICW4_8086);
+	pic_init(VEC_PIC, VEC_PIC2, ICW4_UPM);
 	imr1 = inb(PIC1_DATA);
 	imr2 = inb(PIC2_DATA);
 	pic_mask(0xff, 0xff);
@@ -249,7 +165,7 @@ void case_pic(struct tally *t)
 	       "%02x after EOI 0x20\n", masked_irr, last_vec, isr_in, isr_out);
 
 	/* A specific EOI for level 0. */
-	eoi = OCW2_SEOI | 0;
+	eoi = OCW2_SL | OCW2_EOI | 0;
 	pit_load(0, PIT_MODE0, SHORT);
 	wait_pic(2);
 	check(t, isr_in == 0x01 && isr_out == 0, "ISR %02x in the handler, %02x after EOI 0x60, want 01 00",
@@ -261,7 +177,7 @@ void case_pic(struct tally *t)
 	 * leaves both clear.) */
 	pit_load(0, PIT_MODE0, SHORT);
 	check(t, wait_irr0(), "no edge in IRR for poll mode");
-	outb(PIC1_CMD, OCW3_POLL);
+	outb(PIC1_CMD, OCW3 | OCW3_P);
 	poll = inb(PIC1_CMD);
 	irr = pic_irr();
 	outb(PIC1_CMD, OCW2_EOI);
@@ -273,7 +189,7 @@ void case_pic(struct tally *t)
 	printf("pic: poll: %02x (IRQ 0), IRR %02x after it, not delivered\n", poll, irr);
 
 	/* Auto-EOI: the acknowledge leaves ISR clear; no EOI is sent. */
-	pic_icw(ICW4_AEOI);
+	pic_init(VEC_PIC, VEC_PIC2, ICW4_UPM | ICW4_AEOI);
 	pic_mask(0xfe, 0xff);
 	eoi = 0;
 	pit_load(0, PIT_MODE0, SHORT);
@@ -367,7 +283,7 @@ void case_pit(struct tally *t)
 	st1 = pit_status(0);
 	c2 = pit_latch(0);
 	st2 = pit_status(0);
-	outb(PIT_CTRL, 0xc2);                        /* read-back: count and status */
+	outb(PIT_CTRL, PIT_READBACK | PIT_RB_CNT(0));  /* read-back: count and status */
 	st = inb(PIT_CH0);
 	lo = inb(PIT_CH0);
 	hi = inb(PIT_CH0);
@@ -381,7 +297,7 @@ void case_pit(struct tally *t)
 	       "not going up\n", LONG, st1);
 
 	/* The status shows RW, mode and BCD as programmed: MSB only, BCD. */
-	outb(PIT_CTRL, 0x21);
+	outb(PIT_CTRL, PIT_SC(0) | PIT_RW_MSB | PIT_M(PIT_MODE0) | PIT_BCD);   /* 0x21 */
 	outb(PIT_CH0, 0x90);
 	st = pit_status(0);
 	check(t, st == 0x21, "status %02x after control word 21, want 21", st);
@@ -469,10 +385,10 @@ static volatile unsigned ioapic_latched;   /* one already in the local APIC's IR
 
 static void on_ioapic(unsigned v)
 {
-	tmr_in = apic_read(0x180 + 0x10 * (v / 32)) & (1u << (v % 32));
+	tmr_in = apic_test_vector(APIC_TMR, v);
 	if (irq_count[v] == 5) {
 		ioapic_write(IOAPIC_REDIR + 2 * PIT_PIN, LVT_MASKED | VEC_IOAPIC);
-		ioapic_latched = (apic_read(0x200 + 0x10 * (v / 32)) >> (v % 32)) & 1;
+		ioapic_latched = apic_test_vector(APIC_IRR, v);
 	}
 	apic_write(APIC_EOI, 0);
 }
@@ -498,7 +414,7 @@ void case_ioapic(struct tally *t)
 	entry = ioapic_read(IOAPIC_REDIR + 2 * PIT_PIN);
 	pit_load(0, PIT_MODE2, SHORT);
 	while (irq_count[VEC_IOAPIC] < 5)
-		__asm__ volatile("sti; hlt; cli" ::: "memory");
+		sti_hlt_cli();
 	spin_sti();
 	/* A tick that came while the fifth's handler ran, before the mask,
 	 * waits in the local APIC's IRR and still comes: not the IOAPIC's. */

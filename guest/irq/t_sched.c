@@ -140,7 +140,7 @@ void case_sched(struct tally *t)
 	 * processes get somewhere between ticks */
 	apic_write(APIC_TMICT, 1000000);
 	while (done_count < NPROC)
-		__asm__ volatile("sti; hlt; cli" ::: "memory");
+		sti_hlt_cli();
 	apic_write(APIC_LVTT, LVT_MASKED | VEC_TIMER);
 	trap_set_exc_hook(NULL);
 	check(t, current == 0 && read_cr3() == kernel_cr3, "back in the kernel with CR3 %#llx",

@@ -96,6 +96,14 @@ static inline void invlpg(uint64_t va)
 	__asm__ volatile("invlpg (%0)" : : "r"((uintptr_t)va) : "memory");
 }
 
+static inline void sti(void) { __asm__ volatile("sti" ::: "memory"); }
+static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
+static inline void pause(void) { __asm__ volatile("pause" ::: "memory"); }
+
+/* Wait with IF set for an interrupt, none lost between the STI and the HLT
+ * (STI's shadow), and go on with IF clear. */
+static inline void sti_hlt_cli(void) { __asm__ volatile("sti; hlt; cli" ::: "memory"); }
+
 static inline __attribute__((noreturn)) void cpu_halt_forever(void)
 {
 	for (;;)
