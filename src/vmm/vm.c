@@ -338,10 +338,10 @@ static void on_powered_off(void *opaque)
 	struct vm *vm = opaque;
 
 	if (vm->board.off == BOARD_DEBUG_EXIT)
-		vm_end(vm, END_DEBUG_EXIT, vm->exit_status, "guest wrote %u to isa-debug-exit (port %#x)",
+		vm_end(vm, END_DEBUG_EXIT, vm->board.exit_status, "guest wrote %u to isa-debug-exit (port %#x)",
 		       vm->board.debug_exit_value, DEBUG_EXIT_PORT);
 	else
-		vm_end(vm, END_SHUTDOWN, vm->exit_status, "guest wrote \"Shutdown\" to port %#x",
+		vm_end(vm, END_SHUTDOWN, vm->board.exit_status, "guest wrote \"Shutdown\" to port %#x",
 		       SHUTDOWN_PORT);
 }
 
