@@ -466,9 +466,7 @@ static void parent_del(struct sp *child, uint32_t off)
  */
 static bool outlives(const struct shadow_mmu *m, const struct sp *sp)
 {
-	(void)m;
-	(void)sp;
-	return false;
+	return m->sync != SYNC_VTLB && !(sp->role.path == PATH_PAGING32E && sp->role.level == 3);
 }
 
 static void free_sp(struct shadow_mmu *m, struct sp *sp);
@@ -1137,6 +1135,7 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 			link_entry(m, e, child);
 		}
 		child->write_count = 0;                 /* used: not flooded */
+		touch_lru(m, child);
 		sp = child;
 	}
 

@@ -202,19 +202,23 @@ void mmu_new_cr3(struct shadow_mmu *m, const struct mmu_ctx *ctx, bool flush_glo
 
 	m->stats.cr3_writes++;
 	m->stats.tlb_flush++;
-	if (m->sync == SYNC_VTLB || flush_global) {
+	if (m->sync == SYNC_VTLB) {
 		/* vtlb: a CR3 write is a TLB flush of every address space (no
-		 * PCIDs).  A paging-mode or CR4.PGE change flushes in every
-		 * strategy. */
+		 * PCIDs); a paging-mode or CR4.PGE change flushes the global
+		 * translations too. */
 		for (int v = 0; v < 2; v++)
 			for (int i = 0; i < MMU_ROOT_CACHE; i++)
 				if (m->root_cache[v][i])
 					flush_tree(m, m->root_cache[v][i], keep_global);
 	} else {
-		/* The shadow follows the guest's writes; only tables let out of
-		 * sync need work at a CR3 load.  Cached roots stay valid, but
-		 * for a PAE guest the load rereads the four PDPTEs, which are not
-		 * a table the shadow follows: the shadow PDPT is made again. */
+		/* The shadow follows the guest's writes, so it holds nothing a
+		 * flush, global or not, would drop: only tables let out of sync
+		 * need work.  A paging-mode change makes new roles, so it drops
+		 * nothing either (KVM's kvm_mmu_reset_context only lets go of
+		 * its roots); the pages stay, found again by gfn and role.
+		 * Cached roots stay valid, but for a PAE guest the load rereads
+		 * the four PDPTEs, which are not a table the shadow follows: the
+		 * shadow PDPT is made again. */
 		sync_unsync(m);               /* also a root unprotected in wp */
 		for (int v = 0; v < 2; v++)
 			for (int i = 0; i < MMU_ROOT_CACHE; i++) {
@@ -293,10 +297,13 @@ void mmu_invlpg(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva)
 /* --- the guest's stores to its tables (wp, unsync) ----------------------- */
 
 /* Flooding (KVM's detect_write_flooding): a table written again and again
- * without being used in between is no longer one. */
+ * without being used in between is no longer one.  Under unsync a leaf
+ * table is never flooded (as in KVM): its next store lets it go out of
+ * sync instead, and it stays to be found again. */
 static bool flooded(struct shadow_mmu *m, struct sp *sp)
 {
-	(void)m;
+	if (m->sync == SYNC_UNSYNC && sp->role.level == 1)
+		return false;
 	return ++sp->write_count >= 3 && sp->root_count == 0;
 }
 
