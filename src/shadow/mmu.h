@@ -4,7 +4,8 @@
  *
  * Shaped like KVM's (arch/x86/kvm/mmu): one set of operations per guest
  * paging mode (struct mmu_path), chosen when CR0.PG, CR4.PAE or EFER.LMA
- * change; shadow pages keyed by (guest frame, role); roots cached across
+ * change; shadow pages keyed by (guest frame, role), hashed by guest frame
+ * and outliving their roots in wp and unsync, as in KVM; roots cached across
  * CR3 switches.  Pure logic over memory: the pool of shadow pages and
  * guest memory are buffers the caller maps, so unit tests run it against a
  * fake machine memory without KVM.
