@@ -1,16 +1,26 @@
 /*
- * The shadow MMU.
+ * The shadow MMU: shadow pages, the gfn hash, roots and faults.
+ * (mmu_sync.c keeps the shadow coherent with the guest's tables: write
+ * tracking, unsync, the vtlb flushes; mmu_audit.c is --audit.)
  *
  * 1. Shadow pages.  Every page of the pool is one shadow page: 512 entries
  *    the real CPU walks.  A shadow page stands for one guest page table
  *    (gfn) seen under one role, or, when role.direct is set, for a range
  *    of guest-physical memory mapped straight through (a guest with paging
- *    off, or a guest large page split into 4 KiB shadow entries).  Lookup
- *    is by hash of (gfn, role); one integer compare says two roles match.
+ *    off, or a guest large page split into 4 KiB shadow entries).  The
+ *    hash is keyed by gfn alone, as KVM's mmu_page_hash: every page of one
+ *    guest frame, whatever its role, is in one bucket, so "every shadow
+ *    page of this frame" (an emulated PTE write, a write fault on a tracked
+ *    table, an unprotect) is one short walk (for_each_sp_of_gfn), and a
+ *    lookup compares the role as one integer.  A page is on exactly one
+ *    list: free (allocation pops it), active (live, most recently used
+ *    first: recycling takes from the tail) or retired (below); pages out of
+ *    sync are also on the unsync list.  Nothing on the fault path scans the
+ *    pool.
  * 2. Roots.  The real CR3 points at a level-4 shadow page: for the guest's
  *    CR3 under its current role (kernel or user view, CR0.WP, EFER.NXE).
  *    The last MMU_ROOT_CACHE roots per view stay cached, so switching back
- *    to a recent address space costs no allocation (root_hits).  Entry 511
+ *    to a recent address space costs no lookup (root_hits).  Entry 511
  *    of every root maps the monitor, supervisor-only.
  * 3. Faults.  A real #PF is classified with the guest's own walk: if the
  *    guest's tables deny the access it is the guest's fault (pf_guest),
@@ -25,27 +35,28 @@
  *    read-only so its first write traps and ombra sets the guest's D bit
  *    (A/D emulation; A is set by the walk that fills).  NX follows the
  *    guest when EFER.NXE is on.
- * 5. Lifetime.  A shadow page lives while a cached root or a shadow entry
- *    links to it (root_count; parents lists the linking entries); when the
- *    last link goes it is freed, and its own links with it.  So every live
- *    shadow page can be reached from a cached root, and a flush of the
- *    cached roots reaches every translation the shadow holds.  When the
- *    pool runs low, the least recently used page that is not a root is
- *    recycled: unlinked from every parent (mmu_recycled).
- * 7. The reverse map (rmap) lists, per guest frame, the leaves that map it,
+ * 5. Lifetime (see outlives()).  In wp and unsync, as in KVM, a shadow
+ *    page outlives the roots and links that used it: it stays in the hash,
+ *    its guest table still write-tracked (or on the unsync list), so the
+ *    shadow stays exact for it, and the next fill or CR3 load that needs it
+ *    finds it again, subtree and all.  It goes only when zapped: by write
+ *    flooding, an unprotect, zap_all, or pool pressure (the least recently
+ *    used page that is not a root is recycled: unlinked from every parent
+ *    and freed, mmu_recycled).  In vtlb nothing tracks the guest's tables,
+ *    so a page lives only while a cached root or a shadow entry links to it
+ *    (root_count; parents lists the linking entries), and the last unlink
+ *    frees it: a flush of the cached roots then reaches every translation
+ *    the shadow holds.  A PAE guest's shadow PDPT, made from the PDPTE
+ *    registers, follows the vtlb rule in every strategy.  A root dropped
+ *    while the real CR3 holds it is retired: kept, out of the hash, until
+ *    the next trap (the resume stub runs on it).
+ * 6. The reverse map (rmap) lists, per guest frame, the leaves that map it,
  *    so a change to ombra's own mapping of guest memory zaps exactly those.
- * 6. Coherence, vtlb strategy: the shadow is a virtual TLB.  A CR3 write
- *    drops every non-global leaf of every cached root (a TLB flush).
- *    INVLPG drops the address's leaf and, like the paging-structure caches
- *    INVLPG also clears, the link to its page table: other addresses may
- *    share that shadow page (a guest frame mapped twice), and must not keep
- *    a translation through a table entry the guest has changed.  An upper
- *    shadow entry that points at the wrong guest table after the guest
- *    rewrote its tables is repaired by the next fill through it.
  */
-#include "mmu.h"
+#include "mmu_internal.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,13 +67,6 @@ const char *const mmu_path_names[PATH_COUNT] = {
 	[PATH_PAGING32E] = "paging32e",
 	[PATH_PAGING64] = "paging64",
 };
-
-#define LINK_BITS (SPTE_P | SPTE_W | SPTE_U | SPTE_A | SPTE_LINK)
-
-static unsigned spte_index(uint64_t gva, unsigned level)
-{
-	return (unsigned)(gva >> (12 + 9 * (level - 1))) & 511;
-}
 
 /* --- the walker's view of guest memory --------------------------------- */
 
@@ -102,21 +106,117 @@ void mmu_ctx_init(struct mmu_ctx *ctx, const struct guest_mem *mem, uint64_t cr0
 	walk_init(&ctx->walk, mode, flags, maxphyaddr, gpa_ptr, (void *)mem);
 }
 
-/* --- shadow pages -------------------------------------------------------- */
+/* --- lists of shadow pages ------------------------------------------------ */
 
-static unsigned hash_of(uint64_t gfn, uint32_t role, unsigned size)
+/* A list runs through one of two links of struct sp: link or unsync_link. */
+#define LINK_OF(sp, off) ((struct sp_link *)((char *)(sp) + (off)))
+#define LINK   offsetof(struct sp, link)
+#define ULINK  offsetof(struct sp, unsync_link)
+
+static void list_push(struct sp_list *l, struct sp *sp, size_t off, bool front)
 {
-	uint64_t h = (gfn * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)role * 0xc2b2ae3d27d4eb4fULL);
+	struct sp_link *k = LINK_OF(sp, off);
 
-	return (unsigned)(h >> 40) % size;
+	if (front) {
+		k->prev = NULL;
+		k->next = l->first;
+		if (l->first)
+			LINK_OF(l->first, off)->prev = sp;
+		else
+			l->last = sp;
+		l->first = sp;
+	} else {
+		k->next = NULL;
+		k->prev = l->last;
+		if (l->last)
+			LINK_OF(l->last, off)->next = sp;
+		else
+			l->first = sp;
+		l->last = sp;
+	}
+	l->n++;
 }
 
-static struct sp *sp_of_mpa(struct shadow_mmu *m, uint64_t mpa)
+static void list_del(struct sp_list *l, struct sp *sp, size_t off)
+{
+	struct sp_link *k = LINK_OF(sp, off);
+
+	if (k->prev)
+		LINK_OF(k->prev, off)->next = k->next;
+	else
+		l->first = k->next;
+	if (k->next)
+		LINK_OF(k->next, off)->prev = k->prev;
+	else
+		l->last = k->prev;
+	k->prev = k->next = NULL;
+	l->n--;
+}
+
+/* Used now: to the front of the active list (the tail is recycled first). */
+static void touch_lru(struct shadow_mmu *m, struct sp *sp)
+{
+	if (m->active.first == sp)
+		return;
+	list_del(&m->active, sp, LINK);
+	list_push(&m->active, sp, LINK, true);
+}
+
+void mmu_unsync_add(struct shadow_mmu *m, struct sp *sp)
+{
+	if (sp->unsync)
+		return;
+	sp->unsync = true;
+	list_push(&m->unsync, sp, ULINK, false);
+}
+
+void mmu_unsync_del(struct shadow_mmu *m, struct sp *sp)
+{
+	if (!sp->unsync)
+		return;
+	sp->unsync = false;
+	list_del(&m->unsync, sp, ULINK);
+}
+
+/* --- the gfn hash ----------------------------------------------------------- */
+
+static void hash_add(struct shadow_mmu *m, struct sp *sp)
+{
+	struct sp **head = &m->hash[gfn_hash(sp->gfn, m->hash_size)];
+
+	sp->hash_next = *head;
+	*head = sp;
+}
+
+static void unhash(struct shadow_mmu *m, struct sp *sp)
+{
+	struct sp **pp = &m->hash[gfn_hash(sp->gfn, m->hash_size)];
+
+	while (*pp && *pp != sp)
+		pp = &(*pp)->hash_next;
+	if (*pp)
+		*pp = sp->hash_next;
+	sp->hash_next = NULL;
+}
+
+struct sp *mmu_next_sp_of_gfn(struct shadow_mmu *m, uint64_t gfn, uint64_t stamp)
+{
+	for (struct sp *sp = m->hash[gfn_hash(gfn, m->hash_size)]; sp; sp = sp->hash_next)
+		if (sp->gfn == gfn && sp->visit != stamp) {
+			sp->visit = stamp;
+			return sp;
+		}
+	return NULL;
+}
+
+struct sp *mmu_sp_of_mpa(struct shadow_mmu *m, uint64_t mpa)
 {
 	uint64_t i = (mpa - m->pool_mpa) >> 12;
 
 	return i < m->nr_pages ? &m->sps[i] : NULL;
 }
+
+/* --- set-up ----------------------------------------------------------------- */
 
 int mmu_init(struct shadow_mmu *m, const struct guest_mem *mem, uint8_t *pool_hva,
 	     uint64_t pool_mpa, unsigned nr_pages, uint64_t mon_pml4e)
@@ -143,6 +243,7 @@ int mmu_init(struct shadow_mmu *m, const struct guest_mem *mem, uint8_t *pool_hv
 	for (unsigned i = 0; i < nr_pages; i++) {
 		m->sps[i].spt = (uint64_t *)(pool_hva + (uint64_t)i * 4096);
 		m->sps[i].mpa = pool_mpa + (uint64_t)i * 4096;
+		list_push(&m->free, &m->sps[i], LINK, false);     /* pool order */
 	}
 	m->maxphyaddr = WALK_MAXPHYADDR_DEFAULT;
 	m->last_pse = -1;
@@ -165,25 +266,10 @@ static void rmap_clear(struct shadow_mmu *m)
 	}
 }
 
-static void track_clear(struct shadow_mmu *m)
-{
-	for (unsigned i = 0; m->track && i < m->track_size; i++) {
-		struct track *t = m->track[i];
-
-		while (t) {
-			struct track *next = t->next;
-
-			free(t);
-			t = next;
-		}
-		m->track[i] = NULL;
-	}
-}
-
 void mmu_destroy(struct shadow_mmu *m)
 {
 	rmap_clear(m);
-	track_clear(m);
+	mmu_track_clear(m);
 	free(m->track);
 	m->track = NULL;
 	for (unsigned i = 0; m->sps && i < m->nr_pages; i++)
@@ -200,11 +286,16 @@ void mmu_destroy(struct shadow_mmu *m)
 
 static struct rmap_head **rmap_slot(struct shadow_mmu *m, uint64_t gfn)
 {
-	struct rmap_head **pp = &m->rmap[(gfn * 0x9e3779b97f4a7c15ULL >> 40) % m->rmap_size];
+	struct rmap_head **pp = &m->rmap[gfn_hash(gfn, m->rmap_size)];
 
 	while (*pp && (*pp)->gfn != gfn)
 		pp = &(*pp)->next;
 	return pp;
+}
+
+struct rmap_head *mmu_rmap_of(struct shadow_mmu *m, uint64_t gfn)
+{
+	return *rmap_slot(m, gfn);
 }
 
 static uint32_t pool_off(const struct shadow_mmu *m, const uint64_t *e)
@@ -260,101 +351,56 @@ static uint64_t leaf_gfn(const struct shadow_mmu *m, uint64_t e)
 	return ((e & SPTE_ADDR) - m->mem->mpa_offset) >> 12;
 }
 
-static void retire_root(struct shadow_mmu *m, struct sp *sp);
-
-/*
- * Drop every shadow page.  The root the real CPU has loaded keeps its
- * monitor entry until the CPU has left it: the resume stub that loads the
- * next root runs on it (retire_root).
- */
-void mmu_zap_all(struct shadow_mmu *m)
+/* Zap the 2 MiB leaves that map the 2 MiB region starting at base (they
+ * are in the rmap under their first frame).  Returns how many. */
+unsigned mmu_zap_large_leaves(struct shadow_mmu *m, uint64_t base)
 {
-	for (int v = 0; v < 2; v++)
-		for (int i = 0; i < MMU_ROOT_CACHE; i++)
-			if (m->root_cache[v][i])
-				retire_root(m, m->root_cache[v][i]);
-	for (unsigned i = 0; i < m->nr_pages; i++) {
-		struct sp *sp = &m->sps[i];
+	struct rmap_head *h = *rmap_slot(m, base);
+	unsigned n = 0;
 
-		if (!sp->used || sp->retired)
+	for (unsigned i = 0; h && i < h->n;) {
+		uint64_t *e = pool_entry(m, h->sptes[i]);
+
+		if (!(*e & SPTE_PS)) {
+			i++;
 			continue;
-		m->stats.mmu_shadow_zapped++;
-		memset(sp->spt, 0, 4096);
-		sp->used = false;
-		sp->root_count = sp->parent_count = 0;
-		sp->nparents = 0;
-		sp->hash_next = NULL;
-		m->nr_used--;
-	}
-	for (unsigned i = 0; i < m->hash_size; i++) {
-		/* only retired roots can be left, and they are out of the hash */
-		m->hash[i] = NULL;
-	}
-	memset(m->root_cache, 0, sizeof(m->root_cache));
-	rmap_clear(m);
-	track_clear(m);
-	m->need_reload = true;
-	m->touch_overflow = true;      /* everything changed: resync the host wholesale */
-}
-
-static void free_sp(struct shadow_mmu *m, struct sp *sp);
-static bool recycle_one(struct shadow_mmu *m);
-static void unhash(struct shadow_mmu *m, struct sp *sp);
-static void set_leaf(struct shadow_mmu *m, uint64_t *e, uint64_t val);
-static void unlink_entry(struct shadow_mmu *m, uint64_t *e);
-static bool sp_tracks(const struct shadow_mmu *m, const struct sp *sp);
-static void track_inc(struct shadow_mmu *m, uint64_t gfn);
-static void track_dec(struct shadow_mmu *m, uint64_t gfn);
-static void changed(struct shadow_mmu *m, uint64_t *e);
-
-/* Find the shadow page for (gfn, role), or make one (recycling the least
- * recently used page when the pool is full). */
-static struct sp *get_sp(struct shadow_mmu *m, uint64_t gfn, union sp_role role)
-{
-	unsigned h = hash_of(gfn, role.word, m->hash_size);
-	struct sp *sp;
-
-	for (sp = m->hash[h]; sp; sp = sp->hash_next)
-		if (sp->gfn == gfn && sp->role.word == role.word) {
-			sp->last_used = ++m->clock;
-			return sp;
 		}
-	m->stats.mmu_cache_miss++;
-	if (m->nr_used == m->nr_pages && !recycle_one(m))
-		return NULL;
-	for (unsigned i = 0; i < m->nr_pages; i++) {
-		sp = &m->sps[i];
-		if (sp->used)
-			continue;
-		sp->used = true;
-		sp->gfn = gfn;
-		sp->role = role;
-		sp->root_count = sp->parent_count = 0;
-		sp->nparents = 0;
-		sp->unsync = false;
-		sp->retired = false;
-		sp->write_count = 0;
-		sp->last_used = ++m->clock;
-		sp->hash_next = m->hash[h];
-		m->hash[h] = sp;
-		m->nr_used++;
-		if (role.level == 4)
-			sp->spt[511] = m->mon_pml4e;
-		for (unsigned k = 0; k < m->nr_unprot; k++)
-			if (m->unprot[k] == gfn && sp_tracks(m, sp)) {
-				sp->unsync = true;
-				m->nr_unsync = 1;
-				m->stats.mmu_unsync++;
-			}
-		if (sp_tracks(m, sp))
-			track_inc(m, gfn);
-		return sp;
+		n++;
+		if (h->n == 1) {            /* set_leaf frees h with its last entry */
+			mmu_set_leaf(m, e, 0);
+			break;
+		}
+		mmu_set_leaf(m, e, 0);
 	}
-	return NULL;
+	return n;
 }
+
+void mmu_zap_gfn_range(struct shadow_mmu *m, uint64_t gfn, uint64_t count)
+{
+	/* 2 MiB leaves are in the rmap under their first frame. */
+	for (uint64_t g = gfn & ~511ULL; g < gfn + count; g += 512)
+		m->stats.rmap_zapped += mmu_zap_large_leaves(m, g);
+	for (uint64_t g = gfn; g < gfn + count; g++) {
+		struct rmap_head *h = *rmap_slot(m, g);
+
+		while (h && h->n) {
+			/* set_leaf removes the entry from h, and h itself with the last */
+			uint64_t *e = pool_entry(m, h->sptes[h->n - 1]);
+			bool last = h->n == 1;
+
+			mmu_set_leaf(m, e, 0);
+			m->stats.rmap_zapped++;
+			if (last)
+				break;
+		}
+	}
+	m->need_reload = true;
+}
+
+/* --- shadow entries ------------------------------------------------------- */
 
 /* A present entry was changed in place: the host's KVM must be told. */
-static void changed(struct shadow_mmu *m, uint64_t *e)
+void mmu_changed(struct shadow_mmu *m, uint64_t *e)
 {
 	if (m->nr_touch < MMU_TOUCH_MAX)
 		m->touch[m->nr_touch++] = pool_off(m, e);
@@ -363,11 +409,11 @@ static void changed(struct shadow_mmu *m, uint64_t *e)
 }
 
 /* Every change to a leaf goes through here: rmap and the host's KVM follow. */
-static void set_leaf(struct shadow_mmu *m, uint64_t *e, uint64_t val)
+void mmu_set_leaf(struct shadow_mmu *m, uint64_t *e, uint64_t val)
 {
 	if (*e & SPTE_P) {
 		rmap_del(m, leaf_gfn(m, *e), e);
-		changed(m, e);
+		mmu_changed(m, e);
 	}
 	*e = val;
 	if (val & SPTE_P)
@@ -375,12 +421,12 @@ static void set_leaf(struct shadow_mmu *m, uint64_t *e, uint64_t val)
 }
 
 /* Clear one present entry, link or leaf. */
-static void clear_entry(struct shadow_mmu *m, uint64_t *e)
+void mmu_clear_entry(struct shadow_mmu *m, uint64_t *e)
 {
 	if (*e & SPTE_LINK)
-		unlink_entry(m, e);
+		mmu_unlink_entry(m, e);
 	else
-		set_leaf(m, e, 0);
+		mmu_set_leaf(m, e, 0);
 }
 
 static void parent_add(struct sp *child, uint32_t off)
@@ -406,30 +452,50 @@ static void parent_del(struct sp *child, uint32_t off)
 		}
 }
 
-/* Clear a link entry; the child goes when nothing else holds it. */
-static void unlink_entry(struct shadow_mmu *m, uint64_t *e)
+/* --- lifetime ----------------------------------------------------------------- */
+
+/*
+ * Does sp stay (in the hash, found again) when its last link and root
+ * reference go?  Only where the shadow stays exact for it without a
+ * flush: in wp and unsync (its guest table is write-tracked, or on the
+ * unsync list and synced at the next CR3 load or INVLPG; a direct page
+ * maps guest-physical memory, which only a memslot change alters, and that
+ * zaps through the rmap).  Not in vtlb, where only a flush of the cached
+ * roots keeps the shadow from going stale; nor a PAE guest's shadow PDPT,
+ * made from the PDPTE registers that the next CR3 load rereads.
+ */
+static bool outlives(const struct shadow_mmu *m, const struct sp *sp)
 {
-	struct sp *child = sp_of_mpa(m, *e & SPTE_ADDR);
+	return m->sync != SYNC_VTLB && !(sp->role.path == PATH_PAGING32E && sp->role.level == 3);
+}
+
+static void free_sp(struct shadow_mmu *m, struct sp *sp);
+
+/* Clear a link entry; the child goes when nothing holds it, unless it
+ * outlives its links. */
+void mmu_unlink_entry(struct shadow_mmu *m, uint64_t *e)
+{
+	struct sp *child = mmu_sp_of_mpa(m, *e & SPTE_ADDR);
 
 	*e = 0;
-	changed(m, e);
+	mmu_changed(m, e);
 	if (!child || !child->used)
 		return;
 	parent_del(child, pool_off(m, e));
 	child->parent_count--;
-	if (child->parent_count == 0 && child->root_count == 0)
+	if (child->parent_count == 0 && child->root_count == 0 && !child->retired && !outlives(m, child))
 		free_sp(m, child);
 }
 
 static void link_entry(struct shadow_mmu *m, uint64_t *e, struct sp *child)
 {
 	if ((*e & SPTE_P) && !(*e & SPTE_LINK))
-		set_leaf(m, e, 0);                     /* a 2 MiB leaf the table replaces */
+		mmu_set_leaf(m, e, 0);                     /* a 2 MiB leaf the table replaces */
 	if ((*e & SPTE_P) && (*e & SPTE_LINK)) {
-		if (sp_of_mpa(m, *e & SPTE_ADDR) == child)
+		if (mmu_sp_of_mpa(m, *e & SPTE_ADDR) == child)
 			return;
 		child->parent_count++;         /* first: the old link may hold it too */
-		unlink_entry(m, e);
+		mmu_unlink_entry(m, e);
 		child->parent_count--;
 	}
 	child->parent_count++;
@@ -437,12 +503,10 @@ static void link_entry(struct shadow_mmu *m, uint64_t *e, struct sp *child)
 	*e = child->mpa | LINK_BITS;
 }
 
-static void free_sp(struct shadow_mmu *m, struct sp *sp)
+/* Clear every present entry of sp but the monitor's (each one the host's
+ * KVM is told of). */
+static void clear_entries(struct shadow_mmu *m, struct sp *sp)
 {
-	struct sp **pp = &m->hash[hash_of(sp->gfn, sp->role.word, m->hash_size)];
-
-	/* Clear every present entry (each one the host's KVM is told of), so
-	 * the page is all zeros when it is used again. */
 	for (unsigned i = 0; i < 512; i++) {
 		uint64_t *e = &sp->spt[i];
 
@@ -450,36 +514,136 @@ static void free_sp(struct shadow_mmu *m, struct sp *sp)
 			continue;
 		if (sp->role.level == 4 && i == 511) {
 			*e = 0;
-			changed(m, e);
-		} else if (*e & SPTE_LINK) {
-			unlink_entry(m, e);
+			mmu_changed(m, e);
 		} else {
-			set_leaf(m, e, 0);
+			mmu_clear_entry(m, e);
 		}
 	}
-	if (sp_tracks(m, sp))
-		track_dec(m, sp->gfn);
-	(void)pp;
+}
+
+/* Free a page nothing links to (it is all zeros when used again). */
+static void free_sp(struct shadow_mmu *m, struct sp *sp)
+{
+	clear_entries(m, sp);
+	if (mmu_sp_tracks(m, sp))
+		mmu_track_dec(m, sp->gfn);
+	mmu_unsync_del(m, sp);
 	unhash(m, sp);
+	list_del(&m->active, sp, LINK);
+	list_push(&m->free, sp, LINK, true);
 	sp->used = false;
-	sp->hash_next = NULL;
 	sp->nparents = 0;
 	m->nr_used--;
 	m->stats.mmu_shadow_zapped++;
 }
 
-/* --- retiring roots --------------------------------------------------------- */
-
-static void unhash(struct shadow_mmu *m, struct sp *sp)
+/* Zap one shadow page that is not a root: out of every entry that links
+ * to it, then freed (KVM's kvm_mmu_prepare_zap_page). */
+void mmu_zap_sp(struct shadow_mmu *m, struct sp *sp)
 {
-	struct sp **pp = &m->hash[hash_of(sp->gfn, sp->role.word, m->hash_size)];
-
-	while (*pp && *pp != sp)
-		pp = &(*pp)->hash_next;
-	if (*pp)
-		*pp = sp->hash_next;
-	sp->hash_next = NULL;
+	while (sp->used && sp->nparents)
+		mmu_unlink_entry(m, pool_entry(m, sp->parents[0]));
+	if (sp->used && !sp->retired && sp->root_count == 0)
+		free_sp(m, sp);
+	m->need_reload = true;
 }
+
+/* Recycle the least recently used shadow page that is not a root
+ * (KVM's kvm_mmu_zap_oldest_mmu_pages): from the tail of the active list. */
+static bool recycle_one(struct shadow_mmu *m)
+{
+	struct sp *victim;
+
+	for (victim = m->active.last; victim; victim = victim->link.prev)
+		if (victim->root_count == 0 && victim->nparents == victim->parent_count)
+			break;
+	if (!victim)
+		return false;
+	m->stats.mmu_recycled++;
+	mmu_zap_sp(m, victim);           /* also: the real TLB may hold what it mapped */
+	return true;
+}
+
+/* Find the shadow page for (gfn, role), or make one (recycling the least
+ * recently used page when the pool is full). */
+static struct sp *get_sp(struct shadow_mmu *m, uint64_t gfn, union sp_role role)
+{
+	struct sp *sp;
+
+	for (sp = m->hash[gfn_hash(gfn, m->hash_size)]; sp; sp = sp->hash_next)
+		if (sp->gfn == gfn && sp->role.word == role.word) {
+			touch_lru(m, sp);
+			return sp;
+		}
+	m->stats.mmu_cache_miss++;
+	if (!m->free.first && !recycle_one(m))
+		return NULL;
+	sp = m->free.first;
+	if (!sp)
+		return NULL;
+	list_del(&m->free, sp, LINK);
+	list_push(&m->active, sp, LINK, true);
+	sp->used = true;
+	sp->gfn = gfn;
+	sp->role = role;
+	sp->root_count = sp->parent_count = 0;
+	sp->nparents = 0;
+	sp->unsync = false;
+	sp->retired = false;
+	sp->write_count = 0;
+	sp->visit = 0;
+	hash_add(m, sp);
+	m->nr_used++;
+	if (role.level == 4)
+		sp->spt[511] = m->mon_pml4e;
+	for (unsigned k = 0; k < m->nr_unprot; k++)
+		if (m->unprot[k] == gfn && mmu_sp_tracks(m, sp)) {
+			mmu_unsync_add(m, sp);
+			m->stats.mmu_unsync++;
+		}
+	if (mmu_sp_tracks(m, sp))
+		mmu_track_inc(m, gfn);
+	return sp;
+}
+
+/*
+ * Drop every shadow page.  The root the real CPU has loaded keeps its
+ * monitor entry until the CPU has left it: the resume stub that loads the
+ * next root runs on it (retire_root).
+ */
+static void retire_root(struct shadow_mmu *m, struct sp *sp);
+
+void mmu_zap_all(struct shadow_mmu *m)
+{
+	struct sp *sp;
+
+	for (int v = 0; v < 2; v++)
+		for (int i = 0; i < MMU_ROOT_CACHE; i++)
+			if (m->root_cache[v][i])
+				retire_root(m, m->root_cache[v][i]);
+	while ((sp = m->active.first) != NULL) {
+		m->stats.mmu_shadow_zapped++;
+		memset(sp->spt, 0, 4096);
+		sp->used = false;
+		sp->unsync = false;
+		sp->root_count = sp->parent_count = 0;
+		sp->nparents = 0;
+		sp->hash_next = NULL;
+		list_del(&m->active, sp, LINK);
+		list_push(&m->free, sp, LINK, true);
+		m->nr_used--;
+	}
+	/* only retired roots can be left, and they are out of the hash */
+	memset(m->hash, 0, m->hash_size * sizeof(*m->hash));
+	memset(&m->unsync, 0, sizeof(m->unsync));
+	memset(m->root_cache, 0, sizeof(m->root_cache));
+	rmap_clear(m);
+	mmu_track_clear(m);
+	m->need_reload = true;
+	m->touch_overflow = true;      /* everything changed: resync the host wholesale */
+}
+
+/* --- retiring roots --------------------------------------------------------- */
 
 /* Take a root out of use: out of the caches and the hash, its entries
  * cleared.  If the real CR3 may hold it, keep the page (and its monitor
@@ -502,162 +666,48 @@ static void retire_root(struct shadow_mmu *m, struct sp *sp)
 			free_sp(m, sp);
 		return;
 	}
-	if (sp_tracks(m, sp))
-		track_dec(m, sp->gfn);
+	if (mmu_sp_tracks(m, sp))
+		mmu_track_dec(m, sp->gfn);
+	mmu_unsync_del(m, sp);
 	unhash(m, sp);
+	list_del(&m->active, sp, LINK);
+	list_push(&m->retired, sp, LINK, false);
 	sp->retired = true;
-	m->nr_retired++;
 	for (unsigned i = 0; i < 511; i++)
 		if (sp->spt[i] & SPTE_P)
-			clear_entry(m, &sp->spt[i]);
+			mmu_clear_entry(m, &sp->spt[i]);
 	m->need_reload = true;
 }
 
 void mmu_trap_begin(struct shadow_mmu *m)
 {
-	/* Every trap comes here: the scan only when there is something. */
-	if (!m->nr_retired)
-		return;
-	for (unsigned i = 0; i < m->nr_pages; i++) {
-		struct sp *sp = &m->sps[i];
+	/* Every trap comes here: a look at the (nearly always empty) list. */
+	struct sp *sp = m->retired.first, *next;
 
-		if (sp->used && sp->retired && sp != m->loaded_root) {
-			memset(sp->spt, 0, 4096);
-			sp->used = false;
-			sp->retired = false;
-			m->nr_retired--;
-			sp->nparents = 0;
-			m->nr_used--;
-			m->stats.mmu_shadow_zapped++;
-			m->touch_overflow = true;    /* the host's KVM saw this page as a table */
-		}
+	for (; sp; sp = next) {
+		next = sp->link.next;
+		if (sp == m->loaded_root)
+			continue;
+		memset(sp->spt, 0, 4096);
+		sp->used = false;
+		sp->retired = false;
+		sp->nparents = 0;
+		list_del(&m->retired, sp, LINK);
+		list_push(&m->free, sp, LINK, true);
+		m->nr_used--;
+		m->stats.mmu_shadow_zapped++;
+		m->touch_overflow = true;    /* the host's KVM saw this page as a table */
 	}
 }
 
 void mmu_root_loaded(struct shadow_mmu *m, uint64_t root_mpa)
 {
-	m->loaded_root = sp_of_mpa(m, root_mpa);
-}
-
-/* --- write tracking (wp, unsync) ------------------------------------------ */
-
-/* Does this shadow page stand for a guest table whose writes must be seen?
- * Not a direct page, nor ombra's own upper levels for a 32-bit guest (a PAE
- * guest's PDPT is read only at CR3 loads), nor an unsync one. */
-static bool sp_tracks(const struct shadow_mmu *m, const struct sp *sp)
-{
-	return m->sync != SYNC_VTLB && !sp->role.direct && !sp->unsync &&
-	       (sp->role.path == PATH_PAGING64 || sp->role.level <= 2);
-}
-
-static struct track **track_slot(struct shadow_mmu *m, uint64_t gfn)
-{
-	struct track **pp = &m->track[(gfn * 0x9e3779b97f4a7c15ULL >> 40) % m->track_size];
-
-	while (*pp && (*pp)->gfn != gfn)
-		pp = &(*pp)->next;
-	return pp;
-}
-
-/* Zap the 2 MiB leaves that map the 2 MiB region starting at base (they
- * are in the rmap under their first frame).  Returns how many. */
-static unsigned zap_large_leaves(struct shadow_mmu *m, uint64_t base)
-{
-	struct rmap_head *h = *rmap_slot(m, base);
-	unsigned n = 0;
-
-	for (unsigned i = 0; h && i < h->n;) {
-		uint64_t *e = (uint64_t *)(m->pool_hva + h->sptes[i]);
-
-		if (!(*e & SPTE_PS)) {
-			i++;
-			continue;
-		}
-		n++;
-		if (h->n == 1) {            /* set_leaf frees h with its last entry */
-			set_leaf(m, e, 0);
-			break;
-		}
-		set_leaf(m, e, 0);
-	}
-	return n;
-}
-
-static bool tracked(struct shadow_mmu *m, uint64_t gfn)
-{
-	return m->sync != SYNC_VTLB && *track_slot(m, gfn) != NULL;
-}
-
-/* Start tracking gfn for one more shadow page; the first makes every leaf
- * that maps the guest table read-only, so the guest's writes trap. */
-static void track_inc(struct shadow_mmu *m, uint64_t gfn)
-{
-	struct track **pp = track_slot(m, gfn), *t = *pp;
-	struct rmap_head *h;
-
-	if (t) {
-		t->count++;
-		return;
-	}
-	t = calloc(1, sizeof(*t));
-	if (!t)
-		return;
-	t->gfn = gfn;
-	t->count = 1;
-	*pp = t;
-	/* A 2 MiB shadow leaf must not map a table the shadow follows: the
-	 * writes to it would not trap.  Drop those; they refault split. */
-	if (zap_large_leaves(m, gfn & ~511ULL))
-		m->need_reload = true;
-	h = *rmap_slot(m, gfn);
-	for (unsigned i = 0; h && i < h->n; i++) {
-		uint64_t *e = (uint64_t *)(m->pool_hva + h->sptes[i]);
-
-		if (*e & SPTE_W) {
-			*e &= ~SPTE_W;          /* set_leaf's rmap work is not needed: same frame */
-			changed(m, e);
-			m->stats.write_protected++;
-			m->need_reload = true;
-		}
-	}
-}
-
-static void track_dec(struct shadow_mmu *m, uint64_t gfn)
-{
-	struct track **pp = track_slot(m, gfn), *t = *pp;
-
-	if (t && --t->count == 0) {
-		*pp = t->next;
-		free(t);
-	}
-}
-
-/* Recycle the least recently used shadow page that is not a root: unlink
- * it from every entry that points at it, which frees it (and whatever only
- * it held). */
-static bool recycle_one(struct shadow_mmu *m)
-{
-	struct sp *victim = NULL;
-
-	for (unsigned i = 0; i < m->nr_pages; i++) {
-		struct sp *sp = &m->sps[i];
-
-		if (sp->used && !sp->retired && sp->root_count == 0 && sp->nparents == sp->parent_count &&
-		    (!victim || sp->last_used < victim->last_used))
-			victim = sp;
-	}
-	if (!victim)
-		return false;
-	m->stats.mmu_recycled++;
-	while (victim->used && victim->nparents)
-		unlink_entry(m, (uint64_t *)(m->pool_hva + victim->parents[0]));
-	m->need_reload = true;           /* the real TLB may hold what it mapped */
-	return true;
+	m->loaded_root = mmu_sp_of_mpa(m, root_mpa);
 }
 
 /* --- roots --------------------------------------------------------------- */
 
-static union sp_role root_role(const struct mmu_ctx *ctx)
+union sp_role mmu_root_role(const struct mmu_ctx *ctx)
 {
 	union sp_role r = { .word = 0 };
 
@@ -674,7 +724,7 @@ static union sp_role root_role(const struct mmu_ctx *ctx)
 
 /* What a root (and a 32-bit guest's shadow PDPT) is keyed by: the guest's
  * top table, which for PAE is a 32-byte PDPT anywhere in a page. */
-static uint64_t root_gfn(const struct mmu_ctx *ctx)
+uint64_t mmu_root_gfn(const struct mmu_ctx *ctx)
 {
 	switch (ctx->path) {
 	case PATH_NONPAGING:  return 0;
@@ -684,11 +734,30 @@ static uint64_t root_gfn(const struct mmu_ctx *ctx)
 	}
 }
 
+/* A root leaves the last slot of the root cache. */
+static void drop_root(struct shadow_mmu *m, struct sp *old)
+{
+	if (--old->root_count || old->parent_count)
+		return;
+	if (outlives(m, old)) {
+		/* It stays in the hash for the next load of its CR3.  A PAE
+		 * root's PDPT was made from PDPTE registers that load rereads. */
+		if (old->role.path == PATH_PAGING32E && (old->spt[0] & SPTE_P))
+			mmu_unlink_entry(m, &old->spt[0]);
+		return;
+	}
+	/* Nothing will flush it any more, so it goes. */
+	if (old == m->loaded_root)
+		retire_root(m, old);
+	else
+		free_sp(m, old);
+}
+
 /* The root for ctx, made the most recent in its view's cache. */
 static struct sp *current_root(struct shadow_mmu *m, const struct mmu_ctx *ctx, bool count)
 {
-	union sp_role role = root_role(ctx);
-	uint64_t gfn = root_gfn(ctx);
+	union sp_role role = mmu_root_role(ctx);
+	uint64_t gfn = mmu_root_gfn(ctx);
 	struct sp **cache = m->root_cache[ctx->user];
 	struct sp *sp = NULL;
 	unsigned i;
@@ -713,29 +782,22 @@ static struct sp *current_root(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 		i = MMU_ROOT_CACHE - 1;
 		sp->root_count++;
 		if (cache[i]) {
-			/* Out of the cache: nothing will flush it any more, so it
-			 * goes (unless the other view still holds it). */
 			struct sp *old = cache[i];
 
 			cache[i] = NULL;
-			if (--old->root_count == 0 && old->parent_count == 0) {
-				if (old == m->loaded_root)
-					retire_root(m, old);
-				else
-					free_sp(m, old);
-			}
+			drop_root(m, old);
 		}
 	}
 	memmove(&cache[1], &cache[0], i * sizeof(cache[0]));
 	cache[0] = sp;
-	sp->last_used = ++m->clock;
+	touch_lru(m, sp);
 	return sp;
 }
 
 bool mmu_root_cached(const struct shadow_mmu *m, const struct mmu_ctx *ctx)
 {
-	union sp_role role = root_role(ctx);
-	uint64_t gfn = root_gfn(ctx);
+	union sp_role role = mmu_root_role(ctx);
+	uint64_t gfn = mmu_root_gfn(ctx);
 
 	for (unsigned i = 0; i < MMU_ROOT_CACHE; i++) {
 		const struct sp *sp = m->root_cache[ctx->user][i];
@@ -751,285 +813,10 @@ uint64_t mmu_root(struct shadow_mmu *m, const struct mmu_ctx *ctx)
 	return current_root(m, ctx, true)->mpa;
 }
 
-/*
- * Drop the leaves of a subtree (all of them, or all but the guest-global
- * ones) and the links to subtrees left empty.  Returns true when anything
- * is left.
- */
-static bool flush_tree(struct shadow_mmu *m, struct sp *sp, bool keep_global)
-{
-	bool left = false;
-
-	for (unsigned i = 0; i < 512; i++) {
-		uint64_t *e = &sp->spt[i];
-
-		if (!(*e & SPTE_P))
-			continue;
-		if (sp->role.level == 4 && i == 511)
-			continue;                       /* the monitor */
-		if (*e & SPTE_LINK) {
-			struct sp *child = sp_of_mpa(m, *e & SPTE_ADDR);
-
-			if (child && flush_tree(m, child, keep_global))
-				left = true;
-			else
-				unlink_entry(m, e);
-		} else if (keep_global && (*e & SPTE_GUEST_GLOBAL)) {
-			left = true;
-		} else {
-			set_leaf(m, e, 0);
-		}
-	}
-	return left;
-}
-
-/*
- * unsync: bring every out-of-sync table back.  ombra does not keep the
- * guest entries a shadow table was built from, so it syncs by dropping the
- * table's entries (they refault from the guest's current ones) and tracks
- * the table's writes again.
- */
-static void sync_unsync(struct shadow_mmu *m)
-{
-	m->nr_unprot = 0;
-	/* nr_unsync is only "some may be": the scan when there may be any */
-	if (!m->nr_unsync)
-		return;
-	m->nr_unsync = 0;
-	for (unsigned i = 0; i < m->nr_pages; i++) {
-		struct sp *sp = &m->sps[i];
-
-		if (!sp->used || !sp->unsync)
-			continue;
-		for (unsigned j = 0; j < 512; j++)
-			if ((sp->spt[j] & SPTE_P) && !(sp->role.level == 4 && j == 511))
-				clear_entry(m, &sp->spt[j]);
-		sp->unsync = false;
-		track_inc(m, sp->gfn);
-		m->stats.unsync_synced++;
-		m->need_reload = true;
-	}
-}
-
-void mmu_new_cr3(struct shadow_mmu *m, const struct mmu_ctx *ctx, bool flush_global)
-{
-	/* Global translations survive only a plain CR3 write with CR4.PGE on.
-	 * A change of CR4.PSE changes what every PDE means: flush it all. */
-	int pse = (ctx->walk.flags & WALK_CR4_PSE) != 0;
-	bool keep_global;
-
-	if (m->last_pse >= 0 && pse != m->last_pse)
-		flush_global = true;
-	m->last_pse = pse;
-	keep_global = !flush_global && ctx->cr4_pge;
-
-	m->stats.cr3_writes++;
-	m->stats.tlb_flush++;
-	if (m->sync == SYNC_VTLB || flush_global) {
-		/* vtlb: a CR3 write is a TLB flush of every address space (no
-		 * PCIDs).  A paging-mode or CR4.PGE change flushes in every
-		 * strategy. */
-		for (int v = 0; v < 2; v++)
-			for (int i = 0; i < MMU_ROOT_CACHE; i++)
-				if (m->root_cache[v][i])
-					flush_tree(m, m->root_cache[v][i], keep_global);
-	} else {
-		/* The shadow follows the guest's writes; only tables let out of
-		 * sync need work at a CR3 load.  Cached roots stay valid, but
-		 * for a PAE guest the load rereads the four PDPTEs, which are not
-		 * a table the shadow follows: the shadow PDPT is made again. */
-		sync_unsync(m);               /* also a root unprotected in wp */
-		for (int v = 0; v < 2; v++)
-			for (int i = 0; i < MMU_ROOT_CACHE; i++) {
-				struct sp *root = m->root_cache[v][i];
-
-				if (root && root->role.path == PATH_PAGING32E && (root->spt[0] & SPTE_P))
-					unlink_entry(m, &root->spt[0]);
-			}
-	}
-	m->need_reload = true;
-}
-
-/* INVLPG under one root: clear gva's leaf, and the link to its page table
- * (the paging-structure cache entry INVLPG also drops). */
-static void zap_gva(struct shadow_mmu *m, struct sp *root, uint64_t gva)
-{
-	struct sp *sp = root;
-
-	for (unsigned level = 4; level >= 1; level--) {
-		uint64_t *e = &sp->spt[spte_index(gva, level)];
-		struct sp *child;
-
-		if (!(*e & SPTE_P) || (level == 4 && spte_index(gva, 4) == 511))
-			return;
-		if (!(*e & SPTE_LINK)) {
-			set_leaf(m, e, 0);
-			return;
-		}
-		child = sp_of_mpa(m, *e & SPTE_ADDR);
-		if (!child)
-			return;
-		if (child->role.direct && !sp->role.direct) {
-			/* A guest large page: INVLPG invalidates all of it. */
-			unlink_entry(m, e);
-			m->need_reload = true;
-			return;
-		}
-		if (level == 2) {
-			uint64_t *leaf = &child->spt[spte_index(gva, 1)];
-
-			if (*leaf & SPTE_P)
-				set_leaf(m, leaf, 0);
-			unlink_entry(m, e);
-			/* Other translations made through that table may be in the
-			 * real TLB (all 512 of a guest large page, which one INVLPG
-			 * invalidates whole): flush it all. */
-			m->need_reload = true;
-			return;
-		}
-		sp = child;
-	}
-}
-
-void mmu_invlpg(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva)
-{
-	(void)ctx;
-	m->stats.invlpg++;
-	if (m->sync != SYNC_VTLB)
-		sync_unsync(m);
-	if (m->sync != SYNC_VTLB) {
-		/* The shadow already follows every write the guest made to a
-		 * tracked table: nothing of it can be stale. */
-		m->need_invlpg = true;
-		m->flush_gva = gva;
-		return;
-	}
-	/* A global translation is shared by every address space: look in all. */
-	for (int v = 0; v < 2; v++)
-		for (int i = 0; i < MMU_ROOT_CACHE; i++)
-			if (m->root_cache[v][i])
-				zap_gva(m, m->root_cache[v][i], gva);
-	m->need_invlpg = true;
-	m->flush_gva = gva;
-}
-
-void mmu_zap_gfn_range(struct shadow_mmu *m, uint64_t gfn, uint64_t count)
-{
-	/* 2 MiB leaves are in the rmap under their first frame. */
-	for (uint64_t g = gfn & ~511ULL; g < gfn + count; g += 512)
-		m->stats.rmap_zapped += zap_large_leaves(m, g);
-	for (uint64_t g = gfn; g < gfn + count; g++) {
-		struct rmap_head *h = *rmap_slot(m, g);
-
-		while (h && h->n) {
-			/* set_leaf removes the entry from h, and h itself with the last */
-			uint64_t *e = (uint64_t *)(m->pool_hva + h->sptes[h->n - 1]);
-			bool last = h->n == 1;
-
-			set_leaf(m, e, 0);
-			m->stats.rmap_zapped++;
-			if (last)
-				break;
-		}
-	}
-	m->need_reload = true;
-}
-
-/* Take one shadow page out of every entry that links to it (it is freed). */
-static void zap_sp(struct shadow_mmu *m, struct sp *sp)
-{
-	while (sp->used && sp->nparents)
-		unlink_entry(m, (uint64_t *)(m->pool_hva + sp->parents[0]));
-	m->need_reload = true;
-}
-
-void mmu_pte_write(struct shadow_mmu *m, uint64_t gpa, unsigned len)
-{
-	uint64_t gfn = gpa >> 12;
-	unsigned off = (unsigned)(gpa & 0xfff);
-
-	m->stats.mmu_pte_write++;
-	for (unsigned i = 0; i < m->nr_pages; i++) {
-		struct sp *sp = &m->sps[i];
-		unsigned size, first, last;
-
-		if (!sp->used || sp->gfn != gfn || !sp_tracks(m, sp))
-			continue;
-		/* Flooding: a table written again and again without being used
-		 * in between is no longer one (KVM's detect_write_flooding). */
-		if (++sp->write_count >= 3 && sp->root_count == 0) {
-			m->stats.mmu_flooded++;
-			zap_sp(m, sp);
-			continue;
-		}
-		size = sp->role.path == PATH_PAGING32 ? 4 : 8;
-		first = off / size;
-		last = (off + len - 1) / size;
-		for (unsigned gi = first; gi <= last; gi++) {
-			/* Which shadow entries stand for guest entry gi. */
-			unsigned lo = gi, n = 1;
-
-			if (size == 4 && sp->role.level == 2) {
-				if (gi / 256 != sp->role.quadrant)
-					continue;
-				lo = (gi % 256) * 2;        /* a 4 MiB guest entry: two shadow ones */
-				n = 2;
-			} else if (size == 4) {
-				if (gi / 512 != sp->role.quadrant)
-					continue;
-				lo = gi % 512;
-			}
-			for (unsigned j = lo; j < lo + n && j < 512; j++) {
-				uint64_t *e = &sp->spt[j];
-
-				if (!(*e & SPTE_P) || (sp->role.level == 4 && j == 511))
-					continue;
-				clear_entry(m, e);
-				m->need_reload = true;
-			}
-		}
-	}
-}
-
-void mmu_unprotect_gfn(struct shadow_mmu *m, uint64_t gfn)
-{
-	/* Until the next CR3 load or INVLPG, shadow pages made for this table
-	 * start out of sync: the fill that retries the store may walk through
-	 * the very table it writes, and must not write-protect it again. */
-	if (m->nr_unprot < sizeof(m->unprot) / sizeof(m->unprot[0]))
-		m->unprot[m->nr_unprot++] = gfn;
-	for (unsigned i = 0; i < m->nr_pages; i++) {
-		struct sp *sp = &m->sps[i];
-
-		if (sp->used && sp->gfn == gfn && sp_tracks(m, sp)) {
-			if (sp->root_count) {
-				/* A root cannot go while the CPU may use it: it goes
-				 * out of sync, made again at the next CR3 load or
-				 * INVLPG. */
-				track_dec(m, sp->gfn);
-				sp->unsync = true;
-				m->nr_unsync = 1;
-				m->stats.mmu_unsync++;
-			} else {
-				zap_sp(m, sp);
-			}
-		}
-	}
-}
-
 /* --- the guest's walk, for every path ------------------------------------ */
 
-struct gwalk {
-	enum walk_outcome outcome;
-	uint64_t gpa;
-	unsigned leaf_level;          /* 1: 4 KiB; 2, 3: a guest large page */
-	unsigned access;              /* ACC_* over every level */
-	bool dirty, global;
-	uint32_t error;
-	struct walk_result r;         /* the guest's entries (paging paths) */
-};
 
-static void guest_walk(const struct mmu_ctx *ctx, uint64_t gva, uint32_t access, struct gwalk *w)
+void mmu_guest_walk(const struct mmu_ctx *ctx, uint64_t gva, uint32_t access, struct gwalk *w)
 {
 	memset(w, 0, sizeof(*w));
 	if (ctx->path == PATH_NONPAGING) {
@@ -1065,7 +852,7 @@ enum pf_outcome mmu_gva_to_gpa(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 	struct gwalk w;
 
 	(void)m;
-	guest_walk(ctx, gva, access, &w);
+	mmu_guest_walk(ctx, gva, access, &w);
 	if (w.outcome == WALK_OK) {
 		*gpa = w.gpa;
 		return PF_FIXED;
@@ -1092,7 +879,7 @@ static uint64_t make_leaf(struct shadow_mmu *m, const struct mmu_ctx *ctx, const
 	spte = mpa | SPTE_P | SPTE_U | SPTE_A | SPTE_D;
 	writable = (w->access & ACC_WRITE) || (!ctx->user && !ctx->cr0_wp);
 	/* A/D emulation: a clean page stays read-only until its first write. */
-	if (writable && (w->dirty || write) && !tracked(m, w->gpa >> 12))
+	if (writable && (w->dirty || write) && !mmu_tracked(m, w->gpa >> 12))
 		spte |= SPTE_W;
 	if (ctx->efer_nx && !(w->access & ACC_EXEC))
 		spte |= SPTE_NX;
@@ -1149,7 +936,7 @@ static bool child_of(const struct mmu_ctx *ctx, const struct gwalk *w, uint64_t 
 		 * registers, keyed like the root by CR3 (which is 32-byte
 		 * aligned, so several PDPTs can share one page). */
 		if (level == 3) {
-			*gfn = root_gfn(ctx);
+			*gfn = mmu_root_gfn(ctx);
 			role->access = ACC_ALL;
 		} else {
 			*gfn = w->r.steps[level].table_gfn;
@@ -1162,7 +949,7 @@ static bool child_of(const struct mmu_ctx *ctx, const struct gwalk *w, uint64_t 
 		 * table (4 MiB) by two shadow PTs, one per 2 MiB; the quadrant
 		 * in the role says which part, as in KVM. */
 		if (level == 3) {
-			*gfn = root_gfn(ctx);
+			*gfn = mmu_root_gfn(ctx);
 			role->access = ACC_ALL;
 		} else if (level == 2) {
 			*gfn = w->r.steps[2].table_gfn;
@@ -1198,7 +985,7 @@ static bool large_ok(struct shadow_mmu *m, const struct gwalk *w)
 		return false;
 	if (m->sync != SYNC_VTLB)
 		for (uint64_t g = base >> 12; g < (base >> 12) + 512; g++)
-			if (*track_slot(m, g))
+			if (mmu_tracked(m, g))
 				return false;
 	return true;
 }
@@ -1221,7 +1008,7 @@ static void prefetch(struct shadow_mmu *m, const struct mmu_ctx *ctx, struct sp 
 
 		if (i == idx || (*e & SPTE_P))
 			continue;
-		guest_walk(ctx, ngva, access | WALK_PEEK, &nw);
+		mmu_guest_walk(ctx, ngva, access | WALK_PEEK, &nw);
 		if (nw.outcome != WALK_OK)
 			continue;
 		if (sp->role.direct ? (nw.gpa >> 12) != sp->gfn + i :
@@ -1231,7 +1018,7 @@ static void prefetch(struct shadow_mmu *m, const struct mmu_ctx *ctx, struct sp 
 		leaf = make_leaf(m, ctx, &nw, false, false);
 		if (!leaf)
 			continue;
-		set_leaf(m, e, leaf);
+		mmu_set_leaf(m, e, leaf);
 		m->stats.prefetched++;
 		done++;
 	}
@@ -1264,7 +1051,7 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 		*guest_error = access & (PFERR_W | PFERR_U | PFERR_FETCH);
 		return PF_GUEST;
 	}
-	guest_walk(ctx, gva, access, &w);
+	mmu_guest_walk(ctx, gva, access, &w);
 	if (w.outcome == WALK_FAULT) {
 		m->stats.pf_guest++;
 		m->stats.by_path_guest[ctx->path]++;
@@ -1278,33 +1065,10 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 		return PF_BAD_TABLE;
 	}
 	*gpa = w.gpa;
-	if (write && tracked(m, w.gpa >> 12)) {
+	if (write && mmu_tracked(m, w.gpa >> 12) && mmu_tracked_write(m, w.gpa >> 12)) {
 		/* A write to a guest page table the shadow follows. */
-		bool leaves_only = m->sync == SYNC_UNSYNC;
-
-		for (unsigned i = 0; leaves_only && i < m->nr_pages; i++) {
-			struct sp *sp = &m->sps[i];
-
-			if (sp->used && sp->gfn == (w.gpa >> 12) && sp_tracks(m, sp) &&
-			    (sp->role.level != 1 || sp->root_count))
-				leaves_only = false;
-		}
-		if (!leaves_only) {
-			m->stats.pf_emulate++;
-			return PF_EMULATE;
-		}
-		/* unsync: a leaf table may go out of sync; the guest then writes
-		 * it natively until the next CR3 load or INVLPG (KVM's unsync). */
-		for (unsigned i = 0; i < m->nr_pages; i++) {
-			struct sp *sp = &m->sps[i];
-
-			if (sp->used && sp->gfn == (w.gpa >> 12) && sp_tracks(m, sp)) {
-				track_dec(m, sp->gfn);
-				sp->unsync = true;
-				m->nr_unsync = 1;
-				m->stats.mmu_unsync++;
-			}
-		}
+		m->stats.pf_emulate++;
+		return PF_EMULATE;
 	}
 	leaf = make_leaf(m, ctx, &w, write, error & PFERR_FETCH);
 	if (!leaf) {
@@ -1341,12 +1105,12 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 					return PF_SPURIOUS;
 				}
 				if ((*e & SPTE_P) && (*e & SPTE_LINK))
-					unlink_entry(m, e);
+					mmu_unlink_entry(m, e);
 				if (*e & SPTE_P) {
 					m->need_invlpg = true;
 					m->flush_gva = gva;
 				}
-				set_leaf(m, e, big);
+				mmu_set_leaf(m, e, big);
 				m->stats.pf_fixed++;
 				m->stats.large_fixed++;
 				m->stats.by_path_fixed[ctx->path]++;
@@ -1358,7 +1122,7 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 
 		if (!child_of(ctx, &w, gva, level - 1, &gfn, &role, &sp->role))
 			return PF_BAD_TABLE;
-		child = (*e & SPTE_LINK) ? sp_of_mpa(m, *e & SPTE_ADDR) : NULL;
+		child = (*e & SPTE_LINK) ? mmu_sp_of_mpa(m, *e & SPTE_ADDR) : NULL;
 		if (!child || child->gfn != gfn || child->role.word != role.word) {
 			/* Not linked yet, or the guest's tables moved on: (re)link. */
 			child = get_sp(m, gfn, role);
@@ -1371,6 +1135,7 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 			link_entry(m, e, child);
 		}
 		child->write_count = 0;                 /* used: not flooded */
+		touch_lru(m, child);
 		sp = child;
 	}
 
@@ -1378,7 +1143,7 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 		uint64_t *e = &sp->spt[spte_index(gva, 1)];
 		bool old_present = *e & SPTE_P;
 
-		if (tracked(m, w.gpa >> 12))
+		if (mmu_tracked(m, w.gpa >> 12))
 			leaf &= ~SPTE_W;            /* its table may have been shadowed by this very fill */
 		if (*e == leaf) {
 			m->stats.pf_spurious++;
@@ -1392,7 +1157,7 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 			m->need_invlpg = true;
 			m->flush_gva = gva;
 		}
-		set_leaf(m, e, leaf);
+		mmu_set_leaf(m, e, leaf);
 		(void)old_present;
 		if (m->prefetch)
 			prefetch(m, ctx, sp, gva);
@@ -1403,82 +1168,3 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 	return PF_FIXED;
 }
 
-/* --- audit ----------------------------------------------------------------- */
-
-struct audit {
-	struct shadow_mmu *m;
-	const struct mmu_ctx *ctx;
-	unsigned bad;
-	char *why;
-	unsigned whylen;
-	bool one;                    /* only the entry for gva */
-	uint64_t gva;
-};
-
-static void audit_bad(struct audit *a, const char *fmt, uint64_t gva, uint64_t v)
-{
-	if (a->bad++ == 0 && a->why)
-		snprintf(a->why, a->whylen, fmt, (unsigned long long)gva, (unsigned long long)v);
-}
-
-static void audit_tree(struct audit *a, struct sp *sp, uint64_t base, struct mmu_ctx *view)
-{
-	for (unsigned i = 0; i < 512; i++) {
-		uint64_t e = sp->spt[i], gva;
-		struct gwalk w;
-
-		if (!(e & SPTE_P) || (sp->role.level == 4 && i == 511))
-			continue;
-		gva = base | ((uint64_t)i << (12 + 9 * (sp->role.level - 1)));
-		if (sp->role.level == 4 && (gva & (1ULL << 47)))
-			gva |= 0xffff000000000000ULL;
-		if (a->one && spte_index(a->gva, sp->role.level) != i)
-			continue;
-		if (!(e & SPTE_LINK) && (e & SPTE_GUEST_GLOBAL) && !a->one)
-			continue;                   /* a global page may outlive a CR3 load */
-		if (e & SPTE_LINK) {
-			struct sp *child = sp_of_mpa(a->m, e & SPTE_ADDR);
-
-			if (!child || !child->used)
-				audit_bad(a, "gva %#llx: link to a free shadow page %#llx", gva, e);
-			else
-				audit_tree(a, child, gva, view);
-			continue;
-		}
-		guest_walk(view, gva, WALK_PEEK | (view->user ? PFERR_U : 0), &w);
-		if (w.outcome != WALK_OK) {
-			audit_bad(a, "gva %#llx: shadow maps it (%#llx) but the guest's tables do not", gva, e);
-			continue;
-		}
-		if ((e & SPTE_ADDR) != mem_gpa_to_mpa(a->m->mem, w.gpa & ~0xfffULL))
-			audit_bad(a, "gva %#llx: shadow points at %#llx, not the guest's frame", gva, e);
-		if ((e & SPTE_W) && !((w.access & ACC_WRITE) || (!view->user && !view->cr0_wp)))
-			audit_bad(a, "gva %#llx: shadow writable (%#llx), guest read-only", gva, e);
-		if ((e & SPTE_W) && !w.dirty)
-			audit_bad(a, "gva %#llx: shadow writable (%#llx) but guest page clean", gva, e);
-		if (!(e & SPTE_NX) && view->efer_nx && !(w.access & ACC_EXEC))
-			audit_bad(a, "gva %#llx: shadow executable (%#llx), guest NX", gva, e);
-	}
-}
-
-unsigned mmu_audit(struct shadow_mmu *m, const struct mmu_ctx *ctx, bool one, uint64_t only_gva,
-		   char *why, unsigned whylen)
-{
-	struct audit a = { m, ctx, 0, why, whylen, one, only_gva };
-
-	/* Only the roots of the guest's current CR3 can be checked against
-	 * its tables; cached roots of other address spaces hold what the
-	 * guest's TLB may hold. */
-	for (int v = 0; v < 2; v++) {
-		struct sp *root = m->root_cache[v][0];
-		struct mmu_ctx view = *ctx;
-
-		view.user = v;
-		if (!root || root->gfn != root_gfn(ctx) || root->role.word != root_role(&view).word)
-			continue;
-		if (one && view.user != ctx->user)
-			continue;
-		audit_tree(&a, root, 0, &view);
-	}
-	return a.bad;
-}

@@ -4,7 +4,8 @@
  *
  * Shaped like KVM's (arch/x86/kvm/mmu): one set of operations per guest
  * paging mode (struct mmu_path), chosen when CR0.PG, CR4.PAE or EFER.LMA
- * change; shadow pages keyed by (guest frame, role); roots cached across
+ * change; shadow pages keyed by (guest frame, role), hashed by guest frame
+ * and outliving their roots in wp and unsync, as in KVM; roots cached across
  * CR3 switches.  Pure logic over memory: the pool of shadow pages and
  * guest memory are buffers the caller maps, so unit tests run it against a
  * fake machine memory without KVM.
@@ -82,6 +83,13 @@ union sp_role {
 	};
 };
 
+struct sp;
+struct sp_link { struct sp *prev, *next; };
+struct sp_list {                 /* a list of shadow pages, through one of their links */
+	struct sp *first, *last;
+	unsigned n;
+};
+
 struct sp {                      /* one shadow page */
 	bool used;
 	uint64_t gfn;                /* the guest table it shadows (direct: first gfn mapped) */
@@ -90,8 +98,10 @@ struct sp {                      /* one shadow page */
 	unsigned parent_count;       /* how many shadow entries link to it */
 	uint64_t *spt;               /* its 512 entries (host view) */
 	uint64_t mpa;                /* its machine-physical address */
-	uint64_t last_used;          /* for choosing what to recycle */
-	struct sp *hash_next;
+	struct sp *hash_next;        /* the gfn hash bucket */
+	struct sp_link link;         /* in one of free, active (LRU order) and retired */
+	struct sp_link unsync_link;  /* in the unsync list while unsync */
+	uint64_t visit;              /* the last for_each_sp_of_gfn walk that saw it */
 	uint32_t *parents;           /* pool offsets of the entries that link to it */
 	unsigned nparents, parents_cap;
 	bool unsync;                 /* unsync strategy: the guest writes its table freely */
@@ -166,18 +176,20 @@ struct shadow_mmu {
 	uint64_t pool_mpa;
 	unsigned nr_pages;
 	struct sp *sps;              /* one per pool page */
-	struct sp **hash;            /* by (gfn, role) */
+	struct sp **hash;            /* by gfn: every role of a frame in one bucket */
 	unsigned hash_size;
-	unsigned nr_used;
-	uint64_t clock;              /* ticks per fill, for recycling */
+	unsigned nr_used;            /* pages not on the free list (active and retired) */
+	struct sp_list free;         /* pages to allocate from */
+	struct sp_list active;       /* live pages, most recently used first */
+	struct sp_list retired;      /* roots dropped while the real CR3 may hold them */
+	struct sp_list unsync;       /* pages out of sync now (linked through unsync_link) */
+	uint64_t visit_stamp;        /* for_each_sp_of_gfn's walks */
 	uint64_t mon_pml4e;          /* PML4[511] of every root: the monitor */
 	enum mmu_sync sync;
 	unsigned maxphyaddr;
 	unsigned prefetch;           /* neighbours filled with a fault, 0..8 (KVM's PTE_PREFETCH_NUM) */
 	bool large_pages;            /* 2 MiB shadow leaves for guest large pages where allowed */
 	int last_pse;                /* CR4.PSE at the last CR3 load (-1: none yet) */
-	unsigned nr_retired;         /* retired roots waiting for mmu_trap_begin */
-	unsigned nr_unsync;          /* shadow pages out of sync now */
 	uint64_t unprot[8];          /* guest tables unprotected since the last CR3 load or INVLPG */
 	unsigned nr_unprot;
 

@@ -4032,3 +4032,199 @@ Test(mmu_paging32e, pdpts_sharing_a_page)
 		      (unsigned long long)cra, (unsigned long long)crb, (unsigned long long)ra);
 	h_free(h);
 }
+
+/* ===================================================================== */
+/* The gfn hash, the lists, and pages that outlive their roots           */
+/* ===================================================================== */
+
+/*
+ * The model here is the pool itself, scanned page by page (what mmu.c did
+ * before it had a gfn hash and lists): the pages of a frame are the used,
+ * not retired pages with that gfn; the free list is the unused pages; the
+ * active list the used, not retired ones; the unsync list the pages with
+ * unsync set.  The lists and for_each_sp_of_gfn must say the same.
+ */
+#include "shadow/mmu_internal.h"
+
+static void check_lists(struct h *h, const char *what)
+{
+	struct shadow_mmu *m = &h->m;
+	unsigned nfree = 0, nactive = 0, nretired = 0, nunsync = 0;
+
+	for (unsigned i = 0; i < m->nr_pages; i++) {
+		const struct sp *sp = &m->sps[i];
+
+		nfree += !sp->used;
+		nactive += sp->used && !sp->retired;
+		nretired += sp->used && sp->retired;
+		nunsync += sp->used && sp->unsync;
+	}
+	cr_assert_eq(m->free.n, nfree, "%s: free list %u, unused pages %u", what, m->free.n, nfree);
+	cr_assert_eq(m->active.n, nactive, "%s: active list %u, live pages %u", what, m->active.n, nactive);
+	cr_assert_eq(m->retired.n, nretired, "%s: retired list %u, retired pages %u", what, m->retired.n, nretired);
+	cr_assert_eq(m->unsync.n, nunsync, "%s: unsync list %u, unsync pages %u", what, m->unsync.n, nunsync);
+	cr_assert_eq(m->nr_used, nactive + nretired, "%s: nr_used", what);
+	for (const struct sp *sp = m->free.first; sp; sp = sp->link.next)
+		cr_assert_not(sp->used, "%s: a used page on the free list", what);
+	for (const struct sp *sp = m->active.first; sp; sp = sp->link.next)
+		cr_assert(sp->used && !sp->retired, "%s: a free or retired page on the active list", what);
+	for (const struct sp *sp = m->unsync.first; sp; sp = sp->unsync_link.next)
+		cr_assert(sp->used && sp->unsync, "%s: a page in sync on the unsync list", what);
+	/* Every frame that has a page: the hash walk finds exactly the scan's. */
+	for (unsigned i = 0; i < m->nr_pages; i++) {
+		uint64_t gfn = m->sps[i].gfn;
+		unsigned want = 0, got = 0;
+		struct sp *sp;
+
+		if (!m->sps[i].used || m->sps[i].retired)
+			continue;
+		for (unsigned j = 0; j < m->nr_pages; j++)
+			want += m->sps[j].used && !m->sps[j].retired && m->sps[j].gfn == gfn;
+		for_each_sp_of_gfn(m, gfn, sp) {
+			cr_assert(sp->used && !sp->retired && sp->gfn == gfn, "%s: the walk of gfn %#llx strays", what,
+				  (unsigned long long)gfn);
+			got++;
+		}
+		cr_assert_eq(got, want, "%s: gfn %#llx: the hash walk finds %u pages, the pool has %u", what,
+			     (unsigned long long)gfn, got, want);
+	}
+}
+
+Test(mmu_gfn, fresh_pool_is_all_free)
+{
+	struct h *h = h_new(64);
+
+	cr_assert_eq(h->m.free.n, 64);
+	cr_assert_eq(h->m.active.n + h->m.retired.n + h->m.unsync.n, 0);
+	check_lists(h, "fresh");
+	h_free(h);
+}
+
+/* One guest frame shadowed under four roles (two views x CR0.WP): the hash
+ * walk of that frame finds all four, and nothing of another frame. */
+Test(mmu_gfn, walk_finds_every_role_of_a_frame)
+{
+	struct h *h = h_new_s(64, SYNC_WP);
+	uint64_t a = make_as(h, 0, E_P | E_W | E_U | E_A | E_D);
+	unsigned n = 0;
+	struct sp *sp;
+
+	for (int user = 0; user < 2; user++)
+		for (int wp = 0; wp < 2; wp++) {
+			cpu_set(h, gs(MODE_P64, a, user, wp, true), false);
+			check_access(h, G1, AX_R, NULL, "fill");
+		}
+	for_each_sp_of_gfn(&h->m, a >> 12, sp) {
+		cr_assert_eq(sp->gfn, a >> 12);
+		cr_assert_eq(sp->role.level, 4, "the CR3 frame is only ever a root here");
+		n++;
+	}
+	cr_assert_eq(n, 4, "four roles of the root's frame, found %u", n);
+	check_lists(h, "four roles");
+	h_free(h);
+}
+
+/*
+ * Six address spaces, each its own four guest tables (make_as), visited
+ * twice in the kernel view; the root cache holds four.  The first visit
+ * makes 6 x 4 = 24 shadow pages.  wp, unsync: the second visit finds every
+ * page again (no miss, nothing zapped, the leaf for G1 still there: no
+ * fault).  vtlb: each visit of the second round is to a space evicted from
+ * the cache, whose pages went with it: 24 misses; and every CR3 write
+ * frees the chains under the cached roots, so what was freed is all that
+ * was made (48) but what is live at the end: 4 cached roots and the
+ * current space's chain of 3.
+ */
+static void outlive_roots(enum mmu_sync sync)
+{
+	struct h *h = h_new_s(128, sync);
+	uint64_t cr3[6], miss0, zap0;
+
+	for (unsigned i = 0; i < 6; i++)
+		cr3[i] = make_as(h, i, E_P | E_W | E_U | E_A | E_D);
+	miss0 = h->m.stats.mmu_cache_miss;
+	zap0 = h->m.stats.mmu_shadow_zapped;
+	cpu_set(h, gs(MODE_P64, cr3[0], false, true, true), false);
+	check_access(h, G1, AX_R, NULL, "first visit");
+	for (unsigned i = 1; i < 6; i++) {
+		cpu_set(h, gs(MODE_P64, cr3[i], false, true, true), true);
+		check_access(h, G1, AX_R, NULL, "first visit");
+	}
+	cr_assert_eq(h->m.stats.mmu_cache_miss - miss0, 24, "%s: first round", sync_name[sync]);
+	check_lists(h, "first round");
+	miss0 = h->m.stats.mmu_cache_miss;
+	for (unsigned i = 0; i < 6; i++) {
+		struct acc x;
+
+		cpu_set(h, gs(MODE_P64, cr3[i], false, true, true), true);
+		x = check_access(h, G1, AX_R, NULL, "second visit");
+		cr_assert_eq(x.mpa, F1 + i * PAGE + MPA_OFF);
+		if (sync != SYNC_VTLB)
+			cr_assert_eq(x.calls, 0, "%s: space %u faulted again: its tables were not found", sync_name[sync], i);
+		check_state(h, "second visit");
+	}
+	cr_assert_eq(h->m.stats.mmu_cache_miss - miss0, sync == SYNC_VTLB ? 24 : 0, "%s: misses in the second round",
+		     sync_name[sync]);
+	cr_assert_eq(h->m.stats.mmu_shadow_zapped - zap0, sync == SYNC_VTLB ? 48 - 7 : 0, "%s: zapped %llu",
+		     sync_name[sync], (unsigned long long)(h->m.stats.mmu_shadow_zapped - zap0));
+	check_lists(h, "second round");
+	h_free(h);
+}
+
+Test(mmu_gfn, pages_outlive_their_root_wp)
+{
+	outlive_roots(SYNC_WP);
+}
+
+Test(mmu_gfn, pages_outlive_their_root_unsync)
+{
+	outlive_roots(SYNC_UNSYNC);
+}
+
+Test(mmu_gfn, vtlb_pages_die_with_their_root)
+{
+	outlive_roots(SYNC_VTLB);
+}
+
+/*
+ * A pool of 16 pages and 6 address spaces of 4 pages each, both views, in
+ * wp: pages outlive their roots, so the pool fills and the least recently
+ * used ones are recycled.  The space in use must keep working, and the
+ * lists must stay consistent with the pool.
+ */
+Test(mmu_gfn, full_pool_recycles_from_the_lru_tail)
+{
+	struct h *h = h_new_s(16, SYNC_WP);
+	uint64_t cr3[6];
+
+	for (unsigned i = 0; i < 6; i++)
+		cr3[i] = make_as(h, i, E_P | E_W | E_U | E_A | E_D);
+	for (unsigned round = 0; round < 3; round++)
+		for (unsigned i = 0; i < 6; i++)
+			for (int user = 0; user < 2; user++) {
+				cpu_set(h, gs(MODE_P64, cr3[i], user, true, true), true);
+				cr_assert_eq(check_access(h, G1, AX_R, NULL, "visit").mpa, F1 + i * PAGE + MPA_OFF);
+				check_state(h, "visit");
+				check_lists(h, "visit");
+			}
+	cr_assert_gt(h->m.stats.mmu_recycled, 0, "48 pages of tables in a pool of 16: nothing recycled");
+	cr_assert_eq(h->m.free.n + h->m.active.n + h->m.retired.n, 16);
+	h_free(h);
+}
+
+/* unsync: a leaf table that went out of sync is on the unsync list, and the
+ * next CR3 load takes it off (and tracks it again). */
+Test(mmu_gfn, unsync_list_follows_the_pages)
+{
+	uint64_t cr3, pt;
+	struct h *h = strat_setup(SYNC_UNSYNC, &cr3, &pt);
+
+	check_access(h, G1, AX_R, NULL, "fill");
+	guest_store(h, pte_at(pt, G1 + PAGE), (F1 + PAGE) | E_P | E_W | E_A | E_D, 8, false, "a store to the PT");
+	cr_assert_gt(h->m.unsync.n, 0, "the PT did not go out of sync");
+	check_lists(h, "unsync");
+	cpu_set(h, gs(MODE_P64, cr3, false, true, true), true);
+	cr_assert_eq(h->m.unsync.n, 0, "a CR3 load left pages out of sync");
+	check_lists(h, "after the CR3 load");
+	h_free(h);
+}
