@@ -229,7 +229,7 @@ static void once(void)
 
 	sink = fopen("/dev/null", "w");
 	MUST(sink != NULL);
-	MUST(emulate_open(&tmp) == 0);
+	MUST(decode_open(&tmp) == 0);
 	capstone[0] = tmp.capstone[0];
 	capstone[1] = tmp.capstone[1];
 	MUST(blob <= MON_MAILBOX);

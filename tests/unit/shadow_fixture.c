@@ -29,7 +29,7 @@ void fixture_new(struct shadow_fixture *f)
 	f->sh->pool = f->pool;
 	f->sh->pool_size = FIX_POOL_PAGES * 4096;
 	f->sh->mon_pml4e = FIX_MON_E;
-	cr_assert_eq(emulate_open(f->sh), 0);
+	cr_assert_eq(decode_open(f->sh), 0);
 	cr_assert_eq(mmu_init(&f->sh->mmu, &f->vm->mem, f->pool, POOL_MPA, FIX_POOL_PAGES, FIX_MON_E), 0);
 }
 
@@ -43,7 +43,7 @@ void fixture_reset_mmu(struct shadow_fixture *f)
 void fixture_free(struct shadow_fixture *f)
 {
 	mmu_destroy(&f->sh->mmu);
-	emulate_close(f->sh);
+	decode_close(f->sh);
 	mem_destroy(&f->vm->mem);
 	free(f->vm->kvm.run);
 	free(f->pool);

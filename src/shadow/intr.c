@@ -1,9 +1,11 @@
 /*
- * Shadow mode's interrupt sources and their delivery: the local APIC
- * (lapic.c) and the I/O APIC (ioapic.c) on the MMIO bus, the PIC pair
- * (pic.c) and the PIT with port 0x61 (pit.c) on the port bus, their clock, and the delivery of what they
- * raise into the guest's IDT after a trap, from HLT, or after a kick that
- * stops a guest running with no trap (docs/shadow.md, "Interrupts").
+ * Shadow mode's clock and interrupt delivery: the interrupt sources (the
+ * local APIC and the I/O APIC on the MMIO bus, the PIC pair and the PIT
+ * with port 0x61 on the port bus; their models are src/dev/lapic.c,
+ * ioapic.c, pic.c, pit.c), their clock, HLT's wait for them, and the
+ * delivery of what they raise into the guest's IDT after a trap, after
+ * HLT, or after a kick that stops a guest running with no trap
+ * (docs/shadow.md, "Interrupts").
  *
  * The wiring is a PC's, as QEMU gives KVM in tdp mode: the PIT's IRQ 0
  * goes to the PIC and to the I/O APIC's pin 2; the I/O APIC sends to the
@@ -171,6 +173,40 @@ void shadow_deliver_interrupt(struct shadow *sh)
 	sh->irq_vector = vector;
 	sh->irq_injections++;
 	inject_exception(sh, vector, false, 0);
+}
+
+/* --- HLT ------------------------------------------------------------------------------ */
+
+/*
+ * The guest waits for an interrupt.  With IF set and a timer armed (the
+ * local APIC's or the PIT's), ombra sleeps until it is due (in slices, so --timeout and
+ * signals still end the run), and the trap path then delivers it, with
+ * RIP after the HLT.  With nothing that can ever wake it, the run ends.
+ */
+enum trap_result shadow_halt(struct shadow *sh)
+{
+	sh->sti_shadow = false;                  /* HLT was the instruction after STI */
+	for (;;) {
+		uint64_t now = shadow_now_ns(sh), next = shadow_timer_update(sh, now);
+		struct timespec ts;
+
+		if (!(sh->t.rflags & RFLAGS_IF))
+			break;
+		if (shadow_irq_pending(sh))
+			return TRAP_RESUME;              /* the trap path delivers it */
+		if (vm_stop_requested())
+			return TRAP_RESUME;              /* the run is ending */
+		if (!next)
+			break;
+		next -= now < next ? now : next;
+		if (next > 10000000)
+			next = 10000000;                 /* 10 ms slices */
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)next;
+		nanosleep(&ts, NULL);
+	}
+	return shadow_kill(sh, "guest halted (HLT with interrupts %s) and nothing can wake it",
+			   sh->t.rflags & RFLAGS_IF ? "enabled" : "disabled");
 }
 
 /* --- the devices on the buses ------------------------------------------------------ */
