@@ -31,6 +31,11 @@
 
 /* --- set-up ------------------------------------------------------------------ */
 
+/* --shadow-sync, as the MMU names it. */
+static const enum mmu_sync mmu_sync_of[] = {
+	[SHADOW_SYNC_VTLB] = SYNC_VTLB, [SHADOW_SYNC_WP] = SYNC_WP, [SHADOW_SYNC_UNSYNC] = SYNC_UNSYNC,
+};
+
 static void kvm_seg(struct kvm_segment *s, uint16_t sel, uint64_t base, uint32_t limit,
 		    uint8_t type, uint8_t dpl, uint8_t code_l, uint8_t db, uint8_t sys, uint8_t g)
 {
@@ -88,6 +93,8 @@ static int shadow_setup(struct vm *vm)
 		return -ENOMEM;
 	vm->mode_data = sh;
 	sh->vm = vm;
+	sh->opts = vm->cfg.mode_opts ? *(const struct shadow_opts *)vm->cfg.mode_opts
+				     : (struct shadow_opts)SHADOW_OPTS_DEFAULT;
 	if (decode_open(sh) < 0) {
 		snprintf(vm->err, sizeof(vm->err), "capstone could not be opened");
 		return -ENOMEM;
@@ -112,11 +119,10 @@ static int shadow_setup(struct vm *vm)
 		pool_pages = 1024;
 	if (pool_pages > 65536)
 		pool_pages = 65536;
-	if (vm->cfg.shadow_pages)
-		pool_pages = vm->cfg.shadow_pages;
+	if (sh->opts.pages)
+		pool_pages = sh->opts.pages;
 	if ((uint64_t)pool_pages << 12 > MON_POOL_MAX)
 		pool_pages = (unsigned)(MON_POOL_MAX >> 12);
-	sh->audit = vm->cfg.audit;
 	sh->pool_size = (size_t)pool_pages << 12;
 	sh->mon = mmap(NULL, MON_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	sh->pool = mmap(NULL, sh->pool_size, PROT_READ | PROT_WRITE,
@@ -142,9 +148,9 @@ static int shadow_setup(struct vm *vm)
 	r = mmu_init(&sh->mmu, &vm->mem, sh->pool, POOL_MPA, pool_pages, sh->mon_pml4e);
 	if (r < 0)
 		return r;
-	sh->mmu.sync = (enum mmu_sync)vm->cfg.shadow_sync;
-	sh->mmu.prefetch = (unsigned)vm->cfg.prefetch;
-	sh->mmu.large_pages = !vm->cfg.no_large;
+	sh->mmu.sync = mmu_sync_of[sh->opts.sync];
+	sh->mmu.prefetch = sh->opts.prefetch;
+	sh->mmu.large_pages = !sh->opts.no_large;
 
 	/* 2. The guest's CPU at multiboot entry, and the MMU context for it. */
 	vcpu_reset(&sh->v);
@@ -355,8 +361,9 @@ static void shadow_sample(struct vm *vm, json_t *obj)
 static void shadow_trace_header(struct vm *vm, json_t *hdr)
 {
 	static const char *const names[] = { "vtlb", "wp", "unsync" };
+	struct shadow *sh = vm->mode_data;
 
-	json_object_set_new(hdr, "sync", json_string(names[vm->cfg.shadow_sync]));
+	json_object_set_new(hdr, "sync", json_string(names[sh->opts.sync]));
 }
 
 static void shadow_memory_changed(struct vm *vm, uint64_t gfn, uint64_t count)

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "vmm/vm.h"
+#include "mode.h"
 #include "dev/lapic.h"
 #include "dev/ioapic.h"
 #include "mmu.h"
@@ -31,10 +32,6 @@
 #include "dev/pic.h"
 #include "dev/pit.h"
 #include "vcpu.h"
-
-/* Where guest RAM sits in machine memory: GPA + this.  256 GiB keeps every
- * MPA below the 40-bit physical address width of ombra's CPUID. */
-#define SHADOW_RAM_MPA_OFFSET (256ULL << 30)
 
 /* How a trap was handled: what the real CPU does next. */
 enum trap_result {
@@ -62,7 +59,7 @@ struct shadow {
 	uint8_t *pool;               /* the shadow-page pool, host view */
 	size_t pool_size;
 	uint64_t mon_pml4e;
-	bool audit;                  /* --audit: check the shadow after each MMU event */
+	struct shadow_opts opts;     /* what the user asked for (mode.h) */
 	bool umip;                   /* CR4.UMIP and CPUID faulting are on */
 	bool host_pvm;               /* the host's KVM is kvm_pvm (docs/host.md) */
 	size_t capstone[2];          /* capstone handles, 32- and 64-bit (csh) */
@@ -100,8 +97,6 @@ struct shadow {
 	uint64_t native_transfers;   /* CS changes the guest made without a trap */
 	uint64_t reported_unknown_msr;
 };
-
-extern const struct vm_mode shadow_mode;
 
 static inline bool canonical(uint64_t a)
 {

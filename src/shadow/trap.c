@@ -381,7 +381,7 @@ bool shadow_handle_exit(struct vm *vm, bool *resync)
 				   sh->mmu.stats.cr3_writes != cr3_writes && mmu_root_cached(&sh->mmu, &sh->ctx));
 		/* --audit: the whole shadow right after a TLB flush, else the
 		 * entry a fill just made (see mmu_audit). */
-		if (vm->board.end == END_NONE && sh->audit &&
+		if (vm->board.end == END_NONE && sh->opts.audit &&
 		    (sh->mmu.stats.cr3_writes != cr3_writes || sh->mmu.stats.pf_fixed != fixed) &&
 		    mmu_audit(&sh->mmu, &sh->ctx, sh->mmu.stats.cr3_writes == cr3_writes, sh->t.cr2,
 			      why, sizeof(why)))
