@@ -75,31 +75,108 @@ static void vcpu_reset(struct vcpu *v)
 	v->apic_base = 0xfee00900ULL;
 }
 
+/* The pool: 1/8 of guest RAM in pages, 1024 to 65536, unless --shadow-pages
+ * says; never more than the monitor maps. */
+static unsigned pool_pages_for(const struct vm *vm, const struct shadow_opts *opts)
+{
+	unsigned pool_pages = (unsigned)(vm->cfg.ram_size >> 12) / 8;
+
+	if (pool_pages < 1024)
+		pool_pages = 1024;
+	if (pool_pages > 65536)
+		pool_pages = 65536;
+	if (opts->pages)
+		pool_pages = opts->pages;
+	if ((uint64_t)pool_pages << 12 > MON_POOL_MAX)
+		pool_pages = (unsigned)(MON_POOL_MAX >> 12);
+	return pool_pages;
+}
+
+int shadow_build(struct shadow *sh, struct vm *vm, const struct shadow_opts *opts,
+		 uint8_t *mon, uint8_t *pool, unsigned pool_pages)
+{
+	static const struct shadow_opts defaults = SHADOW_OPTS_DEFAULT;
+	size_t blob = (size_t)(monitor_blob_end - monitor_blob);
+	int r;
+
+	vm->mode_data = sh;
+	sh->vm = vm;
+	sh->opts = opts ? *opts : defaults;
+	sh->mon = mon;
+	sh->pool = pool;
+	sh->pool_size = (size_t)pool_pages << 12;
+	if (decode_open(sh) < 0) {
+		snprintf(vm->err, sizeof(vm->err), "capstone could not be opened");
+		return -ENOMEM;
+	}
+	r = shadow_irq_init(sh);
+	if (r < 0)
+		return r;
+
+	/* 1. The monitor region: code, GDT, IDT, TSS, its page tables. */
+	if (blob > MON_MAILBOX) {
+		snprintf(vm->err, sizeof(vm->err), "the monitor is %zu bytes, more than its %d", blob, MON_MAILBOX);
+		return -E2BIG;
+	}
+	memcpy(sh->mon, monitor_blob, blob);
+	sh->mon_pml4e = machine_build(sh->mon, POOL_MPA, sh->pool_size);
+
+	/* 2. The shadow MMU over the pool. */
+	r = mmu_init(&sh->mmu, &vm->mem, sh->pool, POOL_MPA, pool_pages, sh->mon_pml4e);
+	if (r < 0)
+		return r;
+	sh->mmu.sync = mmu_sync_of[sh->opts.sync];
+	sh->mmu.prefetch = sh->opts.prefetch;
+	sh->mmu.large_pages = !sh->opts.no_large;
+
+	/* 3. The guest's CPU at multiboot entry, and the MMU context for it. */
+	vcpu_reset(&sh->v);
+	shadow_cpu_changed(sh, false);
+	return 0;
+}
+
+void shadow_unbuild(struct shadow *sh)
+{
+	mmu_destroy(&sh->mmu);
+	decode_close(sh);
+}
+
 static int register_region(struct vm *vm, uint32_t id, uint64_t mpa, uint8_t *hva, uint64_t size)
 {
 	return kvm_vm_set_region(&vm->kvm, id, 0, mpa, size, hva);
 }
 
+/* The machine built, then given to KVM: its memory at MPAs of its own,
+ * CPUID, and the real vCPU in long mode with the guest at CPL 3. */
 static int shadow_setup(struct vm *vm)
 {
 	struct shadow *sh = calloc(1, sizeof(*sh));
-	size_t blob = (size_t)(monitor_blob_end - monitor_blob);
+	const struct shadow_opts *opts = vm->cfg.mode_opts;
+	static const struct shadow_opts defaults = SHADOW_OPTS_DEFAULT;
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
 	unsigned pool_pages;
+	uint8_t *mon, *pool;
 	int r;
 
 	if (!sh)
 		return -ENOMEM;
 	vm->mode_data = sh;
 	sh->vm = vm;
-	sh->opts = vm->cfg.mode_opts ? *(const struct shadow_opts *)vm->cfg.mode_opts
-				     : (struct shadow_opts)SHADOW_OPTS_DEFAULT;
-	if (decode_open(sh) < 0) {
-		snprintf(vm->err, sizeof(vm->err), "capstone could not be opened");
+
+	/* 1. Built in memory, as the unit tests and fuzzers build it. */
+	pool_pages = pool_pages_for(vm, opts ? opts : &defaults);
+	mon = mmap(NULL, MON_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pool = mmap(NULL, (size_t)pool_pages << 12, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (mon == MAP_FAILED || pool == MAP_FAILED) {
+		if (mon != MAP_FAILED)
+			munmap(mon, MON_SIZE);
+		if (pool != MAP_FAILED)
+			munmap(pool, (size_t)pool_pages << 12);
 		return -ENOMEM;
 	}
-	r = shadow_irq_init(sh);
+	r = shadow_build(sh, vm, opts, mon, pool, pool_pages);
 	if (r < 0)
 		return r;
 	{
@@ -113,30 +190,7 @@ static int shadow_setup(struct vm *vm)
 		snprintf(vm->host_mmu_kind, sizeof(vm->host_mmu_kind), "%s", hostmmu_kind_name(hm.kind));
 	}
 
-	/* 1. The monitor region and the pool, registered at MPAs of their own. */
-	pool_pages = (unsigned)(vm->cfg.ram_size >> 12) / 8;
-	if (pool_pages < 1024)
-		pool_pages = 1024;
-	if (pool_pages > 65536)
-		pool_pages = 65536;
-	if (sh->opts.pages)
-		pool_pages = sh->opts.pages;
-	if ((uint64_t)pool_pages << 12 > MON_POOL_MAX)
-		pool_pages = (unsigned)(MON_POOL_MAX >> 12);
-	sh->pool_size = (size_t)pool_pages << 12;
-	sh->mon = mmap(NULL, MON_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	sh->pool = mmap(NULL, sh->pool_size, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (sh->mon == MAP_FAILED || sh->pool == MAP_FAILED) {
-		sh->mon = sh->pool = NULL;
-		return -ENOMEM;
-	}
-	if (blob > MON_MAILBOX) {
-		snprintf(vm->err, sizeof(vm->err), "the monitor is %zu bytes, more than its %d", blob, MON_MAILBOX);
-		return -E2BIG;
-	}
-	memcpy(sh->mon, monitor_blob, blob);
-	sh->mon_pml4e = machine_build(sh->mon, POOL_MPA, sh->pool_size);
+	/* 2. The monitor region and the pool, registered at MPAs of their own. */
 	r = register_region(vm, MON_SLOT_ID, MON_MPA, sh->mon, MON_SIZE);
 	if (r == 0)
 		r = register_region(vm, POOL_SLOT_ID, POOL_MPA, sh->pool, sh->pool_size);
@@ -145,16 +199,6 @@ static int shadow_setup(struct vm *vm)
 			 strerror(-r));
 		return r;
 	}
-	r = mmu_init(&sh->mmu, &vm->mem, sh->pool, POOL_MPA, pool_pages, sh->mon_pml4e);
-	if (r < 0)
-		return r;
-	sh->mmu.sync = mmu_sync_of[sh->opts.sync];
-	sh->mmu.prefetch = sh->opts.prefetch;
-	sh->mmu.large_pages = !sh->opts.no_large;
-
-	/* 2. The guest's CPU at multiboot entry, and the MMU context for it. */
-	vcpu_reset(&sh->v);
-	shadow_cpu_changed(sh, false);
 
 	/* 3. What the guest cannot see of its deprivileging should trap: with
 	 * CR4.UMIP, SGDT/SIDT/SLDT/STR/SMSW at CPL 3 raise #GP; with CPUID
@@ -211,8 +255,7 @@ static void shadow_teardown(struct vm *vm)
 
 	if (!sh)
 		return;
-	mmu_destroy(&sh->mmu);
-	decode_close(sh);
+	shadow_unbuild(sh);
 	if (sh->mon)
 		munmap(sh->mon, MON_SIZE);
 	if (sh->pool)

@@ -103,6 +103,23 @@ static inline bool canonical(uint64_t a)
 	return (uint64_t)((int64_t)(a << 16) >> 16) == a;
 }
 
+/* --- shadow.c ----------------------------------------------------------------- */
+
+/*
+ * Build the shadow-mode machine in memory, with no ioctl: the capstone
+ * handles, the interrupt sources on vm's buses, the monitor region at mon
+ * (MON_SIZE bytes, page aligned: code, GDT, IDT, TSS, page tables), the
+ * shadow MMU over the pool (pool_pages zeroed pages), and the guest's CPU
+ * at multiboot entry.  opts NULL: SHADOW_OPTS_DEFAULT.  shadow_setup calls
+ * it, then gives the machine to KVM; the unit tests (shadow_fixture.c) and
+ * the fuzzers (shadow_guest.c) call it instead.  0 or -errno, the reason
+ * in vm->err; shadow_unbuild frees what it made (not mon or pool) either
+ * way.
+ */
+int shadow_build(struct shadow *sh, struct vm *vm, const struct shadow_opts *opts,
+		 uint8_t *mon, uint8_t *pool, unsigned pool_pages);
+void shadow_unbuild(struct shadow *sh);
+
 /* --- guest.c ------------------------------------------------------------------ */
 
 /* Does the CPU push an error code for this exception vector? */

@@ -223,7 +223,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 		trace_ok = true;
 	}
 	guest_build(&g, &in, true);
-	sh->audit = !(opts & 1);
+	sh->opts.audit = !(opts & 1);
 	g.vm.trace = opts & 2 ? &trace : NULL;
 
 	/* The traps, and the instructions they come from, placed before the
