@@ -1,6 +1,7 @@
 /*
- * Instructions that trap in shadow mode, decoded with capstone and emulated
- * against the guest's virtual CPU.
+ * Instructions that trap in shadow mode because the guest runs
+ * deprivileged, decoded with capstone (decode.c) and emulated against the
+ * guest's virtual CPU.
  *
  * The guest kernel runs at real CPL 3 with IOPL 0, so its privileged and
  * sensitive instructions raise #GP (or #NP/#SS/#TS for segment loads that
@@ -8,14 +9,20 @@
  * through the guest's own paging, decodes it, and does what the CPU would
  * have done at the guest's CPL: control registers, descriptor-table
  * registers, MSRs, port I/O through the same devices as tdp mode, CLI/STI,
- * HLT, segment loads, far transfers, IRET, INT n, SWAPGS.  At the guest's
- * CPL 3 the same instruction gets the #GP the guest's CPU would raise.
+ * HLT, segment loads, far transfers, IRET, INT n, SWAPGS.
  *
- * Two outcomes are kept apart: an instruction that is not privileged (the
- * #GP was the guest's own, a non-canonical address say) is handed back to
- * the guest as the exception it raised; a privileged one ombra does not
- * emulate ends the guest with its name, bytes, address and CPU mode, so it
- * is never silently wrong.
+ * 1. The handlers, one per instruction or family (em_*), and what they
+ *    share: control registers, MSRs, descriptor tables, port I/O.
+ * 2. The table (opcodes[]), keyed by capstone's instruction id, as KVM's
+ *    emulator keys its opcode table: a handler and the checks the CPU
+ *    makes first (64-bit mode only, CPL 0 only, CPL <= IOPL), made once
+ *    in emulate() rather than in each handler, so at the guest's CPL 3 a
+ *    privileged instruction gets the #GP the guest's CPU would raise.
+ * 3. Two outcomes kept apart: an instruction that is not privileged (the
+ *    #GP was the guest's own, a non-canonical address say) is handed back
+ *    to the guest as the exception it raised; a sensitive one ombra does
+ *    not emulate ends the guest with its name, bytes, address and CPU
+ *    mode, so it is never silently wrong.
  */
 #include <capstone/capstone.h>
 #include <stdio.h>
@@ -261,8 +268,6 @@ static enum trap_result lgdt_lidt(struct shadow *sh, const struct insn *in, bool
 	uint16_t limit;
 	unsigned bsize = vcpu_long(&sh->v) && sh->v.cs.l ? 8 : 4;
 
-	if (sh->v.cpl)
-		return gp0(sh);
 	if (!guest_read(sh, a, &limit, 2, false) || !guest_read(sh, a + 2, &base, bsize, false))
 		return shadow_failed(sh);
 	if (bsize == 4 && in->opsize == 2)
@@ -286,8 +291,6 @@ static enum trap_result ltr_lldt(struct shadow *sh, const struct insn *in, bool 
 	struct vseg *s = tr ? &sh->v.tr : &sh->v.ldtr;
 	unsigned type;
 
-	if (sh->v.cpl)
-		return gp0(sh);
 	if (op->type == X86_OP_REG) {
 		sel = (uint16_t)reg_get(sh, op->reg);
 	} else if (!guest_read(sh, mem_addr(sh, in, op), &sel, 2, false)) {
@@ -346,8 +349,6 @@ static enum trap_result in_out(struct shadow *sh, const struct insn *in, bool is
 	uint16_t port = port_op->type == X86_OP_IMM ? (uint16_t)port_op->imm : (uint16_t)reg_get(sh, X86_REG_DX);
 	unsigned size = data_op->size;
 
-	if (!io_allowed(sh))
-		return gp0(sh);
 	if (is_in)
 		set_sized(&sh->t.gpr[R_AX], io_bus_in(&sh->vm->board.io, port, size), size);
 	else
@@ -367,8 +368,6 @@ static enum trap_result string_io(struct shadow *sh, const struct insn *in, bool
 	int64_t step = sh->t.rflags & RFLAGS_DF ? -(int64_t)size : (int64_t)size;
 	unsigned idx = is_in ? R_DI : R_SI, n = 0;
 
-	if (!io_allowed(sh))
-		return gp0(sh);
 	while (count) {
 		uint64_t a = sh->t.gpr[idx] & mask;
 		uint32_t v = 0;
@@ -393,26 +392,6 @@ static enum trap_result string_io(struct shadow *sh, const struct insn *in, bool
 			sh->t.gpr[R_CX] = (sh->t.gpr[R_CX] & ~mask) | count;
 	}
 	return done(sh, in);
-}
-
-static bool sensitive(unsigned id)
-{
-	switch (id) {
-	case X86_INS_HLT: case X86_INS_CLI: case X86_INS_STI: case X86_INS_LGDT: case X86_INS_LIDT:
-	case X86_INS_LLDT: case X86_INS_LTR: case X86_INS_INVLPG: case X86_INS_RDMSR: case X86_INS_WRMSR:
-	case X86_INS_CLTS: case X86_INS_LMSW: case X86_INS_WBINVD: case X86_INS_INVD:
-	case X86_INS_IN: case X86_INS_OUT: case X86_INS_INSB: case X86_INS_INSW: case X86_INS_INSD:
-	case X86_INS_OUTSB: case X86_INS_OUTSW: case X86_INS_OUTSD: case X86_INS_IRET:
-	case X86_INS_IRETD: case X86_INS_IRETQ: case X86_INS_LJMP: case X86_INS_LCALL:
-	case X86_INS_RETF: case X86_INS_RETFQ: case X86_INS_SWAPGS: case X86_INS_CPUID:
-	case X86_INS_INT: case X86_INS_LSS: case X86_INS_LDS: case X86_INS_LES: case X86_INS_LFS:
-	case X86_INS_LGS: case X86_INS_SYSRET: case X86_INS_SYSEXIT: case X86_INS_RDPMC:
-	case X86_INS_INVPCID: case X86_INS_XSETBV: case X86_INS_SGDT: case X86_INS_SIDT:
-	case X86_INS_SLDT: case X86_INS_STR: case X86_INS_SMSW:
-		return true;
-	default:
-		return false;
-	}
 }
 
 static struct vseg *vseg_of(struct shadow *sh, x86_reg r)
@@ -450,273 +429,430 @@ static void fs_gs_base_follows(struct shadow *sh, x86_reg r, uint16_t sel)
 	run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
 }
 
-static enum trap_result emulate(struct shadow *sh, struct insn *in, unsigned vector)
+/* The exception was the guest's own (a non-canonical address, a bad
+ * selector, ud2...): hand it back as it came. */
+static enum trap_result own(struct shadow *sh, unsigned vector)
+{
+	return inject_exception(sh, vector, has_error_code(vector), (uint32_t)sh->t.error_code);
+}
+
+/* --- the handlers, one per instruction (or family) ----------------------------- */
+
+static bool is_cr(const cs_x86_op *op)
+{
+	return op->type == X86_OP_REG && op->reg >= X86_REG_CR0 && op->reg <= X86_REG_CR15;
+}
+
+static bool is_dr(const cs_x86_op *op)
+{
+	return op->type == X86_OP_REG && op->reg >= X86_REG_DR0 && op->reg <= X86_REG_DR15;
+}
+
+/* capstone calls every MOV X86_INS_MOV; the privileged forms (to and from
+ * CRn and DRn, KVM's Priv opcodes 0F 20-23) check CPL here. */
+static enum trap_result em_mov(struct shadow *sh, const struct insn *in, unsigned vector)
 {
 	const cs_x86_op *ops = in->x->operands;
-	unsigned id = in->ci->id;
 	struct vcpu *v = &sh->v;
 	enum trap_result r;
 
-	switch (id) {
-	case X86_INS_MOV:
-		if (ops[0].type == X86_OP_REG && (ops[0].reg >= X86_REG_CR0 && ops[0].reg <= X86_REG_CR15))
-			return mov_cr(sh, in);
-		if (ops[1].type == X86_OP_REG && (ops[1].reg >= X86_REG_CR0 && ops[1].reg <= X86_REG_CR15))
-			return mov_cr(sh, in);
-		if (ops[0].type == X86_OP_REG && ops[0].reg >= X86_REG_DR0 && ops[0].reg <= X86_REG_DR15) {
-			if (v->cpl)
-				return gp0(sh);
-			return done(sh, in);                     /* debug registers: ignored */
-		}
-		if (ops[1].type == X86_OP_REG && ops[1].reg >= X86_REG_DR0 && ops[1].reg <= X86_REG_DR15) {
-			if (v->cpl)
-				return gp0(sh);
-			reg_set(sh, ops[0].reg, ops[1].reg == X86_REG_DR6 ? 0xffff0ff0 :
-						ops[1].reg == X86_REG_DR7 ? 0x400 : 0);
-			return done(sh, in);
-		}
-		if (ops[0].type == X86_OP_REG && is_sreg(ops[0].reg) && ops[0].reg != X86_REG_CS) {
-			uint16_t sel;
-
-			if (ops[1].type == X86_OP_REG)
-				sel = (uint16_t)reg_get(sh, ops[1].reg);
-			else if (!guest_read(sh, mem_addr(sh, in, &ops[1]), &sel, 2, v->cpl == 3))
-				return shadow_failed(sh);
-			r = load_segment(sh, vseg_of(sh, ops[0].reg), sel, ops[0].reg == X86_REG_SS);
-			if (r == TRAP_RESUME)
-				fs_gs_base_follows(sh, ops[0].reg, sel);
-			return r == TRAP_RESUME ? done(sh, in) : r;
-		}
-		break;
-	case X86_INS_POP:
-		if (ops[0].type == X86_OP_REG && is_sreg(ops[0].reg) && ops[0].reg != X86_REG_CS) {
-			unsigned size = in->bits == 64 ? (in->x->prefix[2] ? 2 : 8) : in->opsize;
-			uint64_t sel = 0, sp = sh->t.gpr[R_SP];
-
-			if (!guest_read(sh, sp, &sel, size, v->cpl == 3))
-				return shadow_failed(sh);
-			r = load_segment(sh, vseg_of(sh, ops[0].reg), (uint16_t)sel, ops[0].reg == X86_REG_SS);
-			if (r != TRAP_RESUME)
-				return r;
-			fs_gs_base_follows(sh, ops[0].reg, (uint16_t)sel);
-			sh->t.gpr[R_SP] = sp + size;
-			return done(sh, in);
-		}
-		break;
-	case X86_INS_IN:
-		return in_out(sh, in, true);
-	case X86_INS_OUT:
-		return in_out(sh, in, false);
-	case X86_INS_INSB: return string_io(sh, in, true, 1);
-	case X86_INS_INSW: return string_io(sh, in, true, 2);
-	case X86_INS_INSD: return string_io(sh, in, true, 4);
-	case X86_INS_OUTSB: return string_io(sh, in, false, 1);
-	case X86_INS_OUTSW: return string_io(sh, in, false, 2);
-	case X86_INS_OUTSD: return string_io(sh, in, false, 4);
-	case X86_INS_CLI:
-	case X86_INS_STI:
-		if (!io_allowed(sh))
-			return gp0(sh);
-		if (id == X86_INS_CLI) {
-			sh->t.rflags &= ~RFLAGS_IF;
-		} else {
-			/* an interrupt waits for one more instruction, unless IF
-			 * was set already (SDM vol. 2, STI) */
-			sh->sti_shadow = !(sh->t.rflags & RFLAGS_IF);
-			sh->sti_rip = in->next_rip;
-			sh->t.rflags |= RFLAGS_IF;
-		}
-		return done(sh, in);
-	case X86_INS_HLT:
+	if (is_cr(&ops[0]) || is_cr(&ops[1]))
+		return mov_cr(sh, in);
+	if (is_dr(&ops[0])) {
 		if (v->cpl)
 			return gp0(sh);
-		sh->halts++;
-		sh->t.rip = in->next_rip;
-		sh->emulated++;
-		return shadow_halt(sh);
-	case X86_INS_INVLPG:
+		return done(sh, in);                     /* debug registers: ignored */
+	}
+	if (is_dr(&ops[1])) {
 		if (v->cpl)
 			return gp0(sh);
-		mmu_invlpg(&sh->mmu, &sh->ctx, mem_addr(sh, in, &ops[0]));
-		return done(sh, in);
-	case X86_INS_LGDT:
-		return lgdt_lidt(sh, in, false);
-	case X86_INS_LIDT:
-		return lgdt_lidt(sh, in, true);
-	case X86_INS_LTR:
-		return ltr_lldt(sh, in, true);
-	case X86_INS_LLDT:
-		return ltr_lldt(sh, in, false);
-	case X86_INS_RDMSR: {
-		uint64_t val;
-
-		if (v->cpl || !rdmsr(sh, (uint32_t)sh->t.gpr[R_CX], &val))
-			return gp0(sh);
-		sh->t.gpr[R_AX] = val & 0xffffffffULL;
-		sh->t.gpr[R_DX] = val >> 32;
+		reg_set(sh, ops[0].reg, ops[1].reg == X86_REG_DR6 ? 0xffff0ff0 :
+					ops[1].reg == X86_REG_DR7 ? 0x400 : 0);
 		return done(sh, in);
 	}
-	case X86_INS_WRMSR: {
-		bool ok;
-
-		if (v->cpl)
-			return gp0(sh);
-		r = wrmsr(sh, (uint32_t)sh->t.gpr[R_CX],
-			  (sh->t.gpr[R_DX] << 32) | (sh->t.gpr[R_AX] & 0xffffffffULL), &ok);
-		if (!ok)
-			return gp0(sh);
-		return r == TRAP_RESUME ? done(sh, in) : r;
-	}
-	case X86_INS_CPUID: {
-		uint32_t out[4];
-
-		cpuid_lookup((uint32_t)sh->t.gpr[R_AX], (uint32_t)sh->t.gpr[R_CX], out);
-		sh->t.gpr[R_AX] = out[0];
-		sh->t.gpr[R_BX] = out[1];
-		sh->t.gpr[R_CX] = out[2];
-		sh->t.gpr[R_DX] = out[3];
-		return done(sh, in);
-	}
-	case X86_INS_SGDT:
-	case X86_INS_SIDT: {
-		/* They trap only with CR4.UMIP; the guest (which has no UMIP)
-		 * may use them at any CPL. */
-		uint8_t buf[10];
-		uint64_t base = id == X86_INS_SGDT ? v->gdtr.base : v->idtr.base;
-		uint16_t limit = id == X86_INS_SGDT ? v->gdtr.limit : v->idtr.limit;
-		unsigned n = in->bits == 64 ? 10 : 6;
-
-		if (in->bits != 64 && in->opsize == 2)
-			base &= 0xffffff;
-		memcpy(buf, &limit, 2);
-		memcpy(buf + 2, &base, 8);
-		if (!guest_write(sh, mem_addr(sh, in, &ops[0]), buf, n, v->cpl == 3))
-			return shadow_failed(sh);
-		return done(sh, in);
-	}
-	case X86_INS_SLDT:
-	case X86_INS_STR:
-	case X86_INS_SMSW: {
-		uint64_t val = id == X86_INS_SLDT ? v->ldtr.sel : id == X86_INS_STR ? v->tr.sel : v->cr0;
-
-		if (ops[0].type == X86_OP_REG) {
-			/* A register destination takes the operand size (SMSW
-			 * leaves CR0's upper bits undefined: give them). */
-			reg_set(sh, ops[0].reg, id == X86_INS_SMSW ? val : val & 0xffff);
-		} else if (!guest_write(sh, mem_addr(sh, in, &ops[0]), &val, 2, v->cpl == 3)) {
-			return shadow_failed(sh);
-		}
-		return done(sh, in);
-	}
-	case X86_INS_CLTS:
-		if (v->cpl)
-			return gp0(sh);
-		v->cr0 &= ~CR0_TS;
-		return done(sh, in);
-	case X86_INS_WBINVD:
-	case X86_INS_INVD:
-		if (v->cpl)
-			return gp0(sh);
-		return done(sh, in);
-	case X86_INS_LMSW: {
-		uint64_t val = ops[0].type == X86_OP_REG ? reg_get(sh, ops[0].reg) : 0;
-
-		if (v->cpl)
-			return gp0(sh);
-		if (ops[0].type != X86_OP_REG && !guest_read(sh, mem_addr(sh, in, &ops[0]), &val, 2, false))
-			return shadow_failed(sh);
-		/* LMSW changes PE, MP, EM, TS and cannot clear PE. */
-		r = write_cr0(sh, (v->cr0 & ~0xeULL) | (val & 0xf) | (v->cr0 & CR0_PE));
-		return r == TRAP_RESUME ? done(sh, in) : r;
-	}
-	case X86_INS_IRET:
-	case X86_INS_IRETD:
-	case X86_INS_IRETQ: {
-		unsigned size = id == X86_INS_IRETQ ? 8 : id == X86_INS_IRETD ? 4 : 2;
-
-		if (size == 2)
-			return cannot(sh, in, vector);
-		sh->emulated++;
-		return emulate_iret(sh, size);
-	}
-	case X86_INS_LJMP:
-	case X86_INS_LCALL: {
+	if (ops[0].type == X86_OP_REG && is_sreg(ops[0].reg) && ops[0].reg != X86_REG_CS) {
 		uint16_t sel;
-		uint64_t off = 0;
 
-		if (ops[0].type == X86_OP_IMM && in->x->op_count == 2) {
-			sel = (uint16_t)ops[0].imm;
-			off = (uint64_t)ops[1].imm;
-		} else if (ops[0].type == X86_OP_MEM) {
-			/* m16:32 or m16:64: sizes from the prefixes (capstone 4
-			 * misreports FF /5 without REX.W). */
-			uint64_t a = mem_addr(sh, in, &ops[0]);
-			unsigned osz = in->opsize;
-
-			if (!guest_read(sh, a, &off, osz, v->cpl == 3) ||
-			    !guest_read(sh, a + osz, &sel, 2, v->cpl == 3))
-				return shadow_failed(sh);
-		} else {
-			return cannot(sh, in, vector);
-		}
-		sh->emulated++;
-		r = emulate_far_jmp(sh, sel, off, id == X86_INS_LCALL,
-				    in->bits == 64 && in->opsize == 8 ? 8 : in->opsize == 2 ? 2 : 4, in->next_rip);
-		return r;
-	}
-	case X86_INS_RETF:
-	case X86_INS_RETFQ: {
-		uint16_t extra = in->x->op_count && ops[0].type == X86_OP_IMM ? (uint16_t)ops[0].imm : 0;
-
-		sh->emulated++;
-		return emulate_far_ret(sh, id == X86_INS_RETFQ ? 8 : in->opsize == 2 ? 2 : 4, extra);
-	}
-	case X86_INS_INT3:
-	case X86_INS_INT: {
-		/* INT n reaches the monitor as #GP(n * 8 + 2) through a DPL 0
-		 * gate, and on kvm_pvm an INT3 in compatibility mode arrives as
-		 * #UD; deliver either as the guest's IDT says, with the DPL
-		 * check software interrupts get. */
-		unsigned n = id == X86_INS_INT3 ? VEC_BP : (unsigned)ops[0].imm & 0xff;
-		unsigned gate_size = vcpu_long(v) ? 16 : 8;
-		uint8_t gate[8];
-
-		if ((uint32_t)n * gate_size + gate_size - 1 > v->idtr.limit)
-			return inject_exception(sh, VEC_GP, true, n * 8 + 2);
-		if (!guest_read(sh, v->idtr.base + (uint64_t)n * gate_size, gate, 8, false))
+		if (ops[1].type == X86_OP_REG)
+			sel = (uint16_t)reg_get(sh, ops[1].reg);
+		else if (!guest_read(sh, mem_addr(sh, in, &ops[1]), &sel, 2, v->cpl == 3))
 			return shadow_failed(sh);
-		if (((gate[5] >> 5) & 3) < v->cpl)
-			return inject_exception(sh, VEC_GP, true, n * 8 + 2);
-		sh->t.rip = in->next_rip;
-		sh->emulated++;
-		sh->soft_int = true;
-		return inject_exception(sh, n, false, 0);
+		r = load_segment(sh, vseg_of(sh, ops[0].reg), sel, ops[0].reg == X86_REG_SS);
+		if (r == TRAP_RESUME)
+			fs_gs_base_follows(sh, ops[0].reg, sel);
+		return r == TRAP_RESUME ? done(sh, in) : r;
 	}
-	case X86_INS_SWAPGS: {
-		uint64_t t;
+	return own(sh, vector);
+}
 
-		if (in->bits != 64)
-			return ud(sh);
-		if (v->cpl)
-			return gp0(sh);
-		t = v->gs_base;
-		v->gs_base = v->kernel_gs_base;
-		v->kernel_gs_base = t;
-		sh->vm->kvm.run->s.regs.sregs.gs.base = v->gs_base;
-		sh->vm->kvm.run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
+/* POP to a segment register; any other POP's exception is the guest's. */
+static enum trap_result em_pop(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	const cs_x86_op *ops = in->x->operands;
+	enum trap_result r;
+
+	if (ops[0].type == X86_OP_REG && is_sreg(ops[0].reg) && ops[0].reg != X86_REG_CS) {
+		unsigned size = in->bits == 64 ? (in->x->prefix[2] ? 2 : 8) : in->opsize;
+		uint64_t sel = 0, sp = sh->t.gpr[R_SP];
+
+		if (!guest_read(sh, sp, &sel, size, sh->v.cpl == 3))
+			return shadow_failed(sh);
+		r = load_segment(sh, vseg_of(sh, ops[0].reg), (uint16_t)sel, ops[0].reg == X86_REG_SS);
+		if (r != TRAP_RESUME)
+			return r;
+		fs_gs_base_follows(sh, ops[0].reg, (uint16_t)sel);
+		sh->t.gpr[R_SP] = sp + size;
 		return done(sh, in);
 	}
-	default:
-		break;
+	return own(sh, vector);
+}
+
+static enum trap_result em_in_out(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	(void)vector;
+	return in_out(sh, in, in->ci->id == X86_INS_IN);
+}
+
+static enum trap_result em_string_io(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	unsigned id = in->ci->id;
+	bool is_in = id == X86_INS_INSB || id == X86_INS_INSW || id == X86_INS_INSD;
+	unsigned size = id == X86_INS_INSB || id == X86_INS_OUTSB ? 1 :
+			id == X86_INS_INSW || id == X86_INS_OUTSW ? 2 : 4;
+
+	(void)vector;
+	return string_io(sh, in, is_in, size);
+}
+
+static enum trap_result em_cli_sti(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	(void)vector;
+	if (in->ci->id == X86_INS_CLI) {
+		sh->t.rflags &= ~RFLAGS_IF;
+	} else {
+		/* an interrupt waits for one more instruction, unless IF
+		 * was set already (SDM vol. 2, STI) */
+		sh->sti_shadow = !(sh->t.rflags & RFLAGS_IF);
+		sh->sti_rip = in->next_rip;
+		sh->t.rflags |= RFLAGS_IF;
 	}
-	if (sensitive(id)) {
-		if (v->cpl)
-			return inject_exception(sh, vector, has_error_code(vector), (uint32_t)sh->t.error_code);
+	return done(sh, in);
+}
+
+static enum trap_result em_hlt(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	(void)vector;
+	sh->halts++;
+	sh->t.rip = in->next_rip;
+	sh->emulated++;
+	return shadow_halt(sh);
+}
+
+static enum trap_result em_invlpg(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	(void)vector;
+	mmu_invlpg(&sh->mmu, &sh->ctx, mem_addr(sh, in, &in->x->operands[0]));
+	return done(sh, in);
+}
+
+static enum trap_result em_lgdt_lidt(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	(void)vector;
+	return lgdt_lidt(sh, in, in->ci->id == X86_INS_LIDT);
+}
+
+static enum trap_result em_ltr_lldt(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	(void)vector;
+	return ltr_lldt(sh, in, in->ci->id == X86_INS_LTR);
+}
+
+static enum trap_result em_rdmsr(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	uint64_t val;
+
+	(void)vector;
+	if (!rdmsr(sh, (uint32_t)sh->t.gpr[R_CX], &val))
+		return gp0(sh);
+	sh->t.gpr[R_AX] = val & 0xffffffffULL;
+	sh->t.gpr[R_DX] = val >> 32;
+	return done(sh, in);
+}
+
+static enum trap_result em_wrmsr(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	enum trap_result r;
+	bool ok;
+
+	(void)vector;
+	r = wrmsr(sh, (uint32_t)sh->t.gpr[R_CX],
+		  (sh->t.gpr[R_DX] << 32) | (sh->t.gpr[R_AX] & 0xffffffffULL), &ok);
+	if (!ok)
+		return gp0(sh);
+	return r == TRAP_RESUME ? done(sh, in) : r;
+}
+
+static enum trap_result em_cpuid(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	uint32_t out[4];
+
+	(void)vector;
+	cpuid_lookup((uint32_t)sh->t.gpr[R_AX], (uint32_t)sh->t.gpr[R_CX], out);
+	sh->t.gpr[R_AX] = out[0];
+	sh->t.gpr[R_BX] = out[1];
+	sh->t.gpr[R_CX] = out[2];
+	sh->t.gpr[R_DX] = out[3];
+	return done(sh, in);
+}
+
+/* SGDT, SIDT: they trap only with CR4.UMIP; the guest (which has no UMIP)
+ * may use them at any CPL. */
+static enum trap_result em_sgdt_sidt(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	struct vcpu *v = &sh->v;
+	bool gdt = in->ci->id == X86_INS_SGDT;
+	uint8_t buf[10];
+	uint64_t base = gdt ? v->gdtr.base : v->idtr.base;
+	uint16_t limit = gdt ? v->gdtr.limit : v->idtr.limit;
+	unsigned n = in->bits == 64 ? 10 : 6;
+
+	(void)vector;
+	if (in->bits != 64 && in->opsize == 2)
+		base &= 0xffffff;
+	memcpy(buf, &limit, 2);
+	memcpy(buf + 2, &base, 8);
+	if (!guest_write(sh, mem_addr(sh, in, &in->x->operands[0]), buf, n, v->cpl == 3))
+		return shadow_failed(sh);
+	return done(sh, in);
+}
+
+/* SLDT, STR, SMSW: through UMIP too, at any CPL. */
+static enum trap_result em_sldt_str_smsw(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	const cs_x86_op *ops = in->x->operands;
+	struct vcpu *v = &sh->v;
+	unsigned id = in->ci->id;
+	uint64_t val = id == X86_INS_SLDT ? v->ldtr.sel : id == X86_INS_STR ? v->tr.sel : v->cr0;
+
+	(void)vector;
+	if (ops[0].type == X86_OP_REG) {
+		/* A register destination takes the operand size (SMSW
+		 * leaves CR0's upper bits undefined: give them). */
+		reg_set(sh, ops[0].reg, id == X86_INS_SMSW ? val : val & 0xffff);
+	} else if (!guest_write(sh, mem_addr(sh, in, &ops[0]), &val, 2, v->cpl == 3)) {
+		return shadow_failed(sh);
+	}
+	return done(sh, in);
+}
+
+static enum trap_result em_clts(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	(void)vector;
+	sh->v.cr0 &= ~CR0_TS;
+	return done(sh, in);
+}
+
+/* WBINVD, INVD: no cache to write back or drop. */
+static enum trap_result em_nop(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	(void)vector;
+	return done(sh, in);
+}
+
+static enum trap_result em_lmsw(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	const cs_x86_op *ops = in->x->operands;
+	struct vcpu *v = &sh->v;
+	uint64_t val = ops[0].type == X86_OP_REG ? reg_get(sh, ops[0].reg) : 0;
+	enum trap_result r;
+
+	(void)vector;
+	if (ops[0].type != X86_OP_REG && !guest_read(sh, mem_addr(sh, in, &ops[0]), &val, 2, false))
+		return shadow_failed(sh);
+	/* LMSW changes PE, MP, EM, TS and cannot clear PE. */
+	r = write_cr0(sh, (v->cr0 & ~0xeULL) | (val & 0xf) | (v->cr0 & CR0_PE));
+	return r == TRAP_RESUME ? done(sh, in) : r;
+}
+
+static enum trap_result em_iret(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	unsigned id = in->ci->id;
+	unsigned size = id == X86_INS_IRETQ ? 8 : id == X86_INS_IRETD ? 4 : 2;
+
+	if (size == 2)
+		return cannot(sh, in, vector);
+	sh->emulated++;
+	return emulate_iret(sh, size);
+}
+
+static enum trap_result em_far_jmp_call(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	const cs_x86_op *ops = in->x->operands;
+	uint16_t sel;
+	uint64_t off = 0;
+
+	if (ops[0].type == X86_OP_IMM && in->x->op_count == 2) {
+		sel = (uint16_t)ops[0].imm;
+		off = (uint64_t)ops[1].imm;
+	} else if (ops[0].type == X86_OP_MEM) {
+		/* m16:32 or m16:64: sizes from the prefixes (capstone 4
+		 * misreports FF /5 without REX.W). */
+		uint64_t a = mem_addr(sh, in, &ops[0]);
+		unsigned osz = in->opsize;
+
+		if (!guest_read(sh, a, &off, osz, sh->v.cpl == 3) ||
+		    !guest_read(sh, a + osz, &sel, 2, sh->v.cpl == 3))
+			return shadow_failed(sh);
+	} else {
 		return cannot(sh, in, vector);
 	}
-	/* Not an instruction that traps for being deprivileged: the exception
-	 * is the guest's own (a non-canonical address, a bad selector, ud2...). */
-	return inject_exception(sh, vector, has_error_code(vector), (uint32_t)sh->t.error_code);
+	sh->emulated++;
+	return emulate_far_jmp(sh, sel, off, in->ci->id == X86_INS_LCALL,
+			       in->bits == 64 && in->opsize == 8 ? 8 : in->opsize == 2 ? 2 : 4, in->next_rip);
+}
+
+static enum trap_result em_far_ret(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	const cs_x86_op *ops = in->x->operands;
+	uint16_t extra = in->x->op_count && ops[0].type == X86_OP_IMM ? (uint16_t)ops[0].imm : 0;
+
+	(void)vector;
+	sh->emulated++;
+	return emulate_far_ret(sh, in->ci->id == X86_INS_RETFQ ? 8 : in->opsize == 2 ? 2 : 4, extra);
+}
+
+/* INT n reaches the monitor as #GP(n * 8 + 2) through a DPL 0 gate, and on
+ * kvm_pvm an INT3 in compatibility mode arrives as #UD; deliver either as
+ * the guest's IDT says, with the DPL check software interrupts get. */
+static enum trap_result em_int(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	struct vcpu *v = &sh->v;
+	unsigned n = in->ci->id == X86_INS_INT3 ? VEC_BP : (unsigned)in->x->operands[0].imm & 0xff;
+	unsigned gate_size = vcpu_long(v) ? 16 : 8;
+	uint8_t gate[8];
+
+	(void)vector;
+	if ((uint32_t)n * gate_size + gate_size - 1 > v->idtr.limit)
+		return inject_exception(sh, VEC_GP, true, n * 8 + 2);
+	if (!guest_read(sh, v->idtr.base + (uint64_t)n * gate_size, gate, 8, false))
+		return shadow_failed(sh);
+	if (((gate[5] >> 5) & 3) < v->cpl)
+		return inject_exception(sh, VEC_GP, true, n * 8 + 2);
+	sh->t.rip = in->next_rip;
+	sh->emulated++;
+	sh->soft_int = true;
+	return inject_exception(sh, n, false, 0);
+}
+
+static enum trap_result em_swapgs(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	struct vcpu *v = &sh->v;
+	uint64_t t;
+
+	(void)vector;
+	t = v->gs_base;
+	v->gs_base = v->kernel_gs_base;
+	v->kernel_gs_base = t;
+	sh->vm->kvm.run->s.regs.sregs.gs.base = v->gs_base;
+	sh->vm->kvm.run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
+	return done(sh, in);
+}
+
+/* --- the table ---------------------------------------------------------------------- */
+
+/*
+ * What ombra does with each instruction that can reach it, keyed by
+ * capstone's instruction id, with the checks the CPU makes before it runs
+ * one, in this order, as KVM's emulator marks its opcode table (No64,
+ * Priv) and checks before it calls the handler:
+ *   ONLY64: #UD outside 64-bit mode
+ *   PRIV:   #GP(0) unless the guest's CPL is 0
+ *   IOPL:   #GP(0) unless its CPL <= its IOPL (CLI, STI, port I/O)
+ *   SENS:   sensitive: it traps only because the guest runs deprivileged.
+ *           Without a handler, at the guest's CPL 0 ombra cannot emulate
+ *           it and ends the run; at CPL 3 the guest's CPU would have
+ *           faulted too, and gets the exception.
+ * An instruction with no entry raised its exception for the guest's own
+ * reasons (a non-canonical address, a bad selector, ud2...): delivered.
+ */
+enum { ONLY64 = 1, PRIV = 2, IOPL = 4, SENS = 8 };
+
+struct opcode {
+	enum trap_result (*em)(struct shadow *sh, const struct insn *in, unsigned vector);
+	unsigned flags;
+};
+
+static const struct opcode opcodes[X86_INS_ENDING] = {
+	[X86_INS_MOV]     = { em_mov, 0 },             /* CRn, DRn, segment registers */
+	[X86_INS_POP]     = { em_pop, 0 },             /* segment registers */
+	[X86_INS_IN]      = { em_in_out, IOPL | SENS },
+	[X86_INS_OUT]     = { em_in_out, IOPL | SENS },
+	[X86_INS_INSB]    = { em_string_io, IOPL | SENS },
+	[X86_INS_INSW]    = { em_string_io, IOPL | SENS },
+	[X86_INS_INSD]    = { em_string_io, IOPL | SENS },
+	[X86_INS_OUTSB]   = { em_string_io, IOPL | SENS },
+	[X86_INS_OUTSW]   = { em_string_io, IOPL | SENS },
+	[X86_INS_OUTSD]   = { em_string_io, IOPL | SENS },
+	[X86_INS_CLI]     = { em_cli_sti, IOPL | SENS },
+	[X86_INS_STI]     = { em_cli_sti, IOPL | SENS },
+	[X86_INS_HLT]     = { em_hlt, PRIV | SENS },
+	[X86_INS_INVLPG]  = { em_invlpg, PRIV | SENS },
+	[X86_INS_LGDT]    = { em_lgdt_lidt, PRIV | SENS },
+	[X86_INS_LIDT]    = { em_lgdt_lidt, PRIV | SENS },
+	[X86_INS_LTR]     = { em_ltr_lldt, PRIV | SENS },
+	[X86_INS_LLDT]    = { em_ltr_lldt, PRIV | SENS },
+	[X86_INS_RDMSR]   = { em_rdmsr, PRIV | SENS },
+	[X86_INS_WRMSR]   = { em_wrmsr, PRIV | SENS },
+	[X86_INS_CPUID]   = { em_cpuid, SENS },        /* through CPUID faulting */
+	[X86_INS_SGDT]    = { em_sgdt_sidt, SENS },    /* through CR4.UMIP */
+	[X86_INS_SIDT]    = { em_sgdt_sidt, SENS },
+	[X86_INS_SLDT]    = { em_sldt_str_smsw, SENS },
+	[X86_INS_STR]     = { em_sldt_str_smsw, SENS },
+	[X86_INS_SMSW]    = { em_sldt_str_smsw, SENS },
+	[X86_INS_CLTS]    = { em_clts, PRIV | SENS },
+	[X86_INS_WBINVD]  = { em_nop, PRIV | SENS },
+	[X86_INS_INVD]    = { em_nop, PRIV | SENS },
+	[X86_INS_LMSW]    = { em_lmsw, PRIV | SENS },
+	[X86_INS_IRET]    = { em_iret, SENS },
+	[X86_INS_IRETD]   = { em_iret, SENS },
+	[X86_INS_IRETQ]   = { em_iret, SENS },
+	[X86_INS_LJMP]    = { em_far_jmp_call, SENS },
+	[X86_INS_LCALL]   = { em_far_jmp_call, SENS },
+	[X86_INS_RETF]    = { em_far_ret, SENS },
+	[X86_INS_RETFQ]   = { em_far_ret, SENS },
+	[X86_INS_INT]     = { em_int, SENS },
+	[X86_INS_INT3]    = { em_int, 0 },             /* #UD on kvm_pvm in compatibility mode */
+	[X86_INS_SWAPGS]  = { em_swapgs, ONLY64 | PRIV | SENS },
+	/* sensitive, not emulated */
+	[X86_INS_LSS]     = { NULL, SENS },
+	[X86_INS_LDS]     = { NULL, SENS },
+	[X86_INS_LES]     = { NULL, SENS },
+	[X86_INS_LFS]     = { NULL, SENS },
+	[X86_INS_LGS]     = { NULL, SENS },
+	[X86_INS_SYSRET]  = { NULL, SENS },
+	[X86_INS_SYSEXIT] = { NULL, SENS },
+	[X86_INS_RDPMC]   = { NULL, SENS },
+	[X86_INS_INVPCID] = { NULL, SENS },
+	[X86_INS_XSETBV]  = { NULL, SENS },
+};
+
+static enum trap_result emulate(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	static const struct opcode none;
+	unsigned id = in->ci->id;
+	const struct opcode *op = id < X86_INS_ENDING ? &opcodes[id] : &none;
+
+	if ((op->flags & ONLY64) && in->bits != 64)
+		return ud(sh);
+	if ((op->flags & PRIV) && sh->v.cpl)
+		return gp0(sh);
+	if ((op->flags & IOPL) && !io_allowed(sh))
+		return gp0(sh);
+	if (op->em)
+		return op->em(sh, in, vector);
+	if ((op->flags & SENS) && !sh->v.cpl)
+		return cannot(sh, in, vector);
+	return own(sh, vector);
 }
 
 /* Fifteen bytes of prefixes: an instruction longer than the 15 bytes the
