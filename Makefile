@@ -223,8 +223,8 @@ FUZZ_SRC_walk   := src/x86/walk.c src/vmm/mem.c
 FUZZ_SRC_loader := src/vmm/loader.c src/vmm/mem.c
 FUZZ_SRC_irqchip := src/dev/pit.c src/dev/pic.c src/dev/ioapic.c src/dev/lapic.c
 # The emulator and the trap path run on a shadow-mode machine built in
-# memory (tests/fuzz/shadow_guest.c); shadow.c reaches KVM set-up, the
-# trace and the devices, so they link the core, and the
+# memory (tests/fuzz/shadow_guest.c, with shadow_build); shadow.c and
+# trap.c reach KVM set-up, the trace and the devices, so they link the core, and the
 # monitor blob as the normal build assembles it.  kvm.c's struct kvm_msrs
 # followed by an entry is a GNU extension clang warns about.
 FUZZ_SRC_shadow := tests/fuzz/shadow_guest.c $(sort $(foreach d,$(CORE_DIRS),$(wildcard src/$(d)/*.c))) \

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "host/hostmmu.h"
-#include "shadow/shadow.h"
+#include "shadow/mode.h"
 #include "report/compare.h"
 #include "host/confine.h"
 #include "tdp/tdp.h"
@@ -186,7 +186,8 @@ static int report_file_finish(struct report_file *rf, const struct vm *vm, const
  * The options of run and compare.  Returns -1 to go on, or the exit status.
  * cmp (compare only) takes --shadow-sync=all and --json.
  */
-static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct compare_opts *cmp)
+static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct shadow_opts *sopts,
+			  struct compare_opts *cmp)
 {
 	enum { OPT_MMU = 256, OPT_M, OPT_KERNEL, OPT_APPEND, OPT_INITRD, OPT_SERIAL, OPT_STATS,
 	       OPT_STATS_FILE, OPT_TIMEOUT, OPT_KVM, OPT_HELP, OPT_SYNC, OPT_POOL, OPT_AUDIT,
@@ -281,11 +282,11 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct c
 			if (cmp && strcmp(optarg, "all") == 0)
 				cmp->all_syncs = true;
 			else if (strcmp(optarg, "vtlb") == 0)
-				cfg->shadow_sync = SYNC_VTLB;
+				sopts->sync = SHADOW_SYNC_VTLB;
 			else if (strcmp(optarg, "wp") == 0)
-				cfg->shadow_sync = SYNC_WP;
+				sopts->sync = SHADOW_SYNC_WP;
 			else if (strcmp(optarg, "unsync") == 0)
-				cfg->shadow_sync = SYNC_UNSYNC;
+				sopts->sync = SHADOW_SYNC_UNSYNC;
 			else
 				return die_usage("--shadow-sync must be vtlb, wp or unsync, not '%s'", optarg);
 			break;
@@ -294,23 +295,23 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct c
 
 			if (*end || n < 16 || n > (1UL << 22))
 				return die_usage("--shadow-pages wants a number of pages from 16 to 4194304, not '%s'", optarg);
-			cfg->shadow_pages = (unsigned)n;
+			sopts->pages = (unsigned)n;
 			break;
 		}
-		case OPT_AUDIT:   cfg->audit = true; break;
+		case OPT_AUDIT:   sopts->audit = true; break;
 		case OPT_PREFETCH: {
 			long n = strtol(optarg, &end, 10);
 
 			if (*end || n < 0 || n > 8)
 				return die_usage("--prefetch wants 0 to 8 neighbouring entries, not '%s'", optarg);
-			cfg->prefetch = (int)n;
+			sopts->prefetch = (unsigned)n;
 			break;
 		}
 		case OPT_LARGE:
 			if (strcmp(optarg, "on") == 0)
-				cfg->no_large = false;
+				sopts->no_large = false;
 			else if (strcmp(optarg, "off") == 0)
-				cfg->no_large = true;
+				sopts->no_large = true;
 			else
 				return die_usage("--shadow-large must be on or off, not '%s'", optarg);
 			break;
@@ -386,16 +387,18 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct c
 	return -1;
 }
 
-static void default_config(struct vm_config *cfg)
+static void default_config(struct vm_config *cfg, struct shadow_opts *sopts)
 {
+	static const struct shadow_opts shadow_defaults = SHADOW_OPTS_DEFAULT;
+
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->mmu = MMU_TDP;
 	cfg->ram_size = DEFAULT_RAM;
 	cfg->serial = "stdio";
 	cfg->stats = STATS_TEXT;
 	cfg->kvm_path = "/dev/kvm";
-	cfg->shadow_sync = SYNC_UNSYNC;
-	cfg->prefetch = 8;
+	*sopts = shadow_defaults;
+	cfg->mode_opts = sopts;             /* shadow mode's; cmd_run drops them for tdp */
 }
 
 /* ombra compare --merge [--json] FILE...: one table over compare --json
@@ -426,14 +429,15 @@ static int cmd_merge(int argc, char **argv)
 static int cmd_compare(int argc, char **argv)
 {
 	struct vm_config cfg;
+	struct shadow_opts sopts;
 	struct compare_opts cmp = { false, false };
 	int r;
 
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--merge") == 0 || strcmp(argv[i], "-merge") == 0)
 			return cmd_merge(argc, argv);
-	default_config(&cfg);
-	r = parse_run_args(argc, argv, &cfg, &cmp);
+	default_config(&cfg, &sopts);
+	r = parse_run_args(argc, argv, &cfg, &sopts, &cmp);
 	if (r >= 0)
 		return r;
 	if (same_file(cfg.stats_file, cfg.kernel) || same_file(cfg.stats_file, cfg.initrd))
@@ -444,6 +448,7 @@ static int cmd_compare(int argc, char **argv)
 static int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg;
+	struct shadow_opts sopts;
 	struct vm *vm;
 	struct trace trace = { 0 };
 	struct report_file rf = { 0 };
@@ -451,10 +456,12 @@ static int cmd_run(int argc, char **argv)
 	char why[512];
 	int status;
 
-	default_config(&cfg);
-	status = parse_run_args(argc, argv, &cfg, NULL);
+	default_config(&cfg, &sopts);
+	status = parse_run_args(argc, argv, &cfg, &sopts, NULL);
 	if (status >= 0)
 		return status;
+	if (cfg.mmu != MMU_SHADOW)
+		cfg.mode_opts = NULL;            /* tdp mode has no options of its own */
 
 	/* Never write an output over an input or over another output. */
 	{

@@ -27,7 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "shadow/shadow.h"
+#include "shadow/mode.h"
 #include "host/hostmmu.h"
 #include "tdp/tdp.h"
 #include "report.h"
@@ -40,6 +40,7 @@ struct column {
 	char host[16];             /* the host's MMU in a word: npt, ept, kvm-shadow, pvm */
 	char host_mmu[160];        /* and in a line (ombra info's "host MMU") */
 	struct vm_config cfg;
+	struct shadow_opts sopts;  /* a shadow column's options (cfg.mode_opts) */
 	bool ran;                  /* vm_create worked */
 	char err[512];             /* why it did not run, or how it ended */
 	const char *end;           /* vm_end_name, or end_buf */
@@ -346,7 +347,10 @@ static int report(struct column *cols, unsigned n, const char *kernel, const cha
 
 int compare_run(const struct vm_config *cfg, const struct compare_opts *opts, FILE *out)
 {
-	static const int syncs[] = { SYNC_VTLB, SYNC_WP, SYNC_UNSYNC };
+	static const enum shadow_sync syncs[] = { SHADOW_SYNC_VTLB, SHADOW_SYNC_WP, SHADOW_SYNC_UNSYNC };
+	static const struct shadow_opts shadow_defaults = SHADOW_OPTS_DEFAULT;
+	/* cfg->mode_opts: shadow mode's options, for every shadow column */
+	const struct shadow_opts *sopts = cfg->mode_opts ? cfg->mode_opts : &shadow_defaults;
 	static const char *const sync_names[] = { "vtlb", "wp", "unsync" };
 	struct column *cols = calloc(MAX_COLUMNS, sizeof(*cols));
 	unsigned n = 0;
@@ -356,13 +360,16 @@ int compare_run(const struct vm_config *cfg, const struct compare_opts *opts, FI
 		return OMBRA_EXIT_HOST_ERROR;
 	cols[n].cfg = *cfg;
 	cols[n].cfg.mmu = MMU_TDP;
+	cols[n].cfg.mode_opts = NULL;
 	snprintf(cols[n++].label, sizeof(cols[0].label), "tdp");
 	for (int i = 0; i < 3; i++) {
-		if (!opts->all_syncs && syncs[i] != cfg->shadow_sync)
+		if (!opts->all_syncs && syncs[i] != sopts->sync)
 			continue;
 		cols[n].cfg = *cfg;
 		cols[n].cfg.mmu = MMU_SHADOW;
-		cols[n].cfg.shadow_sync = syncs[i];
+		cols[n].sopts = *sopts;
+		cols[n].sopts.sync = syncs[i];
+		cols[n].cfg.mode_opts = &cols[n].sopts;
 		snprintf(cols[n++].label, sizeof(cols[0].label), "shadow/%s", sync_names[i]);
 	}
 	for (unsigned c = 0; c < n; c++)

@@ -17,7 +17,9 @@ struct compare_opts {
 };
 
 /* Run, print, and return the exit status: 0 when the guest saw the same
- * machine in every column (OMBRA_EXIT_DIFFER when not). */
+ * machine in every column (OMBRA_EXIT_DIFFER when not).  cfg->mode_opts
+ * are shadow mode's options (struct shadow_opts, shadow/mode.h; NULL: its
+ * defaults), for every shadow column; the tdp column gets none. */
 int compare_run(const struct vm_config *cfg, const struct compare_opts *opts, FILE *out);
 
 /* ombra compare --merge FILE...: the table and verdict over the columns of

@@ -1,565 +1,40 @@
 /*
- * Shadow mode: the guest kernel runs deprivileged under ombra's monitor,
- * on page tables ombra builds itself.
+ * Shadow mode, the mode table: the guest kernel runs deprivileged under
+ * ombra's monitor, on page tables ombra builds itself (docs/shadow.md).
  *
- * 1. The machine (shadow_setup).  The KVM VM ombra runs is a long-mode
- *    machine it owns: the monitor region at MPA 0 (code, GDT, IDT, TSS,
- *    trap stack; monitor.h), the shadow-page pool after it, and guest RAM
- *    at MPA = GPA + 256 GiB, so GPA, HVA and MPA are three different
- *    numbers.  The real CPU starts at the kernel's entry point at CPL 3 in
- *    a compatibility-mode segment, on a shadow root that maps guest-
- *    physical memory straight through (the guest has paging off).
- * 2. The trap path (shadow_exit).  Every exception the guest raises enters
- *    the monitor, whose stub leaves the VM with one OUT: the port number is
- *    the vector, the guest's registers are in kvm_run's sync area, and the
- *    frame the CPU pushed is at a fixed place in the monitor region that
- *    ombra maps.  So a trap is one exit and KVM_RUN is the only ioctl.
- * 3. Dispatch.  #PF goes to the shadow MMU (hidden faults are fixed and the
- *    access retried; the guest's own faults are delivered into its IDT);
- *    #GP and friends mean a privileged or segment-loading instruction,
- *    emulated from its capstone decoding; the rest are the guest's own
- *    exceptions, delivered as the CPU would.
- * 4. Resume (resume).  Registers go back into the sync area, the guest's
- *    RIP/CS/RFLAGS/RSP/SS into the frame, and RIP points at a resume stub:
- *    IRETQ, or MOV CR3 / INVLPG first when the shadow changed under it.
+ * The machine.  The KVM VM ombra runs is a long-mode machine it owns: the
+ * monitor region at MPA 0 (code, GDT, IDT, TSS, trap stack; monitor.h),
+ * the shadow-page pool after it, and guest RAM at MPA = GPA + 256 GiB, so
+ * GPA, HVA and MPA are three different numbers.  The real CPU starts at
+ * the kernel's entry point at CPL 3 in a compatibility-mode segment, on a
+ * shadow root that maps guest-physical memory straight through (the guest
+ * has paging off).
+ *
+ * This file sets it up (shadow_setup) and reports on it (the counters, the
+ * translation chain, trace samples, the guest's state when it died); the
+ * trap path is trap.c, and the hooks of a guest that runs with no trap are
+ * intr.c's.
  */
 #include "shadow.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <time.h>
 
-#include "x86/cpuid.h"
 #include "host/hostmmu.h"
-#include "host/disasm.h"
 #include "vmm/explain.h"
 #include "vmm/chain.h"
 #include "machine.h"
 
-/* Vectors whose frame carries an error code. */
-bool has_error_code(unsigned v)
-{
-	return v == VEC_DF || (v >= VEC_TS && v <= VEC_PF) || v == VEC_AC || v == 21 || v == 29 || v == 30;
-}
-
-enum trap_result shadow_kill(struct shadow *sh, const char *fmt, ...)
-{
-	struct vm *vm = sh->vm;
-	va_list ap;
-	int n;
-
-	if (vm->end != END_NONE)
-		return TRAP_END;
-	va_start(ap, fmt);
-	n = vsnprintf(vm->err, sizeof(vm->err), fmt, ap);
-	va_end(ap);
-	if (n >= 0 && (size_t)n < sizeof(vm->err))
-		snprintf(vm->err + n, sizeof(vm->err) - (size_t)n, " (guest rip %#llx, %s, CPL %u)",
-			 (unsigned long long)sh->t.rip,
-			 vcpu_long(&sh->v) ? (sh->t.code64 ? "64-bit mode" : "compatibility mode")
-					   : vcpu_paging(&sh->v) ? "32-bit protected mode, paging on"
-								 : "32-bit protected mode, paging off",
-			 sh->v.cpl);
-	vm->end = END_GUEST_ERROR;
-	vm->exit_status = OMBRA_EXIT_GUEST_ERROR;
-	return TRAP_END;
-}
-
-/* --- guest memory through the guest's translation -------------------------- */
-
-/* gva -> gpa for an access of the given kind (PFERR_W, PFERR_U, PFERR_FETCH),
- * or the guest's fault for it delivered, with the error code the CPU would
- * give (false). */
-static bool guest_translate_access(struct shadow *sh, uint64_t gva, uint32_t access, uint64_t *gpa)
-{
-	uint32_t err = 0;
-
-	if (!vcpu_long(&sh->v))
-		gva &= 0xffffffffULL;
-	switch (mmu_gva_to_gpa(&sh->mmu, &sh->ctx, gva, access, gpa, &err)) {
-	case PF_FIXED:
-		return true;
-	case PF_GUEST:
-		sh->v.cr2 = gva;
-		inject_exception(sh, VEC_PF, true, err);
-		return false;
-	case PF_NONCANONICAL:
-		inject_exception(sh, VEC_GP, true, 0);
-		return false;
-	default:
-		shadow_kill(sh, "a guest page-table entry for %#llx points outside RAM",
-			    (unsigned long long)gva);
-		return false;
-	}
-}
-
-bool guest_translate(struct shadow *sh, uint64_t gva, bool write, bool user, uint64_t *gpa)
-{
-	return guest_translate_access(sh, gva, (write ? PFERR_W : 0) | (user ? PFERR_U : 0), gpa);
-}
-
-static bool guest_access(struct shadow *sh, uint64_t gva, void *buf, unsigned len, uint32_t access)
-{
-	uint8_t *p = buf;
-	bool write = access & PFERR_W;
-
-	while (len) {
-		unsigned chunk = 4096 - (unsigned)(gva & 0xfff);
-		uint64_t gpa;
-		void *hva;
-
-		if (chunk > len)
-			chunk = len;
-		if (!vcpu_long(&sh->v))
-			gva &= 0xffffffffULL;
-		if (!guest_translate_access(sh, gva, access, &gpa))
-			return false;
-		hva = mem_gpa_to_hva(&sh->vm->mem, gpa, chunk);
-		if (!hva) {
-			shadow_kill(sh, "ombra cannot access guest-physical %#llx (no RAM there) for %#llx",
-				    (unsigned long long)gpa, (unsigned long long)gva);
-			return false;
-		}
-		if (write)
-			memcpy(hva, p, chunk);
-		else
-			memcpy(p, hva, chunk);
-		p += chunk;
-		gva += chunk;
-		len -= chunk;
-	}
-	return true;
-}
-
-bool guest_read(struct shadow *sh, uint64_t gva, void *buf, unsigned len, bool user)
-{
-	return guest_access(sh, gva, buf, len, user ? PFERR_U : 0);
-}
-
-/* An instruction fetch: a fault on it says so (I/D), as the CPU's would. */
-bool guest_fetch(struct shadow *sh, uint64_t gva, void *buf, unsigned len, bool user)
-{
-	return guest_access(sh, gva, buf, len, PFERR_FETCH | (user ? PFERR_U : 0));
-}
-
-bool guest_write(struct shadow *sh, uint64_t gva, const void *buf, unsigned len, bool user)
-{
-	return guest_access(sh, gva, (void *)buf, len, PFERR_W | (user ? PFERR_U : 0));
-}
-
-/* --- the MMU follows the guest's CPU --------------------------------------- */
-
-void shadow_cpu_changed(struct shadow *sh, bool cr3_write)
-{
-	struct vcpu *v = &sh->v;
-	enum mmu_path old = sh->ctx.path;
-	bool old_pge = sh->ctx.cr4_pge;
-
-	mmu_ctx_init(&sh->ctx, &sh->vm->mem, v->cr0, v->cr4, v->efer, WALK_MAXPHYADDR_DEFAULT);
-	sh->ctx.cr3 = v->cr3;
-	sh->ctx.user = v->cpl == 3;
-	if (sh->ctx.path != PATH_NONPAGING) {
-		sh->ctx.walk.cr3 = v->cr3;
-		memcpy(sh->ctx.walk.pdptes, v->pdptes, sizeof(v->pdptes));
-	}
-	/* A CR3 write flushes the guest's TLB; a paging-mode change or a
-	 * change of CR4.PGE flushes its global entries too. */
-	if (cr3_write || old != sh->ctx.path || old_pge != sh->ctx.cr4_pge)
-		mmu_new_cr3(&sh->mmu, &sh->ctx, old != sh->ctx.path || old_pge != sh->ctx.cr4_pge);
-	/* A new CR3, CPL (kernel or user view), CR0.WP or EFER.NXE each select
-	 * another root: the real CR3 is reloaded on the way back. */
-	sh->mmu.need_reload = true;
-}
-
-/* --- the trap path ----------------------------------------------------------- */
-
-static uint64_t *frame(struct shadow *sh)
-{
-	return (uint64_t *)(sh->mon + MON_STACK_TOP - 40);  /* rip cs rflags rsp ss */
-}
-
-static void read_trap(struct shadow *sh, unsigned vector)
-{
-	struct kvm_regs *r = &sh->vm->kvm.run->s.regs.regs;
-	uint64_t *f = frame(sh);
-	struct trap *t = &sh->t;
-
-	t->vector = vector;
-	t->error_code = has_error_code(vector) ? *(uint64_t *)(sh->mon + MON_STACK_TOP - 48) : 0;
-	t->cr2 = sh->vm->kvm.run->s.regs.sregs.cr2;
-	t->gpr[R_AX] = r->rax; t->gpr[R_CX] = r->rcx; t->gpr[R_DX] = r->rdx; t->gpr[R_BX] = r->rbx;
-	t->gpr[R_BP] = r->rbp; t->gpr[R_SI] = r->rsi; t->gpr[R_DI] = r->rdi;
-	t->gpr[R_R8] = r->r8; t->gpr[R_R9] = r->r9; t->gpr[R_R10] = r->r10; t->gpr[R_R11] = r->r11;
-	t->gpr[R_R12] = r->r12; t->gpr[R_R13] = r->r13; t->gpr[R_R14] = r->r14; t->gpr[R_R15] = r->r15;
-	t->rip = f[0];
-	t->code64 = f[1] == SEL_USER_CS64 || (f[1] != SEL_USER_CS32 && vcpu_long(&sh->v) && sh->v.cs.l);
-	/* The guest sees its own IF and IOPL, not the real ones. */
-	t->rflags = (f[2] & ~(RFLAGS_IF | RFLAGS_IOPL)) | (sh->v.vif ? RFLAGS_IF : 0) |
-		    ((uint64_t)sh->v.iopl << 12);
-	t->gpr[R_SP] = f[3];
-}
-
-/* The pool's memslot registered again, so that the host's KVM drops its
- * view of the pool (resume says when). */
-static void host_resync(struct shadow *sh)
-{
-	kvm_vm_set_region(&sh->vm->kvm, POOL_SLOT_ID, 0, POOL_MPA, 0, sh->pool);
-	kvm_vm_set_region(&sh->vm->kvm, POOL_SLOT_ID, 0, POOL_MPA, sh->pool_size, sh->pool);
-}
-
-/* Returns true when the pool's memslot must be registered again before the
- * next KVM_RUN (host_resync). */
-static bool resume(struct shadow *sh)
-{
-	struct kvm_run *run = sh->vm->kvm.run;
-	struct kvm_regs *r = &run->s.regs.regs;
-	uint64_t *f = frame(sh);
-	struct trap *t = &sh->t;
-	bool resync = false;
-
-	sh->v.vif = t->rflags & RFLAGS_IF;
-	sh->v.iopl = (unsigned)((t->rflags & RFLAGS_IOPL) >> 12);
-	r->rax = t->gpr[R_AX]; r->rcx = t->gpr[R_CX]; r->rdx = t->gpr[R_DX]; r->rbx = t->gpr[R_BX];
-	r->rbp = t->gpr[R_BP]; r->rsi = t->gpr[R_SI]; r->rdi = t->gpr[R_DI];
-	r->r8 = t->gpr[R_R8]; r->r9 = t->gpr[R_R9]; r->r10 = t->gpr[R_R10]; r->r11 = t->gpr[R_R11];
-	r->r12 = t->gpr[R_R12]; r->r13 = t->gpr[R_R13]; r->r14 = t->gpr[R_R14]; r->r15 = t->gpr[R_R15];
-
-	f[0] = vcpu_long(&sh->v) && sh->v.cs.l ? t->rip : t->rip & 0xffffffffULL;
-	f[1] = vcpu_long(&sh->v) && sh->v.cs.l ? SEL_USER_CS64 : SEL_USER_CS32;
-	/* Really: IF on (nothing interrupts a guest but its own traps), IOPL 0
-	 * so port I/O and CLI/STI trap, no VM86, no NT. */
-	f[2] = (t->rflags & ~(RFLAGS_IOPL | RFLAGS_VM | RFLAGS_NT)) | RFLAGS_IF | RFLAGS_FIXED;
-	f[3] = t->gpr[R_SP];
-	f[4] = SEL_USER_DS;
-	r->rsp = MON_VA + MON_STACK_TOP - 40;
-	r->rflags = RFLAGS_FIXED;
-	r->rip = MON_VA + MON_RESUME_IRET;
-
-	/* The root first: making it can evict another, which changes entries
-	 * the host's KVM must hear about. */
-	if (sh->mmu.need_reload) {
-		sh->reload_root = mmu_root(&sh->mmu, &sh->ctx);
-		mmu_root_loaded(&sh->mmu, sh->reload_root);
-	}
-	if (sh->mmu.touch_overflow) {
-		/* Too much changed for the monitor to rewrite: make the host's
-		 * KVM drop its view of the pool by registering it again. */
-		resync = true;
-		sh->mmu.stats.host_resyncs++;
-		sh->mmu.nr_touch = 0;
-	}
-	if (sh->mmu.nr_touch) {
-		uint8_t *mb = sh->mon;
-		uint64_t *list = (uint64_t *)(mb + MON_MAILBOX_LIST);
-
-		for (unsigned i = 0; i < sh->mmu.nr_touch; i++)
-			list[i] = MON_POOL_VA + sh->mmu.touch[i];
-		*(uint64_t *)(mb + MON_MAILBOX_COUNT) = sh->mmu.nr_touch;
-		*(uint64_t *)(mb + MON_MAILBOX_RAX) = r->rax;
-		*(uint64_t *)(mb + MON_MAILBOX_RCX) = r->rcx;
-		*(uint64_t *)(mb + MON_MAILBOX_RSI) = r->rsi;
-		*(uint64_t *)(mb + MON_MAILBOX_RDI) = r->rdi;
-		if (sh->mmu.need_reload) {
-			*(uint64_t *)(mb + MON_MAILBOX_ACTION) = MON_ACTION_CR3;
-			*(uint64_t *)(mb + MON_MAILBOX_ARG) = sh->reload_root;
-		} else if (sh->mmu.need_invlpg) {
-			*(uint64_t *)(mb + MON_MAILBOX_ACTION) = MON_ACTION_INVLPG;
-			*(uint64_t *)(mb + MON_MAILBOX_ARG) = sh->mmu.flush_gva;
-		} else {
-			*(uint64_t *)(mb + MON_MAILBOX_ACTION) = MON_ACTION_NONE;
-		}
-		sh->mmu.stats.host_rewrites += sh->mmu.nr_touch;
-		sh->mmu.nr_touch = 0;
-		r->rip = MON_VA + MON_RESUME_FULL;
-	} else if (sh->mmu.need_reload) {
-		*(uint64_t *)(sh->mon + MON_MAILBOX_RAX) = r->rax;
-		r->rax = sh->reload_root;
-		r->rip = MON_VA + MON_RESUME_CR3;
-	} else if (sh->mmu.need_invlpg) {
-		*(uint64_t *)(sh->mon + MON_MAILBOX_RAX) = r->rax;
-		r->rax = sh->mmu.flush_gva;
-		r->rip = MON_VA + MON_RESUME_INVLPG;
-	}
-	sh->mmu.need_reload = sh->mmu.need_invlpg = sh->mmu.touch_overflow = false;
-	sh->mmu.nr_touch = 0;
-	run->kvm_dirty_regs = KVM_SYNC_X86_REGS;
-	return resync;
-}
-
-static enum trap_result page_fault(struct shadow *sh)
-{
-	uint32_t gerr = 0;
-	uint64_t gpa = 0;
-
-	enum pf_outcome o;
-
-	if (sh->t.rip == sh->storm.rip && sh->t.cr2 == sh->storm.cr2 &&
-	    (uint32_t)sh->t.error_code == sh->storm.error) {
-		if (++sh->storm.count >= SHADOW_NO_PROGRESS)
-			return shadow_kill(sh, "no progress: the same page fault (address %#llx) at the same instruction %u times in a row",
-					   (unsigned long long)sh->t.cr2, (unsigned)SHADOW_NO_PROGRESS);
-	} else {
-		sh->storm.rip = sh->t.rip;
-		sh->storm.cr2 = sh->t.cr2;
-		sh->storm.error = (uint32_t)sh->t.error_code;
-		sh->storm.count = 1;
-	}
-	o = mmu_page_fault(&sh->mmu, &sh->ctx, sh->t.cr2, (uint32_t)sh->t.error_code, &gerr, &gpa);
-
-	sh->last_gpa = gpa;
-	switch (o) {
-	case PF_SPURIOUS:
-		/* The shadow maps the address, yet the real CPU keeps faulting
-		 * on it.  A kvm_pvm host keeps CPL-3 code (here: all of the
-		 * guest) out of the upper half of the address space. */
-		if (sh->storm.count >= 3 && (sh->t.cr2 >> 47) && sh->host_pvm)
-			return shadow_kill(sh, "%#llx is in the upper half of the address space, which this host's KVM (kvm_pvm) keeps from CPL-3 code, and shadow mode runs the guest kernel at CPL 3 (docs/host.md)",
-					   (unsigned long long)sh->t.cr2);
-		return TRAP_RESUME;
-	case PF_FIXED:
-		return TRAP_RESUME;
-	case PF_GUEST:
-		sh->v.cr2 = sh->t.cr2;
-		return inject_exception(sh, VEC_PF, true, gerr);
-	case PF_EMULATE:
-		return emulate_pte_write(sh, gpa);
-	case PF_NONCANONICAL:
-		return inject_exception(sh, VEC_GP, true, 0);
-	case PF_MMIO:
-		return emulate_mmio(sh, sh->t.cr2, gpa, (uint32_t)sh->t.error_code);
-	default:
-		return shadow_kill(sh, "a guest page-table entry on the walk of %#llx points outside RAM (%#llx)",
-				   (unsigned long long)sh->t.cr2, (unsigned long long)gpa);
-	}
-}
-
-static enum trap_result dispatch(struct shadow *sh)
-{
-	unsigned v = sh->t.vector;
-
-	if (sh->sti_step) {
-		/* The instruction after STI ran (or trapped): the trap flag was
-		 * ours, and a #DB from it is not the guest's. */
-		sh->sti_step = false;
-		sh->t.rflags &= ~RFLAGS_TF;
-		if (v == VEC_DB) {
-			sh->sti_shadow = false;     /* it completed, wherever it went */
-			return TRAP_RESUME;
-		}
-	}
-	switch (v) {
-	case VEC_PF:
-		return page_fault(sh);
-	case VEC_GP:
-	case VEC_NP:
-	case VEC_SS:
-	case VEC_TS:
-	case VEC_UD:
-		/* A privileged instruction, or a segment load or far transfer
-		 * that met the monitor's GDT (a far jump to a selector that is
-		 * the real TSS raises #UD on some hosts): emulate it against
-		 * the guest's state.  Anything else is the guest's own. */
-		return emulate_insn(sh, v);
-	case VEC_DF:
-	case VEC_MC:
-	case VEC_NMI:
-		return shadow_kill(sh, "the real CPU raised vector %u while the guest ran", v);
-	case SHADOW_KICK_VECTOR:
-		/* ombra's own kick (shadow_kick): the guest was running with no
-		 * trap while its APIC had an interrupt for it; the delivery
-		 * after dispatch does the rest. */
-		sh->kicks_taken++;
-		return TRAP_RESUME;
-	default:
-		if (v >= 32)
-			return shadow_kill(sh, "unexpected real interrupt, vector %u", v);
-		/* The guest's own exception (ud2, int3, divide error...):
-		 * deliver it as the CPU would have. */
-		return inject_exception(sh, v, has_error_code(v), (uint32_t)sh->t.error_code);
-	}
-}
-
-/* --- the trace ------------------------------------------------------------- */
-
-/* The instruction at rip, decoded, without side effects on the guest. */
-static json_t *insn_at(struct shadow *sh, uint64_t rip)
-{
-	uint8_t code[15];
-	uint64_t gpa;
-	uint32_t err;
-	char text[96];
-	size_t n = 0;
-
-	while (n < sizeof(code)) {
-		uint8_t *p;
-
-		if (mmu_gva_to_gpa(&sh->mmu, &sh->ctx, rip + n, WALK_PEEK, &gpa, &err) != PF_FIXED)
-			break;
-		p = mem_gpa_to_hva(&sh->vm->mem, gpa, 1);
-		if (!p)
-			break;
-		code[n++] = *p;
-	}
-	if (!n || !disasm_one(code, n, rip, vcpu_long(&sh->v) && sh->v.cs.l ? 64 : 32, text, sizeof(text)))
-		return NULL;
-	return json_string(text);
-}
-
-static json_t *event(struct shadow *sh, bool with_insn)
-{
-	json_t *o = json_pack("{s:o, s:s}", "rip", trace_hex(sh->trap_rip), "path",
-			      mmu_path_names[sh->ctx.path]);
-	json_t *insn = with_insn ? insn_at(sh, sh->trap_rip) : NULL;
-
-	if (insn)
-		json_object_set_new(o, "insn", insn);
-	return o;
-}
-
-/* What the trap just handled did to the MMU, as trace records. */
-static void trace_trap(struct shadow *sh, const struct mmu_stats *b, uint64_t injected, bool root_hit)
-{
-	const struct mmu_stats *a = &sh->mmu.stats;
-	struct trace *t = sh->vm->trace;
-	json_t *o;
-
-	if (a->pf_fixed != b->pf_fixed) {
-		unsigned level = 1;
-
-		for (unsigned l = 1; l <= 3; l++)
-			if (a->fixed_by_level[l] != b->fixed_by_level[l])
-				level = l;
-		o = event(sh, true);
-		json_object_set_new(o, "gva", trace_hex(sh->t.cr2));
-		json_object_set_new(o, "gpa", trace_hex(sh->last_gpa));
-		json_object_set_new(o, "mpa", trace_hex(mem_gpa_to_mpa(&sh->vm->mem, sh->last_gpa)));
-		json_object_set_new(o, "error_code", json_integer((json_int_t)sh->t.error_code));
-		json_object_set_new(o, "level", json_integer(level));
-		trace_write(t, "fill", o);
-	}
-	if (a->prefetched != b->prefetched)
-		trace_write(t, "prefetch", json_pack("{s:o, s:I}", "gva", trace_hex(sh->t.cr2),
-						     "count", (json_int_t)(a->prefetched - b->prefetched)));
-	if (a->pf_emulate != b->pf_emulate) {
-		o = event(sh, true);
-		json_object_set_new(o, "gva", trace_hex(sh->t.cr2));
-		json_object_set_new(o, "gpa", trace_hex(sh->last_gpa));
-		trace_write(t, "emulate_pte_write", o);
-	}
-	if (a->mmu_unsync != b->mmu_unsync)
-		trace_write(t, "unsync", json_pack("{s:o, s:s}", "gpa", trace_hex(sh->last_gpa), "path",
-						   mmu_path_names[sh->ctx.path]));
-	if (a->unsync_synced != b->unsync_synced)
-		trace_write(t, "resync", json_pack("{s:I}", "count", (json_int_t)(a->unsync_synced - b->unsync_synced)));
-	if (a->invlpg != b->invlpg) {
-		o = event(sh, false);
-		json_object_set_new(o, "gva", trace_hex(sh->mmu.flush_gva));
-		trace_write(t, "invlpg", o);
-	}
-	if (a->cr3_writes != b->cr3_writes) {
-		o = event(sh, false);
-		json_object_set_new(o, "cr3", trace_hex(sh->v.cr3));
-		json_object_set_new(o, "root_hit", json_boolean(root_hit));
-		trace_write(t, "cr3_load", o);
-	}
-	if (a->rmap_zapped != b->rmap_zapped)
-		trace_write(t, "zap", json_pack("{s:o, s:I}", "gpa", trace_hex(sh->last_gpa),
-						"count", (json_int_t)(a->rmap_zapped - b->rmap_zapped)));
-	if (a->mmu_recycled != b->mmu_recycled)
-		trace_write(t, "recycle", json_pack("{s:I}", "count", (json_int_t)(a->mmu_recycled - b->mmu_recycled)));
-	if (a->pf_mmio != b->pf_mmio) {
-		o = event(sh, true);
-		json_object_set_new(o, "gva", trace_hex(sh->t.cr2));
-		json_object_set_new(o, "gpa", trace_hex(sh->last_gpa));
-		trace_write(t, "mmio", o);
-	}
-	if (sh->injected != injected) {
-		o = event(sh, true);
-		json_object_set_new(o, "vector", json_integer(sh->last_vector));
-		json_object_set_new(o, "error_code", json_integer(sh->last_error));
-		if (sh->last_vector == VEC_PF)
-			json_object_set_new(o, "gva", trace_hex(sh->v.cr2));
-		if (sh->irq_from && sh->last_vector == sh->irq_vector)
-			json_object_set_new(o, "from", json_string(sh->irq_from));   /* an interrupt */
-		trace_write(t, "inject", o);
-	}
-	sh->irq_from = NULL;
-}
-
-/* The mode's exit hook without its one ioctl: the pool re-registration
- * resume may ask for is left to the caller (*resync). */
-bool shadow_handle_exit(struct vm *vm, bool *resync)
-{
-	struct shadow *sh = vm->mode_data;
-	struct kvm_run *run = vm->kvm.run;
-	uint64_t *f = frame(sh);
-	unsigned vector;
-
-	if (run->exit_reason != KVM_EXIT_IO)
-		return false;
-	vector = run->io.port;
-	if (run->io.direction != KVM_EXIT_IO_OUT || run->io.size != 1 || vector > 255) {
-		shadow_kill(sh, "port %#x %s from the monitor: only its trap stubs do port I/O",
-			    run->io.port, run->io.direction == KVM_EXIT_IO_OUT ? "write" : "read");
-		return true;
-	}
-	if ((f[1] & 3) != 3) {
-		shadow_kill(sh, "vector %u raised inside the monitor at %#llx (an ombra bug)", vector,
-			    (unsigned long long)f[0]);
-		return true;
-	}
-	sh->traps++;
-	sh->traps_by_vector[vector]++;
-	mmu_trap_begin(&sh->mmu);
-	read_trap(sh, vector);
-	if (f[1] != SEL_USER_CS32 && f[1] != SEL_USER_CS64 &&
-	    shadow_native_transfer(sh, (uint16_t)f[1], (uint16_t)f[4]) != TRAP_RESUME)
-		return true;
-	{
-		uint64_t cr3_writes = sh->mmu.stats.cr3_writes, fixed = sh->mmu.stats.pf_fixed;
-		struct mmu_stats before = sh->mmu.stats;
-		uint64_t injected = sh->injected;
-		char why[256];
-
-		sh->trap_rip = sh->t.rip;
-		dispatch(sh);
-		shadow_deliver_interrupt(sh);
-		if (vm->trace)
-			trace_trap(sh, &before, injected,
-				   sh->mmu.stats.cr3_writes != cr3_writes && mmu_root_cached(&sh->mmu, &sh->ctx));
-		/* --audit: the whole shadow right after a TLB flush, else the
-		 * entry a fill just made (see mmu_audit). */
-		if (vm->end == END_NONE && sh->audit &&
-		    (sh->mmu.stats.cr3_writes != cr3_writes || sh->mmu.stats.pf_fixed != fixed) &&
-		    mmu_audit(&sh->mmu, &sh->ctx, sh->mmu.stats.cr3_writes == cr3_writes, sh->t.cr2,
-			      why, sizeof(why)))
-			shadow_kill(sh, "--audit: a shadow entry does not match the guest's tables: %s", why);
-	}
-	if (vm->end == END_NONE)
-		*resync = resume(sh);
-	return true;
-}
-
-static bool shadow_exit(struct vm *vm)
-{
-	bool resync = false, handled;
-
-	if (vm->kvm.run->exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN) {
-		shadow_raise_kick(vm);
-		return true;
-	}
-	handled = shadow_handle_exit(vm, &resync);
-	if (resync)
-		host_resync(vm->mode_data);
-	return handled;
-}
-
 /* --- set-up ------------------------------------------------------------------ */
+
+/* --shadow-sync, as the MMU names it. */
+static const enum mmu_sync mmu_sync_of[] = {
+	[SHADOW_SYNC_VTLB] = SYNC_VTLB, [SHADOW_SYNC_WP] = SYNC_WP, [SHADOW_SYNC_UNSYNC] = SYNC_UNSYNC,
+};
 
 static void kvm_seg(struct kvm_segment *s, uint16_t sel, uint64_t base, uint32_t limit,
 		    uint8_t type, uint8_t dpl, uint8_t code_l, uint8_t db, uint8_t sys, uint8_t g)
@@ -600,29 +75,107 @@ static void vcpu_reset(struct vcpu *v)
 	v->apic_base = 0xfee00900ULL;
 }
 
+/* The pool: 1/8 of guest RAM in pages, 1024 to 65536, unless --shadow-pages
+ * says; never more than the monitor maps. */
+static unsigned pool_pages_for(const struct vm *vm, const struct shadow_opts *opts)
+{
+	unsigned pool_pages = (unsigned)(vm->cfg.ram_size >> 12) / 8;
+
+	if (pool_pages < 1024)
+		pool_pages = 1024;
+	if (pool_pages > 65536)
+		pool_pages = 65536;
+	if (opts->pages)
+		pool_pages = opts->pages;
+	if ((uint64_t)pool_pages << 12 > MON_POOL_MAX)
+		pool_pages = (unsigned)(MON_POOL_MAX >> 12);
+	return pool_pages;
+}
+
+int shadow_build(struct shadow *sh, struct vm *vm, const struct shadow_opts *opts,
+		 uint8_t *mon, uint8_t *pool, unsigned pool_pages)
+{
+	static const struct shadow_opts defaults = SHADOW_OPTS_DEFAULT;
+	size_t blob = (size_t)(monitor_blob_end - monitor_blob);
+	int r;
+
+	vm->mode_data = sh;
+	sh->vm = vm;
+	sh->opts = opts ? *opts : defaults;
+	sh->mon = mon;
+	sh->pool = pool;
+	sh->pool_size = (size_t)pool_pages << 12;
+	if (decode_open(sh) < 0)
+		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -ENOMEM, "capstone could not be opened");
+	r = shadow_irq_init(sh);
+	if (r < 0)
+		return r;
+
+	/* 1. The monitor region: code, GDT, IDT, TSS, its page tables. */
+	if (blob > MON_MAILBOX)
+		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -E2BIG, "the monitor is %zu bytes, more than its %d",
+			       blob, MON_MAILBOX);
+	memcpy(sh->mon, monitor_blob, blob);
+	sh->mon_pml4e = machine_build(sh->mon, POOL_MPA, sh->pool_size);
+
+	/* 2. The shadow MMU over the pool. */
+	r = mmu_init(&sh->mmu, &vm->mem, sh->pool, POOL_MPA, pool_pages, sh->mon_pml4e);
+	if (r < 0)
+		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, r, "the shadow MMU over %u pool pages: %s", pool_pages,
+			       strerror(-r));
+	sh->mmu.sync = mmu_sync_of[sh->opts.sync];
+	sh->mmu.prefetch = sh->opts.prefetch;
+	sh->mmu.large_pages = !sh->opts.no_large;
+
+	/* 3. The guest's CPU at multiboot entry, and the MMU context for it. */
+	vcpu_reset(&sh->v);
+	shadow_cpu_changed(sh, false);
+	return 0;
+}
+
+void shadow_unbuild(struct shadow *sh)
+{
+	mmu_destroy(&sh->mmu);
+	decode_close(sh);
+}
+
 static int register_region(struct vm *vm, uint32_t id, uint64_t mpa, uint8_t *hva, uint64_t size)
 {
 	return kvm_vm_set_region(&vm->kvm, id, 0, mpa, size, hva);
 }
 
+/* The machine built, then given to KVM: its memory at MPAs of its own,
+ * CPUID, and the real vCPU in long mode with the guest at CPL 3. */
 static int shadow_setup(struct vm *vm)
 {
 	struct shadow *sh = calloc(1, sizeof(*sh));
-	size_t blob = (size_t)(monitor_blob_end - monitor_blob);
+	const struct shadow_opts *opts = vm->cfg.mode_opts;
+	static const struct shadow_opts defaults = SHADOW_OPTS_DEFAULT;
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
 	unsigned pool_pages;
+	uint8_t *mon, *pool;
 	int r;
 
 	if (!sh)
-		return -ENOMEM;
+		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -ENOMEM, "no memory for shadow mode's state");
 	vm->mode_data = sh;
 	sh->vm = vm;
-	if (emulate_open(sh) < 0) {
-		snprintf(vm->err, sizeof(vm->err), "capstone could not be opened");
-		return -ENOMEM;
+
+	/* 1. Built in memory, as the unit tests and fuzzers build it. */
+	pool_pages = pool_pages_for(vm, opts ? opts : &defaults);
+	mon = mmap(NULL, MON_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pool = mmap(NULL, (size_t)pool_pages << 12, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (mon == MAP_FAILED || pool == MAP_FAILED) {
+		if (mon != MAP_FAILED)
+			munmap(mon, MON_SIZE);
+		if (pool != MAP_FAILED)
+			munmap(pool, (size_t)pool_pages << 12);
+		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -ENOMEM, "cannot map the monitor region and a pool of %u pages",
+			       pool_pages);
 	}
-	r = shadow_irq_init(sh);
+	r = shadow_build(sh, vm, opts, mon, pool, pool_pages);
 	if (r < 0)
 		return r;
 	{
@@ -636,65 +189,30 @@ static int shadow_setup(struct vm *vm)
 		snprintf(vm->host_mmu_kind, sizeof(vm->host_mmu_kind), "%s", hostmmu_kind_name(hm.kind));
 	}
 
-	/* 1. The monitor region and the pool, registered at MPAs of their own. */
-	pool_pages = (unsigned)(vm->cfg.ram_size >> 12) / 8;
-	if (pool_pages < 1024)
-		pool_pages = 1024;
-	if (pool_pages > 65536)
-		pool_pages = 65536;
-	if (vm->cfg.shadow_pages)
-		pool_pages = vm->cfg.shadow_pages;
-	if ((uint64_t)pool_pages << 12 > MON_POOL_MAX)
-		pool_pages = (unsigned)(MON_POOL_MAX >> 12);
-	sh->audit = vm->cfg.audit;
-	sh->pool_size = (size_t)pool_pages << 12;
-	sh->mon = mmap(NULL, MON_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	sh->pool = mmap(NULL, sh->pool_size, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (sh->mon == MAP_FAILED || sh->pool == MAP_FAILED) {
-		sh->mon = sh->pool = NULL;
-		return -ENOMEM;
-	}
-	if (blob > MON_MAILBOX) {
-		snprintf(vm->err, sizeof(vm->err), "the monitor is %zu bytes, more than its %d", blob, MON_MAILBOX);
-		return -E2BIG;
-	}
-	memcpy(sh->mon, monitor_blob, blob);
-	sh->mon_pml4e = machine_build(sh->mon, POOL_MPA, sh->pool_size);
+	/* 2. The monitor region and the pool, registered at MPAs of their own. */
 	r = register_region(vm, MON_SLOT_ID, MON_MPA, sh->mon, MON_SIZE);
 	if (r == 0)
 		r = register_region(vm, POOL_SLOT_ID, POOL_MPA, sh->pool, sh->pool_size);
-	if (r < 0) {
-		snprintf(vm->err, sizeof(vm->err), "KVM_SET_USER_MEMORY_REGION for the monitor failed: %s",
-			 strerror(-r));
-		return r;
-	}
-	r = mmu_init(&sh->mmu, &vm->mem, sh->pool, POOL_MPA, pool_pages, sh->mon_pml4e);
 	if (r < 0)
-		return r;
-	sh->mmu.sync = (enum mmu_sync)vm->cfg.shadow_sync;
-	sh->mmu.prefetch = (unsigned)vm->cfg.prefetch;
-	sh->mmu.large_pages = !vm->cfg.no_large;
-
-	/* 2. The guest's CPU at multiboot entry, and the MMU context for it. */
-	vcpu_reset(&sh->v);
-	shadow_cpu_changed(sh, false);
+		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, r, "KVM_SET_USER_MEMORY_REGION for the monitor failed: %s",
+			       strerror(-r));
 
 	/* 3. What the guest cannot see of its deprivileging should trap: with
 	 * CR4.UMIP, SGDT/SIDT/SLDT/STR/SMSW at CPL 3 raise #GP; with CPUID
 	 * faulting, CPUID does, and ombra answers from the same table. */
-	sh->umip = kvm_vm_set_cpuid(&vm->kvm, true, vm->err, sizeof(vm->err)) == 0 &&
-		   kvm_vm_set_msr(&vm->kvm, MSR_MISC_FEATURES_ENABLES, 1) == 0;
-	if (!sh->umip) {
+	{
+		char why[256];
+
+		sh->umip = kvm_vm_set_cpuid(&vm->kvm, true, why, sizeof(why)) == 0 &&
+			   kvm_vm_set_msr(&vm->kvm, MSR_MISC_FEATURES_ENABLES, 1) == 0;
 		/* Without them the guest runs, with the limits docs/shadow.md lists. */
-		vm->err[0] = 0;
-		kvm_vm_set_cpuid(&vm->kvm, false, vm->err, sizeof(vm->err));
-		vm->err[0] = 0;
+		if (!sh->umip && (r = kvm_vm_set_cpuid(&vm->kvm, false, why, sizeof(why))) < 0)
+			return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, r, "%s", why);
 	}
 
 	/* 4. The real CPU: long mode, monitor tables, guest at CPL 3. */
 	if (ioctl(vm->kvm.vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
-		return -errno;
+		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -errno, "KVM_GET_SREGS failed: %s", strerror(errno));
 	sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
 	sregs.cr4 = CR4_PAE | CR4_PGE | CR4_OSFXSR | CR4_OSXMMEXCPT | (sh->umip ? CR4_UMIP : 0);
 	sregs.efer = EFER_LME | EFER_LMA | EFER_NXE;
@@ -710,18 +228,16 @@ static int shadow_setup(struct vm *vm)
 	kvm_seg(&sregs.cs, SEL_USER_CS32, 0, 0xffffffff, 0xb, 3, 0, 1, 1, 1);
 	kvm_seg(&sregs.ss, SEL_USER_DS, 0, 0xffffffff, 0x3, 3, 0, 1, 1, 1);
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss;
-	if (ioctl(vm->kvm.vcpu_fd, KVM_SET_SREGS, &sregs) < 0) {
-		snprintf(vm->err, sizeof(vm->err), "KVM_SET_SREGS (shadow mode's long-mode machine) failed: %s",
-			 strerror(errno));
-		return -errno;
-	}
+	if (ioctl(vm->kvm.vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
+		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -errno,
+			       "KVM_SET_SREGS (shadow mode's long-mode machine) failed: %s", strerror(errno));
 	memset(&regs, 0, sizeof(regs));
 	regs.rip = vm->boot.entry;
 	regs.rax = MB_BOOTLOADER_MAGIC;
 	regs.rbx = vm->boot.info_gpa;
 	regs.rflags = RFLAGS_FIXED | RFLAGS_IF;
 	if (ioctl(vm->kvm.vcpu_fd, KVM_SET_REGS, &regs) < 0)
-		return -errno;
+		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -errno, "KVM_SET_REGS failed: %s", strerror(errno));
 	sh->t.rip = regs.rip;
 
 	/* 5. From now on registers travel through kvm_run, never an ioctl. */
@@ -735,8 +251,7 @@ static void shadow_teardown(struct vm *vm)
 
 	if (!sh)
 		return;
-	mmu_destroy(&sh->mmu);
-	emulate_close(sh);
+	shadow_unbuild(sh);
 	if (sh->mon)
 		munmap(sh->mon, MON_SIZE);
 	if (sh->pool)
@@ -885,8 +400,9 @@ static void shadow_sample(struct vm *vm, json_t *obj)
 static void shadow_trace_header(struct vm *vm, json_t *hdr)
 {
 	static const char *const names[] = { "vtlb", "wp", "unsync" };
+	struct shadow *sh = vm->mode_data;
 
-	json_object_set_new(hdr, "sync", json_string(names[vm->cfg.shadow_sync]));
+	json_object_set_new(hdr, "sync", json_string(names[sh->opts.sync]));
 }
 
 static void shadow_memory_changed(struct vm *vm, uint64_t gfn, uint64_t count)

@@ -1,11 +1,21 @@
 /*
- * Shadow mode: what its parts share.
+ * Shadow mode's private header: the state its files share (struct shadow)
+ * and what each file offers the others.  Nothing outside src/shadow
+ * includes it but the unit tests and fuzzers, which build a shadow-mode
+ * machine in memory; the rest of ombra sees mode.h.
  *
- *   shadow.c   the vm_mode: machine layout, entry state, the trap path
- *   machine.c  the monitor's GDT, IDT, TSS and page tables (pure builders)
- *   emulate.c  instructions that trap, decoded with capstone and emulated
- *   inject.c   exceptions into the guest's IDT; privilege and mode changes
- *   mmu.c      the shadow MMU;  walk.c  the guest page-table walker
+ *   shadow.c   the mode table: set-up, teardown, what the mode reports
+ *   trap.c     the trap path: read the trap, dispatch it, resume
+ *   guest.c    guest memory through the guest's translation, shadow_kill
+ *   decode.c   the instruction at RIP, decoded (decode.h), for:
+ *     emulate.c  instructions that trap because the guest is deprivileged
+ *     ptwrite.c  stores to guest page tables the shadow write-protects
+ *     mmio.c     accesses to memory no RAM backs
+ *   seg.c      the guest's descriptor tables: exception delivery, segment
+ *              loads, far transfers, IRET
+ *   intr.c     the interrupt sources, their clock, HLT, interrupt delivery
+ *   machine.c  the monitor's GDT, IDT, TSS and page tables (machine.h)
+ *   mmu.c      the shadow MMU (mmu.h); the guest walker is src/x86/walk.c
  */
 #ifndef OMBRA_SHADOW_H
 #define OMBRA_SHADOW_H
@@ -14,6 +24,7 @@
 #include <stdint.h>
 
 #include "vmm/vm.h"
+#include "mode.h"
 #include "dev/lapic.h"
 #include "dev/ioapic.h"
 #include "mmu.h"
@@ -21,10 +32,6 @@
 #include "dev/pic.h"
 #include "dev/pit.h"
 #include "vcpu.h"
-
-/* Where guest RAM sits in machine memory: GPA + this.  256 GiB keeps every
- * MPA below the 40-bit physical address width of ombra's CPUID. */
-#define SHADOW_RAM_MPA_OFFSET (256ULL << 30)
 
 /* How a trap was handled: what the real CPU does next. */
 enum trap_result {
@@ -52,7 +59,7 @@ struct shadow {
 	uint8_t *pool;               /* the shadow-page pool, host view */
 	size_t pool_size;
 	uint64_t mon_pml4e;
-	bool audit;                  /* --audit: check the shadow after each MMU event */
+	struct shadow_opts opts;     /* what the user asked for (mode.h) */
 	bool umip;                   /* CR4.UMIP and CPUID faulting are on */
 	bool host_pvm;               /* the host's KVM is kvm_pvm (docs/host.md) */
 	size_t capstone[2];          /* capstone handles, 32- and 64-bit (csh) */
@@ -91,36 +98,35 @@ struct shadow {
 	uint64_t reported_unknown_msr;
 };
 
-extern const struct vm_mode shadow_mode;
+static inline bool canonical(uint64_t a)
+{
+	return (uint64_t)((int64_t)(a << 16) >> 16) == a;
+}
+
+/* --- shadow.c ----------------------------------------------------------------- */
+
+/*
+ * Build the shadow-mode machine in memory, with no ioctl: the capstone
+ * handles, the interrupt sources on vm's buses, the monitor region at mon
+ * (MON_SIZE bytes, page aligned: code, GDT, IDT, TSS, page tables), the
+ * shadow MMU over the pool (pool_pages zeroed pages), and the guest's CPU
+ * at multiboot entry.  opts NULL: SHADOW_OPTS_DEFAULT.  shadow_setup calls
+ * it, then gives the machine to KVM; the unit tests (shadow_fixture.c) and
+ * the fuzzers (shadow_guest.c) call it instead.  0 or -errno, the reason
+ * in vm->err; shadow_unbuild frees what it made (not mon or pool) either
+ * way.
+ */
+int shadow_build(struct shadow *sh, struct vm *vm, const struct shadow_opts *opts,
+		 uint8_t *mon, uint8_t *pool, unsigned pool_pages);
+void shadow_unbuild(struct shadow *sh);
+
+/* --- guest.c ------------------------------------------------------------------ */
 
 /* Does the CPU push an error code for this exception vector? */
 bool has_error_code(unsigned vector);
-
-/* emulate.c: open and close the capstone handles. */
-int emulate_open(struct shadow *sh);
-void emulate_close(struct shadow *sh);
-/* emulate.c: the instruction at the guest's RIP, after a #GP or #UD. */
-enum trap_result emulate_insn(struct shadow *sh, unsigned vector);
-
-/* emulate.c: a write to a tracked guest page table (PF_EMULATE). */
-enum trap_result emulate_pte_write(struct shadow *sh, uint64_t fault_gpa);
-
-/* emulate.c: an access to guest-physical memory no RAM backs (MMIO). */
-enum trap_result emulate_mmio(struct shadow *sh, uint64_t gva, uint64_t gpa, uint32_t error);
-
-/* inject.c */
-enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_error,
-				  uint32_t error);
-/* Far transfers and IRET, with privilege and mode changes. */
-enum trap_result emulate_iret(struct shadow *sh, unsigned opsize);
-enum trap_result emulate_far_jmp(struct shadow *sh, uint16_t sel, uint64_t offset, bool call,
-				 unsigned opsize, uint64_t next_rip);
-enum trap_result emulate_far_ret(struct shadow *sh, unsigned opsize, uint16_t pop_extra);
-/* The guest reached CS:SS = csel:ssel without trapping (see inject.c). */
-enum trap_result shadow_native_transfer(struct shadow *sh, uint16_t csel, uint16_t ssel);
-/* Load a data segment register (or SS) with a guest selector. */
-enum trap_result load_segment(struct shadow *sh, struct vseg *seg, uint16_t sel, bool is_ss);
-
+/* End the run because of the guest, with a reason. */
+enum trap_result shadow_kill(struct shadow *sh, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /* Guest memory through the guest's own translation; a failure has
  * already been turned into an exception for the guest, or ended the run
  * (returns false; shadow_failed() says which). */
@@ -130,6 +136,8 @@ bool guest_read(struct shadow *sh, uint64_t gva, void *buf, unsigned len, bool u
 bool guest_translate(struct shadow *sh, uint64_t gva, bool write, bool user, uint64_t *gpa);
 bool guest_fetch(struct shadow *sh, uint64_t gva, void *buf, unsigned len, bool user);
 bool guest_write(struct shadow *sh, uint64_t gva, const void *buf, unsigned len, bool user);
+/* The guest's CPU changed in a way the MMU cares about. */
+void shadow_cpu_changed(struct shadow *sh, bool cr3_write);
 
 /* After a failed guest_read/guest_write: TRAP_DELIVERED or TRAP_END. */
 static inline enum trap_result shadow_failed(const struct shadow *sh)
@@ -137,40 +145,70 @@ static inline enum trap_result shadow_failed(const struct shadow *sh)
 	return sh->vm->end == END_NONE ? TRAP_DELIVERED : TRAP_END;
 }
 
-/* shadow.c: one KVM exit through the trap path (shadow_mode.exit), all in
- * memory: read the trap, dispatch it, write the resume state.  *resync
- * gets whether the pool's memslot must be registered again with KVM before
- * the next KVM_RUN, which shadow_mode.exit does; the fuzz harness
- * (tests/fuzz/fuzz_trap.c) calls this, and no ioctl is made. */
-bool shadow_handle_exit(struct vm *vm, bool *resync);
+/* --- trap.c ------------------------------------------------------------------- */
 
-/* irq.c: the interrupt sources (the local APIC, the I/O APIC, the PIC
- * pair, the PIT and port 0x61) on the buses, reset; their clock starts. */
+/* One KVM exit through the trap path, all in memory: read the trap,
+ * dispatch it, write the resume state.  *resync gets whether the pool's
+ * memslot must be registered again with KVM before the next KVM_RUN,
+ * which shadow_exit does; the fuzz harness (tests/fuzz/fuzz_trap.c) calls
+ * this, and no ioctl is made. */
+bool shadow_handle_exit(struct vm *vm, bool *resync);
+/* vm_mode.exit: shadow_handle_exit and its one ioctl, or the kick. */
+bool shadow_exit(struct vm *vm);
+
+/* --- decode.c, emulate.c, ptwrite.c, mmio.c ------------------------------------ */
+
+/* decode.c: open and close the capstone handles. */
+int decode_open(struct shadow *sh);
+void decode_close(struct shadow *sh);
+/* emulate.c: the instruction at the guest's RIP, after a #GP or #UD. */
+enum trap_result emulate_insn(struct shadow *sh, unsigned vector);
+/* ptwrite.c: a write to a tracked guest page table (PF_EMULATE). */
+enum trap_result emulate_pte_write(struct shadow *sh, uint64_t fault_gpa);
+/* mmio.c: an access to guest-physical memory no RAM backs (MMIO). */
+enum trap_result emulate_mmio(struct shadow *sh, uint64_t gva, uint64_t gpa, uint32_t error);
+
+/* --- seg.c -------------------------------------------------------------------- */
+
+/* An exception or interrupt into the guest's IDT, as the CPU delivers it. */
+enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_error,
+				  uint32_t error);
+/* Far transfers and IRET, with privilege and mode changes. */
+enum trap_result emulate_iret(struct shadow *sh, unsigned opsize);
+enum trap_result emulate_far_jmp(struct shadow *sh, uint16_t sel, uint64_t offset, bool call,
+				 unsigned opsize, uint64_t next_rip);
+enum trap_result emulate_far_ret(struct shadow *sh, unsigned opsize, uint16_t pop_extra);
+/* The guest reached CS:SS = csel:ssel without trapping (see seg.c). */
+enum trap_result shadow_native_transfer(struct shadow *sh, uint16_t csel, uint16_t ssel);
+/* Load a data segment register (or SS) with a guest selector. */
+enum trap_result load_segment(struct shadow *sh, struct vseg *seg, uint16_t sel, bool is_ss);
+
+/* --- intr.c ------------------------------------------------------------------- */
+
+/* The interrupt sources (the local APIC, the I/O APIC, the PIC pair, the
+ * PIT and port 0x61) on the buses, reset; their clock starts. */
 int shadow_irq_init(struct shadow *sh);
-/* irq.c: the timers' clock, in ns since set-up. */
+/* The timers' clock, in ns since set-up. */
 uint64_t shadow_now_ns(const struct shadow *sh);
-/* irq.c: when (that clock) the guest's TSC reaches tsc. */
+/* When (that clock) the guest's TSC reaches tsc. */
 uint64_t shadow_tsc_to_ns(struct shadow *sh, uint64_t tsc);
-/* irq.c: run the APIC's timer and the PIT to now (the PIT's edges go to
- * the PIC); when one is due next (0: never).  A TSC deadline fires only
- * once the TSC has really reached it. */
+/* Run the APIC's timer and the PIT to now (the PIT's edges go to the
+ * PIC); when one is due next (0: never).  A TSC deadline fires only once
+ * the TSC has really reached it. */
 uint64_t shadow_timer_update(struct shadow *sh, uint64_t now_ns);
-/* irq.c: an interrupt waits for the CPU (the PIC's through LINT0, or the
- * APIC's above PPR), whatever the guest's IF. */
+/* An interrupt waits for the CPU (the PIC's through LINT0, or the APIC's
+ * above PPR), whatever the guest's IF. */
 bool shadow_irq_pending(const struct shadow *sh);
-/* irq.c: deliver the waiting interrupt if the guest can take it now (IF
- * set, not in STI's shadow); after STI, single-step first. */
+/* Deliver the waiting interrupt if the guest can take it now (IF set, not
+ * in STI's shadow); after STI, single-step first. */
 void shadow_deliver_interrupt(struct shadow *sh);
-/* irq.c: the run loop's hooks for a guest that runs with no trap
+/* HLT, RIP already past it: wait for an interrupt, or end the run when
+ * nothing can wake the guest. */
+enum trap_result shadow_halt(struct shadow *sh);
+/* The run loop's hooks for a guest that runs with no trap
  * (vm_mode.next_event and .kick), and the kick itself. */
 uint64_t shadow_next_event(struct vm *vm);
 void shadow_kick(struct vm *vm);
 void shadow_raise_kick(struct vm *vm);
-
-/* shadow.c: the guest's CPU changed in a way the MMU cares about. */
-void shadow_cpu_changed(struct shadow *sh, bool cr3_write);
-/* End the run because of the guest, with a reason. */
-enum trap_result shadow_kill(struct shadow *sh, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 
 #endif

@@ -66,8 +66,6 @@ int vm_fail(struct vm *vm, int status, int code, const char *fmt, ...)
 	if (vm->err_status)
 		return code;
 	vm->err_status = status;
-	if (vm->err[0])             /* a mode's own words came first */
-		return code;
 	va_start(ap, fmt);
 	vsnprintf(vm->err, sizeof(vm->err), fmt, ap);
 	va_end(ap);

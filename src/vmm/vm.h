@@ -63,12 +63,9 @@ struct vm_config {
 	double timeout;             /* --timeout seconds, 0: none */
 	const char *kvm_path;       /* /dev/kvm */
 	FILE *serial_out;           /* the -serial sink, opened by the caller; NULL: discard */
-	int shadow_sync;            /* --shadow-sync: enum mmu_sync (shadow/mmu.h) */
-	unsigned shadow_pages;      /* --shadow-pages, 0: from the RAM size */
-	bool audit;                 /* --audit: check the shadow after every MMU event */
+	const void *mode_opts;      /* the mode's own options, read at set-up (shadow: struct
+				     * shadow_opts, shadow/mode.h); NULL: the mode's defaults */
 	bool no_seccomp;            /* --no-seccomp: run without the seccomp filter (run only) */
-	int prefetch;               /* --prefetch=N, 0..8 */
-	bool no_large;              /* --shadow-large=off: always split guest large pages */
 	const char *trace_path;     /* --trace FILE */
 #define VM_MAX_EXPLAIN 16
 	uint64_t explain[VM_MAX_EXPLAIN]; /* --explain addresses */

@@ -1,13 +1,13 @@
 /*
  * libFuzzer harness for shadow mode's instruction emulator
- * (src/shadow/emulate.c, with inject.c and shadow.c's guest accesses):
+ * (src/shadow/emulate.c and ptwrite.c, with seg.c and guest.c's guest accesses):
  * any 15 bytes at the guest's RIP, in every mode ombra's virtual CPU has
  * (32-bit protected mode with paging off, 2-level paging, PAE, 64-bit and
  * compatibility mode), at CPL 0 or 3, with the control bits, registers and
  * descriptor and page tables the input picks (shadow_guest.h), handed to
  * emulate_insn() as after a #GP or #UD, or to emulate_pte_write() after
  * the MMU said PF_EMULATE for a store to a guest page table, as
- * page_fault() in shadow.c does.  Besides ASan/UBSan, it checks what must
+ * page_fault() in trap.c does.  Besides ASan/UBSan, it checks what must
  * hold whatever the bytes: TRAP_END only
  * when the run ended and always for a guest error (with a reason), the
  * virtual CPU stays one the SDM

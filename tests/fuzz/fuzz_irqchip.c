@@ -1,6 +1,6 @@
 /*
  * libFuzzer harness for shadow mode's interrupt hardware models, wired as
- * irq.c wires them: the PIT (src/dev/pit.c) with port 0x61, the PIC
+ * src/shadow/intr.c wires them: the PIT (src/dev/pit.c) with port 0x61, the PIC
  * pair (pic.c), the I/O APIC (ioapic.c) and the local APIC (lapic.c).
  * The input is a program of port and MMIO accesses, IRQ lines, interrupt
  * acknowledges (as shadow_deliver_interrupt takes them, or a bare INTA),

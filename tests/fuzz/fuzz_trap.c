@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness for shadow mode's trap path (src/shadow/shadow.c,
+ * libFuzzer harness for shadow mode's trap path (src/shadow/trap.c,
  * shadow_handle_exit: what shadow_mode.exit runs for every KVM exit, all
  * of it but the one ioctl): a guest in any mode ombra's virtual CPU has
  * (shadow_guest.h), then up to 24 traps in a row, each as the monitor
@@ -223,7 +223,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 		trace_ok = true;
 	}
 	guest_build(&g, &in, true);
-	sh->audit = !(opts & 1);
+	sh->opts.audit = !(opts & 1);
 	g.vm.trace = opts & 2 ? &trace : NULL;
 
 	/* The traps, and the instructions they come from, placed before the

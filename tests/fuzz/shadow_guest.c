@@ -10,15 +10,13 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "shadow/machine.h"
 
 uint8_t g_ram[G_RAM] __attribute__((aligned(4096)));
 uint8_t g_hi[G_HI_SIZE] __attribute__((aligned(4096)));
 static uint8_t pool[G_POOL_PAGES * 4096] __attribute__((aligned(4096)));
 static uint8_t mon[MON_SIZE] __attribute__((aligned(4096)));
-static uint8_t mon_built[MON_SIZE];      /* as machine_build left it */
-static uint64_t mon_pml4e;
-static size_t capstone[2];
+static uint8_t mon_built[MON_SIZE];      /* as shadow_build left it the first time */
+static bool mon_snapshot;
 static FILE *sink;                       /* ombra's messages (vm->log) */
 
 /* Entry bits, written out (Intel SDM vol. 3, 4.3-4.5). */
@@ -224,18 +222,8 @@ static uint64_t reg_value(uint64_t raw, unsigned kind, bool high)
 
 static void once(void)
 {
-	static struct shadow tmp;
-	size_t blob = (size_t)(monitor_blob_end - monitor_blob);
-
 	sink = fopen("/dev/null", "w");
 	MUST(sink != NULL);
-	MUST(emulate_open(&tmp) == 0);
-	capstone[0] = tmp.capstone[0];
-	capstone[1] = tmp.capstone[1];
-	MUST(blob <= MON_MAILBOX);
-	memcpy(mon, monitor_blob, blob);
-	mon_pml4e = machine_build(mon, POOL_MPA, sizeof(pool));
-	memcpy(mon_built, mon, MON_SIZE);
 }
 
 void guest_build(struct fuzz_guest *g, struct fuzz_in *in, bool with_monitor)
@@ -254,6 +242,7 @@ void guest_build(struct fuzz_guest *g, struct fuzz_in *in, bool with_monitor)
 	unsigned prep = (fb >> 4) & 3, pages = fb & 0x40 ? 16 : G_POOL_PAGES;
 	int kind;
 	uint8_t insn[15];
+	struct shadow_opts opts = SHADOW_OPTS_DEFAULT;
 
 	if (!done_once) {
 		once();
@@ -316,24 +305,26 @@ void guest_build(struct fuzz_guest *g, struct fuzz_in *in, bool with_monitor)
 	vm->mem.mpa_offset = SHADOW_RAM_MPA_OFFSET;
 	MUST(board_init(&vm->board, NULL, sink, vm->mem.ram_size) == 0);
 
+	/* shadow_build: what shadow_setup builds before it turns to KVM (the
+	 * pool as fresh as shadow_setup's mmap), the MMU's options from the
+	 * input. */
 	memset(sh, 0, sizeof(*sh));
-	sh->vm = vm;
-	sh->capstone[0] = capstone[0];
-	sh->capstone[1] = capstone[1];
+	memset(pool, 0, sizeof(pool));
+	opts.sync = (enum shadow_sync)((fb & 3) % 3);
+	opts.prefetch = fb & 4 ? 8 : 0;
+	opts.no_large = !(fb & 8);
+	MUST(shadow_build(sh, vm, &opts, mon, pool, pages) == 0);
+	if (!mon_snapshot) {
+		memcpy(mon_built, mon, MON_SIZE);
+		mon_snapshot = true;
+	}
 	sh->umip = true;
-	memset(pool, 0, sizeof(pool));           /* fresh, as shadow_setup's mmap */
-	sh->pool = pool;
-	sh->pool_size = (size_t)pages * 4096;
-	sh->mon_pml4e = mon_pml4e;
 	if (with_monitor) {
-		sh->mon = mon;
 		memset(mon + MON_MAILBOX, 0, 0x1000);
 		memset(mon + MON_STACK, 0, MON_STACK_TOP - MON_STACK);
+	} else {
+		sh->mon = NULL;                  /* the emulator alone never touches it */
 	}
-	MUST(mmu_init(&sh->mmu, &vm->mem, pool, POOL_MPA, pages, mon_pml4e) == 0);
-	sh->mmu.sync = (enum mmu_sync)((fb & 3) % 3);
-	sh->mmu.prefetch = fb & 4 ? 8 : 0;
-	sh->mmu.large_pages = fb & 8;
 
 	/* The guest's CPU. */
 	v->cr0 = CR0_PE | CR0_ET | (g->mode == G_PROT32 ? 0 : CR0_PG);
@@ -416,7 +407,7 @@ void guest_free(struct fuzz_guest *g)
 {
 	if (!g->ready)
 		return;
-	mmu_destroy(&g->sh.mmu);
+	shadow_unbuild(&g->sh);
 	board_destroy(&g->vm.board);
 	g->ready = false;
 }

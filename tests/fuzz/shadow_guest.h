@@ -1,9 +1,9 @@
 /*
  * The shadow-mode machine the trap-path fuzz harnesses (fuzz_emulate.c,
- * fuzz_trap.c) run on: a struct vm and a struct shadow in memory, set up
- * as shadow_setup sets them up but without /dev/kvm (kvm_run is a plain
- * struct, guest RAM two static buffers, the pool and the monitor region
- * static too), and a guest CPU in any mode ombra's virtual CPU supports,
+ * fuzz_trap.c) run on: a struct vm and a struct shadow in memory, built
+ * by shadow_build as shadow_setup builds them before it turns to /dev/kvm
+ * (kvm_run is a plain struct, guest RAM two static buffers, the pool and
+ * the monitor region static too), and a guest CPU in any mode ombra's virtual CPU supports,
  * with its own GDT, IDT, TSS and page tables in guest RAM.  Everything
  * comes from the fuzz input; running out of input reads zeros.
  *

@@ -1,6 +1,6 @@
 /*
  * The in-memory shadow-mode machine the trap-path and MMIO unit tests
- * share (shadow_fixture.h).
+ * share (shadow_fixture.h): shadow_build's, on buffers of its own.
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -10,12 +10,18 @@
 
 void fixture_new(struct shadow_fixture *f)
 {
+	/* The MMU as the tests were written for: vtlb, no prefetch, 4 KiB
+	 * shadow leaves only. */
+	const struct shadow_opts opts = { .sync = SHADOW_SYNC_VTLB, .pages = FIX_POOL_PAGES,
+					  .prefetch = 0, .no_large = true };
 	struct memslot *s;
 
 	f->vm = calloc(1, sizeof(*f->vm));
 	f->sh = calloc(1, sizeof(*f->sh));
+	f->mon = aligned_alloc(4096, MON_SIZE);
 	f->pool = aligned_alloc(4096, FIX_POOL_PAGES * 4096);
-	cr_assert(f->vm && f->sh && f->pool);
+	cr_assert(f->vm && f->sh && f->mon && f->pool);
+	memset(f->mon, 0, MON_SIZE);
 	memset(f->pool, 0, FIX_POOL_PAGES * 4096);
 	mem_init(&f->vm->mem);
 	f->vm->mem.mpa_offset = SHADOW_RAM_MPA_OFFSET;
@@ -24,13 +30,8 @@ void fixture_new(struct shadow_fixture *f)
 	f->vm->kvm.run = calloc(1, sizeof(struct kvm_run));
 	cr_assert(f->vm->kvm.run);
 	f->vm->log = stderr;
-	f->vm->mode_data = f->sh;
-	f->sh->vm = f->vm;
-	f->sh->pool = f->pool;
-	f->sh->pool_size = FIX_POOL_PAGES * 4096;
-	f->sh->mon_pml4e = FIX_MON_E;
-	cr_assert_eq(emulate_open(f->sh), 0);
-	cr_assert_eq(mmu_init(&f->sh->mmu, &f->vm->mem, f->pool, POOL_MPA, FIX_POOL_PAGES, FIX_MON_E), 0);
+	cr_assert_eq(shadow_build(f->sh, f->vm, &opts, f->mon, f->pool, FIX_POOL_PAGES), 0, "%s", f->vm->err);
+	cr_assert_eq(f->sh->mon_pml4e, FIX_MON_E);
 }
 
 void fixture_reset_mmu(struct shadow_fixture *f)
@@ -42,10 +43,10 @@ void fixture_reset_mmu(struct shadow_fixture *f)
 
 void fixture_free(struct shadow_fixture *f)
 {
-	mmu_destroy(&f->sh->mmu);
-	emulate_close(f->sh);
+	shadow_unbuild(f->sh);
 	mem_destroy(&f->vm->mem);
 	free(f->vm->kvm.run);
+	free(f->mon);
 	free(f->pool);
 	free(f->sh);
 	free(f->vm);

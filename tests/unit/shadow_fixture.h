@@ -1,9 +1,9 @@
 /*
  * A shadow-mode machine in memory for the unit tests of the trap path
  * (test_trap.c) and the MMIO emulator (test_mmio.c): a struct vm with
- * 1 MiB of guest RAM at GPA 0 and a kvm_run that is plain memory, a struct
- * shadow with its capstone handles and a 32-page shadow pool, as
- * shadow_setup builds them but without /dev/kvm.  Nothing here issues an
+ * 1 MiB of guest RAM at GPA 0 and a kvm_run that is plain memory, and a
+ * struct shadow built by shadow_build (what shadow_setup builds before it
+ * turns to /dev/kvm) with a 32-page shadow pool.  Nothing here issues an
  * ioctl; the tests build the guest's tables in ram themselves.
  */
 #ifndef OMBRA_TEST_SHADOW_FIXTURE_H
@@ -15,12 +15,13 @@
 
 #define FIX_RAM        (1u << 20)
 #define FIX_POOL_PAGES 32
-#define FIX_MON_E      0x0000000000020003ULL   /* the monitor's PML4E: P W, supervisor */
+#define FIX_MON_E      0x0000000000020003ULL   /* the monitor's PML4E machine_build gives: P W, supervisor */
 
 struct shadow_fixture {
 	struct vm *vm;
 	struct shadow *sh;
 	uint8_t *ram;           /* guest-physical 0 */
+	uint8_t *mon;           /* the monitor region */
 	uint8_t *pool;
 };
 

@@ -1,5 +1,5 @@
 /*
- * Shadow mode's MMIO emulator (emulate_mmio, src/shadow/emulate.c) against
+ * Shadow mode's MMIO emulator (emulate_mmio, src/shadow/mmio.c) against
  * the CPU itself.  Each case is one instruction with a memory operand at
  * [rbx] (or a string instruction at [rsi] and [rdi]), as bytes: capstone
  * decodes them inside ombra.  The same bytes run

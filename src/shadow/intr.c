@@ -1,9 +1,11 @@
 /*
- * Shadow mode's interrupt sources and their delivery: the local APIC
- * (lapic.c) and the I/O APIC (ioapic.c) on the MMIO bus, the PIC pair
- * (pic.c) and the PIT with port 0x61 (pit.c) on the port bus, their clock, and the delivery of what they
- * raise into the guest's IDT after a trap, from HLT, or after a kick that
- * stops a guest running with no trap (docs/shadow.md, "Interrupts").
+ * Shadow mode's clock and interrupt delivery: the interrupt sources (the
+ * local APIC and the I/O APIC on the MMIO bus, the PIC pair and the PIT
+ * with port 0x61 on the port bus; their models are src/dev/lapic.c,
+ * ioapic.c, pic.c, pit.c), their clock, HLT's wait for them, and the
+ * delivery of what they raise into the guest's IDT after a trap, after
+ * HLT, or after a kick that stops a guest running with no trap
+ * (docs/shadow.md, "Interrupts").
  *
  * The wiring is a PC's, as QEMU gives KVM in tdp mode: the PIT's IRQ 0
  * goes to the PIC and to the I/O APIC's pin 2; the I/O APIC sends to the
@@ -173,6 +175,40 @@ void shadow_deliver_interrupt(struct shadow *sh)
 	inject_exception(sh, vector, false, 0);
 }
 
+/* --- HLT ------------------------------------------------------------------------------ */
+
+/*
+ * The guest waits for an interrupt.  With IF set and a timer armed (the
+ * local APIC's or the PIT's), ombra sleeps until it is due (in slices, so --timeout and
+ * signals still end the run), and the trap path then delivers it, with
+ * RIP after the HLT.  With nothing that can ever wake it, the run ends.
+ */
+enum trap_result shadow_halt(struct shadow *sh)
+{
+	sh->sti_shadow = false;                  /* HLT was the instruction after STI */
+	for (;;) {
+		uint64_t now = shadow_now_ns(sh), next = shadow_timer_update(sh, now);
+		struct timespec ts;
+
+		if (!(sh->t.rflags & RFLAGS_IF))
+			break;
+		if (shadow_irq_pending(sh))
+			return TRAP_RESUME;              /* the trap path delivers it */
+		if (vm_stop_requested())
+			return TRAP_RESUME;              /* the run is ending */
+		if (!next)
+			break;
+		next -= now < next ? now : next;
+		if (next > 10000000)
+			next = 10000000;                 /* 10 ms slices */
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)next;
+		nanosleep(&ts, NULL);
+	}
+	return shadow_kill(sh, "guest halted (HLT with interrupts %s) and nothing can wake it",
+			   sh->t.rflags & RFLAGS_IF ? "enabled" : "disabled");
+}
+
 /* --- the devices on the buses ------------------------------------------------------ */
 
 /* The local APIC's page: 32-bit accesses, as the SDM asks; others read
@@ -266,18 +302,14 @@ int shadow_irq_init(struct shadow *sh)
 	sh->t0_ns = mono_ns();
 	sh->tsc0 = rdtsc();
 	for (unsigned i = 0; i < sizeof(mmio) / sizeof(mmio[0]); i++) {
-		if (mmio_bus_register(&vm->board.mmio, &mmio[i]) < 0) {
-			snprintf(vm->err, sizeof(vm->err), "the %s's page is taken on the MMIO bus",
-				 mmio[i].name);
-			return -EEXIST;
-		}
+		if (mmio_bus_register(&vm->board.mmio, &mmio[i]) < 0)
+			return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -EEXIST, "the %s's page is taken on the MMIO bus",
+				       mmio[i].name);
 	}
 	for (unsigned i = 0; i < sizeof(ports) / sizeof(ports[0]); i++) {
-		if (io_bus_register(&vm->board.io, &ports[i]) < 0) {
-			snprintf(vm->err, sizeof(vm->err), "port %#x (%s) is taken on the port bus",
-				 ports[i].base, ports[i].name);
-			return -EEXIST;
-		}
+		if (io_bus_register(&vm->board.io, &ports[i]) < 0)
+			return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -EEXIST, "port %#x (%s) is taken on the port bus",
+				       ports[i].base, ports[i].name);
 	}
 	return 0;
 }

@@ -72,11 +72,6 @@ static enum trap_result sel_fault(struct shadow *sh, unsigned vector, uint16_t s
 	return inject_exception(sh, vector, true, sel & 0xfffc);
 }
 
-static bool canonical(uint64_t a)
-{
-	return (uint64_t)((int64_t)(a << 16) >> 16) == a;
-}
-
 static bool is_64bit_code(const struct shadow *sh)
 {
 	return vcpu_long(&sh->v) && sh->v.cs.l;

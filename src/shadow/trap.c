@@ -1,0 +1,407 @@
+/*
+ * Shadow mode's trap path: one KVM exit per trap, all handled in memory.
+ *
+ * 1. Read the trap (read_trap).  Every exception the guest raises enters
+ *    the monitor, whose stub leaves the VM with one OUT: the port number is
+ *    the vector, the guest's registers are in kvm_run's sync area, and the
+ *    frame the CPU pushed is at a fixed place in the monitor region that
+ *    ombra maps.  So a trap is one exit and KVM_RUN is the only ioctl.
+ * 2. Dispatch.  #PF goes to the shadow MMU (hidden faults are fixed and the
+ *    access retried; the guest's own faults are delivered into its IDT,
+ *    stores to tracked tables to ptwrite.c, MMIO to mmio.c); #GP and
+ *    friends mean a privileged or segment-loading instruction (emulate.c);
+ *    the rest are the guest's own exceptions, delivered as the CPU would
+ *    (seg.c).  Then a waiting interrupt is delivered (intr.c).
+ * 3. Resume (resume).  Registers go back into the sync area, the guest's
+ *    RIP/CS/RFLAGS/RSP/SS into the frame, and RIP points at a resume stub:
+ *    IRETQ, or MOV CR3 / INVLPG first when the shadow changed under it.
+ * And what the trap did, as --trace records.
+ */
+#include "shadow.h"
+
+#include <string.h>
+
+#include "host/disasm.h"
+
+/* --- the trap path ----------------------------------------------------------- */
+
+static uint64_t *frame(struct shadow *sh)
+{
+	return (uint64_t *)(sh->mon + MON_STACK_TOP - 40);  /* rip cs rflags rsp ss */
+}
+
+static void read_trap(struct shadow *sh, unsigned vector)
+{
+	struct kvm_regs *r = &sh->vm->kvm.run->s.regs.regs;
+	uint64_t *f = frame(sh);
+	struct trap *t = &sh->t;
+
+	t->vector = vector;
+	t->error_code = has_error_code(vector) ? *(uint64_t *)(sh->mon + MON_STACK_TOP - 48) : 0;
+	t->cr2 = sh->vm->kvm.run->s.regs.sregs.cr2;
+	t->gpr[R_AX] = r->rax; t->gpr[R_CX] = r->rcx; t->gpr[R_DX] = r->rdx; t->gpr[R_BX] = r->rbx;
+	t->gpr[R_BP] = r->rbp; t->gpr[R_SI] = r->rsi; t->gpr[R_DI] = r->rdi;
+	t->gpr[R_R8] = r->r8; t->gpr[R_R9] = r->r9; t->gpr[R_R10] = r->r10; t->gpr[R_R11] = r->r11;
+	t->gpr[R_R12] = r->r12; t->gpr[R_R13] = r->r13; t->gpr[R_R14] = r->r14; t->gpr[R_R15] = r->r15;
+	t->rip = f[0];
+	t->code64 = f[1] == SEL_USER_CS64 || (f[1] != SEL_USER_CS32 && vcpu_long(&sh->v) && sh->v.cs.l);
+	/* The guest sees its own IF and IOPL, not the real ones. */
+	t->rflags = (f[2] & ~(RFLAGS_IF | RFLAGS_IOPL)) | (sh->v.vif ? RFLAGS_IF : 0) |
+		    ((uint64_t)sh->v.iopl << 12);
+	t->gpr[R_SP] = f[3];
+}
+
+/* The pool's memslot registered again, so that the host's KVM drops its
+ * view of the pool (resume says when). */
+static void host_resync(struct shadow *sh)
+{
+	kvm_vm_set_region(&sh->vm->kvm, POOL_SLOT_ID, 0, POOL_MPA, 0, sh->pool);
+	kvm_vm_set_region(&sh->vm->kvm, POOL_SLOT_ID, 0, POOL_MPA, sh->pool_size, sh->pool);
+}
+
+/* Returns true when the pool's memslot must be registered again before the
+ * next KVM_RUN (host_resync). */
+static bool resume(struct shadow *sh)
+{
+	struct kvm_run *run = sh->vm->kvm.run;
+	struct kvm_regs *r = &run->s.regs.regs;
+	uint64_t *f = frame(sh);
+	struct trap *t = &sh->t;
+	bool resync = false;
+
+	sh->v.vif = t->rflags & RFLAGS_IF;
+	sh->v.iopl = (unsigned)((t->rflags & RFLAGS_IOPL) >> 12);
+	r->rax = t->gpr[R_AX]; r->rcx = t->gpr[R_CX]; r->rdx = t->gpr[R_DX]; r->rbx = t->gpr[R_BX];
+	r->rbp = t->gpr[R_BP]; r->rsi = t->gpr[R_SI]; r->rdi = t->gpr[R_DI];
+	r->r8 = t->gpr[R_R8]; r->r9 = t->gpr[R_R9]; r->r10 = t->gpr[R_R10]; r->r11 = t->gpr[R_R11];
+	r->r12 = t->gpr[R_R12]; r->r13 = t->gpr[R_R13]; r->r14 = t->gpr[R_R14]; r->r15 = t->gpr[R_R15];
+
+	f[0] = vcpu_long(&sh->v) && sh->v.cs.l ? t->rip : t->rip & 0xffffffffULL;
+	f[1] = vcpu_long(&sh->v) && sh->v.cs.l ? SEL_USER_CS64 : SEL_USER_CS32;
+	/* Really: IF on (nothing interrupts a guest but its own traps), IOPL 0
+	 * so port I/O and CLI/STI trap, no VM86, no NT. */
+	f[2] = (t->rflags & ~(RFLAGS_IOPL | RFLAGS_VM | RFLAGS_NT)) | RFLAGS_IF | RFLAGS_FIXED;
+	f[3] = t->gpr[R_SP];
+	f[4] = SEL_USER_DS;
+	r->rsp = MON_VA + MON_STACK_TOP - 40;
+	r->rflags = RFLAGS_FIXED;
+	r->rip = MON_VA + MON_RESUME_IRET;
+
+	/* The root first: making it can evict another, which changes entries
+	 * the host's KVM must hear about. */
+	if (sh->mmu.need_reload) {
+		sh->reload_root = mmu_root(&sh->mmu, &sh->ctx);
+		mmu_root_loaded(&sh->mmu, sh->reload_root);
+	}
+	if (sh->mmu.touch_overflow) {
+		/* Too much changed for the monitor to rewrite: make the host's
+		 * KVM drop its view of the pool by registering it again. */
+		resync = true;
+		sh->mmu.stats.host_resyncs++;
+		sh->mmu.nr_touch = 0;
+	}
+	if (sh->mmu.nr_touch) {
+		uint8_t *mb = sh->mon;
+		uint64_t *list = (uint64_t *)(mb + MON_MAILBOX_LIST);
+
+		for (unsigned i = 0; i < sh->mmu.nr_touch; i++)
+			list[i] = MON_POOL_VA + sh->mmu.touch[i];
+		*(uint64_t *)(mb + MON_MAILBOX_COUNT) = sh->mmu.nr_touch;
+		*(uint64_t *)(mb + MON_MAILBOX_RAX) = r->rax;
+		*(uint64_t *)(mb + MON_MAILBOX_RCX) = r->rcx;
+		*(uint64_t *)(mb + MON_MAILBOX_RSI) = r->rsi;
+		*(uint64_t *)(mb + MON_MAILBOX_RDI) = r->rdi;
+		if (sh->mmu.need_reload) {
+			*(uint64_t *)(mb + MON_MAILBOX_ACTION) = MON_ACTION_CR3;
+			*(uint64_t *)(mb + MON_MAILBOX_ARG) = sh->reload_root;
+		} else if (sh->mmu.need_invlpg) {
+			*(uint64_t *)(mb + MON_MAILBOX_ACTION) = MON_ACTION_INVLPG;
+			*(uint64_t *)(mb + MON_MAILBOX_ARG) = sh->mmu.flush_gva;
+		} else {
+			*(uint64_t *)(mb + MON_MAILBOX_ACTION) = MON_ACTION_NONE;
+		}
+		sh->mmu.stats.host_rewrites += sh->mmu.nr_touch;
+		sh->mmu.nr_touch = 0;
+		r->rip = MON_VA + MON_RESUME_FULL;
+	} else if (sh->mmu.need_reload) {
+		*(uint64_t *)(sh->mon + MON_MAILBOX_RAX) = r->rax;
+		r->rax = sh->reload_root;
+		r->rip = MON_VA + MON_RESUME_CR3;
+	} else if (sh->mmu.need_invlpg) {
+		*(uint64_t *)(sh->mon + MON_MAILBOX_RAX) = r->rax;
+		r->rax = sh->mmu.flush_gva;
+		r->rip = MON_VA + MON_RESUME_INVLPG;
+	}
+	sh->mmu.need_reload = sh->mmu.need_invlpg = sh->mmu.touch_overflow = false;
+	sh->mmu.nr_touch = 0;
+	run->kvm_dirty_regs = KVM_SYNC_X86_REGS;
+	return resync;
+}
+
+static enum trap_result page_fault(struct shadow *sh)
+{
+	uint32_t gerr = 0;
+	uint64_t gpa = 0;
+
+	enum pf_outcome o;
+
+	if (sh->t.rip == sh->storm.rip && sh->t.cr2 == sh->storm.cr2 &&
+	    (uint32_t)sh->t.error_code == sh->storm.error) {
+		if (++sh->storm.count >= SHADOW_NO_PROGRESS)
+			return shadow_kill(sh, "no progress: the same page fault (address %#llx) at the same instruction %u times in a row",
+					   (unsigned long long)sh->t.cr2, (unsigned)SHADOW_NO_PROGRESS);
+	} else {
+		sh->storm.rip = sh->t.rip;
+		sh->storm.cr2 = sh->t.cr2;
+		sh->storm.error = (uint32_t)sh->t.error_code;
+		sh->storm.count = 1;
+	}
+	o = mmu_page_fault(&sh->mmu, &sh->ctx, sh->t.cr2, (uint32_t)sh->t.error_code, &gerr, &gpa);
+
+	sh->last_gpa = gpa;
+	switch (o) {
+	case PF_SPURIOUS:
+		/* The shadow maps the address, yet the real CPU keeps faulting
+		 * on it.  A kvm_pvm host keeps CPL-3 code (here: all of the
+		 * guest) out of the upper half of the address space. */
+		if (sh->storm.count >= 3 && (sh->t.cr2 >> 47) && sh->host_pvm)
+			return shadow_kill(sh, "%#llx is in the upper half of the address space, which this host's KVM (kvm_pvm) keeps from CPL-3 code, and shadow mode runs the guest kernel at CPL 3 (docs/host.md)",
+					   (unsigned long long)sh->t.cr2);
+		return TRAP_RESUME;
+	case PF_FIXED:
+		return TRAP_RESUME;
+	case PF_GUEST:
+		sh->v.cr2 = sh->t.cr2;
+		return inject_exception(sh, VEC_PF, true, gerr);
+	case PF_EMULATE:
+		return emulate_pte_write(sh, gpa);
+	case PF_NONCANONICAL:
+		return inject_exception(sh, VEC_GP, true, 0);
+	case PF_MMIO:
+		return emulate_mmio(sh, sh->t.cr2, gpa, (uint32_t)sh->t.error_code);
+	default:
+		return shadow_kill(sh, "a guest page-table entry on the walk of %#llx points outside RAM (%#llx)",
+				   (unsigned long long)sh->t.cr2, (unsigned long long)gpa);
+	}
+}
+
+static enum trap_result dispatch(struct shadow *sh)
+{
+	unsigned v = sh->t.vector;
+
+	if (sh->sti_step) {
+		/* The instruction after STI ran (or trapped): the trap flag was
+		 * ours, and a #DB from it is not the guest's. */
+		sh->sti_step = false;
+		sh->t.rflags &= ~RFLAGS_TF;
+		if (v == VEC_DB) {
+			sh->sti_shadow = false;     /* it completed, wherever it went */
+			return TRAP_RESUME;
+		}
+	}
+	switch (v) {
+	case VEC_PF:
+		return page_fault(sh);
+	case VEC_GP:
+	case VEC_NP:
+	case VEC_SS:
+	case VEC_TS:
+	case VEC_UD:
+		/* A privileged instruction, or a segment load or far transfer
+		 * that met the monitor's GDT (a far jump to a selector that is
+		 * the real TSS raises #UD on some hosts): emulate it against
+		 * the guest's state.  Anything else is the guest's own. */
+		return emulate_insn(sh, v);
+	case VEC_DF:
+	case VEC_MC:
+	case VEC_NMI:
+		return shadow_kill(sh, "the real CPU raised vector %u while the guest ran", v);
+	case SHADOW_KICK_VECTOR:
+		/* ombra's own kick (shadow_kick): the guest was running with no
+		 * trap while its APIC had an interrupt for it; the delivery
+		 * after dispatch does the rest. */
+		sh->kicks_taken++;
+		return TRAP_RESUME;
+	default:
+		if (v >= 32)
+			return shadow_kill(sh, "unexpected real interrupt, vector %u", v);
+		/* The guest's own exception (ud2, int3, divide error...):
+		 * deliver it as the CPU would have. */
+		return inject_exception(sh, v, has_error_code(v), (uint32_t)sh->t.error_code);
+	}
+}
+
+/* --- the trace ------------------------------------------------------------- */
+
+/* The instruction at rip, decoded, without side effects on the guest. */
+static json_t *insn_at(struct shadow *sh, uint64_t rip)
+{
+	uint8_t code[15];
+	uint64_t gpa;
+	uint32_t err;
+	char text[96];
+	size_t n = 0;
+
+	while (n < sizeof(code)) {
+		uint8_t *p;
+
+		if (mmu_gva_to_gpa(&sh->mmu, &sh->ctx, rip + n, WALK_PEEK, &gpa, &err) != PF_FIXED)
+			break;
+		p = mem_gpa_to_hva(&sh->vm->mem, gpa, 1);
+		if (!p)
+			break;
+		code[n++] = *p;
+	}
+	if (!n || !disasm_one(code, n, rip, vcpu_long(&sh->v) && sh->v.cs.l ? 64 : 32, text, sizeof(text)))
+		return NULL;
+	return json_string(text);
+}
+
+static json_t *event(struct shadow *sh, bool with_insn)
+{
+	json_t *o = json_pack("{s:o, s:s}", "rip", trace_hex(sh->trap_rip), "path",
+			      mmu_path_names[sh->ctx.path]);
+	json_t *insn = with_insn ? insn_at(sh, sh->trap_rip) : NULL;
+
+	if (insn)
+		json_object_set_new(o, "insn", insn);
+	return o;
+}
+
+/* What the trap just handled did to the MMU, as trace records. */
+static void trace_trap(struct shadow *sh, const struct mmu_stats *b, uint64_t injected, bool root_hit)
+{
+	const struct mmu_stats *a = &sh->mmu.stats;
+	struct trace *t = sh->vm->trace;
+	json_t *o;
+
+	if (a->pf_fixed != b->pf_fixed) {
+		unsigned level = 1;
+
+		for (unsigned l = 1; l <= 3; l++)
+			if (a->fixed_by_level[l] != b->fixed_by_level[l])
+				level = l;
+		o = event(sh, true);
+		json_object_set_new(o, "gva", trace_hex(sh->t.cr2));
+		json_object_set_new(o, "gpa", trace_hex(sh->last_gpa));
+		json_object_set_new(o, "mpa", trace_hex(mem_gpa_to_mpa(&sh->vm->mem, sh->last_gpa)));
+		json_object_set_new(o, "error_code", json_integer((json_int_t)sh->t.error_code));
+		json_object_set_new(o, "level", json_integer(level));
+		trace_write(t, "fill", o);
+	}
+	if (a->prefetched != b->prefetched)
+		trace_write(t, "prefetch", json_pack("{s:o, s:I}", "gva", trace_hex(sh->t.cr2),
+						     "count", (json_int_t)(a->prefetched - b->prefetched)));
+	if (a->pf_emulate != b->pf_emulate) {
+		o = event(sh, true);
+		json_object_set_new(o, "gva", trace_hex(sh->t.cr2));
+		json_object_set_new(o, "gpa", trace_hex(sh->last_gpa));
+		trace_write(t, "emulate_pte_write", o);
+	}
+	if (a->mmu_unsync != b->mmu_unsync)
+		trace_write(t, "unsync", json_pack("{s:o, s:s}", "gpa", trace_hex(sh->last_gpa), "path",
+						   mmu_path_names[sh->ctx.path]));
+	if (a->unsync_synced != b->unsync_synced)
+		trace_write(t, "resync", json_pack("{s:I}", "count", (json_int_t)(a->unsync_synced - b->unsync_synced)));
+	if (a->invlpg != b->invlpg) {
+		o = event(sh, false);
+		json_object_set_new(o, "gva", trace_hex(sh->mmu.flush_gva));
+		trace_write(t, "invlpg", o);
+	}
+	if (a->cr3_writes != b->cr3_writes) {
+		o = event(sh, false);
+		json_object_set_new(o, "cr3", trace_hex(sh->v.cr3));
+		json_object_set_new(o, "root_hit", json_boolean(root_hit));
+		trace_write(t, "cr3_load", o);
+	}
+	if (a->rmap_zapped != b->rmap_zapped)
+		trace_write(t, "zap", json_pack("{s:o, s:I}", "gpa", trace_hex(sh->last_gpa),
+						"count", (json_int_t)(a->rmap_zapped - b->rmap_zapped)));
+	if (a->mmu_recycled != b->mmu_recycled)
+		trace_write(t, "recycle", json_pack("{s:I}", "count", (json_int_t)(a->mmu_recycled - b->mmu_recycled)));
+	if (a->pf_mmio != b->pf_mmio) {
+		o = event(sh, true);
+		json_object_set_new(o, "gva", trace_hex(sh->t.cr2));
+		json_object_set_new(o, "gpa", trace_hex(sh->last_gpa));
+		trace_write(t, "mmio", o);
+	}
+	if (sh->injected != injected) {
+		o = event(sh, true);
+		json_object_set_new(o, "vector", json_integer(sh->last_vector));
+		json_object_set_new(o, "error_code", json_integer(sh->last_error));
+		if (sh->last_vector == VEC_PF)
+			json_object_set_new(o, "gva", trace_hex(sh->v.cr2));
+		if (sh->irq_from && sh->last_vector == sh->irq_vector)
+			json_object_set_new(o, "from", json_string(sh->irq_from));   /* an interrupt */
+		trace_write(t, "inject", o);
+	}
+	sh->irq_from = NULL;
+}
+
+/* The mode's exit hook without its one ioctl: the pool re-registration
+ * resume may ask for is left to the caller (*resync). */
+bool shadow_handle_exit(struct vm *vm, bool *resync)
+{
+	struct shadow *sh = vm->mode_data;
+	struct kvm_run *run = vm->kvm.run;
+	uint64_t *f = frame(sh);
+	unsigned vector;
+
+	if (run->exit_reason != KVM_EXIT_IO)
+		return false;
+	vector = run->io.port;
+	if (run->io.direction != KVM_EXIT_IO_OUT || run->io.size != 1 || vector > 255) {
+		shadow_kill(sh, "port %#x %s from the monitor: only its trap stubs do port I/O",
+			    run->io.port, run->io.direction == KVM_EXIT_IO_OUT ? "write" : "read");
+		return true;
+	}
+	if ((f[1] & 3) != 3) {
+		shadow_kill(sh, "vector %u raised inside the monitor at %#llx (an ombra bug)", vector,
+			    (unsigned long long)f[0]);
+		return true;
+	}
+	sh->traps++;
+	sh->traps_by_vector[vector]++;
+	mmu_trap_begin(&sh->mmu);
+	read_trap(sh, vector);
+	if (f[1] != SEL_USER_CS32 && f[1] != SEL_USER_CS64 &&
+	    shadow_native_transfer(sh, (uint16_t)f[1], (uint16_t)f[4]) != TRAP_RESUME)
+		return true;
+	{
+		uint64_t cr3_writes = sh->mmu.stats.cr3_writes, fixed = sh->mmu.stats.pf_fixed;
+		struct mmu_stats before = sh->mmu.stats;
+		uint64_t injected = sh->injected;
+		char why[256];
+
+		sh->trap_rip = sh->t.rip;
+		dispatch(sh);
+		shadow_deliver_interrupt(sh);
+		if (vm->trace)
+			trace_trap(sh, &before, injected,
+				   sh->mmu.stats.cr3_writes != cr3_writes && mmu_root_cached(&sh->mmu, &sh->ctx));
+		/* --audit: the whole shadow right after a TLB flush, else the
+		 * entry a fill just made (see mmu_audit). */
+		if (vm->end == END_NONE && sh->opts.audit &&
+		    (sh->mmu.stats.cr3_writes != cr3_writes || sh->mmu.stats.pf_fixed != fixed) &&
+		    mmu_audit(&sh->mmu, &sh->ctx, sh->mmu.stats.cr3_writes == cr3_writes, sh->t.cr2,
+			      why, sizeof(why)))
+			shadow_kill(sh, "--audit: a shadow entry does not match the guest's tables: %s", why);
+	}
+	if (vm->end == END_NONE)
+		*resync = resume(sh);
+	return true;
+}
+
+bool shadow_exit(struct vm *vm)
+{
+	bool resync = false, handled;
+
+	if (vm->kvm.run->exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN) {
+		shadow_raise_kick(vm);
+		return true;
+	}
+	handled = shadow_handle_exit(vm, &resync);
+	if (resync)
+		host_resync(vm->mode_data);
+	return handled;
+}
