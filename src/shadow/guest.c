@@ -140,7 +140,7 @@ void shadow_cpu_changed(struct shadow *sh, bool cr3_write)
 	/* A CR3 write flushes the guest's TLB; a paging-mode change or a
 	 * change of CR4.PGE flushes its global entries too. */
 	if (cr3_write || old != sh->ctx.path || old_pge != sh->ctx.cr4_pge)
-		mmu_new_cr3(&sh->mmu, &sh->ctx, old != sh->ctx.path || old_pge != sh->ctx.cr4_pge);
+		mmu_new_cr3(&sh->mmu, &sh->ctx, cr3_write, old != sh->ctx.path || old_pge != sh->ctx.cr4_pge);
 	/* A new CR3, CPL (kernel or user view), CR0.WP or EFER.NXE each select
 	 * another root: the real CR3 is reloaded on the way back. */
 	sh->mmu.need_reload = true;

@@ -377,6 +377,8 @@ unsigned mmu_zap_large_leaves(struct shadow_mmu *m, uint64_t base)
 
 void mmu_zap_gfn_range(struct shadow_mmu *m, uint64_t gfn, uint64_t count)
 {
+	uint64_t before = m->stats.rmap_zapped;
+
 	/* 2 MiB leaves are in the rmap under their first frame. */
 	for (uint64_t g = gfn & ~511ULL; g < gfn + count; g += 512)
 		m->stats.rmap_zapped += mmu_zap_large_leaves(m, g);
@@ -395,6 +397,9 @@ void mmu_zap_gfn_range(struct shadow_mmu *m, uint64_t gfn, uint64_t count)
 		}
 	}
 	m->need_reload = true;
+	if (m->stats.rmap_zapped != before)
+		mmu_emit(m, &(struct mmu_event){ .kind = TRACE_ZAP, .gpa = gfn << 12,
+						 .count = (unsigned)(m->stats.rmap_zapped - before) });
 }
 
 /* --- shadow entries ------------------------------------------------------- */
@@ -560,6 +565,7 @@ static bool recycle_one(struct shadow_mmu *m)
 	if (!victim)
 		return false;
 	m->stats.mmu_recycled++;
+	mmu_emit(m, &(struct mmu_event){ .kind = TRACE_RECYCLE, .count = 1 });
 	mmu_zap_sp(m, victim);           /* also: the real TLB may hold what it mapped */
 	return true;
 }
@@ -600,6 +606,7 @@ static struct sp *get_sp(struct shadow_mmu *m, uint64_t gfn, union sp_role role)
 		if (m->unprot[k] == gfn && mmu_sp_tracks(m, sp)) {
 			mmu_unsync_add(m, sp);
 			m->stats.mmu_unsync++;
+			mmu_emit(m, &(struct mmu_event){ .kind = TRACE_UNSYNC, .gpa = gfn << 12 });
 		}
 	if (mmu_sp_tracks(m, sp))
 		mmu_track_inc(m, gfn);
@@ -777,6 +784,7 @@ static struct sp *current_root(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 		if (!sp) {
 			mmu_zap_all(m);
 			m->stats.mmu_recycled++;
+			mmu_emit(m, &(struct mmu_event){ .kind = TRACE_RECYCLE, .count = 1 });
 			sp = get_sp(m, gfn, role);
 		}
 		i = MMU_ROOT_CACHE - 1;
@@ -1022,6 +1030,8 @@ static void prefetch(struct shadow_mmu *m, const struct mmu_ctx *ctx, struct sp 
 		m->stats.prefetched++;
 		done++;
 	}
+	if (done)
+		mmu_emit(m, &(struct mmu_event){ .kind = TRACE_PREFETCH, .gva = gva, .count = done });
 }
 
 enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva,
@@ -1068,11 +1078,13 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 	if (write && mmu_tracked(m, w.gpa >> 12) && mmu_tracked_write(m, w.gpa >> 12)) {
 		/* A write to a guest page table the shadow follows. */
 		m->stats.pf_emulate++;
+		mmu_emit(m, &(struct mmu_event){ .kind = TRACE_EMULATE_PTE_WRITE, .gva = gva, .gpa = w.gpa });
 		return PF_EMULATE;
 	}
 	leaf = make_leaf(m, ctx, &w, write, error & PFERR_FETCH);
 	if (!leaf) {
 		m->stats.pf_mmio++;
+		mmu_emit(m, &(struct mmu_event){ .kind = TRACE_MMIO, .gva = gva, .gpa = w.gpa });
 		return PF_MMIO;
 	}
 
@@ -1082,6 +1094,7 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 		if (!recycle_one(m)) {
 			mmu_zap_all(m);
 			m->stats.mmu_recycled++;
+			mmu_emit(m, &(struct mmu_event){ .kind = TRACE_RECYCLE, .count = 1 });
 			break;
 		}
 	sp = current_root(m, ctx, false);
@@ -1115,6 +1128,8 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 				m->stats.large_fixed++;
 				m->stats.by_path_fixed[ctx->path]++;
 				m->stats.fixed_by_level[w.leaf_level]++;
+				mmu_emit(m, &(struct mmu_event){ .kind = TRACE_FILL, .gva = gva, .gpa = w.gpa,
+								 .level = w.leaf_level });
 				return PF_FIXED;
 			}
 			m->stats.large_split++;
@@ -1159,12 +1174,14 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 		}
 		mmu_set_leaf(m, e, leaf);
 		(void)old_present;
+		m->stats.pf_fixed++;
+		m->stats.by_path_fixed[ctx->path]++;
+		m->stats.fixed_by_level[w.leaf_level]++;
+		mmu_emit(m, &(struct mmu_event){ .kind = TRACE_FILL, .gva = gva, .gpa = w.gpa,
+						 .level = w.leaf_level });
 		if (m->prefetch)
 			prefetch(m, ctx, sp, gva);
 	}
-	m->stats.pf_fixed++;
-	m->stats.by_path_fixed[ctx->path]++;
-	m->stats.fixed_by_level[w.leaf_level]++;
 	return PF_FIXED;
 }
 

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "vmm/mem.h"
+#include "vmm/trace.h"
 #include "vcpu.h"
 #include "x86/walk.h"
 
@@ -170,6 +171,21 @@ struct mmu_ctx {
 void mmu_ctx_init(struct mmu_ctx *ctx, const struct guest_mem *mem, uint64_t cr0, uint64_t cr4,
 		  uint64_t efer, unsigned maxphyaddr);
 
+/*
+ * One thing the MMU did, told as it happens (shadow_mmu.on_event): the
+ * trace's record of the same name (vmm/trace.h, docs/trace.md), with what
+ * the MMU knows of it; the listener adds where the guest was.
+ */
+struct mmu_event {
+	enum trace_event kind;  /* FILL, PREFETCH, EMULATE_PTE_WRITE, MMIO, UNSYNC, RESYNC,
+				 * INVLPG, CR3_LOAD, ZAP, RECYCLE */
+	uint64_t gva;           /* FILL, PREFETCH, EMULATE_PTE_WRITE, MMIO, INVLPG */
+	uint64_t gpa;           /* FILL, EMULATE_PTE_WRITE, MMIO; the table's (UNSYNC), the frame's (ZAP) */
+	unsigned level;         /* FILL: the guest page's level (1: 4 KiB, 2: 2/4 MiB, 3: 1 GiB) */
+	unsigned count;         /* PREFETCH, RESYNC, ZAP, RECYCLE */
+	bool root_hit;          /* CR3_LOAD: the root was in the cache */
+};
+
 struct shadow_mmu {
 	const struct guest_mem *mem; /* GPA -> HVA, MPA */
 	uint8_t *pool_hva;           /* the pool of shadow pages */
@@ -218,7 +234,18 @@ struct shadow_mmu {
 	uint32_t touch[MMU_TOUCH_MAX];
 	unsigned nr_touch;
 	bool touch_overflow;
+
+	/* Told of each MMU event as it happens (NULL: nobody listens). */
+	void (*on_event)(void *opaque, const struct mmu_event *e);
+	void *event_opaque;
 };
+
+/* Emit an event to whoever listens (the trace: docs/trace.md). */
+static inline void mmu_emit(struct shadow_mmu *m, const struct mmu_event *e)
+{
+	if (m->on_event)
+		m->on_event(m->event_opaque, e);
+}
 
 /* At each trap: free roots retired while the real CR3 still held them. */
 void mmu_trap_begin(struct shadow_mmu *m);
@@ -233,8 +260,9 @@ void mmu_destroy(struct shadow_mmu *m);
 bool mmu_root_cached(const struct shadow_mmu *m, const struct mmu_ctx *ctx);
 /* The root to load into the real CR3 for ctx (found in the cache or made). */
 uint64_t mmu_root(struct shadow_mmu *m, const struct mmu_ctx *ctx);
-/* A guest CR3 write (or a paging-mode change): the TLB flush it implies. */
-void mmu_new_cr3(struct shadow_mmu *m, const struct mmu_ctx *ctx, bool flush_global);
+/* A guest CR3 write (cr3_write), or a paging-mode or CR4.PGE change that
+ * flushes the TLB as one does: the flush it implies. */
+void mmu_new_cr3(struct shadow_mmu *m, const struct mmu_ctx *ctx, bool cr3_write, bool flush_global);
 /* ombra changed its own mapping of guest frames [gfn, gfn + count): zap
  * every leaf that maps them (through the reverse map). */
 void mmu_zap_gfn_range(struct shadow_mmu *m, uint64_t gfn, uint64_t count);

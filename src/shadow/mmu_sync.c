@@ -128,6 +128,7 @@ bool mmu_tracked_write(struct shadow_mmu *m, uint64_t gfn)
 			mmu_track_dec(m, sp->gfn);
 			mmu_unsync_add(m, sp);
 			m->stats.mmu_unsync++;
+			mmu_emit(m, &(struct mmu_event){ .kind = TRACE_UNSYNC, .gpa = gfn << 12 });
 		}
 	return false;
 }
@@ -141,6 +142,7 @@ bool mmu_tracked_write(struct shadow_mmu *m, uint64_t gfn)
 static void sync_unsync(struct shadow_mmu *m)
 {
 	struct sp *sp;
+	unsigned n = 0;
 
 	m->nr_unprot = 0;
 	while ((sp = m->unsync.first) != NULL) {
@@ -151,7 +153,10 @@ static void sync_unsync(struct shadow_mmu *m)
 		mmu_track_inc(m, sp->gfn);
 		m->stats.unsync_synced++;
 		m->need_reload = true;
+		n++;
 	}
+	if (n)
+		mmu_emit(m, &(struct mmu_event){ .kind = TRACE_RESYNC, .count = n });
 }
 
 /* --- vtlb flushes ---------------------------------------------------------- */
@@ -188,7 +193,7 @@ static bool flush_tree(struct shadow_mmu *m, struct sp *sp, bool keep_global)
 	return left;
 }
 
-void mmu_new_cr3(struct shadow_mmu *m, const struct mmu_ctx *ctx, bool flush_global)
+void mmu_new_cr3(struct shadow_mmu *m, const struct mmu_ctx *ctx, bool cr3_write, bool flush_global)
 {
 	/* Global translations survive only a plain CR3 write with CR4.PGE on.
 	 * A change of CR4.PSE changes what every PDE means: flush it all. */
@@ -200,7 +205,10 @@ void mmu_new_cr3(struct shadow_mmu *m, const struct mmu_ctx *ctx, bool flush_glo
 	m->last_pse = pse;
 	keep_global = !flush_global && ctx->cr4_pge;
 
-	m->stats.cr3_writes++;
+	if (cr3_write) {
+		m->stats.cr3_writes++;
+		mmu_emit(m, &(struct mmu_event){ .kind = TRACE_CR3_LOAD, .root_hit = mmu_root_cached(m, ctx) });
+	}
 	m->stats.tlb_flush++;
 	if (m->sync == SYNC_VTLB) {
 		/* vtlb: a CR3 write is a TLB flush of every address space (no
@@ -276,6 +284,7 @@ void mmu_invlpg(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva)
 {
 	(void)ctx;
 	m->stats.invlpg++;
+	mmu_emit(m, &(struct mmu_event){ .kind = TRACE_INVLPG, .gva = gva });
 	if (m->sync != SYNC_VTLB)
 		sync_unsync(m);
 	if (m->sync != SYNC_VTLB) {
@@ -371,6 +380,7 @@ void mmu_unprotect_gfn(struct shadow_mmu *m, uint64_t gfn)
 			mmu_track_dec(m, sp->gfn);
 			mmu_unsync_add(m, sp);
 			m->stats.mmu_unsync++;
+			mmu_emit(m, &(struct mmu_event){ .kind = TRACE_UNSYNC, .gpa = sp->gfn << 12 });
 		} else {
 			mmu_zap_sp(m, sp);
 		}

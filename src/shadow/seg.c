@@ -145,6 +145,7 @@ enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_e
 	sh->injected++;
 	sh->last_vector = vector;
 	sh->last_error = has_error ? error : 0;
+	shadow_trace_inject(sh, vector, sh->last_error);
 	sh->delivering = vector + 1;
 
 	if ((uint32_t)vector * gate_size + gate_size - 1 > v->idtr.limit) {

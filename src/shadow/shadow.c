@@ -403,6 +403,7 @@ static void shadow_trace_header(struct vm *vm, json_t *hdr)
 	struct shadow *sh = vm->mode_data;
 
 	json_object_set_new(hdr, "sync", json_string(names[sh->opts.sync]));
+	shadow_trace_start(sh);        /* the run begins: its events follow the header */
 }
 
 static void shadow_memory_changed(struct vm *vm, uint64_t gfn, uint64_t count)

@@ -66,7 +66,6 @@ struct shadow {
 	unsigned delivering;         /* 1 + the vector being delivered, 0 when none */
 	bool soft_int;               /* the next delivery is a software INT n (no EXT) */
 	uint64_t reload_root;        /* resume: the root the real CR3 gets */
-	uint64_t last_gpa;           /* the guest-physical address of the last fault */
 	struct {                     /* the no-progress detector (page_fault) */
 		uint64_t rip, cr2, count;
 		uint32_t error;
@@ -210,5 +209,11 @@ enum trap_result shadow_halt(struct shadow *sh);
 uint64_t shadow_next_event(struct vm *vm);
 void shadow_kick(struct vm *vm);
 void shadow_raise_kick(struct vm *vm);
+
+/* --trace (events.c): listen to the shadow MMU's events from now on (the
+ * run has a trace); an exception or interrupt delivered (written when the
+ * run has a trace). */
+void shadow_trace_start(struct shadow *sh);
+void shadow_trace_inject(struct shadow *sh, unsigned vector, uint32_t error);
 
 #endif

@@ -15,13 +15,13 @@
  * 3. Resume (resume).  Registers go back into the sync area, the guest's
  *    RIP/CS/RFLAGS/RSP/SS into the frame, and RIP points at a resume stub:
  *    IRETQ, or MOV CR3 / INVLPG first when the shadow changed under it.
- * And what the trap did, as --trace records.
+ * The trace records of what a trap did are written where it happens
+ * (events.c).
  */
 #include "shadow.h"
 
 #include <string.h>
 
-#include "host/disasm.h"
 
 /* --- the trap path ----------------------------------------------------------- */
 
@@ -158,7 +158,6 @@ static enum trap_result page_fault(struct shadow *sh)
 	}
 	o = mmu_page_fault(&sh->mmu, &sh->ctx, sh->t.cr2, (uint32_t)sh->t.error_code, &gerr, &gpa);
 
-	sh->last_gpa = gpa;
 	switch (o) {
 	case PF_SPURIOUS:
 		/* The shadow maps the address, yet the real CPU keeps faulting
@@ -231,113 +230,6 @@ static enum trap_result dispatch(struct shadow *sh)
 	}
 }
 
-/* --- the trace ------------------------------------------------------------- */
-
-/* The instruction at rip, decoded, without side effects on the guest. */
-static json_t *insn_at(struct shadow *sh, uint64_t rip)
-{
-	uint8_t code[15];
-	uint64_t gpa;
-	uint32_t err;
-	char text[96];
-	size_t n = 0;
-
-	while (n < sizeof(code)) {
-		uint8_t *p;
-
-		if (mmu_gva_to_gpa(&sh->mmu, &sh->ctx, rip + n, WALK_PEEK, &gpa, &err) != PF_FIXED)
-			break;
-		p = mem_gpa_to_hva(&sh->vm->mem, gpa, 1);
-		if (!p)
-			break;
-		code[n++] = *p;
-	}
-	if (!n || !disasm_one(code, n, rip, vcpu_long(&sh->v) && sh->v.cs.l ? 64 : 32, text, sizeof(text)))
-		return NULL;
-	return json_string(text);
-}
-
-static json_t *event(struct shadow *sh, bool with_insn)
-{
-	json_t *o = json_pack("{s:o, s:s}", "rip", trace_hex(sh->trap_rip), "path",
-			      mmu_path_names[sh->ctx.path]);
-	json_t *insn = with_insn ? insn_at(sh, sh->trap_rip) : NULL;
-
-	if (insn)
-		json_object_set_new(o, "insn", insn);
-	return o;
-}
-
-/* What the trap just handled did to the MMU, as trace records. */
-static void trace_trap(struct shadow *sh, const struct mmu_stats *b, uint64_t injected, bool root_hit)
-{
-	const struct mmu_stats *a = &sh->mmu.stats;
-	struct trace *t = sh->vm->trace;
-	json_t *o;
-
-	if (a->pf_fixed != b->pf_fixed) {
-		unsigned level = 1;
-
-		for (unsigned l = 1; l <= 3; l++)
-			if (a->fixed_by_level[l] != b->fixed_by_level[l])
-				level = l;
-		o = event(sh, true);
-		json_object_set_new(o, "gva", trace_hex(sh->t.cr2));
-		json_object_set_new(o, "gpa", trace_hex(sh->last_gpa));
-		json_object_set_new(o, "mpa", trace_hex(mem_gpa_to_mpa(&sh->vm->mem, sh->last_gpa)));
-		json_object_set_new(o, "error_code", json_integer((json_int_t)sh->t.error_code));
-		json_object_set_new(o, "level", json_integer(level));
-		trace_write(t, "fill", o);
-	}
-	if (a->prefetched != b->prefetched)
-		trace_write(t, "prefetch", json_pack("{s:o, s:I}", "gva", trace_hex(sh->t.cr2),
-						     "count", (json_int_t)(a->prefetched - b->prefetched)));
-	if (a->pf_emulate != b->pf_emulate) {
-		o = event(sh, true);
-		json_object_set_new(o, "gva", trace_hex(sh->t.cr2));
-		json_object_set_new(o, "gpa", trace_hex(sh->last_gpa));
-		trace_write(t, "emulate_pte_write", o);
-	}
-	if (a->mmu_unsync != b->mmu_unsync)
-		trace_write(t, "unsync", json_pack("{s:o, s:s}", "gpa", trace_hex(sh->last_gpa), "path",
-						   mmu_path_names[sh->ctx.path]));
-	if (a->unsync_synced != b->unsync_synced)
-		trace_write(t, "resync", json_pack("{s:I}", "count", (json_int_t)(a->unsync_synced - b->unsync_synced)));
-	if (a->invlpg != b->invlpg) {
-		o = event(sh, false);
-		json_object_set_new(o, "gva", trace_hex(sh->mmu.flush_gva));
-		trace_write(t, "invlpg", o);
-	}
-	if (a->cr3_writes != b->cr3_writes) {
-		o = event(sh, false);
-		json_object_set_new(o, "cr3", trace_hex(sh->v.cr3));
-		json_object_set_new(o, "root_hit", json_boolean(root_hit));
-		trace_write(t, "cr3_load", o);
-	}
-	if (a->rmap_zapped != b->rmap_zapped)
-		trace_write(t, "zap", json_pack("{s:o, s:I}", "gpa", trace_hex(sh->last_gpa),
-						"count", (json_int_t)(a->rmap_zapped - b->rmap_zapped)));
-	if (a->mmu_recycled != b->mmu_recycled)
-		trace_write(t, "recycle", json_pack("{s:I}", "count", (json_int_t)(a->mmu_recycled - b->mmu_recycled)));
-	if (a->pf_mmio != b->pf_mmio) {
-		o = event(sh, true);
-		json_object_set_new(o, "gva", trace_hex(sh->t.cr2));
-		json_object_set_new(o, "gpa", trace_hex(sh->last_gpa));
-		trace_write(t, "mmio", o);
-	}
-	if (sh->injected != injected) {
-		o = event(sh, true);
-		json_object_set_new(o, "vector", json_integer(sh->last_vector));
-		json_object_set_new(o, "error_code", json_integer(sh->last_error));
-		if (sh->last_vector == VEC_PF)
-			json_object_set_new(o, "gva", trace_hex(sh->v.cr2));
-		if (sh->irq_from && sh->last_vector == sh->irq_vector)
-			json_object_set_new(o, "from", json_string(sh->irq_from));   /* an interrupt */
-		trace_write(t, "inject", o);
-	}
-	sh->irq_from = NULL;
-}
-
 /* The mode's exit hook without its one ioctl: the pool re-registration
  * resume may ask for is left to the caller (*resync). */
 bool shadow_handle_exit(struct vm *vm, bool *resync)
@@ -368,22 +260,17 @@ bool shadow_handle_exit(struct vm *vm, bool *resync)
 	    shadow_native_transfer(sh, (uint16_t)f[1], (uint16_t)f[4]) != TRAP_RESUME)
 		return true;
 	{
-		uint64_t cr3_writes = sh->mmu.stats.cr3_writes, fixed = sh->mmu.stats.pf_fixed;
-		struct mmu_stats before = sh->mmu.stats;
-		uint64_t injected = sh->injected;
+		uint64_t flushes = sh->mmu.stats.tlb_flush, fixed = sh->mmu.stats.pf_fixed;
 		char why[256];
 
 		sh->trap_rip = sh->t.rip;
 		dispatch(sh);
 		shadow_deliver_interrupt(sh);
-		if (vm->trace)
-			trace_trap(sh, &before, injected,
-				   sh->mmu.stats.cr3_writes != cr3_writes && mmu_root_cached(&sh->mmu, &sh->ctx));
 		/* --audit: the whole shadow right after a TLB flush, else the
 		 * entry a fill just made (see mmu_audit). */
 		if (vm->end == END_NONE && sh->opts.audit &&
-		    (sh->mmu.stats.cr3_writes != cr3_writes || sh->mmu.stats.pf_fixed != fixed) &&
-		    mmu_audit(&sh->mmu, &sh->ctx, sh->mmu.stats.cr3_writes == cr3_writes, sh->t.cr2,
+		    (sh->mmu.stats.tlb_flush != flushes || sh->mmu.stats.pf_fixed != fixed) &&
+		    mmu_audit(&sh->mmu, &sh->ctx, sh->mmu.stats.tlb_flush == flushes, sh->t.cr2,
 			      why, sizeof(why)))
 			shadow_kill(sh, "--audit: a shadow entry does not match the guest's tables: %s", why);
 	}

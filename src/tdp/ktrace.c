@@ -192,7 +192,7 @@ void ktrace_drain(struct vm *vm)
 			}
 			/* lost and unparsed lines: at the last event's time */
 			if (rec)
-				trace_write_at(vm->trace, "kvm", r == KTRACE_EVENT ? (ts > 0 ? ts : 0) : k->last_t,
+				trace_write_at(vm->trace, TRACE_KVM, r == KTRACE_EVENT ? (ts > 0 ? ts : 0) : k->last_t,
 					       rec);
 		}
 	}

@@ -52,7 +52,7 @@ json_t *trace_hex(uint64_t v)
 	return json_string(buf);
 }
 
-void trace_write(struct trace *t, const char *event, json_t *obj)
+void trace_write(struct trace *t, enum trace_event event, json_t *obj)
 {
 	trace_write_at(t, event, t ? trace_now(t) : 0, obj);
 }
@@ -62,7 +62,7 @@ double trace_t0(const struct trace *t)
 	return (double)t->t0.tv_sec + (double)t->t0.tv_nsec / 1e9;
 }
 
-void trace_write_at(struct trace *t, const char *event, double when, json_t *obj)
+void trace_write_at(struct trace *t, enum trace_event event, double when, json_t *obj)
 {
 	json_t *line = json_object();
 	const char *key;
@@ -74,7 +74,7 @@ void trace_write_at(struct trace *t, const char *event, double when, json_t *obj
 		return;
 	}
 	/* event and t first, so a person reading the file sees them first */
-	json_object_set_new(line, "event", json_string(event));
+	json_object_set_new(line, "event", json_string(trace_event_names[event]));
 	json_object_set_new(line, "t", json_real(when));
 	json_object_foreach(obj, key, val)
 		json_object_set(line, key, val);

@@ -43,10 +43,10 @@ void trace_close(struct trace *t);
 double trace_now(const struct trace *t);
 void trace_start(struct trace *t);
 /* Write one record: obj gets "event" and "t" and is consumed. */
-void trace_write(struct trace *t, const char *event, json_t *obj);
+void trace_write(struct trace *t, enum trace_event event, json_t *obj);
 /* The same at a given t (seconds since trace_start), for events that
  * happened before they were read (KVM's tracepoints). */
-void trace_write_at(struct trace *t, const char *event, double when, json_t *obj);
+void trace_write_at(struct trace *t, enum trace_event event, double when, json_t *obj);
 /* CLOCK_MONOTONIC seconds of trace_start(), to put a kernel timestamp
  * (trace_clock mono) on the trace's time line. */
 double trace_t0(const struct trace *t);

@@ -409,7 +409,7 @@ static void trace_sample(struct vm *vm)
 
 	vm->mode->trace_events(vm);
 	vm->mode->sample(vm, obj);
-	trace_write(vm->trace, "sample", obj);
+	trace_write(vm->trace, TRACE_SAMPLE, obj);
 }
 
 static void trace_header(struct vm *vm)
@@ -421,7 +421,7 @@ static void trace_header(struct vm *vm)
 
 	json_object_set_new(hdr, "unavailable", un);
 	vm->mode->trace_header(vm, hdr);
-	trace_write(vm->trace, "header", hdr);
+	trace_write(vm->trace, TRACE_HEADER, hdr);
 }
 
 static void trace_end(struct vm *vm)
@@ -433,7 +433,7 @@ static void trace_end(struct vm *vm)
 	vm_counters(vm, &list);
 	for (unsigned i = 0; i < list.n; i++)
 		json_object_set_new(c, list.c[i].name, json_integer((json_int_t)list.c[i].value));
-	trace_write(vm->trace, "end", json_pack("{s:s, s:i, s:o}", "reason", vm_end_name(vm->end),
+	trace_write(vm->trace, TRACE_END, json_pack("{s:s, s:i, s:o}", "reason", vm_end_name(vm->end),
 						 "exit_status", vm->exit_status, "counters", c));
 }
 
@@ -546,7 +546,7 @@ void vm_run(struct vm *vm)
 
 			if (run->exit_reason == KVM_EXIT_IO)
 				json_object_set_new(e, "port", json_integer(run->io.port));
-			trace_write(vm->trace, "exit", e);
+			trace_write(vm->trace, TRACE_EXIT, e);
 		}
 
 		switch (run->exit_reason) {

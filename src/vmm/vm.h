@@ -107,8 +107,8 @@ struct vm_mode {
 	/* Put the vCPU at the multiboot entry point.  0 or -errno, with
 	 * vm_fail() saying why. */
 	int (*setup)(struct vm *vm);
-	/* What the mode cannot trace, for the trace header; called as the run
-	 * begins. */
+	/* The run has a trace and begins: the mode's part of the header (what
+	 * it cannot trace), and from now on its events go to vm->trace. */
 	void (*trace_header)(struct vm *vm, json_t *hdr);
 	/* First look at an exit; return true when the mode handled it. */
 	bool (*exit)(struct vm *vm);

@@ -399,6 +399,27 @@ if [ -f "$MMUTEST" ] && [ -f "$CASES_FILE" ] && need mmutest kvm; then
 		fi
 	fi
 
+	# trace_counts FILE: the shadow trace's records of each kind against
+	# the counters of its end record: one fill per pf_fixed, the counts of
+	# the prefetch records add up to prefetched, and so on.
+	trace_counts() {
+		local T=$1 end bad_ones="" ev ctr n want
+		end=$(tail -1 "$T")
+		for pair in fill:pf_fixed emulate_pte_write:pf_emulate cr3_load:cr3_writes invlpg:invlpg \
+			unsync:mmu_unsync prefetch:prefetched resync:unsync_synced; do
+			ev=${pair%%:*} ctr=${pair#*:}
+			case $ev in
+			prefetch|resync)
+				n=$(grep "^{\"event\":\"$ev\"" "$T" | grep -o '"count":[0-9]*' | cut -d: -f2 |
+					awk '{s += $1} END {print s + 0}') ;;
+			*)	n=$(grep -c "^{\"event\":\"$ev\"" "$T") ;;
+			esac
+			want=$(echo "$end" | grep -o "\"$ctr\":[0-9]*" | cut -d: -f2)
+			[ "$n" = "${want:-missing}" ] || bad_ones="$bad_ones $ev=$n/$ctr=${want:-missing}"
+		done
+		[ -z "$bad_ones" ] && ok trace-shadow-counts || bad trace-shadow-counts "records against counters:$bad_ones"
+	}
+
 	# --trace: every MMU event as JSON Lines, validated against the
 	# documented schema (tests/e2e/trace_schema.json) by check-trace.
 	TSCHEMA=tests/e2e/trace_schema.json
@@ -416,6 +437,9 @@ if [ -f "$MMUTEST" ] && [ -f "$CASES_FILE" ] && need mmutest kvm; then
 					grep -q "\"event\":\"$ev\"" "$OUT/trace-$m.jsonl" || missing="$missing $ev"
 				done
 				[ -z "$missing" ] && ok "trace-$m" && echo "     $msg" || bad "trace-$m" "no$missing records"
+				# Records are written where the event happens: each
+				# kind adds up to its counter in the end record.
+				[ $m = shadow ] && trace_counts "$OUT/trace-$m.jsonl"
 			else
 				bad "trace-$m" "$msg"
 			fi

@@ -400,7 +400,7 @@ static void reload(struct h *h)
 static void h_new_cr3(struct h *h, bool flush_global)
 {
 	trap(h);
-	mmu_new_cr3(&h->m, &h->ctx, flush_global);
+	mmu_new_cr3(&h->m, &h->ctx, true, flush_global);
 	h->ndirty = 0;
 }
 
@@ -1974,7 +1974,7 @@ Test(mmu_roots, monitor_entry_survives_everything)
 		cr_assert_eq(spage(h, h->loaded)[511], MON_E);
 	}
 	cr_assert_gt(h->m.stats.mmu_recycled, 0);
-	mmu_new_cr3(&h->m, &h->ctx, false);
+	mmu_new_cr3(&h->m, &h->ctx, true, false);
 	reload(h);
 	cr_assert_eq(spage(h, h->loaded)[511], MON_E);
 	mmu_invlpg(&h->m, &h->ctx, 0xffffff8000000000ULL);
@@ -2052,7 +2052,7 @@ Test(mmu_global, cr3_write_keeps_global_leaves_only)
 	reload(h);
 	cr_assert_eq(sleaf(h, h->loaded, GG, NULL), 0, "INVLPG left the global leaf");
 	check_access(h, GG, AX_R, NULL, "refill");
-	mmu_new_cr3(&h->m, &h->ctx, true);
+	mmu_new_cr3(&h->m, &h->ctx, true, true);
 	reload(h);
 	cr_assert_eq(sleaf(h, h->loaded, GG, NULL), 0, "a global flush left the global leaf");
 	check_state(h, "end");
@@ -2114,7 +2114,7 @@ Test(mmu_roots, evicted_root_misses_flushes)
 	/* A's PTE now maps another frame; a full flush, globals included. */
 	wr(h, ent64(h, cr3[0], G1, 1, 0), (F1 + 0x40000) | E_P | E_W | E_U | E_A | E_D | E_G, 8);
 	note(h, "A's PTE for G1 -> %#llx, mmu_new_cr3(flush_global=true)", F1 + 0x40000);
-	mmu_new_cr3(&h->m, &h->ctx, true);
+	mmu_new_cr3(&h->m, &h->ctx, true, true);
 	reload(h);
 	check_state(h, "after the global flush");
 	g.cr3 = cr3[0];
@@ -2177,7 +2177,7 @@ Test(mmu_large, page_1g_split_into_4k_leaves)
 	}
 	/* And one at GPA 0, over the RAM at 0. */
 	map64(h, cr3, va + GiB, 3, E_P | E_U | E_A | E_PS, UP);
-	mmu_new_cr3(&h->m, &h->ctx, true);
+	mmu_new_cr3(&h->m, &h->ctx, true, true);
 	for (uint64_t off = 0; off < RAM_SIZE; off += 7 * MiB + 0x3000)
 		cr_assert_eq(check_access(h, va + GiB + off, AX_R, NULL, "1G at 0").mpa, off + MPA_OFF);
 	check_state(h, "end");

@@ -1,0 +1,118 @@
+/*
+ * Shadow mode's trace records (--trace, docs/trace.md), written where the
+ * event happens: the shadow MMU tells each of its events through a
+ * callback (mmu_event), exception and interrupt delivery tells its own
+ * (shadow_trace_inject), and this file adds where the guest was (the
+ * trap's RIP, the paging path, the instruction there) before writing the
+ * record.
+ */
+#include "shadow.h"
+
+#include "host/disasm.h"
+
+/* The instruction at rip, decoded, without side effects on the guest. */
+static json_t *insn_at(struct shadow *sh, uint64_t rip)
+{
+	uint8_t code[15];
+	uint64_t gpa;
+	uint32_t err;
+	char text[96];
+	size_t n = 0;
+
+	while (n < sizeof(code)) {
+		uint8_t *p;
+
+		if (mmu_gva_to_gpa(&sh->mmu, &sh->ctx, rip + n, WALK_PEEK, &gpa, &err) != PF_FIXED)
+			break;
+		p = mem_gpa_to_hva(&sh->vm->mem, gpa, 1);
+		if (!p)
+			break;
+		code[n++] = *p;
+	}
+	if (!n || !disasm_one(code, n, rip, vcpu_long(&sh->v) && sh->v.cs.l ? 64 : 32, text, sizeof(text)))
+		return NULL;
+	return json_string(text);
+}
+
+static json_t *event(struct shadow *sh, bool with_insn)
+{
+	json_t *o = json_pack("{s:o, s:s}", "rip", trace_hex(sh->trap_rip), "path",
+			      mmu_path_names[sh->ctx.path]);
+	json_t *insn = with_insn ? insn_at(sh, sh->trap_rip) : NULL;
+
+	if (insn)
+		json_object_set_new(o, "insn", insn);
+	return o;
+}
+
+/* The shadow MMU's events as records (mmu.h: struct mmu_event). */
+static void on_mmu_event(void *opaque, const struct mmu_event *e)
+{
+	struct shadow *sh = opaque;
+	json_t *o;
+
+	switch (e->kind) {
+	case TRACE_FILL:
+		o = event(sh, true);
+		json_object_set_new(o, "gva", trace_hex(e->gva));
+		json_object_set_new(o, "gpa", trace_hex(e->gpa));
+		json_object_set_new(o, "mpa", trace_hex(mem_gpa_to_mpa(&sh->vm->mem, e->gpa)));
+		json_object_set_new(o, "error_code", json_integer((json_int_t)sh->t.error_code));
+		json_object_set_new(o, "level", json_integer(e->level));
+		break;
+	case TRACE_EMULATE_PTE_WRITE:
+	case TRACE_MMIO:
+		o = event(sh, true);
+		json_object_set_new(o, "gva", trace_hex(e->gva));
+		json_object_set_new(o, "gpa", trace_hex(e->gpa));
+		break;
+	case TRACE_INVLPG:
+		o = event(sh, false);
+		json_object_set_new(o, "gva", trace_hex(e->gva));
+		break;
+	case TRACE_CR3_LOAD:
+		o = event(sh, false);
+		json_object_set_new(o, "cr3", trace_hex(sh->v.cr3));
+		json_object_set_new(o, "root_hit", json_boolean(e->root_hit));
+		break;
+	case TRACE_UNSYNC:
+		o = json_pack("{s:o, s:s}", "gpa", trace_hex(e->gpa), "path", mmu_path_names[sh->ctx.path]);
+		break;
+	case TRACE_PREFETCH:
+		o = json_pack("{s:o, s:I}", "gva", trace_hex(e->gva), "count", (json_int_t)e->count);
+		break;
+	case TRACE_ZAP:
+		o = json_pack("{s:o, s:I}", "gpa", trace_hex(e->gpa), "count", (json_int_t)e->count);
+		break;
+	case TRACE_RESYNC:
+	case TRACE_RECYCLE:
+		o = json_pack("{s:I}", "count", (json_int_t)e->count);
+		break;
+	default:
+		return;
+	}
+	trace_write(sh->vm->trace, e->kind, o);
+}
+
+void shadow_trace_inject(struct shadow *sh, unsigned vector, uint32_t error)
+{
+	json_t *o;
+
+	if (!sh->vm->trace)
+		return;
+	o = event(sh, true);
+	json_object_set_new(o, "vector", json_integer(vector));
+	json_object_set_new(o, "error_code", json_integer(error));
+	if (vector == VEC_PF)
+		json_object_set_new(o, "gva", trace_hex(sh->v.cr2));
+	if (sh->irq_from && vector == sh->irq_vector)
+		json_object_set_new(o, "from", json_string(sh->irq_from));   /* an interrupt */
+	sh->irq_from = NULL;
+	trace_write(sh->vm->trace, TRACE_INJECT, o);
+}
+
+void shadow_trace_start(struct shadow *sh)
+{
+	sh->mmu.on_event = on_mmu_event;
+	sh->mmu.event_opaque = sh;
+}
