@@ -86,9 +86,9 @@ echo "mutate: $n mutations from $LIST; layers $LAYERS"
 
 # --- the unmutated tree, built once (make keeps it incremental) -----------------
 # A copy of the sources with their times kept, so only what changed rebuilds.
-rm -rf "$BASE/src" "$BASE/tests" "$BASE/guest" "$BASE/scripts" "$BASE/Makefile"
+rm -rf "$BASE/src" "$BASE/tests" "$BASE/guest" "$BASE/scripts" "$BASE/docs" "$BASE/Makefile"
 mkdir -p "$BASE"
-cp -a src tests guest scripts Makefile "$BASE/"
+cp -a src tests guest scripts docs Makefile "$BASE/"    # docs: test_trace reads docs/trace.md
 TARGETS="build/ombra build/tests/unit-tests build/guest/mmutest.elf"
 layer e2e && TARGETS="$TARGETS build/guest/irq.elf build/guest/hostile.elf"
 echo "mutate: building the unmutated tree in $BASE"
@@ -137,7 +137,7 @@ while IFS=$'\x1f' read -r name area file fuzz what from to; do
 	d=$W/m/$name
 	rm -rf "$d"
 	mkdir -p "$d/build/tests"
-	cp -a "$BASE/src" "$BASE/tests" "$BASE/guest" "$BASE/scripts" "$BASE/Makefile" "$d/"
+	cp -a "$BASE/src" "$BASE/tests" "$BASE/guest" "$BASE/scripts" "$BASE/docs" "$BASE/Makefile" "$d/"
 	cp -a "$BASE/build/src" "$BASE/build/shadow" "$d/build/"
 	cp -a "$BASE/build/tests/unit" "$BASE/build/tests/unit-tests" "$d/build/tests/"
 	perl -e '

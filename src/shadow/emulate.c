@@ -34,24 +34,6 @@
 #define CR4_ALLOWED (CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT)
 #define EFER_ALLOWED (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)
 
-#define MSR_TSC            0x10
-#define MSR_APIC_BASE      0x1b
-#define MSR_SYSENTER_CS    0x174
-#define MSR_SYSENTER_ESP   0x175
-#define MSR_SYSENTER_EIP   0x176
-#define MSR_MISC_ENABLE    0x1a0
-#define MSR_TSC_DEADLINE   0x6e0
-#define MSR_PAT            0x277
-#define MSR_EFER           0xc0000080
-#define MSR_STAR           0xc0000081
-#define MSR_LSTAR          0xc0000082
-#define MSR_CSTAR          0xc0000083
-#define MSR_SFMASK         0xc0000084
-#define MSR_FS_BASE        0xc0000100
-#define MSR_GS_BASE        0xc0000101
-#define MSR_KERNEL_GS_BASE 0xc0000102
-#define MSR_TSC_AUX        0xc0000103
-
 /* --- control registers ------------------------------------------------------- */
 
 /*
@@ -227,12 +209,12 @@ static enum trap_result wrmsr(struct shadow *sh, uint32_t idx, uint64_t val, boo
 	case MSR_APIC_BASE:      v->apic_base = val; return TRAP_RESUME;
 	case MSR_PAT:            v->pat = val; return TRAP_RESUME;
 	case MSR_STAR:           v->star = val; return TRAP_RESUME;
-	case MSR_LSTAR:          if (!canonical(val)) break; v->lstar = val; return TRAP_RESUME;
-	case MSR_CSTAR:          if (!canonical(val)) break; v->cstar = val; return TRAP_RESUME;
+	case MSR_LSTAR:          if (!x86_canonical(val)) break; v->lstar = val; return TRAP_RESUME;
+	case MSR_CSTAR:          if (!x86_canonical(val)) break; v->cstar = val; return TRAP_RESUME;
 	case MSR_SFMASK:         v->sfmask = val & 0xffffffffULL; return TRAP_RESUME;
 	case MSR_FS_BASE:
 	case MSR_GS_BASE:
-		if (!canonical(val))
+		if (!x86_canonical(val))
 			break;
 		/* The real segment base must follow: it is what the guest's
 		 * FS:/GS: accesses use natively. */
@@ -245,7 +227,7 @@ static enum trap_result wrmsr(struct shadow *sh, uint32_t idx, uint64_t val, boo
 		}
 		sh->vm->kvm.run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
 		return TRAP_RESUME;
-	case MSR_KERNEL_GS_BASE: if (!canonical(val)) break; v->kernel_gs_base = val; return TRAP_RESUME;
+	case MSR_KERNEL_GS_BASE: if (!x86_canonical(val)) break; v->kernel_gs_base = val; return TRAP_RESUME;
 	case MSR_TSC_AUX:        v->tsc_aux = val & 0xffffffffULL; return TRAP_RESUME;
 	case MSR_TSC_DEADLINE:   lapic_set_tsc_deadline(&sh->lapic, val, val ? shadow_tsc_to_ns(sh, val) : 0);
 				 return TRAP_RESUME;

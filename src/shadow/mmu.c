@@ -78,31 +78,22 @@ static void *gpa_ptr(void *opaque, uint64_t gpa, unsigned len)
 void mmu_ctx_init(struct mmu_ctx *ctx, const struct guest_mem *mem, uint64_t cr0, uint64_t cr4,
 		  uint64_t efer, unsigned maxphyaddr)
 {
-	unsigned flags = 0;
-	enum walk_mode mode = WALK_PAGING64;
+	static const enum mmu_path path_of[] = {
+		[WALK_PAGING32] = PATH_PAGING32, [WALK_PAGING32E] = PATH_PAGING32E, [WALK_PAGING64] = PATH_PAGING64,
+	};
+	unsigned flags;
+	enum walk_mode mode;
 
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->cr0_wp = cr0 & CR0_WP;
 	ctx->cr4_pge = cr4 & CR4_PGE;
-	if (!(cr0 & CR0_PG)) {
-		ctx->path = PATH_NONPAGING;
-	} else if (efer & EFER_LMA) {
-		ctx->path = PATH_PAGING64;
-		mode = WALK_PAGING64;
-	} else if (cr4 & CR4_PAE) {
-		ctx->path = PATH_PAGING32E;
-		mode = WALK_PAGING32E;
+	if (walk_mode_of(cr0, cr4, efer, &mode, &flags)) {
+		ctx->path = path_of[mode];
 	} else {
-		ctx->path = PATH_PAGING32;
-		mode = WALK_PAGING32;
+		ctx->path = PATH_NONPAGING;        /* no walk: GVA = GPA */
+		mode = WALK_PAGING64;
 	}
-	ctx->efer_nx = ctx->path != PATH_NONPAGING && ctx->path != PATH_PAGING32 && (efer & EFER_NXE);
-	if (ctx->cr0_wp)
-		flags |= WALK_CR0_WP;
-	if (cr4 & CR4_PSE)
-		flags |= WALK_CR4_PSE;
-	if (ctx->efer_nx)
-		flags |= WALK_EFER_NXE;
+	ctx->efer_nx = ctx->path != PATH_NONPAGING && (flags & WALK_EFER_NXE);
 	walk_init(&ctx->walk, mode, flags, maxphyaddr, gpa_ptr, (void *)mem);
 }
 

@@ -3,7 +3,7 @@
  * ombra from the guest's, lazily, one hidden fault at a time.
  *
  * Shaped like KVM's (arch/x86/kvm/mmu): one set of operations per guest
- * paging mode (struct mmu_path), chosen when CR0.PG, CR4.PAE or EFER.LMA
+ * paging mode (enum mmu_path), chosen when CR0.PG, CR4.PAE or EFER.LMA
  * change; shadow pages keyed by (guest frame, role), hashed by guest frame
  * and outliving their roots in wp and unsync, as in KVM; roots cached across
  * CR3 switches.  Pure logic over memory: the pool of shadow pages and
@@ -44,13 +44,6 @@
 #define ACC_WRITE 2u
 #define ACC_USER  4u
 #define ACC_ALL   7u
-
-/* #PF error-code bits. */
-#define PFERR_P     (1u << 0)
-#define PFERR_W     (1u << 1)
-#define PFERR_U     (1u << 2)
-#define PFERR_RSVD  (1u << 3)
-#define PFERR_FETCH (1u << 4)
 
 /* The paths through the MMU, as KVM names its fault handlers. */
 enum mmu_path { PATH_NONPAGING, PATH_PAGING32, PATH_PAGING32E, PATH_PAGING64, PATH_COUNT };

@@ -197,7 +197,7 @@ enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_e
 		return r;
 	}
 	new_cpl = (cs.type & 4) ? v->cpl : cs.dpl;            /* conforming keeps CPL */
-	if (vcpu_long(v) && !canonical(target)) {
+	if (vcpu_long(v) && !x86_canonical(target)) {
 		r = inject_exception(sh, VEC_GP, true, ext);   /* a non-canonical handler */
 		sh->delivering = 0;
 		return r;
@@ -379,7 +379,7 @@ enum trap_result emulate_far_jmp(struct shadow *sh, uint16_t sel, uint64_t offse
 	r = load_cs(sh, sel, sh->v.cpl, &cs);
 	if (r != TRAP_RESUME)
 		return r;
-	if (vcpu_long(&sh->v) && cs.l && !canonical(offset))
+	if (vcpu_long(&sh->v) && cs.l && !x86_canonical(offset))
 		return inject_exception(sh, VEC_GP, true, 0);     /* SDM: JMP/CALL far, #GP(0) */
 	if (call) {
 		if (!push(sh, &sp, sh->v.cs.sel, opsize, sh->v.cpl == 3) ||
@@ -420,7 +420,7 @@ static enum trap_result return_to(struct shadow *sh, uint64_t rip, uint16_t csel
 				return r;
 		}
 	}
-	if (vcpu_long(v) && cs.l && !canonical(rip))
+	if (vcpu_long(v) && cs.l && !x86_canonical(rip))
 		return inject_exception(sh, VEC_GP, true, 0);     /* SDM: IRET/RET far, #GP(0) */
 	if (have_flags) {
 		uint64_t keep = RFLAGS_VM | (1ULL << 19) | (1ULL << 20);   /* VM, VIF, VIP */

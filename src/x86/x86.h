@@ -1,6 +1,7 @@
 /*
  * The x86 architecture as ombra needs it in more than one place: control
- * register, EFER and RFLAGS bits, exception vectors, canonical addresses,
+ * register, EFER and RFLAGS bits, exception vectors, #PF error codes, MSR
+ * numbers, canonical addresses,
  * and which paging mode CR0, CR4 and EFER select (SDM vol. 3, chapters 2,
  * 4 and 6).  Definitions only, no state.
  */
@@ -35,7 +36,6 @@
 #define CR4_OSXMMEXCPT (1ULL << 10)
 #define CR4_UMIP (1ULL << 11)
 
-#define MSR_MISC_FEATURES_ENABLES 0x140   /* bit 0: CPUID faulting */
 #define EFER_SCE (1ULL << 0)
 #define EFER_LME (1ULL << 8)
 #define EFER_LMA (1ULL << 10)
@@ -58,6 +58,33 @@ enum {
 	VEC_NM = 7, VEC_DF = 8, VEC_TS = 10, VEC_NP = 11, VEC_SS = 12, VEC_GP = 13,
 	VEC_PF = 14, VEC_MF = 16, VEC_AC = 17, VEC_MC = 18, VEC_XM = 19,
 };
+
+/* #PF error-code bits. */
+#define PFERR_P     (1u << 0)
+#define PFERR_W     (1u << 1)
+#define PFERR_U     (1u << 2)
+#define PFERR_RSVD  (1u << 3)
+#define PFERR_FETCH (1u << 4)
+
+/* Model-specific registers. */
+#define MSR_TSC            0x10
+#define MSR_APIC_BASE      0x1b
+#define MSR_SYSENTER_CS    0x174
+#define MSR_SYSENTER_ESP   0x175
+#define MSR_SYSENTER_EIP   0x176
+#define MSR_MISC_ENABLE    0x1a0
+#define MSR_TSC_DEADLINE   0x6e0
+#define MSR_PAT            0x277
+#define MSR_EFER           0xc0000080
+#define MSR_STAR           0xc0000081
+#define MSR_LSTAR          0xc0000082
+#define MSR_CSTAR          0xc0000083
+#define MSR_SFMASK         0xc0000084
+#define MSR_FS_BASE        0xc0000100
+#define MSR_GS_BASE        0xc0000101
+#define MSR_KERNEL_GS_BASE 0xc0000102
+#define MSR_TSC_AUX        0xc0000103
+#define MSR_MISC_FEATURES_ENABLES 0x140   /* bit 0: CPUID faulting */
 
 /* A 48-bit virtual address is canonical when bits 63:47 are all equal. */
 static inline bool x86_canonical(uint64_t a)
