@@ -433,7 +433,7 @@ static void shadow_guest_state(struct vm *vm, char *buf, size_t len)
 		 (unsigned long long)v->cr4, (unsigned long long)v->efer, mmu_path_names[sh->ctx.path]);
 }
 
-/* The interrupt hardware is ombra's own (irq.c): nothing inside KVM. */
+/* The interrupt hardware is ombra's own (dev/, wired by intr.c): nothing inside KVM. */
 static int shadow_devices(struct vm *vm)
 {
 	(void)vm;
