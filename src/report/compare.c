@@ -46,6 +46,8 @@ struct column {
 	const char *end;           /* vm_end_name, or end_buf */
 	char end_buf[24];          /* a merged column's "end" */
 	int status;                /* the exit status ombra run would give */
+	bool interrupted;          /* SIGINT or SIGTERM ended it (compare stops) */
+	char notes[1024];          /* what the host's KVM cannot do for a guest (vm->host_notes) */
 	char *serial;              /* the guest's output */
 	size_t serial_len;
 	bool deterministic;        /* the guest marked its RAM deterministic */
@@ -114,6 +116,8 @@ static void run_column(struct column *col)
 		snprintf(col->err, sizeof(col->err), "%s", vm->err);
 		col->end = vm_end_name(vm->end);
 		col->status = vm->exit_status;
+		col->interrupted = vm->end == END_INTERRUPTED;
+		snprintf(col->notes, sizeof(col->notes), "%s", vm->host_notes);
 		col->serial = malloc(vm->board.serial.cap_len + 1);
 		if (col->serial) {
 			memcpy(col->serial, vm->board.serial.capture, vm->board.serial.cap_len);
@@ -197,18 +201,59 @@ static void print_diff(FILE *out, const struct column *a, const struct column *b
 }
 
 /* The table and the verdict over n columns; the exit status compare gives. */
+/* The run ended without an answer to compare: it never ran, or ombra,
+ * the host or a signal ended it.  A guest's own death (a triple fault,
+ * say) is an answer: the modes must agree on it too. */
+static bool unfinished(const struct column *col)
+{
+	static const char *const no_answer[] = { "not run", "running", "timeout", "interrupted", "host-error" };
+
+	if (!col->ran || !col->end)
+		return true;
+	for (unsigned i = 0; i < sizeof(no_answer) / sizeof(no_answer[0]); i++)
+		if (strcmp(col->end, no_answer[i]) == 0)
+			return true;
+	return false;
+}
+
+/* compare's exit status: 0 when every run ended as its guest chose and the
+ * guest saw the same machine; OMBRA_EXIT_INTERRUPTED or _TIMEOUT when a
+ * run was stopped so; the status of a run that had no answer; DIFFER when
+ * the answers differ; else the status of a guest that died the same way
+ * in every mode. */
+static int compare_status(const struct column *cols, unsigned n, bool same)
+{
+	int first_bad = 0;
+
+	for (unsigned c = 0; c < n; c++)
+		if (unfinished(&cols[c]) && cols[c].end && strcmp(cols[c].end, "interrupted") == 0)
+			return OMBRA_EXIT_INTERRUPTED;
+	for (unsigned c = 0; c < n; c++)
+		if (unfinished(&cols[c]) && cols[c].end && strcmp(cols[c].end, "timeout") == 0)
+			return OMBRA_EXIT_TIMEOUT;
+	for (unsigned c = 0; c < n; c++)
+		if (unfinished(&cols[c]))
+			return cols[c].status ? cols[c].status : OMBRA_EXIT_HOST_ERROR;
+	if (!same)
+		return OMBRA_EXIT_DIFFER;
+	for (unsigned c = 0; c < n && !first_bad; c++)
+		if (strcmp(cols[c].end, "debug-exit") && strcmp(cols[c].end, "shutdown"))
+			first_bad = cols[c].status ? cols[c].status : OMBRA_EXIT_GUEST_ERROR;
+	return first_bad;
+}
+
 static int report(struct column *cols, unsigned n, const char *kernel, const char *append, bool json,
 		  FILE *out)
 {
 	const char *rows[2 * MAX_COUNTERS];
 	unsigned nrows;
-	bool same_serial = true, same_status = true, same_ram = true, ram_checked, all_ran = true;
+	bool same_serial = true, same_status = true, same_ram = true, ram_checked, compared = true;
 	int status;
 
 	/* The verdict: compare every column with the first. */
 	ram_checked = cols[0].deterministic;
 	for (unsigned c = 0; c < n; c++) {
-		all_ran &= cols[c].ran;
+		compared &= !unfinished(&cols[c]);
 		if (c == 0)
 			continue;
 		if (cols[c].serial_len != cols[0].serial_len ||
@@ -220,7 +265,7 @@ static int report(struct column *cols, unsigned n, const char *kernel, const cha
 		    (cols[0].deterministic && cols[c].digest != cols[0].digest))
 			same_ram = false;
 	}
-	status = all_ran && same_serial && same_status && same_ram ? 0 : OMBRA_EXIT_DIFFER;
+	status = compare_status(cols, n, same_serial && same_status && same_ram);
 	nrows = row_names(cols, n, rows);
 
 	if (json) {
@@ -234,6 +279,9 @@ static int report(struct column *cols, unsigned n, const char *kernel, const cha
 					       "wall_seconds", cols[c].wall, "ram_deterministic",
 					       cols[c].deterministic);
 			json_t *serial = json_stringn(cols[c].serial ? cols[c].serial : "", cols[c].serial_len);
+
+			if (cols[c].notes[0])
+				json_object_set_new(jc, "host_notes", json_string(cols[c].notes));
 			char hex[24];
 
 			/* What the guest printed, for --merge to compare: as text
@@ -274,10 +322,10 @@ static int report(struct column *cols, unsigned n, const char *kernel, const cha
 		json_object_set_new(root, "append", json_string(append ? append : ""));
 		json_object_set_new(root, "columns", jcols);
 		json_object_set_new(root, "counters", table);
-		json_object_set_new(root, "verdict", json_pack("{s:b, s:b, s:o, s:b}",
-			"serial_identical", same_serial, "exit_status_identical", same_status,
+		json_object_set_new(root, "verdict", json_pack("{s:b, s:b, s:b, s:o, s:b, s:i}",
+			"compared", compared, "serial_identical", same_serial, "exit_status_identical", same_status,
 			"ram_identical", ram_checked ? json_boolean(same_ram) : json_null(),
-			"identical", status == 0));
+			"identical", compared && same_serial && same_status && same_ram, "exit_status", status));
 		json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', out);
 		json_decref(root);
@@ -335,12 +383,27 @@ static int report(struct column *cols, unsigned n, const char *kernel, const cha
 		for (unsigned c = 0; c < n; c++)
 			if (!cols[c].ran || strcmp(cols[c].end, "debug-exit"))
 				fprintf(out, "  %s: %s\n", cols[c].label, cols[c].err);
+		for (unsigned c = 0; c < n; c++)
+			if (cols[c].notes[0])
+				fprintf(out, "  %s: note: %s\n", cols[c].label, cols[c].notes);
+		if (!compared) {
+			fprintf(out, "verdict: not compared:");
+			for (unsigned c = 0; c < n; c++)
+				if (unfinished(&cols[c]))
+					fprintf(out, " %s %s;", cols[c].label,
+						!cols[c].ran ? "did not run" : cols[c].end);
+			fprintf(out, " no answer to compare (exit status %d)\n", status);
+			return status;
+		}
 		for (unsigned c = 1; c < n; c++)
 			if (cols[c].serial_len != cols[0].serial_len ||
 			    memcmp(cols[c].serial, cols[0].serial, cols[0].serial_len))
 				print_diff(out, &cols[0], &cols[c]);
-		fprintf(out, "verdict: %s\n", status == 0 ? "the guest saw the same machine in every mode"
-							   : "the modes differ");
+		fprintf(out, "verdict: %s", status == OMBRA_EXIT_DIFFER ? "the modes differ"
+					    : "the guest saw the same machine in every mode");
+		if (status && status != OMBRA_EXIT_DIFFER)
+			fprintf(out, " (its run did not end by its own choice: exit status %d)", status);
+		fprintf(out, "\n");
 	}
 	return status;
 }
@@ -372,8 +435,18 @@ int compare_run(const struct vm_config *cfg, const struct compare_opts *opts, FI
 		cols[n].cfg.mode_opts = &cols[n].sopts;
 		snprintf(cols[n++].label, sizeof(cols[0].label), "shadow/%s", sync_names[i]);
 	}
-	for (unsigned c = 0; c < n; c++)
+	for (unsigned c = 0; c < n; c++) {
 		run_column(&cols[c]);
+		if (cols[c].interrupted) {
+			/* SIGINT or SIGTERM: compare stops with the run it stopped. */
+			for (unsigned d = c + 1; d < n; d++) {
+				host_names(&cols[d]);
+				snprintf(cols[d].err, sizeof(cols[d].err), "not run: compare was interrupted");
+				cols[d].status = OMBRA_EXIT_INTERRUPTED;
+			}
+			break;
+		}
+	}
 	status = report(cols, n, cfg->kernel, cfg->append, opts->json, out);
 	for (unsigned c = 0; c < n; c++)
 		free(cols[c].serial);
@@ -404,6 +477,7 @@ static bool merge_column(struct column *col, json_t *jc, json_t *table, char *wh
 	snprintf(col->host_mmu, sizeof(col->host_mmu), "%s",
 		 json_string_value(json_object_get(jc, "host_mmu")) ?: "");
 	snprintf(col->err, sizeof(col->err), "%s", json_string_value(json_object_get(jc, "detail")) ?: "");
+	snprintf(col->notes, sizeof(col->notes), "%s", json_string_value(json_object_get(jc, "host_notes")) ?: "");
 	col->status = (int)json_integer_value(json_object_get(jc, "exit_status"));
 	col->wall = json_number_value(json_object_get(jc, "wall_seconds"));
 	snprintf(col->end_buf, sizeof(col->end_buf), "%s", json_string_value(json_object_get(jc, "end")) ?: "not run");

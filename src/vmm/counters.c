@@ -22,6 +22,7 @@ const char *vm_end_name(enum run_end end)
 	case END_GUEST_ERROR: return "guest-error";
 	case END_HOST_ERROR:  return "host-error";
 	case END_TIMEOUT:     return "timeout";
+	case END_INTERRUPTED: return "interrupted";
 	default:              return "running";
 	}
 }

@@ -14,7 +14,7 @@ extern const char *const vm_mmu_counters[];
 void vm_counters(const struct vm *vm, struct counters *list);
 
 /* "debug-exit", "shutdown", "guest-error", "host-error", "timeout",
- * "running". */
+ * "interrupted", "running". */
 const char *vm_end_name(enum run_end end);
 
 #endif

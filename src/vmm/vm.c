@@ -529,7 +529,7 @@ void vm_run(struct vm *vm)
 				vm_end(vm, END_TIMEOUT, OMBRA_EXIT_TIMEOUT,
 					"--timeout of %g s expired", vm->cfg.timeout);
 			else if (stop_why)
-				vm_end(vm, END_TIMEOUT, OMBRA_EXIT_INTERRUPTED,
+				vm_end(vm, END_INTERRUPTED, OMBRA_EXIT_INTERRUPTED,
 					"interrupted by signal %d", (int)stop_why);
 			continue;
 		}
@@ -605,7 +605,7 @@ void vm_run(struct vm *vm)
 	disarm_signals();
 	status_clear(vm);
 	vm->board.serial.before_tx = NULL;
-	if (vm->end == END_GUEST_ERROR || vm->end == END_TIMEOUT)
+	if (vm->end == END_GUEST_ERROR || vm->end == END_TIMEOUT || vm->end == END_INTERRUPTED)
 		vm->mode->guest_state(vm, vm->guest_state, sizeof(vm->guest_state));
 	if (vm->serial_out)
 		fflush(vm->serial_out);

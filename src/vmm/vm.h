@@ -33,7 +33,8 @@ enum run_end {
 	END_SHUTDOWN,     /* guest powered off ("Shutdown" port, KVM's system event) */
 	END_GUEST_ERROR,  /* guest misbehaved: triple fault, emulation failure... */
 	END_HOST_ERROR,   /* ombra or KVM failed */
-	END_TIMEOUT,      /* --timeout expired, or a signal stopped the run */
+	END_TIMEOUT,      /* --timeout expired */
+	END_INTERRUPTED,  /* SIGINT or SIGTERM stopped the run */
 };
 
 /*

@@ -169,6 +169,33 @@ if need compare-echo kvm && run compare-echo 0 "$OMBRA" compare -kernel "$K/echo
 		ok compare-echo
 	fi
 fi
+# compare stops and tells the truth: one SIGINT ends the run it is in and
+# compare with it (the other columns are not run), the verdict says there
+# was nothing to compare, and the exit status is 6; a column that times
+# out gives "timeout" and 4, never the verdict of a finished comparison.
+if need compare-sigint kvm; then
+	t0=$(date +%s)
+	if run compare-sigint 6 timeout --preserve-status -s INT 3 "$OMBRA" compare -kernel "$K/spin.elf" --shadow-sync=all; then
+		t1=$(date +%s)
+		if ! grep -q "^verdict: not compared:.*tdp interrupted" "$OUT/compare-sigint.out"; then
+			bad compare-sigint "no 'not compared' verdict: $(tail -5 "$OUT/compare-sigint.out")"
+		elif ! grep -q "shadow/unsync: not run: compare was interrupted" "$OUT/compare-sigint.out"; then
+			bad compare-sigint "the columns after the interrupted one ran: $(tail -8 "$OUT/compare-sigint.out")"
+		elif [ $((t1 - t0)) -gt 30 ]; then
+			bad compare-sigint "took $((t1 - t0)) s to stop after the signal at 3 s"
+		else
+			ok compare-sigint
+		fi
+	fi
+fi
+if need compare-timeout kvm && run compare-timeout 4 "$OMBRA" compare -kernel "$K/spin.elf" --timeout 1 --json; then
+	if msg=$("$CHECK" "$OUT/compare-timeout.out" verdict.compared=false verdict.identical=false verdict.exit_status=4 2>&1) &&
+		[ "$(grep -c '"end": "timeout"' "$OUT/compare-timeout.out")" = 2 ]; then
+		ok compare-timeout
+	else
+		bad compare-timeout "${msg:-want both columns ended by timeout}: $(head -c 600 "$OUT/compare-timeout.out")"
+	fi
+fi
 if need compare-tell kvm && run compare-tell 16 "$OMBRA" compare -kernel "$K/tell.elf"; then
 	grep -q "^-cs 00000010$" "$OUT/compare-tell.out" && grep -q "^+cs 0000ffeb$" "$OUT/compare-tell.out" &&
 		grep -q "verdict: the modes differ" "$OUT/compare-tell.out" && ok compare-tell ||
