@@ -374,12 +374,6 @@ static int report(struct column *cols, unsigned n, const char *kernel, const cha
 		for (unsigned c = 0; c < n; c++)
 			fprintf(out, " %*d", w, cols[c].status);
 		fprintf(out, "\n\nwhat the guest saw:\n");
-		fprintf(out, "  serial output: %s\n", same_serial ? "identical" : "DIFFERENT");
-		fprintf(out, "  exit status:   %s\n", same_status ? "identical" : "DIFFERENT");
-		if (ram_checked || !same_ram)
-			fprintf(out, "  RAM at exit:   %s\n", same_ram ? "identical" : "DIFFERENT");
-		else
-			fprintf(out, "  RAM at exit:   not compared (the kernel did not mark its memory deterministic, port 0xe4)\n");
 		for (unsigned c = 0; c < n; c++)
 			if (!cols[c].ran || strcmp(cols[c].end, "debug-exit"))
 				fprintf(out, "  %s: %s\n", cols[c].label, cols[c].err);
@@ -395,6 +389,12 @@ static int report(struct column *cols, unsigned n, const char *kernel, const cha
 			fprintf(out, " no answer to compare (exit status %d)\n", status);
 			return status;
 		}
+		fprintf(out, "  serial output: %s\n", same_serial ? "identical" : "DIFFERENT");
+		fprintf(out, "  exit status:   %s\n", same_status ? "identical" : "DIFFERENT");
+		if (ram_checked || !same_ram)
+			fprintf(out, "  RAM at exit:   %s\n", same_ram ? "identical" : "DIFFERENT");
+		else
+			fprintf(out, "  RAM at exit:   not compared (the kernel did not mark its memory deterministic, port 0xe4)\n");
 		for (unsigned c = 1; c < n; c++)
 			if (cols[c].serial_len != cols[0].serial_len ||
 			    memcmp(cols[c].serial, cols[0].serial, cols[0].serial_len))
