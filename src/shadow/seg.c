@@ -110,6 +110,34 @@ static void set_cpl(struct shadow *sh, unsigned cpl)
 
 /* --- exceptions -------------------------------------------------------------- */
 
+enum trap_result inject_soft_exception(struct shadow *sh, unsigned vector)
+{
+	struct vcpu *v = &sh->v;
+	unsigned gate_size = vcpu_long(v) ? 16 : 8;
+	uint8_t gate[8];
+	uint64_t gpa;
+	uint32_t err;
+	const uint8_t *last;
+
+	/* SDM vol. 3, 6.12.1.1: INT3, INT n and INTO check the gate's DPL
+	 * against the CPL; an exception the CPU raises itself does not.  The
+	 * monitor's own gates for #BP and #OF let the guest's through. */
+	if ((uint32_t)vector * gate_size + gate_size - 1 <= v->idtr.limit) {
+		if (!guest_read(sh, v->idtr.base + (uint64_t)vector * gate_size, gate, 8, false))
+			return shadow_failed(sh);
+		if (((gate[5] >> 5) & 3) >= v->cpl) {
+			sh->soft_int = true;             /* no EXT in what it may raise */
+			return inject_exception(sh, vector, false, 0);
+		}
+	}
+	/* The #GP is a fault: at the instruction, CC or CE (1 byte) or CD 03
+	 * (2), told apart by its last byte, read without side effects. */
+	last = mmu_gva_to_gpa(&sh->mmu, &sh->ctx, sh->t.rip - 1, WALK_PEEK, &gpa, &err) == PF_FIXED ?
+		       mem_gpa_to_hva(&sh->vm->mem, gpa, 1) : NULL;
+	sh->t.rip -= last && *last == 0x03 ? 2 : 1;
+	return inject_exception(sh, VEC_GP, true, vector * 8 + 2);
+}
+
 enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_error, uint32_t error)
 {
 	struct vcpu *v = &sh->v;

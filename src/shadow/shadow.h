@@ -172,6 +172,11 @@ enum trap_result emulate_mmio(struct shadow *sh, uint64_t gva, uint64_t gpa, uin
 /* An exception or interrupt into the guest's IDT, as the CPU delivers it. */
 enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_error,
 				  uint32_t error);
+/* #BP or #OF the guest raised with INT3, INT 3 or INTO (they reach ombra
+ * with RIP past the instruction): delivered as the software interrupts
+ * they are, a gate with DPL below the CPL giving #GP(vector * 8 + 2) at
+ * the instruction instead. */
+enum trap_result inject_soft_exception(struct shadow *sh, unsigned vector);
 /* Far transfers and IRET, with privilege and mode changes. */
 enum trap_result emulate_iret(struct shadow *sh, unsigned opsize);
 enum trap_result emulate_far_jmp(struct shadow *sh, uint16_t sel, uint64_t offset, bool call,

@@ -221,6 +221,10 @@ static enum trap_result dispatch(struct shadow *sh)
 		 * after dispatch does the rest. */
 		sh->kicks_taken++;
 		return TRAP_RESUME;
+	case VEC_BP:
+	case VEC_OF:
+		/* INT3 or INTO: software interrupts, the guest's gate checked. */
+		return inject_soft_exception(sh, v);
 	default:
 		if (v >= 32)
 			return shadow_kill(sh, "unexpected real interrupt, vector %u", v);

@@ -370,3 +370,44 @@ Test(trap_regress, ext_bit_says_whether_the_event_was_external)
 	cr_expect_eq(sh->last_vector, VEC_NP);
 	cr_expect_eq(sh->last_error, 0x40 * 8 + 2, "INT n: #NP(IDT | vector), no EXT; got %#x", sh->last_error);
 }
+
+/* INT3 and INTO are software interrupts: through a gate whose DPL is below
+ * the CPL they raise #GP(vector * 8 + 2) at the instruction, as INT n does
+ * (SDM vol. 3, 6.12.1.1); QEMU and KVM do so.  They reach ombra as #BP and
+ * #OF with RIP past the instruction, through the monitor's DPL 3 gates. */
+Test(trap_regress, int3_at_cpl3_through_a_dpl0_gate_is_a_gp)
+{
+	/* From CPL 3 the handler runs on SS0:ESP0; EIP is 20 bytes below
+	 * ESP0 (SS, ESP, EFLAGS, CS, EIP), on CPL 0's own stack 12. */
+	cpu(false, 3);                                  /* every gate DPL 0 */
+	put(0x3000 + 4, 0x1e000, 4);                    /* ESP0 */
+	put(0x3000 + 8, 0x18, 2);                       /* SS0 */
+	put(0x10000, 0xcc, 1);                          /* int3 */
+	sh->t.rip = 0x10001;
+	cr_assert_eq(inject_soft_exception(sh, VEC_BP), TRAP_DELIVERED);
+	cr_expect_eq(sh->last_vector, VEC_GP);
+	cr_expect_eq(sh->last_error, VEC_BP * 8 + 2, "error %#x", sh->last_error);
+	cr_expect_eq(get(0x1e000 - 20, 4), 0x10000, "the #GP's EIP is the int3's: %#llx",
+		     (unsigned long long)get(0x1e000 - 20, 4));
+
+	cpu(false, 3);
+	put(0x10000, 0x03cd, 2);                        /* int 3, the two-byte form */
+	sh->t.rip = 0x10002;
+	cr_assert_eq(inject_soft_exception(sh, VEC_BP), TRAP_DELIVERED);
+	cr_expect_eq(sh->last_vector, VEC_GP);
+	cr_expect_eq(get(0x1e000 - 20, 4), 0x10000);
+
+	cpu(false, 3);
+	put(0x2000 + VEC_OF * 8 + 5, 0x8e | 3 << 5, 1); /* gate 4: DPL 3 */
+	put(0x10000, 0xce, 1);                          /* into */
+	sh->t.rip = 0x10001;
+	cr_assert_eq(inject_soft_exception(sh, VEC_OF), TRAP_DELIVERED);
+	cr_expect_eq(sh->last_vector, VEC_OF, "a DPL 3 gate lets INTO through");
+	cr_expect_eq(get(0x1e000 - 20, 4), 0x10001, "#OF is a trap: EIP past the into");
+
+	cpu(false, 0);                                  /* CPL 0: DPL 0 gates pass */
+	sh->t.rip = 0x10001;
+	cr_assert_eq(inject_soft_exception(sh, VEC_BP), TRAP_DELIVERED);
+	cr_expect_eq(sh->last_vector, VEC_BP);
+	cr_expect_eq(get(STACK - 12, 4), 0x10001);
+}
