@@ -89,7 +89,7 @@ $(BUILD)/tests/%.o: tests/%.c
 	@echo "  CC      $<"
 	$(Q)$(CC) $(OMBRA_CFLAGS) $(CFLAGS) -Isrc -c -o $@ $<
 
-$(BUILD)/tests/unit-tests: $(UNIT_O) $(LIB_O)
+$(BUILD)/tests/unit-tests: $(UNIT_O) $(LIB_O) $(BUILD)/src/report/outfile.o
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lcriterion
 

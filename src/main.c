@@ -28,6 +28,7 @@
 #include "host/disasm.h"
 #include "vmm/explain.h"
 #include "report/htmlreport.h"
+#include "report/outfile.h"
 #include "host/kvm.h"
 #include "report/report.h"
 #include "vmm/vm.h"
@@ -142,44 +143,25 @@ static int die_usage(const char *fmt, const char *arg)
  * never leaves half a report where a previous one was.  The temporary file
  * is made before the run (the seccomp filter lets no file be opened after
  * set-up) and renamed into place after it. */
-struct report_file {
-	FILE *f;
-	char tmp[4096];
-};
-
-static int report_file_open(struct report_file *rf, const char *path)
+static int report_file_open(struct outfile *rf, const char *path)
 {
-	snprintf(rf->tmp, sizeof(rf->tmp), "%s.tmp.%d", path, (int)getpid());
-	rf->f = fopen(rf->tmp, "w");
-	if (!rf->f) {
-		fprintf(stderr, "ombra: cannot write --stats-file %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	return 0;
+	int r = outfile_open(rf, path);
+
+	if (r < 0)
+		fprintf(stderr, "ombra: cannot write --stats-file %s: %s\n", path, strerror(-r));
+	return r;
 }
 
-static void report_file_drop(struct report_file *rf)
-{
-	if (rf->f) {
-		fclose(rf->f);
-		unlink(rf->tmp);
-		rf->f = NULL;
-	}
-}
-
-static int report_file_finish(struct report_file *rf, const struct vm *vm, const char *path,
+static int report_file_finish(struct outfile *rf, const struct vm *vm, const char *path,
 			      enum stats_format fmt)
 {
-	FILE *f = rf->f;
+	int r;
 
-	rf->f = NULL;
-	report_write(vm, f, fmt);
-	if (fclose(f) != 0 || rename(rf->tmp, path) != 0) {
-		fprintf(stderr, "ombra: cannot write --stats-file %s: %s\n", path, strerror(errno));
-		unlink(rf->tmp);
-		return -1;
-	}
-	return 0;
+	report_write(vm, rf->f, fmt);
+	r = outfile_commit(rf, path);
+	if (r < 0)
+		fprintf(stderr, "ombra: cannot write --stats-file %s: %s\n", path, strerror(-r));
+	return r;
 }
 
 /*
@@ -451,7 +433,7 @@ static int cmd_run(int argc, char **argv)
 	struct shadow_opts sopts;
 	struct vm *vm;
 	struct trace trace = { 0 };
-	struct report_file rf = { 0 };
+	struct outfile rf = { 0 };
 	FILE *serial_file = NULL;
 	char why[512];
 	int status;
@@ -506,7 +488,7 @@ static int cmd_run(int argc, char **argv)
 	} else if (!cfg.no_seccomp && (explain_init(), confine_install(why, sizeof(why))) < 0) {
 		fprintf(stderr, "ombra: %s\n", why);
 		status = OMBRA_EXIT_HOST_ERROR;
-		report_file_drop(&rf);
+		outfile_drop(&rf);
 		trace_close(&trace);
 	} else {
 		vm->trace = cfg.trace_path ? &trace : NULL;

@@ -11,6 +11,7 @@
  * input is one error naming its file and line.  docs/report.md.
  */
 #include "htmlreport.h"
+#include "outfile.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -1825,9 +1826,8 @@ static void name_sources(struct ctx *x)
 
 static int write_out(struct ctx *x, const char *out)
 {
-	char tmp[4096];
-	FILE *f;
-	int r, e;
+	struct outfile o;
+	int r;
 
 	if (strcmp(out, "-") == 0) {
 		r = write_page(x, stdout);
@@ -1837,28 +1837,17 @@ static int write_out(struct ctx *x, const char *out)
 			return fail(x, -EIO, "cannot write the report to standard output: %s", strerror(errno));
 		return 0;
 	}
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%d", out, (int)getpid()) >= sizeof(tmp))
-		return fail(x, -ENAMETOOLONG, "cannot write %s: the name is too long", out);
-	f = fopen(tmp, "w");
-	if (!f) {
-		e = errno;
-		return fail(x, -e, "cannot write %s: %s", out, strerror(e));
-	}
-	r = write_page(x, f);
+	r = outfile_open(&o, out);
+	if (r < 0)
+		return fail(x, r, "cannot write %s: %s", out, strerror(-r));
+	r = write_page(x, o.f);
 	if (r < 0) {
-		fclose(f);
-		unlink(tmp);
+		outfile_drop(&o);
 		return fail(x, r, "out of memory writing %s", out);
 	}
-	e = ferror(f) ? (errno ? errno : EIO) : 0;
-	if (fclose(f) != 0 && !e)
-		e = errno ? errno : EIO;
-	if (!e && rename(tmp, out) != 0)
-		e = errno;
-	if (e) {
-		unlink(tmp);
-		return fail(x, -e, "cannot write %s: %s", out, strerror(e));
-	}
+	r = outfile_commit(&o, out);
+	if (r < 0)
+		return fail(x, r, "cannot write %s: %s", out, strerror(-r));
 	return 0;
 }
 
