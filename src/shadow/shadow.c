@@ -337,10 +337,19 @@ static void shadow_explain(struct vm *vm, uint64_t gva, json_t *obj)
 	chain_guest(&vm->mem, sh->ctx.path != PATH_NONPAGING, mmu_path_names[sh->ctx.path], &sh->ctx.walk,
 		    gva, obj);
 	json_object_set_new(obj, "shadow_walk", steps);
+	if (sh->ctx.path == PATH_PAGING64 && ((gva >> 39) & 511) == 511) {
+		/* Every root's last PML4 entry is the monitor's (MON_VA). */
+		json_object_set_new(obj, "verdict", json_string(
+			"the monitor's range: PML4 slot 511 of every shadow root maps ombra's monitor, so the "
+			"guest's own mapping of this address is never shadowed (docs/shadow.md)"));
+		return;
+	}
 	for (unsigned level = 4; root && level >= 1; level--) {
-		uint64_t *spt = level == 4 ? root->spt :
-				(uint64_t *)(sh->pool + ((e & SPTE_ADDR) - POOL_MPA));
+		uint64_t *spt;
 
+		if (level < 4 && ((e & SPTE_ADDR) < POOL_MPA || (e & SPTE_ADDR) >= POOL_MPA + sh->pool_size))
+			break;                          /* not a shadow page: nothing of ombra's to show */
+		spt = level == 4 ? root->spt : (uint64_t *)(sh->pool + ((e & SPTE_ADDR) - POOL_MPA));
 		e = spt[(gva >> (12 + 9 * (level - 1))) & 511];
 		snprintf(buf, sizeof(buf), "0x%llx", (unsigned long long)e);
 		json_array_append_new(steps, json_pack("{s:i, s:s}", "level", level, "value", buf));

@@ -411,3 +411,25 @@ Test(trap_regress, int3_at_cpl3_through_a_dpl0_gate_is_a_gp)
 	cr_expect_eq(sh->last_vector, VEC_BP);
 	cr_expect_eq(get(STACK - 12, 4), 0x10001);
 }
+
+/* --explain of an address in the monitor's range (PML4 slot 511 of every
+ * shadow root): ombra's own mapping, not the guest's; it used to walk the
+ * monitor's tables as if they were pool pages and call the mismatch an
+ * ombra bug. */
+Test(trap_regress, explain_in_the_monitors_slot_says_so)
+{
+	json_t *o;
+	const char *verdict;
+
+	cpu(true, 0);
+	vm->mode = &shadow_mode;
+	vm_explain(vm, 0xffffff8000001000ULL);
+	cr_assert(json_is_array(vm->explained));
+	o = json_array_get(vm->explained, 0);
+	verdict = json_string_value(json_object_get(o, "verdict"));
+	cr_assert(verdict);
+	cr_expect(strstr(verdict, "monitor's range"), "verdict: %s", verdict);
+	cr_expect_null(strstr(verdict, "BUG"), "verdict: %s", verdict);
+	json_decref(vm->explained);
+	vm->explained = NULL;
+}
