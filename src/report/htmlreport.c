@@ -54,6 +54,7 @@ struct run {
 	size_t input;
 	struct counter *c;
 	size_t nc, capc;
+	json_t *index;              /* counter name -> its place in c (a hash: inputs may have 100k counters) */
 	char *end;                  /* how the run ended, when the input says */
 	long long exit_status;
 	bool has_status;
@@ -198,16 +199,28 @@ static void run_set_wall(struct run *r, json_t *v)
 	}
 }
 
+/* The place of counter name in r->c, or -1. */
+static long long run_find(const struct run *r, const char *name)
+{
+	json_t *i = r->index ? json_object_get(r->index, name) : NULL;
+
+	return i ? (long long)json_integer_value(i) : -1;
+}
+
 static void run_set(struct ctx *x, struct run *r, const char *name, long long v, bool null)
 {
 	struct counter *c;
+	long long i = run_find(r, name);
 
-	for (size_t i = 0; i < r->nc; i++)
-		if (strcmp(r->c[i].name, name) == 0) {
-			r->c[i].v = v;
-			r->c[i].null = null;
-			return;
-		}
+	if (i >= 0) {
+		r->c[i].v = v;
+		r->c[i].null = null;
+		return;
+	}
+	if (!r->index && !(r->index = json_object())) {
+		x->oom = true;
+		return;
+	}
 	c = grow(x, r->c, r->nc, &r->capc, sizeof(*r->c), 64);
 	if (!c)
 		return;
@@ -215,6 +228,11 @@ static void run_set(struct ctx *x, struct run *r, const char *name, long long v,
 	r->c[r->nc].name = xstrdup(x, name);
 	if (!r->c[r->nc].name)
 		return;
+	if (json_object_set_new(r->index, name, json_integer((json_int_t)r->nc)) < 0) {
+		free(r->c[r->nc].name);
+		x->oom = true;
+		return;
+	}
 	r->c[r->nc].v = v;
 	r->c[r->nc].null = null;
 	r->nc++;
@@ -223,14 +241,12 @@ static void run_set(struct ctx *x, struct run *r, const char *name, long long v,
 /* The counter's value, or false when the run has none (or null). */
 static bool run_get(const struct run *r, const char *name, double *v)
 {
-	for (size_t i = 0; i < r->nc; i++)
-		if (strcmp(r->c[i].name, name) == 0) {
-			if (r->c[i].null)
-				return false;
-			*v = (double)r->c[i].v;
-			return true;
-		}
-	return false;
+	long long i = run_find(r, name);
+
+	if (i < 0 || r->c[i].null)
+		return false;
+	*v = (double)r->c[i].v;
+	return true;
 }
 
 /* A new run of input ii; returns its index, or SIZE_MAX out of memory. */
@@ -1650,21 +1666,24 @@ static int counter_table(struct ctx *x, FILE *f)
 {
 	const char **names;
 	size_t nn = 0, cap = 0;
+	json_t *seen = json_object();        /* the names so far, hashed */
 
 	for (size_t i = 0; i < x->nruns; i++)
 		cap += x->runs[i].nc;
 	names = calloc(cap + 1, sizeof(*names));
-	if (!names)
+	if (!names || !seen) {
+		free(names);
+		json_decref(seen);
 		return -ENOMEM;
+	}
+	/* Every run's counters, each name once, in the order first seen. */
 	for (size_t i = 0; i < x->nruns; i++)
-		for (size_t c = 0; c < x->runs[i].nc; c++) {
-			size_t j;
-
-			for (j = 0; j < nn && strcmp(names[j], x->runs[i].c[c].name); j++)
-				;
-			if (j == nn)
+		for (size_t c = 0; c < x->runs[i].nc; c++)
+			if (!json_object_get(seen, x->runs[i].c[c].name)) {
+				json_object_set_new(seen, x->runs[i].c[c].name, json_true());
 				names[nn++] = x->runs[i].c[c].name;
-		}
+			}
+	json_decref(seen);
 
 	fputs("<h2>Counters side by side</h2>\n<p class=\"note\">A row per counter under KVM's names "
 	      "(docs/counters.md), a column per run, as <code>ombra compare</code> prints them; "
@@ -1859,6 +1878,7 @@ static void ctx_free(struct ctx *x)
 		for (size_t c = 0; c < r->nc; c++)
 			free(r->c[c].name);
 		free(r->c);
+		json_decref(r->index);
 		free(r->label);
 		free(r->end);
 		free(r->fixed.p);
