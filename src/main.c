@@ -152,6 +152,22 @@ static int report_file_open(struct outfile *rf, const char *path)
 	return r;
 }
 
+/* The seccomp filter, with the descriptors the run goes on using: KVM's
+ * for ioctls, and the folders it renames or unlinks in. */
+static int confine(const struct vm *vm, const struct outfile *rf, char *why, size_t len)
+{
+	struct confine_fds fds = { .nioctl = 0, .ndirs = 0 };
+
+	confine_add(fds.ioctl, &fds.nioctl, vm->host.fd);
+	confine_add(fds.ioctl, &fds.nioctl, vm->kvm.fd);
+	confine_add(fds.ioctl, &fds.nioctl, vm->kvm.vcpu_fd);
+	if (rf->f)
+		confine_add(fds.dirs, &fds.ndirs, rf->dirfd);
+	for (unsigned i = 0; i < vm->ndir_fds; i++)
+		confine_add(fds.dirs, &fds.ndirs, vm->dir_fds[i]);
+	return confine_install(&fds, why, len);
+}
+
 static int report_file_finish(struct outfile *rf, const struct vm *vm, const char *path,
 			      enum stats_format fmt)
 {
@@ -485,7 +501,7 @@ static int cmd_run(int argc, char **argv)
 	} else if (cfg.stats != STATS_NONE && cfg.stats_file && report_file_open(&rf, cfg.stats_file) < 0) {
 		status = OMBRA_EXIT_BAD_INPUT;
 		trace_close(&trace);
-	} else if (!cfg.no_seccomp && (explain_init(), confine_install(why, sizeof(why))) < 0) {
+	} else if (!cfg.no_seccomp && (explain_init(), confine(vm, &rf, why, sizeof(why))) < 0) {
 		fprintf(stderr, "ombra: %s\n", why);
 		status = OMBRA_EXIT_HOST_ERROR;
 		outfile_drop(&rf);

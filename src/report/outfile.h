@@ -13,7 +13,10 @@
 
 struct outfile {
 	FILE *f;                   /* write here */
+	int dirfd;                 /* the target's folder (renameat, unlinkat: the seccomp filter
+				    * lets a run rename and unlink only in folders opened before it) */
 	char tmp[4096];            /* the temporary file's name */
+	const char *tmp_base;      /* ... within dirfd */
 };
 
 /* Make the temporary file for path (mode 0666 less the umask, as fopen

@@ -132,6 +132,8 @@ static int tdp_setup(struct vm *vm)
 			return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -ENOMEM, "no memory for the --trace reader");
 		vm->mode_data = k;
 		ktrace_open(k);
+		if (k->dir_fd >= 0 && vm->ndir_fds < sizeof(vm->dir_fds) / sizeof(vm->dir_fds[0]))
+			vm->dir_fds[vm->ndir_fds++] = k->dir_fd;    /* the instance goes at the end */
 	}
 	return 0;
 }

@@ -175,6 +175,8 @@ struct vm {
 	uint64_t page_remaps;                   /* pages given new host memory while running */
 	uint64_t slot_adds, slot_deletes;       /* memslots added or deleted while running */
 	struct trace *trace;                    /* --trace, or NULL */
+	int dir_fds[4];                         /* folders the run unlinks in after set-up (tdp: tracefs instances) */
+	unsigned ndir_fds;
 	json_t *explained;                      /* translation chains asked for (a JSON array) */
 	json_t *marks;                          /* phase marks the guest wrote to port 0x80 */
 	bool status_on;                         /* a live status line on the terminal */

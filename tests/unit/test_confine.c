@@ -16,14 +16,22 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <termios.h>
+
 #include "host/confine.h"
 
 #define CHECK(n, cond) do { if (!(cond)) return (n); } while (0)
+
+/* The descriptors the confined child keeps: its ioctls' and its folders. */
+static struct confine_fds fds;
 
 /* Run fn confined in a child; its result (0: every check held). */
 static int confined(int (*fn)(void))
@@ -35,7 +43,7 @@ static int confined(int (*fn)(void))
 	if (pid == 0) {
 		char err[256];
 
-		if (confine_install(err, sizeof(err)) != 0)
+		if (confine_install(&fds, err, sizeof(err)) != 0)
 			_exit(100);
 		_exit(fn());
 	}
@@ -96,9 +104,10 @@ static int run_loop_calls(void)
 	CHECK(4, m != MAP_FAILED);
 	CHECK(5, munmap(m, 1 << 20) == 0);
 	free(malloc(1 << 22)); /* malloc's mmap path */
-	/* an ioctl reaches the kernel (and fails there, not in the filter) */
+	/* a KVM ioctl on a KVM descriptor (here the pipe stands in for one)
+	 * reaches the kernel, and fails there, not in the filter */
 	errno = 0;
-	CHECK(6, ioctl(pipe_fds[0], 0x4b3a /* KDSETMODE: not a pipe's */, 0) == -1 && errno != EPERM);
+	CHECK(6, ioctl(pipe_fds[0], KVM_GET_API_VERSION, 0) == -1 && errno != EPERM);
 	CHECK(7, close(pipe_fds[0]) == 0 && close(pipe_fds[1]) == 0);
 	return 0;
 }
@@ -108,6 +117,123 @@ Test(confine, the_run_loop_calls_still_work)
 	int r;
 
 	cr_assert_eq(pipe(pipe_fds), 0); /* before: pipe is not on the list */
+	fds = (struct confine_fds){ .nioctl = 0 };
+	confine_add(fds.ioctl, &fds.nioctl, pipe_fds[0]);
 	r = confined(run_loop_calls);
+	cr_expect_eq(r, 0, "check %d failed (100: not installed)", r);
+}
+
+/* ioctl: only KVM's requests, on the descriptors named, and TCGETS
+ * (isatty) anywhere: no TIOCSTI into an inherited terminal. */
+static int ioctls(void)
+{
+	char c = 'x';
+	struct termios t;
+
+	errno = 0;
+	CHECK(1, ioctl(0, TIOCSTI, &c) == -1 && errno == EPERM);
+	errno = 0;
+	CHECK(2, ioctl(pipe_fds[1], KVM_GET_API_VERSION, 0) == -1 && errno == EPERM);   /* not named */
+	errno = 0;
+	CHECK(3, ioctl(pipe_fds[0], KVM_GET_API_VERSION, 0) == -1 && errno == ENOTTY);  /* named */
+	errno = 0;
+	CHECK(4, ioctl(pipe_fds[0], FIONREAD, &c) == -1 && errno == EPERM);             /* not KVM's */
+	errno = 0;
+	CHECK(5, ioctl(pipe_fds[1], TCGETS, &t) == -1 && errno == ENOTTY);              /* isatty */
+	return 0;
+}
+
+Test(confine, ioctl_only_kvm_requests_on_kvm_descriptors)
+{
+	int r;
+
+	cr_assert_eq(pipe(pipe_fds), 0);
+	fds = (struct confine_fds){ .nioctl = 0 };
+	confine_add(fds.ioctl, &fds.nioctl, pipe_fds[0]);
+	r = confined(ioctls);
+	cr_expect_eq(r, 0, "check %d failed (100: not installed)", r);
+}
+
+/* Memory, never code. */
+static int no_exec(void)
+{
+	void *m;
+
+	errno = 0;
+	CHECK(1, mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED &&
+		 errno == EPERM);
+	m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(2, m != MAP_FAILED);
+	errno = 0;
+	CHECK(3, mprotect(m, 4096, PROT_READ | PROT_EXEC) == -1 && errno == EPERM);
+	CHECK(4, mprotect(m, 4096, PROT_READ) == 0);
+	return 0;
+}
+
+Test(confine, no_executable_mappings)
+{
+	int r;
+
+	fds = (struct confine_fds){ .nioctl = 0 };
+	r = confined(no_exec);
+	cr_expect_eq(r, 0, "check %d failed (100: not installed)", r);
+}
+
+/* Renames and unlinks only within a folder opened before the filter. */
+static int dir_fd;
+
+static int renames(void)
+{
+	errno = 0;
+	CHECK(1, rename("/tmp/ombra-confine-dir/a", "/tmp/ombra-confine-dir/b") == -1 && errno == EPERM);
+	errno = 0;
+	CHECK(2, unlink("/tmp/ombra-confine-dir/a") == -1 && errno == EPERM);
+	errno = 0;
+	CHECK(3, renameat(AT_FDCWD, "/tmp/ombra-confine-dir/a", dir_fd, "b") == -1 && errno == EPERM);
+	errno = 0;
+	CHECK(4, unlinkat(AT_FDCWD, "/tmp/ombra-confine-dir/a", 0) == -1 && errno == EPERM);
+	CHECK(5, renameat(dir_fd, "a", dir_fd, "b") == 0);
+	CHECK(6, unlinkat(dir_fd, "b", 0) == 0);
+	return 0;
+}
+
+Test(confine, rename_and_unlink_only_in_named_folders)
+{
+	int r, f;
+
+	system("rm -rf /tmp/ombra-confine-dir");
+	cr_assert_eq(mkdir("/tmp/ombra-confine-dir", 0700), 0);
+	f = open("/tmp/ombra-confine-dir/a", O_WRONLY | O_CREAT, 0600);
+	cr_assert_geq(f, 0);
+	close(f);
+	dir_fd = open("/tmp/ombra-confine-dir", O_RDONLY | O_DIRECTORY);
+	cr_assert_geq(dir_fd, 0);
+	fds = (struct confine_fds){ .nioctl = 0 };
+	confine_add(fds.dirs, &fds.ndirs, dir_fd);
+	r = confined(renames);
+	cr_expect_eq(r, 0, "check %d failed (100: not installed)", r);
+	cr_expect_eq(access("/tmp/ombra-confine-dir/a", F_OK), -1);
+	cr_expect_eq(access("/tmp/ombra-confine-dir/b", F_OK), -1);
+	close(dir_fd);
+	rmdir("/tmp/ombra-confine-dir");
+}
+
+/* Signals to itself only. */
+static int signals(void)
+{
+	errno = 0;
+	CHECK(1, kill(getppid(), 0) == -1 && errno == EPERM);
+	errno = 0;
+	CHECK(2, syscall(SYS_tgkill, getppid(), getppid(), 0) == -1 && errno == EPERM);
+	CHECK(3, syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), 0) == 0);
+	return 0;
+}
+
+Test(confine, signals_only_to_itself)
+{
+	int r;
+
+	fds = (struct confine_fds){ .nioctl = 0 };
+	r = confined(signals);
 	cr_expect_eq(r, 0, "check %d failed (100: not installed)", r);
 }
