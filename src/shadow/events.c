@@ -8,30 +8,12 @@
  */
 #include "shadow.h"
 
-#include "host/disasm.h"
-
 /* The instruction at rip, decoded, without side effects on the guest. */
 static json_t *insn_at(struct shadow *sh, uint64_t rip)
 {
-	uint8_t code[15];
-	uint64_t gpa;
-	uint32_t err;
 	char text[96];
-	size_t n = 0;
 
-	while (n < sizeof(code)) {
-		uint8_t *p;
-
-		if (mmu_gva_to_gpa(&sh->mmu, &sh->ctx, rip + n, WALK_PEEK, &gpa, &err) != PF_FIXED)
-			break;
-		p = mem_gpa_to_hva(&sh->vm->mem, gpa, 1);
-		if (!p)
-			break;
-		code[n++] = *p;
-	}
-	if (!n || !disasm_one(code, n, rip, vcpu_long(&sh->v) && sh->v.cs.l ? 64 : 32, text, sizeof(text)))
-		return NULL;
-	return json_string(text);
+	return shadow_insn_at(sh, rip, text, sizeof(text), NULL, 0) ? json_string(text) : NULL;
 }
 
 static json_t *event(struct shadow *sh, bool with_insn)

@@ -9,6 +9,8 @@
  */
 #include "shadow.h"
 
+#include "host/disasm.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -144,4 +146,27 @@ void shadow_cpu_changed(struct shadow *sh, bool cr3_write)
 	/* A new CR3, CPL (kernel or user view), CR0.WP or EFER.NXE each select
 	 * another root: the real CR3 is reloaded on the way back. */
 	sh->mmu.need_reload = true;
+}
+
+size_t shadow_insn_at(struct shadow *sh, uint64_t rip, char *text, size_t tlen, char *hex, size_t hlen)
+{
+	uint8_t code[15];
+	uint64_t gpa;
+	uint32_t err;
+	size_t n = 0, len;
+
+	while (n < sizeof(code)) {
+		uint8_t *p;
+
+		if (mmu_gva_to_gpa(&sh->mmu, &sh->ctx, rip + n, WALK_PEEK, &gpa, &err) != PF_FIXED)
+			break;
+		p = mem_gpa_to_hva(&sh->vm->mem, gpa, 1);
+		if (!p)
+			break;
+		code[n++] = *p;
+	}
+	len = n ? disasm_one(code, n, rip, vcpu_long(&sh->v) && sh->v.cs.l ? 64 : 32, text, tlen) : 0;
+	for (size_t i = 0; hex && i < (len ? len : n < 8 ? n : 8) && 3 * i + 3 < hlen; i++)
+		snprintf(hex + 3 * i, hlen - 3 * i, "%02x ", code[i]);
+	return len;
 }

@@ -427,13 +427,28 @@ static void shadow_guest_state(struct vm *vm, char *buf, size_t len)
 {
 	struct shadow *sh = vm->mode_data;
 	const struct vcpu *v = &sh->v;
-	const struct trap *t = &sh->t;
+	const struct kvm_regs *r = &vm->kvm.run->s.regs.regs;
+	struct trap now = sh->t;
+	const struct trap *t = &now;
+	char text[96] = "(instruction not readable)", hex[48] = "";
 
+	/* Stopped by a signal (--timeout, Ctrl-C) while it ran natively, the
+	 * guest is where the real CPU left it (KVM stores the registers in
+	 * kvm_run at every exit), not at its last trap; unless that was in
+	 * the monitor's own code. */
+	if (vm->kvm.run->exit_reason == KVM_EXIT_INTR && r->rip < MON_VA) {
+		now.rip = r->rip;
+		now.rflags = r->rflags;
+		now.gpr[R_AX] = r->rax; now.gpr[R_CX] = r->rcx; now.gpr[R_DX] = r->rdx; now.gpr[R_BX] = r->rbx;
+		now.gpr[R_SP] = r->rsp; now.gpr[R_BP] = r->rbp; now.gpr[R_SI] = r->rsi; now.gpr[R_DI] = r->rdi;
+	}
+	shadow_insn_at(sh, t->rip, text, sizeof(text), hex, sizeof(hex));
 	snprintf(buf, len,
-		 "ombra: guest state (virtual CPU): CPL %u, cs %#x, rip %#llx, rflags %#llx, last trap vector %u\n"
+		 "ombra: guest state (virtual CPU): CPL %u, cs %#x, rip %#llx: %s [%s], rflags %#llx, "
+		 "last trap vector %u\n"
 		 "ombra:   rax %#llx rbx %#llx rcx %#llx rdx %#llx rsi %#llx rdi %#llx rsp %#llx rbp %#llx\n"
 		 "ombra:   cr0 %#llx cr2 %#llx cr3 %#llx cr4 %#llx efer %#llx, MMU path %s\n",
-		 v->cpl, v->cs.sel, (unsigned long long)t->rip, (unsigned long long)t->rflags, t->vector,
+		 v->cpl, v->cs.sel, (unsigned long long)t->rip, text, hex, (unsigned long long)t->rflags, t->vector,
 		 (unsigned long long)t->gpr[R_AX], (unsigned long long)t->gpr[R_BX],
 		 (unsigned long long)t->gpr[R_CX], (unsigned long long)t->gpr[R_DX],
 		 (unsigned long long)t->gpr[R_SI], (unsigned long long)t->gpr[R_DI],

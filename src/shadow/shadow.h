@@ -167,6 +167,12 @@ enum trap_result emulate_pte_write(struct shadow *sh, uint64_t fault_gpa);
 /* mmio.c: an access to guest-physical memory no RAM backs (MMIO). */
 enum trap_result emulate_mmio(struct shadow *sh, uint64_t gva, uint64_t gpa, uint32_t error);
 
+/* The instruction at rip in the guest's address space, read through the
+ * guest's tables without side effects and decoded (capstone, Intel
+ * syntax) into text; its bytes in hex into hex (may be NULL).  Its length,
+ * 0 when it cannot be read or decoded. */
+size_t shadow_insn_at(struct shadow *sh, uint64_t rip, char *text, size_t tlen, char *hex, size_t hlen);
+
 /* --- seg.c -------------------------------------------------------------------- */
 
 /* An exception or interrupt into the guest's IDT, as the CPU delivers it. */

@@ -277,8 +277,11 @@ if need triple-shadow kvm && run triple-shadow 2 "$OMBRA" run --mmu=shadow -kern
 fi
 
 if need timeout-shadow kvm && run timeout-shadow 4 "$OMBRA" run --mmu=shadow -kernel "$K/spin.elf" --timeout 1; then
+	# the death report names the instruction where the guest was, decoded,
+	# as tdp mode's does: the spin loop's jmp to itself
 	grep -q "guest killed: --timeout" "$OUT/timeout-shadow.err" && grep -q "^spinning$" "$OUT/timeout-shadow.out" &&
-		ok timeout-shadow || bad timeout-shadow "no timeout report: $(cat "$OUT/timeout-shadow.err")"
+		grep -Eq "guest state \(virtual CPU\): .*rip (0x[0-9a-f]+): jmp \1 \[eb fe \]" "$OUT/timeout-shadow.err" &&
+		ok timeout-shadow || bad timeout-shadow "no timeout report at the spin loop: $(cat "$OUT/timeout-shadow.err")"
 fi
 
 # --- 3. the test-kernel suite: every case, ombra in both modes against QEMU TCG ---
