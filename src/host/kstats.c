@@ -4,6 +4,7 @@
  * newer or broken kernel gives an error, never a read past the buffer.
  */
 #include "kstats.h"
+#include "errmsg.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
@@ -13,18 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 int kstats_parse(const void *buf, size_t len, struct kstats *out, char *err, size_t errlen)
 {
 	const uint8_t *p = buf;
@@ -33,17 +22,17 @@ int kstats_parse(const void *buf, size_t len, struct kstats *out, char *err, siz
 
 	memset(out, 0, sizeof(*out));
 	if (len < sizeof(h))
-		return fail(err, errlen, "stats file shorter than its header");
+		return errmsg(err, errlen, -EINVAL, "stats file shorter than its header");
 	memcpy(&h, p, sizeof(h));
 	if (h.name_size == 0 || h.name_size > 4096)
-		return fail(err, errlen, "stats name size %u is not sane", h.name_size);
+		return errmsg(err, errlen, -EINVAL, "stats name size %u is not sane", h.name_size);
 	desc_size = sizeof(struct kvm_stats_desc) + h.name_size;
 	if (h.id_offset > len || h.name_size > len - h.id_offset)
-		return fail(err, errlen, "stats id string lies outside the file");
+		return errmsg(err, errlen, -EINVAL, "stats id string lies outside the file");
 	if (h.desc_offset > len || (uint64_t)h.num_desc * desc_size > len - h.desc_offset)
-		return fail(err, errlen, "stats descriptors lie outside the file");
+		return errmsg(err, errlen, -EINVAL, "stats descriptors lie outside the file");
 	if (h.data_offset > len)
-		return fail(err, errlen, "stats data lies outside the file");
+		return errmsg(err, errlen, -EINVAL, "stats data lies outside the file");
 	snprintf(out->id, sizeof(out->id), "%.*s", (int)h.name_size, (const char *)p + h.id_offset);
 
 	out->v = calloc(h.num_desc ? h.num_desc : 1, sizeof(*out->v));
@@ -58,7 +47,7 @@ int kstats_parse(const void *buf, size_t len, struct kstats *out, char *err, siz
 		memcpy(&desc, d, sizeof(desc));
 		if (desc.size == 0 || (uint64_t)desc.offset + (uint64_t)desc.size * 8 > len - h.data_offset) {
 			kstats_free(out);
-			return fail(err, errlen, "stats value %u lies outside the file", i);
+			return errmsg(err, errlen, -EINVAL, "stats value %u lies outside the file", i);
 		}
 		snprintf(k->name, sizeof(k->name), "%.*s", (int)h.name_size,
 			 (const char *)d + sizeof(desc));
@@ -106,7 +95,7 @@ int kstats_read(int stats_fd, struct kstats *out, char *err, size_t errlen)
 		if (n < 0) {
 			r = -errno;
 			free(buf);
-			return fail(err, errlen, "reading KVM stats: %s", strerror(-r)), r;
+			return errmsg(err, errlen, -EINVAL, "reading KVM stats: %s", strerror(-r)), r;
 		}
 		if (n == 0)
 			break;

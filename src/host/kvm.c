@@ -3,6 +3,7 @@
  * in err; main decides what to do.
  */
 #include "kvm.h"
+#include "errmsg.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,18 +42,6 @@ const struct kvm_cap_info *kvm_caps(size_t *n)
 	return caps;
 }
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 int kvm_host_open(struct kvm_host *h, const char *path, char *err, size_t errlen)
 {
 	int e;
@@ -62,14 +51,14 @@ int kvm_host_open(struct kvm_host *h, const char *path, char *err, size_t errlen
 	if (h->fd < 0) {
 		e = errno;
 		if (e == ENOENT)
-			return fail(err, errlen, -e,
+			return errmsg(err, errlen, -e,
 				    "%s does not exist: load KVM (modprobe kvm_intel or kvm_amd) or run on a host with virtualization enabled",
 				    path);
 		if (e == EACCES || e == EPERM)
-			return fail(err, errlen, -e,
+			return errmsg(err, errlen, -e,
 				    "%s is not accessible: run as root or add yourself to the kvm group (usermod -aG kvm $USER)",
 				    path);
-		return fail(err, errlen, -e, "cannot open %s: %s", path, strerror(e));
+		return errmsg(err, errlen, -e, "cannot open %s: %s", path, strerror(e));
 	}
 	h->api_version = ioctl(h->fd, KVM_GET_API_VERSION, 0);
 	if (h->api_version != KVM_API_VERSION) {
@@ -77,9 +66,9 @@ int kvm_host_open(struct kvm_host *h, const char *path, char *err, size_t errlen
 		close(h->fd);
 		h->fd = -1;
 		if (h->api_version < 0)
-			return fail(err, errlen, -e, "%s is not a KVM device (KVM_GET_API_VERSION: %s)",
+			return errmsg(err, errlen, -e, "%s is not a KVM device (KVM_GET_API_VERSION: %s)",
 				    path, strerror(e));
-		return fail(err, errlen, -e, "%s speaks KVM API %d, ombra needs %d",
+		return errmsg(err, errlen, -e, "%s speaks KVM API %d, ombra needs %d",
 			    path, h->api_version, KVM_API_VERSION);
 	}
 	h->vcpu_mmap_size = ioctl(h->fd, KVM_GET_VCPU_MMAP_SIZE, 0);
@@ -87,13 +76,13 @@ int kvm_host_open(struct kvm_host *h, const char *path, char *err, size_t errlen
 		e = errno;
 		close(h->fd);
 		h->fd = -1;
-		return fail(err, errlen, -e, "KVM_GET_VCPU_MMAP_SIZE failed: %s", strerror(e));
+		return errmsg(err, errlen, -e, "KVM_GET_VCPU_MMAP_SIZE failed: %s", strerror(e));
 	}
 	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
 		if (caps[i].required && kvm_host_check_cap(h, caps[i].cap) <= 0) {
 			close(h->fd);
 			h->fd = -1;
-			return fail(err, errlen, -ENOTSUP, "this host's KVM lacks %s (%s)",
+			return errmsg(err, errlen, -ENOTSUP, "this host's KVM lacks %s (%s)",
 				    caps[i].name, caps[i].why);
 		}
 	}
@@ -124,12 +113,12 @@ int kvm_vm_create(struct kvm_host *h, struct kvm_vm *vm, char *err, size_t errle
 
 	vm->fd = ioctl(h->fd, KVM_CREATE_VM, 0);
 	if (vm->fd < 0)
-		return fail(err, errlen, -errno, "KVM_CREATE_VM failed: %s", strerror(errno));
+		return errmsg(err, errlen, -errno, "KVM_CREATE_VM failed: %s", strerror(errno));
 	if (kvm_host_check_cap(h, KVM_CAP_SET_TSS_ADDR) &&
 	    ioctl(vm->fd, KVM_SET_TSS_ADDR, TSS_ADDR) < 0) {
 		e = errno;
 		kvm_vm_destroy(vm);
-		return fail(err, errlen, -e, "KVM_SET_TSS_ADDR failed: %s", strerror(e));
+		return errmsg(err, errlen, -e, "KVM_SET_TSS_ADDR failed: %s", strerror(e));
 	}
 	return 0;
 }
@@ -143,7 +132,7 @@ int kvm_vcpu_create(struct kvm_vm *vm, char *err, size_t errlen)
 	if (vm->vcpu_fd < 0) {
 		e = errno;
 		kvm_vm_destroy(vm);
-		return fail(err, errlen, -e, "KVM_CREATE_VCPU failed: %s", strerror(e));
+		return errmsg(err, errlen, -e, "KVM_CREATE_VCPU failed: %s", strerror(e));
 	}
 	vm->run = mmap(NULL, (size_t)h->vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 		       vm->vcpu_fd, 0);
@@ -151,7 +140,7 @@ int kvm_vcpu_create(struct kvm_vm *vm, char *err, size_t errlen)
 		e = errno;
 		vm->run = NULL;
 		kvm_vm_destroy(vm);
-		return fail(err, errlen, -e, "mmap of the vCPU's kvm_run page failed: %s", strerror(e));
+		return errmsg(err, errlen, -e, "mmap of the vCPU's kvm_run page failed: %s", strerror(e));
 	}
 	if (kvm_host_check_cap(h, KVM_CAP_BINARY_STATS_FD)) {
 		vm->vm_stats_fd = ioctl(vm->fd, KVM_GET_STATS_FD, NULL);
@@ -181,7 +170,7 @@ int kvm_vm_set_cpuid(struct kvm_vm *vm, bool umip, char *err, size_t errlen)
 			c->entries[i].ecx |= 1u << 2;        /* UMIP */
 	}
 	if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, c) < 0)
-		r = fail(err, errlen, -errno, "KVM_SET_CPUID2 failed: %s", strerror(errno));
+		r = errmsg(err, errlen, -errno, "KVM_SET_CPUID2 failed: %s", strerror(errno));
 	free(c);
 	return r;
 }

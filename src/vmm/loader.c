@@ -14,6 +14,7 @@
  * 4. Write the multiboot info, command line and memory map at MB_INFO_GPA.
  */
 #include "loader.h"
+#include "host/errmsg.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -46,18 +47,6 @@ struct segment {
 	uint64_t file_off, file_len;  /* bytes copied from the file */
 	uint64_t gpa, mem_len;        /* where, and how much including bss */
 };
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
 
 static uint32_t rd32(const uint8_t *p)
 {
@@ -123,53 +112,53 @@ static int elf_segments(const uint8_t *img, size_t len, struct segment *seg, uns
 	unsigned phnum, phentsize;
 
 	if (len < EI_NIDENT || memcmp(img, ELFMAG, SELFMAG) != 0)
-		return fail(err, errlen, -ENOEXEC,
+		return errmsg(err, errlen, -ENOEXEC,
 			    "not an ELF file and the multiboot header has no load addresses (flag 16)");
 	if (img[EI_DATA] != ELFDATA2LSB)
-		return fail(err, errlen, -ENOEXEC, "ELF file is not little-endian");
+		return errmsg(err, errlen, -ENOEXEC, "ELF file is not little-endian");
 
 	if (img[EI_CLASS] == ELFCLASS32) {
 		Elf32_Ehdr eh;
 
 		if (len < sizeof(eh))
-			return fail(err, errlen, -ENOEXEC, "truncated ELF32 header");
+			return errmsg(err, errlen, -ENOEXEC, "truncated ELF32 header");
 		memcpy(&eh, img, sizeof(eh));
 		if (eh.e_machine != EM_386 && eh.e_machine != EM_X86_64)
-			return fail(err, errlen, -ENOEXEC, "ELF32 machine %u is not x86", eh.e_machine);
+			return errmsg(err, errlen, -ENOEXEC, "ELF32 machine %u is not x86", eh.e_machine);
 		if (eh.e_type != ET_EXEC)
-			return fail(err, errlen, -ENOEXEC, "ELF file is not an executable (type %u)", eh.e_type);
+			return errmsg(err, errlen, -ENOEXEC, "ELF file is not an executable (type %u)", eh.e_type);
 		phoff = eh.e_phoff;
 		phnum = eh.e_phnum;
 		phentsize = eh.e_phentsize;
 		*entry = eh.e_entry;
 		*elf_class = 32;
 		if (phentsize < sizeof(Elf32_Phdr))
-			return fail(err, errlen, -ENOEXEC, "ELF32 program header size %u too small", phentsize);
+			return errmsg(err, errlen, -ENOEXEC, "ELF32 program header size %u too small", phentsize);
 	} else if (img[EI_CLASS] == ELFCLASS64) {
 		Elf64_Ehdr eh;
 
 		if (len < sizeof(eh))
-			return fail(err, errlen, -ENOEXEC, "truncated ELF64 header");
+			return errmsg(err, errlen, -ENOEXEC, "truncated ELF64 header");
 		memcpy(&eh, img, sizeof(eh));
 		if (eh.e_machine != EM_X86_64)
-			return fail(err, errlen, -ENOEXEC, "ELF64 machine %u is not x86-64", eh.e_machine);
+			return errmsg(err, errlen, -ENOEXEC, "ELF64 machine %u is not x86-64", eh.e_machine);
 		if (eh.e_type != ET_EXEC)
-			return fail(err, errlen, -ENOEXEC, "ELF file is not an executable (type %u)", eh.e_type);
+			return errmsg(err, errlen, -ENOEXEC, "ELF file is not an executable (type %u)", eh.e_type);
 		phoff = eh.e_phoff;
 		phnum = eh.e_phnum;
 		phentsize = eh.e_phentsize;
 		*entry = eh.e_entry;
 		*elf_class = 64;
 		if (phentsize < sizeof(Elf64_Phdr))
-			return fail(err, errlen, -ENOEXEC, "ELF64 program header size %u too small", phentsize);
+			return errmsg(err, errlen, -ENOEXEC, "ELF64 program header size %u too small", phentsize);
 	} else {
-		return fail(err, errlen, -ENOEXEC, "unknown ELF class %u", img[EI_CLASS]);
+		return errmsg(err, errlen, -ENOEXEC, "unknown ELF class %u", img[EI_CLASS]);
 	}
 
 	if (phnum == 0)
-		return fail(err, errlen, -ENOEXEC, "ELF file has no program headers");
+		return errmsg(err, errlen, -ENOEXEC, "ELF file has no program headers");
 	if (phoff > len || (uint64_t)phnum * phentsize > len - phoff)
-		return fail(err, errlen, -ENOEXEC, "ELF program headers lie past the end of the file (truncated?)");
+		return errmsg(err, errlen, -ENOEXEC, "ELF program headers lie past the end of the file (truncated?)");
 
 	for (unsigned i = 0; i < phnum; i++) {
 		const uint8_t *ph = img + phoff + (uint64_t)i * phentsize;
@@ -192,18 +181,18 @@ static int elf_segments(const uint8_t *img, size_t len, struct segment *seg, uns
 		if (type != PT_LOAD || s.mem_len == 0)
 			continue;
 		if (s.file_len > s.mem_len)
-			return fail(err, errlen, -ENOEXEC,
+			return errmsg(err, errlen, -ENOEXEC,
 				    "segment %u: file size %#llx exceeds memory size %#llx", i,
 				    (unsigned long long)s.file_len, (unsigned long long)s.mem_len);
 		if (s.file_off > len || s.file_len > len - s.file_off)
-			return fail(err, errlen, -ENOEXEC,
+			return errmsg(err, errlen, -ENOEXEC,
 				    "segment %u: contents lie past the end of the file (truncated?)", i);
 		if (n == MAX_SEGMENTS)
-			return fail(err, errlen, -ENOEXEC, "more than %d loadable segments", MAX_SEGMENTS);
+			return errmsg(err, errlen, -ENOEXEC, "more than %d loadable segments", MAX_SEGMENTS);
 		seg[n++] = s;
 	}
 	if (n == 0)
-		return fail(err, errlen, -ENOEXEC, "ELF file has no loadable segments");
+		return errmsg(err, errlen, -ENOEXEC, "ELF file has no loadable segments");
 	*nseg = n;
 	return 0;
 }
@@ -214,21 +203,21 @@ static int kludge_segment(const uint8_t *img, size_t len, long hoff, const struc
 	uint64_t file_off, load_end, bss_end;
 
 	if ((size_t)hoff + sizeof(*h) > len)
-		return fail(err, errlen, -ENOEXEC, "multiboot header address fields are truncated");
+		return errmsg(err, errlen, -ENOEXEC, "multiboot header address fields are truncated");
 	if (h->load_addr > h->header_addr)
-		return fail(err, errlen, -ENOEXEC, "multiboot load_addr %#x is above header_addr %#x",
+		return errmsg(err, errlen, -ENOEXEC, "multiboot load_addr %#x is above header_addr %#x",
 			    h->load_addr, h->header_addr);
 	file_off = (uint64_t)hoff - (h->header_addr - h->load_addr);
 	if ((uint64_t)hoff < h->header_addr - h->load_addr)
-		return fail(err, errlen, -ENOEXEC, "multiboot load_addr lies before the start of the file");
+		return errmsg(err, errlen, -ENOEXEC, "multiboot load_addr lies before the start of the file");
 	load_end = h->load_end_addr ? h->load_end_addr : h->load_addr + (len - file_off);
 	if (load_end < h->load_addr)
-		return fail(err, errlen, -ENOEXEC, "multiboot load_end_addr is below load_addr");
+		return errmsg(err, errlen, -ENOEXEC, "multiboot load_end_addr is below load_addr");
 	if (load_end - h->load_addr > len - file_off)
-		return fail(err, errlen, -ENOEXEC, "multiboot load_end_addr lies past the end of the file (truncated?)");
+		return errmsg(err, errlen, -ENOEXEC, "multiboot load_end_addr lies past the end of the file (truncated?)");
 	bss_end = h->bss_end_addr ? h->bss_end_addr : load_end;
 	if (bss_end < load_end)
-		return fail(err, errlen, -ENOEXEC, "multiboot bss_end_addr is below load_end_addr");
+		return errmsg(err, errlen, -ENOEXEC, "multiboot bss_end_addr is below load_end_addr");
 	*seg = (struct segment){ file_off, load_end - h->load_addr, h->load_addr, bss_end - h->load_addr };
 	*entry = h->entry_addr;
 	(void)img;
@@ -248,15 +237,15 @@ int mb_load(struct guest_mem *m, const void *image, size_t len, const char *cmdl
 
 	memset(out, 0, sizeof(*out));
 	if (len == 0)
-		return fail(err, errlen, -ENOEXEC, "kernel file is empty");
+		return errmsg(err, errlen, -ENOEXEC, "kernel file is empty");
 	hoff = find_header(img, len);
 	if (hoff < 0)
-		return fail(err, errlen, -ENOEXEC,
+		return errmsg(err, errlen, -ENOEXEC,
 			    "no multiboot header (magic 0x1badb002 with a valid checksum) in the first 8 KiB");
 	memcpy(&h, img + hoff, len - hoff < sizeof(h) ? len - hoff : sizeof(h));
 	out->header_flags = h.flags;
 	if (h.flags & 0xffff & ~MB_UNDERSTOOD)
-		return fail(err, errlen, -ENOTSUP,
+		return errmsg(err, errlen, -ENOTSUP,
 			    "multiboot header requires features %#x that ombra does not provide",
 			    h.flags & 0xffff & ~MB_UNDERSTOOD);
 
@@ -270,7 +259,7 @@ int mb_load(struct guest_mem *m, const void *image, size_t len, const char *cmdl
 	if (r < 0)
 		return r;
 	if (entry >= MEM_4G)
-		return fail(err, errlen, -ENOEXEC,
+		return errmsg(err, errlen, -ENOEXEC,
 			    "entry point %#llx is above 4 GiB: a multiboot kernel starts in 32-bit mode",
 			    (unsigned long long)entry);
 
@@ -278,13 +267,13 @@ int mb_load(struct guest_mem *m, const void *image, size_t len, const char *cmdl
 		const char *why = check_range(m, seg[i].gpa, seg[i].mem_len);
 
 		if (why)
-			return fail(err, errlen, -ENOEXEC, "segment at %#llx (%#llx bytes) %s",
+			return errmsg(err, errlen, -ENOEXEC, "segment at %#llx (%#llx bytes) %s",
 				    (unsigned long long)seg[i].gpa,
 				    (unsigned long long)seg[i].mem_len, why);
 		for (unsigned j = 0; j < i; j++)
 			if (seg[i].gpa < seg[j].gpa + seg[j].mem_len &&
 			    seg[j].gpa < seg[i].gpa + seg[i].mem_len)
-				return fail(err, errlen, -ENOEXEC,
+				return errmsg(err, errlen, -ENOEXEC,
 					    "segments at %#llx and %#llx overlap",
 					    (unsigned long long)seg[j].gpa,
 					    (unsigned long long)seg[i].gpa);
@@ -319,7 +308,7 @@ int mb_load(struct guest_mem *m, const void *image, size_t len, const char *cmdl
 		const char *why = check_range(m, start, module->len ? module->len : 1);
 
 		if (why)
-			return fail(err, errlen, -E2BIG, "initrd of %zu bytes at %#llx %s", module->len,
+			return errmsg(err, errlen, -E2BIG, "initrd of %zu bytes at %#llx %s", module->len,
 				    (unsigned long long)start, why);
 		mem_write(m, start, module->data, module->len);
 		out->mod_start = (uint32_t)start;
@@ -339,7 +328,7 @@ int mb_load(struct guest_mem *m, const void *image, size_t len, const char *cmdl
 
 		memset(info, 0, sizeof(info));
 		if (MBI_SIZE + sizeof(name) + clen + slen + 16 + MEM_MAX_SLOTS * 24 > sizeof(info))
-			return fail(err, errlen, -E2BIG, "kernel command line is too long (%zu bytes)", clen);
+			return errmsg(err, errlen, -E2BIG, "kernel command line is too long (%zu bytes)", clen);
 
 		put32(info + 4, (uint32_t)(MEM_LOW_END / 1024));            /* mem_lower, KiB */
 		put32(info + 8, (uint32_t)((top - MEM_HIGH_START) / 1024)); /* mem_upper, KiB */
@@ -394,7 +383,7 @@ int mb_load(struct guest_mem *m, const void *image, size_t len, const char *cmdl
 		}
 		put32(info, flags);
 		if (mem_write(m, MB_INFO_GPA, info, used) < 0)
-			return fail(err, errlen, -EFAULT, "no RAM at the multiboot information area");
+			return errmsg(err, errlen, -EFAULT, "no RAM at the multiboot information area");
 		out->info_gpa = MB_INFO_GPA;
 	}
 	return 0;
