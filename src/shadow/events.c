@@ -67,6 +67,8 @@ static void on_mmu_event(void *opaque, const struct mmu_event *e)
 		o = json_pack("{s:o, s:I}", "gpa", trace_hex(e->gpa), "count", (json_int_t)e->count);
 		break;
 	case TRACE_RESYNC:
+		o = json_pack("{s:o, s:I}", "gpa", trace_hex(e->gpa), "count", (json_int_t)e->count);
+		break;
 	case TRACE_RECYCLE:
 		o = json_pack("{s:I}", "count", (json_int_t)e->count);
 		break;

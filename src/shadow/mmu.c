@@ -570,6 +570,8 @@ static struct sp *get_sp(struct shadow_mmu *m, uint64_t gfn, union sp_role role)
 	for (sp = m->hash[gfn_hash(gfn, m->hash_size)]; sp; sp = sp->hash_next)
 		if (sp->gfn == gfn && sp->role.word == role.word) {
 			touch_lru(m, sp);
+			if (m->unsync.n)
+				mmu_sync_found(m, sp);
 			return sp;
 		}
 	m->stats.mmu_cache_miss++;

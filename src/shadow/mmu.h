@@ -173,7 +173,7 @@ struct mmu_event {
 	enum trace_event kind;  /* FILL, PREFETCH, EMULATE_PTE_WRITE, MMIO, UNSYNC, RESYNC,
 				 * INVLPG, CR3_LOAD, ZAP, RECYCLE */
 	uint64_t gva;           /* FILL, PREFETCH, EMULATE_PTE_WRITE, MMIO, INVLPG */
-	uint64_t gpa;           /* FILL, EMULATE_PTE_WRITE, MMIO; the table's (UNSYNC), the frame's (ZAP) */
+	uint64_t gpa;           /* FILL, EMULATE_PTE_WRITE, MMIO; the table's (UNSYNC, RESYNC), the frame's (ZAP) */
 	unsigned level;         /* FILL: the guest page's level (1: 4 KiB, 2: 2/4 MiB, 3: 1 GiB) */
 	unsigned count;         /* PREFETCH, RESYNC, ZAP, RECYCLE */
 	bool root_hit;          /* CR3_LOAD: the root was in the cache */

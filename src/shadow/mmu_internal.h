@@ -76,5 +76,8 @@ void mmu_track_clear(struct shadow_mmu *m);
  * if it must be emulated; false when (unsync) its shadow pages went out
  * of sync instead and the fill may make the guest's mapping writable. */
 bool mmu_tracked_write(struct shadow_mmu *m, uint64_t gfn);
+/* get_sp found sp again: sync it, or the out-of-sync pages below it, entry
+ * by entry, leaving them out of sync (unsync). */
+void mmu_sync_found(struct shadow_mmu *m, struct sp *sp);
 
 #endif

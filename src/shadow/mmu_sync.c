@@ -11,8 +11,16 @@
  *    unprotects the frame (mmu_unprotect_gfn).
  * 2. unsync: as wp, but the first store to a leaf table lets its shadow
  *    pages go out of sync (the unsync list) and the guest writes it
- *    natively; the next CR3 load or INVLPG brings them back (sync_unsync)
- *    by dropping their entries, which refault from the guest's.
+ *    natively.  They are brought back entry by entry, as KVM's
+ *    FNAME(sync_page) does: each present shadow entry is compared with the
+ *    guest's entry now, and only those that changed are updated or dropped
+ *    (sync_entry).  A CR3 load syncs every out-of-sync page and
+ *    write-protects its table again (KVM's mmu_sync_children); an INVLPG
+ *    syncs only the address's entry under each cached root, and the page
+ *    stays out of sync (FNAME(invlpg)); a page found again by a lookup is
+ *    synced and stays out of sync too (kvm_sync_page from
+ *    kvm_mmu_find_shadow_page).  A table above level 1 let go by an
+ *    unprotect is still brought back by dropping its entries.
  * 3. vtlb: nothing is tracked; the shadow is a virtual TLB.  A CR3 write
  *    drops every non-global leaf of every cached root (flush_tree); INVLPG
  *    drops the address's leaf and the link to its table (zap_gva), as the
@@ -26,6 +34,7 @@
 #include "mmu_internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* --- write tracking (wp, unsync) ------------------------------------------ */
 
@@ -133,30 +142,186 @@ bool mmu_tracked_write(struct shadow_mmu *m, uint64_t gfn)
 	return false;
 }
 
-/*
- * unsync: bring every out-of-sync table back.  ombra does not keep the
- * guest entries a shadow table was built from, so it syncs by dropping the
- * table's entries (they refault from the guest's current ones) and tracks
- * the table's writes again.
- */
-static void sync_unsync(struct shadow_mmu *m)
-{
-	struct sp *sp;
-	unsigned n = 0;
+/* --- bringing out-of-sync tables back (unsync) --------------------------- */
 
-	m->nr_unprot = 0;
-	while ((sp = m->unsync.first) != NULL) {
+/* The guest entry that entry i of the level-1 shadow page sp stands for;
+ * false when no RAM is there. */
+static bool gpte_of(struct shadow_mmu *m, const struct sp *sp, unsigned i, uint64_t *gpte)
+{
+	bool four = sp->role.path == PATH_PAGING32;
+	uint64_t gpa = (sp->gfn << 12) + (four ? (sp->role.quadrant * 512u + i) * 4 : i * 8);
+	void *p = mem_gpa_to_hva(m->mem, gpa, four ? 4 : 8);
+	uint32_t v;
+
+	if (!p)
+		return false;
+	if (four) {
+		memcpy(&v, p, 4);
+		*gpte = v;
+	} else {
+		memcpy(gpte, p, 8);
+	}
+	return true;
+}
+
+/*
+ * The shadow leaf a fill would make now for guest entry gpte in the
+ * level-1 page sp, keeping from old (the entry there, or 0) what only a
+ * fill knows: whether the kernel view fetched from a guest-user page, and
+ * the guest-global mark.  0 when the guest's entry maps nothing a walk
+ * would fill: not present, a reserved bit, A clear (KVM's
+ * FNAME(prefetch_invalid_gpte)), no RAM behind it, or a supervisor page
+ * in the user view.
+ */
+static uint64_t leaf_from_gpte(struct shadow_mmu *m, const struct sp *sp, uint64_t gpte, uint64_t old)
+{
+	bool four = sp->role.path == PATH_PAGING32;
+	uint64_t rsvd = 0, gpa, mpa, spte;
+	unsigned access = sp->role.access;
+
+	if (!four) {
+		/* an 8-byte PTE: bits 51:MAXPHYADDR, and NX without EFER.NXE */
+		rsvd = (((1ULL << 52) - 1) & ~((1ULL << m->maxphyaddr) - 1)) |
+		       (sp->role.efer_nx ? 0 : SPTE_NX);
+	}
+	if (!(gpte & SPTE_P) || !(gpte & SPTE_A) || (gpte & rsvd))
+		return 0;
+	gpa = gpte & (four ? 0xfffff000ULL : ((1ULL << m->maxphyaddr) - 1) & ~0xfffULL);
+	mpa = mem_gpa_to_mpa(m->mem, gpa);
+	if (mpa == (uint64_t)-1)
+		return 0;
+	if (!(gpte & SPTE_W))
+		access &= ~ACC_WRITE;
+	if (!(gpte & SPTE_U))
+		access &= ~ACC_USER;
+	if (!four && sp->role.efer_nx && (gpte & SPTE_NX))
+		access &= ~ACC_EXEC;
+	if (sp->role.user_view && !(access & ACC_USER))
+		return 0;
+	spte = mpa | SPTE_P | SPTE_U | SPTE_A | SPTE_D;
+	/* as make_leaf: W for a dirty page the guest lets this view write,
+	 * unless it is itself a table the shadow follows */
+	if (((access & ACC_WRITE) || (!sp->role.user_view && !sp->role.cr0_wp)) && (gpte & SPTE_D) &&
+	    !mmu_tracked(m, gpa >> 12))
+		spte |= SPTE_W;
+	if (sp->role.efer_nx && !(access & ACC_EXEC))
+		spte |= SPTE_NX;
+	else if (!sp->role.user_view && (access & ACC_USER))
+		spte |= old ? (old & SPTE_NX) : SPTE_NX;   /* the kernel view runs user code only once fetched */
+	if (gpte & SPTE_G)
+		spte |= old & SPTE_GUEST_GLOBAL;
+	return spte;
+}
+
+/*
+ * Bring entry i of the out-of-sync level-1 page sp in line with the
+ * guest's entry (KVM's FNAME(sync_page) for one spte): a present entry
+ * that maps another frame than the guest's entry now, or that the guest's
+ * entry no longer allows, is dropped; one whose rights changed gets them;
+ * one still right stays.  fill (INVLPG, as FNAME(invlpg) installs the
+ * guest's entry with FNAME(prefetch_gpte)): an empty entry is filled too.
+ * Returns true if the entry changed.
+ */
+static bool sync_entry(struct shadow_mmu *m, struct sp *sp, unsigned i, bool fill)
+{
+	uint64_t *e = &sp->spt[i], gpte, leaf = 0;
+	bool was = *e & SPTE_P;
+
+	if (!was && !fill)
+		return false;
+	if (gpte_of(m, sp, i, &gpte)) {
+		leaf = leaf_from_gpte(m, sp, gpte, *e);
+		if (leaf && was && (leaf & SPTE_ADDR) != (*e & SPTE_ADDR))
+			leaf = leaf_from_gpte(m, sp, gpte, 0);      /* another frame: a new entry */
+	}
+	if (leaf == *e)
+		return false;
+	if (was && leaf && (leaf & SPTE_ADDR) == (*e & SPTE_ADDR)) {
+		*e = leaf;                               /* same frame, new rights: the rmap stays */
+		mmu_changed(m, e);
+		return true;
+	}
+	if (!fill)
+		leaf = 0;                                /* another frame, or nothing: it refaults */
+	mmu_set_leaf(m, e, leaf);
+	if (leaf)
+		m->stats.prefetched++;
+	return was;
+}
+
+/* Every present entry of an out-of-sync level-1 page (KVM's
+ * FNAME(sync_page)).  Returns true if any changed. */
+static bool sync_sp(struct shadow_mmu *m, struct sp *sp)
+{
+	bool changed = false;
+
+	for (unsigned i = 0; i < 512; i++)
+		changed |= sync_entry(m, sp, i, false);
+	return changed;
+}
+
+/* Back in sync and followed again: the table is write-protected.  A leaf
+ * page is synced entry by entry; a table above (let go by an unprotect)
+ * has its entries dropped, and they refault from the guest's. */
+static void resync(struct shadow_mmu *m, struct sp *sp)
+{
+	if (sp->role.level == 1) {
+		sync_sp(m, sp);
+	} else {
 		for (unsigned j = 0; j < 512; j++)
 			if ((sp->spt[j] & SPTE_P) && !(sp->role.level == 4 && j == 511))
 				mmu_clear_entry(m, &sp->spt[j]);
-		mmu_unsync_del(m, sp);
-		mmu_track_inc(m, sp->gfn);
-		m->stats.unsync_synced++;
-		m->need_reload = true;
-		n++;
 	}
-	if (n)
-		mmu_emit(m, &(struct mmu_event){ .kind = TRACE_RESYNC, .count = n });
+	mmu_unsync_del(m, sp);
+	mmu_track_inc(m, sp->gfn);
+	m->stats.unsync_synced++;
+	mmu_emit(m, &(struct mmu_event){ .kind = TRACE_RESYNC, .gpa = sp->gfn << 12, .count = 1 });
+	m->need_reload = true;
+}
+
+/* A CR3 load (and wp's INVLPG): every out-of-sync table back in sync. */
+static void sync_unsync(struct shadow_mmu *m)
+{
+	struct sp *sp;
+
+	m->nr_unprot = 0;
+	while ((sp = m->unsync.first) != NULL)
+		resync(m, sp);
+}
+
+/* Is sp linked, through any chain of entries, below anc? */
+static bool below(struct shadow_mmu *m, const struct sp *sp, const struct sp *anc)
+{
+	for (unsigned k = 0; k < sp->nparents; k++) {
+		struct sp *p = mmu_sp_of_mpa(m, m->pool_mpa + (sp->parents[k] & ~0xfffu));
+
+		if (p == anc || (p && p->role.level < anc->role.level && below(m, p, anc)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A lookup found sp again (get_sp), to link it or load it as a root.  If
+ * it is out of sync, or has out-of-sync pages below it, the guest may have
+ * flushed entries of theirs while nothing linked them (an INVLPG reaches
+ * only what the cached roots reach): sync them, entry by entry, and leave
+ * them out of sync (KVM's kvm_sync_page from kvm_mmu_find_shadow_page, and
+ * the KVM_REQ_MMU_SYNC it makes for a page with unsync children).
+ */
+void mmu_sync_found(struct shadow_mmu *m, struct sp *sp)
+{
+	bool changed = false;
+
+	if (sp->unsync && sp->role.level == 1) {
+		changed = sync_sp(m, sp);
+	} else if (sp->role.level > 1) {
+		for (struct sp *u = m->unsync.first; u; u = u->unsync_link.next)
+			if (u->role.level == 1 && below(m, u, sp))
+				changed |= sync_sp(m, u);
+	}
+	if (changed)
+		m->need_reload = true;
 }
 
 /* --- vtlb flushes ---------------------------------------------------------- */
@@ -280,27 +445,69 @@ static void zap_gva(struct shadow_mmu *m, struct sp *root, uint64_t gva)
 	}
 }
 
+/*
+ * unsync: INVLPG of gva under one root (KVM's FNAME(invlpg)): walk the
+ * shadow for gva and, if the leaf page it ends in is out of sync, bring
+ * that one entry in line with the guest's (filling it if empty); the page
+ * stays out of sync.
+ */
+static void invlpg_sync(struct shadow_mmu *m, struct sp *root, uint64_t gva)
+{
+	struct sp *sp = root;
+
+	for (unsigned level = 4; level > 1; level--) {
+		uint64_t e = sp->spt[spte_index(gva, level)];
+
+		if (!(e & SPTE_P) || !(e & SPTE_LINK) || (level == 4 && spte_index(gva, 4) == 511))
+			return;
+		sp = mmu_sp_of_mpa(m, e & SPTE_ADDR);
+		if (!sp)
+			return;
+	}
+	if (sp->unsync && !sp->role.direct) {
+		uint64_t before = m->stats.prefetched;
+
+		sync_entry(m, sp, spte_index(gva, 1), true);
+		if (m->stats.prefetched != before)     /* the guest's entry installed ahead of use */
+			mmu_emit(m, &(struct mmu_event){ .kind = TRACE_PREFETCH, .gva = gva, .count = 1 });
+	}
+}
+
 void mmu_invlpg(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva)
 {
 	(void)ctx;
 	m->stats.invlpg++;
 	mmu_emit(m, &(struct mmu_event){ .kind = TRACE_INVLPG, .gva = gva });
-	if (m->sync != SYNC_VTLB)
+	m->need_invlpg = true;
+	m->flush_gva = gva;
+	if (m->sync == SYNC_WP) {
+		/* Only tables an unprotect let go can be out of sync. */
 		sync_unsync(m);
-	if (m->sync != SYNC_VTLB) {
-		/* The shadow already follows every write the guest made to a
-		 * tracked table: nothing of it can be stale. */
-		m->need_invlpg = true;
-		m->flush_gva = gva;
 		return;
 	}
-	/* A global translation is shared by every address space: look in all. */
+	if (m->sync == SYNC_UNSYNC) {
+		struct sp *sp, *next;
+
+		/* A table above level 1 let go by an unprotect: all of it. */
+		m->nr_unprot = 0;
+		for (sp = m->unsync.first; sp; sp = next) {
+			next = sp->unsync_link.next;
+			if (sp->role.level > 1)
+				resync(m, sp);
+		}
+		/* Leaf tables: the address's entry, in every cached root (a
+		 * global translation is in every address space). */
+		for (int v = 0; v < 2; v++)
+			for (int i = 0; i < MMU_ROOT_CACHE; i++)
+				if (m->root_cache[v][i] && m->unsync.n)
+					invlpg_sync(m, m->root_cache[v][i], gva);
+		return;
+	}
+	/* vtlb: a global translation is shared by every address space: look in all. */
 	for (int v = 0; v < 2; v++)
 		for (int i = 0; i < MMU_ROOT_CACHE; i++)
 			if (m->root_cache[v][i])
 				zap_gva(m, m->root_cache[v][i], gva);
-	m->need_invlpg = true;
-	m->flush_gva = gva;
 }
 
 /* --- the guest's stores to its tables (wp, unsync) ----------------------- */

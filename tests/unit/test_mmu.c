@@ -149,7 +149,7 @@ struct gstate {
 
 #define LOG_N 32
 #define TLB_N 64
-#define DIRTY_MAX 96
+#define DIRTY_MAX 4096
 
 /* One entry of the real CPU's TLB: a translation the CPU may keep using
  * until ombra flushes it (a real CR3 load, or INVLPG of flush_gva). */
@@ -159,8 +159,15 @@ struct tlbe {
 	uint64_t mpa;            /* the frame */
 	bool w, x;               /* only translations CPL 3 may use are cached */
 	bool large;              /* from a 2 MiB shadow leaf: INVLPG anywhere in it drops it */
-	uint64_t gfns[4];        /* the guest tables the shadow path stood for */
-	unsigned ngfns;
+	uint64_t at[4];          /* the guest entries the shadow path stood for */
+	unsigned size[4], nat;
+};
+
+/* unsync: a guest entry (4 bytes of it) written natively, or a page INVLPG'd,
+ * and when (h->stamp). */
+struct dirt {
+	uint64_t at;
+	uint64_t stamp;
 };
 
 struct h {
@@ -179,10 +186,13 @@ struct h {
 	unsigned nlog;
 	uint64_t *snap;          /* the pool at the last resume (touch checks), or NULL */
 	struct tlbe tlb[TLB_N];  /* the real CPU's TLB (direct-mapped) */
-	/* unsync: guest tables written natively since the last mmu_new_cr3 /
-	 * mmu_invlpg; shadow entries standing for them may be stale until then. */
-	uint64_t dirty[DIRTY_MAX];
-	unsigned ndirty;
+	/* unsync: guest entries written natively since the last mmu_new_cr3
+	 * (wp: or mmu_invlpg).  A shadow entry standing for one may be stale
+	 * for an address until the guest's next INVLPG of that address (invl:
+	 * the pages INVLPG'd since the last mmu_new_cr3) written after it. */
+	struct dirt dirty[DIRTY_MAX], invl[DIRTY_MAX];
+	unsigned ndirty, ninvl;
+	uint64_t stamp;
 	/* What became of the guest's stores to its tables. */
 	unsigned st_native, st_emulated, st_unprotected, st_refault;
 	unsigned stale_ok;       /* unsync: accesses made through a legally stale translation */
@@ -397,18 +407,36 @@ static void reload(struct h *h)
 
 /* The guest's TLB flushes, as its traps reach the MMU.  In unsync they are
  * also where out-of-sync tables are brought back: nothing may be stale after. */
+static void dirt_set(struct dirt *d, unsigned *n, uint64_t at, uint64_t stamp)
+{
+	for (unsigned i = 0; i < *n; i++)
+		if (d[i].at == at) {
+			d[i].stamp = stamp;
+			return;
+		}
+	cr_assert_lt(*n, DIRTY_MAX);
+	d[*n].at = at;
+	d[(*n)++].stamp = stamp;
+}
+
 static void h_new_cr3(struct h *h, bool flush_global)
 {
 	trap(h);
 	mmu_new_cr3(&h->m, &h->ctx, true, flush_global);
-	h->ndirty = 0;
+	h->ndirty = h->ninvl = 0;
 }
 
+/* INVLPG: in unsync only gva's translation must be in sync after it (an
+ * out-of-sync leaf table's other entries may stay stale, as in KVM); in
+ * wp every table an unprotect let go is synced whole. */
 static void h_invlpg(struct h *h, uint64_t gva)
 {
 	trap(h);
 	mmu_invlpg(&h->m, &h->ctx, gva);
-	h->ndirty = 0;
+	if (h->m.sync == SYNC_UNSYNC)
+		dirt_set(h->invl, &h->ninvl, gva >> 12, ++h->stamp);
+	else
+		h->ndirty = h->ninvl = 0;
 	reload(h);
 }
 
@@ -416,7 +444,7 @@ static void h_zap_all(struct h *h)
 {
 	trap(h);
 	mmu_zap_all(&h->m);
-	h->ndirty = 0;
+	h->ndirty = h->ninvl = 0;
 	reload(h);
 }
 
@@ -724,40 +752,95 @@ static const struct sp *sp_at(struct h *h, uint64_t mpa)
 	return &h->m.sps[(mpa - POOL_AT) / PAGE];
 }
 
-static bool dirty_has(const struct h *h, uint64_t gfn)
+/* When the guest entry of size bytes at gpa was last written natively
+ * (0: not since the last sync). */
+static uint64_t dirty_stamp(const struct h *h, uint64_t at, unsigned size)
 {
+	uint64_t st = 0;
+
 	for (unsigned i = 0; i < h->ndirty; i++)
-		if (h->dirty[i] == gfn)
-			return true;
-	return false;
+		if (h->dirty[i].at >= at && h->dirty[i].at < at + size && h->dirty[i].stamp > st)
+			st = h->dirty[i].stamp;
+	return st;
 }
 
-static void dirty_add(struct h *h, uint64_t gfn)
+/* When page gva >> 12 was last INVLPG'd since the last CR3 load (0: not). */
+static uint64_t invl_stamp(const struct h *h, uint64_t gva)
 {
-	if (!dirty_has(h, gfn)) {
-		cr_assert_lt(h->ndirty, DIRTY_MAX);
-		h->dirty[h->ndirty++] = gfn;
-	}
+	for (unsigned i = 0; i < h->ninvl; i++)
+		if (h->invl[i].at == gva >> 12)
+			return h->invl[i].stamp;
+	return 0;
 }
 
-/* unsync: may the shadow table at mpa hold stale entries (it stands for a
- * guest table written natively since the last sync)? */
-static bool table_stale(struct h *h, uint64_t mpa)
+/* A store of size bytes at gpa to a table with an out-of-sync shadow page. */
+static void dirty_add(struct h *h, uint64_t gpa, unsigned size)
+{
+	h->stamp++;
+	for (uint64_t a = gpa & ~3ULL; a < gpa + size; a += 4)
+		dirt_set(h->dirty, &h->ndirty, a, h->stamp);
+}
+
+/* The guest entry that entry i of the shadow table at mpa stands for
+ * (*size bytes), or 0 for none (a direct page, ombra's own upper levels
+ * for a 32-bit guest): the architecture's layout of the guest's table
+ * at the frame and part of it that ombra's bookkeeping says. */
+static uint64_t gpte_addr(struct h *h, uint64_t mpa, unsigned i, unsigned *size)
 {
 	const struct sp *sp;
 
-	if (!h->ndirty || !spage(h, mpa))
-		return false;
+	if (!spage(h, mpa))
+		return 0;
 	sp = sp_at(h, mpa);
-	return sp->used && !sp->role.direct && dirty_has(h, sp->gfn);
+	if (!sp->used || sp->role.direct)
+		return 0;
+	*size = 8;
+	switch (sp->role.path) {
+	case PATH_PAGING32:
+		*size = 4;
+		if (sp->role.level == 1)
+			return (sp->gfn << 12) + (sp->role.quadrant * 512 + i) * 4;   /* 2 MiB of a 4 MiB table */
+		if (sp->role.level == 2)
+			return (sp->gfn << 12) + (sp->role.quadrant * 256 + i / 2) * 4; /* a 4 MiB PDE: two shadow ones */
+		return 0;
+	case PATH_PAGING32E:
+		return sp->role.level > 2 ? 0 : (sp->gfn << 12) + i * 8;
+	default:
+		return (sp->gfn << 12) + i * 8;
+	}
+}
+
+/* The latest native write to entry i of the shadow table at mpa, or to
+ * one before it on the path (st). */
+static uint64_t entry_stamp(struct h *h, uint64_t mpa, unsigned i, uint64_t st)
+{
+	unsigned size = 0;
+	uint64_t at, d;
+
+	if (!h->ndirty)
+		return st;
+	at = gpte_addr(h, mpa, i, &size);
+	d = at ? dirty_stamp(h, at, size) : 0;
+	return d > st ? d : st;
+}
+
+/* unsync: may a translation of gva whose path's latest native write was
+ * at st be stale (not INVLPG'd since)? */
+static bool stale_at(const struct h *h, uint64_t gva, uint64_t st)
+{
+	return st && st > invl_stamp(h, gva);
 }
 
 static bool tlbe_stale(const struct h *h, const struct tlbe *t)
 {
-	for (unsigned i = 0; i < t->ngfns; i++)
-		if (dirty_has(h, t->gfns[i]))
-			return true;
-	return false;
+	uint64_t st = 0;
+
+	for (unsigned i = 0; i < t->nat; i++) {
+		uint64_t d = dirty_stamp(h, t->at[i], t->size[i]);
+
+		st = d > st ? d : st;
+	}
+	return stale_at(h, t->page << 12, st);
 }
 
 /* What the real CPU did with one try of an access. */
@@ -808,10 +891,13 @@ static struct try cpu_try(struct h *h, uint64_t gva, int type)
 		t->x = s.x;
 		t->large = s.level == 2;
 		for (int l = 4; l >= s.level; l--) {
-			const struct sp *sp = sp_at(h, s.tab[l]);
+			unsigned size = 0;
+			uint64_t at = gpte_addr(h, s.tab[l], (unsigned)(gva >> (12 + 9 * (l - 1))) & 511, &size);
 
-			if (!sp->role.direct && t->ngfns < 4)
-				t->gfns[t->ngfns++] = sp->gfn;
+			if (at && t->nat < 4) {
+				t->at[t->nat] = at;
+				t->size[t->nat++] = size;
+			}
 		}
 		r.stale = tlbe_stale(h, t);
 		return r;
@@ -1021,18 +1107,20 @@ static bool leaf2m_sound(struct tcheck *c, uint64_t gva, uint64_t spte, bool w, 
 	return leaf_sound(c, gva, (spte & ~0x1fffffULL & ~E_PS) | (spte & 0xfffULL & ~E_PS), w, u, x);
 }
 
-/* stale: the tree is reached through a shadow table that may legally be
- * stale (unsync, between a native write to its guest table and the next
- * sync): its leaves are not checked against the guest's tables. */
+/* st: the latest native write (unsync) to a guest entry the path to this
+ * table stands for.  A leaf reached through one written since the guest
+ * last INVLPG'd its address (or its table's last sync) may legally be
+ * stale: it is not checked against the guest's tables. */
 static bool tree_sound(struct tcheck *c, const uint64_t *t, int level, uint64_t base, bool w, bool u,
-		       bool x, bool stale)
+		       bool x, uint64_t st0)
 {
 	char b[64];
+	uint64_t mpa = POOL_AT + (uint64_t)((const uint8_t *)t - c->h->pool);
 
-	stale = stale || table_stale(c->h, POOL_AT + (uint64_t)((const uint8_t *)t - c->h->pool));
 	for (unsigned i = 0; i < 512; i++) {
-		uint64_t e = t[i], gva;
+		uint64_t e = t[i], gva, st;
 		const uint64_t *child;
+		bool stale;
 
 		if (level == 4 && i == 511) {
 			if (e != MON_E) {
@@ -1047,6 +1135,8 @@ static bool tree_sound(struct tcheck *c, const uint64_t *t, int level, uint64_t 
 		gva = base | ((uint64_t)i << (12 + 9 * (level - 1)));
 		if (level == 4 && i >= 256)
 			gva |= 0xffff000000000000ULL;
+		st = entry_stamp(c->h, mpa, i, st0);
+		stale = level == 2 ? st != 0 : stale_at(c->h, gva, st);   /* 2 MiB: any write on the path */
 		if ((e & S_RSVD) || ((e & E_PS) && (level != 2 || (e & 0x1fe000ULL)))) {
 			snprintf(c->err, c->n, "gva %#llx level %d: shadow entry %s has reserved or PS bits",
 				 (unsigned long long)gva, level, ent_str(e, b));
@@ -1072,7 +1162,7 @@ static bool tree_sound(struct tcheck *c, const uint64_t *t, int level, uint64_t 
 				 (unsigned long long)gva, level, (unsigned long long)e);
 			return false;
 		}
-		if (!tree_sound(c, child, level - 1, gva, w && (e & E_W), u && (e & E_U), x && !(e & E_NX), stale))
+		if (!tree_sound(c, child, level - 1, gva, w && (e & E_W), u && (e & E_U), x && !(e & E_NX), st))
 			return false;
 	}
 	return true;
@@ -1090,7 +1180,7 @@ static bool root_sound_g(struct h *h, const struct gstate *g, uint64_t root, cha
 		snprintf(err, n, "root %#llx is not a pool page", (unsigned long long)root);
 		return false;
 	}
-	ok = tree_sound(&c, t, 4, 0, true, true, true, false);
+	ok = tree_sound(&c, t, 4, 0, true, true, true, 0);
 	if (leaves)
 		*leaves = c.leaves;
 	return ok;
@@ -1468,7 +1558,7 @@ static void map_window64(struct h *h, uint64_t cr3)
  * sync (unsync's leaf tables, or what mmu_unprotect_gfn let go) may now be
  * stale until the next mmu_new_cr3 / mmu_invlpg.
  */
-static void native_store_check(struct h *h, uint64_t gpa, const char *what)
+static void native_store_check(struct h *h, uint64_t gpa, unsigned size, const char *what)
 {
 	uint64_t gfn = gpa >> 12;
 
@@ -1484,7 +1574,7 @@ static void native_store_check(struct h *h, uint64_t gpa, const char *what)
 		if (h->m.sync == SYNC_VTLB)
 			continue;
 		if (sp->unsync) {
-			dirty_add(h, gfn);
+			dirty_add(h, gpa, size);
 			continue;
 		}
 		fail(h, "%s: the guest stored to its table at %#llx natively (no fault), but shadow page %u (level %u%s) shadows it and is not out of sync: the shadow no longer follows the guest",
@@ -1560,7 +1650,7 @@ static int guest_store_at(struct h *h, uint64_t gva, uint64_t gpa, uint64_t val,
 				fail(h, "%s: the store to gva %#llx went to MPA %#llx, not to the guest table at %#llx",
 				     what, (unsigned long long)gva, (unsigned long long)t.mpa,
 				     (unsigned long long)(gpa + MPA_OFF));
-			native_store_check(h, gpa, what);
+			native_store_check(h, gpa, size, what);
 			wr(h, gpa, val, size);
 			h->st_native++;
 			return ST_NATIVE;
@@ -2733,8 +2823,9 @@ Test(mmu_wp, leaf_for_a_table_shadowed_by_the_same_fill_is_read_only)
 }
 
 /* unsync: the first write to a leaf table lets it go out of sync; the
- * guest then writes it natively; a CR3 load or an INVLPG brings it back. */
-static void unsync_resync(bool by_cr3)
+ * guest then writes it natively; a CR3 load brings it back and follows
+ * it again. */
+static void unsync_resync(void)
 {
 	uint64_t cr3, pt, taken;
 	struct h *h = strat_setup(SYNC_UNSYNC, &cr3, &pt);
@@ -2749,7 +2840,7 @@ static void unsync_resync(bool by_cr3)
 	cr_assert_eq(h->m.stats.mmu_unsync, 1, "mmu_unsync");
 	cr_assert_eq(h->m.stats.pf_emulate, 0);
 	cr_assert_eq(h->m.stats.pf_taken - taken, 1, "one fault to go out of sync");
-	cr_assert(dirty_has(h, pt >> 12), "the PT has no out-of-sync shadow page after going out of sync");
+	cr_assert(dirty_stamp(h, pte_at(pt, G1), 8), "the PT has no out-of-sync shadow page after going out of sync");
 	check_state(h, "out of sync (stale translations through the PT are legal)");
 
 	taken = h->m.stats.pf_taken;
@@ -2760,13 +2851,8 @@ static void unsync_resync(bool by_cr3)
 	cr_assert_eq(h->m.stats.pf_taken, taken, "a store to an out-of-sync table faulted");
 	cr_assert_eq(h->st_native, 3);
 
-	if (by_cr3) {
-		note(h, "MOV CR3 (same)");
-		cpu_set(h, h->g, true);
-	} else {
-		note(h, "INVLPG of an address the stores did not touch");
-		h_invlpg(h, G1 + 0x5000);
-	}
+	note(h, "MOV CR3 (same)");
+	cpu_set(h, h->g, true);
 	cr_assert_eq(h->m.stats.unsync_synced, 1, "unsync_synced");
 	check_state(h, "synced");
 	cr_assert_eq(check_access(h, G1, AX_R, NULL, "G1 -> F2").mpa, F2 + MPA_OFF);
@@ -2786,12 +2872,115 @@ static void unsync_resync(bool by_cr3)
 
 Test(mmu_unsync, leaf_table_resyncs_at_a_cr3_load)
 {
-	unsync_resync(true);
+	unsync_resync();
 }
 
-Test(mmu_unsync, leaf_table_resyncs_at_invlpg)
+/*
+ * unsync, entry by entry: a leaf table with four entries the shadow holds
+ * goes out of sync; the guest points one at another frame and makes one
+ * read-only, natively.  The sync at the next CR3 load must drop the first
+ * (another frame: the old translation is gone after a flush), take W from
+ * the second and keep it (same frame, read-only is all that changed), and
+ * leave the two the guest did not touch exactly as they were: no refault
+ * for them.  (KVM's FNAME(sync_page).)
+ */
+Test(mmu_unsync, sync_updates_only_the_changed_entries)
 {
-	unsync_resync(false);
+	uint64_t cr3, pt, before[4], taken, e;
+	struct h *h = strat_setup(SYNC_UNSYNC, &cr3, &pt);
+
+	map64(h, cr3, G1 + 0x2000, 1, (F1 + 0x2000) | E_P | E_W | E_U | E_A | E_D, UP);
+	map64(h, cr3, G1 + 0x3000, 1, (F1 + 0x3000) | E_P | E_W | E_U | E_A | E_D, UP);
+	for (unsigned k = 0; k < 4; k++)
+		check_access(h, G1 + k * 0x1000, AX_W, NULL, "fill, writable");
+	check_state(h, "filled");
+	for (unsigned k = 0; k < 4; k++) {
+		before[k] = sleaf(h, h->loaded, G1 + k * 0x1000, NULL);
+		/* a dirty, writable guest page written once: present, writable */
+		cr_assert_eq(before[k] & (A52 | E_P | E_W), (F1 + k * 0x1000 + MPA_OFF) | E_P | E_W,
+			     "entry %u before: %#llx", k, (unsigned long long)before[k]);
+	}
+
+	cr_assert_eq(guest_store(h, pte_at(pt, G1), F2 | E_P | E_W | E_U | E_A | E_D, 8, false, "G1 -> F2"),
+		     ST_NATIVE, "the first write to a leaf table lets it go out of sync");
+	cr_assert_eq(guest_store(h, pte_at(pt, G1 + 0x1000), (F1 + 0x1000) | E_P | E_U | E_A | E_D, 8, false,
+				 "G1 + 0x1000 read-only"), ST_NATIVE);
+	cr_assert_eq(h->m.stats.mmu_unsync, 1);
+
+	taken = h->m.stats.pf_taken;
+	note(h, "MOV CR3 (same)");
+	cpu_set(h, h->g, true);
+	check_state(h, "synced");
+	cr_assert_eq(h->m.stats.unsync_synced, 1, "unsync_synced");
+	cr_assert_eq(sleaf(h, h->loaded, G1, NULL), 0, "G1 maps another frame now: its entry must go");
+	e = sleaf(h, h->loaded, G1 + 0x1000, NULL);
+	cr_assert_eq(e & (A52 | E_P | E_W), (F1 + 0x1000 + MPA_OFF) | E_P,
+		     "G1 + 0x1000 read-only: kept, without W (%#llx)", (unsigned long long)e);
+	cr_assert_eq(sleaf(h, h->loaded, G1 + 0x2000, NULL), before[2], "an entry the guest did not change was touched");
+	cr_assert_eq(sleaf(h, h->loaded, G1 + 0x3000, NULL), before[3], "an entry the guest did not change was touched");
+
+	cr_assert_eq(check_access(h, G1 + 0x2000, AX_W, NULL, "unchanged, still writable").mpa, F1 + 0x2000 + MPA_OFF);
+	cr_assert_eq(check_access(h, G1 + 0x3000, AX_R, NULL, "unchanged").mpa, F1 + 0x3000 + MPA_OFF);
+	cr_assert_eq(check_access(h, G1 + 0x1000, AX_R, NULL, "read-only, still mapped").mpa, F1 + 0x1000 + MPA_OFF);
+	cr_assert_eq(h->m.stats.pf_taken, taken, "an entry the sync kept faulted");
+	cr_assert_eq(check_access(h, G1 + 0x1000, AX_W, NULL, "the guest's own fault").last, PF_GUEST);
+	cr_assert_eq(check_access(h, G1, AX_R, NULL, "G1 -> F2").mpa, F2 + MPA_OFF);
+	check_state(h, "end");
+	h_free(h);
+}
+
+/*
+ * unsync, INVLPG: it flushes one address, so it syncs the one shadow entry
+ * that maps it and leaves the table out of sync (KVM's FNAME(invlpg)).
+ * The guest points G1 and G1 + 0x1000 at new frames natively and
+ * INVLPGs G1 only: G1 must map its new frame at once, G1 + 0x1000 may
+ * keep its old translation (the guest has not flushed it: a TLB may too),
+ * and the table is still written natively, without a fault; INVLPG of
+ * G1 + 0x1000 then brings that one; the CR3 load syncs what is left.
+ */
+Test(mmu_unsync, invlpg_syncs_only_its_address)
+{
+	uint64_t cr3, pt, taken, old1;
+	struct h *h = strat_setup(SYNC_UNSYNC, &cr3, &pt);
+
+	map64(h, cr3, G1 + 0x2000, 1, (F1 + 0x2000) | E_P | E_W | E_U | E_A | E_D, UP);
+	for (unsigned k = 0; k < 3; k++)
+		check_access(h, G1 + k * 0x1000, AX_R, NULL, "fill");
+	check_state(h, "filled");
+	old1 = sleaf(h, h->loaded, G1 + 0x1000, NULL);
+
+	cr_assert_eq(guest_store(h, pte_at(pt, G1), F2 | E_P | E_W | E_U | E_A | E_D, 8, false, "G1 -> F2"),
+		     ST_NATIVE);
+	cr_assert_eq(guest_store(h, pte_at(pt, G1 + 0x1000), (F2 + 0x1000) | E_P | E_W | E_U | E_A | E_D, 8, false,
+				 "G1 + 0x1000 -> F2 + 0x1000"), ST_NATIVE);
+	cr_assert_eq(h->m.stats.mmu_unsync, 1);
+
+	h_invlpg(h, G1);
+	check_state(h, "after INVLPG G1");
+	cr_assert_eq(h->m.stats.unsync_synced, 0, "INVLPG synced the whole table");
+	cr_assert_eq(sleaf(h, h->loaded, G1 + 0x1000, NULL), old1, "INVLPG G1 changed the entry of G1 + 0x1000");
+	cr_assert_eq(sleaf(h, h->loaded, G1, NULL) & A52, F2 + MPA_OFF,
+		     "INVLPG G1 installs the guest's new entry (FNAME(invlpg) -> FNAME(prefetch_gpte))");
+	taken = h->m.stats.pf_taken;
+	cr_assert_eq(check_access(h, G1, AX_R, NULL, "G1 -> F2 after its INVLPG").mpa, F2 + MPA_OFF);
+	cr_assert_eq(h->m.stats.pf_taken, taken, "G1 faulted after INVLPG installed it");
+
+	/* Still out of sync: written natively, no fault, no new unsync. */
+	cr_assert_eq(guest_store(h, pte_at(pt, G1 + 0x2000), (F2 + 0x2000) | E_P | E_W | E_U | E_A | E_D, 8, false,
+				 "G1 + 0x2000 -> F2 + 0x2000"), ST_NATIVE, "INVLPG write-protected the table again");
+	cr_assert_eq(h->m.stats.pf_taken, taken);
+	cr_assert_eq(h->m.stats.mmu_unsync, 1);
+
+	h_invlpg(h, G1 + 0x1000);
+	check_state(h, "after INVLPG G1 + 0x1000");
+	cr_assert_eq(check_access(h, G1 + 0x1000, AX_R, NULL, "G1 + 0x1000 -> F2 + 0x1000").mpa, F2 + 0x1000 + MPA_OFF);
+
+	note(h, "MOV CR3 (same)");
+	cpu_set(h, h->g, true);
+	cr_assert_eq(h->m.stats.unsync_synced, 1);
+	check_state(h, "after the CR3 load");
+	cr_assert_eq(check_access(h, G1 + 0x2000, AX_R, NULL, "G1 + 0x2000 -> F2 + 0x2000").mpa, F2 + 0x2000 + MPA_OFF);
+	h_free(h);
 }
 
 /* unsync: a table shadowed above level 1 is never let out of sync. */
