@@ -106,6 +106,7 @@ static void run_column(struct column *col)
 		return;
 	}
 	col->cfg.serial_out = NULL;          /* captured by the board instead */
+	col->cfg.serial_capture = true;
 	if (vm_create(vm, &col->cfg, col->cfg.mmu == MMU_SHADOW ? &shadow_mode : &tdp_mode) < 0) {
 		snprintf(col->err, sizeof(col->err), "%s", vm->err);
 		col->status = vm->err_status ? vm->err_status : OMBRA_EXIT_HOST_ERROR;
