@@ -16,7 +16,7 @@
  *                else unassigned ports, as on QEMU's PC:
  *   0xe0-0xe3    the ombra test device: a 32-bit write of a page-aligned
  *                guest-physical address asks ombra to move the memslot
- *                holding it to a new host mapping, contents copied, before
+ *                holding it to a new host mapping, its pages with it, before
  *                the next instruction; the same address + 1 deletes that
  *                memslot, + 2 adds a 2 MiB one there (QEMU has nothing
  *                there: the write is ignored);
