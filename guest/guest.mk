@@ -149,7 +149,7 @@ $(eval $(call GUEST_KERNEL,bench,main32.c common.c w_mem.c,main64.c common.c w_m
 
 # hostile: the hostile-guest suite (guest/hostile/README.md).
 GUEST_HOSTILE_64 := main64.c common.c h_rsvd.c h_randpt.c h_phys.c h_selfmap.c h_cycle.c h_monitor.c \
-	h_priv.c h_straddle.c h_spaces.c h_kill.c
+	h_priv.c h_straddle.c h_spaces.c h_kill.c h_flood.c
 $(eval $(call GUEST_KERNEL,hostile,main32.c,$(GUEST_HOSTILE_64)))
 
 # irq: the local APIC and interrupt delivery kernel (guest/irq/README.md).

@@ -23,20 +23,20 @@ mkdir -p "$OUTDIR/runs"
 
 # The configurations, most likely to catch first: "NAME REF ARGS..."
 CONFIGS=(
-	"shadow-unsync mmutest --mmu=shadow --shadow-sync=unsync -kernel $K/mmutest.elf --timeout 120"
+	"shadow-unsync mmutest --mmu=shadow --shadow-sync=unsync -device ombra-test -kernel $K/mmutest.elf --timeout 120"
 	"irq-shadow irq --mmu=shadow -m 128M -kernel $K/irq.elf -append cases=$IRQ_CASES --timeout 60"
-	"shadow-wp mmutest --mmu=shadow --shadow-sync=wp -kernel $K/mmutest.elf --timeout 120"
-	"shadow-vtlb mmutest --mmu=shadow --shadow-sync=vtlb -kernel $K/mmutest.elf --timeout 120"
+	"shadow-wp mmutest --mmu=shadow --shadow-sync=wp -device ombra-test -kernel $K/mmutest.elf --timeout 120"
+	"shadow-vtlb mmutest --mmu=shadow --shadow-sync=vtlb -device ombra-test -kernel $K/mmutest.elf --timeout 120"
 )
 for c in $HOSTILE_CASES; do
 	CONFIGS+=("hostile-$c hostile-$c --mmu=shadow -m 512M -kernel $K/hostile.elf -append cases=$c --timeout 60")
 done
 CONFIGS+=(
-	"audit-unsync mmutest --mmu=shadow --shadow-sync=unsync --audit -kernel $K/mmutest.elf --timeout 180"
-	"audit-wp mmutest --mmu=shadow --shadow-sync=wp --audit -kernel $K/mmutest.elf --timeout 180"
-	"audit-vtlb mmutest --mmu=shadow --shadow-sync=vtlb --audit -kernel $K/mmutest.elf --timeout 180"
-	"noprefetch mmutest --mmu=shadow --prefetch=0 --shadow-large=off -kernel $K/mmutest.elf --timeout 120"
-	"tdp mmutest --mmu=tdp -kernel $K/mmutest.elf --timeout 120"
+	"audit-unsync mmutest --mmu=shadow --shadow-sync=unsync --audit -device ombra-test -kernel $K/mmutest.elf --timeout 180"
+	"audit-wp mmutest --mmu=shadow --shadow-sync=wp --audit -device ombra-test -kernel $K/mmutest.elf --timeout 180"
+	"audit-vtlb mmutest --mmu=shadow --shadow-sync=vtlb --audit -device ombra-test -kernel $K/mmutest.elf --timeout 180"
+	"noprefetch mmutest --mmu=shadow --prefetch=0 --shadow-large=off -device ombra-test -kernel $K/mmutest.elf --timeout 120"
+	"tdp mmutest --mmu=tdp -device ombra-test -kernel $K/mmutest.elf --timeout 120"
 )
 # (No irq kernel in tdp mode: there the interrupt chips are KVM's, not the
 # code under test, and KVM's PIC poll differs from QEMU's, a host limit

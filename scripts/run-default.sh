@@ -41,12 +41,12 @@ shadow=${shadow#,}
 status=0
 echo "== ombra compare: tdp mode against shadow mode, each coherence strategy =="
 [ -n "$skipped" ] && echo "(compared on the cases this host's KVM can run; not:$skipped; see docs/host.md)"
-"$OMBRA" compare -kernel "$KERNEL" -append "cases=$tdp" --shadow-sync=all --timeout 600 || status=1
+"$OMBRA" compare -device ombra-test -kernel "$KERNEL" -append "cases=$tdp" --shadow-sync=all --timeout 600 || status=1
 echo
 if [ -n "$skipped" ]; then
 	echo "== shadow mode alone on the cases this host's KVM cannot run in tdp mode =="
 	rest=$(echo $skipped | tr ' ' ,)
-	"$OMBRA" run --mmu=shadow -kernel "$KERNEL" -append "cases=$rest" --timeout 600 --stats=none
+	"$OMBRA" run --mmu=shadow -device ombra-test -kernel "$KERNEL" -append "cases=$rest" --timeout 600 --stats=none
 	[ $? = 1 ] || status=1
 	echo
 fi

@@ -67,6 +67,9 @@ static void usage(FILE *out)
 "  -accel kvm,\n"
 "  -device isa-debug-exit,iobase=0xf4,iosize=0x04\n"
 "                        accepted as QEMU's, for what ombra's PC always is\n"
+"  -device ombra-test    the ombra test device on ports 0xe0-0xf3 (memslot move,\n"
+"                        add, delete, page remap, explain, the RAM-deterministic\n"
+"                        mark); off by default: unassigned ports\n"
 "\n"
 "shadow-mode options:\n"
 "  --shadow-sync=MODE    how shadow tables follow the guest's: vtlb (a virtual TLB,\n"
@@ -363,11 +366,16 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct s
 		case OPT_DEVICE:
 			/* The one device a test kernel asks QEMU for, at the place
 			 * ombra's board has it (docs/platform.md). */
+			if (strcmp(optarg, "ombra-test") == 0) {
+				cfg->test_device = true;    /* ports 0xe0-0xf3 (docs/platform.md) */
+				break;
+			}
 			if (strcmp(optarg, "isa-debug-exit") && strcmp(optarg, "isa-debug-exit,iobase=0xf4") &&
 			    strcmp(optarg, "isa-debug-exit,iobase=0xf4,iosize=0x04") &&
 			    strcmp(optarg, "isa-debug-exit,iobase=0xf4,iosize=4"))
-				return die_usage("-device: ombra's PC has isa-debug-exit at iobase=0xf4, iosize=0x04 and no "
-						 "other device to add, not '%s' (docs/platform.md)", optarg);
+				return die_usage("-device: ombra's PC has isa-debug-exit at iobase=0xf4, iosize=0x04 and "
+						 "the ombra test device (-device ombra-test), not '%s' (docs/platform.md)",
+						 optarg);
 			break;
 		case OPT_HELP:
 			usage(stdout);

@@ -48,7 +48,12 @@ typedef void hostile_fn(struct tally *t, uint32_t arg);
 	X(storm,    h_storm,    0)        \
 	X(spin,     h_spin,     0)        \
 	X(triple,   h_triple,   0)        \
-	X(upper,    h_upper,    0)
+	X(upper,    h_upper,    0)        \
+	X(moveflood,    h_moveflood,    0) \
+	X(markflood,    h_markflood,    0) \
+	X(explainflood, h_explainflood, 0) \
+	X(serialflood,  h_serialflood,  0) \
+	X(errflood,     h_errflood,     0)
 
 #define HOSTILE_DECL(name, fn, def) hostile_fn fn;
 HOSTILE_CASES(HOSTILE_DECL)

@@ -3,10 +3,13 @@
  * test kernel asks ombra to do something to the machine under it that no
  * guest instruction could, so that a test can check the guest sees nothing.
  *
+ * ombra has the device only when run with -device ombra-test; without it
+ * the ports are unassigned (writes ignored), as under QEMU.
+ *
  * Protocol (port OMBRA_TEST_PORT, 0xe0), one command:
  *   - OMBRA_TEST_MOVE_SLOT: a 32-bit OUT of a page-aligned guest-physical
  *     address (below 4 GiB).  ombra moves the memslot (guest RAM region) that
- *     holds that address to a new host mapping, copying its contents, at
+ *     holds that address to a new host mapping, its contents with it, at
  *     once: the move is complete before the guest's next instruction.  In
  *     shadow mode ombra then zaps every shadow entry that maps a frame of
  *     that slot, so the next access to each is filled again from the new

@@ -33,7 +33,7 @@ mode_run() {
 	shift 2
 	key=$(sel_key "$sel")
 	qemu "$key" || return
-	if run "mmutest-$label" 1 "$OMBRA" run "$@" -kernel "$MMUTEST" -append "cases=$sel" --timeout 600 \
+	if run "mmutest-$label" 1 "$OMBRA" run "$@" -device ombra-test -kernel "$MMUTEST" -append "cases=$sel" --timeout 600 \
 		--stats=json --stats-file "$OUT/mmutest-$label.json"; then
 		cmp -s "$OUT/$key.out" "$OUT/mmutest-$label.out" && ok "mmutest-$label" ||
 			bad "mmutest-$label" "differs from QEMU TCG: $(diff "$OUT/$key.out" "$OUT/mmutest-$label.out" | head -5 | tr '\n' ' ')"
@@ -43,7 +43,7 @@ tdp_selection "$CASES_FILE"
 mode_run tdp "$TDP_SEL" --mmu=tdp
 mode_run shadow "$ALL_SEL" --mmu=shadow
 
-if run compare 0 "$OMBRA" compare -kernel "$MMUTEST" -append "cases=demand64,cr3switch64,spaces64,nonpaging,paging64" \
+if run compare 0 "$OMBRA" compare -device ombra-test -kernel "$MMUTEST" -append "cases=demand64,cr3switch64,spaces64,nonpaging,paging64" \
 	--shadow-sync=all --timeout 600; then
 	grep -q "verdict: the guest saw the same machine in every mode" "$OUT/compare.out" && ok compare ||
 		bad compare "$(tail -3 "$OUT/compare.out")"

@@ -1,6 +1,7 @@
 /*
  * The board's small devices (isa-debug-exit, the Shutdown port, port
- * 0x80) and the wiring of every device onto the port bus.
+ * 0x80, and the ombra test device when asked for) and the wiring of every
+ * device onto the port bus.
  */
 #include "board.h"
 
@@ -79,7 +80,6 @@ int board_init(struct board *b, FILE *serial_out, FILE *log, uint64_t ram_size)
 		{ "isa-debug-exit", DEBUG_EXIT_PORT, 4, NULL, debug_exit_out, b },
 		{ "shutdown", SHUTDOWN_PORT, 1, NULL, shutdown_out, b },
 		{ "port80", 0x80, 1, NULL, port80_out, b },
-		{ "ombra-test", TEST_PORT, 20, NULL, test_out, b },
 	};
 	int r;
 
@@ -93,6 +93,13 @@ int board_init(struct board *b, FILE *serial_out, FILE *log, uint64_t ram_size)
 	for (unsigned i = 0; r == 0 && i < sizeof(devs) / sizeof(devs[0]); i++)
 		r = io_bus_register(&b->io, &devs[i]);
 	return r;
+}
+
+int board_add_test_device(struct board *b)
+{
+	const struct io_dev d = { "ombra-test", TEST_PORT, TEST_PORT_LEN, NULL, test_out, b };
+
+	return io_bus_register(&b->io, &d);
 }
 
 void board_destroy(struct board *b)

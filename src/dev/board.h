@@ -12,9 +12,11 @@
  *                tdp mode, src/shadow/{pic,pit}.c in shadow mode
  *   0x80         POST / delay port: a write is recorded as a phase mark
  *                (time and counters, in the JSON report's "marks")
+ *   0xe0-0xf3    only with board_add_test_device (-device ombra-test);
+ *                else unassigned ports, as on QEMU's PC:
  *   0xe0-0xe3    the ombra test device: a 32-bit write of a page-aligned
  *                guest-physical address asks ombra to move the memslot
- *                holding it to a new host mapping, contents copied, before
+ *                holding it to a new host mapping, its pages with it, before
  *                the next instruction; the same address + 1 deletes that
  *                memslot, + 2 adds a 2 MiB one there (QEMU has nothing
  *                there: the write is ignored);
@@ -40,6 +42,7 @@
 #define DEBUG_EXIT_PORT  0xf4
 #define SHUTDOWN_PORT    0x8900
 #define TEST_PORT        0xe0
+#define TEST_PORT_LEN    20      /* 0xe0-0xf3 */
 
 /* What the guest asked of the board's power devices. */
 enum board_off {
@@ -70,6 +73,10 @@ struct board {
 };
 
 int board_init(struct board *b, FILE *serial_out, FILE *log, uint64_t ram_size);
+/* The ombra test device on ports 0xe0-0xf3, which board_init leaves out:
+ * a guest reaches memslot changes and explain only when the user asked
+ * (-device ombra-test).  0 or -errno. */
+int board_add_test_device(struct board *b);
 void board_destroy(struct board *b);
 
 #endif

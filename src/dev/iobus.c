@@ -46,8 +46,13 @@ static void unknown(struct io_bus *bus, uint16_t port, const char *dir, unsigned
 	if (bus->warned[port / 8] & (1u << (port % 8)))
 		return;
 	bus->warned[port / 8] |= 1u << (port % 8);
-	if (!bus->log)
+	if (!bus->log || bus->nwarned > IOBUS_MAX_WARNINGS)
 		return;
+	if (bus->nwarned++ == IOBUS_MAX_WARNINGS) {
+		fprintf(bus->log, "ombra: the guest reached more than %u unknown ports; the rest are not logged "
+			"(said once)\n", IOBUS_MAX_WARNINGS);
+		return;
+	}
 	if (dir[0] == 'i')
 		fprintf(bus->log, "ombra: guest read unknown port %#x (%u bytes): all ones (logged once)\n",
 			port, size);

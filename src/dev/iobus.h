@@ -15,6 +15,9 @@
 #include <stdio.h>
 
 #define IOBUS_MAX_DEVS 32
+/* Unknown ports are logged once each, and only the first this many: a
+ * guest sweeping every port gets a few lines, not 65,536. */
+#define IOBUS_MAX_WARNINGS 32
 
 struct io_dev {
 	const char *name;  /* for logs */
@@ -31,6 +34,7 @@ struct io_bus {
 	struct io_dev devs[IOBUS_MAX_DEVS]; /* registered devices */
 	unsigned nr_devs;
 	uint8_t warned[65536 / 8];          /* unknown ports already logged */
+	unsigned nwarned;                   /* ... how many (at most IOBUS_MAX_WARNINGS lines) */
 	FILE *log;                          /* where unknown ports are reported */
 	uint64_t unknown_accesses;          /* count of accesses nobody claimed */
 };

@@ -34,6 +34,13 @@ void serial_init(struct serial *s, FILE *out, int capture)
 	}
 }
 
+void serial_capture_off(struct serial *s)
+{
+	free(s->capture);
+	s->capture = NULL;
+	s->cap_len = s->cap_size = 0;
+}
+
 static void serial_tx(struct serial *s, uint8_t c)
 {
 	s->tx_bytes++;
@@ -44,10 +51,12 @@ static void serial_tx(struct serial *s, uint8_t c)
 	if (!s->capture)
 		return;
 	if (s->cap_len == s->cap_size) {
-		char *n = realloc(s->capture, s->cap_size * 2);
+		char *n = s->cap_size < SERIAL_CAPTURE_MAX ? realloc(s->capture, s->cap_size * 2) : NULL;
 
-		if (!n)
-			return;         /* capture stays as it was; output still flows */
+		if (!n) {
+			s->cap_dropped++;   /* capture stays as it was; output still flows */
+			return;
+		}
 		s->capture = n;
 		s->cap_size *= 2;
 	}

@@ -50,6 +50,7 @@ struct column {
 	char notes[1024];          /* what the host's KVM cannot do for a guest (vm->host_notes) */
 	char *serial;              /* the guest's output */
 	size_t serial_len;
+	uint64_t serial_total;     /* bytes the guest sent (the capture keeps SERIAL_CAPTURE_MAX) */
 	bool deterministic;        /* the guest marked its RAM deterministic */
 	uint64_t digest;           /* FNV-1a over guest RAM at exit */
 	double wall;
@@ -106,6 +107,7 @@ static void run_column(struct column *col)
 		return;
 	}
 	col->cfg.serial_out = NULL;          /* captured by the board instead */
+	col->cfg.serial_capture = true;
 	if (vm_create(vm, &col->cfg, col->cfg.mmu == MMU_SHADOW ? &shadow_mode : &tdp_mode) < 0) {
 		snprintf(col->err, sizeof(col->err), "%s", vm->err);
 		col->status = vm->err_status ? vm->err_status : OMBRA_EXIT_HOST_ERROR;
@@ -122,6 +124,7 @@ static void run_column(struct column *col)
 		if (col->serial) {
 			memcpy(col->serial, vm->board.serial.capture, vm->board.serial.cap_len);
 			col->serial_len = vm->board.serial.cap_len;
+			col->serial_total = vm->board.serial.tx_bytes;
 		}
 		col->deterministic = vm->board.ram_deterministic;
 		if (col->deterministic)
@@ -256,7 +259,7 @@ static int report(struct column *cols, unsigned n, const char *kernel, const cha
 		compared &= !unfinished(&cols[c]);
 		if (c == 0)
 			continue;
-		if (cols[c].serial_len != cols[0].serial_len ||
+		if (cols[c].serial_len != cols[0].serial_len || cols[c].serial_total != cols[0].serial_total ||
 		    memcmp(cols[c].serial, cols[0].serial, cols[0].serial_len))
 			same_serial = false;
 		if (cols[c].status != cols[0].status)

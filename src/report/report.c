@@ -82,6 +82,11 @@ static int write_text(const struct vm *vm, FILE *out)
 		fprintf(out, "ombra: while the guest ran (test device): memslots moved %llu, added %llu, deleted %llu; pages remapped %llu\n",
 			(unsigned long long)vm->slot_moves, (unsigned long long)vm->slot_adds,
 			(unsigned long long)vm->slot_deletes, (unsigned long long)vm->page_remaps);
+	if (vm->nmarks > VM_MAX_MARKS || vm->nexplained > VM_MAX_EXPLAINED || vm->dev_errors > VM_MAX_DEV_MSGS)
+		fprintf(out, "ombra: capped (docs/security.md): phase marks %llu (kept %u), explain requests %llu "
+			"(kept %u), test-device errors %llu (printed %u)\n",
+			(unsigned long long)vm->nmarks, VM_MAX_MARKS, (unsigned long long)vm->nexplained,
+			VM_MAX_EXPLAINED, (unsigned long long)vm->dev_errors, VM_MAX_DEV_MSGS);
 	fprintf(out, "ombra: exits by reason:");
 	for (unsigned i = 0; i < VM_EXIT_REASONS; i++)
 		if (vm->exit_reason[i])
@@ -134,6 +139,13 @@ static int write_json(const struct vm *vm, FILE *out)
 	json_object_set_new(root, "page_remaps", json_integer((json_int_t)vm->page_remaps));
 	json_object_set_new(root, "slot_adds", json_integer((json_int_t)vm->slot_adds));
 	json_object_set_new(root, "slot_deletes", json_integer((json_int_t)vm->slot_deletes));
+	/* What the guest asked ombra to keep or say, and the caps (vm.h). */
+	json_object_set_new(root, "guest_requests",
+			    json_pack("{s:I, s:i, s:I, s:i, s:I, s:i}",
+				      "marks", (json_int_t)vm->nmarks, "marks_kept_max", VM_MAX_MARKS,
+				      "explain", (json_int_t)vm->nexplained, "explain_kept_max", VM_MAX_EXPLAINED,
+				      "device_errors", (json_int_t)vm->dev_errors,
+				      "device_errors_printed_max", VM_MAX_DEV_MSGS));
 	for (unsigned i = 0; i < VM_EXIT_REASONS; i++)
 		if (vm->exit_reason[i])
 			json_object_set_new(exits, vm_exit_name(i),

@@ -251,3 +251,10 @@ bool is_sreg(x86_reg r)
 	return r == X86_REG_DS || r == X86_REG_ES || r == X86_REG_SS || r == X86_REG_FS ||
 	       r == X86_REG_GS || r == X86_REG_CS;
 }
+
+bool string_batch_over(const struct shadow *sh, unsigned n, uint64_t t0)
+{
+	if (n == 0)
+		return false;
+	return n >= STRING_IO_BATCH || vm_stop_requested() || shadow_now_ns(sh) - t0 >= STRING_IO_SLICE_NS;
+}

@@ -31,6 +31,15 @@ struct insn {
  * 2^64 - 1, over a mapping the guest aliases at will) holds ombra in one
  * trap, away from --timeout and its signals. */
 #define STRING_IO_BATCH 4096
+/* ... and a batch ends sooner when a stop is pending (--timeout, SIGINT,
+ * SIGTERM) or this much time has gone since its trap began: one element
+ * can cost far more than a bus cycle (a memslot move, an explain). */
+#define STRING_IO_SLICE_NS 10000000ULL   /* 10 ms */
+
+/* Whether a string batch that began at shadow_now_ns() == t0 and has done
+ * n iterations must go back to the guest now (always false for n == 0:
+ * every trap makes progress). */
+bool string_batch_over(const struct shadow *sh, unsigned n, uint64_t t0);
 
 /* The instruction at the guest's RIP, decoded with detail by the handle
  * for the guest's mode (opened once, at set-up).  false: reading it made a

@@ -338,8 +338,9 @@ static enum trap_result in_out(struct shadow *sh, const struct insn *in, bool is
 	return done(sh, in);
 }
 
-/* INS/OUTS, with or without REP, STRING_IO_BATCH iterations per trap
- * at most (decode.h). */
+/* INS/OUTS, with or without REP, in batches: STRING_IO_BATCH iterations
+ * per trap at most, fewer when a stop is pending or the batch's time
+ * slice is spent (decode.h). */
 
 static enum trap_result string_io(struct shadow *sh, const struct insn *in, bool is_in, unsigned size)
 {
@@ -349,12 +350,13 @@ static enum trap_result string_io(struct shadow *sh, const struct insn *in, bool
 	uint16_t port = (uint16_t)sh->t.gpr[R_DX];
 	int64_t step = sh->t.rflags & RFLAGS_DF ? -(int64_t)size : (int64_t)size;
 	unsigned idx = is_in ? R_DI : R_SI, n = 0;
+	uint64_t t0 = shadow_now_ns(sh);
 
 	while (count) {
 		uint64_t a = sh->t.gpr[idx] & mask;
 		uint32_t v = 0;
 
-		if (n++ == STRING_IO_BATCH) {
+		if (string_batch_over(sh, n++, t0)) {
 			sh->emulated++;
 			return TRAP_RESUME;             /* the rest after the next trap */
 		}

@@ -80,8 +80,9 @@ static bool string_elem(struct shadow *sh, uint64_t gva, void *buf, unsigned siz
 /*
  * MOVS and STOS (with REP or without) where one side is MMIO: element by
  * element, each through string_elem, RSI/RDI/RCX updated as the CPU does
- * after each; a long REP stops after a batch and resumes at the same
- * instruction, as a CPU may between iterations.
+ * after each; a long REP stops after a batch (decode.h: a count, a time
+ * slice, a pending stop) and resumes at the same instruction, as a CPU
+ * may between iterations.
  */
 static enum trap_result mmio_string(struct shadow *sh, const struct insn *in, bool movs, unsigned size)
 {
@@ -90,13 +91,14 @@ static enum trap_result mmio_string(struct shadow *sh, const struct insn *in, bo
 	uint64_t count = rep ? sh->t.gpr[R_CX] & mask : 1, src_base = 0;
 	int64_t step = sh->t.rflags & RFLAGS_DF ? -(int64_t)size : (int64_t)size;
 	unsigned n = 0;
+	uint64_t t0 = shadow_now_ns(sh);
 
 	if (movs && (in->x->prefix[1] == X86_PREFIX_FS || in->x->prefix[1] == X86_PREFIX_GS))
 		src_base = in->x->prefix[1] == X86_PREFIX_FS ? sh->v.fs_base : sh->v.gs_base;
 	while (count) {
 		uint64_t v = 0;
 
-		if (n++ == STRING_IO_BATCH) {
+		if (string_batch_over(sh, n++, t0)) {
 			sh->emulated++;
 			return TRAP_RESUME;
 		}

@@ -62,7 +62,8 @@ int mem_layout_pc(struct guest_mem *m, uint64_t ram_size);
 
 /* Add a slot of size bytes at gpa, with fresh zeroed memory. */
 int mem_slot_add(struct guest_mem *m, uint64_t gpa, uint64_t size, struct memslot **out);
-/* Give a slot a new HVA: map new memory, copy the contents, re-register, unmap the old. */
+/* Give a slot a new HVA: its pages move there (mremap), the old HVA is unmapped, and the
+ * slot is registered again. */
 int mem_slot_move(struct guest_mem *m, struct memslot *slot);
 /* Give [gpa, gpa+len) (page aligned, inside one slot) fresh host pages at
  * the same HVA, contents copied: what the host does when it migrates or

@@ -173,8 +173,12 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *
 			       (unsigned long long)cfg->ram_size,
 			       r == -EINVAL ? "at least 2 MiB, a multiple of 4 KiB" : strerror(-r));
 	r = board_init(&vm->board, vm->serial_out, vm->log, cfg->ram_size);
+	if (r == 0 && cfg->test_device)
+		r = board_add_test_device(&vm->board);
 	if (r < 0)
 		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, r, "cannot build the board: %s", strerror(-r));
+	if (!cfg->serial_capture)
+		serial_capture_off(&vm->board.serial);    /* only compare reads it */
 	vm->board.move_slot = on_move_slot;
 	vm->board.move_slot_opaque = vm;
 	vm->board.explain = on_explain;
@@ -617,19 +621,36 @@ void vm_run(struct vm *vm)
 		trace_end(vm);
 }
 
+void vm_device_error(struct vm *vm, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (vm->dev_errors++ >= VM_MAX_DEV_MSGS) {
+		if (vm->dev_errors == VM_MAX_DEV_MSGS + 1)
+			fprintf(vm->log, "ombra: test device: more than %u errors; the rest are counted in the "
+				"report, not printed (said once)\n", VM_MAX_DEV_MSGS);
+		return;
+	}
+	fputs("ombra: test device: ", vm->log);
+	va_start(ap, fmt);
+	vfprintf(vm->log, fmt, ap);
+	va_end(ap);
+	fputc('\n', vm->log);
+}
+
 int vm_move_slot(struct vm *vm, uint64_t gpa)
 {
 	struct memslot *slot = mem_find(&vm->mem, gpa);
 	int r;
 
 	if (!slot) {
-		fprintf(vm->log, "ombra: test device: no memslot holds %#llx; nothing moved\n",
+		vm_device_error(vm, "no memslot holds %#llx; nothing moved",
 			(unsigned long long)gpa);
 		return -ENOENT;
 	}
 	r = mem_slot_move(&vm->mem, slot);
 	if (r < 0) {
-		fprintf(vm->log, "ombra: test device: moving the memslot at %#llx failed: %s\n",
+		vm_device_error(vm, "moving the memslot at %#llx failed: %s",
 			(unsigned long long)slot->gpa, strerror(-r));
 		return r;
 	}
@@ -647,7 +668,7 @@ int vm_delete_slot(struct vm *vm, uint64_t gpa)
 	int r;
 
 	if (!slot) {
-		fprintf(vm->log, "ombra: test device: no memslot holds %#llx; nothing deleted\n",
+		vm_device_error(vm, "no memslot holds %#llx; nothing deleted",
 			(unsigned long long)gpa);
 		return -ENOENT;
 	}
@@ -657,7 +678,7 @@ int vm_delete_slot(struct vm *vm, uint64_t gpa)
 	vm->mode->memory_changed(vm, first, count);
 	r = mem_slot_delete(&vm->mem, slot);
 	if (r < 0) {
-		fprintf(vm->log, "ombra: test device: deleting the memslot at %#llx failed: %s\n",
+		vm_device_error(vm, "deleting the memslot at %#llx failed: %s",
 			(unsigned long long)gpa, strerror(-r));
 		return r;
 	}
@@ -670,7 +691,7 @@ int vm_add_slot(struct vm *vm, uint64_t gpa, uint64_t size)
 	int r = mem_slot_add(&vm->mem, gpa, size, NULL);
 
 	if (r < 0) {
-		fprintf(vm->log, "ombra: test device: adding %#llx bytes of RAM at %#llx failed: %s\n",
+		vm_device_error(vm, "adding %#llx bytes of RAM at %#llx failed: %s",
 			(unsigned long long)size, (unsigned long long)gpa, strerror(-r));
 		return r;
 	}
@@ -695,7 +716,7 @@ int vm_remap_page(struct vm *vm, uint64_t gpa)
 	int r = mem_remap(&vm->mem, gpa & ~(MEM_PAGE_SIZE - 1), MEM_PAGE_SIZE);
 
 	if (r < 0) {
-		fprintf(vm->log, "ombra: test device: cannot remap the page at %#llx: %s\n",
+		vm_device_error(vm, "cannot remap the page at %#llx: %s",
 			(unsigned long long)gpa, strerror(-r));
 		return r;
 	}
@@ -731,9 +752,18 @@ static void on_mark(void *opaque, uint32_t value)
 {
 	struct vm *vm = opaque;
 	struct counters list;
-	json_t *c = json_object();
+	json_t *c;
 	double t = since_start(vm);
 
+	/* Kept up to a cap: a guest writing port 0x80 in a loop must not grow
+	 * ombra without bound (nor read KVM's stats each time). */
+	if (vm->nmarks++ >= VM_MAX_MARKS) {
+		if (vm->nmarks == VM_MAX_MARKS + 1)
+			fprintf(vm->log, "ombra: the guest wrote more than %u phase marks (port 0x80); the rest "
+				"are counted in the report, not kept (said once)\n", VM_MAX_MARKS);
+		return;
+	}
+	c = json_object();
 	vm_counters(vm, &list);
 	for (unsigned i = 0; i < list.n; i++)
 		json_object_set_new(c, list.c[i].name, json_integer((json_int_t)list.c[i].value));
@@ -742,9 +772,20 @@ static void on_mark(void *opaque, uint32_t value)
 	json_array_append_new(vm->marks, json_pack("{s:i, s:f, s:o}", "value", (int)value, "t", t, "counters", c));
 }
 
+/* The guest's own requests (ports 0xe8/0xec), kept and printed up to a
+ * cap; --explain's addresses at exit are the user's and not counted. */
 static void on_explain(void *opaque, uint64_t gva)
 {
-	vm_explain(opaque, gva);
+	struct vm *vm = opaque;
+
+	if (vm->nexplained++ >= VM_MAX_EXPLAINED) {
+		if (vm->nexplained == VM_MAX_EXPLAINED + 1)
+			fprintf(vm->log, "ombra: the guest asked for more than %u explanations (test device, "
+				"ports 0xe8/0xec); the rest are counted in the report, not kept or printed "
+				"(said once)\n", VM_MAX_EXPLAINED);
+		return;
+	}
+	vm_explain(vm, gva);
 }
 
 void vm_destroy(struct vm *vm)

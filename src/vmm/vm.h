@@ -67,6 +67,9 @@ struct vm_config {
 	const void *mode_opts;      /* the mode's own options, read at set-up (shadow: struct
 				     * shadow_opts, shadow/mode.h); NULL: the mode's defaults */
 	bool no_seccomp;            /* --no-seccomp: run without the seccomp filter (run only) */
+	bool test_device;           /* -device ombra-test: the test device at 0xe0-0xf3 */
+	bool serial_capture;        /* keep the guest's serial output (compare), up to
+				     * SERIAL_CAPTURE_MAX bytes */
 	const char *trace_path;     /* --trace FILE */
 #define VM_MAX_EXPLAIN 16
 	uint64_t explain[VM_MAX_EXPLAIN]; /* --explain addresses */
@@ -139,6 +142,16 @@ struct vm_mode {
 
 #define VM_EXIT_REASONS 64
 
+/*
+ * What a guest can make ombra keep or print, capped (docs/security.md):
+ * beyond each cap the requests are counted, not kept, and the cap is said
+ * once on stderr.  Each stays well inside the 64 MiB of ombra's own that
+ * the peak RSS bound allows.
+ */
+#define VM_MAX_MARKS     1024   /* phase marks kept (port 0x80; ~10 KiB each) */
+#define VM_MAX_EXPLAINED 256    /* guest explain requests kept and printed (0xe8/0xec) */
+#define VM_MAX_DEV_MSGS  16     /* test-device errors printed */
+
 struct vm {
 	struct vm_config cfg;       /* what the user asked for */
 	const struct vm_mode *mode; /* tdp or shadow */
@@ -179,6 +192,8 @@ struct vm {
 	unsigned ndir_fds;
 	json_t *explained;                      /* translation chains asked for (a JSON array) */
 	json_t *marks;                          /* phase marks the guest wrote to port 0x80 */
+	uint64_t nmarks, nexplained;            /* marks and guest explain requests, all */
+	uint64_t dev_errors;                    /* test-device requests that failed */
 	bool status_on;                         /* a live status line on the terminal */
 	bool status_shown;                      /* ... is on the screen now */
 	double status_last;                     /* when it was last drawn */
@@ -221,6 +236,10 @@ void vm_explain(struct vm *vm, uint64_t gva);
 /* Move the memslot holding gpa to a new host mapping, contents copied,
  * while the guest runs (the test device asks for it). */
 int vm_move_slot(struct vm *vm, uint64_t gpa);
+
+/* Say a test-device error on the log: the first VM_MAX_DEV_MSGS, then
+ * once that the rest are only counted. */
+void vm_device_error(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Stop the run from a signal handler (SIGALRM, SIGINT). */
 void vm_request_stop(int why);

@@ -159,7 +159,7 @@ done
 # must look the same in every column, RAM digest included; the tell kernel
 # reads its CS selector, which trap-and-emulate cannot hide, so compare must
 # say the modes differ, show the diff, and exit 16.
-if need compare-echo kvm && run compare-echo 0 "$OMBRA" compare -kernel "$K/echo.elf" --shadow-sync=all --json; then
+if need compare-echo kvm && run compare-echo 0 "$OMBRA" compare -device ombra-test -kernel "$K/echo.elf" --shadow-sync=all --json; then
 	cp "$OUT/compare-echo.out" "$OUT/compare-echo.json"
 	if ! msg=$("$CHECK" "$OUT/compare-echo.json" verdict.identical=true verdict.ram_identical=true 2>&1); then
 		bad compare-echo "$msg"
@@ -205,7 +205,7 @@ fi
 # The translation chain: the explain kernel asks, through the test device,
 # for 0x40000123 while 4-level paging maps it to guest-physical 0x300123.
 for m in tdp shadow; do
-	if need "explain-$m" kvm && run "explain-$m" 1 "$OMBRA" run --mmu=$m -kernel "$K/explain.elf" --stats=json --stats-file "$OUT/explain-$m.json"; then
+	if need "explain-$m" kvm && run "explain-$m" 1 "$OMBRA" run --mmu=$m -device ombra-test -kernel "$K/explain.elf" --stats=json --stats-file "$OUT/explain-$m.json"; then
 		checks="explain.0.gva=0x40000123 explain.0.path=paging64 explain.0.gpa=0x300123"
 		[ $m = shadow ] && checks="$checks explain.0.shadow_mpa=0x4000300123"
 		# check-json reads objects only: turn the array into an object first
@@ -224,10 +224,28 @@ for m in tdp shadow; do
 	fi
 done
 
+# Without -device ombra-test the test device's ports are unassigned: the
+# explain kernel's requests reach nothing (no chain, no "explain" in the
+# report) and the ports are logged as unknown, once.
+for m in tdp shadow; do
+	if need "no-test-device-$m" kvm && run "no-test-device-$m" 1 "$OMBRA" run --mmu=$m -kernel "$K/explain.elf" \
+		--stats=json --stats-file "$OUT/no-test-device-$m.json"; then
+		if grep -q '"explain": \[' "$OUT/no-test-device-$m.json" || ! grep -q '"explain": 0,' "$OUT/no-test-device-$m.json" ||
+			grep -q "^ombra: explain" "$OUT/no-test-device-$m.err"; then
+			bad "no-test-device-$m" "the guest's explain request was served without -device ombra-test"
+		elif ! grep -q "unknown port 0xec" "$OUT/no-test-device-$m.err"; then
+			bad "no-test-device-$m" "port 0xec not logged as unknown: $(head -3 "$OUT/no-test-device-$m.err")"
+		else
+			ok "no-test-device-$m"
+		fi
+	fi
+done
+run bad-device 8 "$OMBRA" run -kernel "$K/echo.elf" -device ombra-tset && expect_one_line bad-device "ombra-test"
+
 # RAM added and deleted under the running guest (test device): the guest
 # sees the new memory, and deleting it zaps its frames' shadow entries.
 for m in tdp shadow; do
-	if need "hotplug-$m" kvm && run "hotplug-$m" 1 "$OMBRA" run --mmu=$m -kernel "$K/hotplug.elf" --stats=json --stats-file "$OUT/hotplug-$m.json"; then
+	if need "hotplug-$m" kvm && run "hotplug-$m" 1 "$OMBRA" run --mmu=$m -device ombra-test -kernel "$K/hotplug.elf" --stats=json --stats-file "$OUT/hotplug-$m.json"; then
 		checks="slot_adds=1 slot_deletes=1"
 		[ $m = shadow ] && checks="$checks counters.rmap_zapped:pos"
 		if [ "$(cat "$OUT/hotplug-$m.out")" != "$(printf 'read feedf00d 600dcafe\ndeleted')" ]; then
@@ -309,7 +327,7 @@ mode_run() {
 	fi
 	key=$(sel_key "$sel")
 	qemu_sel "$sel" || return
-	if run "mmutest-$label" 1 "$OMBRA" run "$@" -kernel "$MMUTEST" -append "cases=$sel" \
+	if run "mmutest-$label" 1 "$OMBRA" run "$@" -device ombra-test -kernel "$MMUTEST" -append "cases=$sel" \
 		--timeout 600 --stats=json --stats-file "$OUT/mmutest-$label.json"; then :; fi
 	for c in $(echo "$sel" | tr , ' '); do
 		if grep -qx "case $c: ok" "$OUT/mmutest-$label.out"; then
@@ -377,7 +395,7 @@ if [ -f "$MMUTEST" ] && [ -f "$CASES_FILE" ] && need mmutest kvm; then
 	# --audit: every shadow entry checked against the guest's tables after
 	# every fill and every flush, on the whole suite, in each strategy.
 	for sync in unsync wp vtlb; do
-		if run "mmutest-audit-$sync" 1 "$OMBRA" run --mmu=shadow --shadow-sync=$sync --audit -kernel "$MMUTEST" \
+		if run "mmutest-audit-$sync" 1 "$OMBRA" run --mmu=shadow --shadow-sync=$sync --audit -device ombra-test -kernel "$MMUTEST" \
 			--timeout 600 --stats=none; then
 			ok "shadow-$sync/audit-all-cases"
 		fi

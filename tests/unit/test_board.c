@@ -705,3 +705,94 @@ Test(iobus, write_only_device_reads_all_ones)
 	io_bus_out(&bus, 0x302, 2, 0xbeef);
 	cr_expect_eq(last, 0xbeef);
 }
+
+/* ---- issue 15: what a guest can make ombra keep or print is bounded ---- */
+
+/* A guest sweeping every port gets IOBUS_MAX_WARNINGS lines and one that
+ * says the rest are not logged, not 65,536 lines. */
+Test(iobus, unknown_ports_logged_up_to_a_cap)
+{
+	struct rig r;
+
+	rig_init(&r, 64 << 20);
+	for (uint32_t p = 0x1000; p < 0x11000; p++)
+		io_bus_out(&r.b.io, (uint16_t)p, 1, 0);
+	rig_flush(&r);
+	cr_expect_eq(count_lines(r.log_buf, r.log_len), IOBUS_MAX_WARNINGS + 1, "%u lines",
+		     count_lines(r.log_buf, r.log_len));
+	cr_expect(strstr(r.log_buf, "said once") != NULL, "%s", r.log_buf);
+	rig_fini(&r);
+}
+
+static unsigned test_moves, test_explains;
+static void count_move(void *opaque, uint64_t gpa) { (void)opaque, (void)gpa; test_moves++; }
+static void count_explain(void *opaque, uint64_t gva) { (void)opaque, (void)gva; test_explains++; }
+
+/* Without -device ombra-test, ports 0xe0-0xf3 are unassigned: reads all
+ * ones, writes reach no callback (they are logged as unknown, once). */
+Test(board, test_device_is_off_unless_added)
+{
+	struct rig r;
+
+	rig_init(&r, 64 << 20);
+	r.b.move_slot = count_move;
+	r.b.explain = count_explain;
+	r.b.remap_page = count_move;
+	test_moves = test_explains = 0;
+	io_bus_out(&r.b.io, TEST_PORT, 4, 0x100000);
+	io_bus_out(&r.b.io, TEST_PORT + 8, 4, 0x1000);
+	io_bus_out(&r.b.io, TEST_PORT + 16, 4, 0x100000);
+	out8(&r, TEST_PORT + 4, 1);
+	cr_expect_eq(test_moves, 0);
+	cr_expect_eq(test_explains, 0);
+	cr_expect(!r.b.ram_deterministic);
+	cr_expect_eq(io_bus_in(&r.b.io, TEST_PORT, 4), 0xffffffffu);
+	cr_expect_eq(r.b.io.unknown_accesses, 5);
+
+	cr_assert_eq(board_add_test_device(&r.b), 0);
+	io_bus_out(&r.b.io, TEST_PORT, 4, 0x100000);
+	io_bus_out(&r.b.io, TEST_PORT + 8, 4, 0x1000);
+	out8(&r, TEST_PORT + 4, 1);
+	cr_expect_eq(test_moves, 1);
+	cr_expect_eq(test_explains, 1);
+	cr_expect(r.b.ram_deterministic);
+	cr_expect_eq(r.b.io.unknown_accesses, 5, "the device's ports are not unknown any more");
+	rig_fini(&r);
+}
+
+/* The capture (compare's) stops at SERIAL_CAPTURE_MAX and counts the rest;
+ * the output itself still flows. */
+Test(serial, capture_is_capped)
+{
+	struct serial s;
+	const size_t extra = 100;
+
+	serial_init(&s, NULL, 1);
+	{
+		struct io_bus bus;
+
+		io_bus_init(&bus, NULL);
+		cr_assert_eq(serial_register(&s, &bus, COM1), 0);
+		for (size_t i = 0; i < SERIAL_CAPTURE_MAX + extra; i++)
+			io_bus_out(&bus, COM1 + R_THR, 1, 'x');
+	}
+	cr_expect_eq(s.cap_len, SERIAL_CAPTURE_MAX);
+	cr_expect_eq(s.cap_dropped, extra);
+	cr_expect_eq(s.tx_bytes, SERIAL_CAPTURE_MAX + extra);
+	serial_destroy(&s);
+}
+
+/* ombra run keeps no capture at all. */
+Test(serial, capture_off_keeps_nothing)
+{
+	struct rig r;
+
+	rig_init(&r, 64 << 20);
+	serial_capture_off(&r.b.serial);
+	puts_port(&r, COM1 + R_THR, "Hello");
+	rig_flush(&r);
+	cr_expect_null(r.b.serial.capture);
+	cr_expect_eq(r.b.serial.cap_len, 0);
+	cr_expect_eq(r.ser_len, 5, "the output still goes out");
+	rig_fini(&r);
+}

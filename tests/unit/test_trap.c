@@ -18,9 +18,12 @@
  * first 2 MiB with one large page.
  */
 #include <criterion/criterion.h>
+#include <signal.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "shadow/decode.h"
 #include "shadow_fixture.h"
 
 #define HANDLER(v) (0x30000ULL + 16 * (v))
@@ -272,6 +275,59 @@ Test(trap_regress, rep_string_io_goes_back_to_the_guest_between_batches)
 	cr_expect_eq(sh->t.rip, 0x10002);
 	cr_expect_eq(sh->t.gpr[R_CX], 0);
 	cr_expect_eq(sh->t.gpr[R_SI], FIX_RAM);
+}
+
+/* A stop pending (--timeout, SIGINT, SIGTERM) ends a REP OUTS batch after
+ * the iteration under way: the guest goes back with RIP at the REP and
+ * the run loop ends the run before its next instruction.  Before issue 15
+ * the batch ran its 4,096 iterations first, whatever each cost. */
+Test(trap_regress, rep_string_io_batch_ends_when_a_stop_is_pending)
+{
+	cpu(false, 0);
+	put(0x10000, 0x6ef3, 2);                /* rep outsb (to port 0x80) */
+	sh->t.gpr[R_CX] = FIX_RAM;
+	sh->t.gpr[R_SI] = 0;
+	sh->t.gpr[R_DX] = 0x80;
+	vm_request_stop(SIGTERM);
+	cr_assert_eq(emulate_insn(sh, VEC_GP), TRAP_RESUME);
+	vm_request_stop(0);
+	cr_expect_eq(sh->t.rip, 0x10000, "RIP must stay at the REP");
+	cr_expect_eq(sh->t.gpr[R_CX], FIX_RAM - 1, "one iteration, then back: %#llx left",
+		     (unsigned long long)sh->t.gpr[R_CX]);
+	cr_expect_eq(sh->t.gpr[R_SI], 1);
+}
+
+/* A port whose every write takes 2 ms (as a memslot move or an explain
+ * can): a batch ends once its time slice (10 ms) is spent, long before
+ * 4,096 iterations (8 s).  Sleeps only ever last longer, so the count of
+ * iterations can only be smaller than 10 ms / 2 ms + 1. */
+static unsigned slow_writes;
+
+static void slow_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
+{
+	struct timespec ts = { 0, 2000000 };
+
+	(void)opaque, (void)port, (void)size, (void)val;
+	slow_writes++;
+	nanosleep(&ts, NULL);
+}
+
+Test(trap_regress, rep_string_io_batch_ends_when_its_time_slice_is_spent)
+{
+	const struct io_dev slow = { "slow", 0x99, 1, NULL, slow_out, NULL };
+
+	cpu(false, 0);
+	cr_assert_eq(io_bus_register(&vm->board.io, &slow), 0);
+	put(0x10000, 0x6ef3, 2);                /* rep outsb (to port 0x99) */
+	sh->t.gpr[R_CX] = 4 * STRING_IO_BATCH;
+	sh->t.gpr[R_SI] = 0;
+	sh->t.gpr[R_DX] = 0x99;
+	slow_writes = 0;
+	cr_assert_eq(emulate_insn(sh, VEC_GP), TRAP_RESUME);
+	cr_expect_eq(sh->t.rip, 0x10000, "RIP must stay at the REP");
+	cr_expect_leq(slow_writes, 6, "%u writes of 2 ms in one trap", slow_writes);
+	cr_expect_geq(slow_writes, 1);
+	cr_expect_eq(sh->t.gpr[R_CX], 4 * STRING_IO_BATCH - slow_writes);
 }
 
 /* A guest without long mode reaches addresses above 4 GiB only by running
