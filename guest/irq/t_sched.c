@@ -88,6 +88,12 @@ static void on_timer(struct trap_frame *f)
 
 	irq_count[f->vector]++;
 	apic_write(APIC_EOI, 0);
+	/* A process that has not got past the instruction it was resumed at
+	 * keeps the CPU: a machine slower than the tick (a software CPU, a
+	 * sanitizer build) must not switch it out before it runs at all,
+	 * over and over (each switch costs it its TLB entries again). */
+	if (current && f->ip == ctx[current].f.ip)
+		return;
 	next = next_runnable();
 	if (next && next != current) {
 		switches++;
