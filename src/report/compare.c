@@ -438,6 +438,7 @@ int compare_run(const struct vm_config *cfg, const struct compare_opts *opts, FI
 		cols[n].cfg.mode_opts = &cols[n].sopts;
 		snprintf(cols[n++].label, sizeof(cols[0].label), "shadow/%s", sync_names[i]);
 	}
+	vm_catch_stop_signals();              /* a signal during a set-up, too */
 	for (unsigned c = 0; c < n; c++) {
 		run_column(&cols[c]);
 		if (cols[c].interrupted) {

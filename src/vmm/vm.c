@@ -252,6 +252,20 @@ static void on_signal(int sig)
 	vm_request_stop(sig);
 }
 
+/* SIGINT and SIGTERM are caught between runs too (vm_catch_stop_signals). */
+static bool catching;
+
+void vm_catch_stop_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	catching = true;
+}
+
 static void arm_signals(struct vm *vm)
 {
 	struct sigaction sa;
@@ -263,9 +277,14 @@ static void arm_signals(struct vm *vm)
 	sigaction(SIGTERM, &sa, NULL);
 	sa.sa_handler = on_kick;
 	sigaction(SIG_KICK, &sa, NULL);
-	stop_why = 0;
 	kicked = 0;
 	stop_run = vm->kvm.run;
+	/* A SIGINT or SIGTERM caught before the run (its set-up) stops it at
+	 * once; anything else pending is from an earlier run. */
+	if (stop_why == SIGINT || stop_why == SIGTERM)
+		vm->kvm.run->immediate_exit = 1;
+	else
+		stop_why = 0;
 	{
 		struct sigevent sev;
 
@@ -299,6 +318,8 @@ static void disarm_signals(void)
 	stop_run = NULL;
 	signal(SIG_KICK, SIG_IGN);
 	signal(SIGALRM, SIG_DFL);
+	if (catching)
+		return;                      /* still caught: the caller looks at vm_stop_requested() */
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 }

@@ -241,6 +241,10 @@ int vm_move_slot(struct vm *vm, uint64_t gpa);
  * once that the rest are only counted. */
 void vm_device_error(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* From now on, SIGINT and SIGTERM outside a run (set-up, between runs) are
+ * caught too, not fatal: vm_stop_requested() says so, and the next
+ * vm_run() ends at once as interrupted (ombra compare). */
+void vm_catch_stop_signals(void);
 /* Stop the run from a signal handler (SIGALRM, SIGINT). */
 void vm_request_stop(int why);
 /* A signal (--timeout, SIGINT, SIGTERM) asked the run to stop. */
