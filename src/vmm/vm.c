@@ -642,16 +642,29 @@ void vm_run(struct vm *vm)
 		trace_end(vm);
 }
 
+/* Count one more of what the guest asked for; true while fewer than cap
+ * came before it (keep it), else false, and the first time past the cap
+ * say so once on the log (past: a format taking the cap). */
+__attribute__((format(printf, 4, 0)))
+static bool under_cap(struct vm *vm, uint64_t *n, unsigned cap, const char *past)
+{
+	if ((*n)++ < cap)
+		return true;
+	if (*n == (uint64_t)cap + 1) {
+		fputs("ombra: ", vm->log);
+		fprintf(vm->log, past, cap);
+		fputs(" (said once)\n", vm->log);
+	}
+	return false;
+}
+
 void vm_device_error(struct vm *vm, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (vm->dev_errors++ >= VM_MAX_DEV_MSGS) {
-		if (vm->dev_errors == VM_MAX_DEV_MSGS + 1)
-			fprintf(vm->log, "ombra: test device: more than %u errors; the rest are counted in the "
-				"report, not printed (said once)\n", VM_MAX_DEV_MSGS);
+	if (!under_cap(vm, &vm->dev_errors, VM_MAX_DEV_MSGS,
+		       "test device: more than %u errors; the rest are counted in the report, not printed"))
 		return;
-	}
 	fputs("ombra: test device: ", vm->log);
 	va_start(ap, fmt);
 	vfprintf(vm->log, fmt, ap);
@@ -778,12 +791,9 @@ static void on_mark(void *opaque, uint32_t value)
 
 	/* Kept up to a cap: a guest writing port 0x80 in a loop must not grow
 	 * ombra without bound (nor read KVM's stats each time). */
-	if (vm->nmarks++ >= VM_MAX_MARKS) {
-		if (vm->nmarks == VM_MAX_MARKS + 1)
-			fprintf(vm->log, "ombra: the guest wrote more than %u phase marks (port 0x80); the rest "
-				"are counted in the report, not kept (said once)\n", VM_MAX_MARKS);
+	if (!under_cap(vm, &vm->nmarks, VM_MAX_MARKS, "the guest wrote more than %u phase marks (port 0x80); "
+		       "the rest are counted in the report, not kept"))
 		return;
-	}
 	c = json_object();
 	vm_counters(vm, &list);
 	for (unsigned i = 0; i < list.n; i++)
@@ -799,13 +809,9 @@ static void on_explain(void *opaque, uint64_t gva)
 {
 	struct vm *vm = opaque;
 
-	if (vm->nexplained++ >= VM_MAX_EXPLAINED) {
-		if (vm->nexplained == VM_MAX_EXPLAINED + 1)
-			fprintf(vm->log, "ombra: the guest asked for more than %u explanations (test device, "
-				"ports 0xe8/0xec); the rest are counted in the report, not kept or printed "
-				"(said once)\n", VM_MAX_EXPLAINED);
+	if (!under_cap(vm, &vm->nexplained, VM_MAX_EXPLAINED, "the guest asked for more than %u explanations "
+		       "(test device, ports 0xe8/0xec); the rest are counted in the report, not kept or printed"))
 		return;
-	}
 	vm_explain(vm, gva);
 }
 
