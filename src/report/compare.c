@@ -99,8 +99,6 @@ static void run_column(struct column *col)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
 
-	host_names(col);
-
 	if (!vm) {
 		snprintf(col->err, sizeof(col->err), "out of memory");
 		col->status = OMBRA_EXIT_HOST_ERROR;
@@ -438,13 +436,18 @@ int compare_run(const struct vm_config *cfg, const struct compare_opts *opts, FI
 		cols[n].cfg.mode_opts = &cols[n].sopts;
 		snprintf(cols[n++].label, sizeof(cols[0].label), "shadow/%s", sync_names[i]);
 	}
+	/* Every column runs on this host: its MMU, read once. */
+	host_names(&cols[0]);
+	for (unsigned c = 1; c < n; c++) {
+		memcpy(cols[c].host, cols[0].host, sizeof(cols[c].host));
+		memcpy(cols[c].host_mmu, cols[0].host_mmu, sizeof(cols[c].host_mmu));
+	}
 	vm_catch_stop_signals();              /* a signal during a set-up, too */
 	for (unsigned c = 0; c < n; c++) {
 		run_column(&cols[c]);
 		if (cols[c].interrupted) {
 			/* SIGINT or SIGTERM: compare stops with the run it stopped. */
 			for (unsigned d = c + 1; d < n; d++) {
-				host_names(&cols[d]);
 				snprintf(cols[d].err, sizeof(cols[d].err), "not run: compare was interrupted");
 				cols[d].status = OMBRA_EXIT_INTERRUPTED;
 			}
