@@ -29,6 +29,16 @@ size_t disasm_one(const uint8_t *bytes, size_t len, uint64_t addr, int bits, cha
 	return size;
 }
 
+size_t disasm_report(const uint8_t *bytes, size_t len, uint64_t addr, int bits, char *text, size_t tlen,
+		     char *hex, size_t hlen)
+{
+	size_t n = len ? disasm_one(bytes, len, addr, bits, text, tlen) : 0;
+
+	for (size_t i = 0; i < (n ? n : len < 8 ? len : 8) && 3 * i + 3 < hlen; i++)
+		snprintf(hex + 3 * i, hlen - 3 * i, "%02x ", bytes[i]);
+	return n;
+}
+
 void disasm_version(char *out, size_t outlen)
 {
 	int major, minor;

@@ -153,7 +153,7 @@ size_t shadow_insn_at(struct shadow *sh, uint64_t rip, char *text, size_t tlen, 
 	uint8_t code[15];
 	uint64_t gpa;
 	uint32_t err;
-	size_t n = 0, len;
+	size_t n = 0;
 
 	while (n < sizeof(code)) {
 		uint8_t *p;
@@ -165,8 +165,5 @@ size_t shadow_insn_at(struct shadow *sh, uint64_t rip, char *text, size_t tlen, 
 			break;
 		code[n++] = *p;
 	}
-	len = n ? disasm_one(code, n, rip, vcpu_long(&sh->v) && sh->v.cs.l ? 64 : 32, text, tlen) : 0;
-	for (size_t i = 0; hex && i < (len ? len : n < 8 ? n : 8) && 3 * i + 3 < hlen; i++)
-		snprintf(hex + 3 * i, hlen - 3 * i, "%02x ", code[i]);
-	return len;
+	return disasm_report(code, n, rip, vcpu_long(&sh->v) && sh->v.cs.l ? 64 : 32, text, tlen, hex, hlen);
 }

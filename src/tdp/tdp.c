@@ -163,12 +163,7 @@ static void tdp_guest_state(struct vm *vm, char *buf, size_t len)
 
 		while (n < sizeof(code) && mem_read(&vm->mem, tr.physical_address + n, code + n, 1) == 0)
 			n++;
-		if (n) {
-			size_t len = disasm_one(code, n, regs.rip, bits, text, sizeof(text));
-
-			for (size_t i = 0; i < (len ? len : n < 8 ? n : 8); i++)
-				snprintf(bytes + 3 * i, sizeof(bytes) - 3 * i, "%02x ", code[i]);
-		}
+		disasm_report(code, n, regs.rip, bits, text, sizeof(text), bytes, sizeof(bytes));
 	}
 	/* KVM on AMD re-initializes the vCPU after a shutdown intercept (the
 	 * VMCB is undefined after one): what it gives back then is the INIT
