@@ -81,7 +81,9 @@ static void usage(FILE *out)
 "  --shadow-large on|off 2 MiB shadow leaves for guest large pages (default on)\n"
 "  --audit               check every shadow entry against the guest's tables after\n"
 "                        each trap; end the guest on a mismatch (slow)\n"
-"compare options: the run options, and\n"
+"  (given in tdp mode, each is refused: tdp mode has no shadow tables)\n"
+"compare options: -m, -kernel, -append, -initrd, --timeout, -device, QEMU's\n"
+"  spellings, the shadow-mode options (for every shadow column), and\n"
 "  --shadow-sync=all     one shadow column per strategy (vtlb, wp, unsync)\n"
 "  --json                the table and the verdict as one JSON object\n"
 "\n"
@@ -229,13 +231,24 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct s
 		{ "cpu",        required_argument, NULL, OPT_CPU },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c, r;
+	/* Options given that do not apply everywhere: the first of each kind,
+	 * as the user spelled it, for the refusal after the loop. */
+	const char *shadow_only = NULL, *run_only = NULL, *sync_all = NULL;
+	int c, r, li;
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long_only(argc, argv, ":", opts, NULL)) != -1) {
+	while ((li = -1, c = getopt_long_only(argc, argv, ":", opts, &li)) != -1) {
 		char *end;
 
+		if (!shadow_only && (c == OPT_SYNC || c == OPT_POOL || c == OPT_AUDIT || c == OPT_PREFETCH ||
+				     c == OPT_LARGE))
+			shadow_only = opts[li].name;
+		if (!run_only && (c == OPT_MMU || c == OPT_STATS || c == OPT_STATS_FILE || c == OPT_EXPLAIN ||
+				  c == OPT_NO_SECCOMP || c == OPT_TRACE ||
+				  (c == OPT_SERIAL && strcmp(optarg, "stdio") && strcmp(optarg, "null") &&
+				   strcmp(optarg, "none"))))
+			run_only = opts[li].name;
 		switch (c) {
 		case OPT_MMU:
 			if (strcmp(optarg, "tdp") == 0)
@@ -280,7 +293,9 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct s
 			break;
 		case OPT_KVM:     cfg->kvm_path = optarg; break;
 		case OPT_SYNC:
-			if (cmp && strcmp(optarg, "all") == 0)
+			if (strcmp(optarg, "all") == 0 && !cmp)
+				sync_all = optarg;
+			else if (strcmp(optarg, "all") == 0)
 				cmp->all_syncs = true;
 			else if (strcmp(optarg, "vtlb") == 0)
 				sopts->sync = SHADOW_SYNC_VTLB;
@@ -331,8 +346,6 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct s
 			break;
 		}
 		case OPT_TRACE:
-			if (cmp)
-				return die_usage("%s", "--trace is an option of ombra run (one trace per run)");
 			cfg->trace_path = optarg;
 			break;
 		case OPT_JSON:
@@ -388,6 +401,21 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct s
 	}
 	if (optind < argc)
 		return die_usage("unexpected argument '%s'", argv[optind]);
+	/* An option that would change nothing is refused, with where it belongs. */
+	if (sync_all)
+		return die_usage("%s", "--shadow-sync=all is an option of ombra compare (a column per strategy); "
+				 "ombra run takes vtlb, wp or unsync");
+	if (!cmp && shadow_only && cfg->mmu != MMU_SHADOW)
+		return die_usage("--%s is a shadow-mode option and tdp mode has no shadow tables: add --mmu=shadow, "
+				 "or drop it", shadow_only);
+	if (cmp && run_only)
+	{
+		if (strcmp(run_only, "serial") == 0)
+			return die_usage("%s", "-serial other than stdio or null is an option of ombra run: compare "
+					 "captures each mode's output to compare them");
+		return die_usage("--%s is an option of ombra run: compare runs every mode and prints one table "
+				 "(its options: the kernel's, -m, --timeout, the shadow options, --json)", run_only);
+	}
 	if (!cfg->kernel)
 		return die_usage("%s", "no kernel: give -kernel FILE");
 	return -1;
@@ -446,8 +474,6 @@ static int cmd_compare(int argc, char **argv)
 	r = parse_run_args(argc, argv, &cfg, &sopts, &cmp);
 	if (r >= 0)
 		return r;
-	if (same_file(cfg.stats_file, cfg.kernel) || same_file(cfg.stats_file, cfg.initrd))
-		return die_usage("refusing to overwrite input file '%s' with output", cfg.stats_file);
 	return compare_run(&cfg, &cmp, stdout);
 }
 

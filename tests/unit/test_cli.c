@@ -244,6 +244,29 @@ Test(cli, qemu_other_accel)   { struct outcome o; run(&o, "run", "-accel", "tcg"
 Test(cli, qemu_other_display) { struct outcome o; run(&o, "run", "-display", "gtk", "-kernel", kernel()); expect(&o, EXIT_USAGE, "only -display none"); }
 Test(cli, qemu_cpu)           { struct outcome o; run(&o, "run", "-cpu", "max", "-kernel", kernel()); expect(&o, EXIT_USAGE, "one fixed CPUID table"); }
 Test(cli, qemu_other_device)  { struct outcome o; run(&o, "run", "-device", "isa-debug-exit,iobase=0x501", "-kernel", kernel()); expect(&o, EXIT_USAGE, "iobase=0xf4"); }
+/* Options that would change nothing where they are given are refused with
+ * where they belong (docs/ombra.md, "Options that do not apply"); the
+ * same options where they do apply go on to KVM (exit 12). */
+Test(cli, shadow_option_in_tdp)   { struct outcome o; run(&o, "run", "--shadow-sync=wp", "-kernel", kernel()); expect(&o, EXIT_USAGE, "add --mmu=shadow"); }
+Test(cli, shadow_option_in_tdp2)  { struct outcome o; run(&o, "run", "--mmu=tdp", "--prefetch", "2", "-kernel", kernel()); expect(&o, EXIT_USAGE, "--prefetch is a shadow-mode option"); }
+Test(cli, audit_in_tdp)           { struct outcome o; run(&o, "run", "-kernel", kernel(), "--audit"); expect(&o, EXIT_USAGE, "--audit is a shadow-mode option"); }
+Test(cli, sync_all_in_run)        { struct outcome o; run(&o, "run", "--mmu=shadow", "--shadow-sync=all", "-kernel", kernel()); expect(&o, EXIT_USAGE, "option of ombra compare"); }
+Test(cli, mmu_in_compare)         { struct outcome o; run(&o, "compare", "--mmu=shadow", "-kernel", kernel()); expect(&o, EXIT_USAGE, "--mmu is an option of ombra run"); }
+Test(cli, stats_file_in_compare)  { struct outcome o; run(&o, "compare", "-kernel", kernel(), "--stats-file", "/tmp/x"); expect(&o, EXIT_USAGE, "--stats-file is an option of ombra run"); }
+Test(cli, explain_in_compare)     { struct outcome o; run(&o, "compare", "-kernel", kernel(), "--explain=0x1000"); expect(&o, EXIT_USAGE, "--explain is an option of ombra run"); }
+Test(cli, trace_in_compare)       { struct outcome o; run(&o, "compare", "-kernel", kernel(), "--trace", "/tmp/t"); expect(&o, EXIT_USAGE, "--trace is an option of ombra run"); }
+Test(cli, serial_file_in_compare) { struct outcome o; run(&o, "compare", "-kernel", kernel(), "-serial", "file:/tmp/s"); expect(&o, EXIT_USAGE, "compare captures"); }
+Test(cli, options_where_they_apply)
+{
+	struct outcome o;
+
+	run(&o, "run", "--shadow-sync=wp", "--prefetch=2", "--audit", "--mmu=shadow", "-kernel", kernel(),
+	    "--kvm-device", "/nonexistent/kvm");
+	expect(&o, EXIT_NOKVM, "does not exist");
+	run(&o, "compare", "--shadow-sync=all", "--shadow-pages=64", "-serial", "stdio", "-kernel", kernel(),
+	    "--kvm-device", "/nonexistent/kvm");
+	cr_expect_neq(o.status, EXIT_USAGE, "compare refused options that apply to it: %s", o.err);
+}
 Test(cli, no_kvm_device)      { struct outcome o; run(&o, "run", "-kernel", kernel(), "--kvm-device", "/nonexistent/kvm"); expect(&o, EXIT_NOKVM, "does not exist"); }
 Test(cli, not_a_kvm_device)   { struct outcome o; run(&o, "run", "-kernel", kernel(), "--kvm-device", "/dev/null"); expect(&o, EXIT_NOKVM, "not a KVM device"); }
 
