@@ -15,6 +15,9 @@ void bench_begin(struct bench *b, const char *name)
 
 uint32_t bench_end(struct bench *b)
 {
+#ifdef __x86_64__
+	sti_shadow_report(b->name);
+#endif
 	if (!tally_end(&b->tally))
 		return EXIT_FAIL;
 	printf("bench %s done\n", b->name);

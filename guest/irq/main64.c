@@ -21,5 +21,6 @@ uint32_t kernel_call64(uint32_t call)
 	pool_reset();
 	tally_begin(&t, cases[call].name);
 	cases[call].fn(&t);
+	sti_shadow_report(cases[call].name);
 	return tally_end(&t) ? 0 : 1;
 }

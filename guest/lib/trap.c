@@ -12,6 +12,7 @@ extern int trap_catch_armed; /* trap32.S / trap64.S */
 static pf_hook_fn pf_hook;
 static irq_hook_fn irq_hook;
 static exc_hook_fn exc_hook;
+volatile unsigned long sti_shadow_breaks;
 
 void trap_set_exc_hook(exc_hook_fn hook)
 {
@@ -28,6 +29,17 @@ void trap_set_irq_hook(irq_hook_fn hook)
 	irq_hook = hook;
 }
 
+void sti_shadow_report(const char *who)
+{
+	static unsigned long reported;
+
+	if (sti_shadow_breaks != reported)
+		printf("note: %s: %lu interrupts taken inside STI's shadow, at sti_hlt_cli's HLT "
+		       "(a CPU holds them one instruction); each moved past the HLT\n", who,
+		       sti_shadow_breaks - reported);
+	reported = sti_shadow_breaks;
+}
+
 void trap_dispatch(struct trap_frame *f)
 {
 	uint64_t cr2 = f->vector == VEC_PF ? read_cr2() : 0;
@@ -35,6 +47,10 @@ void trap_dispatch(struct trap_frame *f)
 
 	if (f->vector == VEC_PF && pf_hook && pf_hook(cr2, (uint32_t)f->error) == PF_FIXED)
 		return; /* IRET retries the access */
+	if (f->vector >= 32 && f->ip == (uintptr_t)sti_hlt_cli_hlt) {
+		f->ip++;                   /* HLT is one byte */
+		sti_shadow_breaks++;
+	}
 	if (f->vector >= 32 && irq_hook) {
 		irq_hook(f);
 		return; /* IRET back to what was interrupted */

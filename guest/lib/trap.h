@@ -63,6 +63,19 @@ void trap_set_pf_hook(pf_hook_fn hook);
 typedef void (*irq_hook_fn)(struct trap_frame *f);
 void trap_set_irq_hook(irq_hook_fn hook);
 
+/*
+ * An interrupt taken at sti_hlt_cli's HLT (cpu.h) came inside STI's
+ * one-instruction shadow, where no CPU takes one (SDM, STI: external
+ * interrupts are recognized only after the next instruction).  Its IRET
+ * would return to the HLT and sleep past the event the HLT waited for, so
+ * trap_dispatch (and a handler of its own, as guest/bench/irq64.S) moves
+ * the saved RIP past the HLT, as if taken there, and counts it:
+ * sti_shadow_report prints the count, so a host that breaks the shadow is
+ * seen and does not hang the kernel.
+ */
+extern volatile unsigned long sti_shadow_breaks;
+void sti_shadow_report(const char *who);
+
 /* A hook for exceptions, before trap_catch's rule: true if it handled the
  * exception (IRET to the frame, which it may have changed). */
 typedef bool (*exc_hook_fn)(struct trap_frame *f);

@@ -547,6 +547,23 @@ if [ -f "$MMUTEST" ] && [ -f "$CASES_FILE" ] && need mmutest kvm; then
 	fi
 fi
 
+# host_sti_shadow FILE: the bench and irq kernels say "note: ...: N
+# interrupts taken inside STI's shadow" when an interrupt came at the HLT
+# of their sti; hlt, where no CPU takes one (guest/lib/trap.h), and go on.
+# In tdp mode the interrupt is KVM's to deliver, and the nested AMD-V
+# host's emulated SVM does this now and then (docs/nested.md, host
+# limits): the note is taken out of FILE before the comparison and shown
+# as STI_NOTE.  In shadow mode ombra delivers the interrupt itself, so
+# there the note stays and fails the comparison.
+host_sti_shadow() {
+	STI_NOTE=$(grep "^note: .* interrupts taken inside STI's shadow" "$1" | tr '\n' ' ')
+	if [ -n "$STI_NOTE" ]; then
+		grep -v "^note: .* interrupts taken inside STI's shadow" "$1" >"$1.tmp"
+		mv "$1.tmp" "$1"
+		STI_NOTE="host: $STI_NOTE"
+	fi
+}
+
 # The benchmark kernel (guest/bench), every workload at small sizes (irq
 # too: n=64 self-IPIs, APIC timer and PIT interrupts): its checks pass, and
 # its phase lines (iterations and the guest's own #PF count; the cycle
@@ -573,8 +590,10 @@ if need_kernel bench "$BENCH" && qemu bench-qemu $QEMU_ARGS -m 256M -serial stdi
 		if run "bench-$label" 1 "$OMBRA" run "$@" -m 256M -kernel "$BENCH" -append "$BENCH_APPEND" \
 			--timeout 300; then :; fi
 		sed -E 's/ cycles [0-9]+//' "$OUT/bench-$label.out" >"$OUT/bench-$label.lines"
+		[ "$label" = tdp ] && host_sti_shadow "$OUT/bench-$label.lines"
 		if diff -u "$OUT/bench-qemu.lines" "$OUT/bench-$label.lines" >"$OUT/bench-$label.diff"; then
 			ok "bench/$label"
+			[ "$label" = tdp ] && [ -n "$STI_NOTE" ] && echo "     $STI_NOTE"
 		else
 			bad "bench/$label" "$(head -20 "$OUT/bench-$label.diff")"
 		fi
@@ -604,8 +623,11 @@ if need_kernel irq "$IRQ" && qemu irq-qemu $QEMU_ARGS -m 128M -serial stdio -ker
 			tdp_cases=$IRQ_NOPIC ref=irq-qemu-nopic
 		fi
 		if run irq-tdp 1 "$OMBRA" run --mmu=tdp -m 128M -kernel "$IRQ" -append "cases=$tdp_cases" --timeout 120; then
-			cmp -s "$OUT/$ref.out" "$OUT/irq-tdp.out" && ok irq/tdp ||
-				bad irq/tdp "$(diff "$OUT/$ref.out" "$OUT/irq-tdp.out" | head -5 | tr '\n' ' ')"
+			cp "$OUT/irq-tdp.out" "$OUT/irq-tdp.lines"
+			host_sti_shadow "$OUT/irq-tdp.lines"
+			[ -n "$STI_NOTE" ] && echo "     $STI_NOTE"
+			cmp -s "$OUT/$ref.out" "$OUT/irq-tdp.lines" && ok irq/tdp ||
+				bad irq/tdp "$(diff "$OUT/$ref.out" "$OUT/irq-tdp.lines" | head -5 | tr '\n' ' ')"
 		fi
 	fi
 	for sync in unsync wp vtlb; do
