@@ -41,7 +41,8 @@ static void usage(FILE *out)
 	fprintf(out,
 "usage: ombra run [options] -kernel FILE     boot a multiboot kernel\n"
 "       ombra compare [options] -kernel FILE boot it in tdp and shadow mode, compare\n"
-"       ombra compare --merge [--json] FILE... one table over compare --json outputs\n"
+"       ombra compare --merge [--json] [--nonzero] FILE...\n"
+"                                            one table over compare --json outputs\n"
 "                                            made on several hosts (docs/nested.md)\n"
 "       ombra report [-o OUT.html] FILE...   charts of reports and traces (HTML)\n"
 "       ombra info                           describe this host's KVM\n"
@@ -56,9 +57,15 @@ static void usage(FILE *out)
 "  -append STR           kernel command line\n"
 "  -initrd FILE          loaded as multiboot module 0\n"
 "  -serial DEV           stdio (default), file:PATH, or null\n"
-"  --stats=FMT           end-of-run report: text (default), json, none\n"
-"  --stats-file FILE     write the report there instead of to stderr\n"
+"  --stats[=FMT]         end-of-run report: summary (the default: how the run\n"
+"                        ended and one line of counters), text (the full report;\n"
+"                        --stats alone), json, none\n"
+"  --stats-file FILE     write the report there instead of to stderr (the full\n"
+"                        text report unless --stats says otherwise)\n"
 "  --timeout SECONDS     end the run after this long (exit status 4)\n"
+"  --stats-interval SECONDS\n"
+"                        every SECONDS, one line on stderr of what changed: exits\n"
+"                        and each counter that moved (as kvm_stat -l)\n"
 "  --trace FILE          every MMU event as JSON Lines (docs/trace.md)\n"
 "  --explain=GVA[,GVA]   at exit, the translation chain of each address\n"
 "  --no-seccomp          run without the seccomp filter ombra installs once the\n"
@@ -86,6 +93,7 @@ static void usage(FILE *out)
 "  spellings, the shadow-mode options (for every shadow column), and\n"
 "  --shadow-sync=all     one shadow column per strategy (vtlb, wp, unsync)\n"
 "  --json                the table and the verdict as one JSON object\n"
+"  --nonzero             leave out of the table the counters zero in every column\n"
 "\n"
 "exit status: (v << 1) | 1 when the guest writes v to isa-debug-exit (port 0xf4),\n"
 "as QEMU; 0 when it writes \"Shutdown\" to port 0x8900; ombra's own (even):\n"
@@ -196,7 +204,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct s
 	       OPT_STATS_FILE, OPT_TIMEOUT, OPT_KVM, OPT_HELP, OPT_SYNC, OPT_POOL, OPT_AUDIT,
 	       OPT_PREFETCH, OPT_LARGE, OPT_JSON, OPT_TRACE, OPT_EXPLAIN, OPT_NO_SECCOMP,
 	       OPT_NOGRAPHIC, OPT_DISPLAY, OPT_NO_REBOOT, OPT_ACCEL, OPT_ENABLE_KVM, OPT_DEVICE,
-	       OPT_MONITOR, OPT_NODEFAULTS, OPT_CPU };
+	       OPT_MONITOR, OPT_NODEFAULTS, OPT_CPU, OPT_INTERVAL, OPT_NONZERO };
 	static const struct option opts[] = {
 		{ "mmu",        required_argument, NULL, OPT_MMU },
 		{ "m",          required_argument, NULL, OPT_M },
@@ -204,9 +212,10 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct s
 		{ "append",     required_argument, NULL, OPT_APPEND },
 		{ "initrd",     required_argument, NULL, OPT_INITRD },
 		{ "serial",     required_argument, NULL, OPT_SERIAL },
-		{ "stats",      required_argument, NULL, OPT_STATS },
+		{ "stats",      optional_argument, NULL, OPT_STATS },
 		{ "stats-file", required_argument, NULL, OPT_STATS_FILE },
 		{ "timeout",    required_argument, NULL, OPT_TIMEOUT },
+		{ "stats-interval", required_argument, NULL, OPT_INTERVAL },
 		{ "kvm-device", required_argument, NULL, OPT_KVM },
 		{ "help",       no_argument,       NULL, OPT_HELP },
 		{ "shadow-sync", required_argument, NULL, OPT_SYNC },
@@ -215,6 +224,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct s
 		{ "prefetch",   required_argument, NULL, OPT_PREFETCH },
 		{ "shadow-large", required_argument, NULL, OPT_LARGE },
 		{ "json",       no_argument,       NULL, OPT_JSON },
+		{ "nonzero",    no_argument,       NULL, OPT_NONZERO },
 		{ "trace",      required_argument, NULL, OPT_TRACE },
 		{ "explain",    required_argument, NULL, OPT_EXPLAIN },
 		{ "no-seccomp", no_argument,       NULL, OPT_NO_SECCOMP },
@@ -234,6 +244,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct s
 	/* Options given that do not apply everywhere: the first of each kind,
 	 * as the user spelled it, for the refusal after the loop. */
 	const char *shadow_only = NULL, *run_only = NULL, *sync_all = NULL;
+	bool stats_given = false;
 	int c, r, li;
 
 	opterr = 0;
@@ -245,6 +256,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct s
 				     c == OPT_LARGE))
 			shadow_only = opts[li].name;
 		if (!run_only && (c == OPT_MMU || c == OPT_STATS || c == OPT_STATS_FILE || c == OPT_EXPLAIN ||
+				  c == OPT_INTERVAL ||
 				  c == OPT_NO_SECCOMP || c == OPT_TRACE ||
 				  (c == OPT_SERIAL && strcmp(optarg, "stdio") && strcmp(optarg, "null") &&
 				   strcmp(optarg, "none"))))
@@ -276,20 +288,29 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct s
 			cfg->serial = optarg;
 			break;
 		case OPT_STATS:
-			if (strcmp(optarg, "text") == 0)
+			stats_given = true;
+			if (!optarg || strcmp(optarg, "text") == 0)
 				cfg->stats = STATS_TEXT;
 			else if (strcmp(optarg, "json") == 0)
 				cfg->stats = STATS_JSON;
 			else if (strcmp(optarg, "none") == 0)
 				cfg->stats = STATS_NONE;
+			else if (strcmp(optarg, "summary") == 0)
+				cfg->stats = STATS_SUMMARY;
 			else
-				return die_usage("--stats must be text, json or none, not '%s'", optarg);
+				return die_usage("--stats must be summary, text, json or none, not '%s'", optarg);
 			break;
 		case OPT_STATS_FILE: cfg->stats_file = optarg; break;
 		case OPT_TIMEOUT:
 			cfg->timeout = strtod(optarg, &end);
 			if (*end || !(cfg->timeout > 0) || cfg->timeout > 1e6)
 				return die_usage("--timeout wants a positive number of seconds, not '%s'", optarg);
+			break;
+		case OPT_INTERVAL:
+			cfg->stats_interval = strtod(optarg, &end);
+			if (*end || !(cfg->stats_interval >= 0.01) || cfg->stats_interval > 1e6)
+				return die_usage("--stats-interval wants seconds between lines, at least 0.01, not '%s'",
+						 optarg);
 			break;
 		case OPT_KVM:     cfg->kvm_path = optarg; break;
 		case OPT_SYNC:
@@ -348,6 +369,11 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct s
 		case OPT_TRACE:
 			cfg->trace_path = optarg;
 			break;
+		case OPT_NONZERO:
+			if (!cmp)
+				return die_usage("%s", "--nonzero is an option of ombra compare (its table)");
+			cmp->nonzero = true;
+			break;
 		case OPT_JSON:
 			if (!cmp)
 				return die_usage("%s", "--json is an option of ombra compare (run uses --stats=json)");
@@ -401,6 +427,8 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct s
 	}
 	if (optind < argc)
 		return die_usage("unexpected argument '%s'", argv[optind]);
+	if (!stats_given && cfg->stats_file)
+		cfg->stats = STATS_TEXT;        /* a file asked for gets the whole report */
 	/* An option that would change nothing is refused, with where it belongs. */
 	if (sync_all)
 		return die_usage("%s", "--shadow-sync=all is an option of ombra compare (a column per strategy); "
@@ -429,7 +457,7 @@ static void default_config(struct vm_config *cfg, struct shadow_opts *sopts)
 	cfg->mmu = MMU_TDP;
 	cfg->ram_size = DEFAULT_RAM;
 	cfg->serial = "stdio";
-	cfg->stats = STATS_TEXT;
+	cfg->stats = STATS_SUMMARY;
 	cfg->kvm_path = "/dev/kvm";
 	*sopts = shadow_defaults;
 	cfg->mode_opts = sopts;             /* shadow mode's; cmd_run drops them for tdp */
@@ -441,15 +469,17 @@ static int cmd_merge(int argc, char **argv)
 {
 	char *files[64];
 	int n = 0;
-	bool json = false;
+	bool json = false, nonzero = false;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--merge") == 0 || strcmp(argv[i], "-merge") == 0)
 			continue;
 		if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-json") == 0)
 			json = true;
+		else if (strcmp(argv[i], "--nonzero") == 0 || strcmp(argv[i], "-nonzero") == 0)
+			nonzero = true;
 		else if (argv[i][0] == '-')
-			return die_usage("compare --merge takes --json and files, not '%s'", argv[i]);
+			return die_usage("compare --merge takes --json, --nonzero and files, not '%s'", argv[i]);
 		else if (n == (int)(sizeof(files) / sizeof(files[0])))
 			return die_usage("%s", "compare --merge: too many files");
 		else
@@ -457,7 +487,7 @@ static int cmd_merge(int argc, char **argv)
 	}
 	if (n == 0)
 		return die_usage("%s", "compare --merge: give the compare --json outputs to merge");
-	return compare_merge(files, n, json, stdout, stderr);
+	return compare_merge(files, n, json, nonzero, stdout, stderr);
 }
 
 static int cmd_compare(int argc, char **argv)
@@ -492,6 +522,9 @@ static int cmd_run(int argc, char **argv)
 	status = parse_run_args(argc, argv, &cfg, &sopts, NULL);
 	if (status >= 0)
 		return status;
+	/* From here a SIGINT or SIGTERM ends the run with its status (6) and
+	 * report, even one that comes while the VM is still being set up. */
+	vm_catch_stop_signals();
 	if (cfg.mmu != MMU_SHADOW)
 		cfg.mode_opts = NULL;            /* tdp mode has no options of its own */
 

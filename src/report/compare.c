@@ -244,7 +244,7 @@ static int compare_status(const struct column *cols, unsigned n, bool same)
 }
 
 static int report(struct column *cols, unsigned n, const char *kernel, const char *append, bool json,
-		  FILE *out)
+		  bool nonzero, FILE *out)
 {
 	const char *rows[2 * MAX_COUNTERS];
 	unsigned nrows;
@@ -350,7 +350,22 @@ static int report(struct column *cols, unsigned n, const char *kernel, const cha
 		for (unsigned c = 0; c < n; c++)
 			fprintf(out, " %*s", w, cols[c].label);
 		fprintf(out, "\n");
+		unsigned left_out = 0;
+
 		for (unsigned r = 0; r < nrows; r++) {
+			if (nonzero) {
+				bool any = false;
+
+				for (unsigned c = 0; c < n; c++) {
+					uint64_t v;
+
+					any |= find(&cols[c], rows[r], &v) && v;
+				}
+				if (!any) {
+					left_out++;
+					continue;
+				}
+			}
 			fprintf(out, "%-24s", rows[r]);
 			for (unsigned c = 0; c < n; c++) {
 				uint64_t v;
@@ -362,6 +377,8 @@ static int report(struct column *cols, unsigned n, const char *kernel, const cha
 			}
 			fprintf(out, "\n");
 		}
+		if (left_out)
+			fprintf(out, "(%u counters zero in every column left out: --nonzero)\n", left_out);
 		fprintf(out, "%-24s", "wall seconds");
 		for (unsigned c = 0; c < n; c++)
 			fprintf(out, " %*.3f", w, cols[c].wall);
@@ -454,7 +471,7 @@ int compare_run(const struct vm_config *cfg, const struct compare_opts *opts, FI
 			break;
 		}
 	}
-	status = report(cols, n, cfg->kernel, cfg->append, opts->json, out);
+	status = report(cols, n, cfg->kernel, cfg->append, opts->json, opts->nonzero, out);
 	for (unsigned c = 0; c < n; c++)
 		free(cols[c].serial);
 	free(cols);
@@ -522,7 +539,7 @@ static bool merge_column(struct column *col, json_t *jc, json_t *table, char *wh
 	return true;
 }
 
-int compare_merge(char *const files[], int nfiles, bool json, FILE *out, FILE *err)
+int compare_merge(char *const files[], int nfiles, bool json, bool nonzero, FILE *out, FILE *err)
 {
 	struct column *cols = calloc(MAX_COLUMNS, sizeof(*cols));
 	char kernel[512] = "", append[512] = "", why[256];
@@ -574,7 +591,7 @@ int compare_merge(char *const files[], int nfiles, bool json, FILE *out, FILE *e
 		json_decref(root);
 	}
 	if (!status)
-		status = report(cols, n, kernel, append[0] ? append : NULL, json, out);
+		status = report(cols, n, kernel, append[0] ? append : NULL, json, nonzero, out);
 	for (unsigned c = 0; c < n; c++)
 		free(cols[c].serial);
 	free(cols);

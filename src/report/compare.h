@@ -14,6 +14,7 @@
 struct compare_opts {
 	bool all_syncs;   /* --shadow-sync=all */
 	bool json;        /* --json */
+	bool nonzero;     /* --nonzero: the text table leaves out rows all zero */
 };
 
 /* Run, print, and return the exit status: 0 when the guest saw the same
@@ -25,6 +26,6 @@ int compare_run(const struct vm_config *cfg, const struct compare_opts *opts, FI
 /* ombra compare --merge FILE...: the table and verdict over the columns of
  * compare --json outputs (from several hosts); a file that is not one is a
  * one-line message on err and OMBRA_EXIT_BAD_INPUT. */
-int compare_merge(char *const files[], int nfiles, bool json, FILE *out, FILE *err);
+int compare_merge(char *const files[], int nfiles, bool json, bool nonzero, FILE *out, FILE *err);
 
 #endif

@@ -52,16 +52,40 @@ const char *report_verdict(const struct vm *vm)
 	return buf;
 }
 
-static int write_text(const struct vm *vm, FILE *out)
+/* How the run ended, where the guest was if ombra ended it, the modes'
+ * MMUs and what the host could not do: the head of both text forms. */
+static void write_head(const struct vm *vm, FILE *out)
 {
-	struct counters list;
-
 	fprintf(out, "ombra: %s", report_verdict(vm));
 	fprintf(out, "; exit status %d\n", vm->exit_status);
 	fputs(vm->guest_state, out);
 	fprintf(out, "ombra: mmu %s; host MMU: %s\n", vm->mode->name, vm->host_mmu);
 	if (vm->host_notes[0])
 		fprintf(out, "ombra: note: %s\n", vm->host_notes);
+}
+
+/* The default: the head, then one line with the run's size and the
+ * counters both modes share that are not zero. */
+static int write_summary(const struct vm *vm, FILE *out)
+{
+	struct counters list;
+
+	write_head(vm, out);
+	fprintf(out, "ombra: %.4f s, %llu exits to ombra", wall_seconds(vm), (unsigned long long)vm->exits);
+	vm_counters(vm, &list);
+	for (int k = 0; vm_mmu_counters[k]; k++)
+		for (unsigned i = 0; i < list.n; i++)
+			if (list.c[i].value && strcmp(list.c[i].name, vm_mmu_counters[k]) == 0)
+				fprintf(out, ", %s %llu", list.c[i].name, (unsigned long long)list.c[i].value);
+	fprintf(out, " (--stats for every counter)\n");
+	return 0;
+}
+
+static int write_text(const struct vm *vm, FILE *out)
+{
+	struct counters list;
+
+	write_head(vm, out);
 	fprintf(out, "ombra: %llu MiB RAM, wall time %.4f s, %llu exits to ombra, peak RSS %llu MiB\n",
 		(unsigned long long)(vm->cfg.ram_size >> 20), wall_seconds(vm),
 		(unsigned long long)vm->exits, (unsigned long long)(vm->max_rss_kib >> 10));
@@ -172,7 +196,9 @@ int report_write(const struct vm *vm, FILE *out, enum stats_format fmt)
 {
 	int r = 0;
 
-	if (fmt == STATS_TEXT)
+	if (fmt == STATS_SUMMARY)
+		r = write_summary(vm, out);
+	else if (fmt == STATS_TEXT)
 		r = write_text(vm, out);
 	else if (fmt == STATS_JSON)
 		r = write_json(vm, out);

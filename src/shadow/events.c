@@ -27,6 +27,24 @@ static json_t *event(struct shadow *sh, bool with_insn)
 	return o;
 }
 
+/* A fill's two entries, raw and decoded: the guest's leaf (paging on)
+ * and the shadow's (4-level, 2 MiB leaves at level 2). */
+static void describe_entries(struct shadow *sh, const struct mmu_event *e, json_t *o)
+{
+	const struct walk_ctx *w = &sh->ctx.walk;
+	char flags[96];
+
+	if (e->gpte_valid) {
+		walk_entry_describe(e->gpte, e->level, w->mode, w->large_levels, w->nx_mask != 0, flags,
+				    sizeof(flags));
+		json_object_set_new(o, "gpte", trace_hex(e->gpte));
+		json_object_set_new(o, "gpte_flags", json_string(flags));
+	}
+	walk_entry_describe(e->spte, e->spte_large ? 2 : 1, WALK_PAGING64, 1u << 2, true, flags, sizeof(flags));
+	json_object_set_new(o, "spte", trace_hex(e->spte));
+	json_object_set_new(o, "spte_flags", json_string(flags));
+}
+
 /* The shadow MMU's events as records (mmu.h: struct mmu_event). */
 static void on_mmu_event(void *opaque, const struct mmu_event *e)
 {
@@ -41,6 +59,7 @@ static void on_mmu_event(void *opaque, const struct mmu_event *e)
 		json_object_set_new(o, "mpa", trace_hex(mem_gpa_to_mpa(&sh->vm->mem, e->gpa)));
 		json_object_set_new(o, "error_code", json_integer((json_int_t)sh->t.error_code));
 		json_object_set_new(o, "level", json_integer(e->level));
+		describe_entries(sh, e, o);
 		break;
 	case TRACE_EMULATE_PTE_WRITE:
 	case TRACE_MMIO:

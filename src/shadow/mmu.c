@@ -1122,7 +1122,9 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 				m->stats.by_path_fixed[ctx->path]++;
 				m->stats.fixed_by_level[w.leaf_level]++;
 				mmu_emit(m, &(struct mmu_event){ .kind = TRACE_FILL, .gva = gva, .gpa = w.gpa,
-								 .level = w.leaf_level });
+								 .level = w.leaf_level, .spte = big, .spte_large = true,
+								 .gpte_valid = ctx->path != PATH_NONPAGING,
+								 .gpte = w.r.steps[w.r.level].pte });
 				return PF_FIXED;
 			}
 			m->stats.large_split++;
@@ -1171,7 +1173,9 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 		m->stats.by_path_fixed[ctx->path]++;
 		m->stats.fixed_by_level[w.leaf_level]++;
 		mmu_emit(m, &(struct mmu_event){ .kind = TRACE_FILL, .gva = gva, .gpa = w.gpa,
-						 .level = w.leaf_level });
+						 .level = w.leaf_level, .spte = leaf,
+						 .gpte_valid = ctx->path != PATH_NONPAGING,
+						 .gpte = w.r.steps[w.r.level].pte });
 		if (m->prefetch)
 			prefetch(m, ctx, sp, gva);
 	}

@@ -175,6 +175,9 @@ struct mmu_event {
 	uint64_t gva;           /* FILL, PREFETCH, EMULATE_PTE_WRITE, MMIO, INVLPG */
 	uint64_t gpa;           /* FILL, EMULATE_PTE_WRITE, MMIO; the table's (UNSYNC, RESYNC), the frame's (ZAP) */
 	unsigned level;         /* FILL: the guest page's level (1: 4 KiB, 2: 2/4 MiB, 3: 1 GiB) */
+	uint64_t gpte, spte;    /* FILL: the guest's leaf entry (when gpte_valid: paging on) and
+				 * the shadow entry made from it (a 2 MiB leaf when spte_large) */
+	bool gpte_valid, spte_large;
 	unsigned count;         /* PREFETCH, RESYNC, ZAP, RECYCLE */
 	bool root_hit;          /* CR3_LOAD: the root was in the cache */
 };

@@ -290,7 +290,7 @@ static void shadow_counters(struct vm *vm, struct counters *out)
 	counters_add(out, "mmu_recycled", st->mmu_recycled);
 	counters_add(out, "mmu_cache_miss", st->mmu_cache_miss);
 	counters_add(out, "mmu_unsync", st->mmu_unsync);
-	counters_add(out, "exits", vm->exits);
+	counters_add(out, "userspace_exits", vm->exits);
 	counters_add(out, "traps", sh->traps);
 	counters_add(out, "cr3_writes", st->cr3_writes);
 	counters_add(out, "root_hits", st->root_hits);
@@ -332,11 +332,15 @@ static void shadow_explain(struct vm *vm, uint64_t gva, json_t *obj)
 	json_t *steps = json_array();
 	struct sp *root = sh->mmu.root_cache[sh->ctx.user][0];
 	uint64_t e = 0, mpa = 0;
-	char buf[24];
+	char buf[24], flags[96];
 
 	chain_guest(&vm->mem, sh->ctx.path != PATH_NONPAGING, mmu_path_names[sh->ctx.path], &sh->ctx.walk,
 		    gva, obj);
 	json_object_set_new(obj, "shadow_walk", steps);
+	json_object_set_new(obj, "shadow_note", json_string(
+		"US is set in every shadow entry: the guest's kernel runs at CPL 3 here, so the CPU must let "
+		"CPL 3 reach its pages; what the guest keeps from its user code is kept out of the user view's "
+		"root instead, which holds only what the guest lets CPL 3 reach (docs/shadow.md)"));
 	if (sh->ctx.path == PATH_PAGING64 && ((gva >> 39) & 511) == 511) {
 		/* Every root's last PML4 entry is the monitor's (MON_VA). */
 		json_object_set_new(obj, "verdict", json_string(
@@ -352,7 +356,10 @@ static void shadow_explain(struct vm *vm, uint64_t gva, json_t *obj)
 		spt = level == 4 ? root->spt : (uint64_t *)(sh->pool + ((e & SPTE_ADDR) - POOL_MPA));
 		e = spt[(gva >> (12 + 9 * (level - 1))) & 511];
 		snprintf(buf, sizeof(buf), "0x%llx", (unsigned long long)e);
-		json_array_append_new(steps, json_pack("{s:i, s:s}", "level", level, "value", buf));
+		/* The shadow's tables are 4-level, 2 MiB leaves at level 2. */
+		walk_entry_describe(e, level, WALK_PAGING64, 1u << 2, true, flags, sizeof(flags));
+		json_array_append_new(steps, json_pack("{s:i, s:s, s:s}", "level", level, "value", buf,
+						       "flags", flags));
 		if (!(e & SPTE_P))
 			break;
 		if (!(e & SPTE_LINK)) {

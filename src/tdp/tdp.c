@@ -257,7 +257,7 @@ static void tdp_counters(struct vm *vm, struct counters *out)
 		vcpu1 = &vcpu_now;
 		vm1 = &vm_now;
 	}
-	counters_add(out, "exits", vm->exits);
+	counters_add(out, "userspace_exits", vm->exits);
 	for (int i = 0; vm_mmu_counters[i]; i++) {
 		uint64_t v;
 

@@ -33,10 +33,15 @@ void chain_guest(const struct guest_mem *m, bool paging, const char *path, const
 	if (r.outcome == WALK_OK || r.outcome == WALK_FAULT) {
 		int last = r.outcome == WALK_OK ? r.level : r.level;
 
-		for (int l = r.root_level; l >= last && l >= 1; l--)
-			json_array_append_new(steps, json_pack("{s:i, s:o, s:o}", "level", l, "entry_gpa",
+		for (int l = r.root_level; l >= last && l >= 1; l--) {
+			char flags[96];
+
+			walk_entry_describe(r.steps[l].pte, (unsigned)l, walk->mode, walk->large_levels,
+					    walk->nx_mask != 0, flags, sizeof(flags));
+			json_array_append_new(steps, json_pack("{s:i, s:o, s:o, s:s}", "level", l, "entry_gpa",
 							       hex(r.steps[l].pte_gpa), "value",
-							       hex(r.steps[l].pte)));
+							       hex(r.steps[l].pte), "flags", flags));
+		}
 	}
 	if (r.outcome == WALK_OK)
 		explain_gpa(m, r.gpa, obj);

@@ -86,9 +86,9 @@ void explain_print(FILE *out, json_t *obj)
 
 	fprintf(out, "ombra: explain %s (%s mode, %s):\n", str(obj, "gva"), str(obj, "mode"), str(obj, "path"));
 	json_array_foreach(steps, i, st)
-		fprintf(out, "  guest  level %lld entry at gpa %s = %s\n",
+		fprintf(out, "  guest  level %lld entry at gpa %s = %s (%s)\n",
 			(long long)json_integer_value(json_object_get(st, "level")), str(st, "entry_gpa"),
-			str(st, "value"));
+			str(st, "value"), str(st, "flags"));
 	if (json_object_get(obj, "guest_fault"))
 		fprintf(out, "  guest tables do not map it: #PF error code %lld\n",
 			(long long)json_integer_value(json_object_get(obj, "guest_fault")));
@@ -99,8 +99,10 @@ void explain_print(FILE *out, json_t *obj)
 			str(obj, "hva"), json_is_null(json_object_get(obj, "host_pfn")) ?
 				"(hidden: /proc/self/pagemap needs CAP_SYS_ADMIN)" : str(obj, "host_pfn"));
 	json_array_foreach(sh, i, st)
-		fprintf(out, "  shadow level %lld entry = %s\n",
-			(long long)json_integer_value(json_object_get(st, "level")), str(st, "value"));
+		fprintf(out, "  shadow level %lld entry = %s (%s)\n",
+			(long long)json_integer_value(json_object_get(st, "level")), str(st, "value"), str(st, "flags"));
+	if (json_array_size(sh))
+		fprintf(out, "  (%s)\n", str(obj, "shadow_note"));
 	if (json_object_get(obj, "shadow_mpa"))
 		fprintf(out, "  -> mpa %s -> hva %s -> host frame %s\n", str(obj, "shadow_mpa"),
 			str(obj, "shadow_hva"), json_is_null(json_object_get(obj, "shadow_host_pfn")) ?

@@ -294,11 +294,20 @@ static void arm_signals(struct vm *vm)
 		vm->kick_timer_ok = timer_create(CLOCK_MONOTONIC, &sev, &vm->kick_timer) == 0;
 		vm->kick_armed = 0;
 	}
-	if (vm->status_on) {
-		/* A tick four times a second: the status line, and the timeout
-		 * measured against the clock. */
-		struct itimerval it = { { 0, 250000 }, { 0, 250000 } };
+	if (vm->status_on || vm->cfg.stats_interval > 0) {
+		/* A tick four times a second (or each --stats-interval, if
+		 * shorter): the status line, the interval lines, and the
+		 * timeout measured against the clock. */
+		double tick = vm->status_on ? 0.25 : vm->cfg.stats_interval;
+		struct itimerval it;
 
+		if (vm->cfg.stats_interval > 0 && vm->cfg.stats_interval < tick)
+			tick = vm->cfg.stats_interval;
+		it.it_interval.tv_sec = (time_t)tick;
+		it.it_interval.tv_usec = (suseconds_t)((tick - (double)(time_t)tick) * 1e6);
+		if (it.it_interval.tv_sec == 0 && it.it_interval.tv_usec == 0)
+			it.it_interval.tv_usec = 1;
+		it.it_value = it.it_interval;
 		setitimer(ITIMER_REAL, &it, NULL);
 	} else if (vm->cfg.timeout > 0) {
 		struct itimerval it = { { 0, 0 }, { (time_t)vm->cfg.timeout,
@@ -507,6 +516,43 @@ static void status_update(struct vm *vm)
 	vm->status_faults = faults;
 }
 
+/*
+ * --stats-interval: each interval, one line of what changed in it, as
+ * kvm_stat's log mode prints: every counter of the mode (KVM's names;
+ * userspace_exits is ombra's KVM_RUN returns) that moved, with its delta.  The counters are read as the
+ * status line reads them; a line is printed between two exits, never
+ * inside a trap.
+ */
+static void interval_update(struct vm *vm)
+{
+	double now = since_start(vm);
+	struct counters c;
+
+	if (now - vm->interval_last < vm->cfg.stats_interval * 0.999)
+		return;
+	vm_counters(vm, &c);
+	status_clear(vm);
+	if (vm->serial_out)
+		fflush(vm->serial_out);
+	bool any = false;
+
+	fprintf(stderr, "ombra: [%8.2f s]", now);
+	for (unsigned i = 0; i < c.n; i++) {
+		uint64_t before = 0;
+
+		for (unsigned j = 0; j < vm->interval_prev.n; j++)
+			if (strcmp(vm->interval_prev.c[j].name, c.c[i].name) == 0)
+				before = vm->interval_prev.c[j].value;
+		if (c.c[i].value != before) {
+			fprintf(stderr, " %s %llu", c.c[i].name, (unsigned long long)(c.c[i].value - before));
+			any = true;
+		}
+	}
+	fputs(any ? "\n" : " nothing changed\n", stderr);
+	vm->interval_last = now;
+	vm->interval_prev = c;
+}
+
 void vm_run(struct vm *vm)
 {
 	struct kvm_run *run = vm->kvm.run;
@@ -546,10 +592,13 @@ void vm_run(struct vm *vm)
 				vm->mode->kick(vm);
 				continue;
 			}
-			if (stop_why == SIGALRM && vm->status_on &&
+			if (stop_why == SIGALRM && (vm->status_on || vm->cfg.stats_interval > 0) &&
 			    !(vm->cfg.timeout > 0 && since_start(vm) >= vm->cfg.timeout)) {
-				stop_why = 0;               /* the status tick */
-				status_update(vm);
+				stop_why = 0;               /* the tick */
+				if (vm->status_on)
+					status_update(vm);
+				if (vm->cfg.stats_interval > 0)
+					interval_update(vm);
 			} else if (stop_why == SIGALRM)
 				vm_end(vm, END_TIMEOUT, OMBRA_EXIT_TIMEOUT,
 					"--timeout of %g s expired", vm->cfg.timeout);

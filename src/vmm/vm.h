@@ -50,7 +50,9 @@ enum run_end {
 #define OMBRA_EXIT_NO_KVM       12  /* /dev/kvm missing or not accessible */
 #define OMBRA_EXIT_HOST_ERROR   14  /* an ioctl or allocation failed */
 #define OMBRA_EXIT_DIFFER       16  /* ombra compare: the modes showed the guest different machines */
-enum stats_format { STATS_TEXT, STATS_JSON, STATS_NONE };
+/* --stats: summary (the default: how it ended and one line of counters),
+ * text (the full report), json, none. */
+enum stats_format { STATS_SUMMARY, STATS_TEXT, STATS_JSON, STATS_NONE };
 
 struct vm_config {
 	enum mmu_mode mmu;          /* --mmu */
@@ -62,6 +64,7 @@ struct vm_config {
 	enum stats_format stats;    /* --stats */
 	const char *stats_file;     /* --stats-file, NULL: stderr */
 	double timeout;             /* --timeout seconds, 0: none */
+	double stats_interval;      /* --stats-interval seconds, 0: none */
 	const char *kvm_path;       /* /dev/kvm */
 	FILE *serial_out;           /* the -serial sink, opened by the caller; NULL: discard */
 	const void *mode_opts;      /* the mode's own options, read at set-up (shadow: struct
@@ -198,6 +201,8 @@ struct vm {
 	bool status_shown;                      /* ... is on the screen now */
 	double status_last;                     /* when it was last drawn */
 	uint64_t status_exits, status_faults;   /* the counts it showed then */
+	double interval_last;                   /* --stats-interval: when the last line was */
+	struct counters interval_prev;          /* ... and the counts it started from */
 };
 
 const char *vm_exit_name(unsigned reason);

@@ -25,6 +25,7 @@
 
 
 #include <assert.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- 1. what every walk shares ---- */
@@ -258,6 +259,50 @@ const char *walk_outcome_name(enum walk_outcome outcome)
 	if ((unsigned)outcome < sizeof(names) / sizeof(names[0]) && names[outcome])
 		return names[outcome];
 	return "?";
+}
+
+void walk_entry_describe(uint64_t e, unsigned level, enum walk_mode mode, unsigned large_levels, bool nx,
+			 char *buf, size_t len)
+{
+	bool pdpte = mode == WALK_PAGING32E && level == 3;
+	bool leaf = level == 1 || (!pdpte && (large_levels >> level & 1) && (e & (1u << 7)));
+	const char *what;
+	size_t n = 0;
+
+#define NAME(cond, s) do { if ((cond) && n < len) \
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? " " : "", s); } while (0)
+	if (!len)
+		return;
+	buf[0] = '\0';
+	if (!(e & 1)) {
+		snprintf(buf, len, "not present");
+		return;
+	}
+	NAME(true, "P");
+	NAME(!pdpte && (e & 2), "RW");
+	NAME(!pdpte && (e & 4), "US");
+	NAME(e & 8, "PWT");
+	NAME(e & 16, "PCD");
+	NAME(!pdpte && (e & 32), "A");
+	NAME(leaf && (e & 64), "D");
+	NAME(level > 1 && !pdpte && (e & 128), "PS");
+	NAME(level == 1 && (e & 128), "PAT");
+	NAME(leaf && (e & 256), "G");
+	NAME(leaf && level > 1 && (e & 0x1000), "PAT");
+	NAME(nx && mode != WALK_PAGING32 && (e >> 63), "NX");
+#undef NAME
+	if (pdpte)
+		what = "PDPTE";
+	else if (!leaf)
+		what = "table";
+	else if (level == 1)
+		what = "4 KiB page";
+	else if (level == 2)
+		what = mode == WALK_PAGING32 ? "4 MiB page" : "2 MiB page";
+	else
+		what = "1 GiB page";
+	if (n < len)
+		snprintf(buf + n, len - n, ": %s", what);
 }
 
 bool walk_mode_of(uint64_t cr0, uint64_t cr4, uint64_t efer, enum walk_mode *mode, unsigned *flags)

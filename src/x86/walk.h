@@ -26,6 +26,7 @@
 #define OMBRA_SHADOW_WALK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Host pointer to len bytes of guest-physical memory at gpa, or NULL when no RAM is there. */
@@ -140,5 +141,15 @@ enum walk_outcome walk_gva(const struct walk_ctx *ctx, uint64_t gva, unsigned ac
 
 /* "ok", "fault", ... for messages. */
 const char *walk_outcome_name(enum walk_outcome outcome);
+
+/*
+ * A paging-structure entry for people, as the SDM names its bits: "P RW US
+ * A D NX: 4 KiB page", "P RW US A: table", "P PWT: PDPTE" or "not
+ * present".  Only the bits that mean something at that level in that mode
+ * are named (D, G and PAT in a leaf, PS above level 1, NX when nx).
+ * large_levels: bit n set when PS=1 at level n maps a page (walk_ctx's).
+ */
+void walk_entry_describe(uint64_t e, unsigned level, enum walk_mode mode, unsigned large_levels, bool nx,
+			 char *buf, size_t len);
 
 #endif

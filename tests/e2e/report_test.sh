@@ -101,7 +101,7 @@ handmade_trace() {
 			}
 			path = i <= 12 ? "nonpaging" : "paging64"
 			level = i % 3 == 0 ? 2 : 1
-			printf "{\"event\":\"fill\",\"t\":%.6f,\"rip\":\"0x%x\",\"path\":\"%s\",\"insn\":\"mov eax, dword ptr [rbx]\",\"gva\":\"0x%x\",\"gpa\":\"0x%x\",\"mpa\":\"0x40%08x\",\"error_code\":4,\"level\":%d}\n", t, 1048576 + i * 16, path, 4194304 + i * 4096, 4194304 + i * 4096, 4194304 + i * 4096, level
+			printf "{\"event\":\"fill\",\"t\":%.6f,\"rip\":\"0x%x\",\"path\":\"%s\",\"insn\":\"mov eax, dword ptr [rbx]\",\"gva\":\"0x%x\",\"gpa\":\"0x%x\",\"mpa\":\"0x40%08x\",\"error_code\":4,\"level\":%d,\"spte\":\"0x40%08x\",\"spte_flags\":\"P US A D: 4 KiB page\"}\n", t, 1048576 + i * 16, path, 4194304 + i * 4096, 4194304 + i * 4096, 4194304 + i * 4096, level, 4194304 + i * 4096 + 101
 			fixed++
 			if (path == "nonpaging") np++
 			if (level == 2) large++

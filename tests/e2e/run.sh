@@ -215,6 +215,11 @@ for m in tdp shadow; do
 				bad "explain-$m" "the chains do not agree: $(grep verdict "$OUT/explain-$m.json")"
 			elif [ "$(grep -c '"entry_gpa"' "$OUT/explain-$m.json")" != 4 ]; then
 				bad "explain-$m" "want 4 guest levels"
+			elif ! grep -q '"flags": "P RW A D: 4 KiB page"' "$OUT/explain-$m.json"; then
+				# explain.asm's PTE is 0x300003 (P RW); its store sets A and D
+				bad "explain-$m" "the guest's leaf is not decoded as P RW A D: 4 KiB page"
+			elif [ $m = shadow ] && ! grep -q '"flags": "P RW US A D: 4 KiB page"' "$OUT/explain-$m.json"; then
+				bad "explain-$m" "the shadow's leaf is not decoded as P RW US A D: 4 KiB page"
 			else
 				ok "explain-$m"
 			fi
@@ -268,6 +273,42 @@ if need timeout kvm && run timeout 4 "$OMBRA" run -kernel "$K/spin.elf" --timeou
 		grep -q "pf_fixed" "$OUT/timeout.err" && grep -q "^spinning$" "$OUT/timeout.out" &&
 		ok timeout || bad timeout "no timeout report: $(cat "$OUT/timeout.err")"
 fi
+
+# json_get FILE PATH: a number from ombra's JSON report, read back with jansson
+json_get() {
+	"$CHECK" "$1" "$2=-1" | sed -n "s/.*got '\([0-9]*\)'.*/\1/p"
+}
+
+# The default report is the summary: the verdict, where the guest was,
+# and one line of counters; --stats gives the full one.
+if need summary-default kvm && [ -s "$OUT/timeout.err" ]; then
+	if grep -q "exits to ombra.*(--stats for every counter)$" "$OUT/timeout.err" &&
+		! grep -q "exits by reason" "$OUT/timeout.err" &&
+		run stats-full 4 "$OMBRA" run -kernel "$K/spin.elf" --timeout 0.5 --stats &&
+		grep -q "^ombra: exits by reason" "$OUT/stats-full.err" &&
+		grep -q "counters over the run" "$OUT/stats-full.err"; then
+		ok summary-default
+	else
+		bad summary-default "$(tail -3 "$OUT/timeout.err" | tr '\n' ' ')"
+	fi
+fi
+
+# --stats-interval: a line per interval while the guest runs, in both
+# modes, whose userspace_exits add up to no more than the run's.
+for m in tdp shadow; do
+	if need "stats-interval-$m" kvm && run "stats-interval-$m" 4 "$OMBRA" run --mmu=$m -kernel "$K/spin.elf" \
+		--timeout 1.6 --stats-interval 0.3 --stats=json --stats-file "$OUT/stats-interval-$m.json"; then
+		lines=$(grep -c "^ombra: \[ *[0-9.]* s\] " "$OUT/stats-interval-$m.err")
+		sum=$(grep -o "userspace_exits [0-9]*" "$OUT/stats-interval-$m.err" | awk '{ s += $2 } END { print s + 0 }')
+		total=$(json_get "$OUT/stats-interval-$m.json" exits)
+		if [ "$lines" -ge 3 ] && [ "$lines" -le 6 ] && [ "$sum" -ge 1 ] && [ "$sum" -le "${total:-0}" ]; then
+			ok "stats-interval-$m"
+			echo "     $lines lines, userspace_exits in them $sum of $total"
+		else
+			bad "stats-interval-$m" "$lines lines, userspace_exits $sum of ${total:-?}: $(head -3 "$OUT/stats-interval-$m.err" | tr '\n' ' ')"
+		fi
+	fi
+done
 
 if need triple kvm && run triple 2 "$OMBRA" run -kernel "$K/triple.elf"; then
 	# The faulting instruction, or, where KVM hands back the INIT state
@@ -341,11 +382,6 @@ mode_run() {
 	else
 		bad "$label/output-equals-qemu-tcg" "$(head -30 "$OUT/mmutest-$label.diff")"
 	fi
-}
-
-# json_get FILE PATH: a number from ombra's JSON report, read back with jansson
-json_get() {
-	"$CHECK" "$1" "$2=-1" | sed -n "s/.*got '\([0-9]*\)'.*/\1/p"
 }
 
 SMALL_POOL_SEL=spaces64,cr3switch64,demand64

@@ -1650,3 +1650,32 @@ Test(walk_mode, sdm_table_4_1)
 		}
 	}
 }
+
+/* walk_entry_describe: entries written here from the SDM's tables (vol. 3,
+ * tables 4-4 to 4-20), the names a reader expects, bits that mean nothing
+ * at that level left unnamed. */
+Test(walk_describe, entries_by_mode_and_level)
+{
+	static const struct {
+		uint64_t e; unsigned level; enum walk_mode mode; unsigned large; bool nx; const char *want;
+	} t[] = {
+		{ 0x0,                   1, WALK_PAGING64, 0xc, true,  "not present" },
+		{ 0x1000 | 0x67,         1, WALK_PAGING64, 0xc, true,  "P RW US A D: 4 KiB page" },
+		{ 0x8000000000001025ULL, 1, WALK_PAGING64, 0xc, true,  "P US A NX: 4 KiB page" },
+		{ 0x8000000000001025ULL, 1, WALK_PAGING64, 0xc, false, "P US A: 4 KiB page" },
+		{ 0x2000 | 0x63,         2, WALK_PAGING64, 0xc, true,  "P RW A: table" },      /* D ignored in a table */
+		{ 0x200000 | 0xe3,       2, WALK_PAGING64, 0xc, true,  "P RW A D PS: 2 MiB page" },
+		{ 0x40000000 | 0x1a3,    3, WALK_PAGING64, 0xc, true,  "P RW A PS G: 1 GiB page" },
+		{ 0x400000 | 0x83,       2, WALK_PAGING32, 0x4, false, "P RW PS: 4 MiB page" },
+		{ 0x400000 | 0x83,       2, WALK_PAGING32, 0x0, false, "P RW PS: table" },     /* CR4.PSE=0: PS ignored */
+		{ 0x3000 | 0x9,          3, WALK_PAGING32E, 0x4, true, "P PWT: PDPTE" },
+		{ 0x5000 | 0x181,        1, WALK_PAGING32E, 0x4, true, "P PAT G: 4 KiB page" },
+	};
+	char buf[96];
+
+	for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		walk_entry_describe(t[i].e, t[i].level, t[i].mode, t[i].large, t[i].nx, buf, sizeof(buf));
+		cr_expect_str_eq(buf, t[i].want, "entry %#llx level %u mode %d", (unsigned long long)t[i].e,
+				 t[i].level, t[i].mode);
+	}
+}
