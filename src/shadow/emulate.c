@@ -216,13 +216,14 @@ static enum trap_result wrmsr(struct shadow *sh, uint32_t idx, uint64_t val, boo
 	case MSR_GS_BASE:
 		if (!x86_canonical(val))
 			break;
-		/* The real segment base must follow: it is what the guest's
-		 * FS:/GS: accesses use natively. */
+		/* The MSR is the segment's hidden base, in every mode; the real
+		 * base must follow: it is what the guest's FS:/GS: accesses use
+		 * natively. */
 		if (idx == MSR_FS_BASE) {
-			v->fs_base = val;
+			v->fs_base = v->fs.base = val;
 			sh->vm->kvm.run->s.regs.sregs.fs.base = val;
 		} else {
-			v->gs_base = val;
+			v->gs_base = v->gs.base = val;
 			sh->vm->kvm.run->s.regs.sregs.gs.base = val;
 		}
 		sh->vm->kvm.run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
@@ -391,17 +392,18 @@ static struct vseg *vseg_of(struct shadow *sh, x86_reg r)
 }
 
 /*
- * In IA-32e mode FS and GS have a 64-bit base of their own (the MSRs); a
- * MOV or POP of a non-null selector loads it with the descriptor's 32-bit
- * base, and the real register, which the guest's FS:/GS: accesses use
- * natively, must follow.  (A null selector's effect on the base differs
- * between Intel and AMD: ombra leaves the base as it was.)
+ * FS's and GS's hidden base is what MSR_FS_BASE and MSR_GS_BASE read and
+ * write (64 bits in IA-32e mode); in every mode a MOV or POP of a non-null
+ * selector loads it with the descriptor's 32-bit base, and the real
+ * register, which the guest's FS:/GS: accesses use natively, must follow.
+ * (A null selector's effect on the base differs between Intel and AMD:
+ * ombra leaves the base as it was.)
  */
 static void fs_gs_base_follows(struct shadow *sh, x86_reg r, uint16_t sel)
 {
 	struct kvm_run *run = sh->vm->kvm.run;
 
-	if (!vcpu_long(&sh->v) || !(sel & ~3) || (r != X86_REG_FS && r != X86_REG_GS))
+	if (!(sel & ~3) || (r != X86_REG_FS && r != X86_REG_GS))
 		return;
 	if (r == X86_REG_FS) {
 		sh->v.fs_base = sh->v.fs.base & 0xffffffffULL;

@@ -134,7 +134,11 @@ static bool resume(struct shadow *sh)
 	}
 	sh->mmu.need_reload = sh->mmu.need_invlpg = sh->mmu.touch_overflow = false;
 	sh->mmu.nr_touch = 0;
-	run->kvm_dirty_regs = KVM_SYNC_X86_REGS;
+	/* The registers always; the segment registers too when the trap
+	 * changed one the guest uses natively (an FS/GS base: WRMSR, a segment
+	 * load, SWAPGS), which set KVM_SYNC_X86_SREGS already.  KVM clears
+	 * what it takes. */
+	run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 	return resync;
 }
 

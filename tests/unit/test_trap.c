@@ -489,3 +489,68 @@ Test(trap_regress, explain_in_the_monitors_slot_says_so)
 	json_decref(vm->explained);
 	vm->explained = NULL;
 }
+
+/*
+ * A WRMSR to GS_BASE as an OS's 32-bit boot code does it, through the whole
+ * exit path (shadow_handle_exit: trap, emulation, resume): the guest's
+ * %gs: accesses run natively, so the real GS base must reach KVM with the
+ * resume (KVM_SYNC_X86_SREGS dirty, the base in kvm_run's sregs), and a
+ * flat GS load between two WRMSRs, in 32-bit mode too, loads the base from
+ * the descriptor (SDM vol. 3, 3.4.4; MSR_GS_BASE is that hidden base).
+ * Found with an OS-style kernel whose %gs:8 read bytes of code (issue 17).
+ */
+static void exit_through_gp(void)
+{
+	uint64_t *f = (uint64_t *)(sh->mon + MON_STACK_TOP - 40);
+	struct kvm_run *run = vm->kvm.run;
+	struct kvm_regs *r = &run->s.regs.regs;
+	bool resync = false;
+
+	f[0] = sh->t.rip;
+	f[1] = sh->v.cs.l ? SEL_USER_CS64 : SEL_USER_CS32;
+	f[2] = RFLAGS_FIXED | RFLAGS_IF;
+	f[3] = sh->t.gpr[R_SP];
+	f[4] = SEL_USER_DS;
+	*(uint64_t *)(sh->mon + MON_STACK_TOP - 48) = 0;            /* #GP's error code */
+	r->rax = sh->t.gpr[R_AX]; r->rcx = sh->t.gpr[R_CX]; r->rdx = sh->t.gpr[R_DX];
+	r->rsp = sh->t.gpr[R_SP];
+	run->exit_reason = KVM_EXIT_IO;
+	run->io.direction = KVM_EXIT_IO_OUT;
+	run->io.size = 1;
+	run->io.port = VEC_GP;
+	run->kvm_dirty_regs = 0;
+	cr_assert(shadow_handle_exit(vm, &resync));
+	cr_assert_eq(vm->end, END_NONE, "%s", vm->err);
+}
+
+Test(trap_regress, wrmsr_gs_base_reaches_the_real_gs)
+{
+	for (int is_long = 0; is_long <= 1; is_long++) {
+		cpu(is_long, 0);
+		put(0x10000, 0x300f, 2);                        /* wrmsr */
+		sh->t.gpr[R_CX] = MSR_GS_BASE;
+		sh->t.gpr[R_AX] = 0x12345000;
+		sh->t.gpr[R_DX] = 0;
+		exit_through_gp();
+		cr_expect_eq(vm->kvm.run->s.regs.sregs.gs.base, 0x12345000, "long %d", is_long);
+		cr_expect(vm->kvm.run->kvm_dirty_regs & KVM_SYNC_X86_SREGS,
+			  "long %d: the new GS base never reaches KVM", is_long);
+		cr_expect_eq(sh->v.gs_base, 0x12345000);
+		cr_expect_eq(sh->v.gs.base, 0x12345000, "long %d: GS's hidden base is not the MSR", is_long);
+	}
+}
+
+Test(trap_regress, gs_load_in_32bit_mode_loads_the_base)
+{
+	cpu(false, 0);
+	sh->v.gs_base = 0x12345000;
+	sh->v.gs.base = 0x12345000;
+	put(0x10000, 0xe88e, 2);                                /* mov gs, eax */
+	sh->t.gpr[R_AX] = 0x18;                                 /* flat data, base 0 */
+	exit_through_gp();
+	cr_expect_eq(sh->v.gs.sel, 0x18);
+	cr_expect_eq(sh->v.gs.base, 0);
+	cr_expect_eq(sh->v.gs_base, 0, "RDMSR GS_BASE would still read the old base");
+	cr_expect_eq(vm->kvm.run->s.regs.sregs.gs.base, 0, "native %%gs: accesses would use the old base");
+	cr_expect(vm->kvm.run->kvm_dirty_regs & KVM_SYNC_X86_SREGS);
+}
