@@ -730,6 +730,20 @@ static enum trap_result em_int(struct shadow *sh, const struct insn *in, unsigne
 	return inject_exception(sh, n, false, 0);
 }
 
+static enum trap_result em_syscall(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	(void)vector;
+	sh->emulated++;
+	return emulate_syscall(sh, sh->t.rip + in->len);
+}
+
+static enum trap_result em_sysret(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	(void)vector;
+	sh->emulated++;
+	return emulate_sysret(sh, in->opsize == 8);
+}
+
 static enum trap_result em_swapgs(struct shadow *sh, const struct insn *in, unsigned vector)
 {
 	struct vcpu *v = &sh->v;
@@ -737,7 +751,7 @@ static enum trap_result em_swapgs(struct shadow *sh, const struct insn *in, unsi
 
 	(void)vector;
 	t = v->gs_base;
-	v->gs_base = v->kernel_gs_base;
+	v->gs_base = v->gs.base = v->kernel_gs_base;
 	v->kernel_gs_base = t;
 	sh->vm->kvm.run->s.regs.sregs.gs.base = v->gs_base;
 	sh->vm->kvm.run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
@@ -809,13 +823,14 @@ static const struct opcode opcodes[X86_INS_ENDING] = {
 	[X86_INS_INT]     = { em_int, SENS },
 	[X86_INS_INT3]    = { em_int, 0 },             /* #UD on kvm_pvm in compatibility mode */
 	[X86_INS_SWAPGS]  = { em_swapgs, ONLY64 | PRIV | SENS },
+	[X86_INS_SYSCALL] = { em_syscall, SENS },     /* #UD: the real EFER.SCE is off */
+	[X86_INS_SYSRET]  = { em_sysret, SENS },
 	/* sensitive, not emulated */
 	[X86_INS_LSS]     = { NULL, SENS },
 	[X86_INS_LDS]     = { NULL, SENS },
 	[X86_INS_LES]     = { NULL, SENS },
 	[X86_INS_LFS]     = { NULL, SENS },
 	[X86_INS_LGS]     = { NULL, SENS },
-	[X86_INS_SYSRET]  = { NULL, SENS },
 	[X86_INS_SYSEXIT] = { NULL, SENS },
 	[X86_INS_RDPMC]   = { NULL, SENS },
 	[X86_INS_INVPCID] = { NULL, SENS },

@@ -510,6 +510,62 @@ enum trap_result emulate_far_ret(struct shadow *sh, unsigned opsize, uint16_t po
 	return return_to(sh, rip, (uint16_t)cs, false, 0, false, 0, 0);
 }
 
+/* --- SYSCALL and SYSRET ------------------------------------------------------ */
+
+/* The flat segments SYSCALL and SYSRET load from STAR without reading the
+ * GDT (SDM vol. 2B, SYSCALL and SYSRET, Operation). */
+static struct vseg flat(uint16_t sel, bool code, unsigned dpl, bool l)
+{
+	return (struct vseg){ .sel = sel, .base = 0, .limit = 0xffffffff, .type = code ? 0xb : 0x3, .s = 1,
+			      .dpl = (uint8_t)dpl, .p = 1, .l = (uint8_t)l, .db = (uint8_t)!l, .g = 1 };
+}
+
+/* SYSCALL: #UD unless EFER.SCE and 64-bit mode (Intel: not in
+ * compatibility mode); RCX = the next RIP, R11 = RFLAGS without RF;
+ * RFLAGS loses SFMASK's bits and RF; CS = STAR[47:32] & ~3 (64-bit code,
+ * DPL 0), SS = that + 8; CPL 0; RIP = LSTAR. */
+enum trap_result emulate_syscall(struct shadow *sh, uint64_t next_rip)
+{
+	struct vcpu *v = &sh->v;
+	uint16_t sel = (uint16_t)(v->star >> 32) & 0xfffc;
+
+	if (!(v->efer & EFER_SCE) || !is_64bit_code(sh))
+		return inject_exception(sh, VEC_UD, false, 0);
+	sh->t.gpr[R_CX] = next_rip;
+	sh->t.gpr[R_R11] = sh->t.rflags & ~RFLAGS_RF;
+	sh->t.rflags = (sh->t.rflags & ~(v->sfmask | RFLAGS_RF)) | RFLAGS_FIXED;
+	v->vif = sh->t.rflags & RFLAGS_IF;
+	v->cs = flat(sel, true, 0, true);
+	v->ss = flat((uint16_t)(sel + 8), false, 0, false);
+	sh->t.rip = v->lstar;
+	set_cpl(sh, 0);
+	return TRAP_RESUME;
+}
+
+/* SYSRET: #UD unless EFER.SCE and 64-bit mode; #GP(0) unless CPL 0 and, for
+ * the 64-bit form, RCX canonical (Intel); RFLAGS = (R11 & 0x3c7fd7) | 2;
+ * CS = STAR[63:48] + 16 (64-bit) or STAR[63:48] (32-bit), RPL 3; SS =
+ * STAR[63:48] + 8, RPL 3; CPL 3; RIP = RCX (ECX in the 32-bit form). */
+enum trap_result emulate_sysret(struct shadow *sh, bool rex_w)
+{
+	struct vcpu *v = &sh->v;
+	uint16_t sel = (uint16_t)(v->star >> 48);
+	uint64_t rcx = sh->t.gpr[R_CX];
+
+	if (!(v->efer & EFER_SCE) || !is_64bit_code(sh))
+		return inject_exception(sh, VEC_UD, false, 0);
+	if (v->cpl != 0 || (rex_w && !x86_canonical(rcx)))
+		return inject_exception(sh, VEC_GP, true, 0);
+	sh->t.rflags = (sh->t.gpr[R_R11] & 0x3c7fd7ULL) | RFLAGS_FIXED;
+	v->vif = sh->t.rflags & RFLAGS_IF;
+	v->iopl = (unsigned)((sh->t.rflags & RFLAGS_IOPL) >> 12);
+	v->cs = flat((uint16_t)((rex_w ? sel + 16 : sel) | 3), true, 3, rex_w);
+	v->ss = flat((uint16_t)((sel + 8) | 3), false, 3, false);
+	sh->t.rip = rex_w ? rcx : rcx & 0xffffffffULL;
+	set_cpl(sh, 3);
+	return TRAP_RESUME;
+}
+
 /*
  * The guest changed CS (and SS) without trapping.  On a host whose KVM runs
  * guest CPL 3 on the host's own GDT (kvm_pvm), an IRET or far transfer to a

@@ -188,6 +188,10 @@ enum trap_result emulate_iret(struct shadow *sh, unsigned opsize);
 enum trap_result emulate_far_jmp(struct shadow *sh, uint16_t sel, uint64_t offset, bool call,
 				 unsigned opsize, uint64_t next_rip);
 enum trap_result emulate_far_ret(struct shadow *sh, unsigned opsize, uint16_t pop_extra);
+/* SYSCALL (next_rip: the instruction after it) and SYSRET (rex_w: the
+ * 64-bit form), as the SDM's Operation sections say (seg.c). */
+enum trap_result emulate_syscall(struct shadow *sh, uint64_t next_rip);
+enum trap_result emulate_sysret(struct shadow *sh, bool rex_w);
 /* The guest reached CS:SS = csel:ssel without trapping (see seg.c). */
 enum trap_result shadow_native_transfer(struct shadow *sh, uint16_t csel, uint16_t ssel);
 /* Load a data segment register (or SS) with a guest selector. */

@@ -554,3 +554,135 @@ Test(trap_regress, gs_load_in_32bit_mode_loads_the_base)
 	cr_expect_eq(vm->kvm.run->s.regs.sregs.gs.base, 0, "native %%gs: accesses would use the old base");
 	cr_expect(vm->kvm.run->kvm_dirty_regs & KVM_SYNC_X86_SREGS);
 }
+
+/*
+ * SYSCALL and SYSRET against a model of their own, written from the SDM's
+ * Operation sections (vol. 2B) without looking at seg.c: random STAR,
+ * LSTAR, SFMASK, RFLAGS, RCX and R11, and the faults (#UD without
+ * EFER.SCE or outside 64-bit mode, SYSRET's #GP(0) at CPL 3 or with a
+ * non-canonical RCX in the 64-bit form).
+ */
+struct sys_model {
+	uint64_t rip, rcx, r11, rflags;
+	uint16_t cs, ss;
+	unsigned cpl;
+	bool cs_l;
+};
+
+static void model_syscall(uint64_t star, uint64_t lstar, uint64_t fmask, uint64_t rflags, uint64_t next,
+			  struct sys_model *m)
+{
+	m->rcx = next;
+	m->r11 = rflags & ~(1ULL << 16);                        /* RF is not saved */
+	m->rflags = (rflags & ~fmask & ~(1ULL << 16)) | 2;
+	m->cs = (uint16_t)((star >> 32) & 0xfffc);
+	m->ss = (uint16_t)(m->cs + 8);
+	m->cpl = 0;
+	m->cs_l = true;
+	m->rip = lstar;
+}
+
+static void model_sysret(uint64_t star, uint64_t rcx, uint64_t r11, bool w, struct sys_model *m)
+{
+	uint16_t base = (uint16_t)(star >> 48);
+
+	m->rflags = (r11 & 0x3c7fd7) | 2;
+	m->cs = (uint16_t)((w ? base + 16 : base) | 3);
+	m->ss = (uint16_t)((base + 8) | 3);
+	m->cpl = 3;
+	m->cs_l = w;
+	m->rip = w ? rcx : (uint32_t)rcx;
+}
+
+static uint64_t rnd64(void)
+{
+	return (uint64_t)rand() << 40 ^ (uint64_t)rand() << 20 ^ (uint64_t)rand();
+}
+
+Test(trap_regress, syscall_and_sysret_match_the_model)
+{
+	srand(7);
+	for (int i = 0; i < 200; i++) {
+		struct sys_model m;
+		uint64_t star = rnd64() & 0xffffffff00000000ULL, lstar = rnd64() & 0x00007fffffffffffULL;
+		uint64_t fmask = rnd64() & 0xffffffff, rflags = (rnd64() & 0x3d0fd5) | 2;   /* RF (bit 16) too */
+		uint64_t rcx = rnd64() & 0x00007fffffffffffULL, r11 = rnd64();
+		bool w = i & 1;
+
+		/* SYSCALL from CPL 3, 64-bit mode */
+		cpu(true, 3);
+		sh->v.efer |= EFER_SCE;
+		sh->v.star = star;
+		sh->v.lstar = lstar;
+		sh->v.sfmask = fmask;
+		sh->t.rflags = rflags;
+		put(0x10000, 0x050f, 2);                        /* syscall */
+		model_syscall(star, lstar, fmask, rflags, 0x10002, &m);
+		cr_assert_eq(emulate_insn(sh, VEC_UD), TRAP_RESUME);
+		cr_expect_eq(sh->t.gpr[R_CX], m.rcx);
+		cr_expect_eq(sh->t.gpr[R_R11], m.r11, "r11 %#llx want %#llx", (unsigned long long)sh->t.gpr[R_R11],
+			     (unsigned long long)m.r11);
+		cr_expect_eq(sh->t.rflags, m.rflags, "rflags %#llx want %#llx (fmask %#llx)",
+			     (unsigned long long)sh->t.rflags, (unsigned long long)m.rflags, (unsigned long long)fmask);
+		cr_expect_eq(sh->v.cs.sel, m.cs);
+		cr_expect_eq(sh->v.ss.sel, m.ss);
+		cr_expect_eq(sh->v.cpl, m.cpl);
+		cr_expect_eq(sh->v.cs.l, m.cs_l);
+		cr_expect_eq(sh->v.cs.dpl, 0);
+		cr_expect_eq(sh->t.rip, m.rip);
+
+		/* SYSRET (SYSRETQ when w) from CPL 0 */
+		cpu(true, 0);
+		sh->v.efer |= EFER_SCE;
+		sh->v.star = star;
+		sh->t.gpr[R_CX] = rcx;
+		sh->t.gpr[R_R11] = r11;
+		if (w)
+			put(0x10000, 0x070f48, 3);              /* sysretq */
+		else
+			put(0x10000, 0x070f, 2);                /* sysretd */
+		model_sysret(star, rcx, r11, w, &m);
+		cr_assert_eq(emulate_insn(sh, VEC_UD), TRAP_RESUME);
+		cr_expect_eq(sh->t.rflags, m.rflags);
+		cr_expect_eq(sh->v.cs.sel, m.cs);
+		cr_expect_eq(sh->v.ss.sel, m.ss);
+		cr_expect_eq(sh->v.cpl, 3);
+		cr_expect_eq(sh->v.cs.l, m.cs_l);
+		cr_expect_eq(sh->v.cs.dpl, 3);
+		cr_expect_eq(sh->v.ss.dpl, 3);
+		cr_expect_eq(sh->t.rip, m.rip);
+	}
+}
+
+Test(trap_regress, syscall_and_sysret_faults)
+{
+	cpu(true, 3);                                           /* EFER.SCE off: #UD */
+	put(0x10000, 0x050f, 2);
+	put(0x3000 + 4, 0x1e000, 8);                            /* RSP0, for delivery from CPL 3 */
+	cr_assert_eq(emulate_insn(sh, VEC_UD), TRAP_DELIVERED, "%s", vm->err);
+	cr_expect_eq(sh->last_vector, VEC_UD);
+
+	cpu(false, 3);                                          /* not in 64-bit mode: #UD */
+	sh->v.efer |= EFER_SCE;
+	put(0x10000, 0x050f, 2);
+	put(0x3000 + 4, 0x1e000, 4);                            /* ESP0 */
+	put(0x3000 + 8, 0x18, 2);                               /* SS0 */
+	cr_assert_eq(emulate_insn(sh, VEC_UD), TRAP_DELIVERED, "%s", vm->err);
+	cr_expect_eq(sh->last_vector, VEC_UD);
+
+	cpu(true, 3);                                           /* SYSRET at CPL 3: #GP(0) */
+	sh->v.efer |= EFER_SCE;
+	put(0x10000, 0x070f48, 3);
+	put(0x3000 + 4, 0x1e000, 8);
+	cr_assert_eq(emulate_insn(sh, VEC_UD), TRAP_DELIVERED);
+	cr_expect_eq(sh->last_vector, VEC_GP);
+	cr_expect_eq(sh->last_error, 0);
+
+	cpu(true, 0);                                           /* non-canonical RCX: #GP(0) */
+	sh->v.efer |= EFER_SCE;
+	sh->t.gpr[R_CX] = 0x0000800000000000ULL;
+	put(0x10000, 0x070f48, 3);
+	cr_assert_eq(emulate_insn(sh, VEC_UD), TRAP_DELIVERED);
+	cr_expect_eq(sh->last_vector, VEC_GP);
+	cr_expect_eq(sh->v.cpl, 0);
+}
