@@ -1,0 +1,107 @@
+#!/bin/bash
+# The figures in the docs, rerun (issue 16, point 4): every block between
+#
+#   <!-- figure NAME [nondeterministic] [npt=0] [rows=a,b,...] : COMMAND -->
+#   ...
+#   <!-- end figure -->
+#
+# in DOCS is COMMAND's output, made by this script, never pasted.  COMMAND
+# is an ombra command line as a reader types it (build/ombra ...); it runs
+# on the nested AMD-V host (docs/nested.md), with NPT unless npt=0, all
+# figures of one kind in one boot.  A command that starts with "make" runs
+# here (make compare-hosts boots the nested host itself).  The output is
+# shown indented, without what changes from run to run by nature: the
+# header line, blank lines, wall seconds; rows= keeps only those counter
+# rows of a compare table.
+#
+#   bash scripts/docs-figures.sh write [BUILD]   rerun every figure, rewrite the blocks
+#   bash scripts/docs-figures.sh check [BUILD]   rerun them, and fail if a figure not
+#                                                marked nondeterministic differs
+#
+# check does not rerun the figures marked nondeterministic.  The output of
+# each run is kept in BUILD/docs-figures/NAME.out.
+set -u
+MODE=${1:-} B=${2:-build}
+DOCS="docs/study.md"
+case $MODE in write|check) ;; *) echo "usage: docs-figures.sh write|check [BUILD]" >&2; exit 2 ;; esac
+OUT=$B/docs-figures
+rm -rf "$OUT"
+mkdir -p "$OUT"
+
+# NAME<TAB>FLAGS<TAB>COMMAND for every figure marker, in order.
+for d in $DOCS; do
+	sed -n 's/^<!-- figure \(.*\) -->$/\1/p' "$d" | awk -F' : ' '{
+		n = split($1, w, " "); flags = ""
+		for (i = 2; i <= n; i++) flags = flags " " w[i]
+		cmd = $2; for (i = 3; i <= NF; i++) cmd = cmd " : " $i
+		print w[1] "\t" flags "\t" cmd }'
+done >"$OUT/list"
+[ -s "$OUT/list" ] || { echo "docs-figures: no figures in $DOCS" >&2; exit 2; }
+if [ "$(cut -f1 "$OUT/list" | sort | uniq -d)" ]; then
+	echo "docs-figures: figure names used twice: $(cut -f1 "$OUT/list" | sort | uniq -d)" >&2
+	exit 2
+fi
+
+# One job per host kind: the figures' commands with this build's paths.
+for npt in 1 0; do
+	job=$OUT/job-npt$npt.sh
+	: >"$job"
+	while IFS=$'\t' read -r name flags cmd; do
+		case " $flags " in *" npt=0 "*) want=0 ;; *) want=1 ;; esac
+		case $cmd in build/ombra*) ;; *) continue ;; esac
+		[ "$want" = $npt ] || continue
+		[ "$MODE" = check ] && case " $flags " in *" nondeterministic "*) continue ;; esac
+		echo "${cmd//build\//$B/} >'$OUT/$name.raw' 2>'$OUT/$name.err'" >>"$job"
+	done <"$OUT/list"
+	if [ -s "$job" ]; then
+		echo "docs-figures: $(wc -l <"$job") figures on the nested host, npt=$npt"
+		NESTED_DIR=${NESTED_DIR:-$B/nested} sh scripts/nested/run.sh $npt "$OUT/nested-npt$npt" "$job" \
+			>"$OUT/nested-npt$npt.log" 2>&1 || { tail -5 "$OUT/nested-npt$npt.log"; exit 1; }
+	fi
+done
+while IFS=$'\t' read -r name flags cmd; do
+	[ "$MODE" = check ] && case " $flags " in *" nondeterministic "*) continue ;; esac
+	case $cmd in make*) echo "docs-figures: $cmd"; eval "$cmd BUILD=$B" >"$OUT/$name.raw" 2>"$OUT/$name.err" ;; esac
+done <"$OUT/list"
+
+# The shown form of each figure.
+status=0
+while IFS=$'\t' read -r name flags cmd; do
+	[ "$MODE" = check ] && case " $flags " in *" nondeterministic "*) continue ;; esac
+	rows=$(printf '%s\n' $flags | sed -n 's/^rows=//p')
+	[ -s "$OUT/$name.raw" ] || { echo "docs-figures: $name printed nothing: $(head -3 "$OUT/$name.err")"; status=1; continue; }
+	awk -v rows=",$rows," '
+		/^ombra compare: / || /^$/ || /^wall seconds / { next }
+		/^counter / { intable = 1; print "    " $0; next }
+		intable && /^(host MMU|run ended|exit status) / { intable = 0 }
+		intable && rows != ",," && index(rows, "," $1 ",") == 0 { next }
+		{ print "    " $0 }' "$OUT/$name.raw" >"$OUT/$name.out"
+done <"$OUT/list"
+
+# Write the blocks, or compare them with what is committed.
+for d in $DOCS; do
+	awk -v out="$OUT" -v mode="$MODE" '
+		/^<!-- figure / {
+			print; split(substr($0, 14), w, " "); name = w[1]
+			inblock = 1; printf "" > (out "/" name ".committed"); next }
+		inblock && /^<!-- end figure -->$/ {
+			file = out "/" name ".out"
+			if (mode == "write")
+				while ((getline line < file) > 0) print line
+			close(file)
+			inblock = 0; print; next }
+		inblock { print >> (out "/" name ".committed"); if (mode != "write") print; next }
+		{ print }' "$d" >"$OUT/$(basename "$d").new"
+	[ "$MODE" = write ] && [ $status = 0 ] && cp "$OUT/$(basename "$d").new" "$d"
+done
+if [ "$MODE" = check ]; then
+	while IFS=$'\t' read -r name flags cmd; do
+		case " $flags " in *" nondeterministic "*) continue ;; esac
+		if ! diff -u --label "committed $name" --label "rerun $name" "$OUT/$name.committed" "$OUT/$name.out"; then
+			echo "docs-figures: figure $name differs from a rerun ($cmd): make docs rewrites it"
+			status=1
+		fi
+	done <"$OUT/list"
+fi
+[ $status = 0 ] && echo "docs-figures: $MODE: $(wc -l <"$OUT/list") figures, $(grep -c nondeterministic "$OUT/list") marked nondeterministic"
+exit $status
