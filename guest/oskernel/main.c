@@ -308,18 +308,36 @@ static void check_idt(void)
 
 #define SFMASK_BITS (RFLAGS_IF | RFLAGS_TF | RFLAGS_DF | RFLAGS_AC | RFLAGS_NT)
 
+static i64 syscall_msrs(void *arg)
+{
+	(void)arg;
+	wrmsr(MSR_STAR, (u64)USER_CS32 << 48 | (u64)KERNEL_CS << 32);
+	wrmsr(MSR_LSTAR, (u64)syscall_entry);
+	wrmsr(MSR_SFMASK, SFMASK_BITS);
+	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SCE);
+	return 0;
+}
+
+/* Every x86-64 CPU has SYSCALL in long mode, and kernels such as Linux
+ * enable it without asking; this one asks, says what CPUID answered, and
+ * enables it either way.  Only if the MSR writes fault are the processes
+ * not run. */
 static int setup_syscall(void)
 {
 	u32 a, b, c, d;
 
 	cpuid(0x80000001, 0, &a, &b, &c, &d);
-	check("cpuid-syscall", d & (1u << 11), "CPUID 0x80000001 EDX 0x%x has no SYSCALL bit (11)", d);
-	if (!(d & (1u << 11)))
+	check("cpuid-syscall", d & (1u << 11),
+	      "CPUID 0x80000001 EDX 0x%x has no SYSCALL bit (11); enabling SYSCALL anyway", d);
+	if (catch_call(syscall_msrs, NULL) == CATCH_FAULTED) {
+		check("syscall-enable", 0, "writing STAR, LSTAR, SFMASK or EFER.SCE raised vector %lu at rip 0x%lx: no processes",
+		      catch_fault.vector, catch_fault.rip);
 		return 0;
-	wrmsr(MSR_STAR, (u64)USER_CS32 << 48 | (u64)KERNEL_CS << 32);
-	wrmsr(MSR_LSTAR, (u64)syscall_entry);
-	wrmsr(MSR_SFMASK, SFMASK_BITS);
-	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SCE);
+	}
+	if (!(rdmsr(MSR_EFER) & EFER_SCE)) {
+		check("syscall-enable", 0, "EFER.SCE reads back 0 after setting it: no processes");
+		return 0;
+	}
 	return 1;
 }
 
