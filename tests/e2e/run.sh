@@ -647,8 +647,11 @@ OSK=$B/guest/oskernel.elf
 OSK_KNOWN="tdp shadow-unsync shadow-wp shadow-vtlb"
 # shellcheck disable=SC2086
 if need_kernel oskernel "$OSK" && qemu osk-qemu $QEMU_ARGS -m 128M -serial stdio -kernel "$OSK"; then
-	grep -q "^summary: 40 passed, 0 failed$" "$OUT/osk-qemu.out" && ok oskernel/qemu-tcg ||
+	if grep -q "^summary: 40 passed, 0 failed$" "$OUT/osk-qemu.out"; then
+		ok oskernel/qemu-tcg
+	else
 		bad oskernel/qemu-tcg "$(grep -v ': ok$' "$OUT/osk-qemu.out" | head -3)"
+	fi
 	for cfg in "tdp --mmu=tdp" "shadow-unsync --mmu=shadow --shadow-sync=unsync" \
 		"shadow-wp --mmu=shadow --shadow-sync=wp" "shadow-vtlb --mmu=shadow --shadow-sync=vtlb"; do
 		set -- $cfg
