@@ -152,6 +152,7 @@ boot_gs_fn:	.quad 0
 
 	.bss
 	.align 4096
+	.globl pml4, pdpt, pd
 pml4:	.skip 4096
 pdpt:	.skip 4096
 pd:	.skip 4 * 4096

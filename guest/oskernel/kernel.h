@@ -44,6 +44,13 @@ static inline u64 read_rflags(void)
 	asm volatile("pushfq; popq %0" : "=r"(f) :: "memory");
 	return f;
 }
+static inline u64 read_cr3(void)
+{
+	u64 v;
+	asm volatile("mov %%cr3, %0" : "=r"(v));
+	return v;
+}
+static inline void write_cr3(u64 v) { asm volatile("mov %0, %%cr3" :: "r"(v) : "memory"); }
 static inline void cli(void) { asm volatile("cli" ::: "memory"); }
 static inline void sti(void) { asm volatile("sti" ::: "memory"); }
 static inline void pause(void) { asm volatile("pause" ::: "memory"); }
@@ -85,7 +92,7 @@ int kctx_save(void) __attribute__((returns_twice));
 void kctx_resume(void) __attribute__((noreturn));
 
 /* boot.S */
-extern u64 gdt[];
+extern u64 gdt[], pml4[], pdpt[], pd[];
 extern u32 mb_magic, mb_info;
 extern u64 boot_gs_self, boot_gs_fn;
 extern char boot_stack_top[];
@@ -125,6 +132,7 @@ void proc_fault(struct frame *f, u64 cr2) __attribute__((noreturn));
 int proc_state(int p);
 int proc_resumed_after_other(int p);
 int proc_by_sysret(int p);
+extern u64 proc_pml4[][512];
 struct fault *proc_fault_info(int p);
 #define P_EXITED_STATE 3
 #define P_KILLED_STATE 4
@@ -133,6 +141,7 @@ struct entry_stats {
 	u64 kgs_bad, kgs_bad_gsb, kgs_bad_self, kgs_bad_vector;
 	u64 ugs_bad, ugs_bad_val, ugs_bad_want, ugs_bad_vector;
 	u64 fs_bad, fs_bad_val, fs_bad_want, fs_bad_vector;
+	u64 cr3_bad, cr3_bad_val, cr3_bad_want;
 };
 extern struct entry_stats estats;
 struct regcheck_seen {

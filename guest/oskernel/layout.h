@@ -44,6 +44,16 @@
 /* The user section: one 2 MiB page, the only one user mode may touch. */
 #define USER_BASE	0x400000
 
+/* Each process's private 2 MiB page: at PRIV_VA in its own address space,
+ * backed by PRIV_PHYS(pid) (which the kernel sees identity-mapped). */
+#ifdef __ASSEMBLER__
+#define UL(x)		x
+#else
+#define UL(x)		x##ul
+#endif
+#define PRIV_VA		UL(0x600000)
+#define PRIV_PHYS(p)	(UL(0x800000) + UL(0x200000) * (p))
+
 /* struct percpu (kernel.h): offsets used from assembly. */
 #define PERCPU_SELF	0
 #define PERCPU_FN	8

@@ -401,6 +401,11 @@ static void check_processes(void)
 	      "process %d read %%fs:0 0x%lx %%fs:8 0x%lx (want 0x%lx %d), wrong while spinning %s (first 0x%lx); kernel saw FS base 0x%lx on entry vector 0x%lx, want 0x%lx",
 	      p, r->fs_self, r->fs_pid, (u64)&utls[p], p, r->fs_bad ? "yes" : "no", r->fs_bad_val,
 	      estats.fs_bad_val, estats.fs_bad_vector, estats.fs_bad_want);
+	EACH(!r->priv_bad && *(volatile u64 *)PRIV_PHYS(p) == PRIV_TAG(p));
+	check("private-memory", ok && !estats.cr3_bad,
+	      "process %d read another value at 0x%lx while spinning: %s (first 0x%lx), its page holds 0x%lx (want 0x%lx); kernel saw CR3 0x%lx on an entry, want 0x%lx",
+	      p, PRIV_VA, r->priv_bad ? "yes" : "no", r->priv_bad_val, *(volatile u64 *)PRIV_PHYS(p), PRIV_TAG(p),
+	      estats.cr3_bad_val, estats.cr3_bad_want);
 	EACH(upreempts[p] >= NPREEMPT && !r->gave_up);
 	check("preempt", ok, "process %d was preempted %s %d times%s", p,
 	      upreempts[p] >= NPREEMPT ? "at least" : "fewer than", NPREEMPT,

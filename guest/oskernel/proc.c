@@ -1,6 +1,8 @@
 /*
- * proc.c: user processes.  Three processes run user_main (user.c) in one
- * address space, each with its own stack, FS base and user GS base.  The
+ * proc.c: user processes.  Three processes run user_main (user.c), each in
+ * an address space of its own (the kernel's mappings, the shared user
+ * section, and a private 2 MiB page at PRIV_VA), with its own stack, FS
+ * base and user GS base.  The
  * first entry is by SYSRET (processes 0 and 2) or IRETQ (process 1); the
  * local APIC timer preempts them round-robin; they call the kernel with
  * SYSCALL and INT 0x80.  Every entry from user mode checks what SWAPGS
@@ -32,6 +34,28 @@ struct entry_stats estats;
 /* SYS_REGCHECK's findings, first process that asked. */
 struct regcheck_seen regseen;
 
+/* Each process's page tables: the boot tables but for the PD entry of
+ * PRIV_VA, which maps the process's own page. */
+u64 proc_pml4[NPROC][512] __attribute__((aligned(4096)));
+static u64 proc_pdpt[NPROC][512] __attribute__((aligned(4096)));
+static u64 proc_pd0[NPROC][512] __attribute__((aligned(4096)));
+
+static void build_space(int p)
+{
+	int i;
+
+	for (i = 0; i < 512; i++) {
+		proc_pd0[p][i] = pd[i];
+		proc_pdpt[p][i] = pdpt[i];
+		proc_pml4[p][i] = pml4[i];
+	}
+	proc_pd0[p][PRIV_VA >> 21] = PRIV_PHYS(p) | PTE_P | PTE_W | PTE_U | PTE_PS;
+	proc_pdpt[p][0] = (u64)proc_pd0[p] | PTE_P | PTE_W | PTE_U;
+	proc_pml4[p][0] = (u64)proc_pdpt[p] | PTE_P | PTE_W | PTE_U;
+	for (i = 0; i < 0x200000 / 8; i++)
+		((volatile u64 *)PRIV_PHYS(p))[i] = 0;
+}
+
 static void load_user_bases(int p)
 {
 	wrmsr(MSR_FS_BASE, (u64)&utls[p]);
@@ -62,6 +86,10 @@ void proc_entry_checks(struct frame *f)
 		estats.ugs_bad_want = (u64)&ugs[cur];
 		estats.ugs_bad_vector = f->vector;
 	}
+	if (read_cr3() != (u64)proc_pml4[cur] && !estats.cr3_bad++) {
+		estats.cr3_bad_val = read_cr3();
+		estats.cr3_bad_want = (u64)proc_pml4[cur];
+	}
 	if (fsb != (u64)&utls[cur] && !estats.fs_bad++) {
 		estats.fs_bad_val = fsb;
 		estats.fs_bad_want = (u64)&utls[cur];
@@ -86,6 +114,8 @@ static void switch_to(int p, struct frame *f)
 	n->state = P_RUNNING;
 	n->last_ran_gen = generation;
 	*f = n->f;
+	if (read_cr3() != (u64)proc_pml4[p])
+		write_cr3((u64)proc_pml4[p]);
 	load_user_bases(p);
 	if (was_new && n->by_sysret)
 		enter_user(f, 1);
@@ -111,6 +141,7 @@ static void __attribute__((noreturn)) next_or_home(struct frame *f)
 
 	if (p < 0) {
 		lapic_timer_stop();
+		write_cr3((u64)pml4);
 		cur = -1;
 		kctx_resume();
 	}
@@ -187,6 +218,7 @@ void run_processes(void)
 	for (p = 0; p < NPROC; p++) {
 		struct frame *f = &procs[p].f;
 
+		build_space(p);
 		procs[p].state = P_NEW;
 		procs[p].by_sysret = p != 1;
 		f->rip = (u64)user_main;

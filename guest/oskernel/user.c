@@ -2,7 +2,8 @@
  * user.c: the user processes (all three run user_main with their pid in
  * RDI) and the data they share with the kernel.  The linker script puts
  * this file's sections, and nothing else, in the user page.  It calls no
- * kernel code: only SYSCALL and INT 0x80.
+ * kernel code: only SYSCALL and INT 0x80.  Each process writes a tag of
+ * its own into its private page and checks it while it spins.
  */
 #include "layout.h"
 #include "user.h"
@@ -132,6 +133,8 @@ void user_main(long pid)
 
 	r->getpid_int80 = sys_int80(SYS_GETPID);
 
+	*(volatile unsigned long *)PRIV_VA = PRIV_TAG(pid);
+
 	/* Spin until the timer has taken the CPU away NPREEMPT times. */
 	for (n = 0; upreempts[pid] < NPREEMPT; n++) {
 		if (n == SPIN_LIMIT) {
@@ -144,6 +147,9 @@ void user_main(long pid)
 		v = gs_read(8);
 		if (v != GS_TAG(pid) && !r->gs_bad++)
 			r->gs_bad_val = v;
+		v = *(volatile unsigned long *)PRIV_VA;
+		if (v != PRIV_TAG(pid) && !r->priv_bad++)
+			r->priv_bad_val = v;
 	}
 	r->done = 1;
 	sys_syscall(SYS_EXIT);

@@ -3,7 +3,8 @@
  * declares lives in the user section (user.c), the one 2 MiB page user
  * mode may touch: the processes' code, stacks, FS and GS blocks, the
  * results each process records, and the preemption counts the kernel
- * writes for them to read.
+ * writes for them to read.  Each process also has a private page at
+ * PRIV_VA (layout.h), the same address in every address space.
  */
 #ifndef OSK_USER_H
 #define OSK_USER_H
@@ -18,6 +19,7 @@
 #define SYS_EXIT	3
 
 #define GS_TAG(pid)	(0x6500000000000000ul | (pid))
+#define PRIV_TAG(pid)	(0x7072697600000000ul | (pid))	/* in the private page */
 
 /* What each process saw, written by the process itself. */
 struct uresult {
@@ -29,6 +31,7 @@ struct uresult {
 	unsigned long regcheck;			/* SYS_REGCHECK's answer */
 	unsigned long lar_ucs_zf, lar_ucs_ar, lar_kcs_zf, verw_uds_zf, verr_kds_zf;
 	unsigned long fs_bad, fs_bad_val, gs_bad, gs_bad_val;	/* during the spin */
+	unsigned long priv_bad, priv_bad_val;			/* the private page, during the spin */
 	unsigned long gave_up;			/* spun SPIN_LIMIT times, never preempted enough */
 	unsigned long done;			/* about to call SYS_EXIT */
 };

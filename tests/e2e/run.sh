@@ -647,7 +647,7 @@ OSK=$B/guest/oskernel.elf
 OSK_KNOWN="tdp shadow-unsync shadow-wp shadow-vtlb"
 # shellcheck disable=SC2086
 if need_kernel oskernel "$OSK" && qemu osk-qemu $QEMU_ARGS -m 128M -serial stdio -kernel "$OSK"; then
-	if grep -q "^summary: 40 passed, 0 failed$" "$OUT/osk-qemu.out"; then
+	if grep -q "^summary: 41 passed, 0 failed$" "$OUT/osk-qemu.out"; then
 		ok oskernel/qemu-tcg
 	else
 		bad oskernel/qemu-tcg "$(grep -v ': ok$' "$OUT/osk-qemu.out" | head -3)"
