@@ -134,8 +134,7 @@ int proc_resumed_after_other(int p);
 int proc_by_sysret(int p);
 extern u64 proc_pml4[][512];
 struct fault *proc_fault_info(int p);
-#define P_EXITED_STATE 3
-#define P_KILLED_STATE 4
+enum { P_NEW, P_RUNNING, P_READY, P_EXITED, P_KILLED };	/* proc_state() */
 struct entry_stats {
 	u64 syscall, int80, irq;		/* entries from user mode, by kind */
 	u64 kgs_bad, kgs_bad_gsb, kgs_bad_self, kgs_bad_vector;

@@ -356,7 +356,7 @@ static void check_processes(void)
 	for (p = 0; p < NPROC; p++) {
 		struct fault *f = proc_fault_info(p);
 
-		if (proc_state(p) == P_KILLED_STATE)
+		if (proc_state(p) == P_KILLED)
 			kprintf("process %d killed: vector %lu error 0x%lx at rip 0x%lx cr2 0x%lx\n",
 				p, f->vector, f->err, f->rip, f->cr2);
 	}
@@ -412,7 +412,7 @@ static void check_processes(void)
 	      r->gave_up ? ", and gave up spinning" : "");
 	EACH(proc_resumed_after_other(p));
 	check("switch", ok, "process %d never resumed after another process ran", p);
-	EACH(r->done && proc_state(p) == P_EXITED_STATE);
+	EACH(r->done && proc_state(p) == P_EXITED);
 	check("exit", ok, "process %d: done %lu, state %d (want exited)", p, r->done, proc_state(p));
 #undef EACH
 }

@@ -2,18 +2,16 @@
  * proc.c: user processes.  Three processes run user_main (user.c), each in
  * an address space of its own (the kernel's mappings, the shared user
  * section, and a private 2 MiB page at PRIV_VA), with its own stack, FS
- * base and user GS base.  The
- * first entry is by SYSRET (processes 0 and 2) or IRETQ (process 1); the
- * local APIC timer preempts them round-robin; they call the kernel with
- * SYSCALL and INT 0x80.  Every entry from user mode checks what SWAPGS
- * and the switch left in GS base, KERNEL_GS_BASE and FS base.
+ * base and user GS base.  The first entry is by SYSRET (processes 0 and 2)
+ * or IRETQ (process 1); the local APIC timer preempts them round-robin;
+ * they call the kernel with SYSCALL and INT 0x80.  Every entry from user
+ * mode checks what SWAPGS and the switch left in GS base, KERNEL_GS_BASE,
+ * FS base and CR3.
  */
 #include "kernel.h"
 #include "user.h"
 
 #define TIMER_PERIOD	0x40000		/* local APIC counts at divide 16 */
-
-enum { P_NEW, P_RUNNING, P_READY, P_EXITED, P_KILLED };
 
 struct proc {
 	struct frame f;			/* saved user state while not running */
