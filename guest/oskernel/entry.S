@@ -70,6 +70,7 @@ isr_common:
 	swapgs
 1:	pushq	$0			/* kflags: only SYSCALL records them */
 	SAVE_REGS
+	cld				/* the interrupted code may have had DF set; C wants it clear */
 	mov	%rsp, %rdi
 	call	trap
 	.globl isr_exit
@@ -97,6 +98,7 @@ syscall_entry:
 	pushq	$VEC_SYSCALL		/* vector */
 	pushfq				/* kflags: RFLAGS as SYSCALL left them */
 	SAVE_REGS
+	cld				/* SFMASK clears DF; should it not, syscall-sfmask says so */
 	mov	%rsp, %rdi
 	call	trap
 	test	%eax, %eax
