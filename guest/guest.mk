@@ -155,6 +155,31 @@ $(eval $(call GUEST_KERNEL,hostile,main32.c,$(GUEST_HOSTILE_64)))
 # irq: the local APIC and interrupt delivery kernel (guest/irq/README.md).
 $(eval $(call GUEST_KERNEL,irq,main32.c,main64.c common.c t_apic.c t_sched.c t_legacy.c))
 
+# oskernel: a kernel written like an ordinary OS, without guest/lib
+# (guest/oskernel/README.md).  One 64-bit link whose entry is 32-bit code,
+# converted to ELF32 as multiboot loaders (QEMU's among them) want.
+GUEST_OSK_SRC := boot.S entry.S main.c console.c desc.c trap.c proc.c user.c
+GUEST_OSK_OBJS := $(patsubst %,$(GUEST_OUT)/oskernel/%.o,$(basename $(GUEST_OSK_SRC)))
+GUEST_OSK_CFLAGS = -m64 -mno-red-zone -mcmodel=small $(filter-out -I%,$(GUEST_CFLAGS_BASE)) \
+	-I$(GUEST_DIR)/oskernel $(GUEST_CFLAGS)
+GUEST_KERNELS += oskernel
+
+$(GUEST_OUT)/oskernel/%.o: $(GUEST_DIR)/oskernel/%.c
+	@mkdir -p $(@D)
+	$(call GUEST_SAY,CC64,$@)
+	$(GUEST_Q)$(GUEST_CC) $(GUEST_OSK_CFLAGS) -c $< -o $@
+$(GUEST_OUT)/oskernel/%.o: $(GUEST_DIR)/oskernel/%.S
+	@mkdir -p $(@D)
+	$(call GUEST_SAY,AS64,$@)
+	$(GUEST_Q)$(GUEST_CC) $(GUEST_OSK_CFLAGS) -c $< -o $@
+$(GUEST_OUT)/oskernel/kernel64.elf: $(GUEST_OSK_OBJS) $(GUEST_DIR)/oskernel/kernel.ld
+	$(call GUEST_SAY,LD64,$@)
+	$(GUEST_Q)$(GUEST_LD) -m elf_x86_64 $(GUEST_LDFLAGS) -T $(GUEST_DIR)/oskernel/kernel.ld -o $@ \
+		$(GUEST_OSK_OBJS)
+$(GUEST_OUT)/oskernel.elf: $(GUEST_OUT)/oskernel/kernel64.elf
+	$(call GUEST_SAY,OBJCOPY,$@)
+	$(GUEST_Q)$(GUEST_OBJCOPY) -O elf32-i386 $< $@
+
 guest-kernels: $(foreach k,$(GUEST_KERNELS),$(GUEST_OUT)/$(k).elf)
 
 -include $(wildcard $(GUEST_OUT)/*/*.d $(GUEST_OUT)/*/*/*.d)

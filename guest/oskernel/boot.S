@@ -1,0 +1,163 @@
+/*
+ * boot.S: the multiboot header and the 32-bit entry.  Loads the kernel's own
+ * GDT, sets up the per-CPU area through GS base (WRMSR, reload of the data
+ * segments with the flat selector, WRMSR again: the reload zeroes the base),
+ * builds identity page tables for the first 4 GiB, enters long mode, and
+ * reads the per-CPU area through %gs before any C code runs.
+ */
+#include "layout.h"
+
+	.section .multiboot, "a"
+	.align 4
+mb_header:
+	.long 0x1BADB002			/* magic */
+	.long 0x00000003			/* page-align modules, memory info */
+	.long -(0x1BADB002 + 0x00000003)	/* checksum */
+
+	.section .text.boot, "ax"
+	.code32
+	.globl _start
+_start:
+	cli
+	cld
+	mov	$boot_stack_top, %esp
+	mov	%eax, mb_magic
+	mov	%ebx, mb_info
+
+	/* Long mode?  CPUID 0x80000001 EDX bit 29. */
+	mov	$0x80000000, %eax
+	cpuid
+	cmp	$0x80000001, %eax
+	jb	no_long_mode
+	mov	$0x80000001, %eax
+	cpuid
+	bt	$29, %edx
+	jnc	no_long_mode
+
+	lgdt	gdt_ptr
+	ljmp	$KERNEL_CS32, $1f
+1:
+	/* The per-CPU area: GS base first, then the data segments (the GS load
+	 * sets the base from the flat descriptor, 0), then GS base again. */
+	mov	$MSR_GS_BASE, %ecx
+	mov	$percpu, %eax
+	xor	%edx, %edx
+	wrmsr
+	mov	$KERNEL_DS, %ax
+	mov	%ax, %ds
+	mov	%ax, %es
+	mov	%ax, %fs
+	mov	%ax, %gs
+	mov	%ax, %ss
+	mov	$MSR_GS_BASE, %ecx
+	mov	$percpu, %eax
+	xor	%edx, %edx
+	wrmsr
+
+	/* Page tables: PML4[0] -> PDPT, PDPT[0..3] -> four page directories of
+	 * 2 MiB pages, identity.  Only the 2 MiB page holding the user
+	 * section (USER_BASE) has U=1 at the last level. */
+	mov	$pdpt, %eax
+	or	$(PTE_P | PTE_W | PTE_U), %eax
+	mov	%eax, pml4
+	mov	$pd, %eax
+	or	$(PTE_P | PTE_W | PTE_U), %eax
+	xor	%ecx, %ecx
+2:	mov	%eax, pdpt(, %ecx, 8)
+	add	$4096, %eax
+	inc	%ecx
+	cmp	$4, %ecx
+	jb	2b
+	xor	%ecx, %ecx			/* entry index 0..2047 */
+3:	mov	%ecx, %eax
+	shl	$21, %eax
+	or	$(PTE_P | PTE_W | PTE_PS), %eax
+	cmp	$(0xfe000000 >> 21), %ecx	/* the APIC's 2 MiB: uncached */
+	jb	4f
+	or	$(PTE_PCD | PTE_PWT), %eax
+4:	cmp	$(USER_BASE >> 21), %ecx
+	jne	5f
+	or	$PTE_U, %eax
+5:	mov	%eax, pd(, %ecx, 8)
+	inc	%ecx
+	cmp	$2048, %ecx
+	jb	3b
+
+	mov	%cr4, %eax
+	or	$CR4_PAE, %eax
+	mov	%eax, %cr4
+	mov	$pml4, %eax
+	mov	%eax, %cr3
+	mov	$MSR_EFER, %ecx
+	rdmsr
+	or	$EFER_LME, %eax
+	wrmsr
+	mov	%cr0, %eax
+	or	$(CR0_PG | CR0_WP | CR0_PE), %eax
+	mov	%eax, %cr0
+	ljmp	$KERNEL_CS, $long_mode
+
+no_long_mode:
+	/* Nothing to print with yet: isa-debug-exit with 1 (status 3). */
+	mov	$0xf4, %dx
+	mov	$1, %eax
+	out	%eax, %dx
+5:	hlt
+	jmp	5b
+
+	.code64
+long_mode:
+	mov	$KERNEL_DS, %ax
+	mov	%ax, %ds
+	mov	%ax, %es
+	mov	%ax, %ss
+	mov	$boot_stack_top, %rsp
+	/* The per-CPU area as long mode sees it, before any C code. */
+	mov	%gs:PERCPU_SELF, %rax
+	mov	%rax, boot_gs_self(%rip)
+	mov	%gs:PERCPU_FN, %rax
+	mov	%rax, boot_gs_fn(%rip)
+	xor	%ebp, %ebp
+	call	kmain
+6:	hlt
+	jmp	6b
+
+	.data
+	.align 16
+	.globl gdt
+gdt:
+	.quad 0					/* 0x00 null */
+	.quad 0x00cf9a000000ffff		/* 0x08 kernel code, 32-bit (boot) */
+	.quad 0x00af9a000000ffff		/* 0x10 kernel code, 64-bit */
+	.quad 0x00cf92000000ffff		/* 0x18 kernel data */
+	.quad 0x00cffa000000ffff		/* 0x20 user code, 32-bit (STAR base) */
+	.quad 0x00cff2000000ffff		/* 0x28 user data */
+	.quad 0x00affa000000ffff		/* 0x30 user code, 64-bit */
+	.quad 0, 0				/* 0x38 TSS, 16 bytes (filled in by C) */
+	.quad 0x00cf72000000ffff		/* 0x48 data, DPL 3, not present */
+	.quad 0x00008e0000000000		/* 0x50 system, type 0xE (interrupt gate): invalid for LAR */
+	.quad 0x0000800000000000		/* 0x58 system, type 0 (reserved) */
+gdt_end:
+	.globl gdt_ptr
+gdt_ptr:
+	.word gdt_end - gdt - 1
+	.quad gdt
+
+	.globl mb_magic, mb_info, boot_gs_self, boot_gs_fn
+	.align 8
+mb_magic:	.long 0
+mb_info:	.long 0
+boot_gs_self:	.quad 0
+boot_gs_fn:	.quad 0
+
+	.bss
+	.align 4096
+	.globl pml4, pdpt, pd
+pml4:	.skip 4096
+pdpt:	.skip 4096
+pd:	.skip 4 * 4096
+	.align 16
+boot_stack:
+	.skip 16384
+	.globl boot_stack_top
+boot_stack_top:
