@@ -7,6 +7,7 @@
 #   make nested     every end-to-end suite on the nested AMD-V host, NPT on and off
 #   make nested-smoke  the part of it make test runs (docs/nested.md)
 #   make compare-hosts one compare table: this host, NPT, KVM's shadow MMU (KERNEL=, APPEND=)
+#   make docs      rerun the figures in docs/study.md and write them in (nested host)
 #   make sanitize   the same tests on an ASan+UBSan build (build-asan/)
 #   make bench      benchmarks (docs/performance.md)
 #   make fuzz       libFuzzer on the loader, walker, emulator and trap path (FUZZ_SECONDS each)
@@ -53,7 +54,7 @@ LIB_O  := $(addprefix $(BUILD)/,$(LIB_OBJS))
 MAIN_O := $(addprefix $(BUILD)/,$(MAIN_OBJS))
 UNIT_O := $(addprefix $(BUILD)/,$(UNIT_OBJS))
 
-.PHONY: all run test unit e2e hostile deps clean bench sanitize fuzz fuzz-smoke nested nested-smoke mutate mutate-sample compare-hosts
+.PHONY: all run test unit e2e hostile deps clean bench sanitize fuzz fuzz-smoke nested nested-smoke mutate mutate-sample compare-hosts docs
 .SECONDEXPANSION:
 all: $(BUILD)/ombra guest-kernels
 
@@ -172,6 +173,13 @@ nested-smoke: $(BUILD)/ombra guest-kernels $(E2E_KERNELS) $(BUILD)/tests/check-j
 	$(Q)NESTED_DIR=$(NESTED) sh scripts/nested/run.sh 1 $(NESTED)/npt1 scripts/nested/e2e.sh $(NESTED)/npt1 $(BUILD)
 	$(Q)REPORT_REAL=$(NESTED)/npt1/report E2E_OUT=$(BUILD)/e2e-report-nested bash tests/e2e/report_test.sh $(BUILD)
 	$(Q)NESTED_DIR=$(NESTED) sh scripts/nested/run.sh 0 $(NESTED)/npt0-smoke scripts/nested/smoke.sh $(NESTED)/npt0-smoke $(BUILD)
+	$(Q)NESTED_DIR=$(NESTED) bash scripts/docs-figures.sh check $(BUILD)
+
+# The figures in docs/study.md, rerun on the nested host and written into
+# the blocks that hold them (scripts/docs-figures.sh); make test checks the
+# deterministic ones against a rerun.
+docs: $(BUILD)/ombra guest-kernels
+	$(Q)NESTED_DIR=$(NESTED) bash scripts/docs-figures.sh write $(BUILD)
 
 # One ombra compare table over hosts: columns label@host (docs/nested.md).
 KERNEL ?= $(BUILD)/guest/mmutest.elf

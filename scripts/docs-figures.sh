@@ -45,18 +45,22 @@ fi
 # One job per host kind: the figures' commands with this build's paths.
 for npt in 1 0; do
 	job=$OUT/job-npt$npt.sh
+	mkdir -p "$OUT/nested-npt$npt"
 	: >"$job"
 	while IFS=$'\t' read -r name flags cmd; do
 		case " $flags " in *" npt=0 "*) want=0 ;; *) want=1 ;; esac
 		case $cmd in build/ombra*) ;; *) continue ;; esac
 		[ "$want" = $npt ] || continue
 		[ "$MODE" = check ] && case " $flags " in *" nondeterministic "*) continue ;; esac
-		echo "${cmd//build\//$B/} >'$OUT/$name.raw' 2>'$OUT/$name.err'" >>"$job"
+		# (the nested host may write only under run.sh's OUTDIR)
+		echo "{ ${cmd//build\//$B/}; } >'$OUT/nested-npt$npt/$name.raw' 2>'$OUT/nested-npt$npt/$name.err'" >>"$job"
 	done <"$OUT/list"
 	if [ -s "$job" ]; then
 		echo "docs-figures: $(wc -l <"$job") figures on the nested host, npt=$npt"
+		echo "exit 0" >>"$job"       # a figure's own status is its output's business
 		NESTED_DIR=${NESTED_DIR:-$B/nested} sh scripts/nested/run.sh $npt "$OUT/nested-npt$npt" "$job" \
 			>"$OUT/nested-npt$npt.log" 2>&1 || { tail -5 "$OUT/nested-npt$npt.log"; exit 1; }
+		cp "$OUT/nested-npt$npt/"*.raw "$OUT/nested-npt$npt/"*.err "$OUT/" 2>/dev/null
 	fi
 done
 while IFS=$'\t' read -r name flags cmd; do
@@ -70,7 +74,9 @@ while IFS=$'\t' read -r name flags cmd; do
 	[ "$MODE" = check ] && case " $flags " in *" nondeterministic "*) continue ;; esac
 	rows=$(printf '%s\n' $flags | sed -n 's/^rows=//p')
 	[ -s "$OUT/$name.raw" ] || { echo "docs-figures: $name printed nothing: $(head -3 "$OUT/$name.err")"; status=1; continue; }
-	awk -v rows=",$rows," '
+	# (what make prints before a compare's table is not the figure's)
+	awk -v rows=",$rows," -v iscompare="$(grep -c '^ombra compare: ' "$OUT/$name.raw")" '
+		iscompare && !started { if (/^ombra compare: /) started = 1; next }
 		/^ombra compare: / || /^$/ || /^wall seconds / { next }
 		/^counter / { intable = 1; print "    " $0; next }
 		intable && /^(host MMU|run ended|exit status) / { intable = 0 }
@@ -82,7 +88,7 @@ done <"$OUT/list"
 for d in $DOCS; do
 	awk -v out="$OUT" -v mode="$MODE" '
 		/^<!-- figure / {
-			print; split(substr($0, 14), w, " "); name = w[1]
+			print; split(substr($0, 13), w, " "); name = w[1]
 			inblock = 1; printf "" > (out "/" name ".committed"); next }
 		inblock && /^<!-- end figure -->$/ {
 			file = out "/" name ".out"
