@@ -811,7 +811,13 @@ bool mmu_root_cached(const struct shadow_mmu *m, const struct mmu_ctx *ctx)
 
 uint64_t mmu_root(struct shadow_mmu *m, const struct mmu_ctx *ctx)
 {
-	return current_root(m, ctx, true)->mpa;
+	/* A reload that only flushes the real TLB (after a zap, an INVLPG's
+	 * table, a write-protect) finds the same root and is not a lookup; a
+	 * root gone from the cache (recycling) is a miss either way. */
+	bool count = m->root_changed || !mmu_root_cached(m, ctx);
+
+	m->root_changed = false;
+	return current_root(m, ctx, count)->mpa;
 }
 
 /* --- the guest's walk, for every path ------------------------------------ */
