@@ -6,7 +6,7 @@
 #      exit status; nothing the user gave is overwritten.
 #   2. the fixture kernels (tests/e2e/kernels): what the loader and the
 #      board hand a kernel, the JSON report read back with jansson, a
-#      timeout, a triple fault.
+#      test per counter (the counters kernel), a timeout, a triple fault.
 #   3. the test-kernel suite (build/guest/mmutest.elf): every case in
 #      tests/e2e/mmutest.cases passes under QEMU TCG, and in each ombra mode
 #      every case the host and the mode can run passes with serial output
