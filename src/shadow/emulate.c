@@ -88,7 +88,7 @@ static enum trap_result write_cr0(struct shadow *sh, uint64_t val)
 	}
 	v->cr0 = val;
 	if ((old ^ val) & (CR0_PG | CR0_WP | CR0_PE))
-		shadow_cpu_changed(sh, (old ^ val) & CR0_PG);
+		shadow_cpu_changed(sh, false, (old ^ val) & CR0_PG);
 	return TRAP_RESUME;
 }
 
@@ -103,7 +103,7 @@ static enum trap_result write_cr3(struct shadow *sh, uint64_t val)
 	if (pae_paging(v, v->cr0, v->cr4) && !load_pdptes(sh, val))
 		return gp0(sh);
 	v->cr3 = val;
-	shadow_cpu_changed(sh, true);
+	shadow_cpu_changed(sh, true, true);
 	return TRAP_RESUME;
 }
 
@@ -121,7 +121,7 @@ static enum trap_result write_cr4(struct shadow *sh, uint64_t val)
 		return gp0(sh);
 	v->cr4 = val;
 	if ((old ^ val) & (CR4_PSE | CR4_PAE | CR4_PGE))
-		shadow_cpu_changed(sh, true);
+		shadow_cpu_changed(sh, false, true);
 	return TRAP_RESUME;
 }
 
@@ -218,7 +218,7 @@ static enum trap_result wrmsr(struct shadow *sh, uint32_t idx, uint64_t val, boo
 			break;
 		if ((val ^ v->efer) & EFER_NXE) {
 			v->efer = val;
-			shadow_cpu_changed(sh, true);
+			shadow_cpu_changed(sh, false, true);
 		}
 		v->efer = val;
 		return TRAP_RESUME;

@@ -126,7 +126,7 @@ bool guest_write(struct shadow *sh, uint64_t gva, const void *buf, unsigned len,
 
 /* --- the MMU follows the guest's CPU --------------------------------------- */
 
-void shadow_cpu_changed(struct shadow *sh, bool cr3_write)
+void shadow_cpu_changed(struct shadow *sh, bool cr3_write, bool flush)
 {
 	struct vcpu *v = &sh->v;
 	enum mmu_path old = sh->ctx.path;
@@ -140,12 +140,16 @@ void shadow_cpu_changed(struct shadow *sh, bool cr3_write)
 		memcpy(sh->ctx.walk.pdptes, v->pdptes, sizeof(v->pdptes));
 	}
 	/* A CR3 write flushes the guest's TLB; a paging-mode change or a
-	 * change of CR4.PGE flushes its global entries too. */
-	if (cr3_write || old != sh->ctx.path || old_pge != sh->ctx.cr4_pge)
+	 * change of CR4.PGE flushes its global entries too; so does what the
+	 * caller asks to flush (a CR4.PSE or EFER.NXE change).  Only a CR3
+	 * write counts in cr3_writes (docs/counters.md). */
+	if (cr3_write || flush || old != sh->ctx.path || old_pge != sh->ctx.cr4_pge)
 		mmu_new_cr3(&sh->mmu, &sh->ctx, cr3_write, old != sh->ctx.path || old_pge != sh->ctx.cr4_pge);
 	/* A new CR3, CPL (kernel or user view), CR0.WP or EFER.NXE each select
-	 * another root: the real CR3 is reloaded on the way back. */
+	 * another root: the real CR3 is reloaded on the way back, and that
+	 * lookup counts in root_hits or root_misses. */
 	sh->mmu.need_reload = true;
+	sh->mmu.root_changed = true;
 }
 
 size_t shadow_insn_at(struct shadow *sh, uint64_t rip, char *text, size_t tlen, char *hex, size_t hlen)

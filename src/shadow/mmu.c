@@ -811,7 +811,13 @@ bool mmu_root_cached(const struct shadow_mmu *m, const struct mmu_ctx *ctx)
 
 uint64_t mmu_root(struct shadow_mmu *m, const struct mmu_ctx *ctx)
 {
-	return current_root(m, ctx, true)->mpa;
+	/* A reload that only flushes the real TLB (after a zap, an INVLPG's
+	 * table, a write-protect) finds the same root and is not a lookup; a
+	 * root gone from the cache (recycling) is a miss either way. */
+	bool count = m->root_changed || !mmu_root_cached(m, ctx);
+
+	m->root_changed = false;
+	return current_root(m, ctx, count)->mpa;
 }
 
 /* --- the guest's walk, for every path ------------------------------------ */
@@ -1161,7 +1167,11 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 			m->flush_gva = gva;
 			return PF_SPURIOUS;
 		}
-		if ((*e & SPTE_P) && write && !(*e & SPTE_W))
+		/* A dirty-bit fault: the shadow leaf was read-only only because
+		 * the guest's was clean, and this walk set its D bit.  A write
+		 * to a table let out of sync (unsync) or unprotected finds D
+		 * set already: not one (issue 16, point 3). */
+		if ((*e & SPTE_P) && write && !(*e & SPTE_W) && w.r.dirtied)
 			m->stats.ad_faults++;
 		if (*e & SPTE_P) {
 			m->need_invlpg = true;

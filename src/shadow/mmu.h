@@ -216,6 +216,9 @@ struct shadow_mmu {
 
 	/* What the real CPU must do before the guest runs again. */
 	bool need_reload;            /* load the real CR3 (full flush) */
+	bool root_changed;           /* the guest changed what selects its root: the
+				      * next mmu_root() is a lookup root_hits or
+				      * root_misses counts */
 	bool need_invlpg;            /* INVLPG flush_gva */
 	uint64_t flush_gva;
 

@@ -104,7 +104,7 @@ static void set_cpl(struct shadow *sh, unsigned cpl)
 {
 	if (sh->v.cpl != cpl) {
 		sh->v.cpl = cpl;
-		shadow_cpu_changed(sh, false);
+		shadow_cpu_changed(sh, false, false);
 	}
 }
 

@@ -129,7 +129,7 @@ int shadow_build(struct shadow *sh, struct vm *vm, const struct shadow_opts *opt
 
 	/* 3. The guest's CPU at multiboot entry, and the MMU context for it. */
 	vcpu_reset(&sh->v);
-	shadow_cpu_changed(sh, false);
+	shadow_cpu_changed(sh, false, false);
 	return 0;
 }
 

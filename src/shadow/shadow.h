@@ -135,8 +135,10 @@ bool guest_read(struct shadow *sh, uint64_t gva, void *buf, unsigned len, bool u
 bool guest_translate(struct shadow *sh, uint64_t gva, bool write, bool user, uint64_t *gpa);
 bool guest_fetch(struct shadow *sh, uint64_t gva, void *buf, unsigned len, bool user);
 bool guest_write(struct shadow *sh, uint64_t gva, const void *buf, unsigned len, bool user);
-/* The guest's CPU changed in a way the MMU cares about. */
-void shadow_cpu_changed(struct shadow *sh, bool cr3_write);
+/* The guest's CPU changed in a way the MMU cares about: cr3_write for a
+ * CR3 load (counted in cr3_writes), flush for another change that flushes
+ * the guest's TLB as a CR3 load does (CR0.PG, CR4.PSE/PAE/PGE, EFER.NXE). */
+void shadow_cpu_changed(struct shadow *sh, bool cr3_write, bool flush);
 
 /* After a failed guest_read/guest_write: TRAP_DELIVERED or TRAP_END. */
 static inline enum trap_result shadow_failed(const struct shadow *sh)

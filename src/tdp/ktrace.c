@@ -135,6 +135,12 @@ void ktrace_open(struct tdp_ktrace *k)
 		}
 		json_array_append_new(k->tracepoints, json_sprintf("kvm:%s", kvm_events[i]));
 	}
+	/* Interrupt injections, where the kernel has the tracepoint: since
+	 * Linux 6.0 it says "[reinjected]" for an interrupt injected again
+	 * after a VM exit cut its delivery short, which KVM's irq_injections
+	 * counts again (docs/counters.md). */
+	if (inst_write(inst, "events/kvm/kvm_inj_virq/enable", "1") == 0)
+		json_array_append_new(k->tracepoints, json_string("kvm:kvm_inj_virq"));
 	/* every kvmmmu event this kernel has */
 	if (inst_write(inst, "events/kvmmmu/enable", "1") == 0) {
 		snprintf(path, sizeof(path), "%s/events/kvmmmu", k->source);

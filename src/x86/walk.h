@@ -108,6 +108,7 @@ struct walk_result {
 	uint64_t page_size;       /* OK (and rights faults): 4 KiB, 2 MiB, 4 MiB or 1 GiB */
 	unsigned access;          /* OK (and rights faults): WALK_ACC_* over every level */
 	bool dirty;               /* OK: the leaf's D bit after the walk (clean pages: shadow read-only) */
+	bool dirtied;             /* OK: this walk set the leaf's D bit (it was clear) */
 	struct walk_step {        /* valid for levels root_level down to level */
 		uint64_t table_gfn;   /* guest frame of the table this entry sits in */
 		uint64_t pte_gpa;     /* where the entry is (PAE level 3: where it was loaded from) */

@@ -197,6 +197,7 @@ retry:
 		goto retry;
 
 	res->dirty = res->steps[level].pte & PT_DIRTY;
+	res->dirtied = res->dirty && !(pte & PT_DIRTY);
 	return res->outcome = WALK_OK;
 }
 

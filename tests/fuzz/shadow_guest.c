@@ -389,7 +389,7 @@ void guest_build(struct fuzz_guest *g, struct fuzz_in *in, bool with_monitor)
 
 	/* The MMU follows the CPU, and the real CR3 holds the root, as at
 	 * the end of shadow_setup. */
-	shadow_cpu_changed(sh, false);
+	shadow_cpu_changed(sh, false, false);
 	mmu_root_loaded(&sh->mmu, mmu_root(&sh->mmu, &sh->ctx));
 	sh->mmu.need_reload = false;
 	g->ready = true;

@@ -98,7 +98,7 @@ static void guest_cpu(void)
 	memset(&sh->t, 0, sizeof(sh->t));
 	sh->t.rip = CODE;
 	sh->t.code64 = true;
-	shadow_cpu_changed(sh, false);
+	shadow_cpu_changed(sh, false, false);
 	mmu_root_loaded(&sh->mmu, mmu_root(&sh->mmu, &sh->ctx));
 	sh->mmu.need_reload = false;
 }

@@ -495,6 +495,7 @@ static void cpu_set(struct h *h, struct gstate g, bool cr3_write)
 	h->ctx_valid = true;
 	h->g = g;
 	h->m.need_reload = true;
+	h->m.root_changed = true;
 	reload(h);
 }
 
@@ -3051,6 +3052,52 @@ static void roots_kept(enum mmu_sync sync)
 	cr_assert_eq(x.mpa, F2 + 0x1000 + MPA_OFF);
 	check_state(h, "end");
 	h_free(h);
+}
+
+/*
+ * root_hits + root_misses count root lookups (docs/counters.md): one per
+ * change of what selects the root (CR3, view, CR0.WP, EFER.NXE, paging
+ * mode), plus a root the cache lost to recycling.  A reload of the real
+ * CR3 that only flushes its TLB (after an INVLPG, a zap) finds the same
+ * root and is not counted: the regression for root_hits growing with
+ * vtlb's INVLPGs (issue 16, point 3).
+ */
+static void lookups_counted(enum mmu_sync sync)
+{
+	struct h *h = h_new_s(64, sync);
+	uint64_t a = make_as(h, 0, E_P | E_W | E_U | E_A), n;
+
+#define LOOKUPS (h->m.stats.root_hits + h->m.stats.root_misses)
+	cpu_set(h, gs(MODE_P64, a, false, true, true), false);
+	check_access(h, G1, AX_R, NULL, "fill");
+	n = LOOKUPS;
+	h_invlpg(h, G1);
+	h->m.need_reload = true;                /* a plain flush of the real TLB */
+	reload(h);
+	cr_assert_eq(LOOKUPS, n, "%s: flush reloads counted as root lookups", sync_name[sync]);
+	cpu_set(h, gs(MODE_P64, a, false, true, true), true);
+	cr_assert_eq(LOOKUPS, n + 1, "%s: a CR3 write is one lookup", sync_name[sync]);
+	cpu_set(h, gs(MODE_P64, a, true, true, true), false);
+	cr_assert_eq(LOOKUPS, n + 2, "%s: a view change is one lookup", sync_name[sync]);
+	h_zap_all(h);
+	cr_assert_eq(LOOKUPS, n + 3, "%s: a root lost to a zap is a miss", sync_name[sync]);
+#undef LOOKUPS
+	h_free(h);
+}
+
+Test(mmu_roots, lookups_counted_vtlb)
+{
+	lookups_counted(SYNC_VTLB);
+}
+
+Test(mmu_roots, lookups_counted_wp)
+{
+	lookups_counted(SYNC_WP);
+}
+
+Test(mmu_roots, lookups_counted_unsync)
+{
+	lookups_counted(SYNC_UNSYNC);
 }
 
 Test(mmu_roots, kept_across_cr3_switches_vtlb)

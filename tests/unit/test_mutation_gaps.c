@@ -296,7 +296,7 @@ static void long_mode_cpu(bool intr)
 	gsh->t.gpr[R_SP] = G_STACK;
 	gsh->t.rflags = RFLAGS_FIXED | (intr ? RFLAGS_IF : 0);
 	gsh->t.code64 = true;
-	shadow_cpu_changed(gsh, false);
+	shadow_cpu_changed(gsh, false, false);
 	mmu_root_loaded(&gsh->mmu, mmu_root(&gsh->mmu, &gsh->ctx));
 	gsh->mmu.need_reload = false;
 }

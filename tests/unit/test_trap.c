@@ -132,7 +132,7 @@ static void cpu(bool is_long, unsigned cpl)
 	sh->t.gpr[R_SP] = STACK;
 	sh->t.rflags = RFLAGS_FIXED;
 	sh->t.code64 = is_long;
-	shadow_cpu_changed(sh, false);
+	shadow_cpu_changed(sh, false, false);
 	mmu_root_loaded(&sh->mmu, mmu_root(&sh->mmu, &sh->ctx));
 	sh->mmu.need_reload = false;
 }

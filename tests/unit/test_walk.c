@@ -677,6 +677,7 @@ Test(walk32, read_then_write_sets_a_then_d)
 	cr_assert_eq(h.res.page_size, 0x1000);
 	cr_assert_eq(h.res.access, WALK_ACC_EXEC | WALK_ACC_WRITE | WALK_ACC_USER);
 	cr_assert_not(h.res.dirty);
+	cr_assert_not(h.res.dirtied);
 	cr_assert_eq(h.res.steps[2].pte_gpa, G32_PDE);
 	cr_assert_eq(h.res.steps[2].table_gfn, 0x200);
 	cr_assert_eq(h.res.steps[1].pte_gpa, G32_PTE);
@@ -688,6 +689,7 @@ Test(walk32, read_then_write_sets_a_then_d)
 
 	cr_assert_eq(hwalk(&h, G32, WALK_PF_USER | WALK_PF_WRITE), WALK_OK);
 	cr_assert(h.res.dirty);
+	cr_assert(h.res.dirtied, "the write walk set D: a dirty-bit fault (ad_faults)");
 	/* D only in the PTE; the PDE's bit 6 is not touched. */
 	cr_assert_eq(ram_get(&h.r, G32_PDE, 4), 0x00201027);
 	cr_assert_eq(ram_get(&h.r, G32_PTE, 4), 0x12345067);
@@ -695,6 +697,10 @@ Test(walk32, read_then_write_sets_a_then_d)
 	for (uint64_t a = RAM_BASE; a < RAM_BASE + RAM_SIZE; a += 4)
 		if (a != G32_PDE && a != G32_PTE)
 			cr_assert_eq(ram_get(&h.r, a, 4), 0, "stray write at %#lx", (unsigned long)a);
+	/* D set already: a second write walk sets nothing. */
+	cr_assert_eq(hwalk(&h, G32, WALK_PF_USER | WALK_PF_WRITE), WALK_OK);
+	cr_assert(h.res.dirty);
+	cr_assert_not(h.res.dirtied);
 	hand_fini(&h);
 }
 
