@@ -669,13 +669,13 @@ gsym() { printf '0x%x' $(( 0x$(nm "$GDB_K" | awk -v s="$1" '$3 == s { print $1 }
 # gdb_session NAME MODE GDB-COMMAND...: ombra -S -gdb in the background, gdb
 # against it; gdb's output in $OUT/NAME.gdb, ombra's status in NAME.status
 gdb_session() {
-	local name=$1 mode=$2 port=$((20000 + RANDOM % 20000)) pid i c args=()
+	local name=$1 mode=$2 port=$((20000 + RANDOM % 20000)) pid c args=()
 	shift 2
 	for c in "$@"; do args+=(-ex "$c"); done
 	"$OMBRA" run --mmu="$mode" -S -gdb "tcp::$port" -kernel "$GDB_K" --stats=none --timeout 300 \
 		>"$OUT/$name.out" 2>"$OUT/$name.err" </dev/null &
 	pid=$!
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		grep -q "waiting for gdb" "$OUT/$name.err" && break
 		kill -0 $pid 2>/dev/null || break
 		sleep 0.1
@@ -700,9 +700,11 @@ if [ -f "$GDB_K" ] && command -v gdb >/dev/null; then
 	G_AFTER=$(gsym after_bp $HIGH) G_MAGIC=$(gsym magic $HIGH)
 	for m in tdp shadow; do
 		need "gdb/$m-step" kvm || continue
+		# shellcheck disable=SC2016  # gdb's $rdx and $1, not the shell's
 		gdb_session "gdb-$m-step" $m 'info registers rip' 'stepi 14' 'info registers rip rax' \
 			"x/5xb $G_BP" 'stepi' 'info registers rip rbx' "x/wx $G_MAGIC" 'set $rdx = 0xabcd1234' \
 			'p/x $rdx' 'continue'
+		# shellcheck disable=SC2016
 		gdb_expect "gdb-$m-step" "^rip +$G_START " "^rip +$G_BP " '^rax +0x11223344 ' \
 			"^$G_BP:\s+0xbb\s+0x88\s+0x77\s+0x66\s+0x55\$" "^rip +$G_AFTER " '^rbx +0x55667788 ' \
 			"^$G_MAGIC:\s+0xfeedface\$" '^\$1 = 0xabcd1234$' 'exited with code 01' &&
