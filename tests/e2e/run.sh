@@ -660,7 +660,9 @@ fi
 # reach bp_high through the guest's tables; registers, memory by
 # guest-virtual address, a register write, one more step, and continue
 # to the guest's own exit, which gdb hears.  Shadow mode also: software
-# breakpoints at a low and a high address (ombra's own INT3), then kill.
+# breakpoints at a low and a high address (ombra's own INT3), then kill;
+# and gdb attaching to a running guest without -S, detaching, attaching
+# again; gdb's Ctrl-C stopping a running guest.
 # tdp mode's breakpoints are not run here: on the nested AMD-V host (QEMU
 # TCG's SVM) neither an INT3 nor a debug-register breakpoint reaches the
 # host's KVM (docs/gdb.md).
@@ -722,6 +724,54 @@ if [ -f "$GDB_K" ] && command -v gdb >/dev/null; then
 			{ [ "$(cat "$OUT/gdb-shadow-break.status")" = 6 ] && grep -q "killed by gdb" "$OUT/gdb-shadow-break.err" &&
 			  ok gdb/shadow-break || bad gdb/shadow-break "ombra exit status $(cat "$OUT/gdb-shadow-break.status"), want 6 (killed by gdb): $(tail -2 "$OUT/gdb-shadow-break.err")"; }
 	fi
+	# Without -S the guest runs at once and gdb attaches to it (SIGIO,
+	# accept4 under the seccomp filter): it stops in spin's endless jump,
+	# steps it, detaches (the guest runs on), and a second gdb kills it.
+	G_SPIN=$(printf '0x%x' "0x$(nm "$K/spin.elf" | awk '$3 == "_start.forever" { print $1 }')")
+	for m in tdp shadow; do
+		need "gdb/$m-attach" kvm || continue
+		port=$((20000 + RANDOM % 20000))
+		"$OMBRA" run --mmu=$m -gdb "tcp::$port" -kernel "$K/spin.elf" --stats=none --timeout 300 \
+			>"$OUT/gdb-$m-attach.out" 2>"$OUT/gdb-$m-attach.err" </dev/null &
+		pid=$!
+		for _ in $(seq 50); do
+			gdb -batch -nx -ex "target remote 127.0.0.1:$port" -ex 'info registers rip' -ex "x/2xb $G_SPIN" \
+				-ex stepi -ex 'info registers rip' -ex detach >"$OUT/gdb-$m-attach.gdb" 2>&1 </dev/null
+			grep -q "Connection refused" "$OUT/gdb-$m-attach.gdb" || break
+			sleep 0.2
+		done
+		sleep 1
+		kill -0 $pid 2>/dev/null && running=yes || running=no
+		timeout 120 gdb -batch -nx -ex "target remote 127.0.0.1:$port" -ex 'info registers rip' -ex kill \
+			>"$OUT/gdb-$m-attach2.gdb" 2>&1 </dev/null
+		wait $pid
+		st=$?
+		gdb_expect "gdb-$m-attach" "^rip +$G_SPIN " "^$G_SPIN:\s+0xeb\s+0xfe\$" 'detached' &&
+			gdb_expect "gdb-$m-attach2" "^rip +$G_SPIN " &&
+			{ [ "$running" = yes ] && [ "$st" = 6 ] && ok "gdb/$m-attach" ||
+			  bad "gdb/$m-attach" "after detach the guest ran on: $running; ombra exit status $st, want 6 (killed by gdb)"; }
+	done
+	# Ctrl-C: gdb continues the spinning guest and gets one SIGINT, as from
+	# a terminal (timeout --foreground signals gdb alone); it sends 0x03,
+	# SIGIO stops KVM_RUN, the guest stops in the jump, gdb kills it.
+	for m in tdp shadow; do
+		need "gdb/$m-interrupt" kvm || continue
+		port=$((20000 + RANDOM % 20000))
+		"$OMBRA" run --mmu=$m -S -gdb "tcp::$port" -kernel "$K/spin.elf" --stats=none --timeout 300 \
+			>"$OUT/gdb-$m-int.out" 2>"$OUT/gdb-$m-int.err" </dev/null &
+		pid=$!
+		for _ in $(seq 100); do
+			grep -q "waiting for gdb" "$OUT/gdb-$m-int.err" && break
+			kill -0 $pid 2>/dev/null || break
+			sleep 0.1
+		done
+		timeout --foreground -s INT -k 120 5 gdb -batch -nx -ex "target remote 127.0.0.1:$port" -ex continue \
+			-ex 'info registers rip' -ex kill >"$OUT/gdb-$m-int.gdb" 2>&1 </dev/null
+		wait $pid
+		st=$?
+		gdb_expect "gdb-$m-int" 'Program received signal SIGINT' "^rip +$G_SPIN " &&
+			{ [ "$st" = 6 ] && ok "gdb/$m-interrupt" || bad "gdb/$m-interrupt" "ombra exit status $st, want 6 (killed by gdb)"; }
+	done
 else
 	bad gdb "no $GDB_K, or no gdb (scripts/setup.sh installs it)"
 fi
