@@ -17,7 +17,7 @@
 #   5. the interrupt kernel (build/guest/irq.elf): the local APIC timer,
 #      TPR, IF and nesting, the PIC, the PIT, port 0x61, LINT0 and the I/O
 #      APIC, output identical to QEMU TCG's.
-#   6. the gdbstub: Debian's gdb in batch mode against the gdb fixture
+#   7. the gdbstub: Debian's gdb in batch mode against the gdb fixture
 #      kernel, in both modes (docs/gdb.md).
 #
 # A test that needs what this host lacks says SKIP with the limit a probe
@@ -651,7 +651,7 @@ if need_kernel irq "$IRQ" && qemu irq-qemu $QEMU_ARGS -m 128M -serial stdio -ker
 	done
 fi
 
-# --- 6. the gdbstub: Debian's gdb in batch mode against the gdb kernel ---------
+# --- 7. the gdbstub: Debian's gdb in batch mode against the gdb kernel ---------
 # tests/e2e/kernels/gdb.asm turns on 2-level paging with 0xc0000000 -> 0
 # and runs on at that alias.  Every address below is the kernel's own
 # symbol (nm) plus that offset, every value one its source writes; none
