@@ -27,6 +27,7 @@
 #include "tdp/tdp.h"
 #include "host/disasm.h"
 #include "vmm/explain.h"
+#include "vmm/gdbstub.h"
 #include "report/htmlreport.h"
 #include "report/outfile.h"
 #include "host/kvm.h"
@@ -68,6 +69,11 @@ static void usage(FILE *out)
 "                        and each counter that moved (as kvm_stat -l)\n"
 "  --trace FILE          every MMU event as JSON Lines (docs/trace.md)\n"
 "  --explain=GVA[,GVA]   at exit, the translation chain of each address\n"
+"  -gdb tcp::PORT        a gdbstub on 127.0.0.1:PORT (tcp:HOST:PORT to choose the\n"
+"                        address): registers, memory by guest-virtual address,\n"
+"                        breakpoints, single step, in both modes (docs/gdb.md)\n"
+"  -s                    -gdb tcp::1234\n"
+"  -S                    wait for gdb before the guest's first instruction\n"
 "  --no-seccomp          run without the seccomp filter ombra installs once the\n"
 "                        guest is loaded (for debugging ombra with strace or gdb)\n"
 "  -nographic, -display none, -monitor none, -nodefaults, -no-reboot, -enable-kvm,\n"
@@ -169,7 +175,7 @@ static int report_file_open(struct outfile *rf, const char *path)
  * for ioctls, and the folders it renames or unlinks in. */
 static int confine(const struct vm *vm, const struct outfile *rf, char *why, size_t len)
 {
-	struct confine_fds fds = { .nioctl = 0, .ndirs = 0 };
+	struct confine_fds fds = { .nioctl = 0, .ndirs = 0, .naccept = 0 };
 
 	confine_add(fds.ioctl, &fds.nioctl, vm->host.fd);
 	confine_add(fds.ioctl, &fds.nioctl, vm->kvm.fd);
@@ -178,6 +184,7 @@ static int confine(const struct vm *vm, const struct outfile *rf, char *why, siz
 		confine_add(fds.dirs, &fds.ndirs, rf->dirfd);
 	for (unsigned i = 0; i < vm->ndir_fds; i++)
 		confine_add(fds.dirs, &fds.ndirs, vm->dir_fds[i]);
+	confine_add(fds.accept, &fds.naccept, gdbstub_listen_fd(vm));
 	return confine_install(&fds, why, len);
 }
 
@@ -204,7 +211,8 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct s
 	       OPT_STATS_FILE, OPT_TIMEOUT, OPT_KVM, OPT_HELP, OPT_SYNC, OPT_POOL, OPT_AUDIT,
 	       OPT_PREFETCH, OPT_LARGE, OPT_JSON, OPT_TRACE, OPT_EXPLAIN, OPT_NO_SECCOMP,
 	       OPT_NOGRAPHIC, OPT_DISPLAY, OPT_NO_REBOOT, OPT_ACCEL, OPT_ENABLE_KVM, OPT_DEVICE,
-	       OPT_MONITOR, OPT_NODEFAULTS, OPT_CPU, OPT_INTERVAL, OPT_NONZERO };
+	       OPT_MONITOR, OPT_NODEFAULTS, OPT_CPU, OPT_INTERVAL, OPT_NONZERO, OPT_GDB, OPT_GDB_S,
+	       OPT_GDB_WAIT };
 	static const struct option opts[] = {
 		{ "mmu",        required_argument, NULL, OPT_MMU },
 		{ "m",          required_argument, NULL, OPT_M },
@@ -239,6 +247,11 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct s
 		{ "monitor",    required_argument, NULL, OPT_MONITOR },
 		{ "nodefaults", no_argument,       NULL, OPT_NODEFAULTS },
 		{ "cpu",        required_argument, NULL, OPT_CPU },
+		/* QEMU's gdbstub options (docs/gdb.md); "s" and "S" match
+		 * exactly, before any prefix of a longer name */
+		{ "gdb",        required_argument, NULL, OPT_GDB },
+		{ "s",          no_argument,       NULL, OPT_GDB_S },
+		{ "S",          no_argument,       NULL, OPT_GDB_WAIT },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* Options given that do not apply everywhere: the first of each kind,
@@ -257,7 +270,8 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct s
 			shadow_only = opts[li].name;
 		if (!run_only && (c == OPT_MMU || c == OPT_STATS || c == OPT_STATS_FILE || c == OPT_EXPLAIN ||
 				  c == OPT_INTERVAL ||
-				  c == OPT_NO_SECCOMP || c == OPT_TRACE ||
+				  c == OPT_NO_SECCOMP || c == OPT_TRACE || c == OPT_GDB || c == OPT_GDB_S ||
+				  c == OPT_GDB_WAIT ||
 				  (c == OPT_SERIAL && strcmp(optarg, "stdio") && strcmp(optarg, "null") &&
 				   strcmp(optarg, "none"))))
 			run_only = opts[li].name;
@@ -416,6 +430,26 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct s
 						 "the ombra test device (-device ombra-test), not '%s' (docs/platform.md)",
 						 optarg);
 			break;
+		case OPT_GDB: {
+			uint32_t a;
+			uint16_t port;
+			char why[160];
+
+			if (strcmp(optarg, "none") == 0) {
+				cfg->gdb = NULL;
+				break;
+			}
+			if (gdbstub_parse(optarg, &a, &port, why, sizeof(why)) < 0)
+				return die_usage("%s", why);
+			cfg->gdb = optarg;
+			break;
+		}
+		case OPT_GDB_S:
+			cfg->gdb = "tcp::1234";      /* QEMU's -s */
+			break;
+		case OPT_GDB_WAIT:
+			cfg->gdb_wait = true;
+			break;
 		case OPT_HELP:
 			usage(stdout);
 			return 0;
@@ -438,6 +472,9 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct s
 				 "or drop it", shadow_only);
 	if (cmp && run_only)
 	{
+		if (strcmp(run_only, "gdb") == 0 || strcmp(run_only, "s") == 0 || strcmp(run_only, "S") == 0)
+			return die_usage("-%s is an option of ombra run: gdb debugs one run (ombra run --mmu=tdp or "
+					 "--mmu=shadow with -gdb)", run_only);
 		if (strcmp(run_only, "serial") == 0)
 			return die_usage("%s", "-serial other than stdio or null is an option of ombra run: compare "
 					 "captures each mode's output to compare them");
@@ -446,6 +483,8 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct s
 	}
 	if (!cfg->kernel)
 		return die_usage("%s", "no kernel: give -kernel FILE");
+	if (cfg->gdb_wait && !cfg->gdb)
+		return die_usage("%s", "-S waits for gdb: give -gdb tcp::PORT or -s as well");
 	return -1;
 }
 

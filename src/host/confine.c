@@ -6,7 +6,8 @@
  * the test device, malloc), time, signals to itself for --timeout and
  * Ctrl-C, writes to the files already open, and renames and unlinks in
  * the folders opened for them before the filter (the --stats-file report
- * put in place, tdp's tracefs instance removed).  Opening files, sockets,
+ * put in place, tdp's tracefs instance removed), and accept4 on the
+ * gdbstub's listening socket (-gdb) made before it.  Opening files, sockets,
  * exec, the same calls with other arguments and the rest fail with EPERM,
  * so a call ombra should not make is refused and reported, never fatal to
  * the run's counters.
@@ -157,6 +158,12 @@ int confine_install(const struct confine_fds *fds, char *err, size_t errlen)
 	b.n = 0;
 	arg_in(&b, 0, fds->dirs, fds->ndirs);
 	when(&p, SYS_unlinkat, &b);
+
+	/* accept4: gdb's connection on the gdbstub's listening socket, made
+	 * before the filter (no socket, bind or listen after it). */
+	b.n = 0;
+	arg_in(&b, 0, fds->accept, fds->naccept);
+	when(&p, SYS_accept4, &b);
 
 	put(&p, RET_EPERM);
 	if (p.over) {

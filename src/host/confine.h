@@ -16,6 +16,8 @@ struct confine_fds {
 	unsigned nioctl;
 	int dirs[CONFINE_MAX_FDS];   /* folders renamed or unlinked in (renameat, unlinkat) */
 	unsigned ndirs;
+	int accept[CONFINE_MAX_FDS]; /* listening sockets accepted on (accept4): the gdbstub's */
+	unsigned naccept;
 };
 
 /* Add fd to a list (ignored when negative or the list is full). */

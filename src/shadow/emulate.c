@@ -734,6 +734,8 @@ static enum trap_result em_int(struct shadow *sh, const struct insn *in, unsigne
 	uint8_t gate[8];
 
 	(void)vector;
+	if (in->ci->id == X86_INS_INT3 && sh->vm->gdb && shadow_debug_int3(sh, sh->t.rip))
+		return TRAP_RESUME;          /* gdb's breakpoint (docs/gdb.md) */
 	if ((uint32_t)n * gate_size + gate_size - 1 > v->idtr.limit)
 		return inject_exception(sh, VEC_GP, true, n * 8 + 2);
 	if (!guest_read(sh, v->idtr.base + (uint64_t)n * gate_size, gate, 8, false))

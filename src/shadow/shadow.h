@@ -84,6 +84,9 @@ struct shadow {
 	bool sti_shadow;             /* STI set IF: one more instruction runs first */
 	uint64_t sti_rip;            /* ... the one at this RIP */
 	bool sti_step;               /* RFLAGS.TF is ours: an interrupt waits for that one */
+	bool gdb_step;               /* gdb's step: RFLAGS.TF on the way back (debug.c) */
+	int gdb_stop;                /* a stop for gdb asked for (its signal), at the next trap */
+	uint64_t gdb_stops;          /* stops for gdb so far */
 
 	/* counters only shadow mode has */
 	uint64_t traps, traps_by_vector[256];
@@ -226,6 +229,19 @@ enum trap_result shadow_halt(struct shadow *sh);
 uint64_t shadow_next_event(struct vm *vm);
 void shadow_kick(struct vm *vm);
 void shadow_raise_kick(struct vm *vm);
+
+/* --- debug.c: the gdbstub's hooks (vm_mode.debug_*) --------------------------- */
+
+int shadow_debug_regs(struct vm *vm, struct gdb_regs *g, bool write);
+int shadow_debug_mem(struct vm *vm, uint64_t gva, void *buf, size_t len, bool write);
+void shadow_debug_resume(struct vm *vm, bool attached, bool step);
+void shadow_debug_break(struct vm *vm, int sig);
+/* Stop for gdb now, at this trap (gdb_step then says whether gdb asked
+ * for a step). */
+void shadow_gdb_stop(struct shadow *sh, int sig);
+/* An INT3 at gva: if it is gdb's, RIP goes back to it and the guest
+ * stops for gdb (true); else it is the guest's own (false). */
+bool shadow_debug_int3(struct shadow *sh, uint64_t gva);
 
 /* --trace (events.c): listen to the shadow MMU's events from now on (the
  * run has a trace); an exception or interrupt delivered (written when the

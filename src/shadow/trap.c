@@ -226,6 +226,9 @@ static enum trap_result dispatch(struct shadow *sh)
 		sh->kicks_taken++;
 		return TRAP_RESUME;
 	case VEC_BP:
+		if (sh->vm->gdb && shadow_debug_int3(sh, sh->t.rip - 1))
+			return TRAP_RESUME;      /* gdb's breakpoint (debug.c) */
+		return inject_soft_exception(sh, v);
 	case VEC_OF:
 		/* INT3 or INTO: software interrupts, the guest's gate checked. */
 		return inject_soft_exception(sh, v);
@@ -236,6 +239,41 @@ static enum trap_result dispatch(struct shadow *sh)
 		 * deliver it as the CPU would have. */
 		return inject_exception(sh, v, has_error_code(v), (uint32_t)sh->t.error_code);
 	}
+}
+
+/*
+ * dispatch with gdb attached (debug.c): a step of gdb's ends at its #DB,
+ * or at a trap that completed the instruction (emulated, or an exception
+ * into the guest's handler: RIP moved); a trap that only retried it (a
+ * hidden page fault, ombra's kick) steps on.  No interrupt is delivered
+ * while stepping.  Then a stop debug_break asked for.
+ */
+static void debug_dispatch(struct shadow *sh)
+{
+	bool stepping = sh->gdb_step;
+	uint64_t stops = sh->gdb_stops;
+
+	if (stepping) {
+		sh->gdb_step = false;
+		sh->t.rflags &= ~RFLAGS_TF;
+	}
+	if (stepping && sh->t.vector == VEC_DB) {
+		shadow_gdb_stop(sh, 5);
+	} else {
+		dispatch(sh);
+		if (stepping && sh->gdb_stops == stops && sh->vm->end == END_NONE) {
+			if (sh->t.rip != sh->trap_rip)
+				shadow_gdb_stop(sh, 5);
+			else
+				sh->gdb_step = true;
+		}
+	}
+	if (sh->gdb_stop && sh->gdb_stops == stops && sh->vm->end == END_NONE)
+		shadow_gdb_stop(sh, sh->gdb_stop);
+	if (!sh->gdb_step)
+		shadow_deliver_interrupt(sh);
+	if (sh->gdb_step)
+		sh->t.rflags |= RFLAGS_TF;
 }
 
 /* The mode's exit hook without its one ioctl: the pool re-registration
@@ -272,8 +310,12 @@ bool shadow_handle_exit(struct vm *vm, bool *resync)
 		char why[256];
 
 		sh->trap_rip = sh->t.rip;
-		dispatch(sh);
-		shadow_deliver_interrupt(sh);
+		if (!vm->gdb) {
+			dispatch(sh);
+			shadow_deliver_interrupt(sh);
+		} else {
+			debug_dispatch(sh);
+		}
 		/* --audit: the whole shadow right after a TLB flush, else the
 		 * entry a fill just made (see mmu_audit). */
 		if (vm->end == END_NONE && sh->opts.audit &&

@@ -24,6 +24,7 @@
 #include "host/hostmmu.h"
 #include "vmm/chain.h"
 #include "vmm/counters.h"
+#include "vmm/gdbstub.h"
 #include "x86/x86.h"
 
 /* Flat 4 GiB segments, as the multiboot specification promises the kernel. */
@@ -339,10 +340,162 @@ static int tdp_devices(struct vm *vm)
 
 /* --- what tdp mode leaves to KVM ----------------------------------------------- */
 
-/* Every exit goes to the shared loop: KVM handled the rest already. */
+/* --- the gdbstub: KVM_SET_GUEST_DEBUG ------------------------------------------------ */
+
+/* gdb's register file from KVM's registers, or KVM's from gdb's. */
+static int tdp_debug_regs(struct vm *vm, struct gdb_regs *g, bool write)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+	__u64 *gpr[16] = { &r.rax, &r.rbx, &r.rcx, &r.rdx, &r.rsi, &r.rdi, &r.rbp, &r.rsp,
+			      &r.r8, &r.r9, &r.r10, &r.r11, &r.r12, &r.r13, &r.r14, &r.r15 };
+
+	if (ioctl(vm->kvm.vcpu_fd, KVM_GET_REGS, &r) < 0 || ioctl(vm->kvm.vcpu_fd, KVM_GET_SREGS, &s) < 0)
+		return -errno;
+	if (write) {
+		/* The general registers, RIP and RFLAGS; the segments stay. */
+		for (int i = 0; i < 16; i++)
+			*gpr[i] = g->gpr[i];
+		r.rip = g->rip;
+		r.rflags = g->eflags | 0x2;
+		return ioctl(vm->kvm.vcpu_fd, KVM_SET_REGS, &r) < 0 ? -errno : 0;
+	}
+	for (int i = 0; i < 16; i++)
+		g->gpr[i] = *gpr[i];
+	g->rip = r.rip;
+	g->eflags = (uint32_t)r.rflags;
+	g->seg[0] = s.cs.selector;
+	g->seg[1] = s.ss.selector;
+	g->seg[2] = s.ds.selector;
+	g->seg[3] = s.es.selector;
+	g->seg[4] = s.fs.selector;
+	g->seg[5] = s.gs.selector;
+	return 0;
+}
+
+/* Guest-virtual memory: ombra walks the guest's tables (x86/walk.c) with
+ * the control registers KVM gives, as --explain does; paging off, the
+ * address is the guest-physical one. */
+static int tdp_debug_mem(struct vm *vm, uint64_t gva, void *buf, size_t len, bool write)
+{
+	struct kvm_sregs s;
+	struct walk_ctx w;
+	enum walk_mode mode;
+	unsigned flags;
+	bool paging;
+	uint8_t *p = buf;
+
+	if (ioctl(vm->kvm.vcpu_fd, KVM_GET_SREGS, &s) < 0)
+		return -errno;
+	paging = walk_mode_of(s.cr0, s.cr4, s.efer, &mode, &flags);
+	if (paging) {
+		walk_init(&w, mode, flags, 0, walk_gpa_mem, &vm->mem);
+		walk_set_cr3(&w, s.cr3);
+	}
+	/* Page by page, checked whole before a byte is written. */
+	for (int pass = 0; pass < 2; pass++) {
+		uint64_t a = gva;
+		size_t left = len, done = 0;
+
+		while (left) {
+			size_t chunk = 4096 - (size_t)(a & 0xfff);
+			uint64_t gpa = a;
+			struct walk_result res;
+			void *hva;
+
+			if (chunk > left)
+				chunk = left;
+			if (!(s.efer & EFER_LMA))
+				gpa &= 0xffffffffULL;
+			if (paging) {
+				if (walk_gva(&w, gpa, WALK_PEEK, &res) != WALK_OK)
+					return -EFAULT;
+				gpa = res.gpa;
+			}
+			hva = mem_gpa_to_hva(&vm->mem, gpa, chunk);
+			if (!hva)
+				return -EFAULT;
+			if (pass == 1) {
+				if (write)
+					memcpy(hva, p + done, chunk);
+				else
+					memcpy(p + done, hva, chunk);
+			}
+			a += chunk;
+			done += chunk;
+			left -= chunk;
+		}
+	}
+	return 0;
+}
+
+/* KVM intercepts #BP (ombra's INT3 bytes: USE_SW_BP), loads gdb's
+ * hardware breakpoints into DR0-DR3 and DR7 (USE_HW_BP) and steps with
+ * TF (SINGLESTEP), with interrupts held off while stepping (BLOCKIRQ,
+ * where this KVM has it). */
+static void tdp_debug_resume(struct vm *vm, bool attached, bool step)
+{
+	struct kvm_guest_debug dbg;
+
+	uint64_t hw[4];
+	unsigned nhw = vm_debug_hw_breakpoints(vm, hw);
+
+	memset(&dbg, 0, sizeof(dbg));
+	if (attached)
+		dbg.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP;
+	if (attached && nhw) {
+		/* DR0-DR3 on instruction fetches (R/W 00, LEN 00), globally
+		 * enabled (G0-G3), as QEMU sets them. */
+		dbg.control |= KVM_GUESTDBG_USE_HW_BP;
+		dbg.arch.debugreg[7] = 0x600;
+		for (unsigned i = 0; i < nhw; i++) {
+			dbg.arch.debugreg[i] = hw[i];
+			dbg.arch.debugreg[7] |= 2ULL << (2 * i);
+		}
+	}
+	if (attached && step) {
+		dbg.control |= KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_BLOCKIRQ;
+		if (ioctl(vm->kvm.vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg) == 0)
+			return;
+		dbg.control &= ~(uint32_t)KVM_GUESTDBG_BLOCKIRQ;   /* before Linux 5.16 */
+	}
+	if (ioctl(vm->kvm.vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg) < 0)
+		vm_end(vm, END_HOST_ERROR, OMBRA_EXIT_HOST_ERROR, "KVM_SET_GUEST_DEBUG failed: %s",
+		       strerror(errno));
+}
+
+/* Outside KVM_RUN the vCPU stands still: stop for gdb now. */
+static void tdp_debug_break(struct vm *vm, int sig)
+{
+	vm_debug_stop(vm, sig);
+}
+
+/* KVM_EXIT_DEBUG: a step done, or an INT3.  One of gdb's stops the guest
+ * for gdb; the guest's own goes into the guest (INJECT_BP). */
+static bool tdp_debug_exit(struct vm *vm)
+{
+	struct kvm_debug_exit_arch *d = &vm->kvm.run->debug.arch;
+
+	if (d->exception == 3 && !vm_debug_breakpoint(vm, d->pc)) {
+		struct kvm_guest_debug dbg;
+
+		memset(&dbg, 0, sizeof(dbg));
+		dbg.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP | KVM_GUESTDBG_INJECT_BP;
+		if (ioctl(vm->kvm.vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg) < 0)
+			vm_end(vm, END_HOST_ERROR, OMBRA_EXIT_HOST_ERROR, "KVM_SET_GUEST_DEBUG failed: %s",
+			       strerror(errno));
+		return true;
+	}
+	vm_debug_stop(vm, 5);
+	return true;
+}
+
+/* Every exit goes to the shared loop: KVM handled the rest already; but
+ * for the gdbstub's (KVM_EXIT_DEBUG only comes with -gdb). */
 static bool tdp_exit(struct vm *vm)
 {
-	(void)vm;
+	if (vm->kvm.run->exit_reason == KVM_EXIT_DEBUG)
+		return tdp_debug_exit(vm);
 	return false;
 }
 
@@ -369,6 +522,7 @@ static void tdp_memory_changed(struct vm *vm, uint64_t gfn, uint64_t count)
 const struct vm_mode tdp_mode = {
 	.name = "tdp",
 	.kvm_counters = true,
+	.debug_hw_max = 4,
 	.devices = tdp_devices,
 	.setup = tdp_setup,
 	.trace_header = tdp_trace_header,
@@ -381,5 +535,9 @@ const struct vm_mode tdp_mode = {
 	.sample = tdp_sample,
 	.counters = tdp_counters,
 	.guest_state = tdp_guest_state,
+	.debug_regs = tdp_debug_regs,
+	.debug_mem = tdp_debug_mem,
+	.debug_resume = tdp_debug_resume,
+	.debug_break = tdp_debug_break,
 	.teardown = tdp_teardown,
 };

@@ -30,6 +30,7 @@
 #include "host/disasm.h"
 #include "explain.h"
 #include "counters.h"
+#include "gdbstub.h"
 
 static const char *const exit_names[VM_EXIT_REASONS] = {
 	[KVM_EXIT_UNKNOWN]        = "UNKNOWN",
@@ -216,7 +217,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *
 	}
 	r = mode->setup(vm);
 	if (r < 0)
-		vm_fail(vm, OMBRA_EXIT_HOST_ERROR, r, "%s mode setup failed: %s", mode->name, strerror(-r));
+		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, r, "%s mode setup failed: %s", mode->name, strerror(-r));
+	if (cfg->gdb)
+		r = gdbstub_open(vm, cfg->gdb, cfg->gdb_wait);
 	return r;
 }
 
@@ -225,6 +228,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *
 static struct kvm_run *volatile stop_run;     /* the run a signal should stop */
 static volatile sig_atomic_t stop_why;        /* SIGALRM, SIGINT, SIGTERM, or 0 */
 static volatile sig_atomic_t kicked;          /* the mode's event timer went off */
+static volatile sig_atomic_t debug_io;        /* SIGIO: gdb connected or sent bytes */
 #define SIG_KICK SIGRTMIN
 
 static void on_kick(int sig)
@@ -238,6 +242,19 @@ static void on_kick(int sig)
 bool vm_stop_requested(void)
 {
 	return stop_why != 0;
+}
+
+int vm_stop_signal(void)
+{
+	return stop_why;
+}
+
+static void on_debug_io(int sig)
+{
+	(void)sig;
+	debug_io = 1;
+	if (stop_run)
+		stop_run->immediate_exit = 1;
 }
 
 void vm_request_stop(int why)
@@ -278,6 +295,11 @@ static void arm_signals(struct vm *vm)
 	sa.sa_handler = on_kick;
 	sigaction(SIG_KICK, &sa, NULL);
 	kicked = 0;
+	if (vm->gdb) {
+		sa.sa_handler = on_debug_io;
+		sigaction(SIGIO, &sa, NULL);
+		debug_io = 1;                /* look once: gdb may have connected already */
+	}
 	stop_run = vm->kvm.run;
 	/* A SIGINT or SIGTERM caught before the run (its set-up) stops it at
 	 * once; anything else pending is from an earlier run. */
@@ -327,6 +349,7 @@ static void disarm_signals(void)
 	stop_run = NULL;
 	signal(SIG_KICK, SIG_IGN);
 	signal(SIGALRM, SIG_DFL);
+	signal(SIGIO, SIG_IGN);
 	if (catching)
 		return;                      /* still caught: the caller looks at vm_stop_requested() */
 	signal(SIGINT, SIG_DFL);
@@ -575,6 +598,14 @@ void vm_run(struct vm *vm)
 		trace_header(vm);
 	}
 
+	if (vm->gdb) {
+		/* -S: gdb is connected and the guest has not started; else a
+		 * connection may be waiting. */
+		if (vm->cfg.gdb_wait)
+			vm->mode->debug_break(vm, 5);
+		vm->kvm.run->immediate_exit = 1;
+	}
+
 	while (vm->end == END_NONE) {
 		if (vm->kick_timer_ok)
 			arm_kick(vm);
@@ -585,6 +616,12 @@ void vm_run(struct vm *vm)
 				break;
 			}
 			run->immediate_exit = 0;
+			if (debug_io && vm->gdb) {
+				debug_io = 0;
+				gdbstub_poll(vm);
+				if (!stop_why && !kicked)
+					continue;
+			}
 			if (kicked && !stop_why) {
 				kicked = 0;
 				vm->kick_armed = 0;
@@ -677,6 +714,7 @@ void vm_run(struct vm *vm)
 			vm->max_rss_kib = (uint64_t)ru.ru_maxrss;
 	}
 	disarm_signals();
+	gdbstub_close(vm);                   /* gdb hears how the run ended */
 	status_clear(vm);
 	vm->board.serial.before_tx = NULL;
 	if (vm->end == END_GUEST_ERROR || vm->end == END_TIMEOUT || vm->end == END_INTERRUPTED)
@@ -866,6 +904,7 @@ static void on_explain(void *opaque, uint64_t gva)
 
 void vm_destroy(struct vm *vm)
 {
+	gdbstub_close(vm);
 	if (vm->mode)
 		vm->mode->teardown(vm);
 	kvm_vm_destroy(&vm->kvm);

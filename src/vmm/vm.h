@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "dev/board.h"
+#include "gdbproto.h"
 #include "host/kstats.h"
 #include "host/kvm.h"
 #include "loader.h"
@@ -77,6 +78,8 @@ struct vm_config {
 #define VM_MAX_EXPLAIN 16
 	uint64_t explain[VM_MAX_EXPLAIN]; /* --explain addresses */
 	unsigned nexplain;
+	const char *gdb;            /* -gdb tcp::PORT (-s: tcp::1234), NULL: no gdbstub */
+	bool gdb_wait;              /* -S: wait for gdb before the guest's first instruction */
 };
 
 struct vm;
@@ -107,6 +110,8 @@ struct vm_mode {
 	/* Its MMU counters are the host KVM's own stats (the report then does
 	 * not list those twice). */
 	bool kvm_counters;
+	/* Hardware breakpoints the gdbstub offers (Z1), 0 to 4. */
+	unsigned debug_hw_max;
 	/* The mode's devices inside KVM, after the VM and before its vCPU
 	 * (tdp: KVM's irqchip, PIT and a PC's interrupt routing).  0 or
 	 * -errno, with vm_fail() saying why. */
@@ -139,6 +144,18 @@ struct vm_mode {
 	void (*counters)(struct vm *vm, struct counters *out);
 	/* The guest's registers and instruction, for a report of its death. */
 	void (*guest_state)(struct vm *vm, char *buf, size_t len);
+	/* The gdbstub (gdbstub.c, docs/gdb.md), only ever with -gdb.  The
+	 * stopped guest's registers (write: set them), and its memory by
+	 * guest-virtual address through its own page tables (0, or -EFAULT
+	 * when a byte is not mapped). */
+	int (*debug_regs)(struct vm *vm, struct gdb_regs *r, bool write);
+	int (*debug_mem)(struct vm *vm, uint64_t gva, void *buf, size_t len, bool write);
+	/* gdb resumes the guest (step: for one instruction), or is gone
+	 * (attached false: run as without it). */
+	void (*debug_resume)(struct vm *vm, bool attached, bool step);
+	/* Stop the guest for gdb with signal sig as soon as it can: call
+	 * vm_debug_stop(vm, sig) from where the guest stands still. */
+	void (*debug_break)(struct vm *vm, int sig);
 	/* Free what devices and setup made. */
 	void (*teardown)(struct vm *vm);
 };
@@ -203,6 +220,7 @@ struct vm {
 	uint64_t status_exits, status_faults;   /* the counts it showed then */
 	double interval_last;                   /* --stats-interval: when the last line was */
 	struct counters interval_prev;          /* ... and the counts it started from */
+	struct gdbstub *gdb;                    /* -gdb (gdbstub.c), or NULL */
 };
 
 const char *vm_exit_name(unsigned reason);
@@ -254,5 +272,7 @@ void vm_catch_stop_signals(void);
 void vm_request_stop(int why);
 /* A signal (--timeout, SIGINT, SIGTERM) asked the run to stop. */
 bool vm_stop_requested(void);
+/* ... which one (0: none). */
+int vm_stop_signal(void);
 
 #endif

@@ -21,6 +21,8 @@
 #      checks pass under QEMU TCG, and ombra's output in each mode is QEMU's
 #      byte for byte, but for the modes on OSK_KNOWN, which print KNOWN
 #      with their first difference until issue 17 is done.
+#   7. the gdbstub: Debian's gdb in batch mode against the gdb fixture
+#      kernel, in both modes (docs/gdb.md).
 #
 # A test that needs what this host lacks says SKIP with the limit a probe
 # proved (scripts/host-probes.sh; no /dev/kvm here, or a kvm_pvm host's
@@ -790,8 +792,7 @@ fi
 # SYSCALL bit (docs/cpuid.md: check cpuid-syscall fails, the rest pass);
 # every shadow strategy because the deprivileged kernel reads the host's
 # selectors (seg-*), LAR/LSL/VERR/VERW answer from the host's GDT, POPF
-# keeps the real IF (irqsave-*), the per-CPU GS base set up in 32-bit
-# code is lost (gs-*), and its IDT gates hold the CS it read, so its first
+# keeps the real IF (irqsave-*), and its IDT gates hold the CS it read, so its first
 # exception (INT3, check idt-int3) is a triple fault (points 2 and 3).
 OSK=$B/guest/oskernel.elf
 OSK_KNOWN="tdp shadow-unsync shadow-wp shadow-vtlb"
@@ -814,5 +815,130 @@ if need_kernel oskernel "$OSK" && qemu osk-qemu $QEMU_ARGS -m 128M -serial stdio
 		known_or_match "oskernel/$label" osk-qemu "$OSK_KNOWN"
 	done
 fi
+# --- 7. the gdbstub: Debian's gdb in batch mode against the gdb kernel ---------
+# tests/e2e/kernels/gdb.asm turns on 2-level paging with 0xc0000000 -> 0
+# and runs on at that alias.  Every address below is the kernel's own
+# symbol (nm) plus that offset, every value one its source writes; none
+# comes from ombra.  In both modes: -S stops at the entry point; 14 single
+# steps (over the MOVs to CR4, CR3 and CR0, which shadow mode emulates)
+# reach bp_high through the guest's tables; registers, memory by
+# guest-virtual address, a register write, one more step, and continue
+# to the guest's own exit, which gdb hears.  Shadow mode also: software
+# breakpoints at a low and a high address (ombra's own INT3), then kill;
+# and gdb attaching to a running guest without -S, detaching, attaching
+# again; gdb's Ctrl-C stopping a running guest.
+# tdp mode's breakpoints are not run here: on the nested AMD-V host (QEMU
+# TCG's SVM) neither an INT3 nor a debug-register breakpoint reaches the
+# host's KVM (docs/gdb.md).
+GDB_K=$K/gdb.elf
+gsym() { printf '0x%x' $(( 0x$(nm "$GDB_K" | awk -v s="$1" '$3 == s { print $1 }') + ${2:-0} )); }
+# gdb_session NAME MODE GDB-COMMAND...: ombra -S -gdb in the background, gdb
+# against it; gdb's output in $OUT/NAME.gdb, ombra's status in NAME.status
+gdb_session() {
+	local name=$1 mode=$2 port=$((20000 + RANDOM % 20000)) pid c args=()
+	shift 2
+	for c in "$@"; do args+=(-ex "$c"); done
+	"$OMBRA" run --mmu="$mode" -S -gdb "tcp::$port" -kernel "$GDB_K" --stats=none --timeout 300 \
+		>"$OUT/$name.out" 2>"$OUT/$name.err" </dev/null &
+	pid=$!
+	for _ in $(seq 100); do
+		grep -q "waiting for gdb" "$OUT/$name.err" && break
+		kill -0 $pid 2>/dev/null || break
+		sleep 0.1
+	done
+	timeout 300 gdb -batch -nx -ex "target remote 127.0.0.1:$port" "${args[@]}" \
+		>"$OUT/$name.gdb" 2>&1 </dev/null
+	wait $pid
+	echo $? >"$OUT/$name.status"
+}
+# gdb_expect NAME PATTERN...: each extended regex matches a line of NAME.gdb
+gdb_expect() {
+	local name=$1 p
+	shift
+	for p in "$@"; do
+		grep -Eq -- "$p" "$OUT/$name.gdb" || { bad "$name" "no line matching '$p' in gdb's output: $(tr '\n' '|' <"$OUT/$name.gdb" | head -c 600)"; return 1; }
+	done
+	return 0
+}
+if [ -f "$GDB_K" ] && command -v gdb >/dev/null; then
+	HIGH=0xc0000000
+	G_START=$(gsym _start) G_PAGING=$(gsym paging_on) G_BP=$(gsym bp_high $HIGH)
+	G_AFTER=$(gsym after_bp $HIGH) G_MAGIC=$(gsym magic $HIGH)
+	for m in tdp shadow; do
+		need "gdb/$m-step" kvm || continue
+		# shellcheck disable=SC2016  # gdb's $rdx and $1, not the shell's
+		gdb_session "gdb-$m-step" $m 'info registers rip' 'stepi 14' 'info registers rip rax' \
+			"x/5xb $G_BP" 'stepi' 'info registers rip rbx' "x/wx $G_MAGIC" 'set $rdx = 0xabcd1234' \
+			'p/x $rdx' 'continue'
+		# shellcheck disable=SC2016
+		gdb_expect "gdb-$m-step" "^rip +$G_START " "^rip +$G_BP " '^rax +0x11223344 ' \
+			"^$G_BP:\s+0xbb\s+0x88\s+0x77\s+0x66\s+0x55\$" "^rip +$G_AFTER " '^rbx +0x55667788 ' \
+			"^$G_MAGIC:\s+0xfeedface\$" '^\$1 = 0xabcd1234$' 'exited with code 01' &&
+			{ [ "$(cat "$OUT/gdb-$m-step.status")" = 1 ] && grep -q "gdb kernel done" "$OUT/gdb-$m-step.out" &&
+			  ok "gdb/$m-step" || bad "gdb/$m-step" "ombra exit status $(cat "$OUT/gdb-$m-step.status"), want 1 (the guest's exit)"; }
+	done
+	if need gdb/shadow-break kvm; then
+		gdb_session gdb-shadow-break shadow "break *$G_PAGING" 'continue' 'info registers rip' \
+			"break *$G_BP" 'continue' 'info registers rip rax' "x/5xb $G_BP" 'stepi' 'info registers rip rbx' \
+			'kill'
+		gdb_expect gdb-shadow-break "^Breakpoint 1, 0x0*${G_PAGING#0x} in" "^rip +$G_PAGING " \
+			"^Breakpoint 2, 0x0*${G_BP#0x} in" "^rip +$G_BP " '^rax +0x11223344 ' \
+			"^$G_BP:\s+0xbb\s+0x88\s+0x77\s+0x66\s+0x55\$" "^rip +$G_AFTER " '^rbx +0x55667788 ' \
+			'killed\]|Remote connection closed' &&
+			{ [ "$(cat "$OUT/gdb-shadow-break.status")" = 6 ] && grep -q "killed by gdb" "$OUT/gdb-shadow-break.err" &&
+			  ok gdb/shadow-break || bad gdb/shadow-break "ombra exit status $(cat "$OUT/gdb-shadow-break.status"), want 6 (killed by gdb): $(tail -2 "$OUT/gdb-shadow-break.err")"; }
+	fi
+	# Without -S the guest runs at once and gdb attaches to it (SIGIO,
+	# accept4 under the seccomp filter): it stops in spin's endless jump,
+	# steps it, detaches (the guest runs on), and a second gdb kills it.
+	G_SPIN=$(printf '0x%x' "0x$(nm "$K/spin.elf" | awk '$3 == "_start.forever" { print $1 }')")
+	for m in tdp shadow; do
+		need "gdb/$m-attach" kvm || continue
+		port=$((20000 + RANDOM % 20000))
+		"$OMBRA" run --mmu=$m -gdb "tcp::$port" -kernel "$K/spin.elf" --stats=none --timeout 300 \
+			>"$OUT/gdb-$m-attach.out" 2>"$OUT/gdb-$m-attach.err" </dev/null &
+		pid=$!
+		for _ in $(seq 50); do
+			gdb -batch -nx -ex "target remote 127.0.0.1:$port" -ex 'info registers rip' -ex "x/2xb $G_SPIN" \
+				-ex stepi -ex 'info registers rip' -ex detach >"$OUT/gdb-$m-attach.gdb" 2>&1 </dev/null
+			grep -q "Connection refused" "$OUT/gdb-$m-attach.gdb" || break
+			sleep 0.2
+		done
+		sleep 1
+		kill -0 $pid 2>/dev/null && running=yes || running=no
+		timeout 120 gdb -batch -nx -ex "target remote 127.0.0.1:$port" -ex 'info registers rip' -ex kill \
+			>"$OUT/gdb-$m-attach2.gdb" 2>&1 </dev/null
+		wait $pid
+		st=$?
+		gdb_expect "gdb-$m-attach" "^rip +$G_SPIN " "^$G_SPIN:\s+0xeb\s+0xfe\$" 'detached' &&
+			gdb_expect "gdb-$m-attach2" "^rip +$G_SPIN " &&
+			{ [ "$running" = yes ] && [ "$st" = 6 ] && ok "gdb/$m-attach" ||
+			  bad "gdb/$m-attach" "after detach the guest ran on: $running; ombra exit status $st, want 6 (killed by gdb)"; }
+	done
+	# Ctrl-C: gdb continues the spinning guest and gets one SIGINT, as from
+	# a terminal (timeout --foreground signals gdb alone); it sends 0x03,
+	# SIGIO stops KVM_RUN, the guest stops in the jump, gdb kills it.
+	for m in tdp shadow; do
+		need "gdb/$m-interrupt" kvm || continue
+		port=$((20000 + RANDOM % 20000))
+		"$OMBRA" run --mmu=$m -S -gdb "tcp::$port" -kernel "$K/spin.elf" --stats=none --timeout 300 \
+			>"$OUT/gdb-$m-int.out" 2>"$OUT/gdb-$m-int.err" </dev/null &
+		pid=$!
+		for _ in $(seq 100); do
+			grep -q "waiting for gdb" "$OUT/gdb-$m-int.err" && break
+			kill -0 $pid 2>/dev/null || break
+			sleep 0.1
+		done
+		timeout --foreground -s INT -k 120 5 gdb -batch -nx -ex "target remote 127.0.0.1:$port" -ex continue \
+			-ex 'info registers rip' -ex kill >"$OUT/gdb-$m-int.gdb" 2>&1 </dev/null
+		wait $pid
+		st=$?
+		gdb_expect "gdb-$m-int" 'Program received signal SIGINT' "^rip +$G_SPIN " &&
+			{ [ "$st" = 6 ] && ok "gdb/$m-interrupt" || bad "gdb/$m-interrupt" "ombra exit status $st, want 6 (killed by gdb)"; }
+	done
+else
+	bad gdb "no $GDB_K, or no gdb (scripts/setup.sh installs it)"
+fi
+# --- end of the gdbstub section
 
 summary e2e

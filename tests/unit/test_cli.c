@@ -186,6 +186,11 @@ Test(cli, bad_shadow_sync)    { struct outcome o; run(&o, "run", "--mmu=shadow",
 Test(cli, bad_shadow_pages)   { struct outcome o; run(&o, "run", "--mmu=shadow", "--shadow-pages=3", "-kernel", kernel()); expect(&o, EXIT_USAGE, "--shadow-pages"); }
 Test(cli, bad_serial)         { struct outcome o; run(&o, "run", "-serial", "telnet:x", "-kernel", kernel()); expect(&o, EXIT_USAGE, "-serial"); }
 Test(cli, stray_argument)     { struct outcome o; run(&o, "run", "-kernel", kernel(), "extra"); expect(&o, EXIT_USAGE, "unexpected argument 'extra'"); }
+Test(cli, gdb_wait_without_gdb) { struct outcome o; run(&o, "run", "-S", "-kernel", kernel()); expect(&o, EXIT_USAGE, "-S waits for gdb"); }
+Test(cli, gdb_not_tcp)        { struct outcome o; run(&o, "run", "-gdb", "unix:/tmp/s", "-kernel", kernel()); expect(&o, EXIT_USAGE, "TCP only"); }
+Test(cli, gdb_bad_port)       { struct outcome o; run(&o, "run", "-gdb", "tcp::70000", "-kernel", kernel()); expect(&o, EXIT_USAGE, "not a TCP port"); }
+Test(cli, gdb_in_compare)     { struct outcome o; run(&o, "compare", "-s", "-kernel", kernel()); expect(&o, EXIT_USAGE, "-s is an option of ombra run"); }
+Test(cli, gdb_wait_in_compare){ struct outcome o; run(&o, "compare", "-S", "-gdb", "tcp::1234", "-kernel", kernel()); expect(&o, EXIT_USAGE, "option of ombra run"); }
 Test(cli, no_kernel)          { struct outcome o; run(&o, "run", "-m", "64M"); expect(&o, EXIT_USAGE, "no kernel"); }
 
 /* ---- the kernel and the initrd ---- */

@@ -16,6 +16,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -236,4 +238,55 @@ Test(confine, signals_only_to_itself)
 	fds = (struct confine_fds){ .nioctl = 0 };
 	r = confined(signals);
 	cr_expect_eq(r, 0, "check %d failed (100: not installed)", r);
+}
+
+/* The gdbstub's accept4 on its own listening socket, made before the
+ * filter; no other accept, no new socket, bind or listen. */
+static int listen_fd, other_fd;
+
+static int gdb_accepts(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd;
+
+	errno = 0;
+	CHECK(1, accept4(other_fd, NULL, NULL, SOCK_NONBLOCK) == -1 && errno == EPERM);
+	errno = 0;
+	CHECK(2, socket(AF_INET, SOCK_STREAM, 0) == -1 && errno == EPERM);
+	errno = 0;
+	CHECK(3, bind(other_fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 && errno == EPERM);
+	errno = 0;
+	CHECK(4, listen(other_fd, 1) == -1 && errno == EPERM);
+	/* the connection the parent made before the filter is waiting */
+	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	CHECK(5, fd >= 0);
+	CHECK(6, write(fd, "+", 1) == 1);
+	CHECK(7, fcntl(fd, F_SETOWN, getpid()) == 0);
+	return 0;
+}
+
+Test(confine, accept_only_on_the_gdbstub_socket)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int client, r;
+	char c = 0;
+
+	listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	other_fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_geq(listen_fd, 0);
+	cr_assert_eq(bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(listen_fd, 1), 0);
+	cr_assert_eq(getsockname(listen_fd, (struct sockaddr *)&sa, &len), 0);
+	client = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_eq(connect(client, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	fds = (struct confine_fds){ .nioctl = 0 };
+	confine_add(fds.accept, &fds.naccept, listen_fd);
+	r = confined(gdb_accepts);
+	cr_expect_eq(r, 0, "check %d failed (100: not installed)", r);
+	cr_expect_eq(read(client, &c, 1), 1);
+	cr_expect_eq(c, '+', "the confined child answered on the accepted connection");
+	close(client);
+	close(listen_fd);
+	close(other_fd);
 }

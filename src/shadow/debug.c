@@ -1,0 +1,120 @@
+/*
+ * Shadow mode's side of the gdbstub (docs/gdb.md): ombra does it all
+ * itself, under the monitor.  Registers are the virtual CPU's at the
+ * current trap (struct trap, struct vcpu); memory is read and written
+ * through the guest's own tables without side effects (no A/D bits);
+ * gdb's breakpoints are INT3 bytes the vmm's gdbstub writes through
+ * debug_mem, whose #BP comes back through the monitor like the guest's
+ * own (trap.c, and emulate.c's INT3 that arrives as #UD) and stops for
+ * gdb when it is at one of gdb's addresses; a step is RFLAGS.TF set on
+ * the guest's IRETQ back, its #DB taken here, interrupts held off while
+ * stepping.  A stop that does not come from the guest (-S, gdb's
+ * Ctrl-C, a new connection) raises ombra's kick vector so that the guest
+ * traps, and stops there: the registers are always a trap's.
+ */
+#include "shadow.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "vmm/gdbstub.h"
+
+int shadow_debug_regs(struct vm *vm, struct gdb_regs *g, bool write)
+{
+	/* gdb's order against the CPU's (struct trap). */
+	static const int map[16] = { R_AX, R_BX, R_CX, R_DX, R_SI, R_DI, R_BP, R_SP,
+				     R_R8, R_R9, R_R10, R_R11, R_R12, R_R13, R_R14, R_R15 };
+	struct shadow *sh = vm->mode_data;
+	struct trap *t = &sh->t;
+
+	if (write) {
+		for (int i = 0; i < 16; i++)
+			t->gpr[map[i]] = g->gpr[i];
+		t->rip = g->rip;
+		/* TF stays ombra's to set (a step); the rest is the guest's. */
+		t->rflags = ((uint64_t)g->eflags & ~RFLAGS_TF) | RFLAGS_FIXED;
+		return 0;
+	}
+	for (int i = 0; i < 16; i++)
+		g->gpr[i] = t->gpr[map[i]];
+	g->rip = t->rip;
+	g->eflags = (uint32_t)(t->rflags & ~RFLAGS_TF);
+	g->seg[0] = sh->v.cs.sel;
+	g->seg[1] = sh->v.ss.sel;
+	g->seg[2] = sh->v.ds.sel;
+	g->seg[3] = sh->v.es.sel;
+	g->seg[4] = sh->v.fs.sel;
+	g->seg[5] = sh->v.gs.sel;
+	return 0;
+}
+
+int shadow_debug_mem(struct vm *vm, uint64_t gva, void *buf, size_t len, bool write)
+{
+	struct shadow *sh = vm->mode_data;
+	uint8_t *p = buf;
+
+	/* Page by page, all checked before a byte is written. */
+	for (int pass = 0; pass < 2; pass++) {
+		uint64_t a = gva;
+		size_t left = len, done = 0;
+
+		while (left) {
+			size_t chunk = 4096 - (size_t)(a & 0xfff);
+			uint64_t gpa;
+			uint32_t err;
+			void *hva;
+
+			if (chunk > left)
+				chunk = left;
+			if (!vcpu_long(&sh->v))
+				a &= 0xffffffffULL;
+			if (mmu_gva_to_gpa(&sh->mmu, &sh->ctx, a, WALK_PEEK, &gpa, &err) != PF_FIXED)
+				return -EFAULT;
+			hva = mem_gpa_to_hva(&vm->mem, gpa, chunk);
+			if (!hva)
+				return -EFAULT;
+			if (pass == 1) {
+				if (write)
+					memcpy(hva, p + done, chunk);
+				else
+					memcpy(p + done, hva, chunk);
+			}
+			a += chunk;
+			done += chunk;
+			left -= chunk;
+		}
+	}
+	return 0;
+}
+
+void shadow_debug_resume(struct vm *vm, bool attached, bool step)
+{
+	struct shadow *sh = vm->mode_data;
+
+	sh->gdb_step = attached && step;
+}
+
+void shadow_debug_break(struct vm *vm, int sig)
+{
+	struct shadow *sh = vm->mode_data;
+
+	sh->gdb_stop = sig;
+	shadow_raise_kick(vm);
+}
+
+void shadow_gdb_stop(struct shadow *sh, int sig)
+{
+	sh->gdb_stop = 0;
+	sh->gdb_stops++;
+	sh->gdb_step = false;
+	vm_debug_stop(sh->vm, sig);        /* gdb may ask for a step: gdb_step */
+}
+
+bool shadow_debug_int3(struct shadow *sh, uint64_t gva)
+{
+	if (!vm_debug_breakpoint(sh->vm, gva))
+		return false;
+	sh->t.rip = gva;
+	shadow_gdb_stop(sh, 5);
+	return true;
+}
