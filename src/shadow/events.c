@@ -68,11 +68,11 @@ static void on_mmu_event(void *opaque, const struct mmu_event *e)
 		json_object_set_new(o, "gpa", trace_hex(e->gpa));
 		break;
 	case TRACE_INVLPG:
-		o = event(sh, false);
+		o = event(sh, true);
 		json_object_set_new(o, "gva", trace_hex(e->gva));
 		break;
 	case TRACE_CR3_LOAD:
-		o = event(sh, false);
+		o = event(sh, true);
 		json_object_set_new(o, "cr3", trace_hex(sh->v.cr3));
 		json_object_set_new(o, "root_hit", json_boolean(e->root_hit));
 		break;

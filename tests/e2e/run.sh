@@ -600,6 +600,11 @@ if [ -f "$MMUTEST" ] && [ -f "$CASES_FILE" ] && need mmutest kvm; then
 			want=$(echo "$end" | grep -o "\"$ctr\":[0-9]*" | cut -d: -f2)
 			[ "$n" = "${want:-missing}" ] || bad_ones="$bad_ones $ev=$n/$ctr=${want:-missing}"
 		done
+		# every cr3_load record is at a MOV to CR3, every invlpg at an INVLPG
+		n=$(grep '^{"event":"cr3_load"' "$T" | grep -vc '"insn":"mov cr3, ')
+		[ "$n" = 0 ] || bad_ones="$bad_ones cr3_load-not-at-mov-cr3=$n"
+		n=$(grep '^{"event":"invlpg"' "$T" | grep -vc '"insn":"invlpg ')
+		[ "$n" = 0 ] || bad_ones="$bad_ones invlpg-not-at-invlpg=$n"
 		[ -z "$bad_ones" ] && ok trace-shadow-counts || bad trace-shadow-counts "records against counters:$bad_ones"
 	}
 
