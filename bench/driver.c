@@ -479,7 +479,7 @@ int main(int argc, char **argv)
 
 				/* the closing mark's own exit is in the delta */
 				if (p && !row && delta(p, "pf_fixed") > 0)
-					v = (delta(p, "exits") - 1) / delta(p, "pf_fixed");
+					v = (delta(p, "userspace_exits") - 1) / delta(p, "pf_fixed");
 				if (p && row == 1 && p->faults > 0)
 					v = delta(p, "pf_taken") / p->faults;
 				if (p && row == 2 && p->iterations > 0 && delta(p, "traps") > 0)
@@ -499,7 +499,7 @@ int main(int argc, char **argv)
 		double exc = per_event(&res[0][0], "exception", NULL), pio = per_event(&res[0][0], "portio", NULL);
 		double hf = per_event(&res[1][1], "inorder", "pf_fixed");
 		const struct phase *io = find_phase(&res[1][1], "inorder"), *io0 = find_phase(&res[1][4], "inorder");
-		double epf = io && delta(io, "pf_fixed") > 0 ? (delta(io, "exits") - 1) / delta(io, "pf_fixed") : NAN;
+		double epf = io && delta(io, "pf_fixed") > 0 ? (delta(io, "userspace_exits") - 1) / delta(io, "pf_fixed") : NAN;
 		double pre = io && io0 && delta(io, "pf_fixed") > 0 ? delta(io0, "pf_fixed") / delta(io, "pf_fixed") : NAN;
 		/* Prefetch fills only neighbours whose guest PTE has A set (KVM's
 		 * rule: no side effect on the guest), so it is measured where the
