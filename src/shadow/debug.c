@@ -48,43 +48,21 @@ int shadow_debug_regs(struct vm *vm, struct gdb_regs *g, bool write)
 	return 0;
 }
 
+/* The guest's own translation, side-effect free (WALK_PEEK), as the
+ * shadow MMU walks it; 32-bit modes see 32-bit addresses. */
+static bool debug_xlate(void *opaque, uint64_t gva, uint64_t *gpa)
+{
+	struct shadow *sh = opaque;
+	uint32_t err;
+
+	if (!vcpu_long(&sh->v))
+		gva &= 0xffffffffULL;
+	return mmu_gva_to_gpa(&sh->mmu, &sh->ctx, gva, WALK_PEEK, gpa, &err) == PF_FIXED;
+}
+
 int shadow_debug_mem(struct vm *vm, uint64_t gva, void *buf, size_t len, bool write)
 {
-	struct shadow *sh = vm->mode_data;
-	uint8_t *p = buf;
-
-	/* Page by page, all checked before a byte is written. */
-	for (int pass = 0; pass < 2; pass++) {
-		uint64_t a = gva;
-		size_t left = len, done = 0;
-
-		while (left) {
-			size_t chunk = 4096 - (size_t)(a & 0xfff);
-			uint64_t gpa;
-			uint32_t err;
-			void *hva;
-
-			if (chunk > left)
-				chunk = left;
-			if (!vcpu_long(&sh->v))
-				a &= 0xffffffffULL;
-			if (mmu_gva_to_gpa(&sh->mmu, &sh->ctx, a, WALK_PEEK, &gpa, &err) != PF_FIXED)
-				return -EFAULT;
-			hva = mem_gpa_to_hva(&vm->mem, gpa, chunk);
-			if (!hva)
-				return -EFAULT;
-			if (pass == 1) {
-				if (write)
-					memcpy(hva, p + done, chunk);
-				else
-					memcpy(p + done, hva, chunk);
-			}
-			a += chunk;
-			done += chunk;
-			left -= chunk;
-		}
-	}
-	return 0;
+	return mem_copy_virt(&vm->mem, gva, buf, len, write, debug_xlate, vm->mode_data);
 }
 
 void shadow_debug_resume(struct vm *vm, bool attached, bool step)

@@ -376,57 +376,44 @@ static int tdp_debug_regs(struct vm *vm, struct gdb_regs *g, bool write)
 /* Guest-virtual memory: ombra walks the guest's tables (x86/walk.c) with
  * the control registers KVM gives, as --explain does; paging off, the
  * address is the guest-physical one. */
+struct debug_walk {
+	struct walk_ctx w;
+	bool paging, lma;
+};
+
+static bool debug_xlate(void *opaque, uint64_t gva, uint64_t *gpa)
+{
+	struct debug_walk *d = opaque;
+	struct walk_result res;
+
+	if (!d->lma)
+		gva &= 0xffffffffULL;
+	if (!d->paging) {
+		*gpa = gva;
+		return true;
+	}
+	if (walk_gva(&d->w, gva, WALK_PEEK, &res) != WALK_OK)
+		return false;
+	*gpa = res.gpa;
+	return true;
+}
+
 static int tdp_debug_mem(struct vm *vm, uint64_t gva, void *buf, size_t len, bool write)
 {
 	struct kvm_sregs s;
-	struct walk_ctx w;
+	struct debug_walk d;
 	enum walk_mode mode;
 	unsigned flags;
-	bool paging;
-	uint8_t *p = buf;
 
 	if (ioctl(vm->kvm.vcpu_fd, KVM_GET_SREGS, &s) < 0)
 		return -errno;
-	paging = walk_mode_of(s.cr0, s.cr4, s.efer, &mode, &flags);
-	if (paging) {
-		walk_init(&w, mode, flags, 0, walk_gpa_mem, &vm->mem);
-		walk_set_cr3(&w, s.cr3);
+	d.lma = s.efer & EFER_LMA;
+	d.paging = walk_mode_of(s.cr0, s.cr4, s.efer, &mode, &flags);
+	if (d.paging) {
+		walk_init(&d.w, mode, flags, 0, walk_gpa_mem, &vm->mem);
+		walk_set_cr3(&d.w, s.cr3);
 	}
-	/* Page by page, checked whole before a byte is written. */
-	for (int pass = 0; pass < 2; pass++) {
-		uint64_t a = gva;
-		size_t left = len, done = 0;
-
-		while (left) {
-			size_t chunk = 4096 - (size_t)(a & 0xfff);
-			uint64_t gpa = a;
-			struct walk_result res;
-			void *hva;
-
-			if (chunk > left)
-				chunk = left;
-			if (!(s.efer & EFER_LMA))
-				gpa &= 0xffffffffULL;
-			if (paging) {
-				if (walk_gva(&w, gpa, WALK_PEEK, &res) != WALK_OK)
-					return -EFAULT;
-				gpa = res.gpa;
-			}
-			hva = mem_gpa_to_hva(&vm->mem, gpa, chunk);
-			if (!hva)
-				return -EFAULT;
-			if (pass == 1) {
-				if (write)
-					memcpy(hva, p + done, chunk);
-				else
-					memcpy(p + done, hva, chunk);
-			}
-			a += chunk;
-			done += chunk;
-			left -= chunk;
-		}
-	}
-	return 0;
+	return mem_copy_virt(&vm->mem, gva, buf, len, write, debug_xlate, &d);
 }
 
 /* KVM intercepts #BP (ombra's INT3 bytes: USE_SW_BP), loads gdb's

@@ -262,6 +262,38 @@ int mem_read(const struct guest_mem *m, uint64_t gpa, void *dst, size_t len)
 	return mem_copy(m, gpa, dst, len, false);
 }
 
+int mem_copy_virt(const struct guest_mem *m, uint64_t gva, void *buf, size_t len, bool write,
+		  mem_xlate_fn xlate, void *opaque)
+{
+	uint8_t *p = buf;
+
+	for (int pass = 0; pass < 2; pass++) {     /* 0: check every page; 1: copy */
+		uint64_t a = gva;
+		size_t left = len, done = 0;
+
+		while (left) {
+			size_t chunk = 4096 - (size_t)(a & 0xfff);
+			uint64_t gpa;
+			void *hva;
+
+			if (chunk > left)
+				chunk = left;
+			if (!xlate(opaque, a, &gpa) || !(hva = mem_gpa_to_hva(m, gpa, chunk)))
+				return -EFAULT;
+			if (pass == 1) {
+				if (write)
+					memcpy(hva, p + done, chunk);
+				else
+					memcpy(p + done, hva, chunk);
+			}
+			a += chunk;
+			done += chunk;
+			left -= chunk;
+		}
+	}
+	return 0;
+}
+
 uint64_t mem_top_below_4g(const struct guest_mem *m)
 {
 	return m->ram_size < MEM_HOLE_START ? m->ram_size : MEM_HOLE_START;

@@ -87,6 +87,16 @@ uint64_t mem_gpa_to_mpa(const struct guest_mem *m, uint64_t gpa);
 int mem_write(const struct guest_mem *m, uint64_t gpa, const void *src, size_t len);
 int mem_read(const struct guest_mem *m, uint64_t gpa, void *dst, size_t len);
 
+/*
+ * Copy len bytes between buf and guest-virtual memory at gva, page by page
+ * through xlate (the mode's GVA -> GPA translation; false: not mapped), all
+ * of it translated and found in RAM before a byte is written.  0, or
+ * -EFAULT (nothing written).  For the gdbstub, in both modes.
+ */
+typedef bool (*mem_xlate_fn)(void *opaque, uint64_t gva, uint64_t *gpa);
+int mem_copy_virt(const struct guest_mem *m, uint64_t gva, void *buf, size_t len, bool write,
+		  mem_xlate_fn xlate, void *opaque);
+
 /* The end of RAM below 4 GiB (for multiboot mem_upper). */
 uint64_t mem_top_below_4g(const struct guest_mem *m);
 

@@ -693,3 +693,36 @@ Test(mem, remap_keeps_contents_and_address)
 	cr_expect_eq(mem_remap(&m, 16 * MiB - 4096, 8192), -EINVAL, "past the end of the slot");
 	mem_destroy(&m);
 }
+
+/* mem_copy_virt: page by page through the translation it is given, across
+ * a page boundary into frames that are not adjacent, and nothing written
+ * when any page of the range does not translate. */
+static bool swap_pages(void *opaque, uint64_t gva, uint64_t *gpa)
+{
+	(void)opaque;
+	if (gva >= 0x3000)
+		return false;                          /* unmapped */
+	/* virtual page 1 -> frame 0x200000, page 2 -> frame 0x100000 */
+	*gpa = (gva < 0x2000 ? 0x200000 : 0x100000) + (gva & 0xfff);
+	return true;
+}
+
+Test(mem, copy_virt_translates_each_page_and_checks_all_first)
+{
+	struct guest_mem m;
+	uint8_t in[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, out[8] = { 0 }, *lo, *hi;
+
+	mem_init(&m);
+	cr_assert_eq(mem_layout_pc(&m, 4 * MiB), 0);
+	lo = mem_gpa_to_hva(&m, 0x200ffc, 4);
+	hi = mem_gpa_to_hva(&m, 0x100000, 4);
+	cr_assert_eq(mem_copy_virt(&m, 0x1ffc, in, 8, true, swap_pages, NULL), 0);
+	cr_expect_arr_eq(lo, in, 4);
+	cr_expect_arr_eq(hi, in + 4, 4);
+	cr_assert_eq(mem_copy_virt(&m, 0x1ffc, out, 8, false, swap_pages, NULL), 0);
+	cr_expect_arr_eq(out, in, 8);
+	memset(hi, 0, 4);
+	cr_expect_eq(mem_copy_virt(&m, 0x2ffc, in, 8, true, swap_pages, NULL), -EFAULT);
+	cr_expect_eq(*(uint32_t *)mem_gpa_to_hva(&m, 0x100ffc, 4), 0, "a write began before the check failed");
+	mem_destroy(&m);
+}
