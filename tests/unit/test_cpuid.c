@@ -142,9 +142,9 @@ static size_t documented(struct leaf d[32])
 	for (uint32_t fn = 3; fn <= 7; fn++)          /* 3-6 zeros; 7: no SMEP, SMAP, ... */
 		d[n++] = (struct leaf){ fn, { 0, 0, 0, 0 } };
 	d[n++] = (struct leaf){ 0x80000000, { 0x80000008, w4("Genu"), w4("ntel"), w4("ineI") } };
-	/* ECX LAHF/SAHF(0); EDX NX(20) Page1GB(26) LM(29) */
+	/* ECX LAHF/SAHF(0); EDX SYSCALL(11) NX(20) Page1GB(26) LM(29) */
 	d[n++] = (struct leaf){ 0x80000001, { 15 << 8 | 6 << 4 | 1, 0, BIT(0),
-					      BIT(20) | BIT(26) | BIT(29) } };
+					      BIT(11) | BIT(20) | BIT(26) | BIT(29) } };
 	for (uint32_t k = 0; k < 3; k++)
 		d[n++] = (struct leaf){ 0x80000002 + k, { b[4 * k], b[4 * k + 1], b[4 * k + 2], b[4 * k + 3] } };
 	for (uint32_t fn = 0x80000005; fn <= 0x80000007; fn++)
