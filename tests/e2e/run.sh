@@ -146,7 +146,7 @@ cat >"$OUT/cpuid.want" <<EOF
 00000002 00000001 00000000 00000000 00000000
 00000007 00000000 00000000 00000000 00000000
 80000000 80000008 756e6547 6c65746e 49656e69
-80000001 00000f61 00000000 00000001 24100000
+80000001 00000f61 00000000 00000001 24100800
 80000008 00003028 00000000 00000000 00000000
 40000000 00000000 00000000 00000000 00000000
 EOF
@@ -800,7 +800,7 @@ fi
 # keeps the real IF (irqsave-*), and its IDT gates hold the CS it read, so its first
 # exception (INT3, check idt-int3) is a triple fault (points 2 and 3).
 OSK=$B/guest/oskernel.elf
-OSK_KNOWN="tdp shadow-unsync shadow-wp shadow-vtlb"
+OSK_KNOWN="shadow-unsync shadow-wp shadow-vtlb"
 # shellcheck disable=SC2086
 if need_kernel oskernel "$OSK" && qemu osk-qemu $QEMU_ARGS -m 128M -serial stdio -kernel "$OSK"; then
 	if grep -q "^summary: 41 passed, 0 failed$" "$OUT/osk-qemu.out"; then
