@@ -793,9 +793,7 @@ fi
 # A kernel written without ombra in mind (guest/oskernel/README.md): its
 # output does not depend on timing, so each mode must print QEMU TCG's.
 # OSK_KNOWN: the modes known to differ until issue 17 is done, as seen on
-# the nested AMD-V host: tdp mode because ombra's CPUID table clears the
-# SYSCALL bit (docs/cpuid.md: check cpuid-syscall fails, the rest pass);
-# every shadow strategy because the deprivileged kernel reads the host's
+# the nested AMD-V host: every shadow strategy because the deprivileged kernel reads the host's
 # selectors (seg-*), LAR/LSL/VERR/VERW answer from the host's GDT, POPF
 # keeps the real IF (irqsave-*), and its IDT gates hold the CS it read, so its first
 # exception (INT3, check idt-int3) is a triple fault (points 2 and 3).
