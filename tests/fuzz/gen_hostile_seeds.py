@@ -287,11 +287,13 @@ def lapic_on():
 
 def irq_seeds():
     seeds = {}
-    # The PIT at its fastest: mode 2, count 1, IRQ 0 through the PIC,
-    # acknowledged and EOIed each step (an interrupt storm).
-    s = pic_init() + irq_op(0, 3, 0x34) + irq_op(0, 0, 1) + irq_op(0, 0, 0)
+    # The PIT at its fastest: mode 2, count 1 (held to KVM's minimum
+    # period, 200 us), IRQ 0 through the PIC and LINT0, acknowledged and
+    # EOIed each step (an interrupt storm).
+    s = lapic_on() + irq_op(10, 0x350 // 16, 0x700)        # LINT0: ExtINT, unmasked
+    s += pic_init() + irq_op(0, 3, 0x34) + irq_op(0, 0, 1) + irq_op(0, 0, 0)
     for _ in range(40):
-        s += irq_time(1000) + irq_op(6, 0) + irq_op(3, 0, 0x20)
+        s += irq_time(200000) + irq_op(6, 0) + irq_op(3, 0, 0x20)   # KVM's minimum period
     seeds["pit-count1-storm"] = s
     # The APIC timer periodic, divide by 1, count 1: its vector as fast
     # as time goes, accepted and EOIed.
@@ -302,7 +304,8 @@ def irq_seeds():
     seeds["lapic-timer-periodic-count1-storm"] = s
     # A level-triggered I/O APIC pin held high: each EOI redelivers it
     # (remote IRR), a storm the guest keeps going by EOIing.
-    s = lapic_on() + irq_op(7, 0, 0x10 + 2 * 5) + irq_op(7, 1, 0x8000 | 0x41)
+    s = lapic_on() + irq_op(13, 1)                         # the I/O APIC learns the APIC's state
+    s += irq_op(7, 0, 0x10 + 2 * 5) + irq_op(7, 1, 0x8000 | 0x41)
     s += irq_op(7, 0, 0x10 + 2 * 5 + 1) + irq_op(7, 1, 0)
     s += irq_op(9, 5, 1)
     for _ in range(40):
