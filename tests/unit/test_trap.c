@@ -239,6 +239,47 @@ Test(trap_regress, iret_with_a_bad_ss_faults_at_the_current_cpl)
 	cr_expect_eq(sh->t.gpr[R_SP], 0x1e000 - 48, "the frame goes on the RSP0 stack");
 }
 
+/* A null SS on a return to 64-bit code below CPL 3 is allowed only with
+ * its RPL the new CPL (SDM vol. 2, IRET: "RPL <> CPL going back to
+ * non-CPL3 64-bit mode for a NULL SS selector" is #GP(0); RET compares the
+ * SS selector's RPL with the return CS's).  Found by fuzz_emulate: a
+ * RETFQ to ring 1 with SS = 0 left the guest at CPL 1 with SS.RPL 0. */
+static void ring1_return_frame(bool iret, uint64_t ssel)
+{
+	unsigned i = 0;
+
+	cpu(true, 0);
+	put(0x1000 + 0x50, seg_desc(0xb, 1, 1, 1, 0), 8);   /* code64, DPL 1 */
+	put(STACK + 8 * i++, 0x11000, 8);                    /* RIP, CS, [RFLAGS], RSP, SS */
+	put(STACK + 8 * i++, 0x50 | 1, 8);
+	if (iret)
+		put(STACK + 8 * i++, 0x2, 8);
+	put(STACK + 8 * i++, 0x1d000, 8);
+	put(STACK + 8 * i++, ssel, 8);
+}
+
+Test(trap_regress, null_ss_back_to_ring1_needs_rpl_1)
+{
+	for (int iret = 0; iret < 2; iret++) {
+		ring1_return_frame(iret, 0);
+		cr_assert_eq(iret ? emulate_iret(sh, 8) : emulate_far_ret(sh, 8, 0), TRAP_DELIVERED,
+			     "%s with SS = 0 to CPL 1", iret ? "IRETQ" : "RETFQ");
+		cr_expect_eq(sh->last_vector, VEC_GP);
+		cr_expect_eq(sh->last_error, 0);
+		cr_expect_eq(sh->v.cpl, 0);
+		cr_expect_eq(sh->v.cs.sel, 0x08);
+
+		ring1_return_frame(iret, 1);
+		cr_assert_eq(iret ? emulate_iret(sh, 8) : emulate_far_ret(sh, 8, 0), TRAP_RESUME,
+			     "%s with SS = 1 to CPL 1", iret ? "IRETQ" : "RETFQ");
+		cr_expect_eq(sh->v.cpl, 1);
+		cr_expect_eq(sh->v.cs.sel, 0x51);
+		cr_expect_eq(sh->v.ss.sel, 1);
+		cr_expect_eq(sh->t.rip, 0x11000);
+		cr_expect_eq(sh->t.gpr[R_SP], 0x1d000);
+	}
+}
+
 /* MOV CR0 with PE clear would enter real mode, which ombra does not have:
  * the run ends with a reason instead of going on in a mode it is not in. */
 Test(trap_regress, clearing_cr0_pe_ends_the_run)
