@@ -515,14 +515,22 @@ static enum trap_result em_in_out(struct shadow *sh, const struct insn *in, unsi
 	return in_out(sh, in, in->ci->id == X86_INS_IN);
 }
 
+/* The element size comes from the opcode byte (6C/6E bytes, 6D/6F words
+ * or doublewords) and the operand-size prefix wherever it stands among
+ * the prefixes, REX.W having no effect (SDM vol. 2, INS, OUTS; 2.1.1):
+ * capstone 4 calls 66 F3 6F, the bytes GNU as writes for "rep outsw",
+ * OUTSD (and 66 F3 6D INSD), which moved doublewords. */
 static enum trap_result em_string_io(struct shadow *sh, const struct insn *in, unsigned vector)
 {
-	unsigned id = in->ci->id;
+	unsigned id = in->ci->id, i = 0;
 	bool is_in = id == X86_INS_INSB || id == X86_INS_INSW || id == X86_INS_INSD;
-	unsigned size = id == X86_INS_INSB || id == X86_INS_OUTSB ? 1 :
-			id == X86_INS_INSW || id == X86_INS_OUTSW ? 2 : 4;
+	unsigned size;
 
-	(void)vector;
+	while (i < in->len && is_prefix(in->bytes[i], in->bits))
+		i++;
+	if (i >= in->len)
+		return cannot(sh, in, vector);
+	size = !(in->bytes[i] & 1) ? 1 : in->opsize == 2 ? 2 : 4;
 	return string_io(sh, in, is_in, size);
 }
 

@@ -440,6 +440,13 @@ static enum trap_result return_to(struct shadow *sh, uint64_t rip, uint16_t csel
 		/* The SS checks are against the new CPL; a fault they raise
 		 * is the instruction's, delivered at the current CPL. */
 		if (!(ssel & ~3) && vcpu_long(v) && cs.l && new_cpl != 3) {
+			/* A null SS back to 64-bit code below CPL 3, but
+			 * its RPL must be the new CPL (SDM vol. 2, IRET:
+			 * "RPL <> CPL going back to non-CPL3 64-bit mode
+			 * for a NULL SS selector" is #GP(0); RET compares
+			 * the SS selector's RPL with the return CS's). */
+			if ((ssel & 3) != new_cpl)
+				return inject_exception(sh, VEC_GP, true, 0);
 			memset(&ss, 0, sizeof(ss));
 			ss.sel = ssel;
 		} else {

@@ -239,6 +239,47 @@ Test(trap_regress, iret_with_a_bad_ss_faults_at_the_current_cpl)
 	cr_expect_eq(sh->t.gpr[R_SP], 0x1e000 - 48, "the frame goes on the RSP0 stack");
 }
 
+/* A null SS on a return to 64-bit code below CPL 3 is allowed only with
+ * its RPL the new CPL (SDM vol. 2, IRET: "RPL <> CPL going back to
+ * non-CPL3 64-bit mode for a NULL SS selector" is #GP(0); RET compares the
+ * SS selector's RPL with the return CS's).  Found by fuzz_emulate: a
+ * RETFQ to ring 1 with SS = 0 left the guest at CPL 1 with SS.RPL 0. */
+static void ring1_return_frame(bool iret, uint64_t ssel)
+{
+	unsigned i = 0;
+
+	cpu(true, 0);
+	put(0x1000 + 0x50, seg_desc(0xb, 1, 1, 1, 0), 8);   /* code64, DPL 1 */
+	put(STACK + 8 * i++, 0x11000, 8);                    /* RIP, CS, [RFLAGS], RSP, SS */
+	put(STACK + 8 * i++, 0x50 | 1, 8);
+	if (iret)
+		put(STACK + 8 * i++, 0x2, 8);
+	put(STACK + 8 * i++, 0x1d000, 8);
+	put(STACK + 8 * i++, ssel, 8);
+}
+
+Test(trap_regress, null_ss_back_to_ring1_needs_rpl_1)
+{
+	for (int iret = 0; iret < 2; iret++) {
+		ring1_return_frame(iret, 0);
+		cr_assert_eq(iret ? emulate_iret(sh, 8) : emulate_far_ret(sh, 8, 0), TRAP_DELIVERED,
+			     "%s with SS = 0 to CPL 1", iret ? "IRETQ" : "RETFQ");
+		cr_expect_eq(sh->last_vector, VEC_GP);
+		cr_expect_eq(sh->last_error, 0);
+		cr_expect_eq(sh->v.cpl, 0);
+		cr_expect_eq(sh->v.cs.sel, 0x08);
+
+		ring1_return_frame(iret, 1);
+		cr_assert_eq(iret ? emulate_iret(sh, 8) : emulate_far_ret(sh, 8, 0), TRAP_RESUME,
+			     "%s with SS = 1 to CPL 1", iret ? "IRETQ" : "RETFQ");
+		cr_expect_eq(sh->v.cpl, 1);
+		cr_expect_eq(sh->v.cs.sel, 0x51);
+		cr_expect_eq(sh->v.ss.sel, 1);
+		cr_expect_eq(sh->t.rip, 0x11000);
+		cr_expect_eq(sh->t.gpr[R_SP], 0x1d000);
+	}
+}
+
 /* MOV CR0 with PE clear would enter real mode, which ombra does not have:
  * the run ends with a reason instead of going on in a mode it is not in. */
 Test(trap_regress, clearing_cr0_pe_ends_the_run)
@@ -328,6 +369,88 @@ Test(trap_regress, rep_string_io_batch_ends_when_its_time_slice_is_spent)
 	cr_expect_leq(slow_writes, 6, "%u writes of 2 ms in one trap", slow_writes);
 	cr_expect_geq(slow_writes, 1);
 	cr_expect_eq(sh->t.gpr[R_CX], 4 * STRING_IO_BATCH - slow_writes);
+}
+
+/* REP OUTSW and REP INSW move words whatever order the operand-size
+ * prefix and REP stand in (SDM vol. 2, 2.1.1: legacy prefixes in any
+ * order; INS, OUTS): GNU as writes "rep outsw" as 66 F3 6F, which
+ * capstone 4 calls OUTSD, and ombra moved doublewords (seen while checking
+ * the hostile fuzz seeds).  REX.W does not make them quadwords. */
+static unsigned io_sizes[8], io_vals[8], io_n;
+
+static void rec_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
+{
+	(void)opaque, (void)port;
+	if (io_n < 8) {
+		io_sizes[io_n] = size;
+		io_vals[io_n] = val;
+	}
+	io_n++;
+}
+
+static void rec_in(void *opaque, uint16_t port, unsigned size, uint32_t *val)
+{
+	(void)opaque, (void)port;
+	if (io_n < 8)
+		io_sizes[io_n] = size;
+	io_n++;
+	*val = 0xabcdabcd;                      /* the bus masks it to size */
+}
+
+static void string_io_words(bool is_long, uint32_t insn, unsigned len, bool is_in, unsigned want)
+{
+	const struct io_dev d = { "rec", 0x99, 1, rec_in, rec_out, NULL };
+
+	cpu(is_long, 0);
+	cr_assert_eq(io_bus_register(&vm->board.io, &d), 0);
+	put(0x10000, insn, len);
+	put(0x800, 0x8877665544332211ULL, 8);
+	put(0x808, 0, 8);
+	sh->t.gpr[R_CX] = 2;
+	sh->t.gpr[R_SI] = is_in ? 0 : 0x800;
+	sh->t.gpr[R_DI] = is_in ? 0x808 : 0;
+	sh->t.gpr[R_DX] = 0x99;
+	io_n = 0;
+	cr_assert_eq(emulate_insn(sh, VEC_GP), TRAP_RESUME);
+	cr_expect_eq(sh->t.rip, 0x10000 + len);
+	cr_expect_eq(sh->t.gpr[R_CX], 0);
+	cr_assert_eq(io_n, 2);
+	cr_expect_eq(io_sizes[0], want, "element size %u, want %u", io_sizes[0], want);
+	cr_expect_eq(io_sizes[1], want);
+	if (is_in) {
+		cr_expect_eq(sh->t.gpr[R_DI], 0x808 + 2 * want);
+		cr_expect_eq(get(0x808, 8), want == 2 ? 0xabcdabcdULL : 0xabcdabcdabcdabcdULL,
+			     "memory %#llx", (unsigned long long)get(0x808, 8));
+	} else {
+		cr_expect_eq(sh->t.gpr[R_SI], 0x800 + 2 * want);
+		cr_expect_eq(io_vals[0], want == 2 ? 0x2211u : 0x44332211u);
+		cr_expect_eq(io_vals[1], want == 2 ? 0x4433u : 0x88776655u);
+	}
+}
+
+Test(trap_regress, rep_outsw_66_f3_moves_words)
+{
+	string_io_words(false, 0x6ff366, 3, false, 2);
+}
+
+Test(trap_regress, rep_outsw_f3_66_moves_words)
+{
+	string_io_words(false, 0x6f66f3, 3, false, 2);
+}
+
+Test(trap_regress, rep_insw_66_f3_moves_words)
+{
+	string_io_words(false, 0x6df366, 3, true, 2);
+}
+
+Test(trap_regress, rep_insw_66_f3_moves_words_in_64_bit_mode)
+{
+	string_io_words(true, 0x6df366, 3, true, 2);
+}
+
+Test(trap_regress, rep_outsd_rex_w_moves_doublewords)
+{
+	string_io_words(true, 0x6f48f3, 3, false, 4);
 }
 
 /* A guest without long mode reaches addresses above 4 GiB only by running
