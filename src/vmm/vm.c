@@ -542,14 +542,15 @@ static void status_update(struct vm *vm)
 /*
  * --stats-interval: each interval, one line of what changed in it, as
  * kvm_stat's log mode prints: every counter of the mode (KVM's names;
- * userspace_exits is ombra's KVM_RUN returns) that moved, with its delta.  The counters are read as the
- * status line reads them; a line is printed between two exits, never
- * inside a trap.
+ * userspace_exits is ombra's KVM_RUN returns) that moved, with its delta.
+ * The counters are read as the status line reads them; a line is printed
+ * between two exits, never inside a trap.
  */
 static void interval_update(struct vm *vm)
 {
 	double now = since_start(vm);
 	struct counters c;
+	bool any = false;
 
 	if (now - vm->interval_last < vm->cfg.stats_interval * 0.999)
 		return;
@@ -557,7 +558,6 @@ static void interval_update(struct vm *vm)
 	status_clear(vm);
 	if (vm->serial_out)
 		fflush(vm->serial_out);
-	bool any = false;
 
 	fprintf(stderr, "ombra: [%8.2f s]", now);
 	for (unsigned i = 0; i < c.n; i++) {
