@@ -46,9 +46,9 @@ GUEST_LDFLAGS = -nostdlib -static --no-dynamic-linker --build-id=none -z noexecs
 # The runtime: C files compiled for both halves, then each half's own files.
 GUEST_LIB_C := serial printf exit string desc trap access alloc paging cpumode check cmdline
 GUEST_LIB32_C := $(GUEST_LIB_C) boot32 longcall32
-GUEST_LIB32_S := start32 trap32
+GUEST_LIB32_S := start32 trap32 halt
 GUEST_LIB64_C := $(GUEST_LIB_C) boot64
-GUEST_LIB64_S := entry64 trap64
+GUEST_LIB64_S := entry64 trap64 halt
 
 GUEST_LIB32_COBJS = $(GUEST_LIB32_C:%=$(GUEST_OUT)/lib32/%.o)
 GUEST_LIB32_SOBJS = $(GUEST_LIB32_S:%=$(GUEST_OUT)/lib32/%.o)

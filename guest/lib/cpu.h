@@ -101,9 +101,9 @@ static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
 static inline void pause(void) { __asm__ volatile("pause" ::: "memory"); }
 
 /* Wait with IF set for an interrupt, none lost between the STI and the HLT
- * (STI's shadow), and go on with IF clear.  Out of line (trap32.S,
- * trap64.S) so that an interrupt handler can tell one taken at this HLT,
- * inside the shadow, which a CPU never does (trap.h, sti_shadow_fixup). */
+ * (STI's shadow), and go on with IF clear.  Out of line (halt.S) so that
+ * an interrupt handler can tell one taken at this HLT, inside the shadow,
+ * which a CPU never does (trap.h, sti_shadow_report). */
 void sti_hlt_cli(void);
 extern char sti_hlt_cli_hlt[];           /* the HLT's address */
 

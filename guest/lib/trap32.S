@@ -68,16 +68,6 @@ trap_stubs:
 	STUBADDR 192, 255
 .noaltmacro
 
-/* sti_hlt_cli (cpu.h): STI, then HLT in its shadow. */
-	.text
-	.globl	sti_hlt_cli, sti_hlt_cli_hlt
-sti_hlt_cli:
-	sti
-sti_hlt_cli_hlt:
-	hlt
-	cli
-	ret
-
 	.bss
 	.balign	4
 catch_sp:	.long 0		/* ESP inside trap_catch, for trap_catch_resume */
