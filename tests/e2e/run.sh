@@ -835,23 +835,30 @@ fi
 # host's KVM (docs/gdb.md).
 GDB_K=$K/gdb.elf
 gsym() { printf '0x%x' $(( 0x$(nm "$GDB_K" | awk -v s="$1" '$3 == s { print $1 }') + ${2:-0} )); }
-# gdb_session NAME MODE GDB-COMMAND...: ombra -S -gdb in the background, gdb
-# against it; gdb's output in $OUT/NAME.gdb, ombra's status in NAME.status
-gdb_session() {
-	local name=$1 mode=$2 port=$((20000 + RANDOM % 20000)) pid c args=()
-	shift 2
-	for c in "$@"; do args+=(-ex "$c"); done
-	"$OMBRA" run --mmu="$mode" -S -gdb "tcp::$port" -kernel "$GDB_K" --stats=none --timeout 300 \
-		>"$OUT/$name.out" 2>"$OUT/$name.err" </dev/null &
-	pid=$!
+# gdb_start NAME MODE KERNEL: ombra -S -gdb in the background (output in
+# $OUT/NAME.out and .err), once it waits for gdb; its pid in GDB_PID, its
+# port in GDB_PORT
+gdb_start() {
+	GDB_PORT=$((20000 + RANDOM % 20000))
+	"$OMBRA" run --mmu="$2" -S -gdb "tcp::$GDB_PORT" -kernel "$3" --stats=none --timeout 300 \
+		>"$OUT/$1.out" 2>"$OUT/$1.err" </dev/null &
+	GDB_PID=$!
 	for _ in $(seq 100); do
-		grep -q "waiting for gdb" "$OUT/$name.err" && break
-		kill -0 $pid 2>/dev/null || break
+		grep -q "waiting for gdb" "$OUT/$1.err" && break
+		kill -0 $GDB_PID 2>/dev/null || break
 		sleep 0.1
 	done
-	timeout 300 gdb -batch -nx -ex "target remote 127.0.0.1:$port" "${args[@]}" \
+}
+# gdb_session NAME MODE GDB-COMMAND...: gdb_start on the gdb kernel, gdb
+# against it; gdb's output in $OUT/NAME.gdb, ombra's status in NAME.status
+gdb_session() {
+	local name=$1 mode=$2 c args=()
+	shift 2
+	for c in "$@"; do args+=(-ex "$c"); done
+	gdb_start "$name" "$mode" "$GDB_K"
+	timeout 300 gdb -batch -nx -ex "target remote 127.0.0.1:$GDB_PORT" "${args[@]}" \
 		>"$OUT/$name.gdb" 2>&1 </dev/null
-	wait $pid
+	wait $GDB_PID
 	echo $? >"$OUT/$name.status"
 }
 # gdb_expect NAME PATTERN...: each extended regex matches a line of NAME.gdb
@@ -923,18 +930,10 @@ if [ -f "$GDB_K" ] && command -v gdb >/dev/null; then
 	# SIGIO stops KVM_RUN, the guest stops in the jump, gdb kills it.
 	for m in tdp shadow; do
 		need "gdb/$m-interrupt" kvm || continue
-		port=$((20000 + RANDOM % 20000))
-		"$OMBRA" run --mmu=$m -S -gdb "tcp::$port" -kernel "$K/spin.elf" --stats=none --timeout 300 \
-			>"$OUT/gdb-$m-int.out" 2>"$OUT/gdb-$m-int.err" </dev/null &
-		pid=$!
-		for _ in $(seq 100); do
-			grep -q "waiting for gdb" "$OUT/gdb-$m-int.err" && break
-			kill -0 $pid 2>/dev/null || break
-			sleep 0.1
-		done
-		timeout --foreground -s INT -k 120 5 gdb -batch -nx -ex "target remote 127.0.0.1:$port" -ex continue \
+		gdb_start "gdb-$m-int" $m "$K/spin.elf"
+		timeout --foreground -s INT -k 120 5 gdb -batch -nx -ex "target remote 127.0.0.1:$GDB_PORT" -ex continue \
 			-ex 'info registers rip' -ex kill >"$OUT/gdb-$m-int.gdb" 2>&1 </dev/null
-		wait $pid
+		wait $GDB_PID
 		st=$?
 		gdb_expect "gdb-$m-int" 'Program received signal SIGINT' "^rip +$G_SPIN " &&
 			{ [ "$st" = 6 ] && ok "gdb/$m-interrupt" || bad "gdb/$m-interrupt" "ombra exit status $st, want 6 (killed by gdb)"; }
