@@ -162,22 +162,6 @@ static enum trap_result mov_cr(struct shadow *sh, const struct insn *in)
 
 /* --- MSRs ------------------------------------------------------------------- */
 
-/*
- * The real segment registers changed (an FS/GS base): KVM takes the whole
- * of kvm_run's sregs with the next KVM_RUN.  Its interrupt bitmap must be
- * empty: KVM_SET_SREGS queues the interrupt it names, and the one the
- * snapshot of the last exit names, if any, is not pending any more (queued
- * again, it was delivered inside the monitor's resume: the irq kernel's
- * kick, vector 32, after a MOV to GS in its 32-bit boot code).
- */
-static void real_sregs_changed(struct shadow *sh)
-{
-	struct kvm_run *run = sh->vm->kvm.run;
-
-	memset(run->s.regs.sregs.interrupt_bitmap, 0, sizeof(run->s.regs.sregs.interrupt_bitmap));
-	run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
-}
-
 static bool rdmsr(struct shadow *sh, uint32_t idx, uint64_t *val)
 {
 	struct vcpu *v = &sh->v;
@@ -242,7 +226,7 @@ static enum trap_result wrmsr(struct shadow *sh, uint32_t idx, uint64_t val, boo
 			v->gs_base = v->gs.base = val;
 			sh->vm->kvm.run->s.regs.sregs.gs.base = val;
 		}
-		real_sregs_changed(sh);
+		realseg_sregs_changed(sh);
 		return TRAP_RESUME;
 	case MSR_KERNEL_GS_BASE: if (!x86_canonical(val)) break; v->kernel_gs_base = val; return TRAP_RESUME;
 	case MSR_TSC_AUX:        v->tsc_aux = val & 0xffffffffULL; return TRAP_RESUME;
@@ -417,18 +401,8 @@ static struct vseg *vseg_of(struct shadow *sh, x86_reg r)
  */
 static void fs_gs_base_follows(struct shadow *sh, x86_reg r, uint16_t sel)
 {
-	struct kvm_run *run = sh->vm->kvm.run;
-
-	if (!(sel & ~3) || (r != X86_REG_FS && r != X86_REG_GS))
-		return;
-	if (r == X86_REG_FS) {
-		sh->v.fs_base = sh->v.fs.base & 0xffffffffULL;
-		run->s.regs.sregs.fs.base = sh->v.fs_base;
-	} else {
-		sh->v.gs_base = sh->v.gs.base & 0xffffffffULL;
-		run->s.regs.sregs.gs.base = sh->v.gs_base;
-	}
-	real_sregs_changed(sh);
+	if ((sel & ~3) && (r == X86_REG_FS || r == X86_REG_GS))
+		realseg_base_follows(sh, r == X86_REG_FS ? 2 : 3);
 }
 
 /* The exception was the guest's own (a non-canonical address, a bad
@@ -780,7 +754,7 @@ static enum trap_result em_swapgs(struct shadow *sh, const struct insn *in, unsi
 	v->gs_base = v->gs.base = v->kernel_gs_base;
 	v->kernel_gs_base = t;
 	sh->vm->kvm.run->s.regs.sregs.gs.base = v->gs_base;
-	real_sregs_changed(sh);
+	realseg_sregs_changed(sh);
 	return done(sh, in);
 }
 

@@ -1,12 +1,14 @@
 /*
  * The monitor's GDT, IDT, TSS and page tables.
  *
- * GDT: the monitor's own code and data segments and the TSS at the bottom,
- * the three segments the guest runs in at the very top (indices 8189-8191,
- * DPL 3), and nothing in between.  A guest's own selectors therefore land
- * on DPL-0 or empty descriptors, so every segment load, far transfer and
- * IRET the guest makes traps (#GP or #NP) and is emulated against the
- * guest's own tables; the guest cannot slip into a real segment unseen.
+ * GDT: everything at the very top: the TSS (indices 8184-8185), the
+ * monitor's own code and data segments (8186, 8187) and the three fixed
+ * segments the guest runs in where the host keeps its own selectors
+ * (8189-8191, DPL 3).  Below them, nothing: the guest's own selectors land
+ * on empty descriptors, so every segment load, far transfer and IRET the
+ * guest makes traps (#GP) and is emulated against the guest's own tables,
+ * and the guest cannot slip into a real segment unseen.  realseg.c puts
+ * descriptors at the indices of the guest's current CS and SS only.
  *
  * IDT: all 256 vectors go to their stub on the IST1 stack, so the frame is
  * always at the same address.  Vectors 3 and 4 (INT3, INTO) are DPL 3 so

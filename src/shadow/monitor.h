@@ -17,8 +17,9 @@
  *   0x003000  TSS (64-bit), IST1 = MON_STACK_TOP
  *   0x004000  the trap stack, 16 KiB; every vector uses IST1, so the frame
  *             the CPU pushes is always at the same place
- *   0x010000  GDT, 64 KiB (8192 descriptors): the guest's selectors index
- *             into empty slots and trap, ours sit at the very top
+ *   0x010000  GDT, 64 KiB (8192 descriptors): the monitor's own at the
+ *             very top; below them empty slots, except the guest's current
+ *             CS and SS indices where ombra owns the VM's GDT (realseg.c)
  *   0x020000  the monitor's PDPT and PDs (the PML4[511] subtree)
  *
  * The shadow-page pool is mapped too, at MON_POOL_VA, so the monitor can
@@ -67,10 +68,12 @@
 #define MON_POOL_VA         (MON_VA + 0x40000000ULL)  /* PDPT slot 1: up to 1 GiB of pool */
 #define MON_POOL_MAX        0x40000000ULL
 
-/* Real selectors.  The guest's own selectors are virtual (struct vcpu). */
-#define SEL_MON_CS          0x08        /* 64-bit code, DPL 0 */
-#define SEL_MON_DS          0x10        /* data, DPL 0 */
-#define SEL_TSS             0x18        /* 16-byte TSS descriptor: 0x18 and 0x20 */
+/* Real selectors, all at the top of the GDT, so that the guest's own
+ * indices below MON_GDT_GUEST_END are free for the mirror (realseg.c). */
+#define MON_GDT_GUEST_END   8184        /* guest indices 1 .. 8183 may be mirrored */
+#define SEL_TSS             (8184 * 8)  /* 16-byte TSS descriptor: 8184 and 8185 */
+#define SEL_MON_CS          (8186 * 8)  /* 64-bit code, DPL 0 */
+#define SEL_MON_DS          (8187 * 8)  /* data, DPL 0 */
 #define SEL_USER_CS32       (8189 * 8 + 3)  /* compatibility-mode code, DPL 3 */
 #define SEL_USER_DS         (8190 * 8 + 3)  /* data, DPL 3 */
 #define SEL_USER_CS64       (8191 * 8 + 3)  /* 64-bit code, DPL 3 */

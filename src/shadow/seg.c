@@ -110,6 +110,28 @@ static void set_cpl(struct shadow *sh, unsigned cpl)
 
 /* --- exceptions -------------------------------------------------------------- */
 
+/* An S=1 code descriptor, present or not (bits 44 and 43). */
+static bool desc_is_code(uint64_t d)
+{
+	return (d >> 44 & 1) && (d >> 43 & 1);
+}
+
+/* Why sel is a selector the guest read from the real CPU rather than one
+ * of its own GDT's, or NULL: on kvm_pvm guest CPL-3 code runs on the
+ * host's own GDT (Linux's user selectors 0x23, 0x2b, 0x33), elsewhere on
+ * ombra's fixed selectors when the guest's own index cannot be used
+ * (realseg.c). */
+static const char *real_cs_seen(const struct shadow *sh, uint16_t sel)
+{
+	if (sh->host_pvm && (sel == 0x23 || sel == 0x2b || sel == 0x33))
+		return "a selector of the host's GDT: what `mov %cs` reads at real CPL 3 on kvm_pvm, which runs "
+		       "guest CPL-3 code on the host's own GDT";
+	if (sel == SEL_USER_CS32 || sel == SEL_USER_CS64)
+		return "the real CS ombra runs the guest on, what `mov %cs` reads where the guest's own index "
+		       "cannot be used";
+	return NULL;
+}
+
 enum trap_result inject_soft_exception(struct shadow *sh, unsigned vector)
 {
 	struct vcpu *v = &sh->v;
@@ -206,6 +228,19 @@ enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_e
 
 	if (!read_desc(sh, csel, &cdesc, &caddr, &over))
 		goto out;
+	if (over || !(csel & ~3) || !desc_is_code(cdesc) || (cdesc >> 45 & 3) != 0) {
+		/* Not a kernel code segment of the guest's own: if it is the
+		 * real CS the guest could read, it built the gate from `mov
+		 * %cs`, and what it would get next (a #GP(selector), or a
+		 * handler run at CPL 3) says nothing of why. */
+		const char *why = real_cs_seen(sh, csel);
+
+		if (why) {
+			sh->delivering = 0;
+			return shadow_kill(sh, "the guest's IDT gate %u holds selector %#x, %s; a deprivileged guest "
+					   "cannot be shown its own CS on this host (docs/shadow.md)", vector, csel, why);
+		}
+	}
 	if (over || !(csel & ~3)) {
 		r = inject_exception(sh, VEC_GP, true, (csel & 0xfffc) | ext);
 		sh->delivering = 0;

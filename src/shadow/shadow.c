@@ -130,6 +130,7 @@ int shadow_build(struct shadow *sh, struct vm *vm, const struct shadow_opts *opt
 	/* 3. The guest's CPU at multiboot entry, and the MMU context for it. */
 	vcpu_reset(&sh->v);
 	shadow_cpu_changed(sh, false, false);
+	realseg_init(sh, true);
 	return 0;
 }
 
@@ -225,9 +226,12 @@ static int shadow_setup(struct vm *vm)
 	sregs.idt.limit = 256 * 16 - 1;
 	kvm_seg(&sregs.tr, SEL_TSS, MON_VA + MON_TSS, 0x67, 0xb, 0, 0, 0, 0, 0);
 	kvm_seg(&sregs.ldt, 0, 0, 0xffff, 0x2, 0, 0, 0, 0, 0);
-	kvm_seg(&sregs.cs, SEL_USER_CS32, 0, 0xffffffff, 0xb, 3, 0, 1, 1, 1);
-	kvm_seg(&sregs.ss, SEL_USER_DS, 0, 0xffffffff, 0x3, 3, 0, 1, 1, 1);
+	realseg_init(sh, !sh->host_pvm);
+	realseg_select(sh);
+	kvm_seg(&sregs.cs, sh->real.cs, 0, 0xffffffff, 0xb, 3, 0, 1, 1, 1);
+	kvm_seg(&sregs.ss, sh->real.ss, 0, 0xffffffff, 0x3, 3, 0, 1, 1, 1);
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss;
+	realseg_data(sh, &sregs);
 	if (ioctl(vm->kvm.vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
 		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -errno,
 			       "KVM_SET_SREGS (shadow mode's long-mode machine) failed: %s", strerror(errno));
@@ -309,6 +313,7 @@ static void shadow_counters(struct vm *vm, struct counters *out)
 	counters_add(out, "emulated", sh->emulated);
 	counters_add(out, "injected", sh->injected);
 	counters_add(out, "native_transfers", sh->native_transfers);
+	counters_add(out, "native_seg_loads", sh->native_seg_loads);
 	counters_add(out, "shadow_pages", sh->mmu.nr_used);
 	counters_add(out, "rmap_zapped", st->rmap_zapped);
 	counters_add(out, "unsync_synced", st->unsync_synced);

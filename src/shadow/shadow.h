@@ -49,6 +49,15 @@ enum trap_result {
  * trap when its local APIC has an interrupt for it (shadow_kick). */
 #define SHADOW_KICK_VECTOR 32
 
+/* The real selectors the guest runs on (realseg.c). */
+struct realseg {
+	bool mirror;                 /* the guest's own indices (ombra owns the VM's GDT) */
+	uint16_t cs, ss;             /* the real CS and SS of the last resume */
+	bool cs64;                   /* ... CS a 64-bit code segment */
+	uint16_t idx[2];             /* the GDT indices holding CS's and SS's descriptors, 0 none */
+	uint16_t data[4];            /* the real DS, ES, FS, GS ombra last set */
+};
+
 struct shadow {
 	struct vm *vm;
 	struct vcpu v;               /* what the guest believes */
@@ -62,6 +71,7 @@ struct shadow {
 	struct shadow_opts opts;     /* what the user asked for (mode.h) */
 	bool umip;                   /* CR4.UMIP and CPUID faulting are on */
 	bool host_pvm;               /* the host's KVM is kvm_pvm (docs/host.md) */
+	struct realseg real;
 	size_t capstone[2];          /* capstone handles, 32- and 64-bit (csh) */
 	unsigned delivering;         /* 1 + the vector being delivered, 0 when none */
 	bool soft_int;               /* the next delivery is a software INT n (no EXT) */
@@ -97,6 +107,7 @@ struct shadow {
 	unsigned irq_vector;         /* ... and its vector */
 	uint64_t kicks_taken;        /* traps on SHADOW_KICK_VECTOR */
 	uint64_t native_transfers;   /* CS changes the guest made without a trap */
+	uint64_t native_seg_loads;   /* data-segment loads the real CPU made without a trap */
 	uint64_t reported_unknown_msr;
 };
 
@@ -177,6 +188,26 @@ enum trap_result emulate_mmio(struct shadow *sh, uint64_t gva, uint64_t gpa, uin
  * syntax) into text; its bytes in hex into hex (may be NULL).  Its length,
  * 0 when it cannot be read or decoded. */
 size_t shadow_insn_at(struct shadow *sh, uint64_t rip, char *text, size_t tlen, char *hex, size_t hlen);
+
+/* --- realseg.c ---------------------------------------------------------------- */
+
+/* The start: fixed selectors (SEL_USER_*); mirror says whether the guest's
+ * own indices may be used (not on kvm_pvm). */
+void realseg_init(struct shadow *sh, bool mirror);
+/* Choose the real CS and SS for the guest's (sh->real.cs, .ss) and put
+ * their descriptors in the monitor's GDT. */
+void realseg_select(struct shadow *sh);
+/* Set the real DS, ES, FS and GS selectors in s to the guest's; true when
+ * one changed. */
+bool realseg_data(struct shadow *sh, struct kvm_sregs *s);
+/* At a trap: data-segment loads the real CPU made natively, done against
+ * the guest's GDT. */
+enum trap_result realseg_trap(struct shadow *sh);
+/* kvm_run's sregs changed: KVM takes them with the next KVM_RUN. */
+void realseg_sregs_changed(struct shadow *sh);
+/* FS (i 2) or GS (3) was loaded with a non-null selector: its hidden base,
+ * the MSR, is the descriptor's, and the real base follows. */
+void realseg_base_follows(struct shadow *sh, unsigned i);
 
 /* --- seg.c -------------------------------------------------------------------- */
 

@@ -44,7 +44,11 @@ static void read_trap(struct shadow *sh, unsigned vector)
 	t->gpr[R_R8] = r->r8; t->gpr[R_R9] = r->r9; t->gpr[R_R10] = r->r10; t->gpr[R_R11] = r->r11;
 	t->gpr[R_R12] = r->r12; t->gpr[R_R13] = r->r13; t->gpr[R_R14] = r->r14; t->gpr[R_R15] = r->r15;
 	t->rip = f[0];
-	t->code64 = f[1] == SEL_USER_CS64 || (f[1] != SEL_USER_CS32 && vcpu_long(&sh->v) && sh->v.cs.l);
+	/* On the CS ombra resumed with, the guest was in the mode ombra set;
+	 * on another (a transfer the real CPU made, kvm_pvm), in the mode its
+	 * own GDT says. */
+	t->code64 = f[1] == sh->real.cs ? sh->real.cs64 :
+		    f[1] == SEL_USER_CS64 || (f[1] != SEL_USER_CS32 && vcpu_long(&sh->v) && sh->v.cs.l);
 	/* The guest sees its own IF and IOPL, not the real ones. */
 	t->rflags = (f[2] & ~(RFLAGS_IF | RFLAGS_IOPL)) | (sh->v.vif ? RFLAGS_IF : 0) |
 		    ((uint64_t)sh->v.iopl << 12);
@@ -77,12 +81,15 @@ static bool resume(struct shadow *sh)
 	r->r12 = t->gpr[R_R12]; r->r13 = t->gpr[R_R13]; r->r14 = t->gpr[R_R14]; r->r15 = t->gpr[R_R15];
 
 	f[0] = vcpu_long(&sh->v) && sh->v.cs.l ? t->rip : t->rip & 0xffffffffULL;
-	f[1] = vcpu_long(&sh->v) && sh->v.cs.l ? SEL_USER_CS64 : SEL_USER_CS32;
+	realseg_select(sh);
+	f[1] = sh->real.cs;
 	/* Really: IF on (nothing interrupts a guest but its own traps), IOPL 0
 	 * so port I/O and CLI/STI trap, no VM86, no NT. */
 	f[2] = (t->rflags & ~(RFLAGS_IOPL | RFLAGS_VM | RFLAGS_NT)) | RFLAGS_IF | RFLAGS_FIXED;
 	f[3] = t->gpr[R_SP];
-	f[4] = SEL_USER_DS;
+	f[4] = sh->real.ss;
+	if (realseg_data(sh, &run->s.regs.sregs))
+		realseg_sregs_changed(sh);
 	r->rsp = MON_VA + MON_STACK_TOP - 40;
 	r->rflags = RFLAGS_FIXED;
 	r->rip = MON_VA + MON_RESUME_IRET;
@@ -302,7 +309,7 @@ bool shadow_handle_exit(struct vm *vm, bool *resync)
 	sh->traps_by_vector[vector]++;
 	mmu_trap_begin(&sh->mmu);
 	read_trap(sh, vector);
-	if (f[1] != SEL_USER_CS32 && f[1] != SEL_USER_CS64 &&
+	if (f[1] != sh->real.cs &&
 	    shadow_native_transfer(sh, (uint16_t)f[1], (uint16_t)f[4]) != TRAP_RESUME)
 		return true;
 	{
@@ -310,7 +317,12 @@ bool shadow_handle_exit(struct vm *vm, bool *resync)
 		char why[256];
 
 		sh->trap_rip = sh->t.rip;
-		if (!vm->gdb) {
+		/* Segment loads the real CPU made since the last trap come first:
+		 * they happened before the instruction that trapped. */
+		if (realseg_trap(sh) != TRAP_RESUME) {
+			if (!vm->gdb)
+				shadow_deliver_interrupt(sh);
+		} else if (!vm->gdb) {
 			dispatch(sh);
 			shadow_deliver_interrupt(sh);
 		} else {

@@ -61,6 +61,15 @@ static uint64_t mon64(uint64_t off)
 	return v;
 }
 
+/* The real GDT's descriptor for a selector (SDM vol. 3, 3.4.5). */
+static uint64_t real_desc(uint16_t sel)
+{
+	uint64_t d;
+
+	memcpy(&d, g.sh.mon + MON_GDT + 8 * (sel >> 3), 8);
+	return d;
+}
+
 static uint64_t *frame(void)
 {
 	return (uint64_t *)(g.sh.mon + MON_STACK_TOP - 40);
@@ -75,6 +84,8 @@ static void run_stub(struct real *cpu)
 	uint64_t regs[16] = { r->rax, r->rcx, r->rdx, r->rbx, r->rsp, r->rbp, r->rsi, r->rdi,
 			      r->r8, r->r9, r->r10, r->r11, r->r12, r->r13, r->r14, r->r15 };
 	const struct sp *root;
+	uint64_t cd, sd;
+	bool l;
 
 	MUST(g.run.kvm_dirty_regs & KVM_SYNC_X86_REGS);
 	MUST(r->rsp == MON_VA + MON_STACK_TOP - 40 && r->rflags == RFLAGS_FIXED);
@@ -121,12 +132,24 @@ static void run_stub(struct real *cpu)
 	MUST(root->role.path == g.sh.ctx.path && root->role.cr0_wp == g.sh.ctx.cr0_wp &&
 	     root->role.efer_nx == g.sh.ctx.efer_nx);
 
-	/* IRETQ: a frame the CPU accepts at CPL 3, and the guest's state. */
-	MUST(f[1] == SEL_USER_CS64 || f[1] == SEL_USER_CS32);
-	MUST((f[1] == SEL_USER_CS64) == g_code64(&g.sh.v));
-	MUST(f[1] == SEL_USER_CS64 ? g_canonical(f[0]) : f[0] <= 0xffffffffULL);
-	MUST(f[0] == (f[1] == SEL_USER_CS64 ? t->rip : t->rip & 0xffffffffULL));
-	MUST(f[4] == SEL_USER_DS && f[3] == t->gpr[R_SP]);
+	/* IRETQ: a frame the CPU accepts at CPL 3 (SDM vol. 2, IRET: CS a
+	 * present code segment and SS a present writable data segment, DPL 3
+	 * and RPL 3, from the real GDT), CS in the guest's mode and either the
+	 * guest's own index or a fixed one, and no other descriptor below the
+	 * monitor's that CPL 3 could load. */
+	cd = real_desc(f[1]);
+	sd = real_desc(f[4]);
+	MUST((f[1] & 7) == 3 && (f[4] & 7) == 3);
+	MUST((cd >> 47 & 1) && (cd >> 44 & 1) && (cd >> 43 & 1) && (cd >> 45 & 3) == 3);
+	MUST((sd >> 47 & 1) && (sd >> 44 & 1) && !(sd >> 43 & 1) && (sd >> 41 & 1) && (sd >> 45 & 3) == 3);
+	l = cd >> 53 & 1;
+	MUST(l == g_code64(&g.sh.v) && (cd >> 54 & 1) == !l);
+	MUST(f[1] >> 3 == g.sh.v.cs.sel >> 3 || f[1] == SEL_USER_CS64 || f[1] == SEL_USER_CS32);
+	for (unsigned i = 1; i < MON_GDT_GUEST_END; i++)
+		MUST(!real_desc((uint16_t)(i << 3)) || i == f[1] >> 3 || i == f[4] >> 3);
+	MUST(l ? g_canonical(f[0]) : f[0] <= 0xffffffffULL);
+	MUST(f[0] == (l ? t->rip : t->rip & 0xffffffffULL));
+	MUST(f[3] == t->gpr[R_SP]);
 	MUST((f[2] & RFLAGS_IF) && (f[2] & RFLAGS_FIXED) && !(f[2] & (RFLAGS_IOPL | RFLAGS_VM | RFLAGS_NT)));
 	for (unsigned i = 0; i < 16; i++)
 		MUST(i == R_SP || regs[i] == t->gpr[i]);
@@ -261,10 +284,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	/* The real CPU at the first trap: the guest at its RIP, on the root. */
 	memset(&cpu, 0, sizeof(cpu));
 	cpu.rip = sh->t.rip;
-	cpu.cs = g_code64(&sh->v) ? SEL_USER_CS64 : SEL_USER_CS32;
+	realseg_init(sh, !(opts & 4));             /* as shadow_setup does: a kvm_pvm host or not */
+	realseg_select(sh);
+	realseg_data(sh, &g.run.s.regs.sregs);
+	cpu.cs = sh->real.cs;
 	cpu.rflags = (sh->t.rflags & ~RFLAGS_IOPL) | RFLAGS_IF;
 	cpu.rsp = sh->t.gpr[R_SP];
-	cpu.ss = SEL_USER_DS;
+	cpu.ss = sh->real.ss;
 	cpu.cr3 = sh->mmu.loaded_root->mpa;
 	memcpy(cpu.gpr, sh->t.gpr, sizeof(cpu.gpr));
 
@@ -279,7 +305,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 		cpu.gpr[rc->reg & 15] ^= rc->xor;
 		cpu.rsp = cpu.gpr[R_SP] = cpu.rsp + (int64_t)rc->sp_step * 8;
 		cpu.rflags = (cpu.rflags & ~0x8d5ULL) | (rc->flags & 0xd5) | (rc->flags & 0x20 ? 0x800 : 0);
-		if (cpu.cs == SEL_USER_CS32) {
+		if (!(real_desc((uint16_t)cpu.cs) >> 53 & 1)) {          /* compatibility mode */
 			cpu.rip &= 0xffffffffULL;
 			cpu.rsp = cpu.gpr[R_SP] &= 0xffffffffULL;
 		}

@@ -397,10 +397,24 @@ void guest_build(struct fuzz_guest *g, struct fuzz_in *in, bool with_monitor)
 
 bool guest_monitor_intact(void)
 {
-	/* Code, IDT, TSS, GDT, page tables: all but the mailbox and the stack. */
+	const uint8_t *top = mon + MON_GDT + 8 * MON_GDT_GUEST_END;
+
+	/* Code, IDT, TSS, the monitor's GDT entries, page tables: all but the
+	 * mailbox, the stack and the guest's part of the GDT, which may hold
+	 * only descriptors CPL 3 could have anyway: present code or data
+	 * segments (no system descriptor, so no gate), DPL 3, base 0. */
+	for (unsigned i = 1; i < MON_GDT_GUEST_END; i++) {
+		uint64_t d;
+
+		memcpy(&d, mon + MON_GDT + 8 * i, 8);
+		if (d && (!(d >> 47 & 1) || !(d >> 44 & 1) || (d >> 45 & 3) != 3 ||
+			  ((d >> 16) & 0xffffff) || (d >> 56)))
+			return false;
+	}
 	return memcmp(mon, mon_built, MON_MAILBOX) == 0 &&
 	       memcmp(mon + MON_IDT, mon_built + MON_IDT, MON_STACK - MON_IDT) == 0 &&
-	       memcmp(mon + MON_STACK_TOP, mon_built + MON_STACK_TOP, 0x30000 - MON_STACK_TOP) == 0;
+	       memcmp(mon + MON_STACK_TOP, mon_built + MON_STACK_TOP, MON_GDT - MON_STACK_TOP) == 0 &&
+	       memcmp(top, mon_built + (top - mon), 0x30000 - (size_t)(top - mon)) == 0;
 }
 
 void guest_free(struct fuzz_guest *g)

@@ -629,11 +629,14 @@ static void exit_through_gp(void)
 	struct kvm_regs *r = &run->s.regs.regs;
 	bool resync = false;
 
+	/* The real CPU as the last resume left it (realseg.c). */
+	realseg_select(sh);
+	realseg_data(sh, &run->s.regs.sregs);
 	f[0] = sh->t.rip;
-	f[1] = sh->v.cs.l ? SEL_USER_CS64 : SEL_USER_CS32;
+	f[1] = sh->real.cs;
 	f[2] = RFLAGS_FIXED | RFLAGS_IF;
 	f[3] = sh->t.gpr[R_SP];
-	f[4] = SEL_USER_DS;
+	f[4] = sh->real.ss;
 	*(uint64_t *)(sh->mon + MON_STACK_TOP - 48) = 0;            /* #GP's error code */
 	r->rax = sh->t.gpr[R_AX]; r->rcx = sh->t.gpr[R_CX]; r->rdx = sh->t.gpr[R_DX];
 	r->rsp = sh->t.gpr[R_SP];
@@ -808,4 +811,196 @@ Test(trap_regress, syscall_and_sysret_faults)
 	cr_assert_eq(emulate_insn(sh, VEC_UD), TRAP_DELIVERED);
 	cr_expect_eq(sh->last_vector, VEC_GP);
 	cr_expect_eq(sh->v.cpl, 0);
+}
+
+/*
+ * The real selectors (realseg.c).  Where ombra owns the VM's GDT, the real
+ * CS and SS are the guest's indices with RPL 3, the only descriptors below
+ * the monitor's at the top of the real GDT are at those two indices (DPL 3,
+ * flat, of the kind the guest's CS is), and DS..GS are the guest's exact
+ * selectors; on kvm_pvm, the fixed selectors.  The descriptor bits are
+ * read here from the SDM's layout (vol. 3, 3.4.5), not through machine.c.
+ */
+static uint64_t real_gdt(unsigned i)
+{
+	uint64_t d;
+
+	memcpy(&d, sh->mon + MON_GDT + 8 * i, 8);
+	return d;
+}
+
+static unsigned real_gdt_used_below_monitor(void)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 1; i < MON_GDT_GUEST_END; i++)
+		n += real_gdt(i) != 0;
+	return n;
+}
+
+static void expect_user_desc(unsigned i, bool code, bool l)
+{
+	uint64_t d = real_gdt(i);
+
+	cr_expect(d >> 47 & 1, "GDT[%u] %#llx: not present", i, (unsigned long long)d);
+	cr_expect(d >> 44 & 1, "GDT[%u]: a system descriptor", i);
+	cr_expect_eq(d >> 45 & 3, 3, "GDT[%u]: DPL %llu, the guest runs at CPL 3", i,
+		     (unsigned long long)(d >> 45 & 3));
+	cr_expect_eq((bool)(d >> 43 & 1), code, "GDT[%u]: code %d, want %d", i, (int)(d >> 43 & 1), code);
+	if (code) {
+		cr_expect_eq((bool)(d >> 53 & 1), l, "GDT[%u]: L", i);
+		cr_expect_eq((bool)(d >> 54 & 1), !l, "GDT[%u]: D", i);
+	} else {
+		cr_expect(d >> 41 & 1, "GDT[%u]: data not writable", i);
+	}
+	cr_expect_eq(((d >> 16) & 0xffffff) | ((d >> 56) << 24), 0, "GDT[%u]: base not 0", i);
+}
+
+TestSuite(realseg, .init = setup, .fini = teardown);
+
+Test(realseg, cs_and_ss_are_the_guests_indices_with_rpl_3)
+{
+	cpu(true, 0);                                           /* CS 0x08, SS 0x18 */
+	realseg_select(sh);
+	cr_expect_eq(sh->real.cs, 0x0b);
+	cr_expect_eq(sh->real.ss, 0x1b);
+	cr_expect(sh->real.cs64);
+	expect_user_desc(1, true, true);
+	expect_user_desc(3, false, false);
+	cr_expect_eq(real_gdt_used_below_monitor(), 2, "only the current CS's and SS's indices");
+
+	cpu(true, 3);                                           /* user: CS 0x33, SS 0x2b */
+	realseg_select(sh);
+	cr_expect_eq(sh->real.cs, 0x33);
+	cr_expect_eq(sh->real.ss, 0x2b);
+	cr_expect_eq(real_gdt(1), 0, "the kernel's CS index still loadable from user mode");
+	cr_expect_eq(real_gdt(3), 0, "the kernel's SS index still loadable from user mode");
+	expect_user_desc(6, true, true);
+	expect_user_desc(5, false, false);
+	cr_expect_eq(real_gdt_used_below_monitor(), 2);
+
+	cpu(false, 0);                                          /* 32-bit: CS 0x10 */
+	realseg_select(sh);
+	cr_expect_eq(sh->real.cs, 0x13);
+	cr_expect(!sh->real.cs64);
+	expect_user_desc(2, true, false);
+	expect_user_desc(3, false, false);
+	cr_expect_eq(real_gdt_used_below_monitor(), 2);
+}
+
+Test(realseg, fixed_selectors_where_the_host_keeps_its_gdt)
+{
+	realseg_init(sh, false);
+	cpu(true, 0);
+	realseg_select(sh);
+	cr_expect_eq(sh->real.cs, SEL_USER_CS64);
+	cr_expect_eq(sh->real.ss, SEL_USER_DS);
+	cr_expect_eq(real_gdt_used_below_monitor(), 0);
+	cr_expect(!realseg_data(sh, &vm->kvm.run->s.regs.sregs), "kvm_pvm: DS..GS stay the host's");
+}
+
+Test(realseg, selectors_that_cannot_be_mirrored_use_the_fixed_ones)
+{
+	cpu(true, 0);
+	sh->v.cs.sel = 0x0c;                                    /* TI=1: the LDT */
+	sh->v.ss.sel = (uint16_t)(MON_GDT_GUEST_END * 8);       /* where the monitor's are */
+	realseg_select(sh);
+	cr_expect_eq(sh->real.cs, SEL_USER_CS64);
+	cr_expect_eq(sh->real.ss, SEL_USER_DS);
+	cr_expect_eq(real_gdt_used_below_monitor(), 0);
+}
+
+Test(realseg, data_selectors_are_the_guests_exactly)
+{
+	struct kvm_sregs *s = &vm->kvm.run->s.regs.sregs;
+
+	cpu(true, 0);
+	sh->v.ds.sel = 0x2b;                                    /* RPL 3 kept */
+	sh->v.fs.sel = 0;
+	realseg_select(sh);
+	cr_expect(realseg_data(sh, s));
+	cr_expect_eq(s->ds.selector, 0x2b);
+	cr_expect_eq(s->es.selector, 0x18);
+	cr_expect_eq(s->fs.selector, 0);
+	cr_expect_eq(s->gs.selector, 0x18);
+	cr_expect(!realseg_data(sh, s), "nothing changed the second time");
+}
+
+/* A MOV to DS the real CPU let through (SS's index has a descriptor) is
+ * found at the next trap and done against the guest's GDT: DPL 0 as the
+ * guest's descriptor says, its accessed bit set, the counter. */
+Test(realseg, a_native_data_segment_load_is_done_at_the_next_trap)
+{
+	struct kvm_sregs *s = &vm->kvm.run->s.regs.sregs;
+
+	cpu(true, 0);
+	memset(&sh->v.ds, 0, sizeof(sh->v.ds));                 /* DS null */
+	memset(&sh->v.gs, 0, sizeof(sh->v.gs));
+	sh->v.gs_base = sh->v.gs.base = 0x12345000;             /* WRMSR GS_BASE */
+	realseg_select(sh);
+	realseg_data(sh, s);
+	s->gs.base = 0x12345000;
+	put(0x1000 + 0x18, get(0x1000 + 0x18, 8) & ~(1ULL << 40), 8);
+	s->ds.selector = 0x18;                                  /* mov $0x18, %ds; mov $0x18, %gs */
+	s->gs.selector = 0x18;
+	vm->kvm.run->kvm_dirty_regs = 0;
+	cr_assert_eq(realseg_trap(sh), TRAP_RESUME);
+	cr_expect_eq(sh->v.ds.sel, 0x18);
+	cr_expect_eq(sh->v.ds.dpl, 0, "the guest's descriptor, not the real one");
+	cr_expect(sh->v.ds.p && sh->v.ds.s && (sh->v.ds.type & 2));
+	cr_expect(get(0x1000 + 0x18, 8) >> 40 & 1, "the CPU sets the accessed bit");
+	cr_expect_eq(sh->v.gs.sel, 0x18);
+	cr_expect_eq(sh->v.gs_base, 0, "a GS load takes the descriptor's base (MSR_GS_BASE)");
+	cr_expect_eq(s->gs.base, 0);
+	cr_expect(vm->kvm.run->kvm_dirty_regs & KVM_SYNC_X86_SREGS);
+	cr_expect_eq(sh->native_seg_loads, 2);
+	cr_expect_eq(realseg_trap(sh), TRAP_RESUME);
+	cr_expect_eq(sh->native_seg_loads, 2, "seen once");
+}
+
+/* An OS builds its gates from `mov %cs`: with the real CS the guest's index
+ * at RPL 3, the gate's selector has RPL 3, which delivery ignores: the new
+ * CS is the index with RPL = the new CPL (SDM vol. 2, INT n/INTO/INT3:
+ * "CS(RPL) := new CPL"; the gate selector's RPL is never checked). */
+Test(realseg, a_gate_selector_with_rpl_3_delivers_at_cpl_0)
+{
+	cpu(true, 0);
+	realseg_select(sh);
+	gate(VEC_BP, true, sh->real.cs, HANDLER(VEC_BP));
+	cr_assert_eq(inject_exception(sh, VEC_BP, false, 0), TRAP_DELIVERED);
+	cr_expect_eq(sh->last_vector, VEC_BP, "vector %u delivered", sh->last_vector);
+	cr_expect_eq(sh->v.cs.sel, 0x08);
+	cr_expect_eq(sh->v.cpl, 0);
+	cr_expect_eq(sh->t.rip, HANDLER(VEC_BP));
+	cr_expect_eq(get(sh->t.gpr[R_SP] + 8, 8), 0x08, "the CS pushed is the guest's");
+}
+
+/* A gate built from the real CS the guest read where its own index cannot
+ * be shown (kvm_pvm: the host's 0x33; elsewhere without the mirror: ombra's
+ * fixed selector) ends the run naming the gate, the selector and why,
+ * not in a triple fault (issue 17, point 3). */
+Test(realseg, a_gate_holding_the_real_cs_ends_the_run_with_the_reason)
+{
+	static const struct { bool pvm; uint16_t sel; const char *want; } c[] = {
+		{ true, 0x33, "the host's GDT" },                       /* DPL 3 code in the guest's GDT */
+		{ false, SEL_USER_CS64, "the real CS ombra runs the guest on" },
+	};
+
+	for (unsigned i = 0; i < 2; i++) {
+		cpu(true, 0);
+		sh->host_pvm = c[i].pvm;
+		vm->end = END_NONE;
+		vm->err[0] = '\0';
+		gate(VEC_UD, true, c[i].sel, HANDLER(VEC_UD));
+		cr_expect_eq(inject_exception(sh, VEC_UD, false, 0), TRAP_END, "case %u", i);
+		cr_expect(strstr(vm->err, "IDT gate 6 holds selector"), "case %u: %s", i, vm->err);
+		cr_expect(strstr(vm->err, c[i].want), "case %u: %s", i, vm->err);
+		cr_expect_null(strstr(vm->err, "triple"), "case %u: %s", i, vm->err);
+	}
+	/* The guest's own kernel CS at an index the host also uses is not it. */
+	cpu(true, 0);
+	sh->host_pvm = true;
+	vm->end = END_NONE;
+	gate(VEC_UD, true, 0x08, HANDLER(VEC_UD));
+	cr_expect_eq(inject_exception(sh, VEC_UD, false, 0), TRAP_DELIVERED);
 }
