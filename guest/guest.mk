@@ -156,29 +156,49 @@ $(eval $(call GUEST_KERNEL,hostile,main32.c,$(GUEST_HOSTILE_64)))
 $(eval $(call GUEST_KERNEL,irq,main32.c,main64.c common.c t_apic.c t_sched.c t_legacy.c))
 
 # oskernel: a kernel written like an ordinary OS, without guest/lib
-# (guest/oskernel/README.md).  One 64-bit link whose entry is 32-bit code,
-# converted to ELF32 as multiboot loaders (QEMU's among them) want.
+# (guest/oskernel/README.md), built twice from the same sources.  The low
+# variant: one 64-bit link at 1 MiB whose entry is 32-bit code, converted to
+# ELF32 as multiboot loaders (QEMU's among them) want.  The higher-half
+# variant (-DOSK_HIGHER_HALF, -mcmodel=kernel as Linux builds for
+# 0xffffffff80000000): an ELF64 file whose multiboot header carries the
+# a.out-kludge load addresses, since its addresses do not fit ELF32.
 GUEST_OSK_SRC := boot.S entry.S main.c console.c desc.c trap.c proc.c user.c
-GUEST_OSK_OBJS := $(patsubst %,$(GUEST_OUT)/oskernel/%.o,$(basename $(GUEST_OSK_SRC)))
-GUEST_OSK_CFLAGS = -m64 -mno-red-zone -mcmodel=small $(filter-out -I%,$(GUEST_CFLAGS_BASE)) \
-	-I$(GUEST_DIR)/oskernel $(GUEST_CFLAGS)
-GUEST_KERNELS += oskernel
+GUEST_OSK_BASEFLAGS = -m64 -mno-red-zone $(filter-out -I%,$(GUEST_CFLAGS_BASE)) -I$(GUEST_DIR)/oskernel
+GUEST_OSK_CFLAGS_oskernel = -mcmodel=small
+GUEST_OSK_CFLAGS_oskernel-hh = -mcmodel=kernel -DOSK_HIGHER_HALF
+GUEST_KERNELS += oskernel oskernel-hh
 
-$(GUEST_OUT)/oskernel/%.o: $(GUEST_DIR)/oskernel/%.c
-	@mkdir -p $(@D)
-	$(call GUEST_SAY,CC64,$@)
-	$(GUEST_Q)$(GUEST_CC) $(GUEST_OSK_CFLAGS) -c $< -o $@
-$(GUEST_OUT)/oskernel/%.o: $(GUEST_DIR)/oskernel/%.S
-	@mkdir -p $(@D)
-	$(call GUEST_SAY,AS64,$@)
-	$(GUEST_Q)$(GUEST_CC) $(GUEST_OSK_CFLAGS) -c $< -o $@
-$(GUEST_OUT)/oskernel/kernel64.elf: $(GUEST_OSK_OBJS) $(GUEST_DIR)/oskernel/kernel.ld
-	$(call GUEST_SAY,LD64,$@)
-	$(GUEST_Q)$(GUEST_LD) -m elf_x86_64 $(GUEST_LDFLAGS) -T $(GUEST_DIR)/oskernel/kernel.ld -o $@ \
-		$(GUEST_OSK_OBJS)
+# $(call GUEST_OSK,variant): objects in $(GUEST_OUT)/variant/, linked into
+# $(GUEST_OUT)/variant/kernel64.elf with kernel.ld.S preprocessed for it.
+define GUEST_OSK
+$$(GUEST_OUT)/$(1)/%.o: $$(GUEST_DIR)/oskernel/%.c
+	@mkdir -p $$(@D)
+	$$(call GUEST_SAY,CC64,$$@)
+	$$(GUEST_Q)$$(GUEST_CC) $$(GUEST_OSK_BASEFLAGS) $$(GUEST_OSK_CFLAGS_$(1)) $$(GUEST_CFLAGS) -c $$< -o $$@
+$$(GUEST_OUT)/$(1)/%.o: $$(GUEST_DIR)/oskernel/%.S
+	@mkdir -p $$(@D)
+	$$(call GUEST_SAY,AS64,$$@)
+	$$(GUEST_Q)$$(GUEST_CC) $$(GUEST_OSK_BASEFLAGS) $$(GUEST_OSK_CFLAGS_$(1)) $$(GUEST_CFLAGS) -c $$< -o $$@
+$$(GUEST_OUT)/$(1)/kernel.ld: $$(GUEST_DIR)/oskernel/kernel.ld.S $$(GUEST_DIR)/oskernel/layout.h
+	@mkdir -p $$(@D)
+	$$(call GUEST_SAY,CPP,$$@)
+	$$(GUEST_Q)$$(GUEST_CC) -E -P -undef -x c -D__ASSEMBLER__ $$(filter -D%,$$(GUEST_OSK_CFLAGS_$(1))) \
+		-I$$(GUEST_DIR)/oskernel $$< -o $$@
+$$(GUEST_OUT)/$(1)/kernel64.elf: $$(patsubst %,$$(GUEST_OUT)/$(1)/%.o,$$(basename $$(GUEST_OSK_SRC))) \
+		$$(GUEST_OUT)/$(1)/kernel.ld
+	$$(call GUEST_SAY,LD64,$$@)
+	$$(GUEST_Q)$$(GUEST_LD) -m elf_x86_64 $$(GUEST_LDFLAGS) -T $$(GUEST_OUT)/$(1)/kernel.ld -o $$@ \
+		$$(patsubst %,$$(GUEST_OUT)/$(1)/%.o,$$(basename $$(GUEST_OSK_SRC)))
+endef
+$(eval $(call GUEST_OSK,oskernel))
+$(eval $(call GUEST_OSK,oskernel-hh))
+
 $(GUEST_OUT)/oskernel.elf: $(GUEST_OUT)/oskernel/kernel64.elf
 	$(call GUEST_SAY,OBJCOPY,$@)
 	$(GUEST_Q)$(GUEST_OBJCOPY) -O elf32-i386 $< $@
+$(GUEST_OUT)/oskernel-hh.elf: $(GUEST_OUT)/oskernel-hh/kernel64.elf
+	$(call GUEST_SAY,CP,$@)
+	$(GUEST_Q)cp $< $@
 
 guest-kernels: $(foreach k,$(GUEST_KERNELS),$(GUEST_OUT)/$(k).elf)
 

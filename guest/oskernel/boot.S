@@ -2,17 +2,42 @@
  * boot.S: the multiboot header and the 32-bit entry.  Loads the kernel's own
  * GDT, sets up the per-CPU area through GS base (WRMSR, reload of the data
  * segments with the flat selector, WRMSR again: the reload zeroes the base),
- * builds identity page tables for the first 4 GiB, enters long mode, and
- * reads the per-CPU area through %gs before any C code runs.
+ * builds identity page tables for the first 4 GiB (and, in the higher-half
+ * variant, the same first 2 GiB again at KERNEL_VMA), enters long mode
+ * (the higher-half variant then jumps to where the kernel proper is linked
+ * and reloads GDTR with the GDT's address there), and reads the per-CPU
+ * area through %gs before any C code runs.
+ *
+ * This code runs at its physical address; until paging is on, the kernel
+ * proper's data is reached by PA(), its link address less KERNEL_VMA.
  */
 #include "layout.h"
+
+#define PA(sym)		((sym) - KERNEL_VMA)
+
+#ifdef OSK_HIGHER_HALF
+/* The kernel is an ELF64 file, which QEMU's multiboot loader refuses:
+ * the a.out kludge (flag 16) gives the physical addresses to load at, so
+ * the loader needs nothing from the ELF headers (kernel.ld.S keeps the
+ * file one contiguous image for it). */
+#define MB_FLAGS	0x00010003
+#else
+#define MB_FLAGS	0x00000003
+#endif
 
 	.section .multiboot, "a"
 	.align 4
 mb_header:
 	.long 0x1BADB002			/* magic */
-	.long 0x00000003			/* page-align modules, memory info */
-	.long -(0x1BADB002 + 0x00000003)	/* checksum */
+	.long MB_FLAGS				/* page-align modules, memory info (, addresses) */
+	.long -(0x1BADB002 + MB_FLAGS)		/* checksum */
+#ifdef OSK_HIGHER_HALF
+	.long mb_header				/* header_addr */
+	.long _image_start			/* load_addr */
+	.long _image_end			/* load_end_addr */
+	.long _image_end			/* bss_end_addr */
+	.long _start				/* entry_addr */
+#endif
 
 	.section .text.boot, "ax"
 	.code32
@@ -20,9 +45,9 @@ mb_header:
 _start:
 	cli
 	cld
-	mov	$boot_stack_top, %esp
-	mov	%eax, mb_magic
-	mov	%ebx, mb_info
+	mov	$PA(boot_stack_top), %esp
+	mov	%eax, PA(mb_magic)
+	mov	%ebx, PA(mb_info)
 
 	/* Long mode?  CPUID 0x80000001 EDX bit 29. */
 	mov	$0x80000000, %eax
@@ -34,14 +59,15 @@ _start:
 	bt	$29, %edx
 	jnc	no_long_mode
 
-	lgdt	gdt_ptr
+	lgdt	PA(boot_gdt_ptr)
 	ljmp	$KERNEL_CS32, $1f
 1:
 	/* The per-CPU area: GS base first, then the data segments (the GS load
-	 * sets the base from the flat descriptor, 0), then GS base again. */
+	 * sets the base from the flat descriptor, 0), then GS base again.  The
+	 * base is the area's address as the kernel proper sees it, 64 bits. */
 	mov	$MSR_GS_BASE, %ecx
-	mov	$percpu, %eax
-	xor	%edx, %edx
+	mov	PA(percpu_addr), %eax
+	mov	PA(percpu_addr) + 4, %edx
 	wrmsr
 	mov	$KERNEL_DS, %ax
 	mov	%ax, %ds
@@ -50,20 +76,20 @@ _start:
 	mov	%ax, %gs
 	mov	%ax, %ss
 	mov	$MSR_GS_BASE, %ecx
-	mov	$percpu, %eax
-	xor	%edx, %edx
+	mov	PA(percpu_addr), %eax
+	mov	PA(percpu_addr) + 4, %edx
 	wrmsr
 
 	/* Page tables: PML4[0] -> PDPT, PDPT[0..3] -> four page directories of
 	 * 2 MiB pages, identity.  Only the 2 MiB page holding the user
 	 * section (USER_BASE) has U=1 at the last level. */
-	mov	$pdpt, %eax
+	mov	$PA(pdpt), %eax
 	or	$(PTE_P | PTE_W | PTE_U), %eax
-	mov	%eax, pml4
-	mov	$pd, %eax
+	mov	%eax, PA(pml4)
+	mov	$PA(pd), %eax
 	or	$(PTE_P | PTE_W | PTE_U), %eax
 	xor	%ecx, %ecx
-2:	mov	%eax, pdpt(, %ecx, 8)
+2:	mov	%eax, PA(pdpt)(, %ecx, 8)
 	add	$4096, %eax
 	inc	%ecx
 	cmp	$4, %ecx
@@ -78,15 +104,29 @@ _start:
 4:	cmp	$(USER_BASE >> 21), %ecx
 	jne	5f
 	or	$PTE_U, %eax
-5:	mov	%eax, pd(, %ecx, 8)
+5:	mov	%eax, PA(pd)(, %ecx, 8)
 	inc	%ecx
 	cmp	$2048, %ecx
 	jb	3b
+#ifdef OSK_HIGHER_HALF
+	/* The kernel proper at KERNEL_VMA: PML4[511] -> pdpt_hi, whose
+	 * entries 510 and 511 (the top 2 GiB) are the first two page
+	 * directories above, so KERNEL_VMA + x maps physical x for x below
+	 * 2 GiB.  No U=1 here: the user page is reachable only at USER_BASE. */
+	mov	$PA(pdpt_hi), %eax
+	or	$(PTE_P | PTE_W), %eax
+	mov	%eax, PA(pml4) + 511 * 8
+	mov	$PA(pd), %eax
+	or	$(PTE_P | PTE_W), %eax
+	mov	%eax, PA(pdpt_hi) + 510 * 8
+	add	$4096, %eax
+	mov	%eax, PA(pdpt_hi) + 511 * 8
+#endif
 
 	mov	%cr4, %eax
 	or	$CR4_PAE, %eax
 	mov	%eax, %cr4
-	mov	$pml4, %eax
+	mov	$PA(pml4), %eax
 	mov	%eax, %cr3
 	mov	$MSR_EFER, %ecx
 	rdmsr
@@ -107,6 +147,16 @@ no_long_mode:
 
 	.code64
 long_mode:
+#ifdef OSK_HIGHER_HALF
+	/* Still at the physical address: on to where the kernel proper is
+	 * linked, and the GDT from there too. */
+	movabs	$kernel_entry, %rax
+	jmp	*%rax
+
+	.text
+kernel_entry:
+	lgdt	gdt_ptr(%rip)
+#endif
 	mov	$KERNEL_DS, %ax
 	mov	%ax, %ds
 	mov	%ax, %es
@@ -138,10 +188,15 @@ gdt:
 	.quad 0x00008e0000000000		/* 0x50 system, type 0xE (interrupt gate): invalid for LAR */
 	.quad 0x0000800000000000		/* 0x58 system, type 0 (reserved) */
 gdt_end:
+boot_gdt_ptr:					/* for LGDT in 32-bit code: physical base */
+	.word gdt_end - gdt - 1
+	.long PA(gdt)
 	.globl gdt_ptr
 gdt_ptr:
 	.word gdt_end - gdt - 1
 	.quad gdt
+percpu_addr:
+	.quad percpu
 
 	.globl mb_magic, mb_info, boot_gs_self, boot_gs_fn
 	.align 8
@@ -156,6 +211,9 @@ boot_gs_fn:	.quad 0
 pml4:	.skip 4096
 pdpt:	.skip 4096
 pd:	.skip 4 * 4096
+#ifdef OSK_HIGHER_HALF
+pdpt_hi: .skip 4096
+#endif
 	.align 16
 boot_stack:
 	.skip 16384

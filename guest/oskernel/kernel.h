@@ -15,6 +15,12 @@ typedef unsigned long u64;
 typedef long i64;
 
 #define NULL ((void *)0)
+
+/* The physical address of something in the kernel proper (its data, its
+ * page tables): what CR3 and page-table entries want.  Identity in the
+ * low variant; the link address less KERNEL_VMA in the higher-half one. */
+#define PA(x)		((u64)(x) - KERNEL_VMA)
+
 #define RFLAGS_CF	(1ul << 0)
 #define RFLAGS_FIXED	(1ul << 1)
 #define RFLAGS_ZF	(1ul << 6)

@@ -1,10 +1,29 @@
 /*
- * layout.h: the constants the assembly and the C code share: GDT selectors,
- * MSR numbers, control-register and page-table bits, the per-CPU area's
- * field offsets, the interrupt vectors, and the trap frame's layout.
+ * layout.h: the constants the assembly, the C code and the linker script
+ * share: where the kernel is linked, GDT selectors, MSR numbers,
+ * control-register and page-table bits, the per-CPU area's field offsets,
+ * the interrupt vectors, and the trap frame's layout.
  */
 #ifndef OSK_LAYOUT_H
 #define OSK_LAYOUT_H
+
+#ifdef __ASSEMBLER__
+#define UL(x)		x
+#else
+#define UL(x)		x##ul
+#endif
+
+/* Where the kernel proper runs: its physical address plus KERNEL_VMA.
+ * The low variant runs where it is loaded; the higher-half one
+ * (-DOSK_HIGHER_HALF) at 0xffffffff80000000 + physical, PML4 slot 511,
+ * where Linux puts its text.  The multiboot header and the 32-bit entry
+ * run at their physical addresses in both. */
+#define KERNEL_PHYS	0x100000
+#ifdef OSK_HIGHER_HALF
+#define KERNEL_VMA	UL(0xffffffff80000000)
+#else
+#define KERNEL_VMA	UL(0)
+#endif
 
 /* GDT selectors (boot.S builds the table in this order). */
 #define KERNEL_CS32	0x08
@@ -46,11 +65,6 @@
 
 /* Each process's private 2 MiB page: at PRIV_VA in its own address space,
  * backed by PRIV_PHYS(pid) (which the kernel sees identity-mapped). */
-#ifdef __ASSEMBLER__
-#define UL(x)		x
-#else
-#define UL(x)		x##ul
-#endif
 #define PRIV_VA		UL(0x600000)
 #define PRIV_PHYS(p)	(UL(0x800000) + UL(0x200000) * (p))
 

@@ -8,6 +8,8 @@
 #include "kernel.h"
 #include "user.h"
 
+static const struct uheader *const uh = UHEADER;
+
 static u64 percpu_get_magic(void);
 
 struct percpu percpu = {
@@ -350,8 +352,8 @@ static void check_processes(void)
 	struct uresult *r;
 
 #define EACH(cond, ...) do { ok = 1; first = -1; \
-	for (p = 0; p < NPROC; p++) { r = &uresult[p]; (void)r; if (!(cond)) { ok = 0; if (first < 0) first = p; } } \
-	p = first < 0 ? 0 : first; r = &uresult[p]; (void)r; } while (0)
+	for (p = 0; p < NPROC; p++) { r = &uh->result[p]; (void)r; if (!(cond)) { ok = 0; if (first < 0) first = p; } } \
+	p = first < 0 ? 0 : first; r = &uh->result[p]; (void)r; } while (0)
 
 	for (p = 0; p < NPROC; p++) {
 		struct fault *f = proc_fault_info(p);
@@ -360,11 +362,11 @@ static void check_processes(void)
 			kprintf("process %d killed: vector %lu error 0x%lx at rip 0x%lx cr2 0x%lx\n",
 				p, f->vector, f->err, f->rip, f->cr2);
 	}
-	ok = uresult[0].started && uresult[0].pid_arg == 0 && uresult[2].started && uresult[2].pid_arg == 2;
+	ok = uh->result[0].started && uh->result[0].pid_arg == 0 && uh->result[2].started && uh->result[2].pid_arg == 2;
 	check("user-enter-sysret", ok, "processes 0 and 2: started %lu %lu, pid in RDI %lu %lu",
-	      uresult[0].started, uresult[2].started, uresult[0].pid_arg, uresult[2].pid_arg);
-	check("user-enter-iretq", uresult[1].started && uresult[1].pid_arg == 1,
-	      "process 1: started %lu, pid in RDI %lu", uresult[1].started, uresult[1].pid_arg);
+	      uh->result[0].started, uh->result[2].started, uh->result[0].pid_arg, uh->result[2].pid_arg);
+	check("user-enter-iretq", uh->result[1].started && uh->result[1].pid_arg == 1,
+	      "process 1: started %lu, pid in RDI %lu", uh->result[1].started, uh->result[1].pid_arg);
 	EACH(r->cs == USER_CS && r->ss == USER_DS);
 	check("user-segments", ok, "process %d read CS 0x%lx SS 0x%lx, want 0x%x 0x%x", p, r->cs, r->ss, USER_CS, USER_DS);
 	EACH(r->getpid_syscall == (u64)p);
@@ -391,24 +393,24 @@ static void check_processes(void)
 	      "entries from user mode by SYSCALL %s, INT 0x80 %s, interrupt %s; on the first wrong one (vector 0x%lx) GS base 0x%lx and %%gs:0 0x%lx, want 0x%lx",
 	      estats.syscall ? "seen" : "none", estats.int80 ? "seen" : "none", estats.irq ? "seen" : "none",
 	      estats.kgs_bad_vector, estats.kgs_bad_gsb, estats.kgs_bad_self, (u64)&percpu);
-	EACH(r->gs_self == (u64)&ugs[p] && r->gs_tag == GS_TAG(p) && !r->gs_bad);
+	EACH(r->gs_self == (u64)&uh->gs[p] && r->gs_tag == GS_TAG(p) && !r->gs_bad);
 	check("swapgs-user-gs", ok && !estats.ugs_bad,
 	      "process %d read %%gs:0 0x%lx %%gs:8 0x%lx (want 0x%lx 0x%lx), wrong %lu times while spinning (first 0x%lx); kernel saw KERNEL_GS_BASE 0x%lx on entry vector 0x%lx, want 0x%lx",
-	      p, r->gs_self, r->gs_tag, (u64)&ugs[p], GS_TAG(p), r->gs_bad ? 1ul : 0ul, r->gs_bad_val,
+	      p, r->gs_self, r->gs_tag, (u64)&uh->gs[p], GS_TAG(p), r->gs_bad ? 1ul : 0ul, r->gs_bad_val,
 	      estats.ugs_bad_val, estats.ugs_bad_vector, estats.ugs_bad_want);
-	EACH(r->fs_self == (u64)&utls[p] && r->fs_pid == (u64)p && !r->fs_bad);
+	EACH(r->fs_self == (u64)&uh->tls[p] && r->fs_pid == (u64)p && !r->fs_bad);
 	check("fs-base", ok && !estats.fs_bad,
 	      "process %d read %%fs:0 0x%lx %%fs:8 0x%lx (want 0x%lx %d), wrong while spinning %s (first 0x%lx); kernel saw FS base 0x%lx on entry vector 0x%lx, want 0x%lx",
-	      p, r->fs_self, r->fs_pid, (u64)&utls[p], p, r->fs_bad ? "yes" : "no", r->fs_bad_val,
+	      p, r->fs_self, r->fs_pid, (u64)&uh->tls[p], p, r->fs_bad ? "yes" : "no", r->fs_bad_val,
 	      estats.fs_bad_val, estats.fs_bad_vector, estats.fs_bad_want);
 	EACH(!r->priv_bad && *(volatile u64 *)PRIV_PHYS(p) == PRIV_TAG(p));
 	check("private-memory", ok && !estats.cr3_bad,
 	      "process %d read another value at 0x%lx while spinning: %s (first 0x%lx), its page holds 0x%lx (want 0x%lx); kernel saw CR3 0x%lx on an entry, want 0x%lx",
 	      p, PRIV_VA, r->priv_bad ? "yes" : "no", r->priv_bad_val, *(volatile u64 *)PRIV_PHYS(p), PRIV_TAG(p),
 	      estats.cr3_bad_val, estats.cr3_bad_want);
-	EACH(upreempts[p] >= NPREEMPT && !r->gave_up);
+	EACH(uh->preempts[p] >= NPREEMPT && !r->gave_up);
 	check("preempt", ok, "process %d was preempted %s %d times%s", p,
-	      upreempts[p] >= NPREEMPT ? "at least" : "fewer than", NPREEMPT,
+	      uh->preempts[p] >= NPREEMPT ? "at least" : "fewer than", NPREEMPT,
 	      r->gave_up ? ", and gave up spinning" : "");
 	EACH(proc_resumed_after_other(p));
 	check("switch", ok, "process %d never resumed after another process ran", p);

@@ -11,6 +11,8 @@
 #include "kernel.h"
 #include "user.h"
 
+static const struct uheader *const uh = UHEADER;
+
 #define TIMER_PERIOD	0x40000		/* local APIC counts at divide 16 */
 
 struct proc {
@@ -48,16 +50,16 @@ static void build_space(int p)
 		proc_pml4[p][i] = pml4[i];
 	}
 	proc_pd0[p][PRIV_VA >> 21] = PRIV_PHYS(p) | PTE_P | PTE_W | PTE_U | PTE_PS;
-	proc_pdpt[p][0] = (u64)proc_pd0[p] | PTE_P | PTE_W | PTE_U;
-	proc_pml4[p][0] = (u64)proc_pdpt[p] | PTE_P | PTE_W | PTE_U;
+	proc_pdpt[p][0] = PA(proc_pd0[p]) | PTE_P | PTE_W | PTE_U;
+	proc_pml4[p][0] = PA(proc_pdpt[p]) | PTE_P | PTE_W | PTE_U;
 	for (i = 0; i < 0x200000 / 8; i++)
 		((volatile u64 *)PRIV_PHYS(p))[i] = 0;
 }
 
 static void load_user_bases(int p)
 {
-	wrmsr(MSR_FS_BASE, (u64)&utls[p]);
-	wrmsr(MSR_KERNEL_GS_BASE, (u64)&ugs[p]);	/* SWAPGS brings it in on the way out */
+	wrmsr(MSR_FS_BASE, (u64)&uh->tls[p]);
+	wrmsr(MSR_KERNEL_GS_BASE, (u64)&uh->gs[p]);	/* SWAPGS brings it in on the way out */
 }
 
 void proc_entry_checks(struct frame *f)
@@ -79,18 +81,18 @@ void proc_entry_checks(struct frame *f)
 	}
 	if (cur < 0)
 		return;
-	if (kgsb != (u64)&ugs[cur] && !estats.ugs_bad++) {
+	if (kgsb != (u64)&uh->gs[cur] && !estats.ugs_bad++) {
 		estats.ugs_bad_val = kgsb;
-		estats.ugs_bad_want = (u64)&ugs[cur];
+		estats.ugs_bad_want = (u64)&uh->gs[cur];
 		estats.ugs_bad_vector = f->vector;
 	}
-	if (read_cr3() != (u64)proc_pml4[cur] && !estats.cr3_bad++) {
+	if (read_cr3() != PA(proc_pml4[cur]) && !estats.cr3_bad++) {
 		estats.cr3_bad_val = read_cr3();
-		estats.cr3_bad_want = (u64)proc_pml4[cur];
+		estats.cr3_bad_want = PA(proc_pml4[cur]);
 	}
-	if (fsb != (u64)&utls[cur] && !estats.fs_bad++) {
+	if (fsb != (u64)&uh->tls[cur] && !estats.fs_bad++) {
 		estats.fs_bad_val = fsb;
-		estats.fs_bad_want = (u64)&utls[cur];
+		estats.fs_bad_want = (u64)&uh->tls[cur];
 		estats.fs_bad_vector = f->vector;
 	}
 }
@@ -112,8 +114,8 @@ static void switch_to(int p, struct frame *f)
 	n->state = P_RUNNING;
 	n->last_ran_gen = generation;
 	*f = n->f;
-	if (read_cr3() != (u64)proc_pml4[p])
-		write_cr3((u64)proc_pml4[p]);
+	if (read_cr3() != PA(proc_pml4[p]))
+		write_cr3(PA(proc_pml4[p]));
 	load_user_bases(p);
 	if (was_new && n->by_sysret)
 		enter_user(f, 1);
@@ -139,7 +141,7 @@ static void __attribute__((noreturn)) next_or_home(struct frame *f)
 
 	if (p < 0) {
 		lapic_timer_stop();
-		write_cr3((u64)pml4);
+		write_cr3(PA(pml4));
 		cur = -1;
 		kctx_resume();
 	}
@@ -151,7 +153,7 @@ void proc_preempt(struct frame *f)
 {
 	int p;
 
-	upreempts[cur]++;
+	uh->preempts[cur]++;
 	procs[cur].f = *f;
 	procs[cur].state = P_READY;
 	p = pick_next();
@@ -219,10 +221,10 @@ void run_processes(void)
 		build_space(p);
 		procs[p].state = P_NEW;
 		procs[p].by_sysret = p != 1;
-		f->rip = (u64)user_main;
+		f->rip = (u64)uh->entry;
 		f->cs = USER_CS;
 		f->ss = USER_DS;
-		f->rsp = (u64)(ustack[p] + USTACK_SIZE - 8);	/* as if called */
+		f->rsp = (u64)(uh->stack[p] + USTACK_SIZE - 8);	/* as if called */
 		f->rflags = RFLAGS_FIXED | RFLAGS_IF;
 		f->rdi = p;
 	}

@@ -1,9 +1,10 @@
 /*
  * user.c: the user processes (all three run user_main with their pid in
  * RDI) and the data they share with the kernel.  The linker script puts
- * this file's sections, and nothing else, in the user page.  It calls no
- * kernel code: only SYSCALL and INT 0x80.  Each process writes a tag of
- * its own into its private page and checks it while it spins.
+ * this file's sections, and nothing else, in the user page, its header
+ * (struct uheader, user.h) first.  It calls no kernel code: only SYSCALL
+ * and INT 0x80.  Each process writes a tag of its own into its private
+ * page and checks it while it spins.
  */
 #include "layout.h"
 #include "user.h"
@@ -16,6 +17,16 @@ struct ublock utls[NPROC] = {
 };
 struct ublock ugs[NPROC] = {
 	{ &ugs[0], GS_TAG(0) }, { &ugs[1], GS_TAG(1) }, { &ugs[2], GS_TAG(2) },
+};
+
+/* What the kernel reads at USER_BASE to find the rest (user.h). */
+const struct uheader uheader __attribute__((section(".user.header"))) = {
+	.entry = user_main,
+	.result = uresult,
+	.preempts = upreempts,
+	.tls = utls,
+	.gs = ugs,
+	.stack = ustack,
 };
 
 static inline long sys_syscall(long nr)

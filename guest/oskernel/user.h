@@ -1,9 +1,9 @@
 /*
  * user.h: what the kernel and its user processes share.  Everything it
  * declares lives in the user section (user.c), the one 2 MiB page user
- * mode may touch: the processes' code, stacks, FS and GS blocks, the
- * results each process records, and the preemption counts the kernel
- * writes for them to read.  Each process also has a private page at
+ * mode may touch: its header, the processes' code, stacks, FS and GS
+ * blocks, the results each process records, and the preemption counts the
+ * kernel writes for them to read.  Each process also has a private page at
  * PRIV_VA (layout.h), the same address in every address space.
  */
 #ifndef OSK_USER_H
@@ -41,6 +41,25 @@ struct ublock {				/* an FS or GS base points at one */
 	unsigned long val;		/* FS: the pid; GS: GS_TAG(pid) */
 };
 
+/*
+ * The user section's header, at USER_BASE (the linker script puts it
+ * first): where the kernel finds the entry point and the objects it shares
+ * with the processes.  The kernel reads their addresses from here at run
+ * time, as a kernel reads a program's entry from its header, instead of
+ * naming them: they live in the low half, and the higher-half kernel,
+ * built with -mcmodel=kernel, may reach a symbol it names RIP-relative,
+ * which from 0xffffffff80000000 does not span to USER_BASE.
+ */
+struct uheader {
+	void (*entry)(long pid);
+	struct uresult *result;
+	volatile unsigned long *preempts;
+	struct ublock *tls, *gs;
+	unsigned char (*stack)[USTACK_SIZE];
+};
+#define UHEADER ((const struct uheader *)USER_BASE)
+
+/* user.c's own names for them. */
 extern struct uresult uresult[NPROC];
 extern volatile unsigned long upreempts[NPROC];
 extern struct ublock utls[NPROC], ugs[NPROC];
