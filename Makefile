@@ -175,9 +175,10 @@ nested-smoke: $(BUILD)/ombra guest-kernels $(E2E_KERNELS) $(BUILD)/tests/check-j
 	$(Q)NESTED_DIR=$(NESTED) sh scripts/nested/run.sh 0 $(NESTED)/npt0-smoke scripts/nested/smoke.sh $(NESTED)/npt0-smoke $(BUILD)
 	$(Q)NESTED_DIR=$(NESTED) bash scripts/docs-figures.sh check $(BUILD)
 
-# The figures in docs/study.md, rerun on the nested host and written into
-# the blocks that hold them (scripts/docs-figures.sh); make test checks the
-# deterministic ones against a rerun.
+# The figures in the docs (docs/study.md, docs/strategies.md: every
+# docs/*.md with a figure marker), rerun on the nested host and written into
+# the blocks that hold them (scripts/docs-figures.sh); make test
+# (nested-smoke) checks the deterministic ones against a rerun.
 docs: $(BUILD)/ombra guest-kernels
 	$(Q)NESTED_DIR=$(NESTED) bash scripts/docs-figures.sh write $(BUILD)
 
