@@ -52,7 +52,7 @@ void h_triple(struct tally *t, uint32_t arg)
 
 void h_upper(struct tally *t, uint32_t arg)
 {
-	uint64_t *root, va = 0xffff800000000000ull;
+	uint64_t *root, va = 0xffff888000000000ull;            /* where Linux's direct map starts */
 	uint32_t *frame;
 	char got[64];
 

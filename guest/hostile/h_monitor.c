@@ -1,22 +1,26 @@
 /*
- * h_monitor.c: case monitor.  The guest reaches for the top 512 GiB of the
- * address space (PML4 slot 511), where shadow mode keeps its monitor
- * (stubs, IDT, TSS, GDT, the trap stack) and the shadow-page pool.  The
- * guest has mapped nothing there, so every read, write and fetch, at ring 0
- * and ring 3, must be a not-present #PF at that address, as on any machine.
+ * h_monitor.c: case monitor.  The guest reaches for the PML4 slot where
+ * shadow mode keeps its monitor (stubs, IDT, TSS, GDT, the trap stack) and
+ * the shadow-page pool: slot 256 (0xffff800000000000, the range Linux
+ * leaves to a hypervisor), or slot 511 on kvm_pvm.  The guest has mapped
+ * nothing in either, so every read, write and fetch, at ring 0 and ring 3,
+ * must be a not-present #PF at that address, as on any machine.
  */
 #include "hostile.h"
 
 void h_monitor(struct tally *t, uint32_t arg)
 {
 	static const uint64_t targets[] = {
-		0xffffff8000000000ull, /* MON_VA: the vector stubs */
-		0xffffff8000000800ull, /* the resume stubs */
-		0xffffff8000001000ull, /* the mailbox */
-		0xffffff8000002000ull, /* the IDT */
-		0xffffff8000004ff8ull, /* the trap stack */
-		0xffffff8000010000ull, /* the GDT */
-		0xffffff8040000000ull, /* MON_POOL_VA: the shadow pool */
+		0xffff800000000000ull, /* the monitor: the vector stubs */
+		0xffff800000000800ull, /* the resume stubs */
+		0xffff800000001000ull, /* the mailbox */
+		0xffff800000002000ull, /* the IDT */
+		0xffff800000004ff8ull, /* the trap stack */
+		0xffff800000010000ull, /* the GDT */
+		0xffff800040000000ull, /* the shadow pool */
+		0xffff800040123008ull,
+		0xffffff8000000000ull, /* the monitor on kvm_pvm: slot 511 */
+		0xffffff8000001000ull,
 		0xffffff8040123008ull,
 		0xffffffff80000000ull, /* where Linux puts its text */
 		0xfffffffffffff000ull, /* the last page */
@@ -29,7 +33,8 @@ void h_monitor(struct tally *t, uint32_t arg)
 	cpu_set_nxe(true);
 	for (unsigned i = 0; i < ARRAY_SIZE(targets) + 16; i++) {
 		uint64_t va = i < ARRAY_SIZE(targets) ? targets[i]
-			      : 0xffffff8000000000ull | (rng_next(&r) & 0x7ffffffffcull);
+			      : (i & 1 ? 0xffff800000000000ull : 0xffffff8000000000ull) |
+				(rng_next(&r) & 0x7ffffffffcull);
 
 		for (unsigned user = 0; user < 2; user++)
 			for (unsigned op = ACCESS_READ; op <= ACCESS_FETCH; op++) {

@@ -356,7 +356,7 @@ uint64_t shadow_next_event(struct vm *vm)
 	struct shadow *sh = vm->mode_data;
 	uint64_t next = earliest(sh->lapic.deadline_ns, pit_reaches_cpu(sh) ? sh->pit.irq0_next_ns : 0);
 
-	if (!sh->v.vif || !next)
+	if ((!sh->v.vif && !sh->native_if) || !next)
 		return 0;
 	return sh->t0_ns + next;
 }
@@ -366,6 +366,8 @@ void shadow_kick(struct vm *vm)
 	struct shadow *sh = vm->mode_data;
 
 	shadow_timer_update(sh, shadow_now_ns(sh));
-	if (sh->v.vif && shadow_irq_pending(sh))
+	/* With native_if the guest may have set IF since its last trap:
+	 * shadow_raise_kick waits for KVM's window if it has not. */
+	if ((sh->v.vif || sh->native_if) && shadow_irq_pending(sh))
 		shadow_raise_kick(vm);
 }

@@ -57,10 +57,10 @@ static void idt_gate(uint8_t *idt, unsigned v, uint64_t target, unsigned dpl)
 	g[11] = (uint8_t)(target >> 56);
 }
 
-uint64_t machine_build(uint8_t *mon, uint64_t pool_mpa, uint64_t pool_size)
+uint64_t machine_build(uint8_t *mon, uint64_t va, uint64_t pool_mpa, uint64_t pool_size)
 {
 	uint8_t *gdt = mon + MON_GDT, *tss = mon + MON_TSS;
-	uint64_t tss_va = MON_VA + MON_TSS, stack_top = MON_VA + MON_STACK_TOP;
+	uint64_t tss_va = va + MON_TSS, stack_top = va + MON_STACK_TOP;
 
 	/* GDT */
 	memset(gdt, 0, MON_GDT_LIMIT + 1);
@@ -75,7 +75,7 @@ uint64_t machine_build(uint8_t *mon, uint64_t pool_mpa, uint64_t pool_size)
 
 	/* IDT */
 	for (unsigned v = 0; v < 256; v++)
-		idt_gate(mon + MON_IDT, v, MON_VA + MON_STUBS + v * MON_STUB_SIZE,
+		idt_gate(mon + MON_IDT, v, va + MON_STUBS + v * MON_STUB_SIZE,
 			 v == 3 || v == 4 ? 3 : 0);
 
 	/* TSS: RSP0 at offset 4, IST1 at 36, I/O map base past the limit. */
@@ -90,7 +90,7 @@ uint64_t machine_build(uint8_t *mon, uint64_t pool_mpa, uint64_t pool_size)
 	memset(mon + MON_PD, 0, 4096);
 	put64(mon + MON_PDPT, (MON_MPA + MON_PD) | 0x3);
 	put64(mon + MON_PD, MON_MPA | 0x3 | 0x80 | 0x100);       /* P W PS G */
-	/* PDPT[1] -> the pool, in 2 MiB pages, so the monitor can rewrite
+	/* PDPT[1] (MON_POOL_OFF) -> the pool, in 2 MiB pages, so the monitor can rewrite
 	 * shadow entries; NX: it is data. */
 	memset(mon + MON_POOL_PD, 0, 4096);
 	put64(mon + MON_PDPT + 8, (MON_MPA + MON_POOL_PD) | 0x3);

@@ -1,7 +1,7 @@
 /*
  * The monitor's machine structures, built into the monitor region's host
  * mapping: the real GDT, IDT and TSS, and the page tables that map the
- * monitor at MON_VA.  Pure builders over a buffer (unit-tested).
+ * monitor in its PML4 slot.  Pure builders over a buffer (unit-tested).
  */
 #ifndef OMBRA_MACHINE_H
 #define OMBRA_MACHINE_H
@@ -9,11 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Fill the monitor region (MON_SIZE bytes at mon, MPA MON_MPA) around the
- * code blob already copied to its start, and map the pool (pool_size bytes
- * at MPA pool_mpa, 2 MiB aligned) at MON_POOL_VA.  Returns the PML4 entry
- * every shadow root puts in slot 511. */
-uint64_t machine_build(uint8_t *mon, uint64_t pool_mpa, uint64_t pool_size);
+/* Fill the monitor region (MON_SIZE bytes at mon, MPA MON_MPA, virtual
+ * address va: mon_va of its slot) around the code blob already copied to
+ * its start, and map the pool (pool_size bytes at MPA pool_mpa, 2 MiB
+ * aligned) at va + MON_POOL_OFF.  Returns the PML4 entry every shadow root
+ * puts in the monitor's slot. */
+uint64_t machine_build(uint8_t *mon, uint64_t va, uint64_t pool_mpa, uint64_t pool_size);
 
 /* The 8-byte GDT descriptor for a flat segment. */
 uint64_t machine_seg_desc(unsigned dpl, int code, int l, int db);

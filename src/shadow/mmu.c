@@ -20,8 +20,9 @@
  * 2. Roots.  The real CR3 points at a level-4 shadow page: for the guest's
  *    CR3 under its current role (kernel or user view, CR0.WP, EFER.NXE).
  *    The last MMU_ROOT_CACHE roots per view stay cached, so switching back
- *    to a recent address space costs no lookup (root_hits).  Entry 511
- *    of every root maps the monitor, supervisor-only.
+ *    to a recent address space costs no lookup (root_hits).  The
+ *    monitor's slot of every root (monitor.h) maps the monitor,
+ *    supervisor-only.
  * 3. Faults.  A real #PF is classified with the guest's own walk: if the
  *    guest's tables deny the access it is the guest's fault (pf_guest),
  *    delivered with the walker's error code; otherwise the shadow path is
@@ -210,7 +211,7 @@ struct sp *mmu_sp_of_mpa(struct shadow_mmu *m, uint64_t mpa)
 /* --- set-up ----------------------------------------------------------------- */
 
 int mmu_init(struct shadow_mmu *m, const struct guest_mem *mem, uint8_t *pool_hva,
-	     uint64_t pool_mpa, unsigned nr_pages, uint64_t mon_pml4e)
+	     uint64_t pool_mpa, unsigned nr_pages, unsigned mon_slot, uint64_t mon_pml4e)
 {
 	memset(m, 0, sizeof(*m));
 	if (nr_pages < 16)
@@ -220,6 +221,7 @@ int mmu_init(struct shadow_mmu *m, const struct guest_mem *mem, uint8_t *pool_hv
 	m->pool_mpa = pool_mpa;
 	m->nr_pages = nr_pages;
 	m->mon_pml4e = mon_pml4e;
+	m->mon_slot = mon_slot;
 	m->hash_size = nr_pages;
 	m->rmap_size = 4096;
 	m->track_size = 1024;
@@ -508,7 +510,7 @@ static void clear_entries(struct shadow_mmu *m, struct sp *sp)
 
 		if (!(*e & SPTE_P))
 			continue;
-		if (sp->role.level == 4 && i == 511) {
+		if (mmu_is_mon_slot(m, sp, i)) {
 			*e = 0;
 			mmu_changed(m, e);
 		} else {
@@ -594,7 +596,7 @@ static struct sp *get_sp(struct shadow_mmu *m, uint64_t gfn, union sp_role role)
 	hash_add(m, sp);
 	m->nr_used++;
 	if (role.level == 4)
-		sp->spt[511] = m->mon_pml4e;
+		sp->spt[m->mon_slot] = m->mon_pml4e;
 	for (unsigned k = 0; k < m->nr_unprot; k++)
 		if (m->unprot[k] == gfn && mmu_sp_tracks(m, sp)) {
 			mmu_unsync_add(m, sp);
@@ -673,8 +675,8 @@ static void retire_root(struct shadow_mmu *m, struct sp *sp)
 	list_del(&m->active, sp, LINK);
 	list_push(&m->retired, sp, LINK, false);
 	sp->retired = true;
-	for (unsigned i = 0; i < 511; i++)
-		if (sp->spt[i] & SPTE_P)
+	for (unsigned i = 0; i < 512; i++)
+		if ((sp->spt[i] & SPTE_P) && i != m->mon_slot)
 			mmu_clear_entry(m, &sp->spt[i]);
 	m->need_reload = true;
 }
@@ -1049,8 +1051,8 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 		access |= PFERR_U;
 	if (!ctx->efer_nx)
 		access &= ~PFERR_FETCH;
-	if (ctx->path == PATH_PAGING64 ? spte_index(gva, 4) == 511 && (gva >> 63) : (gva >> 32) != 0) {
-		/* The top 512 GiB are the monitor's in every root: to the guest
+	if (ctx->path == PATH_PAGING64 ? spte_index(gva, 4) == m->mon_slot && (gva >> 63) : (gva >> 32) != 0) {
+		/* The monitor's 512 GiB are its in every root: to the guest
 		 * they are unmapped memory, whatever its own tables say.  So is
 		 * all above 4 GiB to a guest without long mode: only 64-bit code
 		 * run natively (kvm_pvm, docs/shadow.md) reaches it, and a fill

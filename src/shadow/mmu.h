@@ -196,7 +196,8 @@ struct shadow_mmu {
 	struct sp_list retired;      /* roots dropped while the real CR3 may hold them */
 	struct sp_list unsync;       /* pages out of sync now (linked through unsync_link) */
 	uint64_t visit_stamp;        /* for_each_sp_of_gfn's walks */
-	uint64_t mon_pml4e;          /* PML4[511] of every root: the monitor */
+	uint64_t mon_pml4e;          /* PML4[mon_slot] of every root: the monitor */
+	unsigned mon_slot;           /* the monitor's PML4 slot (monitor.h) */
 	enum mmu_sync sync;
 	unsigned maxphyaddr;
 	unsigned prefetch;           /* neighbours filled with a fault, 0..8 (KVM's PTE_PREFETCH_NUM) */
@@ -252,7 +253,7 @@ void mmu_trap_begin(struct shadow_mmu *m);
 void mmu_root_loaded(struct shadow_mmu *m, uint64_t root_mpa);
 
 int mmu_init(struct shadow_mmu *m, const struct guest_mem *mem, uint8_t *pool_hva,
-	     uint64_t pool_mpa, unsigned nr_pages, uint64_t mon_pml4e);
+	     uint64_t pool_mpa, unsigned nr_pages, unsigned mon_slot, uint64_t mon_pml4e);
 void mmu_destroy(struct shadow_mmu *m);
 
 /* Is the root for ctx in the root cache (a CR3 load would hit)? */

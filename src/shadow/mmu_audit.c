@@ -32,7 +32,7 @@ static void audit_tree(struct audit *a, struct sp *sp, uint64_t base, struct mmu
 		uint64_t e = sp->spt[i], gva;
 		struct gwalk w;
 
-		if (!(e & SPTE_P) || (sp->role.level == 4 && i == 511))
+		if (!(e & SPTE_P) || mmu_is_mon_slot(a->m, sp, i))
 			continue;
 		gva = base | ((uint64_t)i << (12 + 9 * (sp->role.level - 1)));
 		if (sp->role.level == 4 && (gva & (1ULL << 47)))

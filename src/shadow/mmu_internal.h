@@ -17,6 +17,12 @@ static inline unsigned spte_index(uint64_t gva, unsigned level)
 	return (unsigned)(gva >> (12 + 9 * (level - 1))) & 511;
 }
 
+/* Entry i of sp is the monitor's: its slot in a root. */
+static inline bool mmu_is_mon_slot(const struct shadow_mmu *m, const struct sp *sp, unsigned i)
+{
+	return sp->role.level == 4 && i == m->mon_slot;
+}
+
 static inline uint64_t *pool_entry(const struct shadow_mmu *m, uint32_t off)
 {
 	return (uint64_t *)(m->pool_hva + off);

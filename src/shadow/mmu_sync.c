@@ -269,7 +269,7 @@ static void resync(struct shadow_mmu *m, struct sp *sp)
 		sync_sp(m, sp);
 	} else {
 		for (unsigned j = 0; j < 512; j++)
-			if ((sp->spt[j] & SPTE_P) && !(sp->role.level == 4 && j == 511))
+			if ((sp->spt[j] & SPTE_P) && !mmu_is_mon_slot(m, sp, j))
 				mmu_clear_entry(m, &sp->spt[j]);
 	}
 	mmu_unsync_del(m, sp);
@@ -340,7 +340,7 @@ static bool flush_tree(struct shadow_mmu *m, struct sp *sp, bool keep_global)
 
 		if (!(*e & SPTE_P))
 			continue;
-		if (sp->role.level == 4 && i == 511)
+		if (mmu_is_mon_slot(m, sp, i))
 			continue;                       /* the monitor */
 		if (*e & SPTE_LINK) {
 			struct sp *child = mmu_sp_of_mpa(m, *e & SPTE_ADDR);
@@ -414,7 +414,7 @@ static void zap_gva(struct shadow_mmu *m, struct sp *root, uint64_t gva)
 		uint64_t *e = &sp->spt[spte_index(gva, level)];
 		struct sp *child;
 
-		if (!(*e & SPTE_P) || (level == 4 && spte_index(gva, 4) == 511))
+		if (!(*e & SPTE_P) || (level == 4 && spte_index(gva, 4) == m->mon_slot))
 			return;
 		if (!(*e & SPTE_LINK)) {
 			mmu_set_leaf(m, e, 0);
@@ -458,7 +458,7 @@ static void invlpg_sync(struct shadow_mmu *m, struct sp *root, uint64_t gva)
 	for (unsigned level = 4; level > 1; level--) {
 		uint64_t e = sp->spt[spte_index(gva, level)];
 
-		if (!(e & SPTE_P) || !(e & SPTE_LINK) || (level == 4 && spte_index(gva, 4) == 511))
+		if (!(e & SPTE_P) || !(e & SPTE_LINK) || (level == 4 && spte_index(gva, 4) == m->mon_slot))
 			return;
 		sp = mmu_sp_of_mpa(m, e & SPTE_ADDR);
 		if (!sp)
@@ -560,7 +560,7 @@ void mmu_pte_write(struct shadow_mmu *m, uint64_t gpa, unsigned len)
 			for (unsigned j = lo; j < lo + n && j < 512; j++) {
 				uint64_t *e = &sp->spt[j];
 
-				if (!(*e & SPTE_P) || (sp->role.level == 4 && j == 511))
+				if (!(*e & SPTE_P) || mmu_is_mon_slot(m, sp, j))
 					continue;
 				mmu_clear_entry(m, e);
 				m->need_reload = true;

@@ -10,11 +10,13 @@
 ;      kvm_run's sync area (KVM_CAP_SYNC_REGS), so no ioctl is needed;
 ;   3. ombra edits the frame and the registers in memory and points RIP at
 ;      a resume stub: IRETQ, or MOV CR3 / INVLPG first.
-; The guest never runs here: the region is mapped supervisor-only at
-; MON_VA, and the guest runs at CPL 3.  Layout: monitor.h.
+; The guest never runs here: the region is mapped supervisor-only in the
+; monitor's PML4 slot, and the guest runs at CPL 3.  Layout: monitor.h.
+; Every reference is RIP-relative, so the code runs at whatever address
+; the slot gives it (256 or, on kvm_pvm, 511).
 
 bits 64
-org 0xffffff8000000000
+org 0
 
 MAILBOX_RAX    equ stubs + 0x1000     ; MON_MAILBOX_RAX
 MAILBOX_RCX    equ stubs + 0x1008

@@ -5,7 +5,12 @@
  * agree by reading the assembled blob.
  *
  * The monitor region is one memslot of 2 MiB at MPA 0, mapped supervisor-
- * only at MON_VA (PML4 slot 511, the top 512 GiB) in every shadow root:
+ * only in one PML4 slot of every shadow root, the monitor's slot:
+ * MON_SLOT (256, 0xffff800000000000: the start of the range Linux leaves
+ * to a hypervisor, so a higher-half kernel keeps slot 511), or on kvm_pvm,
+ * where CPL-3 code cannot reach the upper half anyway, MON_SLOT_PVM (511,
+ * where the monitor has always run there).  Its code is position-
+ * independent; everything below is an offset from mon_va(slot):
  *
  *   0x000000  vector stubs: 256 x 8 bytes, stub v is "out v, al; ud2"
  *   0x000800  resume stubs: iretq; load CR3 then iretq; INVLPG then iretq;
@@ -22,7 +27,7 @@
  *             CS and SS indices where ombra owns the VM's GDT (realseg.c)
  *   0x020000  the monitor's PDPT and PDs (the PML4[511] subtree)
  *
- * The shadow-page pool is mapped too, at MON_POOL_VA, so the monitor can
+ * The shadow-page pool is mapped too, at MON_POOL_OFF, so the monitor can
  * rewrite shadow entries: on a host whose KVM is itself a shadow MMU, a
  * change ombra makes to a present shadow entry through its own mapping is
  * invisible to that KVM until the VM writes the entry (docs/shadow.md).
@@ -30,7 +35,10 @@
 #ifndef OMBRA_MONITOR_H
 #define OMBRA_MONITOR_H
 
-#define MON_VA              0xffffff8000000000ULL  /* PML4 index 511 */
+#include <stdint.h>
+
+#define MON_SLOT            256
+#define MON_SLOT_PVM        511
 #define MON_MPA             0x0ULL
 #define MON_SIZE            0x200000ULL            /* one 2 MiB page */
 #define MON_SLOT_ID         100                    /* KVM slot numbers outside guest_mem's */
@@ -51,7 +59,7 @@
 #define MON_MAILBOX_ACTION  (MON_MAILBOX + 0x20)  /* 0 none, 1 load CR3, 2 INVLPG */
 #define MON_MAILBOX_ARG     (MON_MAILBOX + 0x28)  /* the CR3 or the address */
 #define MON_MAILBOX_COUNT   (MON_MAILBOX + 0x30)  /* entries to rewrite */
-#define MON_MAILBOX_LIST    (MON_MAILBOX + 0x40)  /* their addresses (MON_POOL_VA + offset) */
+#define MON_MAILBOX_LIST    (MON_MAILBOX + 0x40)  /* their addresses (pool VA + offset) */
 #define MON_MAILBOX_MAX     ((0x1000 - 0x40) / 8)
 #define MON_ACTION_NONE     0
 #define MON_ACTION_CR3      1
@@ -65,7 +73,7 @@
 #define MON_PDPT            0x20000
 #define MON_PD              0x21000
 #define MON_POOL_PD         0x22000
-#define MON_POOL_VA         (MON_VA + 0x40000000ULL)  /* PDPT slot 1: up to 1 GiB of pool */
+#define MON_POOL_OFF        0x40000000ULL          /* PDPT slot 1: up to 1 GiB of pool */
 #define MON_POOL_MAX        0x40000000ULL
 
 /* Real selectors, all at the top of the GDT, so that the guest's own
@@ -77,5 +85,12 @@
 #define SEL_USER_CS32       (8189 * 8 + 3)  /* compatibility-mode code, DPL 3 */
 #define SEL_USER_DS         (8190 * 8 + 3)  /* data, DPL 3 */
 #define SEL_USER_CS64       (8191 * 8 + 3)  /* 64-bit code, DPL 3 */
+
+/* The monitor's virtual address in a PML4 slot: the slot's first byte,
+ * sign-extended as a canonical address. */
+static inline uint64_t mon_va(unsigned slot)
+{
+	return (uint64_t)((int64_t)((uint64_t)slot << 55) >> 16);
+}
 
 #endif

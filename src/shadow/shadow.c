@@ -116,10 +116,12 @@ int shadow_build(struct shadow *sh, struct vm *vm, const struct shadow_opts *opt
 		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -E2BIG, "the monitor is %zu bytes, more than its %d",
 			       blob, MON_MAILBOX);
 	memcpy(sh->mon, monitor_blob, blob);
-	sh->mon_pml4e = machine_build(sh->mon, POOL_MPA, sh->pool_size);
+	sh->mon_slot = sh->host_pvm ? MON_SLOT_PVM : MON_SLOT;
+	sh->mon_va = mon_va(sh->mon_slot);
+	sh->mon_pml4e = machine_build(sh->mon, sh->mon_va, POOL_MPA, sh->pool_size);
 
 	/* 2. The shadow MMU over the pool. */
-	r = mmu_init(&sh->mmu, &vm->mem, sh->pool, POOL_MPA, pool_pages, sh->mon_pml4e);
+	r = mmu_init(&sh->mmu, &vm->mem, sh->pool, POOL_MPA, pool_pages, sh->mon_slot, sh->mon_pml4e);
 	if (r < 0)
 		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, r, "the shadow MMU over %u pool pages: %s", pool_pages,
 			       strerror(-r));
@@ -176,19 +178,20 @@ static int shadow_setup(struct vm *vm)
 		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -ENOMEM, "cannot map the monitor region and a pool of %u pages",
 			       pool_pages);
 	}
-	r = shadow_build(sh, vm, opts, mon, pool, pool_pages);
-	if (r < 0)
-		return r;
 	{
 		struct hostmmu hm;
 
 		/* The host's MMU still maps the VM the monitor runs in; the
-		 * guest's translations are ombra's shadow tables. */
+		 * guest's translations are ombra's shadow tables.  The host
+		 * decides where the monitor lives (shadow_build). */
 		hostmmu_detect("", &hm);
 		sh->host_pvm = strcmp(hm.module, "kvm_pvm") == 0;
 		snprintf(vm->host_mmu, sizeof(vm->host_mmu), "%s, under ombra's shadow tables", hm.summary);
 		snprintf(vm->host_mmu_kind, sizeof(vm->host_mmu_kind), "%s", hostmmu_kind_name(hm.kind));
 	}
+	r = shadow_build(sh, vm, opts, mon, pool, pool_pages);
+	if (r < 0)
+		return r;
 
 	/* 2. The monitor region and the pool, registered at MPAs of their own. */
 	r = register_region(vm, MON_SLOT_ID, MON_MPA, sh->mon, MON_SIZE);
@@ -220,11 +223,11 @@ static int shadow_setup(struct vm *vm)
 	sregs.cr3 = mmu_root(&sh->mmu, &sh->ctx);
 	mmu_root_loaded(&sh->mmu, sregs.cr3);
 	sh->mmu.need_reload = false;
-	sregs.gdt.base = MON_VA + MON_GDT;
+	sregs.gdt.base = sh->mon_va + MON_GDT;
 	sregs.gdt.limit = MON_GDT_LIMIT;
-	sregs.idt.base = MON_VA + MON_IDT;
+	sregs.idt.base = sh->mon_va + MON_IDT;
 	sregs.idt.limit = 256 * 16 - 1;
-	kvm_seg(&sregs.tr, SEL_TSS, MON_VA + MON_TSS, 0x67, 0xb, 0, 0, 0, 0, 0);
+	kvm_seg(&sregs.tr, SEL_TSS, sh->mon_va + MON_TSS, 0x67, 0xb, 0, 0, 0, 0, 0);
 	kvm_seg(&sregs.ldt, 0, 0, 0xffff, 0x2, 0, 0, 0, 0, 0);
 	realseg_init(sh, !sh->host_pvm);
 	realseg_select(sh);
@@ -239,7 +242,9 @@ static int shadow_setup(struct vm *vm)
 	regs.rip = vm->boot.entry;
 	regs.rax = MB_BOOTLOADER_MAGIC;
 	regs.rbx = vm->boot.info_gpa;
-	regs.rflags = RFLAGS_FIXED | RFLAGS_IF;
+	sh->native_if = !sh->host_pvm;
+	sh->t.rflags = RFLAGS_FIXED;             /* multiboot: IF clear */
+	regs.rflags = shadow_real_rflags(sh);
 	if (ioctl(vm->kvm.vcpu_fd, KVM_SET_REGS, &regs) < 0)
 		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -errno, "KVM_SET_REGS failed: %s", strerror(errno));
 	sh->t.rip = regs.rip;
@@ -314,6 +319,7 @@ static void shadow_counters(struct vm *vm, struct counters *out)
 	counters_add(out, "injected", sh->injected);
 	counters_add(out, "native_transfers", sh->native_transfers);
 	counters_add(out, "native_seg_loads", sh->native_seg_loads);
+	counters_add(out, "native_io", sh->native_io);
 	counters_add(out, "shadow_pages", sh->mmu.nr_used);
 	counters_add(out, "rmap_zapped", st->rmap_zapped);
 	counters_add(out, "unsync_synced", st->unsync_synced);
@@ -346,11 +352,13 @@ static void shadow_explain(struct vm *vm, uint64_t gva, json_t *obj)
 		"US is set in every shadow entry: the guest's kernel runs at CPL 3 here, so the CPU must let "
 		"CPL 3 reach its pages; what the guest keeps from its user code is kept out of the user view's "
 		"root instead, which holds only what the guest lets CPL 3 reach (docs/shadow.md)"));
-	if (sh->ctx.path == PATH_PAGING64 && ((gva >> 39) & 511) == 511) {
-		/* Every root's last PML4 entry is the monitor's (MON_VA). */
-		json_object_set_new(obj, "verdict", json_string(
-			"the monitor's range: PML4 slot 511 of every shadow root maps ombra's monitor, so the "
-			"guest's own mapping of this address is never shadowed (docs/shadow.md)"));
+	if (sh->ctx.path == PATH_PAGING64 && ((gva >> 39) & 511) == sh->mon_slot && (gva >> 63)) {
+		char why[192];
+
+		snprintf(why, sizeof(why), "the monitor's range: PML4 slot %u of every shadow root maps ombra's "
+			 "monitor, so the guest's own mapping of this address is never shadowed (docs/shadow.md)",
+			 sh->mon_slot);
+		json_object_set_new(obj, "verdict", json_string(why));
 		return;
 	}
 	for (unsigned level = 4; root && level >= 1; level--) {
@@ -448,7 +456,7 @@ static void shadow_guest_state(struct vm *vm, char *buf, size_t len)
 	 * guest is where the real CPU left it (KVM stores the registers in
 	 * kvm_run at every exit), not at its last trap; unless that was in
 	 * the monitor's own code. */
-	if (vm->kvm.run->exit_reason == KVM_EXIT_INTR && r->rip < MON_VA) {
+	if (vm->kvm.run->exit_reason == KVM_EXIT_INTR && r->rip - sh->mon_va >= MON_SIZE) {
 		now.rip = r->rip;
 		now.rflags = r->rflags;
 		now.gpr[R_AX] = r->rax; now.gpr[R_CX] = r->rcx; now.gpr[R_DX] = r->rdx; now.gpr[R_BX] = r->rbx;

@@ -67,11 +67,14 @@ struct shadow {
 	uint8_t *mon;                /* the monitor region, host view */
 	uint8_t *pool;               /* the shadow-page pool, host view */
 	size_t pool_size;
+	unsigned mon_slot;           /* the monitor's PML4 slot (monitor.h): chosen by host_pvm */
+	uint64_t mon_va;             /* ... and its address there */
 	uint64_t mon_pml4e;
 	struct shadow_opts opts;     /* what the user asked for (mode.h) */
 	bool umip;                   /* CR4.UMIP and CPUID faulting are on */
 	bool host_pvm;               /* the host's KVM is kvm_pvm (docs/host.md) */
 	struct realseg real;
+	bool native_if;              /* the guest's IF is the real IF (real_rflags, trap.c) */
 	size_t capstone[2];          /* capstone handles, 32- and 64-bit (csh) */
 	unsigned delivering;         /* 1 + the vector being delivered, 0 when none */
 	bool soft_int;               /* the next delivery is a software INT n (no EXT) */
@@ -108,6 +111,7 @@ struct shadow {
 	uint64_t kicks_taken;        /* traps on SHADOW_KICK_VECTOR */
 	uint64_t native_transfers;   /* CS changes the guest made without a trap */
 	uint64_t native_seg_loads;   /* data-segment loads the real CPU made without a trap */
+	uint64_t native_io;          /* the guest's port I/O exits that needed no trap (native_if) */
 	uint64_t reported_unknown_msr;
 };
 
@@ -170,6 +174,9 @@ static inline enum trap_result shadow_failed(const struct shadow *sh)
 bool shadow_handle_exit(struct vm *vm, bool *resync);
 /* vm_mode.exit: shadow_handle_exit and its one ioctl, or the kick. */
 bool shadow_exit(struct vm *vm);
+/* The real RFLAGS for the guest's (sh->t.rflags): IF and IOPL as the host
+ * allows (native_if). */
+uint64_t shadow_real_rflags(struct shadow *sh);
 
 /* --- decode.c, emulate.c, ptwrite.c, mmio.c ------------------------------------ */
 

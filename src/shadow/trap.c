@@ -49,9 +49,13 @@ static void read_trap(struct shadow *sh, unsigned vector)
 	 * own GDT says. */
 	t->code64 = f[1] == sh->real.cs ? sh->real.cs64 :
 		    f[1] == SEL_USER_CS64 || (f[1] != SEL_USER_CS32 && vcpu_long(&sh->v) && sh->v.cs.l);
-	/* The guest sees its own IF and IOPL, not the real ones. */
-	t->rflags = (f[2] & ~(RFLAGS_IF | RFLAGS_IOPL)) | (sh->v.vif ? RFLAGS_IF : 0) |
-		    ((uint64_t)sh->v.iopl << 12);
+	/* The guest sees its own IOPL, not the real one, and its own IF: the
+	 * real one where it is the guest's (native_if), else ombra's copy. */
+	if (sh->native_if)
+		t->rflags = (f[2] & ~RFLAGS_IOPL) | ((uint64_t)sh->v.iopl << 12);
+	else
+		t->rflags = (f[2] & ~(RFLAGS_IF | RFLAGS_IOPL)) | (sh->v.vif ? RFLAGS_IF : 0) |
+			    ((uint64_t)sh->v.iopl << 12);
 	t->gpr[R_SP] = f[3];
 }
 
@@ -61,6 +65,34 @@ static void host_resync(struct shadow *sh)
 {
 	kvm_vm_set_region(&sh->vm->kvm, POOL_SLOT_ID, 0, POOL_MPA, 0, sh->pool);
 	kvm_vm_set_region(&sh->vm->kvm, POOL_SLOT_ID, 0, POOL_MPA, sh->pool_size, sh->pool);
+}
+
+/*
+ * The real RFLAGS the guest runs with: the guest's, but IOPL, and IF
+ * where the host keeps ombra from the guest's own.  No VM86, no NT.
+ * - native_if (ombra owns the VM's flags: AMD-V, VMX): IF is the guest's,
+ *   and IOPL is 3 exactly while the guest's CPU would let it run CLI,
+ *   STI, POPF's IF and port I/O (CPL <= its IOPL), so those run natively:
+ *   PUSHF/POPF irqsave pairs work, port I/O leaves KVM as the I/O it is,
+ *   and an interrupt waiting while IF is off asks KVM for the window.
+ *   Otherwise IOPL 0, so they trap as the guest's CPU would fault.
+ * - else (kvm_pvm): IF on, since nothing interrupts a guest but its own
+ *   traps and ombra's kick, and IOPL 0 so that port I/O and CLI/STI trap
+ *   and the guest's IF is ombra's copy (struct vcpu).
+ */
+uint64_t shadow_real_rflags(struct shadow *sh)
+{
+	const struct trap *t = &sh->t;
+	uint64_t f = (t->rflags & ~(RFLAGS_IOPL | RFLAGS_VM | RFLAGS_NT)) | RFLAGS_FIXED;
+
+	if (!sh->native_if)
+		return f | RFLAGS_IF;
+	if (sh->v.cpl <= sh->v.iopl)
+		f |= RFLAGS_IOPL;
+	/* A trap delivers what is pending when IF is on; else KVM says when
+	 * the guest sets it (KVM_EXIT_IRQ_WINDOW_OPEN, then the kick). */
+	sh->vm->kvm.run->request_interrupt_window = !(f & RFLAGS_IF) && shadow_irq_pending(sh);
+	return f;
 }
 
 /* Returns true when the pool's memslot must be registered again before the
@@ -83,16 +115,14 @@ static bool resume(struct shadow *sh)
 	f[0] = vcpu_long(&sh->v) && sh->v.cs.l ? t->rip : t->rip & 0xffffffffULL;
 	realseg_select(sh);
 	f[1] = sh->real.cs;
-	/* Really: IF on (nothing interrupts a guest but its own traps), IOPL 0
-	 * so port I/O and CLI/STI trap, no VM86, no NT. */
-	f[2] = (t->rflags & ~(RFLAGS_IOPL | RFLAGS_VM | RFLAGS_NT)) | RFLAGS_IF | RFLAGS_FIXED;
+	f[2] = shadow_real_rflags(sh);
 	f[3] = t->gpr[R_SP];
 	f[4] = sh->real.ss;
 	if (realseg_data(sh, &run->s.regs.sregs))
 		realseg_sregs_changed(sh);
-	r->rsp = MON_VA + MON_STACK_TOP - 40;
+	r->rsp = sh->mon_va + MON_STACK_TOP - 40;
 	r->rflags = RFLAGS_FIXED;
-	r->rip = MON_VA + MON_RESUME_IRET;
+	r->rip = sh->mon_va + MON_RESUME_IRET;
 
 	/* The root first: making it can evict another, which changes entries
 	 * the host's KVM must hear about. */
@@ -112,7 +142,7 @@ static bool resume(struct shadow *sh)
 		uint64_t *list = (uint64_t *)(mb + MON_MAILBOX_LIST);
 
 		for (unsigned i = 0; i < sh->mmu.nr_touch; i++)
-			list[i] = MON_POOL_VA + sh->mmu.touch[i];
+			list[i] = sh->mon_va + MON_POOL_OFF + sh->mmu.touch[i];
 		*(uint64_t *)(mb + MON_MAILBOX_COUNT) = sh->mmu.nr_touch;
 		*(uint64_t *)(mb + MON_MAILBOX_RAX) = r->rax;
 		*(uint64_t *)(mb + MON_MAILBOX_RCX) = r->rcx;
@@ -129,15 +159,15 @@ static bool resume(struct shadow *sh)
 		}
 		sh->mmu.stats.host_rewrites += sh->mmu.nr_touch;
 		sh->mmu.nr_touch = 0;
-		r->rip = MON_VA + MON_RESUME_FULL;
+		r->rip = sh->mon_va + MON_RESUME_FULL;
 	} else if (sh->mmu.need_reload) {
 		*(uint64_t *)(sh->mon + MON_MAILBOX_RAX) = r->rax;
 		r->rax = sh->reload_root;
-		r->rip = MON_VA + MON_RESUME_CR3;
+		r->rip = sh->mon_va + MON_RESUME_CR3;
 	} else if (sh->mmu.need_invlpg) {
 		*(uint64_t *)(sh->mon + MON_MAILBOX_RAX) = r->rax;
 		r->rax = sh->mmu.flush_gva;
-		r->rip = MON_VA + MON_RESUME_INVLPG;
+		r->rip = sh->mon_va + MON_RESUME_INVLPG;
 	}
 	sh->mmu.need_reload = sh->mmu.need_invlpg = sh->mmu.touch_overflow = false;
 	sh->mmu.nr_touch = 0;
@@ -294,6 +324,15 @@ bool shadow_handle_exit(struct vm *vm, bool *resync)
 
 	if (run->exit_reason != KVM_EXIT_IO)
 		return false;
+	if (sh->native_if && (run->s.regs.sregs.cs.selector & 3) == 3) {
+		/* The guest's own port I/O, which IOPL 3 let through (see
+		 * shadow_real_rflags): the devices answer as in tdp mode, and an
+		 * interrupt it raised or unmasked is taken at once. */
+		sh->native_io++;
+		vm_port_io(vm);
+		shadow_kick(vm);
+		return true;
+	}
 	vector = run->io.port;
 	if (run->io.direction != KVM_EXIT_IO_OUT || run->io.size != 1 || vector > 255) {
 		shadow_kill(sh, "port %#x %s from the monitor: only its trap stubs do port I/O",

@@ -400,7 +400,7 @@ static void on_powered_off(void *opaque)
 		       SHUTDOWN_PORT);
 }
 
-static void handle_io(struct vm *vm)
+void vm_port_io(struct vm *vm)
 {
 	struct kvm_run *run = vm->kvm.run;
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
@@ -662,7 +662,7 @@ void vm_run(struct vm *vm)
 
 		switch (run->exit_reason) {
 		case KVM_EXIT_IO:
-			handle_io(vm);
+			vm_port_io(vm);
 			break;
 		case KVM_EXIT_MMIO:
 			handle_mmio(vm);

@@ -235,6 +235,10 @@ void vm_end(struct vm *vm, enum run_end end, int status, const char *fmt, ...)
 int vm_fail(struct vm *vm, int status, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* The port I/O of a KVM_EXIT_IO in kvm_run, through the board's port bus:
+ * tdp mode's exits, and shadow mode's guest I/O the CPU let through. */
+void vm_port_io(struct vm *vm);
+
 /* Create everything up to a vCPU ready at the kernel's entry.  0 or -errno,
  * with the reason in vm->err. */
 int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *mode);

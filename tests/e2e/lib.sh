@@ -112,6 +112,57 @@ known_or_match() {
 	fi
 }
 
+# known_checks NAME REF "CHECK...": a kernel that prints `check X: ...`
+# lines, run where the listed checks are known to fail (each for a reason
+# docs/shadow.md gives).  Every other line must be QEMU TCG's (REF) and
+# ombra must print nothing QEMU does not; each listed check must be
+# printed and still differ from QEMU's line (one that matches now must
+# come off the list); the run ends with exit status 3 (some failed).
+known_checks() {
+	local name=$1 ref=$2 list run=${1//\//-} st line c problems="" fixed="" nfail=0
+	# shellcheck disable=SC2086
+	list=" $(echo $3) "                                     # one space between names
+	st=$(cat "$OUT/$run.status")
+	while IFS= read -r line; do
+		case $line in
+		"summary: "*) continue ;;
+		"check "*)
+			c=${line#check }
+			c=${c%%:*}
+			if [ "${list#* "$c" }" != "$list" ]; then
+				if ! grep -q "^check $c: " "$OUT/$run.out"; then
+					problems="$problems; no line for check $c"
+				elif grep -qxF -- "$line" "$OUT/$run.out"; then
+					fixed="$fixed $c"
+				else
+					nfail=$((nfail + 1))
+				fi
+				continue
+			fi ;;
+		esac
+		grep -qxF -- "$line" "$OUT/$run.out" || problems="$problems; ombra did not print: $line"
+	done <"$OUT/$ref.out"
+	while IFS= read -r line; do
+		case $line in
+		"summary: "*) continue ;;
+		"check "*)
+			c=${line#check }
+			c=${c%%:*}
+			[ "${list#* "$c" }" != "$list" ] && continue ;;
+		esac
+		grep -qxF -- "$line" "$OUT/$ref.out" || problems="$problems; ombra printed: $line"
+	done <"$OUT/$run.out"
+	if [ -n "$problems" ]; then
+		bad "$name" "$(printf %s "${problems#; }" | head -c 600); exit status $st"
+	elif [ -n "$fixed" ]; then
+		bad "$name" "matches QEMU TCG now on check(s)$fixed: take them off the known list"
+	elif [ "$st" != 3 ]; then
+		bad "$name" "exit status $st, want 3 (some checks failed); $(head -1 "$OUT/$run.err")"
+	else
+		known "$name" "$nfail known checks differ from QEMU TCG, every other line matches"
+	fi
+}
+
 # qemu NAME ARGS...: QEMU TCG's run of ARGS, which must exit 1 (0 written
 # to isa-debug-exit), its output in $OUT/NAME.out.  With E2E_QEMU_REF=DIR
 # the run is not repeated: the output of the real QEMU run an earlier pass

@@ -22,7 +22,7 @@
  * 0, no VM/NT), every register the stub restores equal to the guest's,
  * rewrites only of entries in the pool, and a real CR3 that is a root in
  * the pool, for the guest's current view (user or kernel), path, CR0.WP
- * and EFER.NXE, with the monitor in its slot 511.  The virtual CPU stays
+ * and EFER.NXE, with the monitor in its slot 256.  The virtual CPU stays
  * consistent (guest_check_vcpu), and of the monitor region ombra writes
  * only the mailbox and the trap stack.  No ioctl is made: kvm_run is a plain
  * struct, the pool's re-registration is only counted (*resync), and
@@ -80,7 +80,7 @@ static void run_stub(struct real *cpu)
 {
 	struct kvm_regs *r = &g.run.s.regs.regs;
 	const struct trap *t = &g.sh.t;
-	uint64_t stub = r->rip - MON_VA, *f = frame(), root_off;
+	uint64_t stub = r->rip - g.sh.mon_va, *f = frame(), root_off;
 	uint64_t regs[16] = { r->rax, r->rcx, r->rdx, r->rbx, r->rsp, r->rbp, r->rsi, r->rdi,
 			      r->r8, r->r9, r->r10, r->r11, r->r12, r->r13, r->r14, r->r15 };
 	const struct sp *root;
@@ -88,7 +88,7 @@ static void run_stub(struct real *cpu)
 	bool l;
 
 	MUST(g.run.kvm_dirty_regs & KVM_SYNC_X86_REGS);
-	MUST(r->rsp == MON_VA + MON_STACK_TOP - 40 && r->rflags == RFLAGS_FIXED);
+	MUST(r->rsp == g.sh.mon_va + MON_STACK_TOP - 40 && r->rflags == RFLAGS_FIXED);
 	switch (stub) {
 	case MON_RESUME_IRET:
 		break;
@@ -106,7 +106,7 @@ static void run_stub(struct real *cpu)
 		for (uint64_t i = 0; i < count; i++) {
 			uint64_t a = mon64(MON_MAILBOX_LIST + 8 * i);
 
-			MUST(a >= MON_POOL_VA && a - MON_POOL_VA < g.sh.pool_size && !(a & 7));
+			MUST(a >= g.sh.mon_va + MON_POOL_OFF && a - (g.sh.mon_va + MON_POOL_OFF) < g.sh.pool_size && !(a & 7));
 		}
 		MUST(action <= MON_ACTION_INVLPG);
 		if (action == MON_ACTION_CR3)
@@ -121,11 +121,11 @@ static void run_stub(struct real *cpu)
 		MUST(0);
 	}
 
-	/* The real CR3: a root in the pool, the monitor in slot 511, for the
+	/* The real CR3: a root in the pool, the monitor in slot 256, for the
 	 * guest's current view and paging mode. */
 	MUST(cpu->cr3 >= POOL_MPA && cpu->cr3 - POOL_MPA < g.sh.pool_size && !(cpu->cr3 & 0xfff));
 	root_off = cpu->cr3 - POOL_MPA;
-	MUST(memcmp(g.sh.pool + root_off + 511 * 8, &g.sh.mon_pml4e, 8) == 0);
+	MUST(memcmp(g.sh.pool + root_off + 256 * 8, &g.sh.mon_pml4e, 8) == 0);
 	root = &g.sh.mmu.sps[root_off >> 12];
 	MUST(g.sh.mmu.loaded_root == root && root->used && !root->retired);
 	MUST(root->role.level == 4 && root->role.user_view == (g.sh.v.cpl == 3));
@@ -150,7 +150,17 @@ static void run_stub(struct real *cpu)
 	MUST(l ? g_canonical(f[0]) : f[0] <= 0xffffffffULL);
 	MUST(f[0] == (l ? t->rip : t->rip & 0xffffffffULL));
 	MUST(f[3] == t->gpr[R_SP]);
-	MUST((f[2] & RFLAGS_IF) && (f[2] & RFLAGS_FIXED) && !(f[2] & (RFLAGS_IOPL | RFLAGS_VM | RFLAGS_NT)));
+	/* RFLAGS: no VM86, no NT; where ombra owns the VM's flags (native_if)
+	 * the guest's IF, and IOPL 3 exactly when its CPL is at most its IOPL
+	 * (SDM vol. 2, CLI: what CPL 3 may then run natively); else IF on and
+	 * IOPL 0. */
+	MUST((f[2] & RFLAGS_FIXED) && !(f[2] & (RFLAGS_VM | RFLAGS_NT)));
+	if (g.sh.native_if) {
+		MUST((f[2] & RFLAGS_IF) == (t->rflags & RFLAGS_IF));
+		MUST((f[2] & RFLAGS_IOPL) == (g.sh.v.cpl <= ((t->rflags & RFLAGS_IOPL) >> 12) ? RFLAGS_IOPL : 0));
+	} else {
+		MUST((f[2] & RFLAGS_IF) && !(f[2] & RFLAGS_IOPL));
+	}
 	for (unsigned i = 0; i < 16; i++)
 		MUST(i == R_SP || regs[i] == t->gpr[i]);
 	cpu->rip = f[0];
@@ -215,11 +225,11 @@ static void make_trap(const struct rec *rc, const struct real *cpu, bool *monito
 	}
 	*(uint64_t *)(g.sh.mon + MON_STACK_TOP - 48) = err;
 	r->rax = cpu->gpr[R_AX]; r->rcx = cpu->gpr[R_CX]; r->rdx = cpu->gpr[R_DX]; r->rbx = cpu->gpr[R_BX];
-	r->rsp = MON_VA + MON_STACK_TOP - 48;
+	r->rsp = g.sh.mon_va + MON_STACK_TOP - 48;
 	r->rbp = cpu->gpr[R_BP]; r->rsi = cpu->gpr[R_SI]; r->rdi = cpu->gpr[R_DI];
 	r->r8 = cpu->gpr[R_R8]; r->r9 = cpu->gpr[R_R9]; r->r10 = cpu->gpr[R_R10]; r->r11 = cpu->gpr[R_R11];
 	r->r12 = cpu->gpr[R_R12]; r->r13 = cpu->gpr[R_R13]; r->r14 = cpu->gpr[R_R14]; r->r15 = cpu->gpr[R_R15];
-	r->rip = MON_VA + MON_STUBS + vector * MON_STUB_SIZE + 2;
+	r->rip = g.sh.mon_va + MON_STUBS + vector * MON_STUB_SIZE + 2;
 	r->rflags = RFLAGS_FIXED;
 	run->s.regs.sregs.cr2 = rc->cr2;
 	run->kvm_dirty_regs = 0;
@@ -285,10 +295,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	memset(&cpu, 0, sizeof(cpu));
 	cpu.rip = sh->t.rip;
 	realseg_init(sh, !(opts & 4));             /* as shadow_setup does: a kvm_pvm host or not */
+	sh->native_if = !(opts & 4);
 	realseg_select(sh);
 	realseg_data(sh, &g.run.s.regs.sregs);
 	cpu.cs = sh->real.cs;
-	cpu.rflags = (sh->t.rflags & ~RFLAGS_IOPL) | RFLAGS_IF;
+	cpu.rflags = shadow_real_rflags(sh);       /* as shadow_setup starts it */
 	cpu.rsp = sh->t.gpr[R_SP];
 	cpu.ss = sh->real.ss;
 	cpu.cr3 = sh->mmu.loaded_root->mpa;
@@ -305,6 +316,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 		cpu.gpr[rc->reg & 15] ^= rc->xor;
 		cpu.rsp = cpu.gpr[R_SP] = cpu.rsp + (int64_t)rc->sp_step * 8;
 		cpu.rflags = (cpu.rflags & ~0x8d5ULL) | (rc->flags & 0xd5) | (rc->flags & 0x20 ? 0x800 : 0);
+		/* CLI or STI run natively where the real IOPL allows it. */
+		if ((cpu.rflags & RFLAGS_IOPL) == RFLAGS_IOPL && (rc->flags & 0x02))
+			cpu.rflags ^= RFLAGS_IF;
 		if (!(real_desc((uint16_t)cpu.cs) >> 53 & 1)) {          /* compatibility mode */
 			cpu.rip &= 0xffffffffULL;
 			cpu.rsp = cpu.gpr[R_SP] &= 0xffffffffULL;

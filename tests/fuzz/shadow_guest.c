@@ -140,8 +140,9 @@ static void build_tables(int kind, bool large, uint64_t unmap_gpa, uint64_t pdpt
 	memset(g_ram + G_TABLES, 0, G_TABLES_END - G_TABLES);
 	if (kind == K_64) {
 		put(0x4000, 0x5000 | pwu, 8);
-		put(0x4000 + 256 * 8, 0x5000 | pwu, 8);       /* the kernel half */
+		put(0x4000 + ((G_HIGH >> 39) & 511) * 8, 0x5000 | pwu, 8);   /* the kernel half: */
 		put(0x5000, 0x6000 | pwu, 8);
+		put(0x5000 + ((G_HIGH >> 30) & 511) * 8, 0x6000 | pwu, 8);  /* the same 1 GiB */
 	} else if (kind == K_PAE) {
 		put(0x4000, 0x5000 | E_P, 8);                    /* PDPTEs have no R/W, U/S */
 	}

@@ -50,7 +50,7 @@
 #define G_CODE      0x10000ULL
 #define G_STACK0    0x2f000ULL
 #define G_HANDLER   0x30000ULL
-#define G_HIGH      0xffff800000000000ULL /* the kernel-half alias (long mode) */
+#define G_HIGH      0xffffffff80000000ULL /* the kernel-half alias (long mode): a higher-half kernel's */
 #define G_POOL_PAGES 64
 
 /* The guest CPU's mode. */

@@ -38,7 +38,7 @@ void fixture_reset_mmu(struct shadow_fixture *f)
 {
 	mmu_destroy(&f->sh->mmu);
 	memset(f->pool, 0, FIX_POOL_PAGES * 4096);
-	cr_assert_eq(mmu_init(&f->sh->mmu, &f->vm->mem, f->pool, POOL_MPA, FIX_POOL_PAGES, FIX_MON_E), 0);
+	cr_assert_eq(mmu_init(&f->sh->mmu, &f->vm->mem, f->pool, POOL_MPA, FIX_POOL_PAGES, f->sh->mon_slot, FIX_MON_E), 0);
 }
 
 void fixture_free(struct shadow_fixture *f)

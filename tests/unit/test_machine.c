@@ -91,7 +91,7 @@ static uint8_t *built(void)
 
 	cr_assert_not_null(mon);
 	memset(mon + MON_GDT, 0xaa, 64);   /* must be overwritten */
-	machine_build(mon, 0x200000, 0x400000);
+	machine_build(mon, mon_va(MON_SLOT), 0x200000, 0x400000);
 	return mon;
 }
 
@@ -132,9 +132,9 @@ Test(machine, tss_descriptor_and_stacks)
 
 	cr_expect_eq(t.type, 9, "an available 64-bit TSS");
 	cr_expect(!t.s && t.p);
-	cr_expect_eq(base, MON_VA + MON_TSS);
-	cr_expect_eq(rd64(mon + MON_TSS + 4), MON_VA + MON_STACK_TOP, "RSP0");
-	cr_expect_eq(rd64(mon + MON_TSS + 36), MON_VA + MON_STACK_TOP, "IST1");
+	cr_expect_eq(base, 0xffff800000000000ULL + MON_TSS);
+	cr_expect_eq(rd64(mon + MON_TSS + 4), 0xffff800000000000ULL + MON_STACK_TOP, "RSP0");
+	cr_expect_eq(rd64(mon + MON_TSS + 36), 0xffff800000000000ULL + MON_STACK_TOP, "IST1");
 	{
 		/* The limit in bytes (G scales it by 4 KiB, SDM vol. 3, 3.4.5), at
 		 * least the 104 bytes of a 64-bit TSS (vol. 3, 8.7). */
@@ -167,7 +167,7 @@ Test(machine, every_vector_enters_its_stub_on_ist1)
 				  (uint64_t)rd64(g + 8) << 32;
 		unsigned dpl = (g[5] >> 5) & 3;
 
-		cr_expect_eq(target, MON_VA + MON_STUBS + v * MON_STUB_SIZE, "vector %u", v);
+		cr_expect_eq(target, 0xffff800000000000ULL + MON_STUBS + v * MON_STUB_SIZE, "vector %u", v);
 		cr_expect_eq(g[2] | g[3] << 8, SEL_MON_CS);
 		cr_expect_eq(g[4] & 7, 1, "vector %u must use IST1", v);
 		cr_expect_eq(g[5] & 0x9f, 0x8e, "vector %u: present 64-bit interrupt gate", v);
@@ -179,7 +179,7 @@ Test(machine, every_vector_enters_its_stub_on_ist1)
 Test(machine, monitor_mapping_is_supervisor_only)
 {
 	uint8_t *mon = calloc(1, MON_SIZE);
-	uint64_t pml4e = machine_build(mon, 0x200000, 0x400000), pdpte, pde;
+	uint64_t pml4e = machine_build(mon, mon_va(MON_SLOT), 0x200000, 0x400000), pdpte, pde;
 
 	cr_expect(pml4e & 1);
 	cr_expect_eq(pml4e & 4, 0, "U/S must be 0 at the top");

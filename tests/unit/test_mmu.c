@@ -45,7 +45,7 @@
  *      write and the guest PTE is dirty; X only if the guest allows the fetch
  *      under EFER.NXE; A set in the guest leaf) and points at the right MPA;
  *      a 2 MiB shadow leaf only where the guest maps those 2 MiB with one
- *      large page; slot 511 of every root is the monitor (and of the loaded
+ *      large page; slot T_MON of every root is the monitor (and of the loaded
  *      one until the CPU has left it); and mmu_audit() agrees.  In wp and
  *      unsync every cached root must be exact for the tables at its own CR3.
  *      mmu_audit must also catch deliberately corrupted entries.
@@ -103,6 +103,8 @@
 #define MPA_OFF    (256 * GiB)             /* shadow mode's GPA -> MPA offset */
 #define POOL_AT    0x200000ULL             /* MPA of the pool */
 #define MON_E      0x0000000000020003ULL   /* the monitor's PML4E: P W, supervisor */
+#define T_MON      256u                    /* the monitor's PML4 slot (MON_SLOT, written out) */
+#define T_MON_VA   0xffff800000000000ULL
 #define RAM_SIZE   (80 * MiB)
 #define HI_SLOTS   24                      /* 2 MiB of RAM at 1 .. 24 GiB (1 GiB pages) */
 #define HI_SIZE    (2 * MiB)
@@ -219,7 +221,7 @@ static struct h *h_new_s(unsigned npool, enum mmu_sync sync)
 	h->root_pse = calloc(npool, sizeof(*h->root_pse));
 	cr_assert(h->pool && h->root_pse);
 	cr_assert_leq(npool, 4096u);
-	cr_assert_eq(mmu_init(&h->m, &h->mem, h->pool, POOL_AT, npool, MON_E), 0);
+	cr_assert_eq(mmu_init(&h->m, &h->mem, h->pool, POOL_AT, npool, T_MON, MON_E), 0);
 	h->m.sync = sync;
 	h->next_tbl = TBL_BASE;
 	return h;
@@ -367,9 +369,9 @@ static void tlb_flush_page(struct h *h, uint64_t gva)
  */
 static void loaded_has_monitor(struct h *h, const char *when)
 {
-	if (h->loaded && h->ctx_valid && spage(h, h->loaded)[511] != MON_E)
-		fail(h, "%s: the root the real CR3 holds (%#llx) has %#llx in slot 511, not the monitor's entry (freed or reused while loaded)",
-		     when, (unsigned long long)h->loaded, (unsigned long long)spage(h, h->loaded)[511]);
+	if (h->loaded && h->ctx_valid && spage(h, h->loaded)[T_MON] != MON_E)
+		fail(h, "%s: the root the real CR3 holds (%#llx) has %#llx in the monitor's slot, not the monitor's entry (freed or reused while loaded)",
+		     when, (unsigned long long)h->loaded, (unsigned long long)spage(h, h->loaded)[T_MON]);
 }
 
 static void trap(struct h *h)
@@ -392,9 +394,9 @@ static void reload(struct h *h)
 		mmu_root_loaded(&h->m, h->loaded);
 		h->root_pse[(h->loaded - POOL_AT) / PAGE] = h->g.pse;
 		/* The resume stub that loads the new root runs on the old one. */
-		if (old && spage(h, old)[511] != MON_E)
-			fail(h, "resume: the root the real CPU still runs on (%#llx) lost the monitor's entry (slot 511 = %#llx) before the switch to %#llx",
-			     (unsigned long long)old, (unsigned long long)spage(h, old)[511],
+		if (old && spage(h, old)[T_MON] != MON_E)
+			fail(h, "resume: the root the real CPU still runs on (%#llx) lost the monitor's entry (its slot = %#llx) before the switch to %#llx",
+			     (unsigned long long)old, (unsigned long long)spage(h, old)[T_MON],
 			     (unsigned long long)h->loaded);
 		tlb_flush_all(h);
 	} else if (h->m.need_invlpg) {
@@ -702,7 +704,7 @@ static void swalk(struct h *h, uint64_t root, uint64_t gva, struct sw *s)
 		s->e[level] = e;
 		s->tab[level] = POOL_AT + (uint64_t)((uint8_t *)t - h->pool);
 		s->level = level;
-		if (level == 4 && idx == 511) {
+		if (level == 4 && idx == T_MON) {
 			s->st = SW_MON;          /* the monitor, supervisor-only */
 			return;
 		}
@@ -1123,9 +1125,9 @@ static bool tree_sound(struct tcheck *c, const uint64_t *t, int level, uint64_t 
 		const uint64_t *child;
 		bool stale;
 
-		if (level == 4 && i == 511) {
+		if (level == 4 && i == T_MON) {
 			if (e != MON_E) {
-				snprintf(c->err, c->n, "root slot 511 is %#llx, not the monitor's %#llx",
+				snprintf(c->err, c->n, "the monitor's root slot is %#llx, not its %#llx",
 					 (unsigned long long)e, (unsigned long long)MON_E);
 				return false;
 			}
@@ -1503,7 +1505,7 @@ static uint64_t sleaf(struct h *h, uint64_t root, uint64_t gva, uint64_t **where
 	for (int level = 4; t && level >= 1; level--) {
 		unsigned idx = (unsigned)(gva >> (12 + 9 * (level - 1))) & 511;
 
-		if (!(t[idx] & E_P) || (level == 4 && idx == 511))
+		if (!(t[idx] & E_P) || (level == 4 && idx == T_MON))
 			return 0;
 		if (level == 1 || (level == 2 && (t[idx] & E_PS))) {
 			if (where)
@@ -1987,7 +1989,7 @@ Test(mmu_roots, same_cr3_same_root_views_differ)
 		uint64_t root = r == 0 ? ka : r == 1 ? ua : kb;
 
 		cr_assert(spage(h, root));
-		cr_assert_eq(spage(h, root)[511], MON_E, "root %#llx slot 511", (unsigned long long)root);
+		cr_assert_eq(spage(h, root)[T_MON], MON_E, "root %#llx monitor slot", (unsigned long long)root);
 	}
 	h_free(h);
 }
@@ -2004,7 +2006,7 @@ Test(mmu_roots, cache_of_four_per_view)
 	for (unsigned i = 0; i < 6; i++) {
 		cpu_set(h, gs(MODE_P64, cr3[i], false, true, true), true);
 		root[i] = h->loaded;
-		cr_assert_eq(spage(h, root[i])[511], MON_E);
+		cr_assert_eq(spage(h, root[i])[T_MON], MON_E);
 		cr_assert_eq(check_access(h, G1, AX_R, NULL, "fill").mpa, F1 + i * PAGE + MPA_OFF);
 		check_state(h, "visit");
 	}
@@ -2050,7 +2052,7 @@ Test(mmu_roots, role_changes_give_new_roots)
 	h_free(h);
 }
 
-/* Slot 511 is the monitor in every root, whatever happens. */
+/* The monitor's slot is the monitor in every root, whatever happens. */
 Test(mmu_roots, monitor_entry_survives_everything)
 {
 	struct h *h = h_new(32);
@@ -2062,30 +2064,30 @@ Test(mmu_roots, monitor_entry_survives_everything)
 	cpu_set(h, gs(MODE_P64, a, false, true, true), false);
 	for (unsigned i = 0; i < 40; i++) {
 		check_access(h, ((uint64_t)(i % 8) << 39) | ((uint64_t)(i / 8) << 30), AX_R, NULL, "scatter");
-		cr_assert_eq(spage(h, h->loaded)[511], MON_E);
+		cr_assert_eq(spage(h, h->loaded)[T_MON], MON_E);
 	}
 	cr_assert_gt(h->m.stats.mmu_recycled, 0);
 	mmu_new_cr3(&h->m, &h->ctx, true, false);
 	reload(h);
-	cr_assert_eq(spage(h, h->loaded)[511], MON_E);
-	mmu_invlpg(&h->m, &h->ctx, 0xffffff8000000000ULL);
-	cr_assert_eq(spage(h, h->loaded)[511], MON_E);
+	cr_assert_eq(spage(h, h->loaded)[T_MON], MON_E);
+	mmu_invlpg(&h->m, &h->ctx, T_MON_VA);
+	cr_assert_eq(spage(h, h->loaded)[T_MON], MON_E);
 	mmu_zap_all(&h->m);
 	reload(h);
-	cr_assert_eq(spage(h, h->loaded)[511], MON_E);
+	cr_assert_eq(spage(h, h->loaded)[T_MON], MON_E);
 	h_free(h);
 }
 
 /*
- * A 64-bit guest with something mapped in its top 512 GiB (every higher-half
- * kernel at 0xffffffff80000000 does): the fault must not replace the
- * monitor's PML4E.
+ * A 64-bit guest with something mapped in the monitor's slot (a kernel
+ * whose direct map starts at 0xffff800000000000): the fault must not
+ * replace the monitor's PML4E, and the guest sees unmapped memory.
  */
-Test(mmu_roots, guest_mapping_in_slot_511_keeps_the_monitor)
+Test(mmu_roots, guest_mapping_in_the_monitors_slot_keeps_the_monitor)
 {
 	struct h *h = h_new(64);
 	uint64_t cr3 = new_table(h);
-	const uint64_t kva = 0xffffffff80001000ULL;
+	const uint64_t kva = T_MON_VA + 0x1000;
 	uint32_t gerr = 0;
 	uint64_t gpa = 0;
 	enum pf_outcome o;
@@ -2093,16 +2095,33 @@ Test(mmu_roots, guest_mapping_in_slot_511_keeps_the_monitor)
 	map64(h, cr3, kva, 1, F1 | E_P | E_W | E_A | E_D, E_P | E_W | E_A);
 	cpu_set(h, gs(MODE_P64, cr3, false, true, true), false);
 	o = mmu_page_fault(&h->m, &h->ctx, kva, PFERR_P | PFERR_U, &gerr, &gpa);
-	cr_expect_eq(spage(h, h->loaded)[511], MON_E,
+	cr_expect_eq(spage(h, h->loaded)[T_MON], MON_E,
 		     "mmu_page_fault(%#llx) returned %s and replaced the monitor's PML4E %#llx with %#llx",
 		     (unsigned long long)kva, pf_name(o), (unsigned long long)MON_E,
-		     (unsigned long long)spage(h, h->loaded)[511]);
+		     (unsigned long long)spage(h, h->loaded)[T_MON]);
 	cr_expect(o != PF_FIXED && o != PF_SPURIOUS,
 		  "the access cannot be made to work (the slot is the monitor's), yet the fault was %s", pf_name(o));
 	if (o == PF_GUEST)
 		cr_expect_eq(gerr & PFERR_P, 0, "the monitor's range must look unmapped to the guest: error %#x", gerr);
-	for (unsigned i = 0; i < 511; i++)
-		cr_expect_eq(spage(h, h->loaded)[i], 0, "root entry %u set by a fault in slot 511", i);
+	for (unsigned i = 0; i < 512; i++)
+		cr_expect(i == T_MON || spage(h, h->loaded)[i] == 0, "root entry %u set by a fault in the monitor's slot", i);
+	h_free(h);
+}
+
+/* A higher-half kernel at 0xffffffff80000000 (PML4 slot 511, Linux's and
+ * most hobby kernels'): the slot is the guest's, its faults are filled
+ * like any other, next to the monitor's slot (issue 17, point 6). */
+Test(mmu_roots, a_higher_half_kernel_in_slot_511_is_shadowed)
+{
+	struct h *h = h_new(64);
+	uint64_t cr3 = new_table(h);
+	const uint64_t kva = 0xffffffff80001000ULL;
+
+	map64(h, cr3, kva, 1, F1 | E_P | E_W | E_A | E_D, E_P | E_W | E_A);
+	cpu_set(h, gs(MODE_P64, cr3, false, true, true), false);
+	check_access(h, kva, AX_W, NULL, "higher half");
+	cr_expect_eq(spage(h, h->loaded)[T_MON], MON_E);
+	cr_expect(spage(h, h->loaded)[511] & E_P, "slot 511 not filled");
 	h_free(h);
 }
 
@@ -2406,7 +2425,7 @@ Test(mmu_pool, tiny_pool_recycles_and_stays_correct)
 			cr_assert_eq(check_access(h, va[i] + 8, type, NULL, "tiny pool").mpa,
 				     DATA_LO + i * PAGE + 8 + MPA_OFF);
 			check_state(h, "tiny pool");
-			cr_assert_eq(spage(h, h->loaded)[511], MON_E);
+			cr_assert_eq(spage(h, h->loaded)[T_MON], MON_E);
 		}
 	cr_assert_gt(h->m.stats.mmu_recycled, 0, "16 pages for 64 scattered addresses, nothing recycled");
 	/* After a recycle, mmu_root still gives a root that works. */
@@ -2456,7 +2475,7 @@ static void tiny_pool(enum mmu_sync sync)
 			}
 			check_access(h, va[i] + 8, type, NULL, what);
 			check_state(h, what);
-			cr_assert_eq(spage(h, h->loaded)[511], MON_E);
+			cr_assert_eq(spage(h, h->loaded)[T_MON], MON_E);
 		}
 	cr_assert_gt(h->m.stats.mmu_recycled, 0, "16 pages for 64 scattered addresses, nothing recycled");
 	if (sync != SYNC_VTLB)
@@ -3131,9 +3150,9 @@ Test(mmu_roots, dropped_loaded_root_is_retired_until_the_next_trap)
 	trap(h);
 	mmu_zap_all(&h->m);
 	cr_assert(sp->used && sp->retired, "the loaded root was not retired");
-	cr_assert_eq(spage(h, old)[511], MON_E, "the retired root lost the monitor");
-	for (unsigned i = 0; i < 511; i++)
-		cr_assert_eq(spage(h, old)[i], 0, "the retired root keeps entry %u", i);
+	cr_assert_eq(spage(h, old)[T_MON], MON_E, "the retired root lost the monitor");
+	for (unsigned i = 0; i < 512; i++)
+		cr_assert(i == T_MON || spage(h, old)[i] == 0, "the retired root keeps entry %u", i);
 	reload(h);                       /* checks the monitor entry at the switch */
 	cr_assert_neq(h->loaded, old, "a retired root was loaded again");
 	cr_assert(sp->used, "freed before the next trap");
@@ -3416,7 +3435,7 @@ static void collect_leaves(struct h *h, uint64_t *t, int level, struct leafset *
 		uint64_t e = t[i];
 		bool seen = false;
 
-		if (!(e & E_P) || (level == 4 && i == 511))
+		if (!(e & E_P) || (level == 4 && i == T_MON))
 			continue;
 		if (level > 1 && !(level == 2 && (e & E_PS))) {
 			collect_leaves(h, spage(h, e & A52), level - 1, ls);
@@ -3582,7 +3601,7 @@ static uint64_t fr_gpa(unsigned fr)
 static void geo_init(struct geo *G, int mode, unsigned nas, bool pse)
 {
 	static const unsigned i64[5][6] = { { 0 }, { 0, 1, 2, 3, 200, 511 }, { 0, 1, 7, 511 },
-					    { 0, 1, 2, 511 }, { 0, 1, 256, 510 } };
+					    { 0, 1, 2, 511 }, { 0, 1, 255, 511 } };
 	static const unsigned i32[3][6] = { { 0 }, { 0, 1, 2, 3, 512, 1023 }, { 0, 1, 2, 512, 768, 1023 } };
 
 	memset(G, 0, sizeof(*G));
@@ -3751,8 +3770,8 @@ static uint64_t gen_gva(uint64_t *s, const struct geo *G)
 
 		if (G->mode == MODE_PAE && l == 3)
 			i &= 3;
-		if (l == 4 && i == 511)
-			i = 510;                          /* the monitor's slot */
+		if (l == 4 && i == T_MON)
+			i = T_MON + 1;                          /* the monitor's slot */
 		if (l == G->top && i == win_slot(G->mode))
 			i = G->idx[l][0];                 /* the window: only the table writes use it */
 		gva |= (uint64_t)i << (12 + G->ibits * (l - 1));
@@ -3801,7 +3820,7 @@ static void shadow_leaves(struct h *h, const uint64_t *t, int level, uint64_t ba
 	for (unsigned i = 0; t && i < 512 && *n < max; i++) {
 		uint64_t gva = base | ((uint64_t)i << (12 + 9 * (level - 1)));
 
-		if (!(t[i] & E_P) || (level == 4 && i == 511))
+		if (!(t[i] & E_P) || (level == 4 && i == T_MON))
 			continue;
 		if (level == 4 && i >= 256)
 			gva |= 0xffff000000000000ULL;

@@ -455,11 +455,12 @@ Test(trap_regress, rep_outsd_rex_w_moves_doublewords)
 
 /* A guest without long mode reaches addresses above 4 GiB only by running
  * 64-bit code natively (kvm_pvm); a fault there, in the monitor's 512 GiB
- * above all, is the guest's #PF, and slot 511 of the root stays the
- * monitor's. */
+ * above all, is the guest's #PF, and the monitor's slot of the root (256,
+ * 0xffff800000000000) stays the monitor's. */
 Test(trap_regress, fault_above_4g_without_long_mode_leaves_the_monitor_mapped)
 {
-	static const uint64_t gva[] = { 0xffffff8000002000ULL, 0xffffffff00000000ULL, 0x100002000ULL };
+	static const uint64_t gva[] = { 0xffff800000002000ULL, 0xffffff8000002000ULL, 0xffffffff00000000ULL,
+					0x100002000ULL };
 	uint64_t root;
 
 	cpu(false, 0);
@@ -471,8 +472,8 @@ Test(trap_regress, fault_above_4g_without_long_mode_leaves_the_monitor_mapped)
 		mmu_trap_begin(&sh->mmu);
 		cr_expect_eq(mmu_page_fault(&sh->mmu, &sh->ctx, gva[i], PFERR_U | PFERR_P, &gerr, &gpa), PF_GUEST,
 			     "fault at %#llx", (unsigned long long)gva[i]);
-		memcpy(&e, fx.pool + root + 511 * 8, 8);
-		cr_expect_eq(e, FIX_MON_E, "slot 511 of the root is %#llx after a fault at %#llx",
+		memcpy(&e, fx.pool + root + 256 * 8, 8);
+		cr_expect_eq(e, FIX_MON_E, "slot 256 of the root is %#llx after a fault at %#llx",
 			     (unsigned long long)e, (unsigned long long)gva[i]);
 	}
 }
@@ -591,10 +592,10 @@ Test(trap_regress, int3_at_cpl3_through_a_dpl0_gate_is_a_gp)
 	cr_expect_eq(get(STACK - 12, 4), 0x10001);
 }
 
-/* --explain of an address in the monitor's range (PML4 slot 511 of every
- * shadow root): ombra's own mapping, not the guest's; it used to walk the
- * monitor's tables as if they were pool pages and call the mismatch an
- * ombra bug. */
+/* --explain of an address in the monitor's range (PML4 slot 256 of every
+ * shadow root, 0xffff800000000000, where the host lets ombra choose):
+ * ombra's own mapping, not the guest's; it used to walk the monitor's
+ * tables as if they were pool pages and call the mismatch an ombra bug. */
 Test(trap_regress, explain_in_the_monitors_slot_says_so)
 {
 	json_t *o;
@@ -602,13 +603,20 @@ Test(trap_regress, explain_in_the_monitors_slot_says_so)
 
 	cpu(true, 0);
 	vm->mode = &shadow_mode;
-	vm_explain(vm, 0xffffff8000001000ULL);
+	vm_explain(vm, 0xffff800000001000ULL);
 	cr_assert(json_is_array(vm->explained));
 	o = json_array_get(vm->explained, 0);
 	verdict = json_string_value(json_object_get(o, "verdict"));
 	cr_assert(verdict);
-	cr_expect(strstr(verdict, "monitor's range"), "verdict: %s", verdict);
+	cr_expect(strstr(verdict, "monitor's range: PML4 slot 256"), "verdict: %s", verdict);
 	cr_expect_null(strstr(verdict, "BUG"), "verdict: %s", verdict);
+	json_decref(vm->explained);
+	vm->explained = NULL;
+	/* Slot 511, where a higher-half kernel lives, is the guest's. */
+	vm_explain(vm, 0xffffffff80001000ULL);
+	o = json_array_get(vm->explained, 0);
+	verdict = json_string_value(json_object_get(o, "verdict"));
+	cr_expect(!verdict || !strstr(verdict, "monitor"), "verdict: %s", verdict ? verdict : "");
 	json_decref(vm->explained);
 	vm->explained = NULL;
 }
@@ -1003,4 +1011,106 @@ Test(realseg, a_gate_holding_the_real_cs_ends_the_run_with_the_reason)
 	vm->end = END_NONE;
 	gate(VEC_UD, true, 0x08, HANDLER(VEC_UD));
 	cr_expect_eq(inject_exception(sh, VEC_UD, false, 0), TRAP_DELIVERED);
+}
+
+/*
+ * The real RFLAGS (trap.c, shadow_real_rflags).  Where ombra owns the VM's
+ * flags (native_if) the guest's IF is the real IF, and the real IOPL is 3
+ * exactly while the guest's CPU lets it run CLI/STI/POPF's IF and port I/O
+ * (CPL <= IOPL, SDM vol. 1, 3.4.3.1 and vol. 2, CLI), so those run
+ * natively and PUSHF shows the IF the guest set; an interrupt waiting
+ * while IF is off asks KVM for the window.  On kvm_pvm: IF on, IOPL 0.
+ */
+static void exit_with_flags(unsigned vector, uint64_t real_rflags)
+{
+	uint64_t *f = (uint64_t *)(sh->mon + MON_STACK_TOP - 40);
+	struct kvm_run *run = vm->kvm.run;
+	bool resync = false;
+
+	realseg_select(sh);
+	realseg_data(sh, &run->s.regs.sregs);
+	f[0] = sh->t.rip;
+	f[1] = sh->real.cs;
+	f[2] = real_rflags;
+	f[3] = sh->t.gpr[R_SP];
+	f[4] = sh->real.ss;
+	*(uint64_t *)(sh->mon + MON_STACK_TOP - 48) = 0;
+	run->exit_reason = KVM_EXIT_IO;
+	run->io.direction = KVM_EXIT_IO_OUT;
+	run->io.size = 1;
+	run->io.port = (uint16_t)vector;
+	run->s.regs.sregs.cs.selector = SEL_MON_CS;                     /* the monitor's OUT */
+	run->kvm_dirty_regs = 0;
+	cr_assert(shadow_handle_exit(vm, &resync));
+	cr_assert_eq(vm->end, END_NONE, "%s", vm->err);
+}
+
+Test(realseg, native_if_follows_the_guests_if_and_cpl_le_iopl)
+{
+	uint64_t *f = (uint64_t *)(sh->mon + MON_STACK_TOP - 40);
+
+	sh->native_if = true;
+	cpu(true, 0);
+	put(0x10000, 0xccc3, 2);                                        /* ret; int3 */
+	/* A #BP from the kernel with IF off: it stays off, IOPL 3 at CPL 0. */
+	exit_with_flags(VEC_BP, RFLAGS_FIXED);
+	cr_expect_eq(sh->last_vector, VEC_BP);
+	cr_expect_eq(f[2] & RFLAGS_IF, 0, "the guest's IF was off: real %#llx", (unsigned long long)f[2]);
+	cr_expect_eq(f[2] & RFLAGS_IOPL, RFLAGS_IOPL, "CPL 0 <= IOPL 0: CLI/STI/POPF native");
+	cr_expect_eq(vm->kvm.run->request_interrupt_window, 0, "nothing waits");
+	/* The kernel set IF natively (real IF 1 in the frame, vif still 0):
+	 * the frame the #BP pushes has it. */
+	cpu(true, 0);
+	sh->native_if = true;
+	sh->v.vif = false;
+	exit_with_flags(VEC_BP, RFLAGS_FIXED | RFLAGS_IF);
+	cr_expect(get(sh->t.gpr[R_SP] + 16, 8) & RFLAGS_IF, "the frame pushed lacks the IF the guest set natively");
+	cr_expect_eq(get(sh->t.gpr[R_SP] + 16, 8) & RFLAGS_IOPL, 0, "the frame pushed shows the real IOPL");
+
+	/* An interrupt waits and IF is off: the window. */
+	cpu(true, 0);
+	sh->native_if = true;
+	lapic_write(&sh->lapic, 0xf0, 0x1ff, 0);                        /* SVR: enabled */
+	lapic_raise(&sh->lapic, 0x40);
+	exit_with_flags(VEC_BP, RFLAGS_FIXED);
+	cr_expect_eq(vm->kvm.run->request_interrupt_window, 1, "KVM must say when IF goes on");
+
+	/* User mode, IOPL 0: CLI/STI/port I/O trap (real IOPL 0), IF kept. */
+	cpu(true, 3);
+	sh->native_if = true;
+	sh->t.rflags = RFLAGS_FIXED | RFLAGS_IF;
+	cr_expect_eq(shadow_real_rflags(sh) & RFLAGS_IOPL, 0);
+	cr_expect(shadow_real_rflags(sh) & RFLAGS_IF);
+	sh->v.iopl = 3;
+	cr_expect_eq(shadow_real_rflags(sh) & RFLAGS_IOPL, RFLAGS_IOPL, "CPL 3 <= IOPL 3");
+
+	/* kvm_pvm: IF on whatever the guest's, IOPL 0. */
+	sh->native_if = false;
+	sh->t.rflags = RFLAGS_FIXED;
+	cr_expect(shadow_real_rflags(sh) & RFLAGS_IF);
+	cr_expect_eq(shadow_real_rflags(sh) & RFLAGS_IOPL, 0);
+}
+
+/* The guest's own port I/O (CPL 3 in the exit's CS) is a device access,
+ * not a trap, and does not touch the monitor's frame. */
+Test(realseg, native_port_io_is_the_guests_not_a_trap)
+{
+	struct kvm_run *run = vm->kvm.run;
+	uint64_t traps;
+	bool resync = false;
+
+	cpu(true, 0);
+	sh->native_if = true;
+	traps = sh->traps;
+	run->exit_reason = KVM_EXIT_IO;
+	run->io.direction = KVM_EXIT_IO_OUT;
+	run->io.size = 1;
+	run->io.port = 0x80;                                            /* below 256: a vector's port too */
+	run->io.count = 1;
+	run->io.data_offset = 0x800;
+	run->s.regs.sregs.cs.selector = 0x0b;
+	cr_assert(shadow_handle_exit(vm, &resync));
+	cr_expect_eq(vm->end, END_NONE, "%s", vm->err);
+	cr_expect_eq(sh->traps, traps, "counted as a trap");
+	cr_expect_eq(sh->native_io, 1);
 }
