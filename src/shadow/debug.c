@@ -9,13 +9,16 @@
  * gdb when it is at one of gdb's addresses; a step is RFLAGS.TF set on
  * the guest's IRETQ back, its #DB taken here, interrupts held off while
  * stepping.  A stop that does not come from the guest (-S, gdb's
- * Ctrl-C, a new connection) raises ombra's kick vector so that the guest
- * traps, and stops there: the registers are always a trap's.
+ * Ctrl-C, a new connection) makes the guest trap, and stops there, so the
+ * registers are always a trap's: ombra's kick vector where the real IF is
+ * always on; where it is the guest's (native_if) an NMI, or TF in the
+ * frame when the vCPU is in the monitor on its way back.
  */
 #include "shadow.h"
 
 #include <errno.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "vmm/gdbstub.h"
 
@@ -75,9 +78,30 @@ void shadow_debug_resume(struct vm *vm, bool attached, bool step)
 void shadow_debug_break(struct vm *vm, int sig)
 {
 	struct shadow *sh = vm->mode_data;
+	uint64_t rip = vm->kvm.run->s.regs.regs.rip;
 
 	sh->gdb_stop = sig;
-	shadow_raise_kick(vm);
+	if (!sh->native_if) {
+		shadow_raise_kick(vm);           /* the real IF is always on */
+		return;
+	}
+	/* The guest's IF is the real one and may be off for good (a spin
+	 * with interrupts disabled): no maskable kick is sure to get in. */
+	if (rip - sh->mon_va < MON_SIZE) {
+		/* On its way back into the guest: the monitor's IRETQ pops the
+		 * frame, so TF there traps after one guest instruction, which
+		 * debug_dispatch takes as a step and stops at. */
+		((uint64_t *)(sh->mon + MON_STACK_TOP - 40))[2] |= RFLAGS_TF;
+		sh->gdb_step = true;
+		return;
+	}
+	/* In the guest's code: an NMI, which IF does not hold off, traps at
+	 * once (dispatch takes it as ombra's own). */
+	if (ioctl(vm->kvm.vcpu_fd, KVM_NMI) < 0) {
+		shadow_kill(sh, "KVM_NMI failed: %s", strerror(errno));
+		return;
+	}
+	sh->nmi_raised = true;
 }
 
 void shadow_gdb_stop(struct shadow *sh, int sig)

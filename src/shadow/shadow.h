@@ -99,6 +99,7 @@ struct shadow {
 	bool sti_step;               /* RFLAGS.TF is ours: an interrupt waits for that one */
 	bool gdb_step;               /* gdb's step: RFLAGS.TF on the way back (debug.c) */
 	int gdb_stop;                /* a stop for gdb asked for (its signal), at the next trap */
+	bool nmi_raised;             /* ombra raised an NMI to make the guest trap (debug.c) */
 	uint64_t gdb_stops;          /* stops for gdb so far */
 
 	/* counters only shadow mode has */

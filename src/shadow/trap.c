@@ -252,9 +252,15 @@ static enum trap_result dispatch(struct shadow *sh)
 		 * the real TSS raises #UD on some hosts): emulate it against
 		 * the guest's state.  Anything else is the guest's own. */
 		return emulate_insn(sh, v);
+	case VEC_NMI:
+		if (sh->nmi_raised) {
+			/* ombra's own, for gdb (debug.c); the stop comes after. */
+			sh->nmi_raised = false;
+			return TRAP_RESUME;
+		}
+		return shadow_kill(sh, "the real CPU raised vector %u while the guest ran", v);
 	case VEC_DF:
 	case VEC_MC:
-	case VEC_NMI:
 		return shadow_kill(sh, "the real CPU raised vector %u while the guest ran", v);
 	case SHADOW_KICK_VECTOR:
 		/* ombra's own kick (shadow_kick): the guest was running with no

@@ -1114,3 +1114,30 @@ Test(realseg, native_port_io_is_the_guests_not_a_trap)
 	cr_expect_eq(sh->traps, traps, "counted as a trap");
 	cr_expect_eq(sh->native_io, 1);
 }
+
+/* gdb's stop where the guest's IF is the real one (native_if): a maskable
+ * kick could wait forever behind a CLI.  With the vCPU in the monitor on
+ * its way back, TF in the frame makes the guest trap after one
+ * instruction; an NMI ombra raised comes back as its own, not the
+ * guest's and not a reason to end the run. */
+Test(realseg, a_gdb_stop_does_not_wait_for_the_guests_if)
+{
+	uint64_t *f = (uint64_t *)(sh->mon + MON_STACK_TOP - 40);
+
+	cpu(true, 0);
+	sh->native_if = true;
+	put(0x10000, 0xcc, 1);
+	exit_with_flags(VEC_BP, RFLAGS_FIXED);                          /* resumes with IF off */
+	cr_assert_eq(f[2] & RFLAGS_IF, 0);
+	cr_assert(vm->kvm.run->s.regs.regs.rip - sh->mon_va < MON_SIZE, "not resuming through the monitor");
+	shadow_debug_break(vm, 2);
+	cr_expect(f[2] & RFLAGS_TF, "no trap is sure to come: IF is off and nothing set TF");
+	cr_expect_eq(vm->end, END_NONE, "%s", vm->err);
+
+	cpu(true, 0);
+	sh->native_if = true;
+	sh->nmi_raised = true;
+	exit_with_flags(VEC_NMI, RFLAGS_FIXED);
+	cr_expect(!sh->nmi_raised);
+	cr_expect_eq(vm->end, END_NONE, "ombra's NMI ended the run: %s", vm->err);
+}
