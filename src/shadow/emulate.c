@@ -724,6 +724,7 @@ static enum trap_result em_int(struct shadow *sh, const struct insn *in, unsigne
 		return shadow_failed(sh);
 	if (((gate[5] >> 5) & 3) < v->cpl)
 		return inject_exception(sh, VEC_GP, true, n * 8 + 2);
+	sh->soft_rip = sh->t.rip;
 	sh->t.rip = in->next_rip;
 	sh->emulated++;
 	sh->soft_int = true;

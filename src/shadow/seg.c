@@ -140,7 +140,13 @@ enum trap_result inject_soft_exception(struct shadow *sh, unsigned vector)
 	uint64_t gpa;
 	uint32_t err;
 	const uint8_t *last;
+	uint64_t insn_rip;
 
+	/* A fault it raises is at the instruction: CC or CE (1 byte) or CD 03
+	 * (2), told apart by its last byte, read without side effects. */
+	last = mmu_gva_to_gpa(&sh->mmu, &sh->ctx, sh->t.rip - 1, WALK_PEEK, &gpa, &err) == PF_FIXED ?
+		       mem_gpa_to_hva(&sh->vm->mem, gpa, 1) : NULL;
+	insn_rip = sh->t.rip - (last && *last == 0x03 ? 2 : 1);
 	/* SDM vol. 3, 6.12.1.1: INT3, INT n and INTO check the gate's DPL
 	 * against the CPL; an exception the CPU raises itself does not.  The
 	 * monitor's own gates for #BP and #OF let the guest's through. */
@@ -149,14 +155,11 @@ enum trap_result inject_soft_exception(struct shadow *sh, unsigned vector)
 			return shadow_failed(sh);
 		if (((gate[5] >> 5) & 3) >= v->cpl) {
 			sh->soft_int = true;             /* no EXT in what it may raise */
+			sh->soft_rip = insn_rip;
 			return inject_exception(sh, vector, false, 0);
 		}
 	}
-	/* The #GP is a fault: at the instruction, CC or CE (1 byte) or CD 03
-	 * (2), told apart by its last byte, read without side effects. */
-	last = mmu_gva_to_gpa(&sh->mmu, &sh->ctx, sh->t.rip - 1, WALK_PEEK, &gpa, &err) == PF_FIXED ?
-		       mem_gpa_to_hva(&sh->vm->mem, gpa, 1) : NULL;
-	sh->t.rip -= last && *last == 0x03 ? 2 : 1;
+	sh->t.rip = insn_rip;
 	return inject_exception(sh, VEC_GP, true, vector * 8 + 2);
 }
 
@@ -172,12 +175,16 @@ enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_e
 	bool over, ok = true;
 	uint16_t csel;
 	uint32_t ext;
-	uint64_t flags = t->rflags;
+	uint64_t flags = t->rflags, ret_rip = t->rip;
 	enum trap_result r;
 
 	/* EXT, bit 0 of the error code of a fault raised while delivering
-	 * this event: set unless the event is a software INT n. */
+	 * this event: set unless the event is a software INT n, whose
+	 * faults are at the instruction (SDM vol. 2, INT n: they are the
+	 * instruction's faults), not after it. */
 	ext = sh->soft_int ? 0 : 1;
+	if (sh->soft_int)
+		t->rip = sh->soft_rip;
 	sh->soft_int = false;
 
 	/* A fault while delivering a fault: the double-fault rules. */
@@ -196,7 +203,10 @@ enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_e
 	sh->last_vector = vector;
 	sh->last_error = has_error ? error : 0;
 	shadow_trace_inject(sh, vector, sh->last_error);
-	sh->delivering = vector + 1;
+	/* The double-fault rules are for exceptions the CPU raises; INT n
+	 * with the vector of one is not that exception (SDM vol. 3, 6.15,
+	 * interrupt 8, table 6-4). */
+	sh->delivering = ext ? vector + 1 : 0;
 
 	if ((uint32_t)vector * gate_size + gate_size - 1 > v->idtr.limit) {
 		r = inject_exception(sh, VEC_GP, true, vector * 8 + 2 + ext);
@@ -206,6 +216,13 @@ enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_e
 	if (!guest_read(sh, gaddr, gate, gate_size, false))
 		goto out;
 	type = gate[5] & 0xf;
+	/* IA-32e mode: only 64-bit interrupt and trap gates, checked before
+	 * P (SDM vol. 2, INT n, IA-32e-MODE): else #GP(IDT | vector). */
+	if (vcpu_long(v) && type != 0xe && type != 0xf) {
+		r = inject_exception(sh, VEC_GP, true, vector * 8 + 2 + ext);
+		sh->delivering = 0;
+		return r;
+	}
 	if (!(gate[5] & 0x80)) {
 		r = inject_exception(sh, VEC_NP, true, vector * 8 + 2 + ext);
 		sh->delivering = 0;
@@ -279,7 +296,7 @@ enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_e
 		sp &= ~0xfULL;
 		ok = push(sh, &sp, old_ss, 8, false) && push(sh, &sp, old_sp, 8, false) &&
 		     push(sh, &sp, flags, 8, false) && push(sh, &sp, v->cs.sel, 8, false) &&
-		     push(sh, &sp, t->rip, 8, false) && (!has_error || push(sh, &sp, error, 8, false));
+		     push(sh, &sp, ret_rip, 8, false) && (!has_error || push(sh, &sp, error, 8, false));
 		if (!ok)
 			goto out;
 		if (new_cpl < v->cpl) {
@@ -320,7 +337,7 @@ enum trap_result inject_exception(struct shadow *sh, unsigned vector, bool has_e
 			v->ss = ss;
 		}
 		ok = push(sh, &sp, flags, 4, false) && push(sh, &sp, v->cs.sel, 4, false) &&
-		     push(sh, &sp, t->rip, 4, false) && (!has_error || push(sh, &sp, error, 4, false));
+		     push(sh, &sp, ret_rip, 4, false) && (!has_error || push(sh, &sp, error, 4, false));
 		if (!ok)
 			goto out;
 	}
@@ -493,12 +510,15 @@ static enum trap_result return_to(struct shadow *sh, uint64_t rip, uint16_t csel
 	if (vcpu_long(v) && cs.l && !x86_canonical(rip))
 		return inject_exception(sh, VEC_GP, true, 0);     /* SDM: IRET/RET far, #GP(0) */
 	if (have_flags) {
-		uint64_t keep = RFLAGS_VM | (1ULL << 19) | (1ULL << 20);   /* VM, VIF, VIP */
+		uint64_t keep = RFLAGS_VM;
 
-		if (flags & RFLAGS_VM)
+		/* SDM vol. 2, IRET: VM in the image is a return to
+		 * virtual-8086 mode only from CPL 0 outside IA-32e mode; it is
+		 * never loaded otherwise.  IOPL, VIF and VIP are loaded at CPL 0. */
+		if ((flags & RFLAGS_VM) && !vcpu_long(v) && v->cpl == 0)
 			return shadow_kill(sh, "IRET to virtual-8086 mode: not supported");
 		if (v->cpl > 0)
-			keep |= RFLAGS_IOPL;
+			keep |= RFLAGS_IOPL | (1ULL << 19) | (1ULL << 20);  /* IOPL, VIF, VIP */
 		if (v->cpl > v->iopl)
 			keep |= RFLAGS_IF;
 		flags = (flags & ~keep) | (sh->t.rflags & keep);
@@ -512,6 +532,19 @@ static enum trap_result return_to(struct shadow *sh, uint64_t rip, uint16_t csel
 		sh->t.gpr[R_SP] = rsp;
 	}
 	sh->t.rip = vcpu_long(v) && cs.l ? rip : rip & 0xffffffffULL;
+	/* To an outer level, ES, FS, GS and DS holding data or non-conforming
+	 * code more privileged than the new CPL are nulled (SDM vol. 2, IRET
+	 * and RET: RETURN-TO-OUTER-PRIVILEGE-LEVEL). */
+	if (new_cpl > v->cpl) {
+		struct vseg *segs[] = { &v->es, &v->fs, &v->gs, &v->ds };
+
+		for (unsigned i = 0; i < 4; i++)
+			if (segs[i]->s && (!(segs[i]->type & 8) || !(segs[i]->type & 4)) &&
+			    segs[i]->dpl < new_cpl) {
+				segs[i]->sel = 0;
+				segs[i]->p = 0;
+			}
+	}
 	set_cpl(sh, new_cpl);
 	return TRAP_RESUME;
 }
@@ -521,8 +554,11 @@ enum trap_result emulate_iret(struct shadow *sh, unsigned opsize)
 	uint64_t sp = sh->t.gpr[R_SP], rip, cs, flags, rsp = 0, ss = 0;
 	bool long64 = is_64bit_code(sh);
 
-	if (sh->t.rflags & RFLAGS_NT)
+	if (sh->t.rflags & RFLAGS_NT) {
+		if (vcpu_long(&sh->v))
+			return inject_exception(sh, VEC_GP, true, 0);   /* no task return in IA-32e mode */
 		return shadow_kill(sh, "IRET with NT set (a task return): not supported");
+	}
 	if (!pop(sh, &sp, &rip, opsize) || !pop(sh, &sp, &cs, opsize) || !pop(sh, &sp, &flags, opsize))
 		return shadow_failed(sh);
 	/* 64-bit mode always pops SS:RSP; elsewhere only on a return to an

@@ -78,6 +78,7 @@ struct shadow {
 	size_t capstone[2];          /* capstone handles, 32- and 64-bit (csh) */
 	unsigned delivering;         /* 1 + the vector being delivered, 0 when none */
 	bool soft_int;               /* the next delivery is a software INT n (no EXT) */
+	uint64_t soft_rip;           /* ... and the RIP of its instruction, where a fault it raises is */
 	uint64_t reload_root;        /* resume: the root the real CR3 gets */
 	struct {                     /* the no-progress detector (page_fault) */
 		uint64_t rip, cr2, count;
