@@ -9,8 +9,9 @@
  * - Where ombra owns the VM's GDT (VMX, AMD-V): the guest's own.  CS and
  *   SS are the guest's index with RPL 3 (a CPL-3 CS and SS can have no
  *   other RPL), and the real GDT holds ombra's descriptor at that index;
- *   DS, ES, FS and GS are the guest's selectors exactly (their hidden
- *   parts are set through KVM's sregs, so they need no descriptor).  A
+ *   DS, ES, FS and GS are the guest's selectors exactly, and unusable
+ *   where the guest's are null (their hidden parts are set through KVM's
+ *   sregs, so they need no descriptor).  A
  *   guest that reads a selector, as an OS does when it builds its IDT
  *   gates from `mov %cs`, sees its own index.  Only the indices of the
  *   current CS and SS hold descriptors: any other selector the guest loads
@@ -101,13 +102,19 @@ bool realseg_data(struct shadow *sh, struct kvm_sregs *s)
 	if (!rs->mirror)
 		return false;
 	for (unsigned i = 0; i < 4; i++) {
-		uint16_t want = guest_data(sh, i)->sel;
+		const struct vseg *g = guest_data(sh, i);
+		struct kvm_segment *r = real_data(s, i);
 
-		if (real_data(s, i)->selector != want) {
-			real_data(s, i)->selector = want;
+		/* A null (or nulled) segment is unusable, so an access through
+		 * it faults outside 64-bit mode as on the guest's CPU; the rest
+		 * of the hidden part stays ombra's flat DPL-3 data. */
+		if (r->selector != g->sel || r->present != g->p || r->unusable != !g->p) {
+			r->selector = g->sel;
+			r->present = g->p;
+			r->unusable = !g->p;
 			changed = true;
 		}
-		rs->data[i] = want;
+		rs->data[i] = g->sel;
 	}
 	return changed;
 }

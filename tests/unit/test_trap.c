@@ -924,12 +924,14 @@ Test(realseg, data_selectors_are_the_guests_exactly)
 
 	cpu(true, 0);
 	sh->v.ds.sel = 0x2b;                                    /* RPL 3 kept */
-	sh->v.fs.sel = 0;
+	memset(&sh->v.fs, 0, sizeof(sh->v.fs));                 /* null */
 	realseg_select(sh);
 	cr_expect(realseg_data(sh, s));
 	cr_expect_eq(s->ds.selector, 0x2b);
 	cr_expect_eq(s->es.selector, 0x18);
 	cr_expect_eq(s->fs.selector, 0);
+	cr_expect(s->fs.unusable && !s->fs.present, "a null FS must fault outside 64-bit mode");
+	cr_expect(!s->ds.unusable && s->ds.present);
 	cr_expect_eq(s->gs.selector, 0x18);
 	cr_expect(!realseg_data(sh, s), "nothing changed the second time");
 }
