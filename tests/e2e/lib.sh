@@ -124,32 +124,21 @@ known_checks() {
 	list=" $(echo $3) "                                     # one space between names
 	st=$(cat "$OUT/$run.status")
 	while IFS= read -r line; do
-		case $line in
-		"summary: "*) continue ;;
-		"check "*)
-			c=${line#check }
-			c=${c%%:*}
-			if [ "${list#* "$c" }" != "$list" ]; then
-				if ! grep -q "^check $c: " "$OUT/$run.out"; then
-					problems="$problems; no line for check $c"
-				elif grep -qxF -- "$line" "$OUT/$run.out"; then
-					fixed="$fixed $c"
-				else
-					nfail=$((nfail + 1))
-				fi
-				continue
-			fi ;;
-		esac
+		if known_listed "$line"; then
+			[ -z "$c" ] && continue
+			if ! grep -q "^check $c: " "$OUT/$run.out"; then
+				problems="$problems; no line for check $c"
+			elif grep -qxF -- "$line" "$OUT/$run.out"; then
+				fixed="$fixed $c"
+			else
+				nfail=$((nfail + 1))
+			fi
+			continue
+		fi
 		grep -qxF -- "$line" "$OUT/$run.out" || problems="$problems; ombra did not print: $line"
 	done <"$OUT/$ref.out"
 	while IFS= read -r line; do
-		case $line in
-		"summary: "*) continue ;;
-		"check "*)
-			c=${line#check }
-			c=${c%%:*}
-			[ "${list#* "$c" }" != "$list" ] && continue ;;
-		esac
+		known_listed "$line" && continue
 		grep -qxF -- "$line" "$OUT/$ref.out" || problems="$problems; ombra printed: $line"
 	done <"$OUT/$run.out"
 	if [ -n "$problems" ]; then
@@ -161,6 +150,19 @@ known_checks() {
 	else
 		known "$name" "$nfail known checks differ from QEMU TCG, every other line matches"
 	fi
+}
+
+# known_listed LINE (for known_checks, whose $list it reads and whose $c it
+# sets): is LINE the summary (c empty) or a check on the list (c its name)?
+known_listed() {
+	case $1 in
+	"summary: "*) c=; return 0 ;;
+	"check "*)
+		c=${1#check }
+		c=${c%%:*}
+		[ "${list#* "$c" }" != "$list" ] ;;
+	*) return 1 ;;
+	esac
 }
 
 # qemu NAME ARGS...: QEMU TCG's run of ARGS, which must exit 1 (0 written
