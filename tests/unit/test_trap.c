@@ -412,6 +412,10 @@ static void string_io_words(bool is_long, uint32_t insn, unsigned len, bool is_i
 	sh->t.gpr[R_DX] = 0x99;
 	io_n = 0;
 	cr_assert_eq(emulate_insn(sh, VEC_GP), TRAP_RESUME);
+	/* A REP may stop between elements when ombra's time slice is spent
+	 * (a loaded host), as after an interrupt: the CPU runs it again. */
+	if (sh->t.rip == 0x10000 && sh->t.gpr[R_CX] == 1)
+		cr_assert_eq(emulate_insn(sh, VEC_GP), TRAP_RESUME);
 	cr_expect_eq(sh->t.rip, 0x10000 + len);
 	cr_expect_eq(sh->t.gpr[R_CX], 0);
 	cr_assert_eq(io_n, 2);
