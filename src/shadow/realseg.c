@@ -11,9 +11,9 @@
  *   other RPL), and the real GDT holds ombra's descriptor at that index;
  *   DS, ES, FS and GS are the guest's selectors exactly, and unusable
  *   where the guest's are null (their hidden parts are set through KVM's
- *   sregs, so they need no descriptor).  A
- *   guest that reads a selector, as an OS does when it builds its IDT
- *   gates from `mov %cs`, sees its own index.  Only the indices of the
+ *   sregs, so they need no descriptor).  A guest that reads a selector,
+ *   as an OS does when it builds its IDT gates from `mov %cs`, sees its
+ *   own index.  Only the indices of the
  *   current CS and SS hold descriptors: any other selector the guest loads
  *   still traps and is emulated against its own GDT, and a far transfer
  *   can only land on the code segment it is already in.  A data-segment
@@ -21,9 +21,9 @@
  *   the next trap, where the real selector is not the one ombra last set,
  *   and done then against the guest's GDT (a fault it raises comes at that
  *   trap, not at the load).
- * - On kvm_pvm, guest CPL-3 code runs on the host's own GDT: fixed
- *   selectors at the top of the monitor's GDT (SEL_USER_*), which is what
- *   a guest reading its selectors sees (docs/shadow.md).
+ * - On kvm_pvm: fixed selectors at the top of the monitor's GDT
+ *   (SEL_USER_*); guest CPL-3 code runs on the host's own GDT there, so a
+ *   guest reading its selectors sees the host's (docs/shadow.md).
  */
 #include "shadow.h"
 
