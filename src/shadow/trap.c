@@ -258,7 +258,7 @@ static enum trap_result dispatch(struct shadow *sh)
 			sh->nmi_raised = false;
 			return TRAP_RESUME;
 		}
-		return shadow_kill(sh, "the real CPU raised vector %u while the guest ran", v);
+		/* fall through */
 	case VEC_DF:
 	case VEC_MC:
 		return shadow_kill(sh, "the real CPU raised vector %u while the guest ran", v);
