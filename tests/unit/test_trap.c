@@ -625,6 +625,36 @@ Test(trap_regress, explain_in_the_monitors_slot_says_so)
 	vm->explained = NULL;
 }
 
+/* A trap through the monitor with the real RFLAGS given: the frame, the
+ * registers and the real segments as the last resume left them
+ * (realseg.c), the monitor's OUT of the vector, the whole exit path. */
+static void exit_with_flags(unsigned vector, uint64_t real_rflags)
+{
+	uint64_t *f = (uint64_t *)(sh->mon + MON_STACK_TOP - 40);
+	struct kvm_run *run = vm->kvm.run;
+	struct kvm_regs *r = &run->s.regs.regs;
+	bool resync = false;
+
+	realseg_select(sh);
+	realseg_data(sh, &run->s.regs.sregs);
+	f[0] = sh->t.rip;
+	f[1] = sh->real.cs;
+	f[2] = real_rflags;
+	f[3] = sh->t.gpr[R_SP];
+	f[4] = sh->real.ss;
+	*(uint64_t *)(sh->mon + MON_STACK_TOP - 48) = 0;            /* the error code, if any */
+	r->rax = sh->t.gpr[R_AX]; r->rcx = sh->t.gpr[R_CX]; r->rdx = sh->t.gpr[R_DX];
+	r->rsp = sh->t.gpr[R_SP];
+	run->exit_reason = KVM_EXIT_IO;
+	run->io.direction = KVM_EXIT_IO_OUT;
+	run->io.size = 1;
+	run->io.port = (uint16_t)vector;
+	run->s.regs.sregs.cs.selector = SEL_MON_CS;                 /* the monitor's OUT */
+	run->kvm_dirty_regs = 0;
+	cr_assert(shadow_handle_exit(vm, &resync));
+	cr_assert_eq(vm->end, END_NONE, "%s", vm->err);
+}
+
 /*
  * A WRMSR to GS_BASE as an OS's 32-bit boot code does it, through the whole
  * exit path (shadow_handle_exit: trap, emulation, resume): the guest's
@@ -636,29 +666,7 @@ Test(trap_regress, explain_in_the_monitors_slot_says_so)
  */
 static void exit_through_gp(void)
 {
-	uint64_t *f = (uint64_t *)(sh->mon + MON_STACK_TOP - 40);
-	struct kvm_run *run = vm->kvm.run;
-	struct kvm_regs *r = &run->s.regs.regs;
-	bool resync = false;
-
-	/* The real CPU as the last resume left it (realseg.c). */
-	realseg_select(sh);
-	realseg_data(sh, &run->s.regs.sregs);
-	f[0] = sh->t.rip;
-	f[1] = sh->real.cs;
-	f[2] = RFLAGS_FIXED | RFLAGS_IF;
-	f[3] = sh->t.gpr[R_SP];
-	f[4] = sh->real.ss;
-	*(uint64_t *)(sh->mon + MON_STACK_TOP - 48) = 0;            /* #GP's error code */
-	r->rax = sh->t.gpr[R_AX]; r->rcx = sh->t.gpr[R_CX]; r->rdx = sh->t.gpr[R_DX];
-	r->rsp = sh->t.gpr[R_SP];
-	run->exit_reason = KVM_EXIT_IO;
-	run->io.direction = KVM_EXIT_IO_OUT;
-	run->io.size = 1;
-	run->io.port = VEC_GP;
-	run->kvm_dirty_regs = 0;
-	cr_assert(shadow_handle_exit(vm, &resync));
-	cr_assert_eq(vm->end, END_NONE, "%s", vm->err);
+	exit_with_flags(VEC_GP, RFLAGS_FIXED | RFLAGS_IF);
 }
 
 Test(trap_regress, wrmsr_gs_base_reaches_the_real_gs)
@@ -1027,30 +1035,6 @@ Test(realseg, a_gate_holding_the_real_cs_ends_the_run_with_the_reason)
  * natively and PUSHF shows the IF the guest set; an interrupt waiting
  * while IF is off asks KVM for the window.  On kvm_pvm: IF on, IOPL 0.
  */
-static void exit_with_flags(unsigned vector, uint64_t real_rflags)
-{
-	uint64_t *f = (uint64_t *)(sh->mon + MON_STACK_TOP - 40);
-	struct kvm_run *run = vm->kvm.run;
-	bool resync = false;
-
-	realseg_select(sh);
-	realseg_data(sh, &run->s.regs.sregs);
-	f[0] = sh->t.rip;
-	f[1] = sh->real.cs;
-	f[2] = real_rflags;
-	f[3] = sh->t.gpr[R_SP];
-	f[4] = sh->real.ss;
-	*(uint64_t *)(sh->mon + MON_STACK_TOP - 48) = 0;
-	run->exit_reason = KVM_EXIT_IO;
-	run->io.direction = KVM_EXIT_IO_OUT;
-	run->io.size = 1;
-	run->io.port = (uint16_t)vector;
-	run->s.regs.sregs.cs.selector = SEL_MON_CS;                     /* the monitor's OUT */
-	run->kvm_dirty_regs = 0;
-	cr_assert(shadow_handle_exit(vm, &resync));
-	cr_assert_eq(vm->end, END_NONE, "%s", vm->err);
-}
-
 Test(realseg, native_if_follows_the_guests_if_and_cpl_le_iopl)
 {
 	uint64_t *f = (uint64_t *)(sh->mon + MON_STACK_TOP - 40);
