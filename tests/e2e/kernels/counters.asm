@@ -19,7 +19,19 @@
 ; mode and to KVM's in-kernel APIC in tdp mode.  The IPIs come first, right
 ; after paging is on and the IDT, handler and stack are touched, so their
 ; delivery never faults (a delivery that faults is injected again).
-; docs/counters.md, "How each counter is tested", has the expected counts.
+;
+; With "tables" on its command line it then does one more step, whose
+; counts depend on the shadow strategy (ombra's work, not the guest's): the
+; end-to-end test runs the kernel with and without it (--prefetch 0) and
+; asserts the differences.  The step, on frames no earlier step touched:
+;   a. two marker stores (the first dword of frames F0 and F4 holds the
+;      frame's address) and four PTE stores into table PT_X, all through
+;      the identity map, PT_X not yet a table;
+;   b. PDE 3 of pd_a (the current root) pointed at PT_X: a store to a
+;      shadowed table;
+;   c. four reads through PT_X (its PTEs have A = 0: nothing prefetched);
+;   d. PTE 0 of PT_X moved from F0 to F4 (A set), INVLPG, one read.
+; docs/counters.md works out each strategy's counts from this list.
 %include "mb.inc"
 
 %define APIC     0xfee00000
@@ -33,11 +45,34 @@
 %define N_MMIO   4
 %define N_IPI    6
 %define N_AD     2
+%define TABLES   0x00c00000      ; PDE 3: the "tables" step's four pages, through PT_X
+%define PT_X     0x003f0000      ; frames of that step, in the identity map,
+%define F0       0x003c0000      ; far from the kernel and from one another
+%define F4       0x003c4000
 
 section .text
 global _start
 _start:
 	mov esp, stack_top
+	; "tables" anywhere on the multiboot command line asks for the last step
+	cld
+	cmp eax, 0x2badb002
+	jne .nocmd
+	test dword [ebx], 4
+	jz .nocmd
+	mov esi, [ebx + 16]
+.scan:	cmp byte [esi], 0
+	je .nocmd
+	mov edi, s_tables
+	mov ecx, 6
+	push esi
+	repe cmpsb
+	pop esi
+	je .want
+	inc esi
+	jmp .scan
+.want:	mov byte [want_tables], 1
+.nocmd:
 	lgdt [gdtr]                      ; the gates and IRET load CS 0x10 from it
 	jmp 0x10:.cs                     ; (QEMU enters with CS 0x08: reload them all)
 .cs:	mov ax, 0x18
@@ -206,7 +241,43 @@ _start:
 	call puthex
 	call putnl
 
-	mov esi, s_done
+	cmp byte [want_tables], 0
+	je .end
+	; a. markers, and PT_X's entries 0-3 to F0..F3: P RW, A = D = 0
+	mov dword [F0], F0
+	mov dword [F4], F4
+	mov eax, F0 | 3
+	xor ecx, ecx
+.ptx:	mov [PT_X + ecx * 4], eax
+	add eax, 0x1000
+	inc ecx
+	cmp ecx, 4
+	jb .ptx
+	; b. PDE 3 of the current root
+	mov dword [pd_a + (TABLES >> 22) * 4], PT_X + 0x63
+	; c. four reads through PT_X
+	mov eax, [TABLES]
+	mov ebx, eax                     ; F0's marker
+	mov eax, [TABLES + 0x1000]
+	mov eax, [TABLES + 0x2000]
+	mov eax, [TABLES + 0x3000]
+	; d. PTE 0 to F4 (P RW A), INVLPG, read
+	mov dword [PT_X], F4 | 0x23
+	invlpg [TABLES]
+	mov ecx, [TABLES]                ; F4's marker
+	mov esi, s_tables
+	call puts
+	mov al, ' '
+	call putc
+	mov eax, ebx
+	call puthex
+	mov al, ' '
+	call putc
+	mov eax, ecx
+	call puthex
+	call putnl
+
+.end:	mov esi, s_done
 	call puts
 	mov al, 0
 	jmp exit
@@ -272,6 +343,8 @@ idtr:	dw 256 * 8 - 1
 	dd idt
 ipis:	dd 0
 pfs:	dd 0
+want_tables:	db 0
+s_tables:	db "tables", 0
 s_paging:	db "paging on", 10, 0
 s_ipi:		db "ipis ", 0
 s_mmio:		db "hole reads ", 0
