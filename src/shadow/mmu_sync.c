@@ -513,9 +513,10 @@ void mmu_invlpg(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva)
 /* --- the guest's stores to its tables (wp, unsync) ----------------------- */
 
 /* Flooding (KVM's detect_write_flooding): a table written again and again
- * without being used in between is no longer one.  Under unsync a leaf
- * table is never flooded (as in KVM): its next store lets it go out of
- * sync instead, and it stays to be found again. */
+ * without being used in between is no longer one.  A fill through it is a
+ * use, and so is a store of an entry the shadow installs at once (below).
+ * Under unsync a leaf table is never flooded (as in KVM): its next store
+ * lets it go out of sync instead, and it stays to be found again. */
 static bool flooded(struct shadow_mmu *m, struct sp *sp)
 {
 	if (m->sync == SYNC_UNSYNC && sp->role.level == 1)
@@ -558,12 +559,28 @@ void mmu_pte_write(struct shadow_mmu *m, uint64_t gpa, unsigned len)
 				lo = gi % 512;
 			}
 			for (unsigned j = lo; j < lo + n && j < 512; j++) {
-				uint64_t *e = &sp->spt[j];
+				uint64_t *e = &sp->spt[j], gpte, leaf;
 
-				if (!(*e & SPTE_P) || mmu_is_mon_slot(m, sp, j))
+				if (mmu_is_mon_slot(m, sp, j))
 					continue;
-				mmu_clear_entry(m, e);
-				m->need_reload = true;
+				if (*e & SPTE_P) {
+					mmu_clear_entry(m, e);
+					m->need_reload = true;
+				}
+				/* A leaf table: install what the guest just wrote,
+				 * as KVM's FNAME(update_pte) did after an emulated
+				 * store (the same rule as a prefetch: present and
+				 * accessed), so the access that follows the store
+				 * need not fault. */
+				if (sp->role.level == 1 && gpte_of(m, sp, j, &gpte) &&
+				    (leaf = leaf_from_gpte(m, sp, gpte, 0)) != 0) {
+					mmu_set_leaf(m, e, leaf);
+					m->stats.prefetched++;
+					/* The guest stored an entry the CPU may use as
+					 * it is: a table in use, not data (the fill it
+					 * saved would have said the same). */
+					sp->write_count = 0;
+				}
 			}
 		}
 	}

@@ -2693,6 +2693,56 @@ Test(mmu_wp, pte_change_is_seen_at_once)
 }
 
 /*
+ * wp: an emulated store to a leaf table installs the entry it wrote, as
+ * KVM's FNAME(update_pte) did, under the prefetch rule: only a present
+ * entry with A set (an entry with A clear must fault, so that the walk sets
+ * A); writable only once D is set.  The access that follows needs no fault.
+ */
+Test(mmu_wp, emulated_store_installs_the_new_entry)
+{
+	uint64_t cr3, pt, e;
+	struct h *h = strat_setup(SYNC_WP, &cr3, &pt);
+	struct acc a;
+	unsigned long long pre;
+
+	check_access(h, G1, AX_R, NULL, "fill");
+	check_access(h, G1 + 0x1000, AX_R, NULL, "fill the neighbour");
+
+	/* A and D set: present and writable at once, no fault to use it. */
+	pre = h->m.stats.prefetched;
+	guest_store(h, pte_at(pt, G1), F2 | E_P | E_W | E_U | E_A | E_D, 8, false, "G1 -> F2, A D");
+	e = sleaf(h, h->loaded, G1, NULL);
+	cr_assert(e & E_P, "the emulated store left G1 empty");
+	cr_assert_eq(e & A52 & ~0xfffULL, F2 + MPA_OFF, "G1's new leaf maps %#llx", (unsigned long long)(e & A52));
+	cr_assert(e & E_W, "A and D set, W allowed: the leaf must be writable");
+	cr_assert_eq(h->m.stats.prefetched, pre + 1);
+	check_state(h, "after the store with A and D");
+	a = check_access(h, G1 + 8, AX_W, NULL, "write G1 through the new entry");
+	cr_assert_eq(a.calls, 0, "the access after the store faulted %u times", a.calls);
+
+	/* A set, D clear: present, read-only until the first write sets D. */
+	guest_store(h, pte_at(pt, G1), F1 | E_P | E_W | E_U | E_A, 8, false, "G1 -> F1, A");
+	e = sleaf(h, h->loaded, G1, NULL);
+	cr_assert(e & E_P, "A set: the entry must be installed");
+	cr_assert_not(e & E_W, "D clear: the leaf must stay read-only");
+	a = check_access(h, G1, AX_R, NULL, "read G1");
+	cr_assert_eq(a.calls, 0);
+	a = check_access(h, G1, AX_W, NULL, "first write: sets D");
+	cr_assert_eq(a.calls, 1, "the write that sets D must fault once");
+	cr_assert(rd(h, pte_at(pt, G1), 8) & E_D, "the write did not set D in the guest's entry");
+
+	/* A clear: not installed; the access faults and the walk sets A. */
+	guest_store(h, pte_at(pt, G1), F2 | E_P | E_W | E_U | E_D, 8, false, "G1 -> F2, no A");
+	cr_assert_eq(sleaf(h, h->loaded, G1, NULL), 0, "an entry with A clear was installed");
+	a = check_access(h, G1, AX_R, NULL, "read G1: sets A");
+	cr_assert_eq(a.calls, 1);
+	cr_assert(rd(h, pte_at(pt, G1), 8) & E_A, "the read did not set A in the guest's entry");
+	cr_assert(sleaf(h, h->loaded, G1 + 0x1000, NULL), "the stores zapped more than their own entry");
+	check_state(h, "end");
+	h_free(h);
+}
+
+/*
  * wp: a table written three times with no fill through it in between is
  * zapped (flooding), after which the guest writes it natively; a fill
  * through it shadows (and write-protects) it again.
@@ -2730,6 +2780,28 @@ Test(mmu_wp, flooding_zaps_after_three_writes)
 	cr_assert_eq(check_access(h, G1 + 0x3000, AX_R, NULL, "the native write is seen").mpa, F2 + MPA_OFF);
 	/* That fill shadowed the table again. */
 	cr_assert_eq(guest_store(h, slot, 0x6000, 8, false, "followed again"), ST_EMULATED);
+	check_state(h, "end");
+	h_free(h);
+}
+
+/* wp: stores of entries the shadow installs at once are uses of the table:
+ * however many come without a fill in between (the fills they saved), the
+ * table is not flooded; entries it cannot install still flood it. */
+Test(mmu_wp, stores_of_installed_entries_do_not_flood)
+{
+	uint64_t cr3, pt;
+	struct h *h = strat_setup(SYNC_WP, &cr3, &pt);
+
+	check_access(h, G1, AX_R, NULL, "fill through the PT");
+	for (unsigned i = 0; i < 6; i++)
+		guest_store(h, pte_at(pt, G1), (i & 1 ? F1 : F2) | E_P | E_W | E_U | E_A | E_D, 8, false, "installable");
+	cr_assert_eq(h->m.stats.mmu_flooded, 0, "six stores of installable entries flooded the table");
+	cr_assert_eq(h->st_emulated, 6);
+	cr_assert(sleaf(h, h->loaded, G1, NULL), "G1's entry is not installed");
+	check_state(h, "after six installing stores");
+	for (unsigned i = 0; i < 3; i++)
+		guest_store(h, pte_at(pt, G1), F2 | E_P | E_W | E_U, 8, false, "A clear: not installed");
+	cr_assert_eq(h->m.stats.mmu_flooded, 1, "three stores the shadow could not use did not flood the table");
 	check_state(h, "end");
 	h_free(h);
 }
