@@ -116,6 +116,11 @@ void mem_work(struct bench *b, uintptr_t start, uintptr_t size);
 #define ADDR_MASK   0x000ffffffffff000ull
 #define TABLE_FLAGS (PTE_P | PTE_W | PTE_U | PTE_A)
 #define LEAF_FLAGS  (PTE_P | PTE_W)               /* A and D left for the walk to set */
+/* The entry a fault handler writes for the page it just gave the faulting
+ * write (demand, copy-on-write), as Linux makes it: young and dirty
+ * (mm/memory.c: do_anonymous_page and wp_page_copy, pte_mkyoung and
+ * pte_mkdirty on vm_page_prot, which has _PAGE_ACCESSED on x86). */
+#define FAULT_FLAGS (PTE_P | PTE_W | PTE_A | PTE_D)
 #define REGION(n)   ((uint64_t)(n) << 39)         /* VA of PML4 slot n (never 0 or 511) */
 
 uint64_t *pt4_root(void);

@@ -14,7 +14,8 @@
  *            translation must be made again;
  *   demand   N/4 pages whose PTEs are empty (region D, tables present): the
  *            guest's own #PF handler maps a frame on the first write of
- *            each, so faults = N/4.
+ *            each (an entry young and dirty, as Linux makes it:
+ *            FAULT_FLAGS), so faults = N/4.
  *
  * Checks, outside the phases: every frame, read through the identity map,
  * holds both words written to it (the remap kept the frames), the PTEs of A
@@ -56,7 +57,7 @@ static enum pf_outcome demand_pf(uint64_t cr2, uint32_t error)
 			dm.wrong_error = error;
 		}
 	}
-	dm.pte[i] = (dm.frames + i * PAGE_SIZE) | LEAF_FLAGS;
+	dm.pte[i] = (dm.frames + i * PAGE_SIZE) | FAULT_FLAGS;
 	dm.handled++;
 	return PF_FIXED;
 }

@@ -17,7 +17,8 @@
  *   cow       for each child: MOV to CR3, then one write to each of its M
  *             pages.  Each raises #PF (present, write; CR0.WP is on) and the
  *             guest's handler copies the page: takes a frame, copies 4 KiB
- *             (rep movsq), points the child's PTE at it, writable, INVLPG.
+ *             (rep movsq), points the child's PTE at it, writable, young
+ *             and dirty as Linux makes it (FAULT_FLAGS), INVLPG.
  *             Back to the parent at the end.  iterations = T*M, faults = T*M;
  *   teardown  for each child, as an exit does: clear its M PTEs, its PDEs,
  *             its PDPTE and its root's two entries, one store each; then
@@ -80,7 +81,7 @@ static enum pf_outcome cow_pf(uint64_t cr2, uint32_t error)
 	d = (uintptr_t)dst;
 	s = (uintptr_t)(c->pt[i] & ADDR_MASK);
 	__asm__ volatile("rep movsq" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
-	c->pt[i] = dst | LEAF_FLAGS;
+	c->pt[i] = dst | FAULT_FLAGS;
 	invlpg(cr2);
 	cw.copies++;
 	return PF_FIXED;
@@ -157,7 +158,7 @@ uint32_t work_ptwrite(const struct bench_args *a)
 			uint64_t f = ch[c].frames + i * PAGE_SIZE;
 
 			if (*word(f + OFF_PAT) == PAT(i) && *word(f + OFF_WRITE) == CHILD(c, i) &&
-			    ch[c].pt[i] == (f | LEAF_FLAGS | PTE_A | PTE_D))
+			    ch[c].pt[i] == (f | FAULT_FLAGS))
 				check_pass(&b.tally);
 			else
 				check_fail(&b.tally, "child %llu page %llu: copy holds %#x %#x (expected "
