@@ -157,6 +157,7 @@ static int write_json(const struct vm *vm, FILE *out)
 		json_object_set_new(json_object_get(root, "end"), "guest_state",
 				    json_string(vm->guest_state));
 	json_object_set_new(root, "wall_seconds", json_real(wall_seconds(vm)));
+	json_object_set_new(root, "ombra_seconds", json_real(vm->busy));
 	json_object_set_new(root, "exits", json_integer((json_int_t)vm->exits));
 	json_object_set_new(root, "max_rss_kib", json_integer((json_int_t)vm->max_rss_kib));
 	json_object_set_new(root, "slot_moves", json_integer((json_int_t)vm->slot_moves));

@@ -580,6 +580,7 @@ void vm_run(struct vm *vm)
 {
 	struct kvm_run *run = vm->kvm.run;
 	char why[128];
+	double t_back;                  /* when KVM_RUN last returned (s since the start) */
 
 	if (vm->kvm.vm_stats_fd >= 0)
 		kstats_read(vm->kvm.vm_stats_fd, &vm->vm_stats0, why, sizeof(why));
@@ -593,6 +594,7 @@ void vm_run(struct vm *vm)
 	}
 	arm_signals(vm);
 	clock_gettime(CLOCK_MONOTONIC, &vm->t_start);
+	t_back = 0;
 	if (vm->trace) {
 		trace_start(vm->trace);
 		trace_header(vm);
@@ -607,9 +609,15 @@ void vm_run(struct vm *vm)
 	}
 
 	while (vm->end == END_NONE) {
+		int r;
+
 		if (vm->kick_timer_ok)
 			arm_kick(vm);
-		if (ioctl(vm->kvm.vcpu_fd, KVM_RUN, 0) < 0) {
+		if (t_back > 0)
+			vm->busy += since_start(vm) - t_back;     /* ombra's own time since the last return */
+		r = ioctl(vm->kvm.vcpu_fd, KVM_RUN, 0);
+		t_back = since_start(vm);
+		if (r < 0) {
 			if (errno != EINTR && errno != EAGAIN) {
 				vm_end(vm, END_HOST_ERROR, OMBRA_EXIT_HOST_ERROR, "KVM_RUN failed: %s",
 					strerror(errno));
@@ -867,6 +875,25 @@ void vm_explain(struct vm *vm, uint64_t gva)
 	json_array_append_new(vm->explained, obj);
 }
 
+/* KVM's own count of VM exits since the run began (its vCPU stat "exits":
+ * every exit, most handled inside KVM), read now; 0 without binary stats. */
+static uint64_t kvm_exits_now(const struct vm *vm)
+{
+	struct kstats now;
+	char why[128];
+	uint64_t v = 0;
+
+	memset(&now, 0, sizeof(now));
+	if (vm->kvm.vcpu_stats_fd >= 0 && kstats_read(vm->kvm.vcpu_stats_fd, &now, why, sizeof(why)) == 0) {
+		const struct kstat *e = kstats_find(&now, "exits");
+
+		if (e)
+			v = kstat_delta(kstats_find(&vm->vcpu_stats0, "exits"), e);
+	}
+	kstats_free(&now);
+	return v;
+}
+
 /* A phase mark: the time and the counters now, so that a benchmark can
  * take per-phase deltas (port 0x80, which QEMU ignores as well). */
 static void on_mark(void *opaque, uint32_t value)
@@ -887,7 +914,8 @@ static void on_mark(void *opaque, uint32_t value)
 		json_object_set_new(c, list.c[i].name, json_integer((json_int_t)list.c[i].value));
 	if (!vm->marks)
 		vm->marks = json_array();
-	json_array_append_new(vm->marks, json_pack("{s:i, s:f, s:o}", "value", (int)value, "t", t, "counters", c));
+	json_array_append_new(vm->marks, json_pack("{s:i, s:f, s:o, s:I, s:f}", "value", (int)value, "t", t, "counters", c,
+						   "kvm_exits", (json_int_t)kvm_exits_now(vm), "ombra_seconds", vm->busy));
 }
 
 /* The guest's own requests (ports 0xe8/0xec), kept and printed up to a

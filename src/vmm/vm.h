@@ -197,6 +197,7 @@ struct vm {
 	struct kstats vm_stats1, vcpu_stats1;   /* ... and at the end */
 	struct timespec t_start, t_end;         /* wall clock around the run */
 	uint64_t exits;                         /* KVM_RUN returns */
+	double busy;                            /* seconds in ombra between a KVM_RUN's return and the next call */
 	uint64_t exit_reason[VM_EXIT_REASONS];  /* by KVM_EXIT_* */
 	uint64_t max_rss_kib;                   /* ombra's peak resident memory, at the end */
 	timer_t kick_timer;                     /* the mode's event timer (next_event) */

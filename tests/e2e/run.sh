@@ -101,7 +101,7 @@ fi
 if need echo-json kvm && run echo-json 1 "$OMBRA" run -kernel "$K/echo.elf" --stats=json --stats-file "$OUT/echo.json" -serial null; then
 	# Read back with jansson: the fields tools rely on, with the right values and types.
 	if msg=$("$CHECK" "$OUT/echo.json" mode=tdp end.reason=debug-exit end.exit_status=1 end.guest_value=0 \
-		ram_bytes=134217728 wall_seconds:pos exits:pos kvm.vcpu.exits:pos counters.pf_fixed:int \
+		ram_bytes=134217728 wall_seconds:pos ombra_seconds:pos exits:pos kvm.vcpu.exits:pos counters.pf_fixed:int \
 		counters.mmu_shadow_zapped:int exit_reasons.IO:pos); then
 		[ -s "$OUT/echo-json.out" ] && bad echo-json "-serial null still printed: $(head -c 200 "$OUT/echo-json.out")" || ok echo-json
 	else
