@@ -8,6 +8,7 @@
 #   make nested-smoke  the part of it make test runs (docs/nested.md)
 #   make compare-hosts one compare table: this host, NPT, KVM's shadow MMU (KERNEL=, APPEND=)
 #   make docs      rerun the figures in docs/study.md and write them in (nested host)
+#   make bench-nested  make bench on the nested host, NPT on and off
 #   make sanitize   the same tests on an ASan+UBSan build (build-asan/)
 #   make bench      benchmarks (docs/performance.md)
 #   make fuzz       libFuzzer on the loader, walker, emulator and trap path (FUZZ_SECONDS each)
@@ -54,7 +55,7 @@ LIB_O  := $(addprefix $(BUILD)/,$(LIB_OBJS))
 MAIN_O := $(addprefix $(BUILD)/,$(MAIN_OBJS))
 UNIT_O := $(addprefix $(BUILD)/,$(UNIT_OBJS))
 
-.PHONY: all run test unit e2e hostile deps clean bench sanitize fuzz fuzz-smoke nested nested-smoke mutate mutate-sample compare-hosts docs
+.PHONY: all run test unit e2e hostile deps clean bench bench-nested sanitize fuzz fuzz-smoke nested nested-smoke mutate mutate-sample compare-hosts docs
 .SECONDEXPANSION:
 all: $(BUILD)/ombra guest-kernels
 
@@ -128,6 +129,20 @@ REPS ?= 3
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/driver
 	$(Q)$(BUILD)/bench/driver $(BUILD) bench $(REPS)
+
+# The same on the nested AMD-V host (docs/nested.md), with NPT (tdp mode is
+# real TDP) and without (tdp mode is KVM's own shadow MMU, the anchor for
+# shadow mode's traps per event): bench/nested-npt1.md and nested-npt0.md,
+# with their .json.  For a host with no /dev/kvm of its own.
+bench-nested: $(BUILD)/ombra guest-kernels $(BUILD)/bench/driver
+	$(Q)for n in 1 0; do \
+		NESTED_DIR=$(NESTED) sh scripts/nested/run.sh $$n $(NESTED)/bench-npt$$n scripts/nested/bench.sh \
+			$(NESTED)/bench-npt$$n $(BUILD) $(REPS) >$(NESTED)/bench-npt$$n.log 2>&1 || \
+			{ echo "bench-nested: npt=$$n failed (see $(NESTED)/bench-npt$$n.log)" >&2; exit 1; }; \
+		cp $(NESTED)/bench-npt$$n/results.md bench/nested-npt$$n.md; \
+		cp $(NESTED)/bench-npt$$n/results.json bench/nested-npt$$n.json; \
+	done
+	$(Q)echo "bench-nested: bench/nested-npt1.md, bench/nested-npt0.md"
 
 # Install what is missing (Debian packages), once per checkout.
 deps: $(BUILD)/.deps-ok
