@@ -3,9 +3,10 @@
  * memory through the guest's own translation (guest_read, guest_write,
  * guest_fetch, guest_translate), the MMU following the guest's CPU
  * (shadow_cpu_changed), which vectors carry an error code, and ending the
- * run because of the guest (shadow_kill).  A failed guest access has been
- * turned into the exception the CPU would raise, delivered into the
- * guest (seg.c), or has ended the run.
+ * run because of the guest (shadow_kill).  Where no RAM is, an access goes
+ * to the device there (vm_mmio), as the CPU's would.  A failed guest
+ * access has been turned into the exception the CPU would raise,
+ * delivered into the guest (seg.c), or has ended the run.
  */
 #include "shadow.h"
 
@@ -92,15 +93,29 @@ static bool guest_access(struct shadow *sh, uint64_t gva, void *buf, unsigned le
 		if (!guest_translate_access(sh, gva, access, &gpa))
 			return false;
 		hva = mem_gpa_to_hva(&sh->vm->mem, gpa, chunk);
-		if (!hva) {
-			shadow_kill(sh, "ombra cannot access guest-physical %#llx (no RAM there) for %#llx",
-				    (unsigned long long)gpa, (unsigned long long)gva);
+		if (hva) {
+			if (write)
+				memcpy(hva, p, chunk);
+			else
+				memcpy(p, hva, chunk);
+		} else if (access & PFERR_FETCH) {
+			/* QEMU too stops a guest that runs code where no RAM is. */
+			shadow_kill(sh, "the guest executes at %#llx (guest-physical %#llx), where no RAM is",
+				    (unsigned long long)gva, (unsigned long long)gpa);
 			return false;
+		} else {
+			/* No RAM: the device there, or nobody (reads zero, writes
+			 * ignored), as the CPU's own access would find: in pieces
+			 * of at most 8 bytes that do not cross an 8-byte line. */
+			for (unsigned done = 0; done < chunk;) {
+				unsigned n = 8 - (unsigned)((gpa + done) & 7);
+
+				if (n > chunk - done)
+					n = chunk - done;
+				vm_mmio(sh->vm, gpa + done, p + done, n, write);
+				done += n;
+			}
 		}
-		if (write)
-			memcpy(hva, p, chunk);
-		else
-			memcpy(p, hva, chunk);
 		p += chunk;
 		gva += chunk;
 		len -= chunk;

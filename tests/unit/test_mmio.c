@@ -344,6 +344,44 @@ Test(mmio, what_it_cannot_do_ends_the_guest)
 	cr_expect_eq(dev_reads + dev_writes, 0);
 }
 
+/* ombra's own accesses for the guest (a descriptor, an exception frame, a
+ * string I/O buffer: guest_read and guest_write) where no RAM is reach the
+ * device there, in pieces of at most 8 bytes within an 8-byte line, as the
+ * CPU's accesses would; where no device is either, reads give zero and
+ * writes vanish; a fetch from there ends the guest, as in QEMU. */
+Test(mmio, accesses_for_the_guest_reach_the_device)
+{
+	uint8_t buf[24], want[24];
+
+	guest_cpu();
+	for (unsigned i = 0; i < sizeof(dev_mem); i++)
+		dev_mem[i] = (uint8_t)(i * 7 + 1);
+	dev_reads = dev_writes = 0;
+	cr_assert(guest_read(sh, DEV_GPA + 0x104, buf, sizeof(buf), false), "%s", vm->err);
+	cr_expect_eq(memcmp(buf, dev_mem + 0x104, sizeof(buf)), 0, "the device's bytes did not come back");
+	cr_expect_eq(dev_reads, 4, "24 bytes from 0x104: 4 + 8 + 8 + 4, got %u reads", dev_reads);
+	cr_expect_eq(vm->end, END_NONE);
+
+	for (unsigned i = 0; i < sizeof(want); i++)
+		want[i] = (uint8_t)(0xa0 + i);
+	dev_reads = dev_writes = 0;
+	cr_assert(guest_write(sh, DEV_GPA + 0x200, want, 16, false), "%s", vm->err);
+	cr_expect_eq(memcmp(dev_mem + 0x200, want, 16), 0);
+	cr_expect_eq(dev_writes, 2);
+
+	/* 2 MiB past the device, still mapped by the guest: nobody there */
+	memset(buf, 0x55, sizeof(buf));
+	cr_assert(guest_read(sh, DEV_GPA + 0x100000, buf, 8, false), "%s", vm->err);
+	for (unsigned i = 0; i < 8; i++)
+		cr_expect_eq(buf[i], 0, "unbacked memory read %#x", buf[i]);
+	cr_assert(guest_write(sh, DEV_GPA + 0x100000, want, 8, false), "%s", vm->err);
+	cr_expect_eq(vm->end, END_NONE, "%s", vm->err);
+
+	cr_assert_not(guest_fetch(sh, DEV_GPA + 0x300, buf, 4, false));
+	cr_expect_eq(vm->end, END_GUEST_ERROR);
+	cr_expect(strstr(vm->err, "executes") != NULL, "%s", vm->err);
+}
+
 /* MOVS and STOS, with and without REP, both directions, 0 to 7 elements;
  * the device page is both source and destination.  RSI and RDI are
  * compared as offsets from the page, since they point into different
