@@ -128,6 +128,7 @@ struct mmu_stats {
 	uint64_t invlpg, tlb_flush, cr3_writes, root_hits, root_misses;
 	uint64_t mmu_shadow_zapped, mmu_cache_miss, mmu_recycled, mmu_pte_write;
 	uint64_t mmu_flooded, mmu_unsync, ad_faults, prefetched;
+	uint64_t mmu_pte_updated;    /* entries installed from the guest's, outside a fault */
 	uint64_t host_rewrites, host_resyncs;   /* see "touch" in struct shadow_mmu */
 	uint64_t rmap_zapped;                    /* leaves zapped through the reverse map */
 	uint64_t unsync_synced;                  /* unsync tables brought back in sync */

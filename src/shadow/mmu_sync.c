@@ -245,7 +245,7 @@ static bool sync_entry(struct shadow_mmu *m, struct sp *sp, unsigned i, bool fil
 		leaf = 0;                                /* another frame, or nothing: it refaults */
 	mmu_set_leaf(m, e, leaf);
 	if (leaf)
-		m->stats.prefetched++;
+		m->stats.mmu_pte_updated++;
 	return was;
 }
 
@@ -464,13 +464,8 @@ static void invlpg_sync(struct shadow_mmu *m, struct sp *root, uint64_t gva)
 		if (!sp)
 			return;
 	}
-	if (sp->unsync && !sp->role.direct) {
-		uint64_t before = m->stats.prefetched;
-
+	if (sp->unsync && !sp->role.direct)
 		sync_entry(m, sp, spte_index(gva, 1), true);
-		if (m->stats.prefetched != before)     /* the guest's entry installed ahead of use */
-			mmu_emit(m, &(struct mmu_event){ .kind = TRACE_PREFETCH, .gva = gva, .count = 1 });
-	}
 }
 
 void mmu_invlpg(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva)
@@ -575,7 +570,7 @@ void mmu_pte_write(struct shadow_mmu *m, uint64_t gpa, unsigned len)
 				if (sp->role.level == 1 && gpte_of(m, sp, j, &gpte) &&
 				    (leaf = leaf_from_gpte(m, sp, gpte, 0)) != 0) {
 					mmu_set_leaf(m, e, leaf);
-					m->stats.prefetched++;
+					m->stats.mmu_pte_updated++;
 					/* The guest stored an entry the CPU may use as
 					 * it is: a table in use, not data (the fill it
 					 * saved would have said the same). */

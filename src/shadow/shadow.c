@@ -306,6 +306,7 @@ static void shadow_counters(struct vm *vm, struct counters *out)
 	counters_add(out, "root_misses", st->root_misses);
 	counters_add(out, "ad_faults", st->ad_faults);
 	counters_add(out, "prefetched", st->prefetched);
+	counters_add(out, "mmu_pte_updated", st->mmu_pte_updated);
 	counters_add(out, "large_fixed", st->large_fixed);
 	counters_add(out, "large_split", st->large_split);
 	counters_add(out, "pf_mmio", st->pf_mmio);

@@ -387,17 +387,17 @@ done
 #           the paging-structure caches for its address too, SDM 4.10.4.1),
 #           which frees PT_X's shadow page, made again by the read
 #   wp:     (b) and (d)'s store emulated; (d)'s store installs the entry it
-#           wrote (A set), so the read does not fault
+#           wrote (A set; mmu_pte_updated), so the read does not fault
 #   unsync: (b) emulated (an upper-level table); (d)'s store lets PT_X go out
 #           of sync (a fill that makes its page writable), and INVLPG installs
-#           the new entry (counted in prefetched), so the read does not fault
+#           the new entry (mmu_pte_updated), so the read does not fault
 sed 's/^done$/tables 003c0000 003c4000\ndone/' "$OUT/counters.want" >"$OUT/counters-tables.want"
 declare -A step_want=(
-	[vtlb]="pf_taken=9 pf_fixed=9 pf_emulate=0 mmu_pte_write=0 mmu_cache_miss=3 mmu_shadow_zapped=1 write_protected=0 mmu_unsync=0 prefetched=0"
-	[wp]="pf_taken=9 pf_fixed=7 pf_emulate=2 mmu_pte_write=2 mmu_cache_miss=2 mmu_shadow_zapped=0 write_protected=1 mmu_unsync=0 prefetched=1"
-	[unsync]="pf_taken=9 pf_fixed=8 pf_emulate=1 mmu_pte_write=1 mmu_cache_miss=2 mmu_shadow_zapped=0 write_protected=1 mmu_unsync=1 prefetched=1"
+	[vtlb]="pf_taken=9 pf_fixed=9 pf_emulate=0 mmu_pte_write=0 mmu_cache_miss=3 mmu_shadow_zapped=1 write_protected=0 mmu_unsync=0 mmu_pte_updated=0"
+	[wp]="pf_taken=9 pf_fixed=7 pf_emulate=2 mmu_pte_write=2 mmu_cache_miss=2 mmu_shadow_zapped=0 write_protected=1 mmu_unsync=0 mmu_pte_updated=1"
+	[unsync]="pf_taken=9 pf_fixed=8 pf_emulate=1 mmu_pte_write=1 mmu_cache_miss=2 mmu_shadow_zapped=0 write_protected=1 mmu_unsync=1 mmu_pte_updated=1"
 )
-step_common="invlpg=1 pf_guest=0 pf_spurious=0 mmu_flooded=0 unsync_synced=0"
+step_common="invlpg=1 pf_guest=0 pf_spurious=0 mmu_flooded=0 unsync_synced=0 prefetched=0"
 for s in vtlb wp unsync; do
 	need "counter-step-$s" kvm || continue
 	for v in base tables; do

@@ -2703,19 +2703,21 @@ Test(mmu_wp, emulated_store_installs_the_new_entry)
 	uint64_t cr3, pt, e;
 	struct h *h = strat_setup(SYNC_WP, &cr3, &pt);
 	struct acc a;
-	unsigned long long pre;
+	unsigned long long pre, pre_fetch;
 
 	check_access(h, G1, AX_R, NULL, "fill");
 	check_access(h, G1 + 0x1000, AX_R, NULL, "fill the neighbour");
 
 	/* A and D set: present and writable at once, no fault to use it. */
-	pre = h->m.stats.prefetched;
+	pre = h->m.stats.mmu_pte_updated;
+	pre_fetch = h->m.stats.prefetched;
 	guest_store(h, pte_at(pt, G1), F2 | E_P | E_W | E_U | E_A | E_D, 8, false, "G1 -> F2, A D");
 	e = sleaf(h, h->loaded, G1, NULL);
 	cr_assert(e & E_P, "the emulated store left G1 empty");
 	cr_assert_eq(e & A52 & ~0xfffULL, F2 + MPA_OFF, "G1's new leaf maps %#llx", (unsigned long long)(e & A52));
 	cr_assert(e & E_W, "A and D set, W allowed: the leaf must be writable");
-	cr_assert_eq(h->m.stats.prefetched, pre + 1);
+	cr_assert_eq(h->m.stats.mmu_pte_updated, pre + 1);
+	cr_assert_eq(h->m.stats.prefetched, pre_fetch, "the install was counted as a prefetch");
 	check_state(h, "after the store with A and D");
 	a = check_access(h, G1 + 8, AX_W, NULL, "write G1 through the new entry");
 	cr_assert_eq(a.calls, 0, "the access after the store faulted %u times", a.calls);
@@ -3053,6 +3055,8 @@ Test(mmu_unsync, invlpg_syncs_only_its_address)
 	cr_assert_eq(sleaf(h, h->loaded, G1 + 0x1000, NULL), old1, "INVLPG G1 changed the entry of G1 + 0x1000");
 	cr_assert_eq(sleaf(h, h->loaded, G1, NULL) & A52, F2 + MPA_OFF,
 		     "INVLPG G1 installs the guest's new entry (FNAME(invlpg) -> FNAME(prefetch_gpte))");
+	cr_assert_eq(h->m.stats.mmu_pte_updated, 1, "the install at INVLPG: mmu_pte_updated %llu",
+		     (unsigned long long)h->m.stats.mmu_pte_updated);
 	taken = h->m.stats.pf_taken;
 	cr_assert_eq(check_access(h, G1, AX_R, NULL, "G1 -> F2 after its INVLPG").mpa, F2 + MPA_OFF);
 	cr_assert_eq(h->m.stats.pf_taken, taken, "G1 faulted after INVLPG installed it");
