@@ -56,3 +56,11 @@ void fixture_put(struct shadow_fixture *f, uint64_t gpa, uint64_t v, unsigned si
 {
 	memcpy(f->ram + gpa, &v, size);
 }
+
+uint64_t fixture_get(const struct shadow_fixture *f, uint64_t gpa, unsigned size)
+{
+	uint64_t v = 0;
+
+	memcpy(&v, f->ram + gpa, size);
+	return v;
+}

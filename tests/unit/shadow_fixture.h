@@ -30,7 +30,8 @@ void fixture_new(struct shadow_fixture *f);
 void fixture_free(struct shadow_fixture *f);
 /* A fresh shadow MMU (after tests that change the guest's tables). */
 void fixture_reset_mmu(struct shadow_fixture *f);
-/* Write the low size bytes of v at guest-physical gpa. */
+/* Write the low size bytes of v at guest-physical gpa; read size bytes there. */
 void fixture_put(struct shadow_fixture *f, uint64_t gpa, uint64_t v, unsigned size);
+uint64_t fixture_get(const struct shadow_fixture *f, uint64_t gpa, unsigned size);
 
 #endif

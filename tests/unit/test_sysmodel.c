@@ -51,18 +51,8 @@ static struct vm *vm;
 static struct shadow *sh;
 static uint8_t *ram;
 
-static void put(uint64_t gpa, uint64_t v, unsigned size)
-{
-	memcpy(ram + gpa, &v, size);
-}
-
-static uint64_t get(uint64_t gpa, unsigned size)
-{
-	uint64_t v = 0;
-
-	memcpy(&v, ram + gpa, size);
-	return v;
-}
+#define put(gpa, v, size) fixture_put(&fx, gpa, v, size)
+#define get(gpa, size)    fixture_get(&fx, gpa, size)
 
 /* xorshift64*: the same cases on every run and every host. */
 static uint64_t rng;

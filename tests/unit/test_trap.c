@@ -34,18 +34,8 @@ static struct vm *vm;
 static struct shadow *sh;
 static uint8_t *ram;
 
-static void put(uint64_t gpa, uint64_t v, unsigned size)
-{
-	memcpy(ram + gpa, &v, size);
-}
-
-static uint64_t get(uint64_t gpa, unsigned size)
-{
-	uint64_t v = 0;
-
-	memcpy(&v, ram + gpa, size);
-	return v;
-}
+#define put(gpa, v, size) fixture_put(&fx, gpa, v, size)
+#define get(gpa, size)    fixture_get(&fx, gpa, size)
 
 /* A segment descriptor (SDM vol. 3, 3.4.5), flat, 4 GiB. */
 static uint64_t seg_desc(unsigned type, unsigned s, unsigned dpl, unsigned l, unsigned db)
