@@ -6,10 +6,11 @@
  * guest they are ordinary addresses, RAM or nothing).
  *
  * For each address, as a 4 KiB leaf and as the page table of a leaf: a
- * read, a write and a read back, at ring 0 and ring 3.  On a PC, memory
- * nobody answers reads as all ones and ignores writes; a page table there
- * is read the same way, so its entries are all ones: present, with
- * reserved bits set.  The case prints every outcome.
+ * read, a write and a read back, at ring 0 and ring 3.  On QEMU's PC,
+ * memory nobody answers reads as zero and ignores writes; a page table
+ * there is read the same way, so its entries are zero: not present
+ * (docs/platform.md; the QEMU TCG run of this case prints exactly that).
+ * The case prints every outcome.
  */
 #include "hostile.h"
 
