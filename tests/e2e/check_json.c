@@ -9,7 +9,8 @@
  *   check-json FILE PATH:pos ...     PATH exists and is a number > 0
  *   check-json FILE PATH:max=N ...   PATH is an integer from 0 to N
  *
- * PATH is dotted: end.reason, counters.pf_fixed, kvm.vcpu.exits.
+ * PATH is dotted: end.reason, counters.pf_fixed, kvm.vcpu.exits; a number
+ * picks an array element: marks.0.t.
  * Prints one line per failed check; exit status 0 when all hold.
  */
 #include <jansson.h>
@@ -24,7 +25,10 @@ static json_t *lookup(json_t *root, const char *path)
 
 	snprintf(buf, sizeof(buf), "%s", path);
 	for (tok = strtok_r(buf, ".", &save); tok && j; tok = strtok_r(NULL, ".", &save))
-		j = json_object_get(j, tok);
+		if (json_is_array(j))                 /* marks.0.t: an element by its index */
+			j = strspn(tok, "0123456789") == strlen(tok) ? json_array_get(j, strtoul(tok, NULL, 10)) : NULL;
+		else
+			j = json_object_get(j, tok);
 	return j;
 }
 

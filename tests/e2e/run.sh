@@ -787,7 +787,15 @@ if need_kernel bench "$BENCH" && qemu bench-qemu $QEMU_ARGS -m 256M -serial stdi
 		shift
 		need "bench/$label" kvm || continue
 		if run "bench-$label" 1 "$OMBRA" run "$@" -m 256M -kernel "$BENCH" -append "$BENCH_APPEND" \
-			--timeout 300; then :; fi
+			--timeout 300 --stats=json --stats-file "$OUT/bench-$label.json"; then :; fi
+		# The phase marks make bench's per-event tables: each carries the
+		# time, the counters, KVM's own exit count and ombra's own time.
+		if msg=$("$CHECK" "$OUT/bench-$label.json" marks.1.t:pos marks.1.counters.userspace_exits:pos \
+			marks.1.kvm_exits:pos marks.1.ombra_seconds:pos ombra_seconds:pos); then
+			ok "bench/marks-$label"
+		else
+			bad "bench/marks-$label" "$msg"
+		fi
 		sed -E 's/ cycles [0-9]+//' "$OUT/bench-$label.out" >"$OUT/bench-$label.lines"
 		STI_NOTE=
 		sti_native "$label" && host_sti_shadow "$OUT/bench-$label.lines"
