@@ -57,6 +57,21 @@ void fixture_put(struct shadow_fixture *f, uint64_t gpa, uint64_t v, unsigned si
 	memcpy(f->ram + gpa, &v, size);
 }
 
+void fixture_cpu(struct shadow_fixture *f, bool is_long, uint16_t gdt_limit)
+{
+	struct vcpu *v = &f->sh->v;
+
+	memset(v, 0, sizeof(*v));
+	v->cr0 = CR0_PE | CR0_ET | (is_long ? CR0_PG : 0);
+	v->cr4 = is_long ? CR4_PAE : 0;
+	v->efer = is_long ? EFER_LME | EFER_LMA : 0;
+	v->cr3 = FIX_ROOT;
+	v->gdtr.base = FIX_GDT;
+	v->gdtr.limit = gdt_limit;
+	v->idtr.base = FIX_IDT;
+	v->idtr.limit = is_long ? 0xfff : 0x7ff;
+}
+
 uint64_t fixture_get(const struct shadow_fixture *f, uint64_t gpa, unsigned size)
 {
 	uint64_t v = 0;

@@ -274,15 +274,7 @@ static void long_mode_cpu(bool intr)
 	gput(0x4000, 0x5000 | 7, 8);
 	gput(0x5000, 0x6000 | 7, 8);
 	gput(0x6000, 0x87, 8);
-	memset(v, 0, sizeof(*v));
-	v->cr0 = CR0_PE | CR0_ET | CR0_PG;
-	v->cr4 = CR4_PAE;
-	v->efer = EFER_LME | EFER_LMA;
-	v->cr3 = 0x4000;
-	v->gdtr.base = 0x1000;
-	v->gdtr.limit = 0xff;
-	v->idtr.base = 0x2000;
-	v->idtr.limit = 0xfff;
+	fixture_cpu(&gfx, true, 0xff);
 	v->cs = gseg(0x08, 0xb, 1, 0);
 	v->ss = v->ds = v->es = v->fs = v->gs = gseg(0x18, 0x3, 0, 1);
 	v->tr.base = 0x3000;

@@ -241,15 +241,7 @@ static void load(const struct mcpu *m)
 {
 	struct vcpu *v = &sh->v;
 
-	memset(v, 0, sizeof(*v));
-	v->cr0 = CR0_PE | CR0_ET | CR0_PG;
-	v->cr4 = CR4_PAE;
-	v->efer = EFER_LME | EFER_LMA;
-	v->cr3 = 0x4000;
-	v->gdtr.base = 0x1000;
-	v->gdtr.limit = GDT_LIMIT;
-	v->idtr.base = 0x2000;
-	v->idtr.limit = 0xfff;
+	fixture_cpu(&fx, true, GDT_LIMIT);
 	v->cs = vseg_of(m->cs);
 	v->ss = vseg_of(m->ss);
 	v->ds = vseg_of(m->ds);

@@ -95,15 +95,7 @@ static void cpu(bool is_long, unsigned cpl)
 {
 	struct vcpu *v = &sh->v;
 
-	memset(v, 0, sizeof(*v));
-	v->cr0 = CR0_PE | CR0_ET | (is_long ? CR0_PG : 0);
-	v->cr4 = is_long ? CR4_PAE : 0;
-	v->efer = is_long ? EFER_LME | EFER_LMA : 0;
-	v->cr3 = 0x4000;
-	v->gdtr.base = 0x1000;
-	v->gdtr.limit = 0xff;
-	v->idtr.base = 0x2000;
-	v->idtr.limit = is_long ? 0xfff : 0x7ff;
+	fixture_cpu(&fx, is_long, 0xff);
 	if (is_long)
 		v->cs = cpl ? vseg(0x33, 0xb, 3, 1, 0) : vseg(0x08, 0xb, 0, 1, 0);
 	else
