@@ -92,6 +92,9 @@ static void usage(FILE *out)
 "  --shadow-pages N      size of the shadow-page pool (default RAM/32 KiB, 1024..65536)\n"
 "  --prefetch N          also fill up to N (0-8, default 8) neighbouring entries\n"
 "  --shadow-large on|off 2 MiB shadow leaves for guest large pages (default on)\n"
+"  --shadow-patch on|off scan guest code as it first runs and patch the instructions\n"
+"                        that do not trap at CPL 3 (MOV from CS/SS, LAR, LSL, VERR,\n"
+"                        VERW), as VirtualBox's raw mode did (default off)\n"
 "  --audit               check every shadow entry against the guest's tables after\n"
 "                        each trap; end the guest on a mismatch (slow)\n"
 "  (given in tdp mode, each is refused: tdp mode has no shadow tables)\n"
@@ -209,7 +212,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct s
 {
 	enum { OPT_MMU = 256, OPT_M, OPT_KERNEL, OPT_APPEND, OPT_INITRD, OPT_SERIAL, OPT_STATS,
 	       OPT_STATS_FILE, OPT_TIMEOUT, OPT_KVM, OPT_HELP, OPT_SYNC, OPT_POOL, OPT_AUDIT,
-	       OPT_PREFETCH, OPT_LARGE, OPT_JSON, OPT_TRACE, OPT_EXPLAIN, OPT_NO_SECCOMP,
+	       OPT_PREFETCH, OPT_LARGE, OPT_PATCH, OPT_JSON, OPT_TRACE, OPT_EXPLAIN, OPT_NO_SECCOMP,
 	       OPT_NOGRAPHIC, OPT_DISPLAY, OPT_NO_REBOOT, OPT_ACCEL, OPT_ENABLE_KVM, OPT_DEVICE,
 	       OPT_MONITOR, OPT_NODEFAULTS, OPT_CPU, OPT_INTERVAL, OPT_NONZERO, OPT_GDB, OPT_GDB_S,
 	       OPT_GDB_WAIT };
@@ -231,6 +234,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct s
 		{ "audit",      no_argument,       NULL, OPT_AUDIT },
 		{ "prefetch",   required_argument, NULL, OPT_PREFETCH },
 		{ "shadow-large", required_argument, NULL, OPT_LARGE },
+		{ "shadow-patch", required_argument, NULL, OPT_PATCH },
 		{ "json",       no_argument,       NULL, OPT_JSON },
 		{ "nonzero",    no_argument,       NULL, OPT_NONZERO },
 		{ "trace",      required_argument, NULL, OPT_TRACE },
@@ -266,7 +270,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct s
 		char *end;
 
 		if (!shadow_only && (c == OPT_SYNC || c == OPT_POOL || c == OPT_AUDIT || c == OPT_PREFETCH ||
-				     c == OPT_LARGE))
+				     c == OPT_LARGE || c == OPT_PATCH))
 			shadow_only = opts[li].name;
 		if (!run_only && (c == OPT_MMU || c == OPT_STATS || c == OPT_STATS_FILE || c == OPT_EXPLAIN ||
 				  c == OPT_INTERVAL ||
@@ -365,6 +369,14 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, struct s
 				sopts->no_large = true;
 			else
 				return die_usage("--shadow-large must be on or off, not '%s'", optarg);
+			break;
+		case OPT_PATCH:
+			if (strcmp(optarg, "on") == 0)
+				sopts->patch = true;
+			else if (strcmp(optarg, "off") == 0)
+				sopts->patch = false;
+			else
+				return die_usage("--shadow-patch must be on or off, not '%s'", optarg);
 			break;
 		case OPT_EXPLAIN: {
 			char *p = optarg;

@@ -405,6 +405,18 @@ static void fs_gs_base_follows(struct shadow *sh, x86_reg r, uint16_t sel)
 		realseg_base_follows(sh, r == X86_REG_FS ? 2 : 3);
 }
 
+static uint16_t sreg_selector(const struct shadow *sh, x86_reg r)
+{
+	switch (r) {
+	case X86_REG_CS: return sh->v.cs.sel;
+	case X86_REG_SS: return sh->v.ss.sel;
+	case X86_REG_DS: return sh->v.ds.sel;
+	case X86_REG_ES: return sh->v.es.sel;
+	case X86_REG_FS: return sh->v.fs.sel;
+	default:         return sh->v.gs.sel;
+	}
+}
+
 /* The exception was the guest's own (a non-canonical address, a bad
  * selector, ud2...): hand it back as it came. */
 static enum trap_result own(struct shadow *sh, unsigned vector)
@@ -444,6 +456,19 @@ static enum trap_result em_mov(struct shadow *sh, const struct insn *in, unsigne
 			return gp0(sh);
 		reg_set(sh, ops[0].reg, ops[1].reg == X86_REG_DR6 ? 0xffff0ff0 :
 					ops[1].reg == X86_REG_DR7 ? 0x400 : 0);
+		return done(sh, in);
+	}
+	if (ops[1].type == X86_OP_REG && is_sreg(ops[1].reg)) {
+		/* MOV from a segment register, patched (--shadow-patch): the
+		 * guest's own selector, RPL included.  To a register the
+		 * selector is zero-extended (16-bit: merged), to memory it is
+		 * 16 bits whatever the operand size. */
+		uint16_t sel = sreg_selector(sh, ops[1].reg);
+
+		if (ops[0].type == X86_OP_REG)
+			reg_set(sh, ops[0].reg, sel);
+		else if (!guest_write(sh, mem_addr(sh, in, &ops[0]), &sel, 2, v->cpl == 3))
+			return shadow_failed(sh);
 		return done(sh, in);
 	}
 	if (ops[0].type == X86_OP_REG && is_sreg(ops[0].reg) && ops[0].reg != X86_REG_CS) {
@@ -745,6 +770,58 @@ static enum trap_result em_sysret(struct shadow *sh, const struct insn *in, unsi
 	return emulate_sysret(sh, in->opsize == 8);
 }
 
+/* A 16-bit selector operand: a register's low 16 bits, or memory. */
+static bool selector_operand(struct shadow *sh, const struct insn *in, const cs_x86_op *op, uint16_t *sel)
+{
+	if (op->type == X86_OP_REG) {
+		*sel = (uint16_t)reg_get(sh, op->reg);
+		return true;
+	}
+	return guest_read(sh, mem_addr(sh, in, op), sel, 2, sh->v.cpl == 3);
+}
+
+static void set_zf(struct shadow *sh, bool zf)
+{
+	if (zf)
+		sh->t.rflags |= RFLAGS_ZF;
+	else
+		sh->t.rflags &= ~RFLAGS_ZF;
+}
+
+/* LAR and LSL (patched, --shadow-patch): from the guest's own tables at
+ * its own CPL; the destination is written only when ZF is set. */
+static enum trap_result em_lar_lsl(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	const cs_x86_op *ops = in->x->operands;
+	uint32_t val = 0;
+	uint16_t sel;
+	bool zf;
+
+	(void)vector;
+	if (!selector_operand(sh, in, &ops[1], &sel) ||
+	    !seg_query(sh, in->ci->id == X86_INS_LAR ? DESC_LAR : DESC_LSL, sel, &zf, &val))
+		return shadow_failed(sh);
+	if (zf)
+		reg_set(sh, ops[0].reg, val);
+	set_zf(sh, zf);
+	return done(sh, in);
+}
+
+/* VERR and VERW (patched, --shadow-patch). */
+static enum trap_result em_verr_verw(struct shadow *sh, const struct insn *in, unsigned vector)
+{
+	uint32_t unused;
+	uint16_t sel;
+	bool zf;
+
+	(void)vector;
+	if (!selector_operand(sh, in, &in->x->operands[0], &sel) ||
+	    !seg_query(sh, in->ci->id == X86_INS_VERR ? DESC_VERR : DESC_VERW, sel, &zf, &unused))
+		return shadow_failed(sh);
+	set_zf(sh, zf);
+	return done(sh, in);
+}
+
 static enum trap_result em_swapgs(struct shadow *sh, const struct insn *in, unsigned vector)
 {
 	struct vcpu *v = &sh->v;
@@ -826,6 +903,10 @@ static const struct opcode opcodes[X86_INS_ENDING] = {
 	[X86_INS_SWAPGS]  = { em_swapgs, ONLY64 | PRIV | SENS },
 	[X86_INS_SYSCALL] = { em_syscall, SENS },     /* #UD: the real EFER.SCE is off */
 	[X86_INS_SYSRET]  = { em_sysret, SENS },
+	[X86_INS_LAR]     = { em_lar_lsl, 0 },         /* patched (--shadow-patch) */
+	[X86_INS_LSL]     = { em_lar_lsl, 0 },
+	[X86_INS_VERR]    = { em_verr_verw, 0 },
+	[X86_INS_VERW]    = { em_verr_verw, 0 },
 	/* sensitive, not emulated */
 	[X86_INS_LSS]     = { NULL, SENS },
 	[X86_INS_LDS]     = { NULL, SENS },
@@ -875,6 +956,8 @@ enum trap_result emulate_insn(struct shadow *sh, unsigned vector)
 	csh h;
 	enum trap_result r;
 
+	if (sh->patching && vector == VEC_GP && shadow_at_patch(sh))
+		sh->patch.patch_traps++;
 	if (!decode_at_rip(sh, &in, &h))
 		return shadow_failed(sh);
 	if (!in.ci) {

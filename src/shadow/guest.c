@@ -94,10 +94,15 @@ static bool guest_access(struct shadow *sh, uint64_t gva, void *buf, unsigned le
 			return false;
 		hva = mem_gpa_to_hva(&sh->vm->mem, gpa, chunk);
 		if (hva) {
-			if (write)
+			if (write && sh->patching && patch_scanned(&sh->patch, gpa >> 12))
+				shadow_code_written(sh, gpa >> 12);
+			if (write) {
 				memcpy(hva, p, chunk);
-			else
+			} else {
 				memcpy(p, hva, chunk);
+				if (sh->patching)     /* the guest's own bytes, not the patches */
+					patch_overlay(&sh->patch, gpa, p, chunk);
+			}
 		} else if (access & PFERR_FETCH) {
 			/* QEMU too stops a guest that runs code where no RAM is. */
 			shadow_kill(sh, "the guest executes at %#llx (guest-physical %#llx), where no RAM is",

@@ -892,6 +892,12 @@ static uint64_t make_leaf(struct shadow_mmu *m, const struct mmu_ctx *ctx, const
 		spte |= SPTE_W;
 	if (ctx->efer_nx && !(w->access & ACC_EXEC))
 		spte |= SPTE_NX;
+	/* --shadow-patch: code runs only from a scanned frame, which then
+	 * stays read-only, so that a write to it comes here first. */
+	if (m->code && patch_scanned(m->code, w->gpa >> 12))
+		spte &= ~SPTE_W;
+	else if (m->code)
+		spte |= SPTE_NX;
 	/* The kernel view does not run guest-user code unless the guest kernel
 	 * itself fetches from it: a guest that reaches user mode without a
 	 * trap (see shadow_native_transfer) then traps at its first fetch. */
@@ -987,8 +993,8 @@ static bool large_ok(struct shadow_mmu *m, const struct gwalk *w)
 	uint64_t base = w->gpa & ~0x1fffffULL;
 	struct memslot *s;
 
-	if (!m->large_pages || w->leaf_level < 2)
-		return false;
+	if (!m->large_pages || w->leaf_level < 2 || m->code)
+		return false;               /* --shadow-patch scans 4 KiB frames */
 	s = mem_find(m->mem, base);
 	if (!s || base + 0x200000 > s->gpa + s->size)
 		return false;
@@ -1076,6 +1082,14 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 		return PF_BAD_TABLE;
 	}
 	*gpa = w.gpa;
+	if (m->code && mem_gpa_to_mpa(m->mem, w.gpa & ~0xfffULL) != (uint64_t)-1) {
+		bool scanned = patch_scanned(m->code, w.gpa >> 12);
+
+		if ((error & PFERR_FETCH) && !scanned)
+			return PF_SCAN;
+		if (write && scanned)
+			return PF_CODE_WRITE;
+	}
 	if (write && mmu_tracked(m, w.gpa >> 12) && mmu_tracked_write(m, w.gpa >> 12)) {
 		/* A write to a guest page table the shadow follows. */
 		m->stats.pf_emulate++;
@@ -1194,3 +1208,31 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 	return PF_FIXED;
 }
 
+
+/* --- --shadow-patch -------------------------------------------------------- */
+
+/* Change every leaf that maps gfn: clear bits clr, set bits set. */
+static void leaves_of_gfn(struct shadow_mmu *m, uint64_t gfn, uint64_t clr, uint64_t set)
+{
+	struct rmap_head *h = mmu_rmap_of(m, gfn);
+
+	for (unsigned i = 0; h && i < h->n; i++) {
+		uint64_t *e = pool_entry(m, h->sptes[i]), v = (*e & ~clr) | set;
+
+		if (v != *e) {
+			*e = v;                 /* same frame: the rmap stays */
+			mmu_changed(m, e);
+			m->need_reload = true;
+		}
+	}
+}
+
+void mmu_code_scanned(struct shadow_mmu *m, uint64_t gfn)
+{
+	leaves_of_gfn(m, gfn, SPTE_W, 0);
+}
+
+void mmu_code_unscanned(struct shadow_mmu *m, uint64_t gfn)
+{
+	leaves_of_gfn(m, gfn, 0, SPTE_NX);
+}

@@ -22,6 +22,7 @@
 
 #include "vmm/mem.h"
 #include "vmm/trace.h"
+#include "patch.h"
 #include "vcpu.h"
 #include "x86/walk.h"
 
@@ -148,6 +149,10 @@ enum pf_outcome {
 	PF_NONCANONICAL, /* a non-canonical address: #GP, never a #PF */
 	PF_EMULATE,    /* a write to a guest page table the shadow tracks (wp, unsync):
 			* emulate the instruction, then mmu_pte_write() (KVM's RET_PF_EMULATE) */
+	PF_SCAN,       /* --shadow-patch: a first fetch from a frame not scanned yet:
+			* scan it (patch.c), mmu_code_scanned(), fault again */
+	PF_CODE_WRITE, /* --shadow-patch: a write to a scanned frame: undo its patches,
+			* mmu_code_unscanned(), fault again */
 };
 
 /* The state of the guest CPU that translation depends on.  The caller keeps
@@ -203,6 +208,9 @@ struct shadow_mmu {
 	unsigned maxphyaddr;
 	unsigned prefetch;           /* neighbours filled with a fault, 0..8 (KVM's PTE_PREFETCH_NUM) */
 	bool large_pages;            /* 2 MiB shadow leaves for guest large pages where allowed */
+	const struct patcher *code;  /* --shadow-patch: frames scanned (patch.h), or NULL:
+				      * a leaf runs code only from a scanned frame, and
+				      * only reads it */
 	int last_pse;                /* CR4.PSE at the last CR3 load (-1: none yet) */
 	uint64_t unprot[8];          /* guest tables unprotected since the last CR3 load or INVLPG */
 	unsigned nr_unprot;
@@ -284,6 +292,12 @@ void mmu_zap_all(struct shadow_mmu *m);
  * deliver for PF_GUEST; *gpa the guest-physical address for PF_MMIO. */
 enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva,
 			       uint32_t error, uint32_t *guest_error, uint64_t *gpa);
+
+/* --shadow-patch: frame gfn has just been scanned (every leaf that maps it
+ * becomes read-only, so a write to it faults), or has just stopped being
+ * (every leaf that maps it stops running code, so a fetch faults). */
+void mmu_code_scanned(struct shadow_mmu *m, uint64_t gfn);
+void mmu_code_unscanned(struct shadow_mmu *m, uint64_t gfn);
 
 /*
  * Translate gva as the guest's CPU would for an access by ombra on the

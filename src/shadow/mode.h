@@ -30,10 +30,12 @@ struct shadow_opts {
 	bool audit;                  /* --audit: check the shadow after every MMU event */
 	unsigned prefetch;           /* --prefetch=N, 0..8 */
 	bool no_large;               /* --shadow-large=off: always split guest large pages */
+	bool patch;                  /* --shadow-patch=on: scan guest code, patch the
+				      * instructions that do not trap (patch.h) */
 };
 
 #define SHADOW_OPTS_DEFAULT { .sync = SHADOW_SYNC_UNSYNC, .pages = 0, .audit = false, \
-			      .prefetch = 8, .no_large = false }
+			      .prefetch = 8, .no_large = false, .patch = false }
 
 extern const struct vm_mode shadow_mode;
 

@@ -66,6 +66,28 @@ static bool read_desc(struct shadow *sh, uint16_t sel, uint64_t *desc, uint64_t 
 	return guest_read(sh, *addr, desc, 8, false);
 }
 
+/*
+ * LAR, LSL, VERR, VERW (patched, --shadow-patch): the answer for sel from
+ * the guest's own GDT or LDT at its own CPL (x86/desc.c).  false: reading
+ * the descriptor made a fault for the guest, or ended the run.
+ */
+bool seg_query(struct shadow *sh, enum desc_query q, uint16_t sel, bool *zf, uint32_t *out)
+{
+	uint64_t desc, addr;
+	bool over;
+
+	*zf = false;
+	if (!(sel & ~3u))
+		return true;                                 /* null */
+	if ((sel & 4) && !(sh->v.ldtr.sel & ~3u))
+		return true;                                 /* no LDT */
+	if (!read_desc(sh, sel, &desc, &addr, &over))
+		return false;
+	if (!over)
+		*zf = desc_query(q, desc, sel, sh->v.cpl, vcpu_long(&sh->v), out);
+	return true;
+}
+
 /* Deliver vector with a selector-style error code, or end the run. */
 static enum trap_result sel_fault(struct shadow *sh, unsigned vector, uint16_t sel)
 {

@@ -128,6 +128,16 @@ int shadow_build(struct shadow *sh, struct vm *vm, const struct shadow_opts *opt
 	sh->mmu.sync = mmu_sync_of[sh->opts.sync];
 	sh->mmu.prefetch = sh->opts.prefetch;
 	sh->mmu.large_pages = !sh->opts.no_large;
+	if (sh->opts.patch) {
+		/* Where ombra owns the GDT, DS, ES, FS and GS read as the guest
+		 * loaded them; on kvm_pvm every selector read is the host's. */
+		unsigned sregs = sh->host_pvm ? 0x3f : (1u << PATCH_CS) | (1u << PATCH_SS);
+
+		if (patch_init(&sh->patch, sregs) < 0)
+			return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -ENOMEM, "the code scanner could not be set up");
+		sh->patching = true;
+		sh->mmu.code = &sh->patch;
+	}
 
 	/* 3. The guest's CPU at multiboot entry, and the MMU context for it. */
 	vcpu_reset(&sh->v);
@@ -139,6 +149,8 @@ int shadow_build(struct shadow *sh, struct vm *vm, const struct shadow_opts *opt
 void shadow_unbuild(struct shadow *sh)
 {
 	mmu_destroy(&sh->mmu);
+	if (sh->patching)
+		patch_destroy(&sh->patch);
 	decode_close(sh);
 }
 
@@ -327,6 +339,13 @@ static void shadow_counters(struct vm *vm, struct counters *out)
 	counters_add(out, "write_protected", st->write_protected);
 	counters_add(out, "host_rewrites", st->host_rewrites);
 	counters_add(out, "host_resyncs", st->host_resyncs);
+	if (sh->patching) {
+		counters_add(out, "code_scans", sh->patch.frames_scanned);
+		counters_add(out, "patched_insns", sh->patch.patched_insns);
+		counters_add(out, "patch_traps", sh->patch.patch_traps);
+		counters_add(out, "code_writes", sh->patch.code_writes);
+		counters_add(out, "code_targets_lost", sh->patch.targets_lost);
+	}
 	for (int p = 0; p < PATH_COUNT; p++) {
 		counters_add(out, path_taken[p], st->by_path_taken[p]);
 		counters_add(out, path_fixed[p], st->by_path_fixed[p]);

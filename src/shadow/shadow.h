@@ -32,6 +32,7 @@
 #include "dev/pic.h"
 #include "dev/pit.h"
 #include "vcpu.h"
+#include "x86/desc.h"
 
 /* How a trap was handled: what the real CPU does next. */
 enum trap_result {
@@ -74,6 +75,8 @@ struct shadow {
 	bool umip;                   /* CR4.UMIP and CPUID faulting are on */
 	bool host_pvm;               /* the host's KVM is kvm_pvm (docs/host.md) */
 	struct realseg real;
+	struct patcher patch;        /* --shadow-patch: the code scanner and patch table */
+	bool patching;               /* ... is on */
 	bool native_if;              /* the guest's IF is the real IF (real_rflags, trap.c) */
 	size_t capstone[2];          /* capstone handles, 32- and 64-bit (csh) */
 	unsigned delivering;         /* 1 + the vector being delivered, 0 when none */
@@ -160,6 +163,21 @@ bool guest_write(struct shadow *sh, uint64_t gva, const void *buf, unsigned len,
  * the guest's TLB as a CR3 load does (CR0.PG, CR4.PSE/PAE/PGE, EFER.NXE). */
 void shadow_cpu_changed(struct shadow *sh, bool cr3_write, bool flush);
 
+/* --- scan.c: --shadow-patch on the trap path ------------------------------------ */
+
+/* Scan the guest's code at gva (guest-physical gpa) and patch it; the
+ * frame becomes scanned (its leaves read-only) if it was not. */
+void shadow_scan_at(struct shadow *sh, uint64_t gva, uint64_t gpa);
+/* PF_SCAN: a fetch at cr2 (guest-physical gpa) from a frame not scanned. */
+void shadow_code_fetch(struct shadow *sh, uint64_t cr2, uint64_t gpa);
+/* Frame gfn is being written: undo its patches, forget its scan. */
+void shadow_code_written(struct shadow *sh, uint64_t gfn);
+/* RIP was set by ombra (a delivery, IRET, SYSCALL...): if it lands in a
+ * scanned frame where no scan has been, scan from there. */
+void shadow_resume_scan(struct shadow *sh);
+/* Is the guest's RIP at a patched instruction? */
+bool shadow_at_patch(struct shadow *sh);
+
 /* After a failed guest_read/guest_write: TRAP_DELIVERED or TRAP_END. */
 static inline enum trap_result shadow_failed(const struct shadow *sh)
 {
@@ -241,6 +259,9 @@ enum trap_result emulate_sysret(struct shadow *sh, bool rex_w);
 enum trap_result shadow_native_transfer(struct shadow *sh, uint16_t csel, uint16_t ssel);
 /* Load a data segment register (or SS) with a guest selector. */
 enum trap_result load_segment(struct shadow *sh, struct vseg *seg, uint16_t sel, bool is_ss);
+/* LAR, LSL, VERR, VERW against the guest's descriptor tables: *zf and,
+ * for LAR and LSL, *out; false with a fault delivered or the run ended. */
+bool seg_query(struct shadow *sh, enum desc_query q, uint16_t sel, bool *zf, uint32_t *out);
 
 /* --- intr.c ------------------------------------------------------------------- */
 

@@ -107,6 +107,8 @@ static bool resume(struct shadow *sh)
 
 	sh->v.vif = t->rflags & RFLAGS_IF;
 	sh->v.iopl = (unsigned)((t->rflags & RFLAGS_IOPL) >> 12);
+	if (sh->patching && t->rip != sh->trap_rip)
+		shadow_resume_scan(sh);     /* ombra moved RIP: code it may not have seen */
 	r->rax = t->gpr[R_AX]; r->rcx = t->gpr[R_CX]; r->rdx = t->gpr[R_DX]; r->rbx = t->gpr[R_BX];
 	r->rbp = t->gpr[R_BP]; r->rsi = t->gpr[R_SI]; r->rdi = t->gpr[R_DI];
 	r->r8 = t->gpr[R_R8]; r->r9 = t->gpr[R_R9]; r->r10 = t->gpr[R_R10]; r->r11 = t->gpr[R_R11];
@@ -219,6 +221,14 @@ static enum trap_result page_fault(struct shadow *sh)
 		return inject_exception(sh, VEC_GP, true, 0);
 	case PF_MMIO:
 		return emulate_mmio(sh, sh->t.cr2, gpa, (uint32_t)sh->t.error_code);
+	case PF_SCAN:
+		/* --shadow-patch: the first fetch from this frame; the access
+		 * faults again and fills a leaf that runs it. */
+		shadow_code_fetch(sh, sh->t.cr2, gpa);
+		return TRAP_RESUME;
+	case PF_CODE_WRITE:
+		shadow_code_written(sh, gpa >> 12);
+		return TRAP_RESUME;
 	default:
 		return shadow_kill(sh, "a guest page-table entry on the walk of %#llx points outside RAM (%#llx)",
 				   (unsigned long long)sh->t.cr2, (unsigned long long)gpa);

@@ -43,6 +43,7 @@
 
 #define RFLAGS_CF  (1ULL << 0)
 #define RFLAGS_FIXED (1ULL << 1)
+#define RFLAGS_ZF  (1ULL << 6)
 #define RFLAGS_TF  (1ULL << 8)
 #define RFLAGS_IF  (1ULL << 9)
 #define RFLAGS_DF  (1ULL << 10)

@@ -972,6 +972,8 @@ static const char *pf_name(enum pf_outcome o)
 	case PF_BAD_TABLE: return "PF_BAD_TABLE";
 	case PF_NONCANONICAL: return "PF_NONCANONICAL";
 	case PF_EMULATE: return "PF_EMULATE";
+	case PF_SCAN: return "PF_SCAN";
+	case PF_CODE_WRITE: return "PF_CODE_WRITE";
 	}
 	return "none";
 }
