@@ -260,7 +260,7 @@ int patch_scan(struct patcher *p, const struct patch_mem *mem, uint64_t gva, uin
 			if (f->seen[off / 64] >> (off % 64) & 1)
 				break;
 			memcpy(bytes, host + off, n);
-			patch_overlay(p, gpa & ~0xfffULL, bytes, n);   /* a site seen before */
+			patch_overlay(p, (gpa & ~0xfffULL) + off, bytes, n);   /* sites patched before */
 			if (n < 15 && !mem->read(mem->opaque, (fva + 4096) & mask, bytes + n, 15 - n))
 				size = n;
 			if (!cs_disasm_iter(h, &code, &size, &addr, ci))

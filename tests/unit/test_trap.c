@@ -8,7 +8,8 @@
  * non-canonical RIP, IRET whose new SS faults, REP INS/OUTS that never
  * went back to the guest, MOV CR0 clearing PE (ombra has no real mode), and a
  * fault above 4 GiB in a guest without long mode, which filled the
- * monitor's slot of the shadow root.  What each must do is the SDM's rule
+ * monitor's slot of the shadow root; and the instructions --shadow-patch
+ * patches, met at their patch.  What each must do is the SDM's rule
  * (vol. 2: INT n, IRET, RET, JMP; vol. 3: 6.12.1, 6.14.1), written out
  * here, not taken from ombra's code.
  *
@@ -1112,4 +1113,108 @@ Test(realseg, a_gdb_stop_does_not_wait_for_the_guests_if)
 	exit_with_flags(VEC_NMI, RFLAGS_FIXED);
 	cr_expect(!sh->nmi_raised);
 	cr_expect_eq(vm->end, END_NONE, "ombra's NMI ended the run: %s", vm->err);
+}
+
+/*
+ * --shadow-patch: the instructions that do not trap at CPL 3, scanned and
+ * patched (patch.c), then met by the guest's CPU: each must do what the
+ * SDM says it does at the guest's own CPL against the guest's own GDT
+ * (the descriptors above), with the guest's bytes back under the patch
+ * for every read ombra makes.
+ */
+static void patched(const uint8_t *code, size_t n)
+{
+	cr_assert_eq(patch_init(&sh->patch, (1u << PATCH_CS) | (1u << PATCH_SS)), 0);
+	sh->patching = true;
+	sh->mmu.code = &sh->patch;
+	memcpy(ram + 0x10000, code, n);
+	shadow_scan_at(sh, 0x10000, 0x10000);
+	cr_assert_eq(ram[0x10000], PATCH_BYTE, "not patched: %#x", ram[0x10000]);
+}
+
+Test(trap_regress, patched_lar_reads_the_guests_gdt_at_its_cpl)
+{
+	static const uint8_t lar_eax_ecx[] = { 0x0f, 0x02, 0xc1, 0xc3 };
+	uint8_t back[3];
+
+	cpu(true, 0);
+	patched(lar_eax_ecx, sizeof(lar_eax_ecx));
+	sh->t.gpr[R_CX] = 0x08;                         /* code64, DPL 0 */
+	sh->t.gpr[R_AX] = 0x1111111122222222ULL;
+	exit_through_gp();
+	cr_expect_eq(sh->t.gpr[R_AX], 0x00a09b00, "rax %#llx", (unsigned long long)sh->t.gpr[R_AX]);
+	cr_expect(sh->t.rflags & RFLAGS_ZF);
+	cr_expect_eq(sh->t.rip, 0x10003);
+	cr_expect_eq(sh->patch.patch_traps, 1);
+	cr_expect(guest_read(sh, 0x10000, back, 3, false));
+	cr_expect_arr_eq(back, lar_eax_ecx, 3, "ombra's reads must see the guest's bytes");
+
+	/* at CPL 3 the same descriptor is out of reach: ZF clear, EAX kept */
+	cpu(true, 3);
+	sh->t.gpr[R_CX] = 0x08;
+	sh->t.gpr[R_AX] = 0x1234;
+	sh->t.rflags |= RFLAGS_ZF;
+	exit_through_gp();
+	cr_expect_eq(sh->t.gpr[R_AX], 0x1234);
+	cr_expect_not(sh->t.rflags & RFLAGS_ZF);
+	cr_expect_eq(sh->t.rip, 0x10003);
+}
+
+Test(trap_regress, patched_mov_from_cs_and_ss_reads_the_guests_selectors)
+{
+	static const uint8_t code[] = {
+		0x8c, 0xc8,             /* mov eax, cs */
+		0x66, 0x8c, 0xd2,       /* mov dx, ss */
+		0xc3,
+	};
+
+	cpu(true, 0);
+	patched(code, sizeof(code));
+	cr_assert(patch_at(&sh->patch, 0x10002));
+	sh->t.gpr[R_AX] = ~0ULL;
+	exit_through_gp();
+	cr_expect_eq(sh->t.gpr[R_AX], 0x08, "a 32-bit destination gets the selector zero-extended");
+	cr_expect_eq(sh->t.rip, 0x10002);
+	sh->t.gpr[R_DX] = 0xaaaaaaaaaaaaaaaaULL;
+	exit_through_gp();
+	cr_expect_eq(sh->t.gpr[R_DX], 0xaaaaaaaaaaaa0018ULL, "a 16-bit destination merges");
+	cr_expect_eq(sh->t.rip, 0x10005);
+}
+
+Test(trap_regress, patched_verr_and_verw)
+{
+	static const uint8_t code[] = {
+		0x0f, 0x00, 0xe0,       /* verr ax */
+		0x0f, 0x00, 0xe8,       /* verw ax */
+		0xc3,
+	};
+
+	cpu(true, 3);
+	patched(code, sizeof(code));
+	sh->t.gpr[R_AX] = 0x28;                         /* data, DPL 3 */
+	exit_through_gp();
+	cr_expect(sh->t.rflags & RFLAGS_ZF);
+	exit_through_gp();
+	cr_expect(sh->t.rflags & RFLAGS_ZF);
+	cr_expect_eq(sh->t.rip, 0x10006);
+	sh->t.rip = 0x10000;
+	sh->t.gpr[R_AX] = 0x20;                         /* code32, DPL 3, readable: VERR yes, VERW no */
+	exit_through_gp();
+	cr_expect(sh->t.rflags & RFLAGS_ZF);
+	exit_through_gp();
+	cr_expect_not(sh->t.rflags & RFLAGS_ZF);
+}
+
+Test(trap_regress, ombras_write_to_patched_code_undoes_the_patch)
+{
+	static const uint8_t code[] = { 0x0f, 0x03, 0xc1, 0xc3 };   /* lsl eax, ecx; ret */
+	uint8_t nop = 0x90;
+
+	cpu(true, 0);
+	patched(code, sizeof(code));
+	cr_assert(guest_write(sh, 0x10003, &nop, 1, false));
+	cr_expect_eq(ram[0x10000], 0x0f, "the guest's byte is not back");
+	cr_expect_eq(ram[0x10003], 0x90);
+	cr_expect_not(patch_scanned(&sh->patch, 0x10));
+	cr_expect_eq(sh->patch.code_writes, 1);
 }
