@@ -993,14 +993,22 @@ static bool large_ok(struct shadow_mmu *m, const struct gwalk *w)
 	uint64_t base = w->gpa & ~0x1fffffULL;
 	struct memslot *s;
 
-	if (!m->large_pages || w->leaf_level < 2 || m->code)
-		return false;               /* --shadow-patch scans 4 KiB frames */
+	if (!m->large_pages || w->leaf_level < 2)
+		return false;
 	s = mem_find(m->mem, base);
 	if (!s || base + 0x200000 > s->gpa + s->size)
 		return false;
 	if (m->sync != SYNC_VTLB)
 		for (uint64_t g = base >> 12; g < (base >> 12) + 512; g++)
 			if (mmu_tracked(m, g))
+				return false;
+	/* --shadow-patch: code runs from 4 KiB leaves of scanned frames; a
+	 * large leaf maps only frames never scanned, and never runs code
+	 * (make_leaf gives it NX): the first fetch through it splits it, as
+	 * KVM's NX huge pages are split at their first fetch. */
+	if (m->code)
+		for (uint64_t g = base >> 12; g < (base >> 12) + 512; g++)
+			if (patch_scanned(m->code, g))
 				return false;
 	return true;
 }
@@ -1120,7 +1128,7 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 		struct sp *child;
 
 		if (level == 2 && w.leaf_level >= 2) {
-			if (large_ok(m, &w)) {
+			if (large_ok(m, &w) && !(m->code && (error & PFERR_FETCH))) {
 				/* One 2 MiB shadow leaf for this part of the guest's
 				 * large page: same rights, frame of its 2 MiB base. */
 				uint64_t big = (leaf & ~SPTE_ADDR & ~0xfffULL) | (leaf & 0xfffULL) | SPTE_PS |
@@ -1229,6 +1237,10 @@ static void leaves_of_gfn(struct shadow_mmu *m, uint64_t gfn, uint64_t clr, uint
 
 void mmu_code_scanned(struct shadow_mmu *m, uint64_t gfn)
 {
+	/* A 2 MiB leaf over it (NX, make_leaf) goes: the fetch that follows
+	 * fills 4 KiB leaves, this frame's read-only and running code. */
+	if (mmu_zap_large_leaves(m, gfn & ~511ULL))
+		m->need_reload = true;
 	leaves_of_gfn(m, gfn, SPTE_W, 0);
 }
 

@@ -4561,3 +4561,66 @@ Test(mmu_gfn, unsync_list_follows_the_pages)
 	check_lists(h, "after the CR3 load");
 	h_free(h);
 }
+
+/*
+ * --shadow-patch (m.code): code runs only from a frame the scanner has
+ * seen, through a 4 KiB leaf without W; a large leaf maps only frames
+ * never scanned and carries NX (as KVM's NX huge pages), so the first
+ * fetch through it asks for a scan (PF_SCAN) and, with the frame scanned,
+ * is filled by a 4 KiB leaf; a write to the scanned frame asks for the
+ * scan to be undone (PF_CODE_WRITE), after which it is an ordinary
+ * writable, non-executable frame again.  Frames are marked scanned here
+ * by hand: what the scanner finds is test_patch.c's business.
+ */
+static uint8_t *no_frame(void *opaque, uint64_t gfn)
+{
+	(void)opaque, (void)gfn;
+	return NULL;                /* nothing was patched: nothing to put back */
+}
+
+Test(mmu_large, patched_code_runs_from_4k_leaves_of_scanned_frames)
+{
+	struct h *h = h_new_s(64, SYNC_UNSYNC);
+	uint64_t cr3 = new_table(h), va = 0x0000004040000000ULL, f = 0x600000, gpa = 0;
+	uint64_t pte = E_P | E_W | E_U | E_A | E_D, *leaf, e;
+	struct patcher p;
+	uint32_t gerr = 0;
+
+	cr_assert_eq(patch_init(&p, 0), 0);
+	h->m.large_pages = true;
+	h->m.code = &p;
+	map64(h, cr3, va, 2, f | pte | E_PS, UP);
+	cpu_set(h, gs(MODE_P64, cr3, false, true, true), false);
+
+	cr_assert_eq(mmu_page_fault(&h->m, &h->ctx, va + 0x3000, PFERR_U, &gerr, &gpa), PF_FIXED);
+	e = sleaf(h, h->loaded, va + 0x3000, &leaf);
+	cr_assert(e & E_PS, "a read of a large page that holds no scanned frame: a 2 MiB leaf");
+	cr_assert(e & E_NX, "a large leaf must not run code: nothing scanned it");
+
+	cr_assert_eq(mmu_page_fault(&h->m, &h->ctx, va + 0x3000, PFERR_P | PFERR_U | PFERR_FETCH, &gerr, &gpa),
+		     PF_SCAN);
+	cr_assert_eq(gpa, f + 0x3000);
+	patch_mark_scanned(&p, gpa >> 12);
+	mmu_code_scanned(&h->m, gpa >> 12);
+	cr_assert_not(sleaf(h, h->loaded, va + 0x3000, NULL) & E_P, "the large leaf over a scanned frame stays");
+	cr_assert_eq(mmu_page_fault(&h->m, &h->ctx, va + 0x3000, PFERR_U | PFERR_FETCH, &gerr, &gpa), PF_FIXED);
+	e = sleaf(h, h->loaded, va + 0x3000, NULL);
+	cr_assert((e & E_P) && !(e & E_PS), "code runs from a 4 KiB leaf: %#llx", (unsigned long long)e);
+	cr_assert_not(e & E_NX);
+	cr_assert_not(e & E_W, "a scanned frame must be read-only, so its writes are seen");
+	/* its neighbour, not scanned: readable, writable, not runnable */
+	cr_assert_eq(mmu_page_fault(&h->m, &h->ctx, va + 0x4000, PFERR_U | PFERR_W, &gerr, &gpa), PF_FIXED);
+	e = sleaf(h, h->loaded, va + 0x4000, NULL);
+	cr_assert((e & E_W) && (e & E_NX) && !(e & E_PS), "neighbour %#llx", (unsigned long long)e);
+
+	cr_assert_eq(mmu_page_fault(&h->m, &h->ctx, va + 0x3000, PFERR_P | PFERR_U | PFERR_W, &gerr, &gpa),
+		     PF_CODE_WRITE);
+	patch_unscan(&p, &(struct patch_mem){ .frame = no_frame }, gpa >> 12);
+	mmu_code_unscanned(&h->m, gpa >> 12);
+	cr_assert(sleaf(h, h->loaded, va + 0x3000, NULL) & E_NX, "unscanned, its leaf runs code still");
+	cr_assert_eq(mmu_page_fault(&h->m, &h->ctx, va + 0x3000, PFERR_P | PFERR_U | PFERR_W, &gerr, &gpa), PF_FIXED);
+	e = sleaf(h, h->loaded, va + 0x3000, NULL);
+	cr_assert((e & E_W) && (e & E_NX), "after the write: %#llx", (unsigned long long)e);
+	patch_destroy(&p);
+	h_free(h);
+}
