@@ -22,7 +22,11 @@ SECTIONS
 	. = ALIGN(4096);	/* its own segment: a page of its own in the file */
 #endif
 	. += KERNEL_VMA;
-	.text : AT(ADDR(.text) - KERNEL_VMA) { *(EXCLUDE_FILE(*user.o) .text .text.*) }
+	.text : AT(ADDR(.text) - KERNEL_VMA) {
+		_text_start = .;
+		*(EXCLUDE_FILE(*user.o) .text .text.*)
+		_text_end = .;
+	}
 	.rodata : AT(ADDR(.rodata) - KERNEL_VMA) { *(EXCLUDE_FILE(*user.o) .rodata .rodata.*) }
 	.data : AT(ADDR(.data) - KERNEL_VMA) { *(EXCLUDE_FILE(*user.o) .data .data.*) }
 	.bss : AT(ADDR(.bss) - KERNEL_VMA) { *(EXCLUDE_FILE(*user.o) .bss .bss.* COMMON) }

@@ -419,10 +419,29 @@ static void check_processes(void)
 #undef EACH
 }
 
+/*
+ * The kernel's own text, summed (FNV-1a over 8-byte words) at boot and
+ * again after every other check, as kernels that guard their text do: it
+ * must read the same bytes both times, the bytes it was loaded with.
+ */
+extern const u64 _text_start[], _text_end[];
+
+static u64 text_sum(void)
+{
+	u64 h = 0xcbf29ce484222325ULL;
+
+	for (const volatile u64 *p = _text_start; p < _text_end; p++)
+		h = (h ^ *p) * 0x100000001b3ULL;
+	return h;
+}
+
 void kmain(void);
 void kmain(void)
 {
+	u64 text_at_boot;
+
 	serial_init();
+	text_at_boot = text_sum();
 	kprintf("oskernel: an OS-style test kernel (guest/oskernel/README.md)\n");
 	check("boot-magic", mb_magic == 0x2badb002, "EAX at entry 0x%x, want 0x2badb002", mb_magic);
 
@@ -439,6 +458,11 @@ void kmain(void)
 	if (setup_syscall()) {
 		run_processes();
 		check_processes();
+	}
+	{
+		u64 now = text_sum();
+
+		check("text-intact", now == text_at_boot, "the text sums to 0x%lx, 0x%lx at boot", now, text_at_boot);
 	}
 	kprintf("summary: %d passed, %d failed\n", checks_passed, checks_failed);
 	exit_qemu(checks_failed ? 1 : 0);

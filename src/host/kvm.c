@@ -149,7 +149,7 @@ int kvm_vcpu_create(struct kvm_vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
-int kvm_vm_set_cpuid(struct kvm_vm *vm, bool umip, char *err, size_t errlen)
+int kvm_vm_set_cpuid(struct kvm_vm *vm, bool umip, bool pku, char *err, size_t errlen)
 {
 	size_t n;
 	const struct cpuid_entry *t = cpuid_table(&n);
@@ -168,6 +168,8 @@ int kvm_vm_set_cpuid(struct kvm_vm *vm, bool umip, char *err, size_t errlen)
 		c->entries[i].edx = t[i].edx;
 		if (umip && t[i].function == 7)
 			c->entries[i].ecx |= 1u << 2;        /* UMIP */
+		if (pku && t[i].function == 7)
+			c->entries[i].ecx |= 1u << 3;        /* PKU */
 	}
 	if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, c) < 0)
 		r = errmsg(err, errlen, -errno, "KVM_SET_CPUID2 failed: %s", strerror(errno));

@@ -47,9 +47,10 @@ int kvm_host_check_cap(const struct kvm_host *h, int cap);
 int kvm_vm_create(struct kvm_host *h, struct kvm_vm *vm, char *err, size_t errlen);
 int kvm_vcpu_create(struct kvm_vm *vm, char *err, size_t errlen);
 /* Give the vCPU ombra's CPUID table; with umip, also CPUID.7:ECX.UMIP, so
- * that shadow mode can set CR4.UMIP on the real CPU (the guest still sees
- * the table, answered by ombra under CPUID faulting). */
-int kvm_vm_set_cpuid(struct kvm_vm *vm, bool umip, char *err, size_t errlen);
+ * that shadow mode can set CR4.UMIP on the real CPU, and with pku
+ * CPUID.7:ECX.PKU, for CR4.PKE (the guest still sees the table, answered
+ * by ombra under CPUID faulting). */
+int kvm_vm_set_cpuid(struct kvm_vm *vm, bool umip, bool pku, char *err, size_t errlen);
 /* Write or read one MSR of the vCPU (set-up, and the first use of the
  * guest's TSC offset: not on the hot path). */
 int kvm_vm_set_msr(struct kvm_vm *vm, uint32_t index, uint64_t value);

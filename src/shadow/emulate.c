@@ -961,7 +961,9 @@ enum trap_result emulate_insn(struct shadow *sh, unsigned vector)
 	if (!decode_at_rip(sh, &in, &h))
 		return shadow_failed(sh);
 	if (!in.ci) {
-		if (vector == VEC_UD)       /* bytes nobody can decode: the guest's #UD */
+		if (sh->patching && patch_is_pkru(in.bytes, in.len) && vector == VEC_GP && shadow_at_patch(sh))
+			r = ud(sh);             /* RDPKRU/WRPKRU, patched: the guest's CPU has no PKU */
+		else if (vector == VEC_UD)  /* bytes nobody can decode: the guest's #UD */
 			r = inject_exception(sh, VEC_UD, false, 0);
 		else if (vector == VEC_GP && all_prefixes(&in))
 			r = gp0(sh);            /* longer than 15 bytes: the guest's #GP(0) */

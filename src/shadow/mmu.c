@@ -894,10 +894,13 @@ static uint64_t make_leaf(struct shadow_mmu *m, const struct mmu_ctx *ctx, const
 		spte |= SPTE_NX;
 	/* --shadow-patch: code runs only from a scanned frame, which then
 	 * stays read-only, so that a write to it comes here first. */
-	if (m->code && patch_scanned(m->code, w->gpa >> 12))
+	if (m->code && patch_scanned(m->code, w->gpa >> 12)) {
 		spte &= ~SPTE_W;
-	else if (m->code)
+		if (m->code_pkey && patch_in_frame(m->code, w->gpa >> 12))
+			spte |= SPTE_PKEY_PATCH;    /* the guest's reads fault (PK) */
+	} else if (m->code) {
 		spte |= SPTE_NX;
+	}
 	/* The kernel view does not run guest-user code unless the guest kernel
 	 * itself fetches from it: a guest that reaches user mode without a
 	 * trap (see shadow_native_transfer) then traps at its first fetch. */
@@ -1241,10 +1244,11 @@ void mmu_code_scanned(struct shadow_mmu *m, uint64_t gfn)
 	 * fills 4 KiB leaves, this frame's read-only and running code. */
 	if (mmu_zap_large_leaves(m, gfn & ~511ULL))
 		m->need_reload = true;
-	leaves_of_gfn(m, gfn, SPTE_W, 0);
+	leaves_of_gfn(m, gfn, SPTE_W,
+		      m->code_pkey && patch_in_frame(m->code, gfn) ? SPTE_PKEY_PATCH : 0);
 }
 
 void mmu_code_unscanned(struct shadow_mmu *m, uint64_t gfn)
 {
-	leaves_of_gfn(m, gfn, 0, SPTE_NX);
+	leaves_of_gfn(m, gfn, SPTE_PKEY, SPTE_NX);
 }

@@ -35,6 +35,8 @@
 #define SPTE_PS   (1ULL << 7)
 #define SPTE_G    (1ULL << 8)
 #define SPTE_NX   (1ULL << 63)
+#define SPTE_PKEY_PATCH (1ULL << 59)     /* protection key 1: a frame with patches (--shadow-patch) */
+#define SPTE_PKEY (15ULL << 59)
 /* Ignored by the CPU, used by ombra: */
 #define SPTE_GUEST_GLOBAL (1ULL << 52)   /* the guest marked this page global */
 #define SPTE_LINK (1ULL << 53)           /* points at a shadow page, not a guest frame */
@@ -211,6 +213,7 @@ struct shadow_mmu {
 	const struct patcher *code;  /* --shadow-patch: frames scanned (patch.h), or NULL:
 				      * a leaf runs code only from a scanned frame, and
 				      * only reads it */
+	bool code_pkey;              /* ... and a frame with patches gets SPTE_PKEY_PATCH */
 	int last_pse;                /* CR4.PSE at the last CR3 load (-1: none yet) */
 	uint64_t unprot[8];          /* guest tables unprotected since the last CR3 load or INVLPG */
 	unsigned nr_unprot;
@@ -293,9 +296,11 @@ void mmu_zap_all(struct shadow_mmu *m);
 enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, uint64_t gva,
 			       uint32_t error, uint32_t *guest_error, uint64_t *gpa);
 
-/* --shadow-patch: frame gfn has just been scanned (every leaf that maps it
- * becomes read-only, so a write to it faults), or has just stopped being
- * (every leaf that maps it stops running code, so a fetch faults). */
+/* --shadow-patch: frame gfn has just been scanned, or a scan has just
+ * patched it (every leaf that maps it becomes read-only, so a write to it
+ * faults, and with code_pkey one over patches takes the key the guest
+ * cannot read through), or it has just stopped being scanned (every leaf
+ * that maps it stops running code, so a fetch faults, and loses the key). */
 void mmu_code_scanned(struct shadow_mmu *m, uint64_t gfn);
 void mmu_code_unscanned(struct shadow_mmu *m, uint64_t gfn);
 

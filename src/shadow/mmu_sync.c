@@ -208,10 +208,13 @@ static uint64_t leaf_from_gpte(struct shadow_mmu *m, const struct sp *sp, uint64
 		spte |= SPTE_NX;
 	else if (!sp->role.user_view && (access & ACC_USER))
 		spte |= old ? (old & SPTE_NX) : SPTE_NX;   /* the kernel view runs user code only once fetched */
-	if (m->code && patch_scanned(m->code, gpa >> 12))
+	if (m->code && patch_scanned(m->code, gpa >> 12)) {
 		spte &= ~SPTE_W;                 /* as make_leaf (--shadow-patch) */
-	else if (m->code)
+		if (m->code_pkey && patch_in_frame(m->code, gpa >> 12))
+			spte |= SPTE_PKEY_PATCH;
+	} else if (m->code) {
 		spte |= SPTE_NX;
+	}
 	if (gpte & SPTE_G)
 		spte |= old & SPTE_GUEST_GLOBAL;
 	return spte;

@@ -25,6 +25,7 @@ MAILBOX_RDI    equ stubs + 0x1018
 MAILBOX_ACTION equ stubs + 0x1020
 MAILBOX_ARG    equ stubs + 0x1028
 MAILBOX_COUNT  equ stubs + 0x1030
+MAILBOX_PKRU   equ stubs + 0x1038     ; MON_MAILBOX_PKRU: 0, or the PKRU to load
 MAILBOX_LIST   equ stubs + 0x1040
 
 stubs:
@@ -66,6 +67,15 @@ resume_full:                    ; 0x850: rewrite entries, then CR3 or INVLPG, th
 	dec rcx
 	jnz .rewrite
 .action:
+	mov eax, [rel MAILBOX_PKRU]     ; --shadow-patch: once, the key that keeps
+	test eax, eax                   ; the guest's reads off patched code
+	jz .args
+	push rdx
+	xor ecx, ecx
+	xor edx, edx
+	wrpkru
+	pop rdx
+.args:
 	mov rax, [rel MAILBOX_ARG]
 	mov rcx, [rel MAILBOX_ACTION]
 	cmp rcx, 1

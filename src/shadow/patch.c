@@ -263,6 +263,21 @@ int patch_scan(struct patcher *p, const struct patch_mem *mem, uint64_t gva, uin
 			patch_overlay(p, (gpa & ~0xfffULL) + off, bytes, n);   /* sites patched before */
 			if (n < 15 && !mem->read(mem->opaque, (fva + 4096) & mask, bytes + n, 15 - n))
 				size = n;
+			if (p->pkru_insns && patch_is_pkru(bytes, size)) {
+				/* RDPKRU, WRPKRU (capstone 4 does not know them):
+				 * they would reach the real PKRU, ombra's. */
+				f->seen[off / 64] |= 1ULL << (off % 64);
+				p->insns_scanned++;
+				if (!site_at(f, off)) {
+					if (!add_site(f, off, host[off], 3))
+						break;
+					host[off] = PATCH_BYTE;
+					p->patched_insns++;
+					patched++;
+				}
+				off += 3;
+				continue;
+			}
 			if (!cs_disasm_iter(h, &code, &size, &addr, ci))
 				break;                  /* not code after all: stop here */
 			f->seen[off / 64] |= 1ULL << (off % 64);

@@ -53,6 +53,7 @@ struct patcher {
 	struct patch_frame **hash;
 	unsigned hash_size;
 	unsigned sreg_mask;          /* MOV from these segment registers is patched: 1 << X86 sreg number */
+	bool pkru_insns;             /* RDPKRU and WRPKRU are patched (ombra owns the real PKRU) */
 	size_t capstone[2];          /* handles (csh), 32- and 64-bit, with detail */
 	/* Transfers out of the frame a scan met: their guest-virtual
 	 * targets, for the caller to scan in turn (scan.c). */
@@ -78,6 +79,18 @@ struct patch_frame *patch_frame_of(const struct patcher *p, uint64_t gfn);
 static inline bool patch_scanned(const struct patcher *p, uint64_t gfn)
 {
 	return p && p->hash && patch_frame_of(p, gfn) != NULL;
+}
+/* Does frame gfn hold a patch? */
+static inline bool patch_in_frame(const struct patcher *p, uint64_t gfn)
+{
+	const struct patch_frame *f = p && p->hash ? patch_frame_of(p, gfn) : NULL;
+
+	return f && f->nsites;
+}
+/* RDPKRU (0F 01 EE) or WRPKRU (0F 01 EF) at the start of these n bytes? */
+static inline bool patch_is_pkru(const uint8_t *b, size_t n)
+{
+	return n >= 3 && b[0] == 0x0f && b[1] == 0x01 && (b[2] == 0xee || b[2] == 0xef);
 }
 /* Has the instruction at gpa been decoded by a scan? */
 bool patch_seen(const struct patcher *p, uint64_t gpa);

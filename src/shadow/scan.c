@@ -65,11 +65,13 @@ static void scan_pending(struct shadow *sh, const struct patch_mem *mem, int bit
 	for (unsigned round = 0; round < 4096 && sh->patch.npending; round++) {
 		uint64_t gva = sh->patch.pending[--sh->patch.npending], gpa;
 		bool first;
+		int patched;
 
 		if (!peek_gpa(sh, gva, &gpa) || patch_seen(&sh->patch, gpa))
 			continue;
 		first = !patch_scanned(&sh->patch, gpa >> 12);
-		if (patch_scan(&sh->patch, mem, gva, gpa, bits) >= 0 && first)
+		patched = patch_scan(&sh->patch, mem, gva, gpa, bits);
+		if (patched > 0 || (patched == 0 && first))
 			mmu_code_scanned(&sh->mmu, gpa >> 12);
 	}
 	sh->patch.npending = 0;
@@ -88,9 +90,11 @@ void shadow_scan_at(struct shadow *sh, uint64_t gva, uint64_t gpa)
 
 	if (patch_seen(&sh->patch, gpa))
 		return;
-	if (patch_scan(&sh->patch, mem_of(sh, &mem), gva, gpa, bits) < 0)
+	int patched = patch_scan(&sh->patch, mem_of(sh, &mem), gva, gpa, bits);
+
+	if (patched < 0)
 		return;
-	if (first)
+	if (first || patched)
 		mmu_code_scanned(&sh->mmu, gpa >> 12);
 	scan_pending(sh, &mem, bits);
 }

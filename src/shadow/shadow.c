@@ -219,11 +219,17 @@ static int shadow_setup(struct vm *vm)
 	{
 		char why[256];
 
-		sh->umip = kvm_vm_set_cpuid(&vm->kvm, true, why, sizeof(why)) == 0 &&
+		/* --shadow-patch: protection keys too, where the host has them
+		 * (patched frames get a key the guest cannot read through). */
+		sh->pku = sh->patching && kvm_vm_set_cpuid(&vm->kvm, true, true, why, sizeof(why)) == 0;
+		sh->umip = (sh->pku || kvm_vm_set_cpuid(&vm->kvm, true, false, why, sizeof(why)) == 0) &&
 			   kvm_vm_set_msr(&vm->kvm, MSR_MISC_FEATURES_ENABLES, 1) == 0;
 		/* Without them the guest runs, with the limits docs/shadow.md lists. */
-		if (!sh->umip && (r = kvm_vm_set_cpuid(&vm->kvm, false, why, sizeof(why))) < 0)
-			return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, r, "%s", why);
+		if (!sh->umip) {
+			sh->pku = false;
+			if ((r = kvm_vm_set_cpuid(&vm->kvm, false, false, why, sizeof(why))) < 0)
+				return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, r, "%s", why);
+		}
 	}
 
 	/* 4. The real CPU: long mode, monitor tables, guest at CPL 3. */
@@ -247,9 +253,24 @@ static int shadow_setup(struct vm *vm)
 	kvm_seg(&sregs.ss, sh->real.ss, 0, 0xffffffff, 0x3, 3, 0, 1, 1, 1);
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss;
 	realseg_data(sh, &sregs);
-	if (ioctl(vm->kvm.vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
+	if (sh->pku) {
+		sregs.cr4 |= CR4_PKE;
+		if (ioctl(vm->kvm.vcpu_fd, KVM_SET_SREGS, &sregs) < 0) {
+			sh->pku = false;        /* the host's KVM has no PKU for its guests */
+			sregs.cr4 &= ~CR4_PKE;
+		}
+	}
+	if (!sh->pku && ioctl(vm->kvm.vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
 		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -errno,
 			       "KVM_SET_SREGS (shadow mode's long-mode machine) failed: %s", strerror(errno));
+	if (sh->pku) {
+		/* Key 1 (SPTE_PKEY_PATCH): access disabled, write disabled.
+		 * Loaded by the monitor at the first resume, before any
+		 * patch exists; key 0, every other page's, stays open. */
+		sh->pkru_load = 0xc;
+		sh->mmu.code_pkey = true;
+		sh->patch.pkru_insns = true;
+	}
 	memset(&regs, 0, sizeof(regs));
 	regs.rip = vm->boot.entry;
 	regs.rax = MB_BOOTLOADER_MAGIC;
@@ -345,6 +366,7 @@ static void shadow_counters(struct vm *vm, struct counters *out)
 		counters_add(out, "patch_traps", sh->patch.patch_traps);
 		counters_add(out, "code_writes", sh->patch.code_writes);
 		counters_add(out, "code_targets_lost", sh->patch.targets_lost);
+		counters_add(out, "patch_reads", sh->patch_reads);
 	}
 	for (int p = 0; p < PATH_COUNT; p++) {
 		counters_add(out, path_taken[p], st->by_path_taken[p]);

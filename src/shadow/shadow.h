@@ -77,6 +77,10 @@ struct shadow {
 	struct realseg real;
 	struct patcher patch;        /* --shadow-patch: the code scanner and patch table */
 	bool patching;               /* ... is on */
+	bool pku;                    /* ... with protection keys: the guest's reads of
+				      * patched frames fault (PK) and see the original bytes */
+	uint32_t pkru_load;          /* PKRU for the monitor to load at the next resume, 0: none */
+	uint64_t patch_reads;        /* the guest's reads of patched frames, emulated */
 	bool native_if;              /* the guest's IF is the real IF (real_rflags, trap.c) */
 	size_t capstone[2];          /* capstone handles, 32- and 64-bit (csh) */
 	unsigned delivering;         /* 1 + the vector being delivered, 0 when none */
@@ -209,6 +213,9 @@ enum trap_result emulate_insn(struct shadow *sh, unsigned vector);
 enum trap_result emulate_pte_write(struct shadow *sh, uint64_t fault_gpa);
 /* mmio.c: an access to guest-physical memory no RAM backs (MMIO). */
 enum trap_result emulate_mmio(struct shadow *sh, uint64_t gva, uint64_t gpa, uint32_t error);
+/* mmio.c: a read of a frame with patches, which faulted on its protection
+ * key (--shadow-patch): emulated from the original bytes. */
+enum trap_result emulate_patched_read(struct shadow *sh, uint64_t gva, uint64_t gpa);
 
 /* The instruction at rip in the guest's address space, read through the
  * guest's tables without side effects and decoded (capstone, Intel

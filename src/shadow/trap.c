@@ -139,13 +139,15 @@ static bool resume(struct shadow *sh)
 		sh->mmu.stats.host_resyncs++;
 		sh->mmu.nr_touch = 0;
 	}
-	if (sh->mmu.nr_touch) {
+	if (sh->mmu.nr_touch || sh->pkru_load) {
 		uint8_t *mb = sh->mon;
 		uint64_t *list = (uint64_t *)(mb + MON_MAILBOX_LIST);
 
 		for (unsigned i = 0; i < sh->mmu.nr_touch; i++)
 			list[i] = sh->mon_va + MON_POOL_OFF + sh->mmu.touch[i];
 		*(uint64_t *)(mb + MON_MAILBOX_COUNT) = sh->mmu.nr_touch;
+		*(uint64_t *)(mb + MON_MAILBOX_PKRU) = sh->pkru_load;
+		sh->pkru_load = 0;
 		*(uint64_t *)(mb + MON_MAILBOX_RAX) = r->rax;
 		*(uint64_t *)(mb + MON_MAILBOX_RCX) = r->rcx;
 		*(uint64_t *)(mb + MON_MAILBOX_RSI) = r->rsi;
@@ -199,6 +201,10 @@ static enum trap_result page_fault(struct shadow *sh)
 		sh->storm.error = (uint32_t)sh->t.error_code;
 		sh->storm.count = 1;
 	}
+	if ((sh->t.error_code & PFERR_PK) && !(sh->t.error_code & PFERR_W) && sh->pku &&
+	    mmu_gva_to_gpa(&sh->mmu, &sh->ctx, sh->t.cr2, (sh->ctx.user ? PFERR_U : 0) | WALK_PEEK, &gpa,
+			   &gerr) == PF_FIXED)
+		return emulate_patched_read(sh, sh->t.cr2, gpa);    /* --shadow-patch */
 	o = mmu_page_fault(&sh->mmu, &sh->ctx, sh->t.cr2, (uint32_t)sh->t.error_code, &gerr, &gpa);
 
 	switch (o) {

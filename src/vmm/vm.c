@@ -201,7 +201,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_mode *
 		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, r, "%s mode's devices: %s", mode->name, strerror(-r));
 	r = kvm_vcpu_create(&vm->kvm, why, sizeof(why));
 	if (r == 0)
-		r = kvm_vm_set_cpuid(&vm->kvm, false, why, sizeof(why));
+		r = kvm_vm_set_cpuid(&vm->kvm, false, false, why, sizeof(why));
 	if (r < 0)
 		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, r, "%s", why);
 

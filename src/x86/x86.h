@@ -35,6 +35,7 @@
 #define CR4_OSFXSR (1ULL << 9)
 #define CR4_OSXMMEXCPT (1ULL << 10)
 #define CR4_UMIP (1ULL << 11)
+#define CR4_PKE  (1ULL << 22)
 
 #define EFER_SCE (1ULL << 0)
 #define EFER_LME (1ULL << 8)
@@ -66,6 +67,7 @@ enum {
 #define PFERR_U     (1u << 2)
 #define PFERR_RSVD  (1u << 3)
 #define PFERR_FETCH (1u << 4)
+#define PFERR_PK    (1u << 5)
 
 /* Model-specific registers. */
 #define MSR_TSC            0x10

@@ -890,7 +890,7 @@ for osk in oskernel oskernel-hh; do
 	OSK=$B/guest/$osk.elf
 	# shellcheck disable=SC2086
 	need_kernel $osk "$OSK" && qemu $osk-qemu $QEMU_ARGS -m 128M -serial stdio -kernel "$OSK" || continue
-	if grep -q "^summary: 41 passed, 0 failed$" "$OUT/$osk-qemu.out"; then
+	if grep -q "^summary: 42 passed, 0 failed$" "$OUT/$osk-qemu.out"; then
 		ok $osk/qemu-tcg
 	else
 		bad $osk/qemu-tcg "$(grep -v ': ok$' "$OUT/$osk-qemu.out" | head -3)"
