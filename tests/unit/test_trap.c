@@ -1218,3 +1218,21 @@ Test(trap_regress, ombras_write_to_patched_code_undoes_the_patch)
 	cr_expect_not(patch_scanned(&sh->patch, 0x10));
 	cr_expect_eq(sh->patch.code_writes, 1);
 }
+
+/* The guest reads a patched frame (its protection key faulted): the
+ * instruction is emulated from the original bytes. */
+Test(trap_regress, a_read_of_patched_code_sees_the_original_bytes)
+{
+	static const uint8_t lar_eax_ecx[] = { 0x0f, 0x02, 0xc1, 0xc3 };
+	static const uint8_t load[] = { 0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x01, 0x00 };  /* mov rax, [0x10000] */
+
+	cpu(true, 0);
+	patched(lar_eax_ecx, sizeof(lar_eax_ecx));
+	memcpy(ram + 0x20000, load, sizeof(load));
+	sh->t.rip = 0x20000;
+	sh->t.gpr[R_AX] = 0;
+	cr_assert_eq(emulate_patched_read(sh, 0x10000, 0x10000), TRAP_RESUME);
+	cr_expect_eq(sh->t.gpr[R_AX], 0x00000000c3c1020fULL, "rax %#llx", (unsigned long long)sh->t.gpr[R_AX]);
+	cr_expect_eq(sh->t.rip, 0x20008);
+	cr_expect_eq(sh->patch_reads, 1);
+}
