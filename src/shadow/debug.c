@@ -63,9 +63,33 @@ static bool debug_xlate(void *opaque, uint64_t gva, uint64_t *gpa)
 	return mmu_gva_to_gpa(&sh->mmu, &sh->ctx, gva, WALK_PEEK, gpa, &err) == PF_FIXED;
 }
 
+/* gdb's view of memory is the guest's: under --shadow-patch its reads see
+ * the original bytes, and a write (a breakpoint's INT3, say) to a scanned
+ * frame first undoes the frame's patches, as the guest's own would. */
 int shadow_debug_mem(struct vm *vm, uint64_t gva, void *buf, size_t len, bool write)
 {
-	return mem_copy_virt(&vm->mem, gva, buf, len, write, debug_xlate, vm->mode_data);
+	struct shadow *sh = vm->mode_data;
+	uint64_t gpa;
+	int r;
+
+	for (size_t done = 0; write && sh->patching && done < len;) {
+		size_t chunk = 4096 - ((gva + done) & 0xfff);
+
+		if (debug_xlate(sh, gva + done, &gpa) && patch_scanned(&sh->patch, gpa >> 12))
+			shadow_code_written(sh, gpa >> 12);
+		done += chunk;
+	}
+	r = mem_copy_virt(&vm->mem, gva, buf, len, write, debug_xlate, sh);
+	for (size_t done = 0; !write && r == 0 && sh->patching && done < len;) {
+		size_t chunk = 4096 - ((gva + done) & 0xfff);
+
+		if (chunk > len - done)
+			chunk = len - done;
+		if (debug_xlate(sh, gva + done, &gpa))
+			patch_overlay(&sh->patch, gpa, (uint8_t *)buf + done, (unsigned)chunk);
+		done += chunk;
+	}
+	return r;
 }
 
 void shadow_debug_resume(struct vm *vm, bool attached, bool step)

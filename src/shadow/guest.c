@@ -187,7 +187,10 @@ size_t shadow_insn_at(struct shadow *sh, uint64_t rip, char *text, size_t tlen, 
 		p = mem_gpa_to_hva(&sh->vm->mem, gpa, 1);
 		if (!p)
 			break;
-		code[n++] = *p;
+		code[n] = *p;
+		if (sh->patching)               /* the guest's own bytes */
+			patch_overlay(&sh->patch, gpa, &code[n], 1);
+		n++;
 	}
 	return disasm_report(code, n, rip, vcpu_long(&sh->v) && sh->v.cs.l ? 64 : 32, text, tlen, hex, hlen);
 }
