@@ -898,7 +898,7 @@ static uint64_t make_leaf(struct shadow_mmu *m, const struct mmu_ctx *ctx, const
 		spte &= ~SPTE_W;
 		if (m->code_pkey && patch_in_frame(m->code, w->gpa >> 12))
 			spte |= SPTE_PKEY_PATCH;    /* the guest's reads fault (PK) */
-	} else if (m->code) {
+	} else if (m->code && !patch_mixed(m->code, w->gpa >> 12)) {
 		spte |= SPTE_NX;
 	}
 	/* The kernel view does not run guest-user code unless the guest kernel
@@ -1011,8 +1011,8 @@ static bool large_ok(struct shadow_mmu *m, const struct gwalk *w)
 	 * KVM's NX huge pages are split at their first fetch. */
 	if (m->code)
 		for (uint64_t g = base >> 12; g < (base >> 12) + 512; g++)
-			if (patch_scanned(m->code, g))
-				return false;
+			if (patch_frame_of(m->code, g))
+				return false;       /* scanned, or mixed */
 	return true;
 }
 
@@ -1096,7 +1096,7 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
 	if (m->code && mem_gpa_to_mpa(m->mem, w.gpa & ~0xfffULL) != (uint64_t)-1) {
 		bool scanned = patch_scanned(m->code, w.gpa >> 12);
 
-		if ((error & PFERR_FETCH) && !scanned)
+		if ((error & PFERR_FETCH) && !scanned && !patch_mixed(m->code, w.gpa >> 12))
 			return PF_SCAN;
 		if (write && scanned)
 			return PF_CODE_WRITE;
@@ -1251,4 +1251,9 @@ void mmu_code_scanned(struct shadow_mmu *m, uint64_t gfn)
 void mmu_code_unscanned(struct shadow_mmu *m, uint64_t gfn)
 {
 	leaves_of_gfn(m, gfn, SPTE_PKEY, SPTE_NX);
+}
+
+void mmu_code_mixed(struct shadow_mmu *m, uint64_t gfn)
+{
+	leaves_of_gfn(m, gfn, SPTE_PKEY, 0);    /* W at the write's refault */
 }

@@ -303,6 +303,9 @@ enum pf_outcome mmu_page_fault(struct shadow_mmu *m, const struct mmu_ctx *ctx, 
  * that maps it stops running code, so a fetch faults, and loses the key). */
 void mmu_code_scanned(struct shadow_mmu *m, uint64_t gfn);
 void mmu_code_unscanned(struct shadow_mmu *m, uint64_t gfn);
+/* ... or has just become mixed (patch_mix): its leaves lose the key, and
+ * run code and take stores as the guest's tables allow. */
+void mmu_code_mixed(struct shadow_mmu *m, uint64_t gfn);
 
 /*
  * Translate gva as the guest's CPU would for an access by ombra on the

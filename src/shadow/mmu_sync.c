@@ -212,7 +212,7 @@ static uint64_t leaf_from_gpte(struct shadow_mmu *m, const struct sp *sp, uint64
 		spte &= ~SPTE_W;                 /* as make_leaf (--shadow-patch) */
 		if (m->code_pkey && patch_in_frame(m->code, gpa >> 12))
 			spte |= SPTE_PKEY_PATCH;
-	} else if (m->code) {
+	} else if (m->code && !patch_mixed(m->code, gpa >> 12)) {
 		spte |= SPTE_NX;
 	}
 	if (gpte & SPTE_G)

@@ -9,6 +9,8 @@
 
 #include "patch.h"
 
+static struct patch_frame *frame_get(struct patcher *p, uint64_t gfn);
+
 static unsigned hash_of(uint64_t gfn, unsigned size)
 {
 	return (unsigned)((gfn * 0x9e3779b97f4a7c15ULL) >> 40) & (size - 1);
@@ -110,19 +112,37 @@ void patch_overlay(const struct patcher *p, uint64_t gpa, uint8_t *buf, unsigned
 			buf[f->sites[i].off - start] = f->sites[i].orig;
 }
 
+static void put_back(struct patch_frame *f, const struct patch_mem *mem)
+{
+	uint8_t *host = mem->frame(mem->opaque, f->gfn);
+
+	for (unsigned i = 0; host && i < f->nsites; i++)
+		host[f->sites[i].off] = f->sites[i].orig;
+	f->nsites = 0;
+}
+
+void patch_mix(struct patcher *p, const struct patch_mem *mem, uint64_t gfn)
+{
+	struct patch_frame *f = frame_get(p, gfn);
+
+	if (!f || f->mixed)
+		return;
+	put_back(f, mem);
+	memset(f->seen, 0, sizeof(f->seen));
+	f->mixed = true;
+	p->frames_mixed++;
+}
+
 void patch_unscan(struct patcher *p, const struct patch_mem *mem, uint64_t gfn)
 {
 	struct patch_frame **pp = &p->hash[hash_of(gfn, p->hash_size)], *f;
-	uint8_t *host;
 
 	while (*pp && (*pp)->gfn != gfn)
 		pp = &(*pp)->next;
 	f = *pp;
-	if (!f)
+	if (!f || f->mixed)
 		return;
-	host = mem->frame(mem->opaque, gfn);
-	for (unsigned i = 0; host && i < f->nsites; i++)
-		host[f->sites[i].off] = f->sites[i].orig;
+	put_back(f, mem);
 	*pp = f->next;
 	free_frame(f);
 	p->code_writes++;
@@ -237,9 +257,9 @@ int patch_scan(struct patcher *p, const struct patch_mem *mem, uint64_t gva, uin
 	if (!host || !(ci = cs_malloc(h)))
 		return -1;
 	f = frame_get(p, gfn);
-	if (!f) {
+	if (!f || f->mixed) {
 		cs_free(ci, 1);
-		return -1;
+		return f ? 0 : -1;
 	}
 	work[nwork++] = gva & 0xfff;
 	while (nwork) {

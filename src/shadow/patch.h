@@ -46,6 +46,7 @@ struct patch_frame {
 	uint64_t seen[4096 / 64];    /* instruction starts decoded */
 	struct patch_site *sites;
 	unsigned nsites, cap;
+	bool mixed;                  /* its own code writes it: never scanned again */
 	struct patch_frame *next;    /* hash chain */
 };
 
@@ -66,6 +67,7 @@ struct patcher {
 	uint64_t patch_traps;        /* traps on a patched instruction */
 	uint64_t code_writes;        /* scanned frames written, their patches undone */
 	uint64_t targets_lost;       /* targets past PATCH_PENDING_MAX, not followed */
+	uint64_t frames_mixed;       /* frames left unscanned: their own code writes them */
 };
 
 /* Segment-register numbers for sreg_mask, as the SDM encodes them. */
@@ -78,7 +80,18 @@ void patch_destroy(struct patcher *p);
 struct patch_frame *patch_frame_of(const struct patcher *p, uint64_t gfn);
 static inline bool patch_scanned(const struct patcher *p, uint64_t gfn)
 {
-	return p && p->hash && patch_frame_of(p, gfn) != NULL;
+	const struct patch_frame *f = p && p->hash ? patch_frame_of(p, gfn) : NULL;
+
+	return f && !f->mixed;
+}
+/* A frame whose own instructions write it (code and data in one page):
+ * running code and taking stores at once, it is left as it is, unscanned
+ * and unpatched, from then on (patch_mix). */
+static inline bool patch_mixed(const struct patcher *p, uint64_t gfn)
+{
+	const struct patch_frame *f = p && p->hash ? patch_frame_of(p, gfn) : NULL;
+
+	return f && f->mixed;
 }
 /* Does frame gfn hold a patch? */
 static inline bool patch_in_frame(const struct patcher *p, uint64_t gfn)
@@ -117,6 +130,9 @@ unsigned patch_insn_len(const struct patcher *p, const uint8_t *bytes, size_t n,
 
 /* Undo every patch in frame gfn and forget its scan (the guest writes it). */
 void patch_unscan(struct patcher *p, const struct patch_mem *mem, uint64_t gfn);
+
+/* Undo every patch in frame gfn and leave it unscanned for good. */
+void patch_mix(struct patcher *p, const struct patch_mem *mem, uint64_t gfn);
 
 /* Put the original bytes back into buf, which holds len bytes read from
  * guest-physical gpa (in one frame). */

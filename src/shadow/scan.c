@@ -67,7 +67,7 @@ static void scan_pending(struct shadow *sh, const struct patch_mem *mem, int bit
 		bool first;
 		int patched;
 
-		if (!peek_gpa(sh, gva, &gpa) || patch_seen(&sh->patch, gpa))
+		if (!peek_gpa(sh, gva, &gpa) || patch_seen(&sh->patch, gpa) || patch_mixed(&sh->patch, gpa >> 12))
 			continue;
 		first = !patch_scanned(&sh->patch, gpa >> 12);
 		patched = patch_scan(&sh->patch, mem, gva, gpa, bits);
@@ -88,7 +88,7 @@ void shadow_scan_at(struct shadow *sh, uint64_t gva, uint64_t gpa)
 	bool first = !patch_scanned(&sh->patch, gpa >> 12);
 	int bits = code_bits(sh);
 
-	if (patch_seen(&sh->patch, gpa))
+	if (patch_seen(&sh->patch, gpa) || patch_mixed(&sh->patch, gpa >> 12))
 		return;
 	int patched = patch_scan(&sh->patch, mem_of(sh, &mem), gva, gpa, bits);
 
@@ -119,6 +119,21 @@ void shadow_code_fetch(struct shadow *sh, uint64_t cr2, uint64_t gpa)
 		}
 	}
 	shadow_scan_at(sh, entry, (gpa & ~0xfffULL) | (entry & 0xfff));
+}
+
+void shadow_code_store(struct shadow *sh, uint64_t gfn)
+{
+	struct patch_mem mem;
+	uint64_t rip_gpa;
+
+	if (peek_gpa(sh, sh->t.rip, &rip_gpa) && (rip_gpa >> 12) == gfn) {
+		/* An instruction writes its own frame: it needs to run from it
+		 * and store to it at once, which no scanned frame allows. */
+		patch_mix(&sh->patch, mem_of(sh, &mem), gfn);
+		mmu_code_mixed(&sh->mmu, gfn);
+		return;
+	}
+	shadow_code_written(sh, gfn);
 }
 
 void shadow_code_written(struct shadow *sh, uint64_t gfn)

@@ -366,6 +366,7 @@ static void shadow_counters(struct vm *vm, struct counters *out)
 		counters_add(out, "patch_traps", sh->patch.patch_traps);
 		counters_add(out, "code_writes", sh->patch.code_writes);
 		counters_add(out, "code_targets_lost", sh->patch.targets_lost);
+		counters_add(out, "code_mixed", sh->patch.frames_mixed);
 		counters_add(out, "patch_reads", sh->patch_reads);
 	}
 	for (int p = 0; p < PATH_COUNT; p++) {

@@ -174,6 +174,10 @@ void shadow_cpu_changed(struct shadow *sh, bool cr3_write, bool flush);
 void shadow_scan_at(struct shadow *sh, uint64_t gva, uint64_t gpa);
 /* PF_SCAN: a fetch at cr2 (guest-physical gpa) from a frame not scanned. */
 void shadow_code_fetch(struct shadow *sh, uint64_t cr2, uint64_t gpa);
+/* PF_CODE_WRITE: the guest stores to scanned frame gfn: undo its patches
+ * and forget its scan, or, when the storing instruction runs from that
+ * very frame, leave it unscanned for good (patch_mix). */
+void shadow_code_store(struct shadow *sh, uint64_t gfn);
 /* Frame gfn is being written: undo its patches, forget its scan. */
 void shadow_code_written(struct shadow *sh, uint64_t gfn);
 /* RIP was set by ombra (a delivery, IRET, SYSCALL...): if it lands in a

@@ -233,7 +233,7 @@ static enum trap_result page_fault(struct shadow *sh)
 		shadow_code_fetch(sh, sh->t.cr2, gpa);
 		return TRAP_RESUME;
 	case PF_CODE_WRITE:
-		shadow_code_written(sh, gpa >> 12);
+		shadow_code_store(sh, gpa >> 12);
 		return TRAP_RESUME;
 	default:
 		return shadow_kill(sh, "a guest page-table entry on the walk of %#llx points outside RAM (%#llx)",

@@ -183,6 +183,7 @@ Test(cli, too_little_memory)  { struct outcome o; run(&o, "run", "-m", "1M", "-k
 Test(cli, too_much_memory)    { struct outcome o; run(&o, "run", "-m", "2T", "-kernel", kernel()); expect(&o, EXIT_USAGE, "more memory than"); }
 Test(cli, bad_timeout)        { struct outcome o; run(&o, "run", "--timeout=soon", "-kernel", kernel()); expect(&o, EXIT_USAGE, "--timeout"); }
 Test(cli, bad_shadow_sync)    { struct outcome o; run(&o, "run", "--mmu=shadow", "--shadow-sync=lazy", "-kernel", kernel()); expect(&o, EXIT_USAGE, "vtlb, wp or unsync"); }
+Test(cli, bad_shadow_patch)   { struct outcome o; run(&o, "run", "--mmu=shadow", "--shadow-patch=yes", "-kernel", kernel()); expect(&o, EXIT_USAGE, "--shadow-patch must be on or off"); }
 Test(cli, bad_shadow_pages)   { struct outcome o; run(&o, "run", "--mmu=shadow", "--shadow-pages=3", "-kernel", kernel()); expect(&o, EXIT_USAGE, "--shadow-pages"); }
 Test(cli, bad_serial)         { struct outcome o; run(&o, "run", "-serial", "telnet:x", "-kernel", kernel()); expect(&o, EXIT_USAGE, "-serial"); }
 Test(cli, stray_argument)     { struct outcome o; run(&o, "run", "-kernel", kernel(), "extra"); expect(&o, EXIT_USAGE, "unexpected argument 'extra'"); }
@@ -254,6 +255,7 @@ Test(cli, qemu_other_device)  { struct outcome o; run(&o, "run", "-device", "isa
  * same options where they do apply go on to KVM (exit 12). */
 Test(cli, shadow_option_in_tdp)   { struct outcome o; run(&o, "run", "--shadow-sync=wp", "-kernel", kernel()); expect(&o, EXIT_USAGE, "add --mmu=shadow"); }
 Test(cli, shadow_option_in_tdp2)  { struct outcome o; run(&o, "run", "--mmu=tdp", "--prefetch", "2", "-kernel", kernel()); expect(&o, EXIT_USAGE, "--prefetch is a shadow-mode option"); }
+Test(cli, patch_in_tdp)           { struct outcome o; run(&o, "run", "--shadow-patch=on", "-kernel", kernel()); expect(&o, EXIT_USAGE, "--shadow-patch is a shadow-mode option"); }
 Test(cli, audit_in_tdp)           { struct outcome o; run(&o, "run", "-kernel", kernel(), "--audit"); expect(&o, EXIT_USAGE, "--audit is a shadow-mode option"); }
 Test(cli, sync_all_in_run)        { struct outcome o; run(&o, "run", "--mmu=shadow", "--shadow-sync=all", "-kernel", kernel()); expect(&o, EXIT_USAGE, "option of ombra compare"); }
 Test(cli, mmu_in_compare)         { struct outcome o; run(&o, "compare", "--mmu=shadow", "-kernel", kernel()); expect(&o, EXIT_USAGE, "--mmu is an option of ombra run"); }

@@ -1236,3 +1236,40 @@ Test(trap_regress, a_read_of_patched_code_sees_the_original_bytes)
 	cr_expect_eq(sh->t.rip, 0x20008);
 	cr_expect_eq(sh->patch_reads, 1);
 }
+
+/* An instruction that stores to the frame it runs from (code and data in
+ * one page, as small kernels have them) needs the frame runnable and
+ * writable at once: the frame is left unscanned for good, or the store
+ * would undo the scan and the refetch redo it forever. */
+Test(trap_regress, code_that_writes_its_own_frame_is_left_unscanned)
+{
+	static const uint8_t store[] = { 0x89, 0x04, 0x25, 0x00, 0x01, 0x01, 0x00, 0xc3 };  /* mov [0x10100], eax */
+	uint32_t gerr = 0;
+	uint64_t gpa = 0;
+
+	cpu(true, 0);
+	memcpy(ram + 0x10000, store, sizeof(store));
+	cr_assert_eq(patch_init(&sh->patch, 1u << PATCH_CS), 0);
+	sh->patching = true;
+	sh->mmu.code = &sh->patch;
+	cr_assert_eq(mmu_page_fault(&sh->mmu, &sh->ctx, 0x10000, PFERR_FETCH, &gerr, &gpa), PF_SCAN);
+	shadow_code_fetch(sh, 0x10000, gpa);
+	cr_assert_eq(mmu_page_fault(&sh->mmu, &sh->ctx, 0x10000, PFERR_FETCH, &gerr, &gpa), PF_FIXED);
+	cr_assert_eq(mmu_page_fault(&sh->mmu, &sh->ctx, 0x10100, PFERR_P | PFERR_W, &gerr, &gpa), PF_CODE_WRITE);
+	shadow_code_store(sh, gpa >> 12);
+	cr_expect(patch_mixed(&sh->patch, 0x10));
+	cr_expect_eq(sh->patch.frames_mixed, 1);
+	cr_assert_eq(mmu_page_fault(&sh->mmu, &sh->ctx, 0x10100, PFERR_P | PFERR_W, &gerr, &gpa), PF_FIXED);
+	cr_assert_neq(mmu_page_fault(&sh->mmu, &sh->ctx, 0x10000, PFERR_P | PFERR_FETCH, &gerr, &gpa), PF_SCAN,
+		      "a mixed frame is never scanned again");
+	/* a store from another frame undoes the scan instead */
+	memcpy(ram + 0x20000, store, sizeof(store));
+	cr_assert_eq(mmu_page_fault(&sh->mmu, &sh->ctx, 0x20000, PFERR_FETCH, &gerr, &gpa), PF_SCAN);
+	shadow_code_fetch(sh, 0x20000, gpa);
+	sh->t.rip = 0x10000;
+	cr_assert_eq(mmu_page_fault(&sh->mmu, &sh->ctx, 0x20010, PFERR_P | PFERR_W, &gerr, &gpa), PF_CODE_WRITE);
+	shadow_code_store(sh, gpa >> 12);
+	cr_expect_not(patch_mixed(&sh->patch, 0x20));
+	cr_expect_not(patch_scanned(&sh->patch, 0x20));
+	cr_expect_eq(sh->patch.code_writes, 1);
+}
