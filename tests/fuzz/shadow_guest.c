@@ -314,6 +314,7 @@ void guest_build(struct fuzz_guest *g, struct fuzz_in *in, bool with_monitor)
 	opts.sync = (enum shadow_sync)((fb & 3) % 3);
 	opts.prefetch = fb & 4 ? 8 : 0;
 	opts.no_large = !(fb & 8);
+	opts.patch = fa & 0x20;                 /* --shadow-patch */
 	MUST(shadow_build(sh, vm, &opts, mon, pool, pages) == 0);
 	if (!mon_snapshot) {
 		memcpy(mon_built, mon, MON_SIZE);
