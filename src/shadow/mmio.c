@@ -139,29 +139,6 @@ static unsigned string_op(const struct insn *in, bool *movs)
 	}
 }
 
-/* One access of the emulated instruction: the device where no RAM is;
- * RAM itself for a read of a frame --shadow-patch patched (its original
- * bytes), or a write to one (undoing its patches first). */
-static void access(struct shadow *sh, uint64_t gpa, void *buf, unsigned size, bool write)
-{
-	uint8_t *hva = mem_gpa_to_hva(&sh->vm->mem, gpa, size);
-
-	if (!hva) {
-		vm_mmio(sh->vm, gpa, buf, size, write);
-	} else if (write) {
-		if (sh->patching && patch_scanned(&sh->patch, gpa >> 12))
-			shadow_code_written(sh, gpa >> 12);
-		memcpy(hva, buf, size);
-	} else {
-		memcpy(buf, hva, size);
-		if (sh->patching)
-			patch_overlay(&sh->patch, gpa, buf, size);
-	}
-}
-
-static enum trap_result emulate_access(struct shadow *sh, uint64_t gva, uint64_t gpa, const char *what,
-				       uint64_t *count);
-
 /*
  * The guest touched guest-physical memory no memslot backs (device MMIO):
  * the shadow never maps it, so every access faults here.  Decode the
@@ -172,27 +149,6 @@ static enum trap_result emulate_access(struct shadow *sh, uint64_t gva, uint64_t
  */
 enum trap_result emulate_mmio(struct shadow *sh, uint64_t gva, uint64_t gpa, uint32_t error)
 {
-	if ((error & PFERR_FETCH) || (gva >= sh->t.rip && gva - sh->t.rip < 15))
-		return shadow_kill(sh, "the guest executes at %#llx (guest-physical %#llx), where no RAM is",
-				   (unsigned long long)gva, (unsigned long long)gpa);
-	return emulate_access(sh, gva, gpa, "MMIO", &sh->mmio_exits);
-}
-
-/*
- * --shadow-patch with protection keys: the guest read a frame that holds
- * patches, whose leaves carry a key it may not read through (PK): the
- * read is emulated here, as an MMIO access is, from the original bytes.
- */
-enum trap_result emulate_patched_read(struct shadow *sh, uint64_t gva, uint64_t gpa)
-{
-	return emulate_access(sh, gva, gpa, "patched code", &sh->patch_reads);
-}
-
-/* The instruction at RIP, its access at gva (guest-physical gpa) done
- * through access(), counted in *count. */
-static enum trap_result emulate_access(struct shadow *sh, uint64_t gva, uint64_t gpa, const char *what,
-				       uint64_t *count)
-{
 	struct insn in;
 	const cs_x86_op *ops;
 	const char *why = NULL;
@@ -201,6 +157,9 @@ static enum trap_result emulate_access(struct shadow *sh, uint64_t gva, uint64_t
 	int reg_op;
 	csh h;
 
+	if ((error & PFERR_FETCH) || (gva >= sh->t.rip && gva - sh->t.rip < 15))
+		return shadow_kill(sh, "the guest executes at %#llx (guest-physical %#llx), where no RAM is",
+				   (unsigned long long)gva, (unsigned long long)gpa);
 	if (!decode_at_rip(sh, &in, &h))
 		return shadow_failed(sh);
 	if (!in.ci)
@@ -214,7 +173,7 @@ static enum trap_result emulate_access(struct shadow *sh, uint64_t gva, uint64_t
 		if (ssize) {
 			enum trap_result r;
 
-			(*count)++;
+			sh->mmio_exits++;
 			r = mmio_string(sh, &in, movs, ssize);
 			cs_free(in.ci, 1);
 			return r;
@@ -238,29 +197,29 @@ static enum trap_result emulate_access(struct shadow *sh, uint64_t gva, uint64_t
 		goto fail;
 	}
 	mgpa = (gpa & ~0xfffULL) | (addr & 0xfff);
-	(*count)++;
+	sh->mmio_exits++;
 
 	switch (id) {
 	case X86_INS_MOV:
 	case X86_INS_MOVABS:           /* MOV to or from a 64-bit absolute address (A0-A3) */
 		if (mi == 0) {
 			val = ops[1].type == X86_OP_IMM ? (uint64_t)ops[1].imm : reg_get(sh, ops[1].reg);
-			access(sh, mgpa, &val, size, true);
+			vm_mmio(sh->vm, mgpa, &val, size, true);
 		} else {
-			access(sh, mgpa, &val, size, false);
+			vm_mmio(sh->vm, mgpa, &val, size, false);
 			reg_set(sh, ops[0].reg, val);
 		}
 		break;
 	case X86_INS_MOVZX:
 	case X86_INS_MOVSX:
 	case X86_INS_MOVSXD:
-		access(sh, mgpa, &val, size, false);
+		vm_mmio(sh->vm, mgpa, &val, size, false);
 		reg_set(sh, ops[0].reg, id == X86_INS_MOVZX ? val : sign_extend(val, size));
 		break;
 	case X86_INS_XCHG:
-		access(sh, mgpa, &val, size, false);
+		vm_mmio(sh->vm, mgpa, &val, size, false);
 		other = reg_get(sh, ops[reg_op].reg);
-		access(sh, mgpa, &other, size, true);
+		vm_mmio(sh->vm, mgpa, &other, size, true);
 		reg_set(sh, ops[reg_op].reg, val);
 		break;
 	case X86_INS_ADD: case X86_INS_SUB: case X86_INS_AND: case X86_INS_OR:
@@ -269,7 +228,7 @@ static enum trap_result emulate_access(struct shadow *sh, uint64_t gva, uint64_t
 			why = "a one-operand form";
 			goto fail;
 		}
-		access(sh, mgpa, &val, size, false);
+		vm_mmio(sh->vm, mgpa, &val, size, false);
 		other = ops[reg_op].type == X86_OP_IMM ? (uint64_t)ops[reg_op].imm
 						       : reg_get(sh, ops[reg_op].reg);
 		if (mi == 0)
@@ -279,7 +238,7 @@ static enum trap_result emulate_access(struct shadow *sh, uint64_t gva, uint64_t
 		if (id == X86_INS_CMP || id == X86_INS_TEST)
 			break;
 		if (mi == 0)
-			access(sh, mgpa, &res, size, true);
+			vm_mmio(sh->vm, mgpa, &res, size, true);
 		else
 			reg_set(sh, ops[0].reg, res);
 		break;
@@ -292,8 +251,8 @@ static enum trap_result emulate_access(struct shadow *sh, uint64_t gva, uint64_t
 
 fail:
 	{
-		enum trap_result r = shadow_kill(sh, "cannot emulate '%s %s' on %s at guest-physical %#llx (%s; rip %#llx)",
-						 in.ci->mnemonic, in.ci->op_str, what, (unsigned long long)gpa, why,
+		enum trap_result r = shadow_kill(sh, "cannot emulate '%s %s' on MMIO at guest-physical %#llx (%s; rip %#llx)",
+						 in.ci->mnemonic, in.ci->op_str, (unsigned long long)gpa, why,
 						 (unsigned long long)sh->t.rip);
 		cs_free(in.ci, 1);
 		return r;

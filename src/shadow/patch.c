@@ -121,6 +121,24 @@ static void put_back(struct patch_frame *f, const struct patch_mem *mem)
 	f->nsites = 0;
 }
 
+void patch_lift(struct patcher *p, const struct patch_mem *mem, uint64_t gfn)
+{
+	struct patch_frame *f = patch_frame_of(p, gfn);
+	uint8_t *host = f ? mem->frame(mem->opaque, gfn) : NULL;
+
+	for (unsigned i = 0; host && i < f->nsites; i++)
+		host[f->sites[i].off] = f->sites[i].orig;
+}
+
+void patch_relay(struct patcher *p, const struct patch_mem *mem, uint64_t gfn)
+{
+	struct patch_frame *f = patch_frame_of(p, gfn);
+	uint8_t *host = f ? mem->frame(mem->opaque, gfn) : NULL;
+
+	for (unsigned i = 0; host && i < f->nsites; i++)
+		host[f->sites[i].off] = PATCH_BYTE;
+}
+
 void patch_mix(struct patcher *p, const struct patch_mem *mem, uint64_t gfn)
 {
 	struct patch_frame *f = frame_get(p, gfn);

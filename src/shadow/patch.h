@@ -131,6 +131,11 @@ unsigned patch_insn_len(const struct patcher *p, const uint8_t *bytes, size_t n,
 /* Undo every patch in frame gfn and forget its scan (the guest writes it). */
 void patch_unscan(struct patcher *p, const struct patch_mem *mem, uint64_t gfn);
 
+/* Put frame gfn's original bytes back for a moment, its patches kept
+ * (patch_lift), and the patches back again (patch_relay). */
+void patch_lift(struct patcher *p, const struct patch_mem *mem, uint64_t gfn);
+void patch_relay(struct patcher *p, const struct patch_mem *mem, uint64_t gfn);
+
 /* Undo every patch in frame gfn and leave it unscanned for good. */
 void patch_mix(struct patcher *p, const struct patch_mem *mem, uint64_t gfn);
 

@@ -154,6 +154,43 @@ void shadow_resume_scan(struct shadow *sh)
 		shadow_scan_at(sh, rip, gpa);
 }
 
+void shadow_patch_lift(struct shadow *sh, uint64_t gfn)
+{
+	struct patch_mem mem;
+
+	for (unsigned i = 0; i < sh->nlifted; i++)
+		if (sh->lifted[i] == gfn)
+			return;
+	if (sh->nlifted == sizeof(sh->lifted) / sizeof(sh->lifted[0])) {
+		shadow_kill(sh, "one instruction read more than %u frames holding patched code",
+			    sh->nlifted);
+		return;
+	}
+	patch_lift(&sh->patch, mem_of(sh, &mem), gfn);
+	mmu_code_lifted(&sh->mmu, gfn);
+	sh->lifted[sh->nlifted++] = gfn;
+	if (!sh->patch_step) {
+		sh->patch_step = true;
+		sh->patch_step_guest_tf = sh->t.rflags & RFLAGS_TF;
+		sh->t.rflags |= RFLAGS_TF;
+	}
+}
+
+void shadow_patch_restore(struct shadow *sh)
+{
+	struct patch_mem mem;
+
+	for (unsigned i = 0; i < sh->nlifted; i++)
+		if (patch_scanned(&sh->patch, sh->lifted[i])) {
+			patch_relay(&sh->patch, mem_of(sh, &mem), sh->lifted[i]);
+			mmu_code_scanned(&sh->mmu, sh->lifted[i]);
+		}
+	sh->nlifted = 0;
+	sh->patch_step = false;
+	if (!sh->patch_step_guest_tf)
+		sh->t.rflags &= ~RFLAGS_TF;
+}
+
 bool shadow_at_patch(struct shadow *sh)
 {
 	uint64_t gpa;

@@ -107,6 +107,8 @@ static bool resume(struct shadow *sh)
 
 	sh->v.vif = t->rflags & RFLAGS_IF;
 	sh->v.iopl = (unsigned)((t->rflags & RFLAGS_IOPL) >> 12);
+	if (sh->patch_step && t->rip != sh->trap_rip)
+		shadow_patch_restore(sh);   /* the stepped instruction went elsewhere (a fault delivered) */
 	if (sh->patching && t->rip != sh->trap_rip)
 		shadow_resume_scan(sh);     /* ombra moved RIP: code it may not have seen */
 	r->rax = t->gpr[R_AX]; r->rcx = t->gpr[R_CX]; r->rdx = t->gpr[R_DX]; r->rbx = t->gpr[R_BX];
@@ -203,8 +205,14 @@ static enum trap_result page_fault(struct shadow *sh)
 	}
 	if ((sh->t.error_code & PFERR_PK) && !(sh->t.error_code & PFERR_W) && sh->pku &&
 	    mmu_gva_to_gpa(&sh->mmu, &sh->ctx, sh->t.cr2, (sh->ctx.user ? PFERR_U : 0) | WALK_PEEK, &gpa,
-			   &gerr) == PF_FIXED)
-		return emulate_patched_read(sh, sh->t.cr2, gpa);    /* --shadow-patch */
+			   &gerr) == PF_FIXED) {
+		/* --shadow-patch: the guest reads a frame with patches.  Its
+		 * original bytes go back, the key off, for this one
+		 * instruction, which runs under the trap flag. */
+		sh->patch_reads++;
+		shadow_patch_lift(sh, gpa >> 12);
+		return sh->vm->end == END_NONE ? TRAP_RESUME : TRAP_END;
+	}
 	o = mmu_page_fault(&sh->mmu, &sh->ctx, sh->t.cr2, (uint32_t)sh->t.error_code, &gerr, &gpa);
 
 	switch (o) {
@@ -245,6 +253,15 @@ static enum trap_result dispatch(struct shadow *sh)
 {
 	unsigned v = sh->t.vector;
 
+	if (sh->patch_step && v == VEC_DB) {
+		/* The instruction that read patched code has run: the patches
+		 * go back.  The #DB is the guest's too if it had TF itself. */
+		bool guest_tf = sh->patch_step_guest_tf;
+
+		shadow_patch_restore(sh);
+		if (!guest_tf && !sh->sti_step)
+			return TRAP_RESUME;
+	}
 	if (sh->sti_step) {
 		/* The instruction after STI ran (or trapped): the trap flag was
 		 * ours, and a #DB from it is not the guest's. */

@@ -611,7 +611,14 @@ Test(trap_regress, explain_in_the_monitors_slot_says_so)
 /* A trap through the monitor with the real RFLAGS given: the frame, the
  * registers and the real segments as the last resume left them
  * (realseg.c), the monitor's OUT of the vector, the whole exit path. */
+static void exit_with_error(unsigned vector, uint64_t real_rflags, uint64_t error, uint64_t cr2);
+
 static void exit_with_flags(unsigned vector, uint64_t real_rflags)
+{
+	exit_with_error(vector, real_rflags, 0, 0);
+}
+
+static void exit_with_error(unsigned vector, uint64_t real_rflags, uint64_t error, uint64_t cr2)
 {
 	uint64_t *f = (uint64_t *)(sh->mon + MON_STACK_TOP - 40);
 	struct kvm_run *run = vm->kvm.run;
@@ -625,7 +632,8 @@ static void exit_with_flags(unsigned vector, uint64_t real_rflags)
 	f[2] = real_rflags;
 	f[3] = sh->t.gpr[R_SP];
 	f[4] = sh->real.ss;
-	*(uint64_t *)(sh->mon + MON_STACK_TOP - 48) = 0;            /* the error code, if any */
+	*(uint64_t *)(sh->mon + MON_STACK_TOP - 48) = error;        /* the error code, if any */
+	run->s.regs.sregs.cr2 = cr2;
 	r->rax = sh->t.gpr[R_AX]; r->rcx = sh->t.gpr[R_CX]; r->rdx = sh->t.gpr[R_DX];
 	r->rsp = sh->t.gpr[R_SP];
 	run->exit_reason = KVM_EXIT_IO;
@@ -1219,22 +1227,31 @@ Test(trap_regress, ombras_write_to_patched_code_undoes_the_patch)
 	cr_expect_eq(sh->patch.code_writes, 1);
 }
 
-/* The guest reads a patched frame (its protection key faulted): the
- * instruction is emulated from the original bytes. */
-Test(trap_regress, a_read_of_patched_code_sees_the_original_bytes)
+/* The guest reads a frame with patches and faults on its protection key:
+ * the frame's original bytes come back and its leaves lose the key for
+ * that one instruction, which runs under the trap flag; its #DB puts the
+ * patches and the key back, and is not the guest's. */
+Test(trap_regress, a_read_of_patched_code_runs_on_the_original_bytes)
 {
 	static const uint8_t lar_eax_ecx[] = { 0x0f, 0x02, 0xc1, 0xc3 };
-	static const uint8_t load[] = { 0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x01, 0x00 };  /* mov rax, [0x10000] */
 
 	cpu(true, 0);
 	patched(lar_eax_ecx, sizeof(lar_eax_ecx));
-	memcpy(ram + 0x20000, load, sizeof(load));
-	sh->t.rip = 0x20000;
-	sh->t.gpr[R_AX] = 0;
-	cr_assert_eq(emulate_patched_read(sh, 0x10000, 0x10000), TRAP_RESUME);
-	cr_expect_eq(sh->t.gpr[R_AX], 0x00000000c3c1020fULL, "rax %#llx", (unsigned long long)sh->t.gpr[R_AX]);
-	cr_expect_eq(sh->t.rip, 0x20008);
+	sh->pku = true;
+	sh->t.rip = 0x20000;                            /* mov rax, [0x10000], say */
+	exit_with_error(VEC_PF, RFLAGS_FIXED | RFLAGS_IF, PFERR_P | PFERR_U | PFERR_PK, 0x10000);
+	cr_expect_eq(ram[0x10000], 0x0f, "the original byte is not back for the read");
+	cr_expect(sh->patch_step);
+	cr_expect(sh->t.rflags & RFLAGS_TF, "the read must run under the trap flag");
+	cr_expect_eq(sh->t.rip, 0x20000);
 	cr_expect_eq(sh->patch_reads, 1);
+	sh->t.rip = 0x20008;                            /* it ran: #DB */
+	exit_with_flags(VEC_DB, RFLAGS_FIXED | RFLAGS_IF | RFLAGS_TF);
+	cr_expect_eq(ram[0x10000], PATCH_BYTE, "the patch is not back");
+	cr_expect_not(sh->patch_step);
+	cr_expect_not(sh->t.rflags & RFLAGS_TF, "the trap flag was ombra's");
+	cr_expect_eq(sh->t.rip, 0x20008, "the #DB was delivered to the guest");
+	cr_expect_eq(sh->injected, 0);
 }
 
 /* An instruction that stores to the frame it runs from (code and data in
