@@ -263,6 +263,10 @@ static int shadow_setup(struct vm *vm)
 	if (!sh->pku && ioctl(vm->kvm.vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
 		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -errno,
 			       "KVM_SET_SREGS (shadow mode's long-mode machine) failed: %s", strerror(errno));
+	if (sh->patching && !sh->pku)
+		snprintf(vm->host_notes, sizeof(vm->host_notes),
+			 "this host's KVM gives its guests no protection keys: with --shadow-patch the guest's "
+			 "own reads of its patched code see the patch byte (0xf4) where an instruction starts");
 	if (sh->pku) {
 		/* Key 1 (SPTE_PKEY_PATCH): access disabled, write disabled.
 		 * Loaded by the monitor at the first resume, before any
