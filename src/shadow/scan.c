@@ -27,27 +27,12 @@ static bool peek_gpa(struct shadow *sh, uint64_t gva, uint64_t *gpa)
 }
 
 /* Guest memory through the guest's tables as they are, the original
- * bytes under the patches. */
+ * bytes under the patches: what gdb reads (debug.c). */
 static bool peek(void *opaque, uint64_t gva, uint8_t *buf, unsigned len)
 {
 	struct shadow *sh = opaque;
 
-	while (len) {
-		unsigned chunk = 4096 - (unsigned)(gva & 0xfff);
-		uint64_t gpa;
-		void *hva;
-
-		if (chunk > len)
-			chunk = len;
-		if (!peek_gpa(sh, gva, &gpa) || !(hva = mem_gpa_to_hva(&sh->vm->mem, gpa, chunk)))
-			return false;
-		memcpy(buf, hva, chunk);
-		patch_overlay(&sh->patch, gpa, buf, chunk);
-		buf += chunk;
-		gva += chunk;
-		len -= chunk;
-	}
-	return true;
+	return shadow_debug_mem(sh->vm, gva, buf, len, false) == 0;
 }
 
 static const struct patch_mem *mem_of(struct shadow *sh, struct patch_mem *m)
