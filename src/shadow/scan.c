@@ -155,9 +155,10 @@ void shadow_patch_lift(struct shadow *sh, uint64_t gfn)
 	mmu_code_lifted(&sh->mmu, gfn);
 	sh->lifted[sh->nlifted++] = gfn;
 	if (!sh->patch_step) {
+		/* resume() sets the trap flag, after any delivery this trap
+		 * makes (a frame pushed must not hold ombra's TF) */
 		sh->patch_step = true;
 		sh->patch_step_guest_tf = sh->t.rflags & RFLAGS_TF;
-		sh->t.rflags |= RFLAGS_TF;
 	}
 }
 

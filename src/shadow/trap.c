@@ -109,6 +109,8 @@ static bool resume(struct shadow *sh)
 	sh->v.iopl = (unsigned)((t->rflags & RFLAGS_IOPL) >> 12);
 	if (sh->patch_step && t->rip != sh->trap_rip)
 		shadow_patch_restore(sh);   /* the stepped instruction went elsewhere (a fault delivered) */
+	else if (sh->patch_step)
+		t->rflags |= RFLAGS_TF;     /* still to run: under the trap flag again */
 	if (sh->patching && t->rip != sh->trap_rip)
 		shadow_resume_scan(sh);     /* ombra moved RIP: code it may not have seen */
 	r->rax = t->gpr[R_AX]; r->rcx = t->gpr[R_CX]; r->rdx = t->gpr[R_DX]; r->rbx = t->gpr[R_BX];
@@ -253,14 +255,22 @@ static enum trap_result dispatch(struct shadow *sh)
 {
 	unsigned v = sh->t.vector;
 
-	if (sh->patch_step && v == VEC_DB) {
-		/* The instruction that read patched code has run: the patches
-		 * go back.  The #DB is the guest's too if it had TF itself. */
+	if (sh->patch_step) {
+		/* One instruction runs on lifted frames under ombra's trap flag
+		 * (shadow_patch_lift): whatever this trap delivers into the
+		 * guest must not carry that flag; resume sets it again if the
+		 * instruction is still to run.  Its #DB says it has run: the
+		 * patches go back, and the #DB is the guest's only if the guest
+		 * had TF itself. */
 		bool guest_tf = sh->patch_step_guest_tf;
 
-		shadow_patch_restore(sh);
-		if (!guest_tf && !sh->sti_step)
-			return TRAP_RESUME;
+		if (!guest_tf)
+			sh->t.rflags &= ~RFLAGS_TF;
+		if (v == VEC_DB) {
+			shadow_patch_restore(sh);
+			if (!guest_tf && !sh->sti_step)
+				return TRAP_RESUME;
+		}
 	}
 	if (sh->sti_step) {
 		/* The instruction after STI ran (or trapped): the trap flag was

@@ -1254,6 +1254,28 @@ Test(trap_regress, a_read_of_patched_code_runs_on_the_original_bytes)
 	cr_expect_eq(sh->injected, 0);
 }
 
+/* A fault the stepped instruction raises for the guest (here UD2 stands
+ * for it) is delivered with the guest's own RFLAGS in its frame, not
+ * ombra's trap flag, and the patches go back before the handler runs. */
+Test(trap_regress, a_fault_during_the_lifted_read_leaves_no_trap_flag_behind)
+{
+	static const uint8_t lar_eax_ecx[] = { 0x0f, 0x02, 0xc1, 0xc3 };
+
+	cpu(true, 0);
+	patched(lar_eax_ecx, sizeof(lar_eax_ecx));
+	sh->pku = true;
+	sh->t.rip = 0x20000;
+	put(0x20000, 0x0b0f, 2);                        /* ud2 */
+	exit_with_error(VEC_PF, RFLAGS_FIXED | RFLAGS_IF, PFERR_P | PFERR_U | PFERR_PK, 0x10000);
+	cr_assert(sh->patch_step);
+	exit_with_flags(VEC_UD, RFLAGS_FIXED | RFLAGS_IF | RFLAGS_TF);
+	cr_expect_eq(sh->t.rip, HANDLER(6), "the #UD was not delivered");
+	cr_expect_not(get(sh->t.gpr[R_SP] + 16, 8) & RFLAGS_TF, "the frame's RFLAGS holds ombra's trap flag");
+	cr_expect_not(sh->t.rflags & RFLAGS_TF);
+	cr_expect_not(sh->patch_step);
+	cr_expect_eq(ram[0x10000], PATCH_BYTE, "the patch is not back");
+}
+
 /* An instruction that stores to the frame it runs from (code and data in
  * one page, as small kernels have them) needs the frame runnable and
  * writable at once: the frame is left unscanned for good, or the store
