@@ -49,6 +49,19 @@ _start:
 	mov	%eax, PA(mb_magic)
 	mov	%ebx, PA(mb_info)
 
+	/* The kernel's text as it was loaded, summed before any of it has
+	 * run (check text-intact sums it the same way at the end): each
+	 * 32-bit word in turn, h = rol(h, 5) ^ word. */
+	mov	$PA(_text_start), %esi
+	xor	%eax, %eax
+6:	cmp	$PA(_text_end), %esi
+	jae	7f
+	rol	$5, %eax
+	xor	(%esi), %eax
+	add	$4, %esi
+	jmp	6b
+7:	mov	%eax, PA(boot_text_sum)
+
 	/* Long mode?  CPUID 0x80000001 EDX bit 29. */
 	mov	$0x80000000, %eax
 	cpuid
@@ -198,10 +211,12 @@ gdt_ptr:
 percpu_addr:
 	.quad percpu
 
-	.globl mb_magic, mb_info, boot_gs_self, boot_gs_fn
+	.globl mb_magic, mb_info, boot_gs_self, boot_gs_fn, boot_text_sum
 	.align 8
 mb_magic:	.long 0
 mb_info:	.long 0
+boot_text_sum:	.long 0
+	.align 8
 boot_gs_self:	.quad 0
 boot_gs_fn:	.quad 0
 
