@@ -334,10 +334,12 @@ int patch_scan(struct patcher *p, const struct patch_mem *mem, uint64_t gva, uin
 
 				if (direct_target(ci, &t)) {
 					t &= mask;
-					if ((t & ~0xfffULL) == fva && nwork < 256)
-						work[nwork++] = t & 0xfff;
-					else if ((t & ~0xfffULL) != fva)
+					if ((t & ~0xfffULL) != fva)
 						pend(p, t);
+					else if (nwork < 256)
+						work[nwork++] = t & 0xfff;
+					else
+						p->targets_lost++;
 				}
 				stop = uncond;
 			} else if (ci->id == X86_INS_UD2 || ci->id == X86_INS_SYSRET || ci->id == X86_INS_SYSEXIT)

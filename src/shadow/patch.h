@@ -66,7 +66,7 @@ struct patcher {
 	uint64_t patched_insns;      /* instructions patched */
 	uint64_t patch_traps;        /* traps on a patched instruction */
 	uint64_t code_writes;        /* scanned frames written, their patches undone */
-	uint64_t targets_lost;       /* targets past PATCH_PENDING_MAX, not followed */
+	uint64_t targets_lost;       /* targets a scan had no room to follow */
 	uint64_t frames_mixed;       /* frames left unscanned: their own code writes them */
 };
 
