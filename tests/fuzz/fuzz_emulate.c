@@ -73,7 +73,8 @@ static bool string_io(unsigned id)
 static bool far_transfer(unsigned id)
 {
 	return id == X86_INS_LJMP || id == X86_INS_LCALL || id == X86_INS_RETF || id == X86_INS_RETFQ ||
-	       id == X86_INS_IRET || id == X86_INS_IRETD || id == X86_INS_IRETQ;
+	       id == X86_INS_IRET || id == X86_INS_IRETD || id == X86_INS_IRETQ ||
+	       id == X86_INS_SYSCALL || id == X86_INS_SYSRET;
 }
 
 /* Nothing the CPU reserves for CPL 0 may change while the guest is at CPL 3. */
