@@ -48,7 +48,7 @@ UNIT_OBJS := $(patsubst %.c,%.o,$(sort $(wildcard tests/unit/*.c)))
 # Small fixture kernels for the end-to-end tests of the loader, devices and
 # failure reports (the test-kernel suite proper lives in guest/).
 # The probe-* kernels tell a limit of the host's KVM from a bug in ombra.
-E2E_KERNELS := $(addprefix $(BUILD)/tests/kernels/,echo.elf spin.elf triple.elf storm.elf sysregs.elf cpuid.elf tell.elf explain.elf hotplug.elf counters.elf gdb.elf \
+E2E_KERNELS := $(addprefix $(BUILD)/tests/kernels/,echo.elf spin.elf triple.elf storm.elf sysregs.elf cpuid.elf tell.elf patch.elf explain.elf hotplug.elf counters.elf gdb.elf \
 		probe-paging32.elf probe-pae.elf probe-1g.elf)
 
 LIB_O  := $(addprefix $(BUILD)/,$(LIB_OBJS))
