@@ -155,6 +155,13 @@ void shadow_deliver_interrupt(struct shadow *sh)
 		sh->sti_shadow = false;
 	if (!shadow_irq_pending(sh) || !(sh->t.rflags & RFLAGS_IF) || sh->vm->end != END_NONE)
 		return;
+	/* A read of patched code runs on its lifted frame, one instruction
+	 * under the trap flag (scan.c): the interrupt waits for its #DB, one
+	 * instruction later, as it waits out an STI shadow.  Delivered now,
+	 * it would undo the lift, and on a slow host the timer could take
+	 * every retry of the read that way. */
+	if (sh->patch_step)
+		return;
 	if (sh->sti_shadow) {
 		/* STI's shadow: the next instruction runs before the interrupt.
 		 * Run it natively under the trap flag; its #DB comes back here. */

@@ -1254,6 +1254,33 @@ Test(trap_regress, a_read_of_patched_code_runs_on_the_original_bytes)
 	cr_expect_eq(sh->injected, 0);
 }
 
+/* An interrupt that comes due while the read runs lifted waits for the
+ * read's #DB, one instruction later: delivered at once, it would undo the
+ * lift, and a timer faster than two traps would keep the read from ever
+ * completing (it did, under ASan on the nested host). */
+Test(trap_regress, an_interrupt_waits_for_the_lifted_read)
+{
+	static const uint8_t lar_eax_ecx[] = { 0x0f, 0x02, 0xc1, 0xc3 };
+
+	cpu(true, 0);
+	patched(lar_eax_ecx, sizeof(lar_eax_ecx));
+	sh->pku = true;
+	sh->native_if = true;                           /* the guest's IF is the real IF (AMD-V) */
+	sh->t.rip = 0x20000;
+	sh->v.apic_base = 0xfee00000 | APIC_BASE_ENABLE;
+	lapic_write(&sh->lapic, 0xf0, 0x1ff, 0);                        /* SVR: enabled */
+	lapic_raise(&sh->lapic, 0x40);
+	exit_with_error(VEC_PF, RFLAGS_FIXED | RFLAGS_IF, PFERR_P | PFERR_U | PFERR_PK, 0x10000);
+	cr_expect_eq(sh->t.rip, 0x20000, "the interrupt was delivered before the read ran");
+	cr_expect(sh->patch_step);
+	cr_expect(sh->t.rflags & RFLAGS_TF);
+	sh->t.rip = 0x20008;
+	exit_with_flags(VEC_DB, RFLAGS_FIXED | RFLAGS_IF | RFLAGS_TF);
+	cr_expect_eq(sh->t.rip, HANDLER(0x40), "the interrupt is not delivered after the read");
+	cr_expect_not(get(sh->t.gpr[R_SP] + 16, 8) & RFLAGS_TF, "the frame's RFLAGS holds ombra's trap flag");
+	cr_expect_eq(ram[0x10000], PATCH_BYTE);
+}
+
 /* A fault the stepped instruction raises for the guest (here UD2 stands
  * for it) is delivered with the guest's own RFLAGS in its frame, not
  * ombra's trap flag, and the patches go back before the handler runs. */
