@@ -1253,11 +1253,6 @@ void mmu_code_unscanned(struct shadow_mmu *m, uint64_t gfn)
 	leaves_of_gfn(m, gfn, SPTE_PKEY, SPTE_NX);
 }
 
-void mmu_code_lifted(struct shadow_mmu *m, uint64_t gfn)
-{
-	leaves_of_gfn(m, gfn, SPTE_PKEY, 0);
-}
-
 void mmu_code_mixed(struct shadow_mmu *m, uint64_t gfn)
 {
 	leaves_of_gfn(m, gfn, SPTE_PKEY, 0);    /* W at the write's refault */

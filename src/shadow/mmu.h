@@ -306,9 +306,6 @@ void mmu_code_unscanned(struct shadow_mmu *m, uint64_t gfn);
 /* ... or has just become mixed (patch_mix): its leaves lose the key, and
  * run code and take stores as the guest's tables allow. */
 void mmu_code_mixed(struct shadow_mmu *m, uint64_t gfn);
-/* ... or is lifted for one instruction (shadow_patch_lift): its leaves
- * lose the key until mmu_code_scanned gives it back. */
-void mmu_code_lifted(struct shadow_mmu *m, uint64_t gfn);
 
 /*
  * Translate gva as the guest's CPU would for an access by ombra on the

@@ -67,9 +67,9 @@ resume_full:                    ; 0x850: rewrite entries, then CR3 or INVLPG, th
 	dec rcx
 	jnz .rewrite
 .action:
-	mov eax, [rel MAILBOX_PKRU]     ; --shadow-patch: once, the key that keeps
-	test eax, eax                   ; the guest's reads off patched code
-	jz .args
+	mov rax, [rel MAILBOX_PKRU]     ; --shadow-patch: bit 32 set: load PKRU
+	test rax, rax                   ; with the low 32 bits (the key that keeps
+	jz .args                        ; the guest's reads off patched code)
 	push rdx
 	xor ecx, ecx
 	xor edx, edx

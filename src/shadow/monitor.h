@@ -59,7 +59,8 @@
 #define MON_MAILBOX_ACTION  (MON_MAILBOX + 0x20)  /* 0 none, 1 load CR3, 2 INVLPG */
 #define MON_MAILBOX_ARG     (MON_MAILBOX + 0x28)  /* the CR3 or the address */
 #define MON_MAILBOX_COUNT   (MON_MAILBOX + 0x30)  /* entries to rewrite */
-#define MON_MAILBOX_PKRU    (MON_MAILBOX + 0x38)  /* 0, or the PKRU to load (--shadow-patch) */
+#define MON_MAILBOX_PKRU    (MON_MAILBOX + 0x38)  /* 0, or MON_PKRU_LOAD | the PKRU to load (--shadow-patch) */
+#define MON_PKRU_LOAD       (1ULL << 32)
 #define MON_MAILBOX_LIST    (MON_MAILBOX + 0x40)  /* their addresses (pool VA + offset) */
 #define MON_MAILBOX_MAX     ((0x1000 - 0x40) / 8)
 #define MON_ACTION_NONE     0

@@ -121,22 +121,25 @@ static void put_back(struct patch_frame *f, const struct patch_mem *mem)
 	f->nsites = 0;
 }
 
-void patch_lift(struct patcher *p, const struct patch_mem *mem, uint64_t gfn)
+static void set_all(struct patcher *p, const struct patch_mem *mem, bool patched)
 {
-	struct patch_frame *f = patch_frame_of(p, gfn);
-	uint8_t *host = f ? mem->frame(mem->opaque, gfn) : NULL;
+	for (unsigned h = 0; p->hash && h < p->hash_size; h++)
+		for (struct patch_frame *f = p->hash[h]; f; f = f->next) {
+			uint8_t *host = f->nsites ? mem->frame(mem->opaque, f->gfn) : NULL;
 
-	for (unsigned i = 0; host && i < f->nsites; i++)
-		host[f->sites[i].off] = f->sites[i].orig;
+			for (unsigned i = 0; host && i < f->nsites; i++)
+				host[f->sites[i].off] = patched ? PATCH_BYTE : f->sites[i].orig;
+		}
 }
 
-void patch_relay(struct patcher *p, const struct patch_mem *mem, uint64_t gfn)
+void patch_lift_all(struct patcher *p, const struct patch_mem *mem)
 {
-	struct patch_frame *f = patch_frame_of(p, gfn);
-	uint8_t *host = f ? mem->frame(mem->opaque, gfn) : NULL;
+	set_all(p, mem, false);
+}
 
-	for (unsigned i = 0; host && i < f->nsites; i++)
-		host[f->sites[i].off] = PATCH_BYTE;
+void patch_relay_all(struct patcher *p, const struct patch_mem *mem)
+{
+	set_all(p, mem, true);
 }
 
 void patch_mix(struct patcher *p, const struct patch_mem *mem, uint64_t gfn)

@@ -131,10 +131,16 @@ unsigned patch_insn_len(const struct patcher *p, const uint8_t *bytes, size_t n,
 /* Undo every patch in frame gfn and forget its scan (the guest writes it). */
 void patch_unscan(struct patcher *p, const struct patch_mem *mem, uint64_t gfn);
 
-/* Put frame gfn's original bytes back for a moment, its patches kept
- * (patch_lift), and the patches back again (patch_relay). */
-void patch_lift(struct patcher *p, const struct patch_mem *mem, uint64_t gfn);
-void patch_relay(struct patcher *p, const struct patch_mem *mem, uint64_t gfn);
+/* Put every frame's original bytes back for a moment, the patches kept
+ * in the table (patch_lift_all), and the patches back again
+ * (patch_relay_all). */
+void patch_lift_all(struct patcher *p, const struct patch_mem *mem);
+void patch_relay_all(struct patcher *p, const struct patch_mem *mem);
+
+/* PKRU with protection key 1, the patched frames' (SPTE_PKEY_PATCH),
+ * closed to data accesses, and with every key open. */
+#define PKRU_PATCHED 0xcu
+#define PKRU_OPEN    0x0u
 
 /* Undo every patch in frame gfn and leave it unscanned for good. */
 void patch_mix(struct patcher *p, const struct patch_mem *mem, uint64_t gfn);

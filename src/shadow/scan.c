@@ -139,39 +139,29 @@ void shadow_resume_scan(struct shadow *sh)
 		shadow_scan_at(sh, rip, gpa);
 }
 
-void shadow_patch_lift(struct shadow *sh, uint64_t gfn)
+void shadow_patch_lift(struct shadow *sh)
 {
 	struct patch_mem mem;
 
-	for (unsigned i = 0; i < sh->nlifted; i++)
-		if (sh->lifted[i] == gfn)
-			return;
-	if (sh->nlifted == sizeof(sh->lifted) / sizeof(sh->lifted[0])) {
-		shadow_kill(sh, "one instruction read more than %u frames holding patched code",
-			    sh->nlifted);
+	if (sh->patch_step)
 		return;
-	}
-	patch_lift(&sh->patch, mem_of(sh, &mem), gfn);
-	mmu_code_lifted(&sh->mmu, gfn);
-	sh->lifted[sh->nlifted++] = gfn;
-	if (!sh->patch_step) {
-		/* resume() sets the trap flag, after any delivery this trap
-		 * makes (a frame pushed must not hold ombra's TF) */
-		sh->patch_step = true;
-		sh->patch_step_guest_tf = sh->t.rflags & RFLAGS_TF;
-	}
+	/* Every patch, not only the faulting frame's: with PKRU open the
+	 * instruction may read any patched frame.  A few bytes per patch,
+	 * against two traps; no shadow entry changes, so no TLB flush. */
+	patch_lift_all(&sh->patch, mem_of(sh, &mem));
+	sh->pkru_load = MON_PKRU_LOAD | PKRU_OPEN;
+	/* resume() sets the trap flag, after any delivery this trap makes
+	 * (a frame pushed must not hold ombra's TF) */
+	sh->patch_step = true;
+	sh->patch_step_guest_tf = sh->t.rflags & RFLAGS_TF;
 }
 
 void shadow_patch_restore(struct shadow *sh)
 {
 	struct patch_mem mem;
 
-	for (unsigned i = 0; i < sh->nlifted; i++)
-		if (patch_scanned(&sh->patch, sh->lifted[i])) {
-			patch_relay(&sh->patch, mem_of(sh, &mem), sh->lifted[i]);
-			mmu_code_scanned(&sh->mmu, sh->lifted[i]);
-		}
-	sh->nlifted = 0;
+	patch_relay_all(&sh->patch, mem_of(sh, &mem));
+	sh->pkru_load = MON_PKRU_LOAD | PKRU_PATCHED;
 	sh->patch_step = false;
 	if (!sh->patch_step_guest_tf)
 		sh->t.rflags &= ~RFLAGS_TF;

@@ -271,7 +271,7 @@ static int shadow_setup(struct vm *vm)
 		/* Key 1 (SPTE_PKEY_PATCH): access disabled, write disabled.
 		 * Loaded by the monitor at the first resume, before any
 		 * patch exists; key 0, every other page's, stays open. */
-		sh->pkru_load = 0xc;
+		sh->pkru_load = MON_PKRU_LOAD | PKRU_PATCHED;
 		sh->mmu.code_pkey = true;
 		sh->patch.pkru_insns = true;
 	}

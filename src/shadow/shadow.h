@@ -79,12 +79,10 @@ struct shadow {
 	bool patching;               /* ... is on */
 	bool pku;                    /* ... with protection keys: the guest's reads of
 				      * patched frames fault (PK) and see the original bytes */
-	uint32_t pkru_load;          /* PKRU for the monitor to load at the next resume, 0: none */
+	uint64_t pkru_load;          /* MON_PKRU_LOAD | PKRU for the monitor to load at the next resume, 0: none */
 	uint64_t patch_reads;        /* the guest's reads of patched frames (PK faults) */
-	bool patch_step;             /* one instruction runs under TF with frames lifted: */
+	bool patch_step;             /* one instruction runs under TF, patches lifted, PKRU open */
 	bool patch_step_guest_tf;    /* ... the guest had TF set itself */
-	uint64_t lifted[4];          /* ... these frames: original bytes, no key */
-	unsigned nlifted;
 	bool native_if;              /* the guest's IF is the real IF (real_rflags, trap.c) */
 	size_t capstone[2];          /* capstone handles, 32- and 64-bit (csh) */
 	unsigned delivering;         /* 1 + the vector being delivered, 0 when none */
@@ -187,10 +185,11 @@ void shadow_code_written(struct shadow *sh, uint64_t gfn);
 /* RIP was set by ombra (a delivery, IRET, SYSCALL...): if it lands in a
  * scanned frame where no scan has been, scan from there. */
 void shadow_resume_scan(struct shadow *sh);
-/* The guest's read of frame gfn faulted on its protection key: lift the
- * frame's patches (original bytes, no key) and run the one instruction
- * under the trap flag; shadow_patch_restore puts them back after it. */
-void shadow_patch_lift(struct shadow *sh, uint64_t gfn);
+/* The guest's read of a patched frame faulted on its protection key:
+ * lift every patch (original bytes back, PKRU open) and run the one
+ * instruction under the trap flag; shadow_patch_restore puts them back
+ * after it. */
+void shadow_patch_lift(struct shadow *sh);
 void shadow_patch_restore(struct shadow *sh);
 /* Is the guest's RIP at a patched instruction? */
 bool shadow_at_patch(struct shadow *sh);

@@ -212,8 +212,8 @@ static enum trap_result page_fault(struct shadow *sh)
 		 * original bytes go back, the key off, for this one
 		 * instruction, which runs under the trap flag. */
 		sh->patch_reads++;
-		shadow_patch_lift(sh, gpa >> 12);
-		return sh->vm->end == END_NONE ? TRAP_RESUME : TRAP_END;
+		shadow_patch_lift(sh);
+		return TRAP_RESUME;
 	}
 	o = mmu_page_fault(&sh->mmu, &sh->ctx, sh->t.cr2, (uint32_t)sh->t.error_code, &gerr, &gpa);
 

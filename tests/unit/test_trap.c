@@ -1228,9 +1228,9 @@ Test(trap_regress, ombras_write_to_patched_code_undoes_the_patch)
 }
 
 /* The guest reads a frame with patches and faults on its protection key:
- * the frame's original bytes come back and its leaves lose the key for
- * that one instruction, which runs under the trap flag; its #DB puts the
- * patches and the key back, and is not the guest's. */
+ * the original bytes come back and the monitor opens PKRU for that one
+ * instruction, which runs under the trap flag; its #DB puts the patches
+ * back and PKRU closed again, and is not the guest's. */
 Test(trap_regress, a_read_of_patched_code_runs_on_the_original_bytes)
 {
 	static const uint8_t lar_eax_ecx[] = { 0x0f, 0x02, 0xc1, 0xc3 };
@@ -1245,9 +1245,13 @@ Test(trap_regress, a_read_of_patched_code_runs_on_the_original_bytes)
 	cr_expect(sh->t.rflags & RFLAGS_TF, "the read must run under the trap flag");
 	cr_expect_eq(sh->t.rip, 0x20000);
 	cr_expect_eq(sh->patch_reads, 1);
+	cr_expect_eq(*(uint64_t *)(sh->mon + MON_MAILBOX_PKRU), MON_PKRU_LOAD | PKRU_OPEN,
+		     "the monitor must open PKRU for the read");
 	sh->t.rip = 0x20008;                            /* it ran: #DB */
 	exit_with_flags(VEC_DB, RFLAGS_FIXED | RFLAGS_IF | RFLAGS_TF);
 	cr_expect_eq(ram[0x10000], PATCH_BYTE, "the patch is not back");
+	cr_expect_eq(*(uint64_t *)(sh->mon + MON_MAILBOX_PKRU), MON_PKRU_LOAD | PKRU_PATCHED,
+		     "the monitor must close PKRU again");
 	cr_expect_not(sh->patch_step);
 	cr_expect_not(sh->t.rflags & RFLAGS_TF, "the trap flag was ombra's");
 	cr_expect_eq(sh->t.rip, 0x20008, "the #DB was delivered to the guest");
