@@ -41,6 +41,18 @@ static const struct patch_mem *mem_of(struct shadow *sh, struct patch_mem *m)
 	return m;
 }
 
+/* Scan from gva (guest-physical gpa); the frame's leaves follow when it
+ * is newly scanned or newly patched.  The number patched, or -1. */
+static int scan_one(struct shadow *sh, const struct patch_mem *mem, uint64_t gva, uint64_t gpa, int bits)
+{
+	bool first = !patch_scanned(&sh->patch, gpa >> 12);
+	int patched = patch_scan(&sh->patch, mem, gva, gpa, bits);
+
+	if (patched > 0 || (patched == 0 && first))
+		mmu_code_scanned(&sh->mmu, gpa >> 12);
+	return patched;
+}
+
 /* Code the scan reached in other frames (a call, a jump, a fall-through
  * off the end): scanned now, from there, through the guest's tables as
  * they are, whether or not that frame has run yet; else a frame first run
@@ -49,15 +61,9 @@ static void scan_pending(struct shadow *sh, const struct patch_mem *mem, int bit
 {
 	for (unsigned round = 0; round < 4096 && sh->patch.npending; round++) {
 		uint64_t gva = sh->patch.pending[--sh->patch.npending], gpa;
-		bool first;
-		int patched;
 
-		if (!peek_gpa(sh, gva, &gpa) || patch_seen(&sh->patch, gpa) || patch_mixed(&sh->patch, gpa >> 12))
-			continue;
-		first = !patch_scanned(&sh->patch, gpa >> 12);
-		patched = patch_scan(&sh->patch, mem, gva, gpa, bits);
-		if (patched > 0 || (patched == 0 && first))
-			mmu_code_scanned(&sh->mmu, gpa >> 12);
+		if (peek_gpa(sh, gva, &gpa) && !patch_seen(&sh->patch, gpa) && !patch_mixed(&sh->patch, gpa >> 12))
+			scan_one(sh, mem, gva, gpa, bits);
 	}
 	sh->patch.npending = 0;
 }
@@ -70,18 +76,12 @@ static int code_bits(const struct shadow *sh)
 void shadow_scan_at(struct shadow *sh, uint64_t gva, uint64_t gpa)
 {
 	struct patch_mem mem;
-	bool first = !patch_scanned(&sh->patch, gpa >> 12);
 	int bits = code_bits(sh);
 
 	if (patch_seen(&sh->patch, gpa) || patch_mixed(&sh->patch, gpa >> 12))
 		return;
-	int patched = patch_scan(&sh->patch, mem_of(sh, &mem), gva, gpa, bits);
-
-	if (patched < 0)
-		return;
-	if (first || patched)
-		mmu_code_scanned(&sh->mmu, gpa >> 12);
-	scan_pending(sh, &mem, bits);
+	if (scan_one(sh, mem_of(sh, &mem), gva, gpa, bits) >= 0)
+		scan_pending(sh, &mem, bits);
 }
 
 void shadow_code_fetch(struct shadow *sh, uint64_t cr2, uint64_t gpa)

@@ -205,11 +205,9 @@ static enum trap_result page_fault(struct shadow *sh)
 		sh->storm.error = (uint32_t)sh->t.error_code;
 		sh->storm.count = 1;
 	}
-	if ((sh->t.error_code & PFERR_PK) && !(sh->t.error_code & PFERR_W) && sh->pku &&
-	    mmu_gva_to_gpa(&sh->mmu, &sh->ctx, sh->t.cr2, (sh->ctx.user ? PFERR_U : 0) | WALK_PEEK, &gpa,
-			   &gerr) == PF_FIXED) {
-		/* --shadow-patch: the guest reads a frame with patches.  Its
-		 * original bytes go back, the key off, for this one
+	if ((sh->t.error_code & PFERR_PK) && !(sh->t.error_code & PFERR_W) && sh->pku) {
+		/* --shadow-patch: the guest reads a frame with patches.  The
+		 * original bytes go back and PKRU opens for this one
 		 * instruction, which runs under the trap flag. */
 		sh->patch_reads++;
 		shadow_patch_lift(sh);
