@@ -603,6 +603,10 @@ static int cmd_run(int argc, char **argv)
 		} else if (strcmp(cfg.serial, "stdio") == 0) {
 			cfg.serial_out = stdout;
 		}
+		/* A line reaches the file or pipe when the guest ends it, as
+		 * QEMU's serial output does: `tail -f` follows a long boot. */
+		if (cfg.serial_out)
+			setvbuf(cfg.serial_out, NULL, _IOLBF, 0);
 	}
 
 	vm = calloc(1, sizeof(*vm));

@@ -3,7 +3,10 @@
  * together on one port bus.  Both modes build the same board, so the guest
  * sees the same devices in each.
  *
- *   0x3f8-0x3ff  16550 UART (serial.c)
+ *   0x3f8-0x3ff  16550 UART (serial.c), its interrupt on IRQ 4
+ *   0x70-0x71    CMOS RTC and CMOS memory (rtc.c)
+ *   0x600-0x60b  ACPI PM1 event and control registers, PM timer (acpi.c)
+ *   0xcf9        reset control register: the run ends, status 0
  *   0xf4-0xf7    isa-debug-exit: the run ends with status (value << 1) | 1
  *   0x510-0x511  fw_cfg (fwcfg.c)
  *   0x8900       Bochs/QEMU "Shutdown" string port: the run ends, status 0
@@ -35,8 +38,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "acpi.h"
 #include "fwcfg.h"
 #include "iobus.h"
+#include "rtc.h"
 #include "serial.h"
 
 #define DEBUG_EXIT_PORT  0xf4
@@ -49,6 +54,8 @@ enum board_off {
 	BOARD_ON = 0,       /* nothing yet */
 	BOARD_DEBUG_EXIT,   /* it wrote to isa-debug-exit */
 	BOARD_SHUTDOWN,     /* it wrote "Shutdown" to 0x8900 */
+	BOARD_ACPI_OFF,     /* ACPI S5: SLP_EN with SLP_TYP 5 in PM1_CNT */
+	BOARD_RESET,        /* the reset control register, 0xcf9 (the FADT's RESET_REG) */
 };
 
 struct board {
@@ -56,6 +63,8 @@ struct board {
 	struct mmio_bus mmio;     /* devices at guest-physical addresses without RAM */
 	struct serial serial;     /* COM1 */
 	struct fw_cfg fwcfg;      /* fw_cfg */
+	struct rtc rtc;           /* the CMOS RTC (no IRQ 8: a guest polls it) */
+	struct acpi_pm pm;        /* ACPI's PM1 block and PM timer, the reset register */
 	uint8_t shutdown_match;   /* how much of "Shutdown" has been seen */
 	enum board_off off;       /* the first power-off the guest asked for */
 	int exit_status;          /* process exit status that goes with it */
@@ -70,6 +79,11 @@ struct board {
 	bool ram_deterministic;   /* the guest wrote to TEST_PORT + 4 */
 	void (*explain)(void *opaque, uint64_t gva);
 	uint32_t explain_high;    /* the high half written to TEST_PORT + 12 */
+	/* An ISA interrupt line's level, into the mode's interrupt
+	 * controllers (tdp: KVM's irqchip; shadow: its PIC and I/O APIC).
+	 * Set by the mode's devices hook; NULL until then. */
+	void (*set_irq)(void *opaque, unsigned irq, bool level);
+	void *irq_opaque;
 };
 
 int board_init(struct board *b, FILE *serial_out, FILE *log, uint64_t ram_size);

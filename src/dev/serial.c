@@ -20,6 +20,8 @@
 #define LSR_THRE     0x20   /* transmit holding register empty */
 #define LSR_TEMT     0x40   /* transmitter empty */
 #define IIR_NO_INT   0x01
+#define IIR_THRI     0x02   /* transmitter holding register empty */
+#define IER_THRI     0x02
 #define MSR_CTS_DSR_DCD 0xb0
 
 void serial_init(struct serial *s, FILE *out, int capture)
@@ -63,6 +65,19 @@ static void serial_tx(struct serial *s, uint8_t c)
 	s->capture[s->cap_len++] = (char)c;
 }
 
+/* The line follows IIR: high while an interrupt is pending (QEMU's
+ * 16550A, which does not gate it with MCR.OUT2 either). */
+static void serial_update_irq(struct serial *s)
+{
+	bool level = (s->ier & IER_THRI) && s->thr_ipending;
+
+	if (level == s->irq_level)
+		return;
+	s->irq_level = level;
+	if (s->set_irq)
+		s->set_irq(s->irq_opaque, level);
+}
+
 static void serial_in(void *opaque, uint16_t port, unsigned size, uint32_t *val)
 {
 	struct serial *s = opaque;
@@ -72,7 +87,14 @@ static void serial_in(void *opaque, uint16_t port, unsigned size, uint32_t *val)
 	switch (port & 7) {
 	case UART_RBR_THR: v = s->lcr & LCR_DLAB ? s->dll : 0; break;
 	case UART_IER:     v = s->lcr & LCR_DLAB ? s->dlm : s->ier; break;
-	case UART_IIR_FCR: v = IIR_NO_INT | (s->fcr & 1 ? 0xc0 : 0); break;
+	case UART_IIR_FCR:
+		/* Reading IIR that reports THR empty acknowledges it. */
+		v = ((s->ier & IER_THRI) && s->thr_ipending ? IIR_THRI : IIR_NO_INT) | (s->fcr & 1 ? 0xc0 : 0);
+		if (v & IIR_THRI) {
+			s->thr_ipending = false;
+			serial_update_irq(s);
+		}
+		break;
 	case UART_LCR:     v = s->lcr; break;
 	case UART_MCR:     v = s->mcr; break;
 	case UART_LSR:     v = LSR_THRE | LSR_TEMT; break;
@@ -92,14 +114,24 @@ static void serial_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
 	case UART_RBR_THR:
 		if (s->lcr & LCR_DLAB)
 			s->dll = v;
-		else
+		else {
+			/* Sent at once: THR is empty again, which is an interrupt. */
 			serial_tx(s, v);
+			s->thr_ipending = true;
+			serial_update_irq(s);
+		}
 		break;
 	case UART_IER:
-		if (s->lcr & LCR_DLAB)
+		if (s->lcr & LCR_DLAB) {
 			s->dlm = v;
-		else
-			s->ier = v & 0x0f;
+			break;
+		}
+		/* Enabling THRI with THR empty raises it (Linux's 8250 driver
+		 * tests for exactly this at start-up). */
+		if ((v & IER_THRI) && !(s->ier & IER_THRI))
+			s->thr_ipending = true;
+		s->ier = v & 0x0f;
+		serial_update_irq(s);
 		break;
 	case UART_IIR_FCR: s->fcr = v; break;
 	case UART_LCR:     s->lcr = v; break;

@@ -183,6 +183,9 @@ static bool rdmsr(struct shadow *sh, uint32_t idx, uint64_t *val)
 	case MSR_SYSENTER_EIP:   *val = v->sysenter_eip; return true;
 	case MSR_MISC_ENABLE:    *val = v->misc_enable; return true;
 	case MSR_TSC_DEADLINE:   *val = lapic_tsc_deadline(&sh->lapic); return true;
+	/* KVM's vCPUs report microcode revision 0x1 in the high half
+	 * (kvm_arch_vcpu_create) and ignore the guest's writes. */
+	case MSR_UCODE_REV:      *val = 0x100000000ULL; return true;
 	default:                 return false;
 	}
 }
@@ -236,6 +239,7 @@ static enum trap_result wrmsr(struct shadow *sh, uint32_t idx, uint64_t val, boo
 	case MSR_SYSENTER_ESP:   v->sysenter_esp = val; return TRAP_RESUME;
 	case MSR_SYSENTER_EIP:   v->sysenter_eip = val; return TRAP_RESUME;
 	case MSR_MISC_ENABLE:    v->misc_enable = val; return TRAP_RESUME;
+	case MSR_UCODE_REV:      return TRAP_RESUME;
 	default:
 		break;
 	}

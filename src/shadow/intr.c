@@ -118,6 +118,16 @@ static void isa_irq_edge(struct shadow *sh, unsigned irq)
 	ioapic_set_irq(&sh->ioapic, pin, false);
 }
 
+/* A board device's ISA line (COM1's IRQ 4) at a level: to the PIC and the
+ * I/O APIC's pin of the same number. */
+static void isa_irq_line(void *opaque, unsigned irq, bool level)
+{
+	struct shadow *sh = opaque;
+
+	pic_set_irq(&sh->pic, irq, level);
+	ioapic_sent(sh, ioapic_set_irq(ioapic_synced(sh), irq, level));
+}
+
 uint64_t shadow_timer_update(struct shadow *sh, uint64_t now_ns)
 {
 	struct lapic *a = &sh->lapic;
@@ -318,6 +328,8 @@ int shadow_irq_init(struct shadow *sh)
 			return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -EEXIST, "port %#x (%s) is taken on the port bus",
 				       ports[i].base, ports[i].name);
 	}
+	vm->board.set_irq = isa_irq_line;
+	vm->board.irq_opaque = sh;
 	return 0;
 }
 

@@ -72,6 +72,7 @@ enum {
 /* Model-specific registers. */
 #define MSR_TSC            0x10
 #define MSR_APIC_BASE      0x1b
+#define MSR_UCODE_REV      0x8b    /* IA32_BIOS_SIGN_ID: the microcode revision */
 #define MSR_SYSENTER_CS    0x174
 #define MSR_SYSENTER_ESP   0x175
 #define MSR_SYSENTER_EIP   0x176
