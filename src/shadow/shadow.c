@@ -52,12 +52,13 @@ static void kvm_seg(struct kvm_segment *s, uint16_t sel, uint64_t base, uint32_t
 	s->g = g;
 }
 
-/* The guest's view at multiboot entry: protected mode, paging off, flat
- * segments 0x10 (code) and 0x18 (data), interrupts off. */
-static void vcpu_reset(struct vcpu *v)
+/* The guest's view at the kernel's entry (vm->entry): protected mode,
+ * paging off, flat segments 0x10 (code) and 0x18 (data), interrupts off;
+ * or, for the Linux loader, the same in 64-bit mode on its tables. */
+static void vcpu_reset(struct vcpu *v, const struct boot_entry *e)
 {
-	struct vseg code = { 0x10, 0, 0xffffffff, 0xb, 1, 0, 1, 0, 1, 1 };
-	struct vseg data = { 0x18, 0, 0xffffffff, 0x3, 1, 0, 1, 0, 1, 1 };
+	struct vseg code = { BOOT_CS, 0, 0xffffffff, 0xb, 1, 0, 1, 0, 1, 1 };
+	struct vseg data = { BOOT_DS, 0, 0xffffffff, 0x3, 1, 0, 1, 0, 1, 1 };
 
 	memset(v, 0, sizeof(*v));
 	v->cr0 = CR0_PE | CR0_ET;
@@ -73,6 +74,16 @@ static void vcpu_reset(struct vcpu *v)
 	v->gdtr.limit = 0xffff;
 	v->pat = 0x0007040600070406ULL;
 	v->apic_base = 0xfee00900ULL;
+	if (e->long_mode) {
+		v->cs.l = 1;
+		v->cs.db = 0;
+		v->cr0 |= CR0_PG;
+		v->cr3 = e->cr3;
+		v->cr4 = CR4_PAE;
+		v->efer = EFER_LME | EFER_LMA;
+		v->gdtr.base = e->gdt_base;
+		v->gdtr.limit = e->gdt_limit;
+	}
 }
 
 /* The pool: 1/8 of guest RAM in pages, 1024 to 65536, unless --shadow-pages
@@ -139,8 +150,8 @@ int shadow_build(struct shadow *sh, struct vm *vm, const struct shadow_opts *opt
 		sh->mmu.code = &sh->patch;
 	}
 
-	/* 3. The guest's CPU at multiboot entry, and the MMU context for it. */
-	vcpu_reset(&sh->v);
+	/* 3. The guest's CPU at the kernel's entry, and the MMU context for it. */
+	vcpu_reset(&sh->v, &vm->entry);
 	shadow_cpu_changed(sh, false, false);
 	realseg_init(sh, true);
 	return 0;
@@ -201,6 +212,12 @@ static int shadow_setup(struct vm *vm)
 		snprintf(vm->host_mmu, sizeof(vm->host_mmu), "%s, under ombra's shadow tables", hm.summary);
 		snprintf(vm->host_mmu_kind, sizeof(vm->host_mmu_kind), "%s", hostmmu_kind_name(hm.kind));
 	}
+	/* Linux lives in the upper half, which kvm_pvm keeps from the CPL 3
+	 * code a shadow-mode guest runs as (docs/host.md). */
+	if (sh->host_pvm && vm->is_linux)
+		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -ENOTSUP,
+			       "shadow mode cannot run Linux on this host: its KVM (kvm_pvm) keeps the upper half, "
+			       "where Linux lives, from the deprivileged guest (docs/host.md); use a VMX or AMD-V host");
 	r = shadow_build(sh, vm, opts, mon, pool, pool_pages);
 	if (r < 0)
 		return r;
@@ -276,11 +293,12 @@ static int shadow_setup(struct vm *vm)
 		sh->patch.pkru_insns = true;
 	}
 	memset(&regs, 0, sizeof(regs));
-	regs.rip = vm->boot.entry;
-	regs.rax = MB_BOOTLOADER_MAGIC;
-	regs.rbx = vm->boot.info_gpa;
+	regs.rip = vm->entry.rip;
+	regs.rax = vm->entry.rax;
+	regs.rbx = vm->entry.rbx;
+	regs.rsi = vm->entry.rsi;
 	sh->native_if = !sh->host_pvm;
-	sh->t.rflags = RFLAGS_FIXED;             /* multiboot: IF clear */
+	sh->t.rflags = RFLAGS_FIXED;             /* both protocols: IF clear */
 	regs.rflags = shadow_real_rflags(sh);
 	if (ioctl(vm->kvm.vcpu_fd, KVM_SET_REGS, &regs) < 0)
 		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -errno, "KVM_SET_REGS failed: %s", strerror(errno));

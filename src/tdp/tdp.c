@@ -81,7 +81,7 @@ static void tdp_teardown(struct vm *vm)
 	vm->mode_data = NULL;
 }
 
-/* The machine state at a multiboot kernel's first instruction. */
+/* The machine state at the kernel's first instruction (vm->entry). */
 static int tdp_setup(struct vm *vm)
 {
 	struct kvm_sregs sregs;
@@ -104,24 +104,41 @@ static int tdp_setup(struct vm *vm)
 				 sizeof(vm->host_notes) - strlen(vm->host_notes),
 				 "%skvm_pvm runs no 32-bit paging: a guest that enables 2-level or PAE paging gets #GP in tdp mode",
 				 vm->host_notes[0] ? "; " : "");
+		if (strcmp(mmu.module, "kvm_pvm") == 0 && vm->is_linux) {
+			/* Said at once: the guest may print nothing for minutes. */
+			fprintf(vm->log, "ombra: this host's KVM (kvm_pvm) emulates every ring-0 instruction of its guests: "
+				"Linux boots very slowly here, if at all (docs/host.md)\n");
+			fflush(vm->log);
+		}
 	}
 
 	if (ioctl(vm->kvm.vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
 		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -errno, "KVM_GET_SREGS failed: %s", strerror(errno));
-	flat_segment(&sregs.cs, 0x10, 0xb);     /* code, execute/read, accessed */
-	flat_segment(&sregs.ds, 0x18, 0x3);     /* data, read/write, accessed */
+	flat_segment(&sregs.cs, BOOT_CS, 0xb);  /* code, execute/read, accessed */
+	flat_segment(&sregs.ds, BOOT_DS, 0x3);  /* data, read/write, accessed */
 	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
 	sregs.cr0 = CR0_PE | CR0_ET;            /* protected mode, paging off */
 	sregs.cr3 = 0;
 	sregs.cr4 = 0;
 	sregs.efer = 0;
+	if (vm->entry.long_mode) {              /* 64-bit mode on the loader's tables */
+		sregs.cs.l = 1;
+		sregs.cs.db = 0;
+		sregs.cr0 |= CR0_PG;
+		sregs.cr3 = vm->entry.cr3;
+		sregs.cr4 = CR4_PAE;
+		sregs.efer = EFER_LME | EFER_LMA;
+		sregs.gdt.base = vm->entry.gdt_base;
+		sregs.gdt.limit = vm->entry.gdt_limit;
+	}
 	if (ioctl(vm->kvm.vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
 		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -errno, "KVM_SET_SREGS failed: %s", strerror(errno));
 
 	memset(&regs, 0, sizeof(regs));
-	regs.rip = vm->boot.entry;
-	regs.rax = MB_BOOTLOADER_MAGIC;
-	regs.rbx = vm->boot.info_gpa;
+	regs.rip = vm->entry.rip;
+	regs.rax = vm->entry.rax;
+	regs.rbx = vm->entry.rbx;
+	regs.rsi = vm->entry.rsi;
 	regs.rflags = 0x2;                      /* reserved bit 1; IF=0 */
 	if (ioctl(vm->kvm.vcpu_fd, KVM_SET_REGS, &regs) < 0)
 		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -errno, "KVM_SET_REGS failed: %s", strerror(errno));
@@ -320,6 +337,16 @@ static int set_pc_irq_routing(struct vm *vm)
 	return ioctl(vm->kvm.fd, KVM_SET_GSI_ROUTING, &t.r) < 0 ? -errno : 0;
 }
 
+/* A board device's ISA line (COM1's IRQ 4), to KVM's PIC and I/O APIC. */
+static void tdp_set_irq(void *opaque, unsigned irq, bool level)
+{
+	struct vm *vm = opaque;
+	struct kvm_irq_level l = { .irq = irq, .level = level };
+
+	if (ioctl(vm->kvm.fd, KVM_IRQ_LINE, &l) < 0)
+		fprintf(vm->log, "ombra: KVM_IRQ_LINE (IRQ %u) failed: %s\n", irq, strerror(errno));
+}
+
 /* KVM's local APIC, I/O APIC and PIC pair (KVM_CREATE_IRQCHIP), wired as a
  * PC, and its PIT with port 0x61, as QEMU asks for them. */
 static int tdp_devices(struct vm *vm)
@@ -335,6 +362,8 @@ static int tdp_devices(struct vm *vm)
 		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, r, "KVM_SET_GSI_ROUTING failed: %s", strerror(-r));
 	if (kvm_host_check_cap(&vm->host, KVM_CAP_PIT2) && ioctl(vm->kvm.fd, KVM_CREATE_PIT2, &pit) < 0)
 		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, -errno, "KVM_CREATE_PIT2 failed: %s", strerror(errno));
+	vm->board.set_irq = tdp_set_irq;
+	vm->board.irq_opaque = vm;
 	return 0;
 }
 

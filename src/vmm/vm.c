@@ -111,29 +111,64 @@ static int read_file(struct vm *vm, const char *what, const char *path, uint8_t 
 	return 0;
 }
 
+/* A Linux bzImage: the boot protocol's 64-bit entry, with the board's
+ * ACPI tables in the firmware area (docs/platform.md). */
+static int load_linux(struct vm *vm, const uint8_t *kernel, size_t klen, const uint8_t *initrd, size_t ilen)
+{
+	struct linux_boot_in in = { vm->cfg.append, initrd, ilen, NULL, 0, 0 };
+	uint8_t fw[LINUX_FW_SIZE];
+	struct acpi_tables t;
+	char why[256];
+	int r;
+
+	r = acpi_build(fw, sizeof(fw), LINUX_FW_GPA, &t);
+	if (r < 0)
+		return vm_fail(vm, OMBRA_EXIT_HOST_ERROR, r, "cannot build the ACPI tables: %s", strerror(-r));
+	in.fw = fw;
+	in.fw_len = t.len;
+	in.rsdp_gpa = t.rsdp_gpa;
+	r = linux_load(&vm->mem, kernel, klen, &in, &vm->linux_boot, why, sizeof(why));
+	if (r < 0)
+		return vm_fail(vm, OMBRA_EXIT_BAD_INPUT, r, "%s: %s", vm->cfg.kernel, why);
+	vm->is_linux = true;
+	vm->entry = vm->linux_boot.cpu;
+	return 0;
+}
+
+/* A multiboot kernel: 32-bit protected mode, EAX the magic, EBX the info. */
+static int load_multiboot(struct vm *vm, const uint8_t *kernel, size_t klen, const uint8_t *initrd, size_t ilen)
+{
+	struct mb_module mod = { initrd, ilen, vm->cfg.initrd };
+	char *cmdline = NULL;
+	char why[256];
+	int r;
+
+	/* As QEMU (and GRUB) do, the command line starts with the kernel's name. */
+	if (asprintf(&cmdline, "%s %s", vm->cfg.kernel, vm->cfg.append ? vm->cfg.append : "") < 0)
+		cmdline = NULL;
+	r = mb_load(&vm->mem, kernel, klen, cmdline ? cmdline : vm->cfg.kernel,
+		    vm->cfg.initrd ? &mod : NULL, &vm->boot, why, sizeof(why));
+	free(cmdline);
+	if (r < 0)
+		return vm_fail(vm, OMBRA_EXIT_BAD_INPUT, r, "%s: %s", vm->cfg.kernel, why);
+	vm->entry = (struct boot_entry){ .rip = vm->boot.entry, .rax = MB_BOOTLOADER_MAGIC,
+					 .rbx = vm->boot.info_gpa };
+	return 0;
+}
+
+/* -kernel is a Linux bzImage or a multiboot kernel: the file says which. */
 static int load_kernel(struct vm *vm)
 {
 	uint8_t *kernel = NULL, *initrd = NULL;
-	char *cmdline = NULL;
 	size_t klen = 0, ilen = 0;
-	struct mb_module mod;
-	char why[256];
 	int r;
 
 	r = read_file(vm, "kernel", vm->cfg.kernel, &kernel, &klen);
 	if (r == 0 && vm->cfg.initrd)
 		r = read_file(vm, "initrd", vm->cfg.initrd, &initrd, &ilen);
-	if (r == 0) {
-		/* As QEMU (and GRUB) do, the command line starts with the kernel's name. */
-		if (asprintf(&cmdline, "%s %s", vm->cfg.kernel, vm->cfg.append ? vm->cfg.append : "") < 0)
-			cmdline = NULL;
-		mod = (struct mb_module){ initrd, ilen, vm->cfg.initrd };
-		r = mb_load(&vm->mem, kernel, klen, cmdline ? cmdline : vm->cfg.kernel,
-			    vm->cfg.initrd ? &mod : NULL, &vm->boot, why, sizeof(why));
-		if (r < 0)
-			vm_fail(vm, OMBRA_EXIT_BAD_INPUT, r, "%s: %s", vm->cfg.kernel, why);
-	}
-	free(cmdline);
+	if (r == 0)
+		r = linux_is_bzimage(kernel, klen) ? load_linux(vm, kernel, klen, initrd, ilen)
+						   : load_multiboot(vm, kernel, klen, initrd, ilen);
 	free(kernel);
 	free(initrd);
 	return r;
@@ -392,12 +427,25 @@ static void on_powered_off(void *opaque)
 {
 	struct vm *vm = opaque;
 
-	if (vm->board.off == BOARD_DEBUG_EXIT)
+	switch (vm->board.off) {
+	case BOARD_DEBUG_EXIT:
 		vm_end(vm, END_DEBUG_EXIT, vm->board.exit_status, "guest wrote %u to isa-debug-exit (port %#x)",
 		       vm->board.debug_exit_value, DEBUG_EXIT_PORT);
-	else
+		break;
+	case BOARD_ACPI_OFF:
+		vm_end(vm, END_SHUTDOWN, vm->board.exit_status, "guest powered off (ACPI S5, PM1_CNT at port %#x)",
+		       ACPI_PM1_CNT_PORT);
+		break;
+	case BOARD_RESET:
+		/* As QEMU with -no-reboot: a reset ends the run. */
+		vm_end(vm, END_SHUTDOWN, vm->board.exit_status,
+		       "guest reset the machine (port %#x): the run ends, as QEMU's with -no-reboot", ACPI_RESET_PORT);
+		break;
+	default:
 		vm_end(vm, END_SHUTDOWN, vm->board.exit_status, "guest wrote \"Shutdown\" to port %#x",
 		       SHUTDOWN_PORT);
+		break;
+	}
 }
 
 void vm_port_io(struct vm *vm)

@@ -19,6 +19,7 @@
 #include "gdbproto.h"
 #include "host/kstats.h"
 #include "host/kvm.h"
+#include "bzimage.h"
 #include "loader.h"
 #include "mem.h"
 #include "trace.h"
@@ -180,7 +181,10 @@ struct vm {
 	struct kvm_vm kvm;          /* VM and vCPU fds, kvm_run */
 	struct guest_mem mem;       /* memslots */
 	struct board board;         /* devices */
-	struct mb_boot boot;        /* where the loader put things */
+	struct mb_boot boot;        /* where the multiboot loader put things */
+	struct linux_boot linux_boot; /* ... or the Linux loader (is_linux) */
+	bool is_linux;              /* -kernel is a bzImage (the Linux boot protocol) */
+	struct boot_entry entry;    /* the CPU state at the kernel's first instruction */
 	FILE *serial_out;           /* the -serial sink */
 	FILE *log;                  /* ombra's own messages (stderr) */
 	char err[512];              /* why set-up failed (vm_fail) or the run ended (vm_end) */

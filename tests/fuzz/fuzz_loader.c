@@ -17,6 +17,12 @@
  * segments: a write into a gap between two segments is not caught, and the
  * hull may hold the information area or the 640 KiB-1 MiB hole when
  * segments lie on both sides; the loader's unit tests check segments.)
+ * An image with a Linux setup header goes to the Linux loader instead
+ * (src/vmm/bzimage.c), with the same guard check over its ranges (the
+ * kernel, the initrd, the entry's GDT and tables, the zero page, the
+ * command line, the firmware tables) and, on success, what the zero page
+ * says: the command line given, e820 RAM that is RAM, the initrd where it
+ * is reported.
  * Each invariant prints its name before the trap.
  */
 #include <stdio.h>
@@ -24,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmm/bzimage.h"
 #include "vmm/loader.h"
 #include "vmm/mem.h"
 
@@ -91,7 +98,7 @@ static void check_writes(const struct range *ok, unsigned nok)
 					continue;
 				for (unsigned j = 0; j < nok; j++)
 					fine |= gpa >= ok[j].lo && gpa < ok[j].hi;
-				CHECK(fine, "mb_load wrote guest memory outside every range it reports");
+				CHECK(fine, "the loader wrote guest memory outside every range it reports");
 			}
 			w[k] = 0x0101010101010101ULL * GUARD;
 		}
@@ -147,6 +154,62 @@ static void check_info(const struct mb_boot *boot, const char *cmdline, bool mod
 		str_end(rd32(at + 64), area);
 }
 
+/* The Linux loader's turn: ranges written, and on success the zero page. */
+static void linux_one(const uint8_t *d, size_t n, bool with_cmdline, bool initrd)
+{
+	static const char cmdline[] = "console=ttyS0 nokaslr", rd[] = "initramfs", fw[] = "RSD PTR tables";
+	struct linux_boot_in in = { with_cmdline ? cmdline : NULL, initrd ? rd : NULL, initrd ? sizeof(rd) : 0,
+				    fw, sizeof(fw), LINUX_FW_GPA };
+	struct linux_boot lb;
+	struct range ok[6];
+	unsigned nok = 0;
+	char err[256] = "";
+	int r = linux_load(&m, d, n, &in, &lb, err, sizeof(err));
+
+	if (r != 0)
+		CHECK(r < 0 && err[0] != '\0', "linux_load failed without saying why");
+	if (lb.load_gpa) {
+		CHECK(in_ram(lb.load_gpa, lb.load_gpa + lb.init_size) && lb.init_size >= lb.load_len,
+		      "the kernel's init_size is not RAM from its load address");
+		ok[nok++] = (struct range){ lb.load_gpa, lb.load_gpa + lb.load_len };
+	}
+	if (lb.initrd_len) {
+		CHECK(lb.initrd_gpa >= lb.load_gpa + lb.init_size, "the initrd overlaps the kernel's init_size");
+		CHECK(memcmp(mem_gpa_to_hva(&m, lb.initrd_gpa, sizeof(rd)), rd, sizeof(rd)) == 0,
+		      "the initrd's range does not hold the initrd");
+		ok[nok++] = (struct range){ lb.initrd_gpa, lb.initrd_gpa + lb.initrd_len };
+	}
+	ok[nok++] = (struct range){ LINUX_GDT_GPA, LINUX_PT_END };
+	ok[nok++] = (struct range){ LINUX_ZERO_PAGE_GPA, LINUX_ZERO_PAGE_GPA + 4096 };
+	ok[nok++] = (struct range){ LINUX_CMDLINE_GPA, LINUX_CMDLINE_GPA + sizeof(cmdline) };
+	ok[nok++] = (struct range){ LINUX_FW_GPA, LINUX_FW_GPA + sizeof(fw) };
+	if (r == 0) {
+		const uint8_t *zp = mem_gpa_to_hva(&m, LINUX_ZERO_PAGE_GPA, 4096);
+		uint32_t ptr, rdi;
+
+		CHECK(lb.cpu.long_mode && lb.cpu.rip == lb.load_gpa + 0x200 && lb.cpu.rsi == LINUX_ZERO_PAGE_GPA,
+		      "the entry state is not the 64-bit protocol's");
+		memcpy(&ptr, zp + BP_CMD_LINE_PTR, 4);
+		CHECK(ptr == LINUX_CMDLINE_GPA && strcmp(mem_gpa_to_hva(&m, ptr, 1), with_cmdline ? cmdline : "") == 0,
+		      "the command line the kernel sees is not the one given");
+		memcpy(&rdi, zp + BP_RAMDISK_IMAGE, 4);
+		CHECK(rdi == lb.initrd_gpa, "ramdisk_image is not where the initrd is");
+		CHECK(zp[BP_E820_ENTRIES] <= BP_E820_MAX, "more e820 entries than the table holds");
+		for (unsigned e = 0; e < zp[BP_E820_ENTRIES]; e++) {
+			uint64_t base, len;
+			uint32_t type;
+
+			memcpy(&base, zp + BP_E820_TABLE + e * 20, 8);
+			memcpy(&len, zp + BP_E820_TABLE + e * 20 + 8, 8);
+			memcpy(&type, zp + BP_E820_TABLE + e * 20 + 16, 4);
+			CHECK(type != E820_RAM || in_ram(base, base + len), "the e820 map says RAM where there is none");
+		}
+	}
+	for (unsigned i = 0; i < nok; i++)
+		CHECK(in_ram(ok[i].lo, ok[i].hi), "a reported range lies outside RAM");
+	check_writes(ok, nok);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
@@ -172,6 +235,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	}
 	if (n < 1)
 		return 0;
+	if (linux_is_bzimage(d + 1, n - 1)) {
+		linux_one(d + 1, n - 1, d[0] & 1, d[0] & 2);
+		return 0;
+	}
 	module = d[0] & 2;
 	memset(&boot, 0xcc, sizeof(boot));
 	r = mb_load(&m, d + 1, n - 1, d[0] & 1 ? cmdline : NULL, module ? &mod : NULL, &boot, err, sizeof(err));
