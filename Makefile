@@ -9,6 +9,8 @@
 #   make compare-hosts one compare table: this host, NPT, KVM's shadow MMU (KERNEL=, APPEND=)
 #   make docs      rerun the figures in docs/study.md and write them in (nested host)
 #   make bench-nested  make bench on the nested host, NPT on and off
+#   make linux     Debian's kernel and the bench initramfs in build/linux (guest/linux/README.md)
+#   make linux-nested  Linux in every mode on the nested host, NPT on and off
 #   make sanitize   the same tests on an ASan+UBSan build (build-asan/)
 #   make bench      benchmarks (docs/performance.md)
 #   make fuzz       libFuzzer on the loader, walker, emulator and trap path (FUZZ_SECONDS each)
@@ -55,7 +57,7 @@ LIB_O  := $(addprefix $(BUILD)/,$(LIB_OBJS))
 MAIN_O := $(addprefix $(BUILD)/,$(MAIN_OBJS))
 UNIT_O := $(addprefix $(BUILD)/,$(UNIT_OBJS))
 
-.PHONY: all run test unit e2e hostile deps clean bench bench-nested sanitize fuzz fuzz-smoke nested nested-smoke mutate mutate-sample compare-hosts docs
+.PHONY: all run test unit e2e hostile deps clean bench bench-nested sanitize fuzz fuzz-smoke nested nested-smoke mutate mutate-sample compare-hosts docs linux linux-nested
 .SECONDEXPANSION:
 all: $(BUILD)/ombra guest-kernels
 
@@ -91,7 +93,7 @@ $(BUILD)/tests/%.o: tests/%.c
 	@echo "  CC      $<"
 	$(Q)$(CC) $(OMBRA_CFLAGS) $(CFLAGS) -Isrc -c -o $@ $<
 
-$(BUILD)/tests/unit-tests: $(UNIT_O) $(LIB_O) $(BUILD)/src/report/outfile.o
+$(BUILD)/tests/unit-tests: $(UNIT_O) $(LIB_O) $(BUILD)/src/report/outfile.o $(BUILD)/src/report/measure.o
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lcriterion
 
@@ -184,8 +186,8 @@ test: deps
 # hostile suites with NPT, and mmutest under KVM's shadow MMU with the
 # compare verdict; nested: the suites under both.
 NESTED := $(BUILD)/nested
-nested-smoke: $(BUILD)/ombra guest-kernels $(E2E_KERNELS) $(BUILD)/tests/check-json $(BUILD)/tests/check-trace
-	$(Q)NESTED_DIR=$(NESTED) sh scripts/nested/run.sh 1 $(NESTED)/npt1 scripts/nested/e2e.sh $(NESTED)/npt1 $(BUILD)
+nested-smoke: $(BUILD)/ombra guest-kernels $(E2E_KERNELS) $(BUILD)/tests/check-json $(BUILD)/tests/check-trace linux
+	$(Q)NESTED_DIR=$(NESTED) sh scripts/nested/run.sh 1 $(NESTED)/npt1 scripts/nested/e2e.sh $(NESTED)/npt1 $(BUILD) tdp:--mmu=tdp
 	$(Q)REPORT_REAL=$(NESTED)/npt1/report E2E_OUT=$(BUILD)/e2e-report-nested bash tests/e2e/report_test.sh $(BUILD)
 	$(Q)NESTED_DIR=$(NESTED) sh scripts/nested/run.sh 0 $(NESTED)/npt0-smoke scripts/nested/smoke.sh $(NESTED)/npt0-smoke $(BUILD)
 	$(Q)NESTED_DIR=$(NESTED) bash scripts/docs-figures.sh check $(BUILD)
@@ -203,11 +205,28 @@ APPEND ?= cases=demand64,cr3switch64,spaces64,nonpaging,paging64
 compare-hosts: $(BUILD)/ombra guest-kernels
 	$(Q)sh scripts/nested/compare-hosts.sh $(BUILD) $(KERNEL) "$(APPEND)" $(if $(JSON),--json)
 
-nested: $(BUILD)/ombra guest-kernels $(E2E_KERNELS) $(BUILD)/tests/check-json $(BUILD)/tests/check-trace
+nested: $(BUILD)/ombra guest-kernels $(E2E_KERNELS) $(BUILD)/tests/check-json $(BUILD)/tests/check-trace linux
 	$(Q)$(MAKE) --no-print-directory e2e
-	$(Q)NESTED_DIR=$(NESTED) sh scripts/nested/run.sh 1 $(NESTED)/npt1 scripts/nested/e2e.sh $(NESTED)/npt1 $(BUILD)
+	$(Q)NESTED_DIR=$(NESTED) sh scripts/nested/run.sh 1 $(NESTED)/npt1 scripts/nested/e2e.sh $(NESTED)/npt1 $(BUILD) $(LINUX_ALL)
 	$(Q)REPORT_REAL=$(NESTED)/npt1/report E2E_OUT=$(BUILD)/e2e-report-nested bash tests/e2e/report_test.sh $(BUILD)
-	$(Q)NESTED_DIR=$(NESTED) sh scripts/nested/run.sh 0 $(NESTED)/npt0 scripts/nested/e2e.sh $(NESTED)/npt0 $(BUILD)
+	$(Q)NESTED_DIR=$(NESTED) sh scripts/nested/run.sh 0 $(NESTED)/npt0 scripts/nested/e2e.sh $(NESTED)/npt0 $(BUILD) $(LINUX_ALL)
+
+# The Linux guest (guest/linux/README.md): Debian's kernel package and
+# busybox-static through apt, and the bench program built static, packed
+# into an initramfs in $(LINUX) (rebuilt only when an input changes).
+# linux-nested: it boots in every mode on the nested host (tests/e2e/linux.sh):
+# tdp and each shadow strategy with NPT, tdp (KVM's shadow MMU) and shadow
+# without.
+LINUX := $(BUILD)/linux
+LINUX_ALL := tdp:--mmu=tdp shadow-unsync:--mmu=shadow~--shadow-sync=unsync \
+	shadow-wp:--mmu=shadow~--shadow-sync=wp shadow-vtlb:--mmu=shadow~--shadow-sync=vtlb
+linux:
+	$(Q)sh scripts/linux/build.sh $(LINUX)
+linux-nested: $(BUILD)/ombra linux
+	$(Q)NESTED_DIR=$(NESTED) sh scripts/nested/run.sh 1 $(NESTED)/linux-npt1 scripts/nested/linux.sh \
+		$(NESTED)/linux-npt1 $(BUILD) $(LINUX_ALL)
+	$(Q)NESTED_DIR=$(NESTED) sh scripts/nested/run.sh 0 $(NESTED)/linux-npt0 scripts/nested/linux.sh \
+		$(NESTED)/linux-npt0 $(BUILD) $(LINUX_ALL)
 
 # The same unit and end-to-end tests against an AddressSanitizer and
 # UndefinedBehaviorSanitizer build of ombra in build-asan/.  Any finding
@@ -244,7 +263,7 @@ FUZZERS      := walk loader emulate trap irqchip
 FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -std=gnu11 \
 		-D_GNU_SOURCE -Wall -Wextra -Werror -Isrc
 FUZZ_SRC_walk   := src/x86/walk.c src/vmm/mem.c
-FUZZ_SRC_loader := src/vmm/loader.c src/vmm/mem.c
+FUZZ_SRC_loader := src/vmm/loader.c src/vmm/bzimage.c src/vmm/mem.c
 FUZZ_SRC_irqchip := src/dev/pit.c src/dev/pic.c src/dev/ioapic.c src/dev/lapic.c
 # The emulator and the trap path run on a shadow-mode machine built in
 # memory (tests/fuzz/shadow_guest.c, with shadow_build); shadow.c and

@@ -6,9 +6,13 @@
  *    options, the guest's serial output captured rather than printed.
  * 2. Print one table: a row per counter, KVM's names first (from KVM's
  *    binary stats in tdp mode, from ombra's shadow MMU in shadow mode),
- *    then what only shadow mode counts, then the per-path split.
- * 3. The verdict on what the guest saw: the same serial output, the same
- *    exit status, and, for a kernel that said its final memory is
+ *    then what only shadow mode counts, then the per-path split; 2b. a
+ *    row per value the guest measured of itself (the bench's lines:
+ *    per-operation times and the guest kernel's own fault counts).
+ * 3. The verdict on what the guest saw: the same serial output (with what
+ *    the guest measured of itself and Linux's printk times masked: the
+ *    rows of step 2b, measure.h), the same exit status, and, for a kernel
+ *    that said its final memory is
  *    deterministic (the test device, port 0xe4), the same digest of guest
  *    RAM at exit.  A difference prints a unified diff (diff -u) and makes
  *    the exit status OMBRA_EXIT_DIFFER.
@@ -30,6 +34,7 @@
 #include "shadow/mode.h"
 #include "host/hostmmu.h"
 #include "tdp/tdp.h"
+#include "measure.h"
 #include "report.h"
 #include "vmm/counters.h"
 
@@ -57,7 +62,44 @@ struct column {
 	struct counters counters;
 	/* names point into static tables or into the vm, which is gone: copy */
 	char names[MAX_COUNTERS][48];
+	struct measures measures;  /* what the guest measured of itself (measure.h) */
+	char *masked;              /* serial with those values masked, for the verdict */
+	size_t masked_len;
 };
+
+/* The guest's measurements and its output as the verdict reads it. */
+static void read_output(struct column *col)
+{
+	measure_parse(col->serial ? col->serial : "", col->serial_len, &col->measures);
+	col->masked = measure_mask(col->serial ? col->serial : "", col->serial_len, &col->masked_len);
+}
+
+static bool find_measure(const struct column *col, const char *name, uint64_t *v)
+{
+	for (unsigned i = 0; i < col->measures.n; i++)
+		if (strcmp(col->measures.m[i].name, name) == 0) {
+			*v = col->measures.m[i].value;
+			return true;
+		}
+	return false;
+}
+
+/* The measurements' names over every column, in the order they appear. */
+static unsigned measure_names(const struct column *cols, unsigned n, const char *rows[])
+{
+	unsigned nrows = 0;
+
+	for (unsigned c = 0; c < n; c++)
+		for (unsigned i = 0; i < cols[c].measures.n && nrows < MEASURE_MAX; i++) {
+			unsigned j;
+
+			for (j = 0; j < nrows && strcmp(rows[j], cols[c].measures.m[i].name); j++)
+				;
+			if (j == nrows)
+				rows[nrows++] = cols[c].measures.m[i].name;
+		}
+	return nrows;
+}
 
 /* FNV-1a, 64 bits, over every RAM slot in address order. */
 static uint64_t ram_digest(const struct guest_mem *m)
@@ -135,6 +177,7 @@ static void run_column(struct column *col)
 			col->counters.c[i].name = col->names[i];
 		}
 	}
+	read_output(col);
 	vm_destroy(vm);
 	free(vm);
 }
@@ -171,6 +214,7 @@ static unsigned row_names(const struct column *cols, unsigned n, const char *row
 }
 
 /* diff -u of two outputs, through temporary files. */
+/* diff -u of two outputs as the verdict reads them (measured values masked). */
 static void print_diff(FILE *out, const struct column *a, const struct column *b)
 {
 	char pa[] = "/tmp/ombra-compare-XXXXXX", pb[] = "/tmp/ombra-compare-XXXXXX";
@@ -181,8 +225,8 @@ static void print_diff(FILE *out, const struct column *a, const struct column *b
 
 	snprintf(la, sizeof(la), "%s", a->label);
 	snprintf(lb, sizeof(lb), "%s", b->label);
-	if (fa < 0 || fb < 0 || write(fa, a->serial, a->serial_len) < 0 ||
-	    write(fb, b->serial, b->serial_len) < 0) {
+	if (fa < 0 || fb < 0 || write(fa, a->masked, a->masked_len) < 0 ||
+	    write(fb, b->masked, b->masked_len) < 0) {
 		fprintf(out, "  (cannot write the outputs to compare them: %s)\n", strerror(errno));
 	} else {
 		fflush(out);
@@ -246,8 +290,8 @@ static int compare_status(const struct column *cols, unsigned n, bool same)
 static int report(struct column *cols, unsigned n, const char *kernel, const char *append, bool json,
 		  bool nonzero, FILE *out)
 {
-	const char *rows[2 * MAX_COUNTERS];
-	unsigned nrows;
+	const char *rows[2 * MAX_COUNTERS], *mrows[MEASURE_MAX];
+	unsigned nrows, nmrows;
 	bool same_serial = true, same_status = true, same_ram = true, ram_checked, compared = true;
 	int status;
 
@@ -257,8 +301,12 @@ static int report(struct column *cols, unsigned n, const char *kernel, const cha
 		compared &= !unfinished(&cols[c]);
 		if (c == 0)
 			continue;
-		if (cols[c].serial_len != cols[0].serial_len || cols[c].serial_total != cols[0].serial_total ||
-		    memcmp(cols[c].serial, cols[0].serial, cols[0].serial_len))
+		if (!cols[c].masked || !cols[0].masked || cols[c].masked_len != cols[0].masked_len ||
+		    memcmp(cols[c].masked, cols[0].masked, cols[0].masked_len))
+			same_serial = false;
+		/* a capture cut at SERIAL_CAPTURE_MAX: its length must agree too */
+		if ((cols[c].serial_total > cols[c].serial_len || cols[0].serial_total > cols[0].serial_len) &&
+		    cols[c].serial_total != cols[0].serial_total)
 			same_serial = false;
 		if (cols[c].status != cols[0].status)
 			same_status = false;
@@ -268,6 +316,7 @@ static int report(struct column *cols, unsigned n, const char *kernel, const cha
 	}
 	status = compare_status(cols, n, same_serial && same_status && same_ram);
 	nrows = row_names(cols, n, rows);
+	nmrows = measure_names(cols, n, mrows);
 
 	if (json) {
 		json_t *root = json_object(), *jcols = json_array(), *table = json_object();
@@ -323,6 +372,23 @@ static int report(struct column *cols, unsigned n, const char *kernel, const cha
 		json_object_set_new(root, "append", json_string(append ? append : ""));
 		json_object_set_new(root, "columns", jcols);
 		json_object_set_new(root, "counters", table);
+		if (nmrows) {
+			json_t *mt = json_object();
+
+			for (unsigned r = 0; r < nmrows; r++) {
+				json_t *row = json_object();
+
+				for (unsigned c = 0; c < n; c++) {
+					uint64_t v;
+
+					json_object_set_new(row, cols[c].label,
+							    find_measure(&cols[c], mrows[r], &v)
+								    ? json_integer((json_int_t)v) : json_null());
+				}
+				json_object_set_new(mt, mrows[r], row);
+			}
+			json_object_set_new(root, "guest_measures", mt);
+		}
 		json_object_set_new(root, "verdict", json_pack("{s:b, s:b, s:b, s:o, s:b, s:i}",
 			"compared", compared, "serial_identical", same_serial, "exit_status_identical", same_status,
 			"ram_identical", ram_checked ? json_boolean(same_ram) : json_null(),
@@ -379,6 +445,22 @@ static int report(struct column *cols, unsigned n, const char *kernel, const cha
 		}
 		if (left_out)
 			fprintf(out, "(%u counters zero in every column left out: --nonzero)\n", left_out);
+		if (nmrows)
+			fprintf(out, "\n%-24s\n", "the guest's measurements (its bench lines; times are ns or ms of its own clock):");
+		for (unsigned r = 0; r < nmrows; r++) {
+			fprintf(out, "%-24s", mrows[r]);
+			for (unsigned c = 0; c < n; c++) {
+				uint64_t v;
+
+				if (find_measure(&cols[c], mrows[r], &v))
+					fprintf(out, " %*llu", w, (unsigned long long)v);
+				else
+					fprintf(out, " %*s", w, "-");
+			}
+			fprintf(out, "\n");
+		}
+		if (nmrows)
+			fprintf(out, "\n");
 		fprintf(out, "%-24s", "wall seconds");
 		for (unsigned c = 0; c < n; c++)
 			fprintf(out, " %*.3f", w, cols[c].wall);
@@ -407,15 +489,16 @@ static int report(struct column *cols, unsigned n, const char *kernel, const cha
 			fprintf(out, " no answer to compare (exit status %d)\n", status);
 			return status;
 		}
-		fprintf(out, "  serial output: %s\n", same_serial ? "identical" : "DIFFERENT");
+		fprintf(out, "  serial output: %s%s\n", same_serial ? "identical" : "DIFFERENT",
+			nmrows ? " (the guest's measured values and printk times masked)" : "");
 		fprintf(out, "  exit status:   %s\n", same_status ? "identical" : "DIFFERENT");
 		if (ram_checked || !same_ram)
 			fprintf(out, "  RAM at exit:   %s\n", same_ram ? "identical" : "DIFFERENT");
 		else
 			fprintf(out, "  RAM at exit:   not compared (the kernel did not mark its memory deterministic, port 0xe4)\n");
 		for (unsigned c = 1; c < n; c++)
-			if (cols[c].serial_len != cols[0].serial_len ||
-			    memcmp(cols[c].serial, cols[0].serial, cols[0].serial_len))
+			if (cols[c].masked && cols[0].masked && (cols[c].masked_len != cols[0].masked_len ||
+			    memcmp(cols[c].masked, cols[0].masked, cols[0].masked_len)))
 				print_diff(out, &cols[0], &cols[c]);
 		fprintf(out, "verdict: %s", status == OMBRA_EXIT_DIFFER ? "the modes differ"
 					    : "the guest saw the same machine in every mode");
@@ -472,8 +555,10 @@ int compare_run(const struct vm_config *cfg, const struct compare_opts *opts, FI
 		}
 	}
 	status = report(cols, n, cfg->kernel, cfg->append, opts->json, opts->nonzero, out);
-	for (unsigned c = 0; c < n; c++)
+	for (unsigned c = 0; c < n; c++) {
 		free(cols[c].serial);
+		free(cols[c].masked);
+	}
 	free(cols);
 	return status;
 }
@@ -536,6 +621,7 @@ static bool merge_column(struct column *col, json_t *jc, json_t *table, char *wh
 		col->counters.c[col->counters.n].name = col->names[col->counters.n];
 		col->counters.c[col->counters.n++].value = (uint64_t)json_integer_value(v);
 	}
+	read_output(col);       /* the guest's measurements come from its output */
 	return true;
 }
 
@@ -592,8 +678,10 @@ int compare_merge(char *const files[], int nfiles, bool json, bool nonzero, FILE
 	}
 	if (!status)
 		status = report(cols, n, kernel, append[0] ? append : NULL, json, nonzero, out);
-	for (unsigned c = 0; c < n; c++)
+	for (unsigned c = 0; c < n; c++) {
 		free(cols[c].serial);
+		free(cols[c].masked);
+	}
 	free(cols);
 	return status;
 }
