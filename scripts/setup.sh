@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="gcc make binutils pkg-config libcapstone-dev libcriterion-dev libjansson-dev \
-nasm qemu-system-x86 strace chromium clang libclang-rt-14-dev gdb"
+nasm qemu-system-x86 strace chromium clang libclang-rt-14-dev gdb libc6-dev"
 
 missing=""
 for p in $PKGS; do
