@@ -446,7 +446,7 @@ static int report(struct column *cols, unsigned n, const char *kernel, const cha
 		if (left_out)
 			fprintf(out, "(%u counters zero in every column left out: --nonzero)\n", left_out);
 		if (nmrows)
-			fprintf(out, "\n%-24s\n", "the guest's measurements (its bench lines; times are ns or ms of its own clock):");
+			fprintf(out, "\n%s\n", "guest measurements (its bench lines: ns or ms of its own clock, counts of its own kernel)");
 		for (unsigned r = 0; r < nmrows; r++) {
 			fprintf(out, "%-24s", mrows[r]);
 			for (unsigned c = 0; c < n; c++) {

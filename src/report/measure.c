@@ -67,6 +67,8 @@ static bool measurement_line(const char *l, size_t n, value_fn fn, void *opaque)
 
 	if (n <= strlen(PREFIX) || memcmp(l, PREFIX, strlen(PREFIX)) != 0)
 		return false;
+	while (end > op && end[-1] == '\r')      /* a tty's line ends in CR LF */
+		end--;
 	for (p = op; p < end && *p != ' '; p++)
 		;
 	oplen = (size_t)(p - op);

@@ -33,7 +33,8 @@ mkdir -p "$OUT"
 
 # check_output NAME FILE: the guest's serial output is a whole bench run.
 check_output() {
-	local name=$1 f=$2 op line why=""
+	local name=$1 f=$OUT/$1.txt op line why=""
+	tr -d '\r' <"$2" >"$f"              # the tty ends its lines with CR LF
 	grep -q "^init: up$" "$f" || why="init never came up"
 	grep -Eq "^bench: op=boot iters=1 uptime_ms=[1-9][0-9]* pgfault=[1-9][0-9]*$" "$f" ||
 		why="${why:-no uptime and page-fault total at boot}"
@@ -67,8 +68,9 @@ for spec in "$@"; do
 	if run "$name" 0 "$OMBRA" $args -m 512M -kernel "$L/vmlinuz" -initrd "$L/initramfs.cpio.gz" \
 		-append "$APPEND" --timeout 900 --stats=json --stats-file "$OUT/$name.json"; then
 		if check_output "$name" "$OUT/$name.out"; then
-			grep -q "guest powered off" "$OUT/$name.err" && ok "$name" ||
-				bad "$name" "the run did not end in the guest's power-off: $(tail -2 "$OUT/$name.err" | tr '\n' ' ')"
+			# the end-of-run report (JSON) says how the run ended
+			grep -q '"guest powered off' "$OUT/$name.json" && ok "$name" ||
+				bad "$name" "the run did not end in the guest's power-off: $(grep -o '"detail": *"[^"]*' "$OUT/$name.json")"
 		fi
 	fi
 done

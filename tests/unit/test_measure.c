@@ -1,7 +1,8 @@
 /*
  * The guest's measurement lines (src/report/measure.c): rows read out of a
- * bench output written here by hand in guest/linux/README.md's format,
- * and the masked output compare's verdict reads, spelled out in full.
+ * bench output written here by hand in guest/linux/README.md's format
+ * (one line ending in CR LF, as a tty sends it), and the masked output
+ * compare's verdict reads, spelled out in full.
  */
 #include <criterion/criterion.h>
 
@@ -15,7 +16,7 @@ static const char sample[] =
 	"init: up\n"
 	"bench: start\n"
 	"bench: op=fault iters=32768 ns_per_op=51516 total_ms=1688 minflt=32769 majflt=0\n"
-	"bench: op=pipe iters=6250 ns_per_op=273937 nvcsw=6280\n"
+	"bench: op=pipe iters=6250 ns_per_op=273937 nvcsw=6280\r\n"
 	"bench: done ops=2\n"
 	"[   11.956651] reboot: Power down\n"
 	"[not a stamp] x=1\n"
@@ -51,7 +52,7 @@ Test(measure, masked_output)
 		"init: up\n"
 		"bench: start\n"
 		"bench: op=fault iters=32768 ns_per_op=# total_ms=# minflt=# majflt=#\n"
-		"bench: op=pipe iters=6250 ns_per_op=# nvcsw=#\n"
+		"bench: op=pipe iters=6250 ns_per_op=# nvcsw=#\r\n"
 		"bench: done ops=2\n"
 		"[#] reboot: Power down\n"
 		"[not a stamp] x=1\n"
