@@ -19,7 +19,9 @@
 #                                                         marked nondeterministic differs
 #
 # DOC: the files whose figures to handle; by default every docs/*.md that
-# has a figure marker (docs/study.md, docs/strategies.md).  check does not
+# has a figure marker (docs/study.md, docs/strategies.md).  FIGURES=a,b
+# reruns only the figures of those names; the others keep what is
+# committed (write) or are not checked (check).  check does not
 # rerun the figures marked nondeterministic; one marked
 # nondeterministic=COLUMN,... (a compare table's column labels, such as
 # tdp for KVM's own counts) is rerun and checked but for those columns.
@@ -46,6 +48,11 @@ done >"$OUT/list"
 if [ "$(cut -f1 "$OUT/list" | sort | uniq -d)" ]; then
 	echo "docs-figures: figure names used twice: $(cut -f1 "$OUT/list" | sort | uniq -d)" >&2
 	exit 2
+fi
+if [ -n "${FIGURES:-}" ]; then
+	awk -F'\t' -v want=",$FIGURES," 'index(want, "," $1 ",")' "$OUT/list" >"$OUT/list.some"
+	[ -s "$OUT/list.some" ] || { echo "docs-figures: no figure named $FIGURES" >&2; exit 2; }
+	mv "$OUT/list.some" "$OUT/list"
 fi
 
 # One job per host kind: the figures' commands with this build's paths.
@@ -98,11 +105,15 @@ for d in "${DOCS[@]}"; do
 			inblock = 1; printf "" > (out "/" name ".committed"); next }
 		inblock && /^<!-- end figure -->$/ {
 			file = out "/" name ".out"
-			if (mode == "write")
+			if (mode == "write" && (getline line < file) > 0) {
+				print line
 				while ((getline line < file) > 0) print line
+			} else if (mode == "write") {
+				printf "%s", kept          # a figure not rerun (FIGURES)
+			}
 			close(file)
-			inblock = 0; print; next }
-		inblock { print >> (out "/" name ".committed"); if (mode != "write") print; next }
+			inblock = 0; kept = ""; print; next }
+		inblock { print >> (out "/" name ".committed"); kept = kept $0 "\n"; if (mode != "write") print; next }
 		{ print }' "$d" >"$OUT/$(basename "$d").new"
 	[ "$MODE" = write ] && [ $status = 0 ] && cp "$OUT/$(basename "$d").new" "$d"
 done
