@@ -242,7 +242,7 @@ SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-s
 SAN_ENV    := ASAN_OPTIONS=exitcode=99:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=99
 SAN_E2E    := ASAN_OPTIONS=exitcode=99:detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=99
 sanitize: deps
-	$(Q)$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CFLAGS="$(SAN_CFLAGS)" all $(SAN_BUILD)/tests/unit-tests
+	$(Q)$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CFLAGS="$(SAN_CFLAGS)" all $(SAN_BUILD)/tests/unit-tests linux
 	$(Q)$(SAN_ENV) $(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CFLAGS="$(SAN_CFLAGS)" unit
 	$(Q)$(SAN_E2E) $(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CFLAGS="$(SAN_CFLAGS)" e2e
 	$(Q)if grep -l -E "ERROR: (Address|Leak)Sanitizer|runtime error:" $(SAN_BUILD)/e2e/*.err $(SAN_BUILD)/hostile/*.err; then \

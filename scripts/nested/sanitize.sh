@@ -1,7 +1,8 @@
 #!/bin/bash
 # A job for the nested AMD-V host (scripts/nested/run.sh), for make
 # sanitize: the end-to-end suites on the AddressSanitizer + UBSan build,
-# against the QEMU TCG runs its build-host pass kept, then whole runs with
+# against the QEMU TCG runs its build-host pass kept, the Linux guest in
+# tdp and shadow mode (BUILD/linux), then whole runs with
 # LeakSanitizer on (--no-seccomp: its exit-time check needs ptrace and
 # /proc).  Any sanitizer report fails it; a sanitizer exits 99, never one
 # of ombra's statuses.
@@ -15,7 +16,11 @@ mkdir -p "$OUTDIR/e2e" "$OUTDIR/hostile"
 export UBSAN_OPTIONS=$san_ubsan
 ASAN_OPTIONS=exitcode=99:detect_leaks=0 E2E_QEMU_REF=$B/e2e E2E_OUT=$OUTDIR/e2e bash tests/e2e/run.sh "$B" || status=1
 ASAN_OPTIONS=exitcode=99:detect_leaks=0 E2E_QEMU_REF=$B/hostile E2E_OUT=$OUTDIR/hostile bash tests/e2e/hostile.sh "$B" || status=1
-if grep -l -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$OUTDIR"/e2e/*.err "$OUTDIR"/hostile/*.err; then
+# Linux (the loader, the board's devices, the ACPI tables, a long shadow-mode run)
+ASAN_OPTIONS=exitcode=99:detect_leaks=0 E2E_OUT=$OUTDIR/linux bash tests/e2e/linux.sh "$B" "$B/linux" \
+	tdp:--mmu=tdp shadow:--mmu=shadow || status=1
+if grep -l -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$OUTDIR"/e2e/*.err "$OUTDIR"/hostile/*.err \
+	"$OUTDIR"/linux/*.err; then
 	echo "sanitize: the files above hold sanitizer reports"
 	status=1
 fi
