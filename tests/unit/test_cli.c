@@ -227,6 +227,44 @@ Test(cli, truncated_kernel)
 	expect(&o, EXIT_INPUT, "past the end of the file");
 }
 
+/* A file with Linux's setup header goes to the Linux loader, which says
+ * what it refuses (boot.rst: 0xAA55 at 0x1fe, "HdrS" at 0x202). */
+static const char *bzimage(const char *name, unsigned version, unsigned init_mib)
+{
+	static unsigned char img[8192];
+
+	memset(img, 0, sizeof(img));
+	img[0x1f1] = 3;                                  /* setup_sects */
+	img[0x1fe] = 0x55;
+	img[0x1ff] = 0xaa;
+	img[0x201] = 0x6a;
+	memcpy(img + 0x202, "HdrS", 4);
+	img[0x206] = (unsigned char)version;
+	img[0x207] = (unsigned char)(version >> 8);
+	img[0x211] = 1;                                  /* LOADED_HIGH */
+	img[0x216] = 0x10;                               /* code32_start 1 MiB */
+	img[0x236] = 1;                                  /* XLF_KERNEL_64 */
+	img[0x262] = (unsigned char)(init_mib << 4);    /* init_size, MiB << 20 */
+	img[0x263] = (unsigned char)(init_mib >> 4);
+	return scratch(name, img, sizeof(img));
+}
+
+Test(cli, linux_protocol_too_old)
+{
+	struct outcome o;
+
+	run(&o, "run", "-kernel", bzimage("old.bzImage", 0x0204, 1));
+	expect(&o, EXIT_INPUT, "older than 2.12");
+}
+
+Test(cli, linux_needs_more_ram)
+{
+	struct outcome o;
+
+	run(&o, "run", "-m", "64M", "-kernel", bzimage("big.bzImage", 0x020f, 100));
+	expect(&o, EXIT_INPUT, "give it more with -m");
+}
+
 /* An initrd is opaque bytes (a multiboot module): empty or any contents is
  * a valid one, so only one that cannot be read is bad input. */
 Test(cli, initrd_is_directory){ struct outcome o; run(&o, "run", "-kernel", kernel(), "-initrd", "/tmp"); expect(&o, EXIT_INPUT, "not a regular file"); }
