@@ -29,7 +29,7 @@
 #define MIN_VERSION         0x020c   /* 2.12: xloadflags */
 #define TYPE_OF_LOADER      0xff     /* "undefined": ombra has no assigned ID */
 #define DEFAULT_LOAD_GPA    0x100000u
-#define CMDLINE_MAX         (LINUX_FW_GPA - LINUX_CMDLINE_GPA)
+#define CMDLINE_MAX         0x1000   /* 0x9000-0x9fff */
 
 #define PTE_P   0x001ull
 #define PTE_W   0x002ull
