@@ -63,42 +63,27 @@ struct column {
 	/* names point into static tables or into the vm, which is gone: copy */
 	char names[MAX_COUNTERS][48];
 	struct measures measures;  /* what the guest measured of itself (measure.h) */
+	struct counters guest;     /* the same as rows of the table (names in measures) */
 	char *masked;              /* serial with those values masked, for the verdict */
 	size_t masked_len;
 };
+
+/* The table's two parts: ombra's counters, and the guest's measurements. */
+enum part { COUNTERS, GUEST };
+
+static const struct counters *part_of(const struct column *col, enum part p)
+{
+	return p == GUEST ? &col->guest : &col->counters;
+}
 
 /* The guest's measurements and its output as the verdict reads it. */
 static void read_output(struct column *col)
 {
 	measure_parse(col->serial ? col->serial : "", col->serial_len, &col->measures);
-	col->masked = measure_mask(col->serial ? col->serial : "", col->serial_len, &col->masked_len);
-}
-
-static bool find_measure(const struct column *col, const char *name, uint64_t *v)
-{
+	col->guest.n = 0;
 	for (unsigned i = 0; i < col->measures.n; i++)
-		if (strcmp(col->measures.m[i].name, name) == 0) {
-			*v = col->measures.m[i].value;
-			return true;
-		}
-	return false;
-}
-
-/* The measurements' names over every column, in the order they appear. */
-static unsigned measure_names(const struct column *cols, unsigned n, const char *rows[])
-{
-	unsigned nrows = 0;
-
-	for (unsigned c = 0; c < n; c++)
-		for (unsigned i = 0; i < cols[c].measures.n && nrows < MEASURE_MAX; i++) {
-			unsigned j;
-
-			for (j = 0; j < nrows && strcmp(rows[j], cols[c].measures.m[i].name); j++)
-				;
-			if (j == nrows)
-				rows[nrows++] = cols[c].measures.m[i].name;
-		}
-	return nrows;
+		counters_add(&col->guest, col->measures.m[i].name, col->measures.m[i].value);
+	col->masked = measure_mask(col->serial ? col->serial : "", col->serial_len, &col->masked_len);
 }
 
 /* FNV-1a, 64 bits, over every RAM slot in address order. */
@@ -182,27 +167,26 @@ static void run_column(struct column *col)
 	free(vm);
 }
 
-static bool find(const struct column *col, const char *name, uint64_t *v)
+static bool find(const struct column *col, enum part p, const char *name, uint64_t *v)
 {
-	for (unsigned i = 0; i < col->counters.n; i++)
-		if (strcmp(col->counters.c[i].name, name) == 0) {
-			*v = col->counters.c[i].value;
+	const struct counters *l = part_of(col, p);
+
+	for (unsigned i = 0; i < l->n; i++)
+		if (strcmp(l->c[i].name, name) == 0) {
+			*v = l->c[i].value;
 			return true;
 		}
 	return false;
 }
 
-/* Row names: KVM's MMU names first, then every other name in the order the
- * columns give them (shadow mode's own, then its per-path split). */
-static unsigned row_names(const struct column *cols, unsigned n, const char *rows[])
+/* Row names of a part, after the nrows already in rows: every name in the
+ * order the columns give them, each once, at most max in all. */
+static unsigned row_names(const struct column *cols, unsigned n, enum part p, const char *rows[], unsigned nrows,
+			  unsigned max)
 {
-	unsigned nrows = 0;
-
-	for (int i = 0; vm_mmu_counters[i]; i++)
-		rows[nrows++] = vm_mmu_counters[i];
 	for (unsigned c = 0; c < n; c++)
-		for (unsigned i = 0; i < cols[c].counters.n && nrows < 2 * MAX_COUNTERS; i++) {
-			const char *name = cols[c].counters.c[i].name;
+		for (unsigned i = 0; i < part_of(&cols[c], p)->n && nrows < max; i++) {
+			const char *name = part_of(&cols[c], p)->c[i].name;
 			unsigned j;
 
 			for (j = 0; j < nrows && strcmp(rows[j], name); j++)
@@ -213,7 +197,41 @@ static unsigned row_names(const struct column *cols, unsigned n, const char *row
 	return nrows;
 }
 
-/* diff -u of two outputs, through temporary files. */
+/* A part's rows as JSON: a row per name, an entry per column (null where a
+ * column has no such row). */
+static json_t *json_rows(const struct column *cols, unsigned n, enum part p, const char *rows[], unsigned nrows)
+{
+	json_t *table = json_object();
+
+	for (unsigned r = 0; r < nrows; r++) {
+		json_t *row = json_object();
+
+		for (unsigned c = 0; c < n; c++) {
+			uint64_t v;
+
+			json_object_set_new(row, cols[c].label,
+					    find(&cols[c], p, rows[r], &v) ? json_integer((json_int_t)v) : json_null());
+		}
+		json_object_set_new(table, rows[r], row);
+	}
+	return table;
+}
+
+/* One row of the text table: its name, then each column's value or "-". */
+static void print_row(FILE *out, const struct column *cols, unsigned n, enum part p, const char *name, int w)
+{
+	fprintf(out, "%-24s", name);
+	for (unsigned c = 0; c < n; c++) {
+		uint64_t v;
+
+		if (find(&cols[c], p, name, &v))
+			fprintf(out, " %*llu", w, (unsigned long long)v);
+		else
+			fprintf(out, " %*s", w, "-");
+	}
+	fprintf(out, "\n");
+}
+
 /* diff -u of two outputs as the verdict reads them (measured values masked). */
 static void print_diff(FILE *out, const struct column *a, const struct column *b)
 {
@@ -315,11 +333,15 @@ static int report(struct column *cols, unsigned n, const char *kernel, const cha
 			same_ram = false;
 	}
 	status = compare_status(cols, n, same_serial && same_status && same_ram);
-	nrows = row_names(cols, n, rows);
-	nmrows = measure_names(cols, n, mrows);
+	/* KVM's MMU names first, then every other name in the order the
+	 * columns give them (shadow mode's own, then its per-path split). */
+	for (nrows = 0; vm_mmu_counters[nrows]; nrows++)
+		rows[nrows] = vm_mmu_counters[nrows];
+	nrows = row_names(cols, n, COUNTERS, rows, nrows, 2 * MAX_COUNTERS);
+	nmrows = row_names(cols, n, GUEST, mrows, 0, MEASURE_MAX);
 
 	if (json) {
-		json_t *root = json_object(), *jcols = json_array(), *table = json_object();
+		json_t *root = json_object(), *jcols = json_array();
 
 		for (unsigned c = 0; c < n; c++) {
 			json_t *jc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:f, s:b}", "label", cols[c].label,
@@ -356,39 +378,12 @@ static int report(struct column *cols, unsigned n, const char *kernel, const cha
 			}
 			json_array_append_new(jcols, jc);
 		}
-		for (unsigned r = 0; r < nrows; r++) {
-			json_t *row = json_object();
-
-			for (unsigned c = 0; c < n; c++) {
-				uint64_t v;
-
-				json_object_set_new(row, cols[c].label,
-						    find(&cols[c], rows[r], &v) ? json_integer((json_int_t)v)
-										: json_null());
-			}
-			json_object_set_new(table, rows[r], row);
-		}
 		json_object_set_new(root, "kernel", json_string(kernel ? kernel : ""));
 		json_object_set_new(root, "append", json_string(append ? append : ""));
 		json_object_set_new(root, "columns", jcols);
-		json_object_set_new(root, "counters", table);
-		if (nmrows) {
-			json_t *mt = json_object();
-
-			for (unsigned r = 0; r < nmrows; r++) {
-				json_t *row = json_object();
-
-				for (unsigned c = 0; c < n; c++) {
-					uint64_t v;
-
-					json_object_set_new(row, cols[c].label,
-							    find_measure(&cols[c], mrows[r], &v)
-								    ? json_integer((json_int_t)v) : json_null());
-				}
-				json_object_set_new(mt, mrows[r], row);
-			}
-			json_object_set_new(root, "guest_measures", mt);
-		}
+		json_object_set_new(root, "counters", json_rows(cols, n, COUNTERS, rows, nrows));
+		if (nmrows)
+			json_object_set_new(root, "guest_measures", json_rows(cols, n, GUEST, mrows, nmrows));
 		json_object_set_new(root, "verdict", json_pack("{s:b, s:b, s:b, s:o, s:b, s:i}",
 			"compared", compared, "serial_identical", same_serial, "exit_status_identical", same_status,
 			"ram_identical", ram_checked ? json_boolean(same_ram) : json_null(),
@@ -425,40 +420,21 @@ static int report(struct column *cols, unsigned n, const char *kernel, const cha
 				for (unsigned c = 0; c < n; c++) {
 					uint64_t v;
 
-					any |= find(&cols[c], rows[r], &v) && v;
+					any |= find(&cols[c], COUNTERS, rows[r], &v) && v;
 				}
 				if (!any) {
 					left_out++;
 					continue;
 				}
 			}
-			fprintf(out, "%-24s", rows[r]);
-			for (unsigned c = 0; c < n; c++) {
-				uint64_t v;
-
-				if (find(&cols[c], rows[r], &v))
-					fprintf(out, " %*llu", w, (unsigned long long)v);
-				else
-					fprintf(out, " %*s", w, "-");
-			}
-			fprintf(out, "\n");
+			print_row(out, cols, n, COUNTERS, rows[r], w);
 		}
 		if (left_out)
 			fprintf(out, "(%u counters zero in every column left out: --nonzero)\n", left_out);
 		if (nmrows)
 			fprintf(out, "\n%s\n", "guest measurements (its bench lines: ns or ms of its own clock, counts of its own kernel)");
-		for (unsigned r = 0; r < nmrows; r++) {
-			fprintf(out, "%-24s", mrows[r]);
-			for (unsigned c = 0; c < n; c++) {
-				uint64_t v;
-
-				if (find_measure(&cols[c], mrows[r], &v))
-					fprintf(out, " %*llu", w, (unsigned long long)v);
-				else
-					fprintf(out, " %*s", w, "-");
-			}
-			fprintf(out, "\n");
-		}
+		for (unsigned r = 0; r < nmrows; r++)
+			print_row(out, cols, n, GUEST, mrows[r], w);
 		if (nmrows)
 			fprintf(out, "\n");
 		fprintf(out, "%-24s", "wall seconds");
