@@ -89,17 +89,8 @@ static void e820_add(uint8_t *zp, unsigned *n, uint64_t base, uint64_t len, uint
 static unsigned e820_build(const struct guest_mem *m, uint8_t *zp, bool fw)
 {
 	const struct memslot *sorted[MEM_MAX_SLOTS];
-	unsigned nslots = 0, n = 0;
+	unsigned nslots = mem_slots_sorted(m, sorted), n = 0;
 
-	for (unsigned i = 0; i < MEM_MAX_SLOTS; i++) {
-		unsigned k;
-
-		if (!m->slots[i].used)
-			continue;
-		for (k = nslots++; k && sorted[k - 1]->gpa > m->slots[i].gpa; k--)
-			sorted[k] = sorted[k - 1];
-		sorted[k] = &m->slots[i];
-	}
 	for (unsigned i = 0; i < nslots; i++) {
 		uint64_t b = sorted[i]->gpa, e = b + sorted[i]->size;
 

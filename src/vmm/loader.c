@@ -323,8 +323,8 @@ int mb_load(struct guest_mem *m, const void *image, size_t len, const char *cmdl
 		static const char name[] = "ombra";
 		size_t clen = cmdline ? strlen(cmdline) + 1 : 0;
 		size_t slen = module && module->string ? strlen(module->string) + 1 : 1;
-		struct { uint64_t base, len; } ram[MEM_MAX_SLOTS];
-		unsigned nram = 0;
+		const struct memslot *ram[MEM_MAX_SLOTS];
+		unsigned nram = mem_slots_sorted(m, ram);
 
 		memset(info, 0, sizeof(info));
 		if (MBI_SIZE + sizeof(name) + clen + slen + 16 + MEM_MAX_SLOTS * 24 > sizeof(info))
@@ -359,25 +359,13 @@ int mb_load(struct guest_mem *m, const void *image, size_t len, const char *cmdl
 		}
 
 		/* The memory map: one "available" entry per RAM slot, in address order. */
-		for (unsigned i = 0; i < MEM_MAX_SLOTS; i++) {
-			if (!m->slots[i].used)
-				continue;
-			unsigned k = nram++;
-
-			while (k && ram[k - 1].base > m->slots[i].gpa) {
-				ram[k] = ram[k - 1];
-				k--;
-			}
-			ram[k].base = m->slots[i].gpa;
-			ram[k].len = m->slots[i].size;
-		}
 		used = (used + 3) & ~3u;
 		put32(info + 48, MB_INFO_GPA + used);                        /* mmap_addr */
 		put32(info + 44, nram * 24);                                 /* mmap_length */
 		for (unsigned i = 0; i < nram; i++) {
 			put32(info + used, 20);                              /* size of the rest */
-			put64(info + used + 4, ram[i].base);
-			put64(info + used + 12, ram[i].len);
+			put64(info + used + 4, ram[i]->gpa);
+			put64(info + used + 12, ram[i]->size);
 			put32(info + used + 20, 1);                          /* available RAM */
 			used += 24;
 		}

@@ -294,6 +294,22 @@ int mem_copy_virt(const struct guest_mem *m, uint64_t gva, void *buf, size_t len
 	return 0;
 }
 
+unsigned mem_slots_sorted(const struct guest_mem *m, const struct memslot *out[MEM_MAX_SLOTS])
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < MEM_MAX_SLOTS; i++) {
+		unsigned k;
+
+		if (!m->slots[i].used)
+			continue;
+		for (k = n++; k && out[k - 1]->gpa > m->slots[i].gpa; k--)
+			out[k] = out[k - 1];
+		out[k] = &m->slots[i];
+	}
+	return n;
+}
+
 uint64_t mem_top_below_4g(const struct guest_mem *m)
 {
 	return m->ram_size < MEM_HOLE_START ? m->ram_size : MEM_HOLE_START;

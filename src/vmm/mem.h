@@ -97,6 +97,9 @@ typedef bool (*mem_xlate_fn)(void *opaque, uint64_t gva, uint64_t *gpa);
 int mem_copy_virt(const struct guest_mem *m, uint64_t gva, void *buf, size_t len, bool write,
 		  mem_xlate_fn xlate, void *opaque);
 
+/* The slots in use, in address order (a loader's memory map); how many. */
+unsigned mem_slots_sorted(const struct guest_mem *m, const struct memslot *out[MEM_MAX_SLOTS]);
+
 /* The end of RAM below 4 GiB (for multiboot mem_upper). */
 uint64_t mem_top_below_4g(const struct guest_mem *m);
 
